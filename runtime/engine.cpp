@@ -1,0 +1,105 @@
+// engine.cpp: the public API's entry points: option names, inspect_model, and Engine::load, which
+// validates graph and weights and hands them to a backend.
+#include "resnest/engine.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "cpu/cpu_backend.h"
+#include "graph.h"
+#include "planner.h"
+#include "safetensors.h"
+#include "weights.h"
+
+namespace resnest {
+
+const char* backend_name(Backend b) { return b == Backend::cpu ? "cpu" : "cuda"; }
+
+const char* precision_name(Precision p) {
+    switch (p) {
+        case Precision::fp32: return "fp32";
+        case Precision::tf32: return "tf32";
+        case Precision::fp16: return "fp16";
+    }
+    return "?";
+}
+
+Backend parse_backend(const std::string& name) {
+    if (name == "cpu") return Backend::cpu;
+    if (name == "cuda") return Backend::cuda;
+    throw Error("unknown backend '" + name + "' (use cpu or cuda)");
+}
+
+Precision parse_precision(const std::string& name) {
+    if (name == "fp32") return Precision::fp32;
+    if (name == "tf32") return Precision::tf32;
+    if (name == "fp16") return Precision::fp16;
+    throw Error("unknown precision '" + name + "' (use fp32, tf32 or fp16)");
+}
+
+static ModelSummary summarize(const Graph& g) {
+    ModelSummary s;
+    s.name = g.name;
+    s.graph_path = g.source;
+    s.input_shape = g.input_shape;
+    s.num_outputs = shape_numel(g.tensors[g.outputs[0]].shape);
+    s.params = g.params;
+    s.macs = g.macs;
+    s.arena_bytes_batch1 = plan_memory(g, 1, sizeof(float)).arena_bytes;
+    s.weight_tensors = (int64_t)g.weights.size();
+    std::vector<int64_t> node_params(g.nodes.size(), 0);
+    for (const WeightRequirement& w : g.weights)
+        if (w.trainable) node_params[w.node] += shape_numel(w.shape);
+    for (size_t i = 0; i < g.nodes.size(); i++) {
+        const Node& n = g.nodes[i];
+        s.nodes.push_back({n.name, op_name(n.op), g.tensors[n.output].shape, node_params[i], n.macs});
+    }
+    return s;
+}
+
+ModelSummary inspect_model(const std::string& graph_path) { return summarize(graph_load(graph_path)); }
+
+WeightsReport check_weights(const std::string& graph_path, const std::string& weights_path) {
+    Graph graph = graph_load(graph_path);
+    std::shared_ptr<SafetensorsFile> file = SafetensorsFile::open(weights_path);
+    HostWeights weights = bind_weights(graph, *file);
+    WeightsReport report;
+    report.tensors_checked = (int64_t)weights.tensors.size();
+    for (const SafetensorsTensor& t : file->tensors())
+        if (!weights.tensors.count(t.name)) report.unused.push_back(t.name);
+    for (const auto& kv : file->metadata()) report.metadata.push_back(kv);
+    return report;
+}
+
+std::shared_ptr<Engine> Engine::load(const std::string& graph_path, const std::string& weights_path,
+                                     const EngineOptions& options) {
+    using clock = std::chrono::steady_clock;
+    auto t0 = clock::now();
+    if (options.max_batch < 1 || options.max_batch > 65536)
+        throw Error("max_batch " + std::to_string(options.max_batch) + " is outside [1, 65536]");
+    if (options.backend == Backend::cuda)
+        throw Error("this build has no CUDA backend; use --backend cpu");
+    if (options.precision != Precision::fp32)
+        throw Error(std::string("the CPU backend runs fp32 only, not ") + precision_name(options.precision));
+
+    Graph graph = graph_load(graph_path);
+    ModelSummary summary = summarize(graph);
+    std::shared_ptr<SafetensorsFile> file = SafetensorsFile::open(weights_path);
+    HostWeights weights = bind_weights(graph, *file);
+    if (options.verbose) {
+        MemoryPlan plan = plan_memory(graph, options.max_batch, sizeof(float));
+        std::fprintf(stderr, "load: %s: %zu nodes, %lld params, %.3f GMACs/image\n", graph_path.c_str(),
+                     graph.nodes.size(), (long long)graph.params, graph.macs / 1e9);
+        std::fprintf(stderr, "load: %s: %zu tensors bound, %d in the file unused\n", weights_path.c_str(),
+                     graph.weights.size(), weights.unused_in_file);
+        std::fprintf(stderr, "plan: batch %d: arena %.2f MiB (%d outputs written in place; %.2f MiB without reuse)\n",
+                     plan.batch, plan.arena_bytes / 1048576.0, plan.in_place, plan.naive_bytes / 1048576.0);
+    }
+    auto engine = cpu_engine_create(std::move(graph), std::move(weights), options, summary);
+    if (options.verbose)
+        std::fprintf(stderr, "load: ready in %.3f s\n",
+                     std::chrono::duration<double>(clock::now() - t0).count());
+    return engine;
+}
+
+}  // namespace resnest

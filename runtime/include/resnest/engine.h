@@ -1,0 +1,98 @@
+// engine.h: the public C++ API of resnest-rt. No CUDA header is included here, so an embedder can build
+// and link the CPU backend alone.
+//
+//   auto engine = resnest::Engine::load("models/resnest50.json", "w.safetensors", {});
+//   auto ctx = engine->create_context();          // one per thread
+//   ctx->run(input /* (N, 3, 224, 224) */, N, logits /* (N, 1000) */);
+//
+// An Engine is immutable after load (graph, weights, plans) and may be shared by many threads; a Context
+// holds one thread's activation arena and scratch space. Every error is a resnest::Error with a message
+// that names the file, tensor or node at fault.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "resnest/error.h"
+
+namespace resnest {
+
+enum class Backend { cpu, cuda };
+// fp32: IEEE single precision, no TF32 anywhere. tf32: TF32 tensor-core math. fp16: fp16 storage, fp32
+// accumulation. The CPU backend runs fp32 only.
+enum class Precision { fp32, tf32, fp16 };
+
+const char* backend_name(Backend b);
+const char* precision_name(Precision p);
+// Throws resnest::Error listing the accepted names.
+Backend parse_backend(const std::string& name);
+Precision parse_precision(const std::string& name);
+
+struct EngineOptions {
+    Backend backend = Backend::cpu;
+    Precision precision = Precision::fp32;
+    int max_batch = 1;   // contexts accept batches of 1..max_batch
+    int threads = 0;     // CPU backend worker threads per context; 0 = one per hardware thread
+    int device = 0;      // CUDA device ordinal
+    bool verbose = false;  // log load steps and the memory plan to stderr
+};
+
+struct NodeSummary {
+    std::string name;
+    std::string op;
+    std::vector<int64_t> output_shape;  // per image: {C, H, W} or {C}
+    int64_t params = 0;                 // trainable values the node owns
+    int64_t macs = 0;                   // per image
+};
+
+struct ModelSummary {
+    std::string name;
+    std::string graph_path;
+    std::vector<int64_t> input_shape;   // {C, H, W}
+    int64_t num_outputs = 0;            // values per image in the first graph output
+    int64_t params = 0;                 // trainable: conv/linear weights and biases, BN gamma and beta
+    int64_t macs = 0;                   // conv + linear, per image at the graph's input size
+    int64_t arena_bytes_batch1 = 0;     // fp32 activation arena for one image
+    int64_t weight_tensors = 0;         // tensors the graph names in the weight file
+    std::vector<NodeSummary> nodes;     // in execution order
+};
+
+// Loads and validates a graph (no weights): counts, shapes and the memory plan.
+ModelSummary inspect_model(const std::string& graph_path);
+
+struct WeightsReport {
+    int64_t tensors_checked = 0;                  // every tensor the graph names: present, shape, dtype, finite
+    std::vector<std::string> unused;              // tensors in the file the graph does not name
+    std::vector<std::pair<std::string, std::string>> metadata;  // the file's __metadata__
+};
+
+// Checks a weight file against a graph as Engine::load does; throws resnest::Error on the first problem.
+WeightsReport check_weights(const std::string& graph_path, const std::string& weights_path);
+
+class Context {
+  public:
+    virtual ~Context() = default;
+    // input (N, C, H, W) float32 with N in [1, max_batch]; output (N, num_outputs) float32.
+    virtual void run(const float* input, int batch, float* output) = 0;
+};
+
+class Engine {
+  public:
+    // Loads the graph and the safetensors weights, checks every tensor (presence, shape, dtype, finite
+    // values) and prepares the backend. Throws resnest::Error.
+    static std::shared_ptr<Engine> load(const std::string& graph_path, const std::string& weights_path,
+                                        const EngineOptions& options = {});
+    virtual ~Engine() = default;
+    virtual std::unique_ptr<Context> create_context() const = 0;
+
+    const ModelSummary& summary() const { return summary_; }
+    const EngineOptions& options() const { return options_; }
+
+  protected:
+    ModelSummary summary_;
+    EngineOptions options_;
+};
+
+}  // namespace resnest

@@ -1,0 +1,61 @@
+// weights.cpp: checks a safetensors file against a graph and converts the tensors it needs to float32.
+#include "weights.h"
+
+#include <cmath>
+#include <cstring>
+#include <set>
+
+#include "resnest/error.h"
+
+namespace resnest {
+
+const float* HostWeights::find(const Node& node, const std::string& role) const {
+    auto r = node.weights.find(role);
+    if (r == node.weights.end()) return nullptr;
+    auto t = tensors.find(r->second);
+    return t == tensors.end() ? nullptr : t->second.data();
+}
+
+static std::string file_shape_str(const std::vector<int64_t>& shape) { return shape_str(shape); }
+
+HostWeights bind_weights(const Graph& graph, const SafetensorsFile& file) {
+    HostWeights out;
+    std::set<std::string> used;
+    for (const WeightRequirement& req : graph.weights) {
+        const Node& node = graph.nodes[req.node];
+        std::string who = file.path() + ": tensor '" + req.tensor + "' (role '" + req.role + "' of node '" +
+                          node.name + "', " + op_name(node.op) + ")";
+        const SafetensorsTensor* t = file.find(req.tensor);
+        if (!t)
+            throw Error(who + " is missing from the file, which holds " + std::to_string(file.tensors().size()) +
+                        " tensors; are these weights for this graph? (`resnest inspect --weights` lists what "
+                        "the graph needs)");
+        if (t->shape != req.shape)
+            throw Error(who + " has shape " + file_shape_str(t->shape) + " but the graph needs " +
+                        shape_str(req.shape));
+        if (t->dtype != DType::F32 && t->dtype != DType::F16)
+            throw Error(who + " has dtype " + dtype_name(t->dtype) + "; weights must be F32 or F16");
+        int64_t count = shape_numel(req.shape);
+        std::vector<float> values(count);
+        if (t->dtype == DType::F32) {
+            std::memcpy(values.data(), t->data, count * sizeof(float));
+        } else {
+            for (int64_t i = 0; i < count; i++) {
+                uint16_t h;
+                std::memcpy(&h, t->data + 2 * i, 2);
+                values[i] = half_to_float(h);
+            }
+        }
+        for (int64_t i = 0; i < count; i++)
+            if (!std::isfinite(values[i]))
+                throw Error(who + " holds a non-finite value (" + std::to_string(values[i]) + ") at flat index " +
+                            std::to_string(i));
+        used.insert(req.tensor);
+        out.tensors[req.tensor] = std::move(values);
+    }
+    for (const SafetensorsTensor& t : file.tensors())
+        if (!used.count(t.name)) out.unused_in_file++;
+    return out;
+}
+
+}  // namespace resnest
