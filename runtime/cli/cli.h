@@ -1,0 +1,36 @@
+// cli.h: shared pieces of the `resnest` command-line tool: a strict flag parser and the subcommands.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+namespace resnest_cli {
+
+// Raised for a usage error: main prints "resnest <cmd>: <message>" and exits 2.
+struct UsageError {
+    std::string message;
+};
+
+struct FlagSpec {
+    std::string name;  // "--model"
+    bool takes_value;
+};
+
+struct Args {
+    std::map<std::string, std::string> values;  // flag -> value ("" for switches)
+    std::vector<std::string> positional;
+
+    bool has(const std::string& flag) const { return values.count(flag) > 0; }
+    std::string get(const std::string& flag, const std::string& def = "") const;
+    std::string require(const std::string& flag) const;
+    // A whole number in [min_value, max_value], or UsageError naming the flag.
+    int get_int(const std::string& flag, int def, int min_value, int max_value) const;
+};
+
+// Unknown flags, missing values and repeated flags are UsageErrors. "--flag=value" is accepted too.
+Args parse_args(int argc, char** argv, int first, const std::vector<FlagSpec>& specs, bool allow_positional);
+
+int cmd_inspect(int argc, char** argv);
+int cmd_run(int argc, char** argv);
+
+}  // namespace resnest_cli

@@ -1,0 +1,58 @@
+// cli_args.cpp: the command-line flag parser shared by the `resnest` subcommands.
+#include <algorithm>
+
+#include "cli/cli.h"
+
+namespace resnest_cli {
+
+std::string Args::get(const std::string& flag, const std::string& def) const {
+    auto it = values.find(flag);
+    return it == values.end() ? def : it->second;
+}
+
+std::string Args::require(const std::string& flag) const {
+    auto it = values.find(flag);
+    if (it == values.end()) throw UsageError{"missing required flag " + flag};
+    return it->second;
+}
+
+int Args::get_int(const std::string& flag, int def, int min_value, int max_value) const {
+    auto it = values.find(flag);
+    if (it == values.end()) return def;
+    const std::string& s = it->second;
+    bool digits = !s.empty() && s.size() <= 9 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    int v = digits ? std::stoi(s) : -1;
+    if (!digits || v < min_value || v > max_value)
+        throw UsageError{flag + " takes a whole number in [" + std::to_string(min_value) + ", " +
+                         std::to_string(max_value) + "], got '" + s + "'"};
+    return v;
+}
+
+Args parse_args(int argc, char** argv, int first, const std::vector<FlagSpec>& specs, bool allow_positional) {
+    Args args;
+    for (int i = first; i < argc; i++) {
+        std::string a = argv[i];
+        if (a.size() > 1 && a[0] == '-' && a != "-") {
+            std::string name = a, value;
+            size_t eq = a.find('=');
+            bool inline_value = eq != std::string::npos;
+            if (inline_value) name = a.substr(0, eq), value = a.substr(eq + 1);
+            auto spec = std::find_if(specs.begin(), specs.end(), [&](const FlagSpec& s) { return s.name == name; });
+            if (spec == specs.end()) throw UsageError{"unknown flag '" + name + "' (see --help)"};
+            if (args.has(name)) throw UsageError{"flag " + name + " given twice"};
+            if (spec->takes_value && !inline_value) {
+                if (i + 1 >= argc) throw UsageError{"flag " + name + " needs a value"};
+                value = argv[++i];
+            } else if (!spec->takes_value && inline_value) {
+                throw UsageError{"flag " + name + " takes no value"};
+            }
+            args.values[name] = value;
+        } else {
+            if (!allow_positional) throw UsageError{"unexpected argument '" + a + "' (see --help)"};
+            args.positional.push_back(a);
+        }
+    }
+    return args;
+}
+
+}  // namespace resnest_cli
