@@ -20,9 +20,13 @@ static const char* kHelp =
     "`resnest <command> --help` describes each command's flags.\n";
 
 int main(int argc, char** argv) {
-    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
-        std::fputs(kHelp, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        std::fputs("resnest: missing command (inspect, run; see resnest --help)\n", stderr);
+        return 2;
+    }
+    if (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+        std::fputs(kHelp, stdout);
+        return 0;
     }
     if (!std::strcmp(argv[1], "--version")) {
         std::printf("resnest %s\n", RESNEST_VERSION);

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# test_cli.sh: the `resnest` command line end to end: help, usage errors (one line, exit 2), file errors
+# (one line naming the file, exit 1), inspect's counts for both models, and run against a framework fixture.
+#
+#   tests/cli/test_cli.sh BUILD/resnest PYTHON_WITH_NUMPY SOURCE_DIR
+set -u
+BIN=$1 PY=$2 SRC=$3
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+passed=0 failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+
+# expect CODE PATTERN -- command...: exit status CODE, stderr one line matching PATTERN (grep -E).
+expect() {
+    local code=$1 pattern=$2
+    shift 3
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    local rc=$?
+    local lines
+    lines=$(wc -l <"$TMP/err")
+    if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, wanted $code; stderr: $(cat "$TMP/err")"; return; fi
+    if [ "$code" != 0 ] && [ "$lines" != 1 ]; then bad "$* -> $lines stderr lines, wanted 1: $(cat "$TMP/err")"; return; fi
+    if ! grep -Eq -- "$pattern" "$TMP/err" "$TMP/out"; then bad "$* -> output lacks /$pattern/: $(cat "$TMP/err" "$TMP/out")"; return; fi
+    ok
+}
+
+TINY=$SRC/tests/fixtures/tiny/tiny_r4_k2_torch
+# --- help and usage errors
+expect 0 "usage: resnest <command>" -- "$BIN" --help
+expect 2 "resnest: missing command" -- "$BIN"
+expect 0 "usage: resnest inspect" -- "$BIN" inspect --help
+expect 0 "usage: resnest run" -- "$BIN" run --help
+expect 2 "unknown command 'runn'" -- "$BIN" runn
+expect 2 "resnest run: unknown flag '--modle'" -- "$BIN" run --modle x
+expect 2 "resnest run: missing required flag --weights" -- "$BIN" run --model "$TINY.json"
+expect 2 "flag --batch needs a value" -- "$BIN" run --model a --weights b --input c --output d --batch
+expect 2 "--batch takes a whole number" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --batch x
+expect 2 "takes exactly one MODEL.json" -- "$BIN" inspect
+# --- file errors
+expect 1 "/nonexistent/m.json: cannot open the graph file" -- "$BIN" inspect /nonexistent/m.json
+expect 1 "/nonexistent/w.safetensors" -- "$BIN" inspect "$TINY.json" --weights /nonexistent/w.safetensors
+expect 1 "/nonexistent/x.npy" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input /nonexistent/x.npy --output "$TMP/y.npy"
+echo '{"format": "resnest-graph", ' >"$TMP/broken.json"
+expect 1 "broken.json: malformed JSON" -- "$BIN" inspect "$TMP/broken.json"
+expect 1 "this build has no CUDA backend" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --backend cuda
+expect 1 "the CPU backend runs fp32 only" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --precision fp16
+"$PY" -c "import numpy as np; np.save('$TMP/wrong_shape.npy', np.ones((2,3,64,64), np.float32)); np.save('$TMP/f64.npy', np.ones((1,3,98,98)))
+x = np.ones((1,3,98,98), np.float32); x[0,1,2,3] = np.nan; np.save('$TMP/nan.npy', x)
+np.save('$TMP/x224.npy', np.ones((1,3,224,224), np.float32))"
+expect 1 "wrong_shape.npy: shape \(2, 3, 64, 64\) does not match the model's input \(N, 3, 98, 98\)" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TMP/wrong_shape.npy" --output "$TMP/y.npy"
+expect 1 "f64.npy: dtype '<f8' is not supported.*astype" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TMP/f64.npy" --output "$TMP/y.npy"
+expect 1 "nan.npy: holds a non-finite value at flat index 9803" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TMP/nan.npy" --output "$TMP/y.npy"
+expect 1 "tiny_r4_k2_torch.safetensors: tensor 'conv1.0.weight' \(role 'weight' of node 'conv1.0', conv2d\) has shape \[4, 3, 3, 3\] but the graph needs \[32, 3, 3, 3\]" -- "$BIN" run --model "$SRC/models/resnest50.json" --weights "$TINY.safetensors" --input "$TMP/x224.npy" --output "$TMP/y.npy"
+
+# --- inspect: the spec's counts (§6)
+check_counts() {  # model params macs
+    if "$BIN" inspect "$SRC/models/$1.json" --json >"$TMP/inspect.json" 2>"$TMP/err" &&
+        "$PY" -c "
+import json, sys
+j = json.load(open('$TMP/inspect.json'))
+assert j['params'] == $2, j['params']
+assert abs(j['macs'] - $3) / $3 < 0.005, j['macs']
+assert j['node_count'] == len(j['nodes']) == 202 and j['arena_bytes_batch1'] > 0
+" 2>>"$TMP/err"; then ok; else bad "inspect $1: $(cat "$TMP/err")"; fi
+}
+check_counts resnest50 27483240 5.371e9
+check_counts resnest50d_torch 27483240 5.371e9
+check_counts resnest50_fast_1s1x64d 26217896 4.329e9
+check_counts resnest50_fast_1s1x64d_torch 26217896 4.329e9
+expect 0 "405 tensors checked|tensors checked" -- "$BIN" inspect "$TINY.json" --weights "$TINY.safetensors"
+
+# --- run: logits match timm's fixture, whole batch and one image at a time
+compare() {  # output.npy
+    "$PY" -c "
+import numpy as np
+y = np.load('$1'); e = np.load('$TINY.expected.npy')
+assert y.dtype == np.float32 and y.shape == e.shape, (y.dtype, y.shape)
+err = np.abs(y - e).max() / np.abs(e).max()
+assert err <= 1e-4, err
+"
+}
+expect 0 "wrote" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy"
+if compare "$TMP/y.npy"; then ok; else bad "run output differs from the timm fixture"; fi
+expect 0 "image 1:" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y1.npy" --batch 1 --threads 1 --top 3
+if compare "$TMP/y1.npy"; then ok; else bad "run --batch 1 output differs from the timm fixture"; fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

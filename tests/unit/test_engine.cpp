@@ -1,0 +1,227 @@
+// test_engine.cpp: the Engine/Context API and the memory plan: weight-file errors named by tensor and
+// node, batch and thread consistency, and a plan in which no two live tensors overlap.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <thread>
+
+#include "graph.h"
+#include "npy.h"
+#include "planner.h"
+#include "resnest/engine.h"
+#include "safetensors.h"
+#include "test_helpers.h"
+
+using namespace resnest;
+using Catch::Contains;
+
+namespace {
+
+const std::string kTinyGraph = "tests/fixtures/tiny/tiny_r2_k1_torch.json";
+const std::string kTinyWeights = "tests/fixtures/tiny/tiny_r2_k1_torch.safetensors";
+
+struct Tensor {
+    std::string name;
+    DType dtype;
+    std::vector<int64_t> shape;
+    std::vector<uint8_t> bytes;
+};
+
+std::vector<Tensor> read_all(const std::string& path) {
+    auto f = SafetensorsFile::open(path);
+    std::vector<Tensor> out;
+    for (const auto& t : f->tensors()) out.push_back({t.name, t.dtype, t.shape, {t.data, t.data + t.nbytes}});
+    return out;
+}
+
+void write_all(const std::string& path, const std::vector<Tensor>& tensors) {
+    std::vector<SafetensorsWriteTensor> w;
+    for (const auto& t : tensors) w.push_back({t.name, t.dtype, t.shape, t.bytes.data()});
+    safetensors_write(path, w);
+}
+
+std::vector<float> run_engine(const Engine& e, const std::vector<float>& x, int batch) {
+    std::vector<float> y((size_t)batch * e.summary().num_outputs, NAN);
+    e.create_context()->run(x.data(), batch, y.data());
+    return y;
+}
+
+}  // namespace
+
+TEST_CASE("weight file problems name the tensor and the node", "[engine][bad-input]") {
+    test::TempDir dir;
+    const std::string graph = test::source_path(kTinyGraph);
+    std::vector<Tensor> good = read_all(test::source_path(kTinyWeights));
+    auto edited = [&](auto edit) {
+        std::vector<Tensor> t = good;
+        edit(t);
+        std::string path = dir.file("w.safetensors");
+        write_all(path, t);
+        return path;
+    };
+    SECTION("missing weight") {
+        std::string p = edited([](std::vector<Tensor>& t) {
+            t.erase(std::remove_if(t.begin(), t.end(), [](const Tensor& x) { return x.name == "layer1.0.conv2.fc2.bias"; }), t.end());
+        });
+        REQUIRE_THROWS_WITH(Engine::load(graph, p),
+                            Contains("tensor 'layer1.0.conv2.fc2.bias' (role 'fc2_bias' of node 'layer1.0.conv2.attn', "
+                                     "split_attention) is missing from the file"));
+    }
+    SECTION("wrong shape") {
+        std::string p = edited([](std::vector<Tensor>& t) {
+            for (auto& x : t)
+                if (x.name == "fc.weight") x.shape = {x.shape[1], x.shape[0]};  // Paddle's [in, out] layout
+        });
+        REQUIRE_THROWS_WITH(Engine::load(graph, p), Contains("tensor 'fc.weight' (role 'weight' of node 'fc', linear) has shape [64, 10] but the graph needs [10, 64]"));
+    }
+    SECTION("wrong dtype") {
+        std::string p = edited([](std::vector<Tensor>& t) {
+            for (auto& x : t)
+                if (x.name == "conv1.0.weight") x.dtype = DType::I32;  // same byte size
+        });
+        REQUIRE_THROWS_WITH(Engine::load(graph, p), Contains("tensor 'conv1.0.weight' (role 'weight' of node 'conv1.0', conv2d) has dtype I32; weights must be F32 or F16"));
+    }
+    SECTION("non-finite value") {
+        std::string p = edited([](std::vector<Tensor>& t) {
+            for (auto& x : t)
+                if (x.name == "layer2.0.bn3.running_mean") {
+                    float nan = NAN;
+                    std::memcpy(x.bytes.data() + 4, &nan, 4);
+                }
+        });
+        REQUIRE_THROWS_WITH(Engine::load(graph, p), Contains("tensor 'layer2.0.bn3.running_mean' (role 'running_mean' of node 'layer2.0.bn3', batch_norm) holds a non-finite value"));
+    }
+    SECTION("negative variance") {
+        std::string p = edited([](std::vector<Tensor>& t) {
+            for (auto& x : t)
+                if (x.name == "bn1.running_var") {
+                    float v = -1.f;
+                    std::memcpy(x.bytes.data(), &v, 4);
+                }
+        });
+        REQUIRE_THROWS_WITH(Engine::load(graph, p), Contains("node 'bn1': tensor 'bn1.running_var' holds variance -1"));
+    }
+    SECTION("extra tensors are allowed and counted as unused") {
+        std::string p = edited([](std::vector<Tensor>& t) {
+            t.push_back({"layer1.0.bn1.num_batches_tracked", DType::I64, {}, std::vector<uint8_t>(8, 0)});
+        });
+        WeightsReport r = check_weights(graph, p);
+        CHECK(r.unused == std::vector<std::string>{"layer1.0.bn1.num_batches_tracked"});
+        CHECK(r.tensors_checked == (int64_t)good.size());
+    }
+}
+
+TEST_CASE("f16 weights load and give the logits of the same values in f32", "[engine]") {
+    test::TempDir dir;
+    std::vector<Tensor> tensors = read_all(test::source_path(kTinyWeights));
+    std::vector<Tensor> f16 = tensors, f32 = tensors;
+    for (size_t i = 0; i < tensors.size(); i++) {
+        size_t n = tensors[i].bytes.size() / 4;
+        f16[i].dtype = DType::F16;
+        f16[i].bytes.resize(n * 2);
+        for (size_t k = 0; k < n; k++) {
+            float v;
+            std::memcpy(&v, tensors[i].bytes.data() + 4 * k, 4);
+            uint16_t h = float_to_half(v);
+            std::memcpy(f16[i].bytes.data() + 2 * k, &h, 2);
+            float back = half_to_float(h);  // the f32 file holds exactly the rounded values
+            std::memcpy(f32[i].bytes.data() + 4 * k, &back, 4);
+        }
+    }
+    write_all(dir.file("h.safetensors"), f16);
+    write_all(dir.file("f.safetensors"), f32);
+    const std::string graph = test::source_path(kTinyGraph);
+    auto eh = Engine::load(graph, dir.file("h.safetensors"));
+    auto ef = Engine::load(graph, dir.file("f.safetensors"));
+    std::vector<float> x = test::random_floats(3 * 64 * 64, -2.f, 2.f);
+    CHECK(run_engine(*eh, x, 1) == run_engine(*ef, x, 1));
+}
+
+TEST_CASE("a batch gives the same logits as its images one by one", "[engine]") {
+    EngineOptions opt;
+    opt.max_batch = 3;
+    auto e = Engine::load(test::source_path(kTinyGraph), test::source_path(kTinyWeights), opt);
+    const size_t per_image = 3 * 64 * 64, classes = e->summary().num_outputs;
+    std::vector<float> x = test::random_floats(3 * per_image, -2.f, 2.f);
+    std::vector<float> all = run_engine(*e, x, 3);
+    for (int b = 0; b < 3; b++) {
+        std::vector<float> one(x.begin() + b * per_image, x.begin() + (b + 1) * per_image);
+        std::vector<float> y = run_engine(*e, one, 1);
+        CHECK(std::equal(y.begin(), y.end(), all.begin() + b * classes));
+    }
+    std::vector<float> y(4 * classes);
+    auto ctx = e->create_context();
+    REQUIRE_THROWS_WITH(ctx->run(x.data(), 4, y.data()), Contains("batch 4 is outside [1, 3]"));
+    REQUIRE_THROWS_WITH(ctx->run(x.data(), 0, y.data()), Contains("batch 0 is outside [1, 3]"));
+}
+
+TEST_CASE("four threads with their own contexts on one engine agree with one thread", "[engine]") {
+    EngineOptions opt;
+    opt.max_batch = 2;
+    opt.threads = 1;
+    auto e = Engine::load(test::source_path(kTinyGraph), test::source_path(kTinyWeights), opt);
+    std::vector<float> x = test::random_floats(2 * 3 * 64 * 64, -2.f, 2.f);
+    std::vector<float> ref = run_engine(*e, x, 2);
+    std::vector<std::vector<float>> got(4);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; t++)
+        threads.emplace_back([&, t] {
+            auto ctx = e->create_context();
+            for (int rep = 0; rep < 5; rep++) {
+                got[t].assign(ref.size(), NAN);
+                ctx->run(x.data(), 2, got[t].data());
+            }
+        });
+    for (auto& t : threads) t.join();
+    for (int t = 0; t < 4; t++) CHECK(got[t] == ref);
+}
+
+TEST_CASE("unsupported options are refused", "[engine][bad-input]") {
+    const std::string g = test::source_path(kTinyGraph), w = test::source_path(kTinyWeights);
+    EngineOptions opt;
+    opt.precision = Precision::fp16;
+    REQUIRE_THROWS_WITH(Engine::load(g, w, opt), Contains("the CPU backend runs fp32 only"));
+    opt = {};
+    opt.max_batch = 0;
+    REQUIRE_THROWS_WITH(Engine::load(g, w, opt), Contains("max_batch 0 is outside"));
+    REQUIRE_THROWS_WITH(parse_precision("fp8"), Contains("unknown precision 'fp8' (use fp32, tf32 or fp16)"));
+    REQUIRE_THROWS_WITH(parse_backend("tpu"), Contains("unknown backend 'tpu'"));
+}
+
+TEST_CASE("memory plan: live tensors never overlap and reuse pays", "[planner]") {
+    for (const char* file : {"models/resnest50.json", "models/resnest50_fast_1s1x64d_torch.json", kTinyGraph.c_str()}) {
+        Graph g = graph_load(test::source_path(file));
+        for (int batch : {1, 3}) {
+            MemoryPlan plan = plan_memory(g, batch, 4);
+            INFO(file << " batch " << batch);
+            // Live interval of each tensor: [producer, last consumer] (graph outputs: to the end).
+            const int end = (int)g.nodes.size();
+            std::vector<std::pair<int, int>> live(g.tensors.size());
+            for (size_t t = 0; t < g.tensors.size(); t++) {
+                const TensorInfo& ti = g.tensors[t];
+                int last = ti.consumers.empty() ? ti.producer : ti.consumers.back();
+                live[t] = {ti.producer, ti.is_output ? end : last};
+            }
+            for (size_t a = 0; a < g.tensors.size(); a++) {
+                if ((int)a == g.input) continue;
+                REQUIRE(plan.offset[a] % 64 == 0);
+                REQUIRE(plan.offset[a] + plan.bytes[a] <= plan.arena_bytes);
+                for (size_t b = a + 1; b < g.tensors.size(); b++) {
+                    if ((int)b == g.input) continue;
+                    // Tensors alive at the same node must not share bytes, except an in-place-safe node's
+                    // output and the input that dies at that node.
+                    bool overlap_in_time = live[a].first <= live[b].second && live[b].first <= live[a].second;
+                    const Node& pb = g.nodes[g.tensors[b].producer];
+                    bool in_place = op_in_place_safe(pb.op) && live[a].second == g.tensors[b].producer &&
+                                    std::find(pb.inputs.begin(), pb.inputs.end(), (int)a) != pb.inputs.end();
+                    if (in_place) continue;
+                    bool overlap_in_space = plan.offset[a] < plan.offset[b] + plan.bytes[b] &&
+                                            plan.offset[b] < plan.offset[a] + plan.bytes[a];
+                    if (overlap_in_time && overlap_in_space) FAIL(g.tensors[a].name << " and " << g.tensors[b].name << " overlap");
+                }
+            }
+            CHECK(plan.in_place > 0);
+            CHECK(plan.arena_bytes * 4 < plan.naive_bytes);
+        }
+    }
+}
