@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -138,17 +139,27 @@ void cpu_sgemm(int M, int N, int K, const float* A, int lda, const float* B, int
     int extent = split_cols ? N : M;
     int align = split_cols ? NR : MR;
     int chunk = ((extent + threads - 1) / threads + align - 1) / align * align;
-    std::vector<std::thread> workers;
-    auto run_chunk = [&](int begin) {
-        int len = std::min(chunk, extent - begin);
-        if (split_cols)
-            sgemm_serial(M, len, K, A, lda, B + begin, ldb, C + begin, ldc, accumulate);
-        else
-            sgemm_serial(len, N, K, A + (size_t)begin * lda, lda, B, ldb, C + (size_t)begin * ldc, ldc, accumulate);
+    int chunks = (extent + chunk - 1) / chunk;
+    // A worker's exception (out of memory for its packing buffers) is carried back to the caller.
+    std::vector<std::exception_ptr> errors(chunks);
+    auto run_chunk = [&](int index) {
+        int begin = index * chunk, len = std::min(chunk, extent - begin);
+        try {
+            if (split_cols)
+                sgemm_serial(M, len, K, A, lda, B + begin, ldb, C + begin, ldc, accumulate);
+            else
+                sgemm_serial(len, N, K, A + (size_t)begin * lda, lda, B, ldb, C + (size_t)begin * ldc, ldc,
+                             accumulate);
+        } catch (...) {
+            errors[index] = std::current_exception();
+        }
     };
-    for (int begin = chunk; begin < extent; begin += chunk) workers.emplace_back(run_chunk, begin);
+    std::vector<std::thread> workers;
+    for (int index = 1; index < chunks; index++) workers.emplace_back(run_chunk, index);
     run_chunk(0);
     for (std::thread& t : workers) t.join();
+    for (const std::exception_ptr& e : errors)
+        if (e) std::rethrow_exception(e);
 }
 
 }  // namespace resnest

@@ -81,7 +81,7 @@ TEST_CASE("tiny ResNeSt variants match timm and PaddleClas", "[fixtures]") {
     CHECK(count >= 6);
 }
 
-TEST_CASE("full ResNeSt50 and ResNeSt50_fast_1s1x64d match timm and PaddleClas", "[fixtures-full]") {
+TEST_CASE("full ResNeSt50 and ResNeSt50_fast_1s1x64d (224, 256, 200) match timm and PaddleClas", "[fixtures-full]") {
     int count = 0;
     const nlohmann::json all = manifest();
     for (const auto& fx : all["fixtures"]) {
@@ -89,5 +89,5 @@ TEST_CASE("full ResNeSt50 and ResNeSt50_fast_1s1x64d match timm and PaddleClas",
         SECTION(fx["name"].get<std::string>()) { check_fixture(fx); }
         count++;
     }
-    CHECK(count == 4);
+    CHECK(count == 6);
 }
