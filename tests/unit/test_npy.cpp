@@ -2,7 +2,6 @@
 // The hand-written files are byte for byte what numpy.save writes (checked once against numpy 1.24).
 #include <catch2/catch.hpp>
 
-#include <unistd.h>  // getpid
 
 #include <cstring>     // std::memcmp, std::memcpy
 #include <filesystem>  // std::filesystem
@@ -11,6 +10,7 @@
 
 #include "npy.h"            // resnest::npy_read, npy_write
 #include "resnest/error.h"  // resnest::Error
+#include "test_helpers.h"    // test::TempDir
 
 using namespace resnest;
 using Catch::Contains;
@@ -18,32 +18,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory for one test case's files, removed with everything in it at the end.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        path = fs::temp_directory_path() / ("resnest_tests_" + std::to_string(getpid())) / "npy";
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        fs::remove_all(path);
-        std::error_code ignored;
-        fs::remove(path.parent_path(), ignored);  // only when no other suite's files are left in it
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
 void write_bytes(const std::string& path, const std::string& bytes) {
     std::ofstream out(path, std::ios::binary);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     REQUIRE(out.good());
 }
 
-std::string read_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 std::string float_bytes(const std::vector<float>& values) {
     std::string bytes(values.size() * sizeof(float), '\0');
@@ -81,7 +61,7 @@ std::string padded_header(const std::string& dict) {
 }  // namespace
 
 TEST_CASE("npy round trip of random arrays of rank 0 to 4", "[npy]") {
-    TempDir dir;
+    test::TempDir dir;
     std::random_device seed_source;
     uint32_t seed = seed_source();
     INFO("seed " << seed);
@@ -112,7 +92,7 @@ TEST_CASE("npy round trip of random arrays of rank 0 to 4", "[npy]") {
         REQUIRE(array.data.size() == count);
         if (count) CHECK(std::memcmp(array.data.data(), data.data(), count * sizeof(float)) == 0);
         // Data starts at a multiple of 64, like numpy.
-        std::string bytes = read_bytes(path);
+        std::string bytes = test::read_text(path);
         size_t header_length = static_cast<uint8_t>(bytes[8]) | (static_cast<uint8_t>(bytes[9]) << 8);
         CHECK((10 + header_length) % 64 == 0);
         CHECK(bytes[10 + header_length - 1] == '\n');
@@ -120,20 +100,20 @@ TEST_CASE("npy round trip of random arrays of rank 0 to 4", "[npy]") {
 }
 
 TEST_CASE("npy_write writes exactly the bytes numpy writes", "[npy]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("arange.npy");
     npy_write(path, {2, 3}, kArange6.data());
-    CHECK(read_bytes(path) == npy_v1(kNumpyHeader2x3) + float_bytes(kArange6));
+    CHECK(test::read_text(path) == npy_v1(kNumpyHeader2x3) + float_bytes(kArange6));
 
     // numpy.save of a 0-d array: no room left for a growing first axis.
     const float pi = 3.25f;
     npy_write(path, {}, &pi);
     std::string scalar_header = "{'descr': '<f4', 'fortran_order': False, 'shape': (), }" + std::string(62, ' ') + "\n";
-    CHECK(read_bytes(path) == npy_v1(scalar_header) + float_bytes({pi}));
+    CHECK(test::read_text(path) == npy_v1(scalar_header) + float_bytes({pi}));
 }
 
 TEST_CASE("npy_read parses a format 1.0 file as numpy writes it", "[npy]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("numpy_v1.npy");
     REQUIRE(kNumpyHeader2x3.size() == 118);
     write_bytes(path, npy_v1(kNumpyHeader2x3) + float_bytes(kArange6));
@@ -143,7 +123,7 @@ TEST_CASE("npy_read parses a format 1.0 file as numpy writes it", "[npy]") {
 }
 
 TEST_CASE("npy_read parses format 2.0 and 3.0 headers", "[npy]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("numpy_v2.npy");
     // numpy.lib.format.write_array(f, numpy.arange(6, dtype=numpy.float32), version=(2, 0)): data at byte 128.
     std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }" + std::string(58, ' ') + "\n";
@@ -158,7 +138,7 @@ TEST_CASE("npy_read parses format 2.0 and 3.0 headers", "[npy]") {
 }
 
 TEST_CASE("npy_read tolerates header spelling variants", "[npy]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("variants.npy");
     const std::vector<std::string> dicts = {
         R"({"shape":(2,3),"descr":"<f4","fortran_order":False})",  // key order, double quotes, no spaces
@@ -183,20 +163,20 @@ TEST_CASE("npy_read tolerates header spelling variants", "[npy]") {
 // ---- bad input ----
 
 TEST_CASE("npy: nonexistent file", "[npy][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("missing.npy");
     REQUIRE_THROWS_AS(npy_read(path), Error);
     REQUIRE_THROWS_WITH(npy_read(path), Contains(path) && Contains("does not exist"));
 }
 
 TEST_CASE("npy: a directory is not an array file", "[npy][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.path.string();
     REQUIRE_THROWS_WITH(npy_read(path), Contains(path) && Contains("read failed: Is a directory"));
 }
 
 TEST_CASE("npy: bad magic", "[npy][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("magic.npy");
     write_bytes(path, "PK\x03\x04 this is a zip file, perhaps an .npz");
     REQUIRE_THROWS_WITH(npy_read(path), Contains(path) && Contains("not a .npy file"));
@@ -205,7 +185,7 @@ TEST_CASE("npy: bad magic", "[npy][bad-input]") {
 }
 
 TEST_CASE("npy: unsupported version", "[npy][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("version.npy");
     write_bytes(path, npy_v2(padded_header("{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }"), 4) +
                           float_bytes(kArange6));
@@ -214,7 +194,7 @@ TEST_CASE("npy: unsupported version", "[npy][bad-input]") {
 }
 
 TEST_CASE("npy: dtype other than float32", "[npy][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("x.npy");
     write_bytes(path, npy_v1(padded_header("{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }")) +
                           std::string(24, '\0'));
@@ -226,7 +206,7 @@ TEST_CASE("npy: dtype other than float32", "[npy][bad-input]") {
 }
 
 TEST_CASE("npy: fortran_order True", "[npy][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("fortran.npy");
     write_bytes(path, npy_v1(padded_header("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }")) +
                           float_bytes(kArange6));
@@ -235,7 +215,7 @@ TEST_CASE("npy: fortran_order True", "[npy][bad-input]") {
 }
 
 TEST_CASE("npy: truncated data", "[npy][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("truncated.npy");
     write_bytes(path, npy_v1(kNumpyHeader2x3) + float_bytes({0, 1, 2, 3, 4}));
     REQUIRE_THROWS_WITH(npy_read(path), Contains(path) && Contains("shape (2, 3) of float32 needs 24 data bytes but "
@@ -243,7 +223,7 @@ TEST_CASE("npy: truncated data", "[npy][bad-input]") {
 }
 
 TEST_CASE("npy: trailing data", "[npy][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("trailing.npy");
     write_bytes(path, npy_v1(kNumpyHeader2x3) + float_bytes(kArange6) + "junk!");
     REQUIRE_THROWS_WITH(npy_read(path), Contains(path) && Contains("needs 24 data bytes but the file has 29: "
@@ -251,7 +231,7 @@ TEST_CASE("npy: trailing data", "[npy][bad-input]") {
 }
 
 TEST_CASE("npy: malformed header", "[npy][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("header.npy");
     struct Case {
         std::string dict;
@@ -285,7 +265,7 @@ TEST_CASE("npy: malformed header", "[npy][bad-input]") {
 }
 
 TEST_CASE("npy: header length past the end or over the limit", "[npy][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("length.npy");
     write_bytes(path, kMagic + std::string("\x01\x00\xff\x00", 4) + "{'descr': '<f4'");
     REQUIRE_THROWS_WITH(npy_read(path),
@@ -297,7 +277,7 @@ TEST_CASE("npy: header length past the end or over the limit", "[npy][bad-input]
 }
 
 TEST_CASE("npy: shape too large", "[npy][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("huge.npy");
     write_bytes(path, npy_v1(padded_header("{'descr': '<f4', 'fortran_order': False, 'shape': "
                                            "(4611686018427387904, 4), }")));
@@ -314,7 +294,7 @@ TEST_CASE("npy: shape too large", "[npy][bad-input]") {
 }
 
 TEST_CASE("npy_write reports an unwritable path", "[npy][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("no_such_dir/out.npy");
     REQUIRE_THROWS_WITH(npy_write(path, {2, 3}, kArange6.data()),
                         Contains(path) && Contains("cannot open for writing"));

@@ -2,7 +2,6 @@
 // The malformed files are built byte by byte (8-byte length, JSON text, data) so each has exactly one defect.
 #include <catch2/catch.hpp>
 
-#include <unistd.h>  // getpid
 
 #include <cstring>     // std::memcmp
 #include <filesystem>  // std::filesystem
@@ -11,6 +10,7 @@
 
 #include "dtype.h"          // resnest::DType, float_to_half
 #include "resnest/error.h"  // resnest::Error
+#include "test_helpers.h"    // test::TempDir
 #include "safetensors.h"    // resnest::SafetensorsFile, safetensors_write
 
 using namespace resnest;
@@ -18,22 +18,6 @@ using Catch::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory for one test case's files, removed with everything in it at the end.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        path = fs::temp_directory_path() / ("resnest_tests_" + std::to_string(getpid())) / "safetensors";
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        fs::remove_all(path);
-        std::error_code ignored;
-        fs::remove(path.parent_path(), ignored);  // only when no other suite's files are left in it
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 void write_bytes(const std::string& path, const std::string& bytes) {
     std::ofstream out(path, std::ios::binary);
@@ -92,7 +76,7 @@ const char* kF32x2x3 = R"({"dtype":"F32","shape":[2,3],"data_offsets":)";  // ne
 // ---- round trip ----
 
 TEST_CASE("safetensors round trip keeps bytes, dtypes, shapes, order and metadata", "[safetensors]") {
-    TempDir dir;
+    test::TempDir dir;
     std::random_device seed_source;
     uint32_t seed = seed_source();
     INFO("seed " << seed);
@@ -145,7 +129,7 @@ TEST_CASE("safetensors round trip keeps bytes, dtypes, shapes, order and metadat
 }
 
 TEST_CASE("safetensors writer pads the header to 8 bytes and packs the data", "[safetensors]") {
-    TempDir dir;
+    test::TempDir dir;
     const float values[3] = {1.5f, -2.0f, 3.25f};
     const std::string path = dir.file("padded.safetensors");
     safetensors_write(path, {{"x", DType::F32, {3}, values}}, {{"k", "v"}});
@@ -165,7 +149,7 @@ TEST_CASE("safetensors writer pads the header to 8 bytes and packs the data", "[
 }
 
 TEST_CASE("safetensors with no tensors and no data is legal", "[safetensors]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("empty.safetensors");
     safetensors_write(path, {});
     auto written = SafetensorsFile::open(path);
@@ -177,7 +161,7 @@ TEST_CASE("safetensors with no tensors and no data is legal", "[safetensors]") {
 }
 
 TEST_CASE("safetensors reader accepts a header padded with spaces and zero-size tensors", "[safetensors]") {
-    TempDir dir;
+    test::TempDir dir;
     std::string header = std::string(R"({"z":{"dtype":"F16","shape":[0,3],"data_offsets":[8,8]},)") +
                          R"("a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}     )";
     auto file = open_raw(dir.file("padded.safetensors"), header, 8);
@@ -189,7 +173,7 @@ TEST_CASE("safetensors reader accepts a header padded with spaces and zero-size 
 }
 
 TEST_CASE("safetensors writer rejects duplicate names", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const float value = 1.0f;
     const std::string path = dir.file("dup.safetensors");
     REQUIRE_THROWS_WITH(safetensors_write(path, {{"w", DType::F32, {}, &value}, {"w", DType::F32, {}, &value}}),
@@ -197,7 +181,7 @@ TEST_CASE("safetensors writer rejects duplicate names", "[safetensors][bad-input
 }
 
 TEST_CASE("safetensors writer rejects names that are not valid UTF-8", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const float value = 1.0f;
     const std::string path = dir.file("utf8.safetensors");
     REQUIRE_THROWS_WITH(safetensors_write(path, {{"bad\xff", DType::F32, {}, &value}}),
@@ -205,7 +189,7 @@ TEST_CASE("safetensors writer rejects names that are not valid UTF-8", "[safeten
 }
 
 TEST_CASE("safetensors writer reports an unwritable path", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("no_such_dir/out.safetensors");
     REQUIRE_THROWS_WITH(safetensors_write(path, {}), Contains(path) && Contains("cannot open for writing"));
 }
@@ -213,20 +197,20 @@ TEST_CASE("safetensors writer reports an unwritable path", "[safetensors][bad-in
 // ---- the file itself ----
 
 TEST_CASE("safetensors: nonexistent file", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("missing.safetensors");
     REQUIRE_THROWS_AS(SafetensorsFile::open(path), Error);
     REQUIRE_THROWS_WITH(SafetensorsFile::open(path), Contains(path) && Contains("does not exist"));
 }
 
 TEST_CASE("safetensors: a directory is not a weight file", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.path.string();
     REQUIRE_THROWS_WITH(SafetensorsFile::open(path), Contains(path) && Contains("is not a regular file"));
 }
 
 TEST_CASE("safetensors: empty file", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("empty.safetensors");
     write_bytes(path, "");
     REQUIRE_THROWS_WITH(SafetensorsFile::open(path),
@@ -234,7 +218,7 @@ TEST_CASE("safetensors: empty file", "[safetensors][bad-input]") {
 }
 
 TEST_CASE("safetensors: file shorter than 8 bytes", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("short.safetensors");
     write_bytes(path, std::string("\x10\0\0\0\0", 5));
     REQUIRE_THROWS_WITH(SafetensorsFile::open(path),
@@ -244,14 +228,14 @@ TEST_CASE("safetensors: file shorter than 8 bytes", "[safetensors][bad-input]") 
 // ---- header length ----
 
 TEST_CASE("safetensors: header length 0", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("zero.safetensors");
     write_bytes(path, le64(0) + "{}");
     REQUIRE_THROWS_WITH(SafetensorsFile::open(path), Contains(path) && Contains("header length is 0"));
 }
 
 TEST_CASE("safetensors: header length over the limit", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("huge.safetensors");
     write_bytes(path, le64(kSafetensorsMaxHeaderBytes + 1) + "{}");
     REQUIRE_THROWS_WITH(SafetensorsFile::open(path),
@@ -259,7 +243,7 @@ TEST_CASE("safetensors: header length over the limit", "[safetensors][bad-input]
 }
 
 TEST_CASE("safetensors: header length past the end of the file", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("truncated.safetensors");
     write_bytes(path, le64(1000) + "{}");
     REQUIRE_THROWS_WITH(SafetensorsFile::open(path),
@@ -270,28 +254,28 @@ TEST_CASE("safetensors: header length past the end of the file", "[safetensors][
 // ---- the JSON ----
 
 TEST_CASE("safetensors: header is not valid JSON", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("malformed.safetensors");
     REQUIRE_THROWS_WITH(open_raw(path, R"({"a": {"dtype": "F32",)", 0),
                         Contains(path) && Contains("header is not valid JSON"));
 }
 
 TEST_CASE("safetensors: header is not a JSON object", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("array.safetensors");
     REQUIRE_THROWS_WITH(open_raw(path, "[1, 2]", 0),
                         Contains(path) && Contains("header is an array, expected a JSON object"));
 }
 
 TEST_CASE("safetensors: tensor entry is not an object", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("entry.safetensors");
     REQUIRE_THROWS_WITH(open_raw(path, R"({"w": 5})", 0),
                         Contains(path) && Contains("tensor 'w': entry is an integer, expected an object"));
 }
 
 TEST_CASE("safetensors: missing dtype, shape or data_offsets", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("missing_field.safetensors");
     REQUIRE_THROWS_WITH(open_raw(path, R"({"w": {"shape": [1], "data_offsets": [0, 4]}})", 4),
                         Contains(path) && Contains("tensor 'w': missing 'dtype'"));
@@ -302,7 +286,7 @@ TEST_CASE("safetensors: missing dtype, shape or data_offsets", "[safetensors][ba
 }
 
 TEST_CASE("safetensors: ill-typed dtype, shape or data_offsets", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("ill_typed.safetensors");
     REQUIRE_THROWS_WITH(open_raw(path, R"({"w": {"dtype": 4, "shape": [1], "data_offsets": [0, 4]}})", 4),
                         Contains(path) && Contains("tensor 'w': 'dtype' is an integer, expected a string"));
@@ -315,7 +299,7 @@ TEST_CASE("safetensors: ill-typed dtype, shape or data_offsets", "[safetensors][
 }
 
 TEST_CASE("safetensors: unknown dtype", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("dtype.safetensors");
     REQUIRE_THROWS_WITH(open_raw(path, R"({"w": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}})", 16),
                         Contains(path) && Contains("tensor 'w': unknown dtype 'F128'") &&
@@ -323,7 +307,7 @@ TEST_CASE("safetensors: unknown dtype", "[safetensors][bad-input]") {
 }
 
 TEST_CASE("safetensors: negative shape dimension", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("negative.safetensors");
     REQUIRE_THROWS_WITH(
         open_raw(path, R"({"w": {"dtype": "F32", "shape": [2, -3], "data_offsets": [0, 0]}})", 0),
@@ -331,7 +315,7 @@ TEST_CASE("safetensors: negative shape dimension", "[safetensors][bad-input]") {
 }
 
 TEST_CASE("safetensors: shape product overflows", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("overflow.safetensors");
     REQUIRE_THROWS_WITH(
         open_raw(path, R"({"w": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 0]}})", 0),
@@ -342,7 +326,7 @@ TEST_CASE("safetensors: shape product overflows", "[safetensors][bad-input]") {
 }
 
 TEST_CASE("safetensors: byte size overflows", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("bytes_overflow.safetensors");
     REQUIRE_THROWS_WITH(
         open_raw(path, R"({"w": {"dtype": "F32", "shape": [4611686018427387904], "data_offsets": [0, 0]}})", 0),
@@ -350,7 +334,7 @@ TEST_CASE("safetensors: byte size overflows", "[safetensors][bad-input]") {
 }
 
 TEST_CASE("safetensors: data_offsets not two non-negative integers", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("offsets.safetensors");
     REQUIRE_THROWS_WITH(open_raw(path, std::string(R"({"w": )") + kF32x2x3 + "[24]}}", 24),
                         Contains(path) && Contains("tensor 'w': 'data_offsets' is [24], expected [begin, end]"));
@@ -365,7 +349,7 @@ TEST_CASE("safetensors: data_offsets not two non-negative integers", "[safetenso
 // ---- spans ----
 
 TEST_CASE("safetensors: data_offsets reversed", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("weights.safetensors");
     std::string header = R"({"layer1.0.conv1.weight": {"dtype": "U8", "shape": [50], "data_offsets": [100, 50]}})";
     REQUIRE_THROWS_WITH(open_raw(path, header, 100),
@@ -373,7 +357,7 @@ TEST_CASE("safetensors: data_offsets reversed", "[safetensors][bad-input]") {
 }
 
 TEST_CASE("safetensors: span size does not match the shape", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("mismatch.safetensors");
     REQUIRE_THROWS_WITH(
         open_raw(path, std::string(R"({"w": )") + kF32x2x3 + "[0, 20]}}", 20),
@@ -384,7 +368,7 @@ TEST_CASE("safetensors: span size does not match the shape", "[safetensors][bad-
 }
 
 TEST_CASE("safetensors: span past the end of the data block", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("bounds.safetensors");
     REQUIRE_THROWS_WITH(open_raw(path, std::string(R"({"w": )") + kF32x2x3 + "[0, 24]}}", 16),
                         Contains(path) && Contains("tensor 'w': data_offsets [0, 24) run past the end of the data "
@@ -392,7 +376,7 @@ TEST_CASE("safetensors: span past the end of the data block", "[safetensors][bad
 }
 
 TEST_CASE("safetensors: overlapping spans", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("overlap.safetensors");
     std::string header = R"({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},)"
                          R"( "b": {"dtype": "F32", "shape": [4], "data_offsets": [8, 24]}})";
@@ -401,7 +385,7 @@ TEST_CASE("safetensors: overlapping spans", "[safetensors][bad-input]") {
 }
 
 TEST_CASE("safetensors: a hole in the data block", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("hole.safetensors");
     std::string between = R"({"b": {"dtype": "F32", "shape": [2], "data_offsets": [16, 24]},)"
                           R"( "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})";
@@ -414,7 +398,7 @@ TEST_CASE("safetensors: a hole in the data block", "[safetensors][bad-input]") {
 }
 
 TEST_CASE("safetensors: trailing bytes after the last tensor", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("trailing.safetensors");
     std::string header = R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})";
     REQUIRE_THROWS_WITH(open_raw(path, header, 12),
@@ -427,7 +411,7 @@ TEST_CASE("safetensors: trailing bytes after the last tensor", "[safetensors][ba
 // ---- names and metadata ----
 
 TEST_CASE("safetensors: duplicate tensor names", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("duplicate.safetensors");
     std::string header = R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},)"
                          R"( "a": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}})";
@@ -439,7 +423,7 @@ TEST_CASE("safetensors: duplicate tensor names", "[safetensors][bad-input]") {
 }
 
 TEST_CASE("safetensors: __metadata__ must map strings to strings", "[safetensors][bad-input]") {
-    TempDir dir;
+    test::TempDir dir;
     const std::string path = dir.file("metadata.safetensors");
     REQUIRE_THROWS_WITH(
         open_raw(path, R"({"__metadata__": {"format": "pt", "epoch": 3}})", 0),
