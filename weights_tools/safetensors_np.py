@@ -2,7 +2,8 @@
 
 Layout: 8-byte little-endian header length, JSON header (name -> dtype, shape, data_offsets; optional
 __metadata__ of string -> string), one contiguous data block. The writer pads the header with spaces to a
-multiple of 8 bytes and packs tensors in the order given.
+multiple of 8 bytes and packs tensors in the order given. The reader checks the header's structure and every
+span against the file, raising SafetensorsError with the tensor's name; it can also decode BF16 to float32.
 """
 import json
 import struct
@@ -46,8 +47,9 @@ def write(path, tensors, metadata=None):
             f.write(b)
 
 
-def read(path):
-    """Returns (dict name -> numpy array, metadata dict). Checks spans against the file."""
+def read(path, bf16_to_f32=False):
+    """Returns (dict name -> numpy array, metadata dict). Checks spans against the file. BF16 tensors are
+    refused unless bf16_to_f32, which decodes them to float32 (exactly)."""
     with open(path, "rb") as f:
         raw = f.read()
     if len(raw) < 8:
@@ -59,17 +61,40 @@ def read(path):
         header = json.loads(raw[8:8 + n].decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
         raise SafetensorsError("%s: header is not valid JSON: %s" % (path, e))
+    if not isinstance(header, dict):
+        raise SafetensorsError("%s: header is not a JSON object" % path)
     data = memoryview(raw)[8 + n:]
     meta = header.pop("__metadata__", {}) or {}
+    if not isinstance(meta, dict):
+        raise SafetensorsError("%s: __metadata__ is not a JSON object" % path)
     out = {}
     for name, info in header.items():
-        if info.get("dtype") not in DTYPES:
-            raise SafetensorsError("%s: tensor '%s': unsupported dtype %r" % (path, name, info.get("dtype")))
-        b, e = info["data_offsets"]
-        dt = np.dtype(DTYPES[info["dtype"]]).newbyteorder("<")
-        count = int(np.prod(info["shape"], dtype=np.int64))
-        if not (0 <= b <= e <= len(data)) or e - b != count * dt.itemsize:
-            raise SafetensorsError("%s: tensor '%s': data_offsets %s do not fit shape %s / the file"
-                                   % (path, name, [b, e], info["shape"]))
-        out[name] = np.frombuffer(data[b:e], dtype=dt).reshape(info["shape"]).astype(dt.newbyteorder("="))
+        out[name] = _read_tensor(path, name, info, data, bf16_to_f32)
     return out, meta
+
+
+def _is_count(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _read_tensor(path, name, info, data, bf16_to_f32):
+    if not isinstance(info, dict) or not isinstance(info.get("shape"), list) \
+            or not all(_is_count(d) for d in info["shape"]) or not isinstance(info.get("data_offsets"), list) \
+            or len(info["data_offsets"]) != 2 or not all(_is_count(v) for v in info["data_offsets"]):
+        raise SafetensorsError("%s: tensor '%s': header entry needs dtype, a shape of sizes and two data_offsets"
+                               % (path, name))
+    bf16 = bf16_to_f32 and info.get("dtype") == "BF16"
+    if info.get("dtype") not in DTYPES and not bf16:
+        raise SafetensorsError("%s: tensor '%s': unsupported dtype %r" % (path, name, info.get("dtype")))
+    b, e = info["data_offsets"]
+    dt = np.dtype(np.uint16 if bf16 else DTYPES[info["dtype"]]).newbyteorder("<")
+    count = 1
+    for d in info["shape"]:
+        count *= d  # Python integers: a huge shape cannot wrap around
+    if not (0 <= b <= e <= len(data)) or e - b != count * dt.itemsize:
+        raise SafetensorsError("%s: tensor '%s': data_offsets %s do not fit shape %s / the file"
+                               % (path, name, [b, e], info["shape"]))
+    arr = np.frombuffer(data[b:e], dtype=dt).reshape(info["shape"]).astype(dt.newbyteorder("="))
+    if bf16:
+        arr = (arr.astype(np.uint32) << 16).view(np.float32)
+    return arr
