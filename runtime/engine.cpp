@@ -9,6 +9,7 @@
 #include "graph.h"
 #include "planner.h"
 #include "safetensors.h"
+#include "seeded_weights.h"
 #include "weights.h"
 
 namespace resnest {
@@ -71,35 +72,52 @@ WeightsReport check_weights(const std::string& graph_path, const std::string& we
     return report;
 }
 
-std::shared_ptr<Engine> Engine::load(const std::string& graph_path, const std::string& weights_path,
-                                     const EngineOptions& options) {
-    using clock = std::chrono::steady_clock;
-    auto t0 = clock::now();
+static void check_options(const EngineOptions& options) {
     if (options.max_batch < 1 || options.max_batch > 65536)
         throw Error("max_batch " + std::to_string(options.max_batch) + " is outside [1, 65536]");
     if (options.backend == Backend::cuda)
         throw Error("this build has no CUDA backend; use --backend cpu");
     if (options.precision != Precision::fp32)
         throw Error(std::string("the CPU backend runs fp32 only, not ") + precision_name(options.precision));
+}
 
-    Graph graph = graph_load(graph_path);
+// Hands a validated graph and its weights to the backend; logs the plan when verbose.
+static std::shared_ptr<Engine> create_engine(Graph graph, HostWeights weights, const std::string& weights_source,
+                                             const EngineOptions& options) {
+    using clock = std::chrono::steady_clock;
+    auto t0 = clock::now();
     ModelSummary summary = summarize(graph);
-    std::shared_ptr<SafetensorsFile> file = SafetensorsFile::open(weights_path);
-    HostWeights weights = bind_weights(graph, *file);
     if (options.verbose) {
         MemoryPlan plan = plan_memory(graph, options.max_batch, sizeof(float));
-        std::fprintf(stderr, "load: %s: %zu nodes, %lld params, %.3f GMACs/image\n", graph_path.c_str(),
+        std::fprintf(stderr, "load: %s: %zu nodes, %lld params, %.3f GMACs/image\n", graph.source.c_str(),
                      graph.nodes.size(), (long long)graph.params, graph.macs / 1e9);
-        std::fprintf(stderr, "load: %s: %zu tensors bound, %d in the file unused\n", weights_path.c_str(),
+        std::fprintf(stderr, "load: %s: %zu tensors bound, %d in the file unused\n", weights_source.c_str(),
                      graph.weights.size(), weights.unused_in_file);
         std::fprintf(stderr, "plan: batch %d: arena %.2f MiB (%d outputs written in place; %.2f MiB without reuse)\n",
                      plan.batch, plan.arena_bytes / 1048576.0, plan.in_place, plan.naive_bytes / 1048576.0);
     }
     auto engine = cpu_engine_create(std::move(graph), std::move(weights), options, summary);
     if (options.verbose)
-        std::fprintf(stderr, "load: ready in %.3f s\n",
-                     std::chrono::duration<double>(clock::now() - t0).count());
+        std::fprintf(stderr, "load: backend ready in %.3f s\n", std::chrono::duration<double>(clock::now() - t0).count());
     return engine;
+}
+
+std::shared_ptr<Engine> Engine::load(const std::string& graph_path, const std::string& weights_path,
+                                     const EngineOptions& options) {
+    check_options(options);
+    Graph graph = graph_load(graph_path);
+    std::shared_ptr<SafetensorsFile> file = SafetensorsFile::open(weights_path);
+    HostWeights weights = bind_weights(graph, *file);
+    return create_engine(std::move(graph), std::move(weights), weights_path, options);
+}
+
+std::shared_ptr<Engine> Engine::load_seeded(const std::string& graph_path, uint64_t seed,
+                                            const EngineOptions& options) {
+    check_options(options);
+    Graph graph = graph_load(graph_path);
+    HostWeights weights = make_seeded_weights(graph, seed);
+    return create_engine(std::move(graph), std::move(weights), "seeded weights (seed " + std::to_string(seed) + ")",
+                         options);
 }
 
 }  // namespace resnest

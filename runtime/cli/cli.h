@@ -32,5 +32,8 @@ Args parse_args(int argc, char** argv, int first, const std::vector<FlagSpec>& s
 
 int cmd_inspect(int argc, char** argv);
 int cmd_run(int argc, char** argv);
+int cmd_classify(int argc, char** argv);    // cmd_classify.cpp
+int cmd_preprocess(int argc, char** argv);  // cmd_classify.cpp
+int cmd_bench(int argc, char** argv);       // cmd_bench.cpp
 
 }  // namespace resnest_cli

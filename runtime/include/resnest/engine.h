@@ -84,6 +84,10 @@ class Engine {
     // values) and prepares the backend. Throws resnest::Error.
     static std::shared_ptr<Engine> load(const std::string& graph_path, const std::string& weights_path,
                                         const EngineOptions& options = {});
+    // Loads the graph with seeded random weights generated in the engine: the same values
+    // weights_tools/random_weights.py --seed writes, so a benchmark needs no weight file.
+    static std::shared_ptr<Engine> load_seeded(const std::string& graph_path, uint64_t seed,
+                                               const EngineOptions& options = {});
     virtual ~Engine() = default;
     virtual std::unique_ptr<Context> create_context() const = 0;
 

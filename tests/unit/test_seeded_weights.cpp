@@ -1,0 +1,58 @@
+// test_seeded_weights.cpp: the engine's seeded weights are bit-identical to the files
+// weights_tools/random_weights.py wrote for the committed tiny fixtures (same seed, every role).
+#include <catch2/catch.hpp>
+
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "graph.h"
+#include "resnest/engine.h"
+#include "safetensors.h"
+#include "seeded_weights.h"
+#include "test_helpers.h"
+
+using namespace resnest;
+
+TEST_CASE("seeded weights equal random_weights.py's bytes for every tiny fixture", "[seeded]") {
+    const nlohmann::json manifest =
+        nlohmann::json::parse(test::read_text(test::source_path("tests/fixtures/fixtures.json")));
+    int checked = 0;
+    for (const auto& fx : manifest["fixtures"]) {
+        if (fx["kind"].get<std::string>() != "tiny") continue;
+        INFO(fx["name"].get<std::string>());
+        Graph g = graph_load(test::source_path(fx["graph"].get<std::string>()));
+        HostWeights mine = make_seeded_weights(g, fx["weight_seed"].get<uint64_t>());
+        auto file = SafetensorsFile::open(test::source_path(fx["weights"].get<std::string>()));
+        REQUIRE(mine.tensors.size() == file->tensors().size());
+        for (const SafetensorsTensor& t : file->tensors()) {
+            INFO(t.name);
+            REQUIRE(t.dtype == DType::F32);
+            const std::vector<float>& v = mine.tensors.at(t.name);
+            REQUIRE(v.size() * sizeof(float) == t.nbytes);
+            CHECK(std::memcmp(v.data(), t.data, t.nbytes) == 0);
+        }
+        checked++;
+    }
+    CHECK(checked >= 6);
+}
+
+TEST_CASE("another seed gives other weights", "[seeded]") {
+    std::vector<float> a = seeded_uniform(1, "layer1.0.conv1.weight", 1000, -0.5, 0.5);
+    std::vector<float> b = seeded_uniform(2, "layer1.0.conv1.weight", 1000, -0.5, 0.5);
+    std::vector<float> c = seeded_uniform(1, "layer1.0.conv2.conv.weight", 1000, -0.5, 0.5);
+    CHECK(a != b);
+    CHECK(a != c);
+    for (float v : a) REQUIRE((v >= -0.5f && v < 0.5f));
+}
+
+TEST_CASE("Engine::load_seeded runs like Engine::load on the generated file", "[seeded][engine]") {
+    const std::string graph = test::source_path("tests/fixtures/tiny/tiny_r4_k2_torch.json");
+    auto from_file = Engine::load(graph, test::source_path("tests/fixtures/tiny/tiny_r4_k2_torch.safetensors"));
+    auto seeded = Engine::load_seeded(graph, 106);  // the fixture's weight_seed
+    std::vector<float> x = test::random_floats(3 * 98 * 98, -2.f, 2.f);
+    std::vector<float> y1(10, NAN), y2(10, NAN);
+    from_file->create_context()->run(x.data(), 1, y1.data());
+    seeded->create_context()->run(x.data(), 1, y2.data());
+    CHECK(y1 == y2);
+}
