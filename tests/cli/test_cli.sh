@@ -86,5 +86,20 @@ if compare "$TMP/y.npy"; then ok; else bad "run output differs from the timm fix
 expect 0 "image 1:" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y1.npy" --batch 1 --threads 1 --top 3
 if compare "$TMP/y1.npy"; then ok; else bad "run --batch 1 output differs from the timm fixture"; fi
 
+# --- bench: seeded weights in the engine, a JSON report with every sample
+expect 0 "usage: resnest bench" -- "$BIN" bench --help
+expect 2 "--batch takes comma-separated sizes" -- "$BIN" bench --model "$TINY.json" --batch 1,0
+expect 2 "either --weights or --random-weights" -- "$BIN" bench --model "$TINY.json" --weights "$TINY.safetensors" --random-weights
+expect 0 "p50 ms" -- "$BIN" bench --model "$TINY.json" --batch 1,2 --warmup 1 --iters 4 --json "$TMP/bench.json"
+if "$PY" -c "
+import json
+j = json.load(open('$TMP/bench.json'))
+assert j['config']['batches'] == [1, 2] and j['model']['macs_per_image'] > 0 and j['git_commit']
+for r in j['results']:
+    s = sorted(r['samples_ms'])
+    assert len(s) == 4 and r['latency_ms']['min'] == s[0] and s[0] <= r['latency_ms']['p50'] <= s[-1]
+    assert abs(r['throughput_img_s'] - r['batch'] / (r['latency_ms']['p50'] / 1e3)) < 1e-6 * r['throughput_img_s']
+" 2>"$TMP/err"; then ok; else bad "bench JSON: $(cat "$TMP/err")"; fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
