@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <fstream>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -47,6 +46,38 @@ std::string shape_str(const Shape& shape) {
     return s + "]";
 }
 
+bool shape_numel_within(const Shape& shape, int64_t limit, int64_t* numel) {
+    int64_t n = 1;
+    bool within = true;
+    for (int64_t d : shape) {
+        if (d < 0 || __builtin_mul_overflow(n, d, &n) || n > limit) within = false;
+        if (!within) break;
+    }
+    *numel = within ? n : -1;
+    return within;
+}
+
+namespace {
+
+// A JSON value as it can be quoted in a message: at most 200 characters of its text.
+std::string excerpt(const nlohmann::json& value) {
+    std::string text = value.dump();
+    if (text.size() > 200) text = text.substr(0, 200) + "...";
+    return text;
+}
+
+[[noreturn]] void fail_tensor_limit(const std::string& what, const Shape& shape) {
+    throw Error(what + " " + shape_str(shape) + " has more than " + std::to_string(kMaxTensorElements) +
+                " elements, the limit for one tensor");
+}
+
+void check_tensor_limit(const std::string& what, const Shape& shape) {
+    int64_t numel = 0;
+    if (!shape_numel_within(shape, kMaxTensorElements, &numel)) fail_tensor_limit(what, shape);
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------------
 // Attribute reading: every attribute is typed, range-checked and has a documented default; an
 // attribute the op does not define is an error (it is most likely a typo).
@@ -76,7 +107,7 @@ struct AttrReader {
         const json& v = attrs[key];
         if (!v.is_number_integer() || v.get<int64_t>() < min_value || v.get<int64_t>() > kMaxAttrValue)
             fail(key, "must be an integer in [" + std::to_string(min_value) + ", " +
-                          std::to_string(kMaxAttrValue) + "], got " + v.dump());
+                          std::to_string(kMaxAttrValue) + "], got " + excerpt(v));
         return v.get<int>();
     }
     // An int or [h, w].
@@ -97,19 +128,19 @@ struct AttrReader {
             *w = v[1].get<int>();
         } else {
             fail(key, "must be an integer >= " + std::to_string(min_value) + " or a pair [h, w] of them, got " +
-                          v.dump());
+                          excerpt(v));
         }
     }
     bool get_bool(const std::string& key, bool def) {
         if (!has(key)) return def;
-        if (!attrs[key].is_boolean()) fail(key, "must be true or false, got " + attrs[key].dump());
+        if (!attrs[key].is_boolean()) fail(key, "must be true or false, got " + excerpt(attrs[key]));
         return attrs[key].get<bool>();
     }
     float get_float(const std::string& key, float def, double min_exclusive) {
         if (!has(key)) return def;
         const json& v = attrs[key];
         if (!v.is_number() || !(v.get<double>() > min_exclusive) || !(v.get<double>() < 1.0))
-            fail(key, "must be a number in (" + std::to_string(min_exclusive) + ", 1), got " + v.dump());
+            fail(key, "must be a number in (" + std::to_string(min_exclusive) + ", 1), got " + excerpt(v));
         return v.get<float>();
     }
     void finish() const {
@@ -179,7 +210,7 @@ void read_attrs(Node& n, const json& attrs, const std::string& where) {
             break;
         case OpType::softmax:
             if (r.has("axis") && attrs["axis"] != json(-1))
-                r.fail("axis", "must be -1 (softmax runs over the last axis), got " + attrs["axis"].dump());
+                r.fail("axis", "must be -1 (softmax runs over the last axis), got " + excerpt(attrs["axis"]));
             break;
         case OpType::relu:
         case OpType::add:
@@ -280,7 +311,13 @@ void infer_node(Graph& g, Node& n) {
                 x[2] + 2 * a.pad_w < (int64_t)a.dilation_w * (a.kernel_w - 1) + 1)
                 throw Error(where + ": the kernel does not fit the input " + shape_str(x));
             out = {a.out_channels, ho, wo};
-            n.macs = (int64_t)a.out_channels * ho * wo * (a.in_channels / a.groups) * a.kernel_h * a.kernel_w;
+            check_tensor_limit(where + ": output shape", out);
+            // The CPU backend unrolls the input into a (in_channels/groups * kernel_h * kernel_w, positions)
+            // matrix; it is a tensor too, and bounding it bounds the MACs below to 2^60.
+            Shape unrolled = {a.in_channels / a.groups, a.kernel_h, a.kernel_w, ho * wo};
+            check_tensor_limit(where + ": unrolled input (in_channels/groups, kernel_h, kernel_w, positions)",
+                               unrolled);
+            n.macs = shape_numel(out) * (a.in_channels / a.groups) * a.kernel_h * a.kernel_w;
             break;
         }
         case OpType::batch_norm:
@@ -299,6 +336,7 @@ void infer_node(Graph& g, Node& n) {
             int64_t wo = pool_out_size(x[2], a.kernel_w, a.stride_w, a.pad_w, a.ceil_mode);
             if (ho < 1 || wo < 1) throw Error(where + ": the window does not fit the input " + shape_str(x));
             out = {x[0], ho, wo};
+            check_tensor_limit(where + ": output shape", out);
             break;
         }
         case OpType::split_attention: {
@@ -348,17 +386,17 @@ const json& require(const json& obj, const char* key, const std::string& where) 
 std::string require_string(const json& obj, const char* key, const std::string& where) {
     const json& v = require(obj, key, where);
     if (!v.is_string() || v.get<std::string>().empty())
-        throw Error(where + ": '" + key + "' must be a non-empty string, got " + v.dump());
+        throw Error(where + ": '" + key + "' must be a non-empty string, got " + excerpt(v));
     return v.get<std::string>();
 }
 
 std::vector<std::string> require_string_list(const json& obj, const char* key, const std::string& where) {
     const json& v = require(obj, key, where);
-    if (!v.is_array()) throw Error(where + ": '" + key + "' must be a list of tensor names, got " + v.dump());
+    if (!v.is_array()) throw Error(where + ": '" + key + "' must be a list of tensor names, got " + excerpt(v));
     std::vector<std::string> out;
     for (const json& e : v) {
         if (!e.is_string() || e.get<std::string>().empty())
-            throw Error(where + ": '" + key + "' must hold non-empty strings, got " + e.dump());
+            throw Error(where + ": '" + key + "' must hold non-empty strings, got " + excerpt(e));
         out.push_back(e.get<std::string>());
     }
     return out;
@@ -369,11 +407,11 @@ void read_header(Graph& g, const json& root) {
     if (!root.is_object()) throw Error(src + ": the top level must be a JSON object");
     if (!root.contains("format") || root["format"] != "resnest-graph")
         throw Error(src + ": not a resnest-graph file (\"format\" must be \"resnest-graph\", got " +
-                    (root.contains("format") ? root["format"].dump() : std::string("nothing")) + ")");
+                    (root.contains("format") ? excerpt(root["format"]) : std::string("nothing")) + ")");
     if (!root.contains("version") || !root["version"].is_number_integer())
         throw Error(src + ": \"version\" must be an integer");
     if (root["version"] != 1)
-        throw Error(src + ": graph format version " + root["version"].dump() +
+        throw Error(src + ": graph format version " + excerpt(root["version"]) +
                     " is not supported by this build, which reads version 1");
     if (root.contains("name") && root["name"].is_string()) g.name = root["name"].get<std::string>();
 
@@ -382,17 +420,18 @@ void read_header(Graph& g, const json& root) {
     if (!in.is_object()) throw Error(where + " must be an object");
     std::string name = require_string(in, "name", where);
     if (in.contains("layout") && in["layout"] != "NCHW")
-        throw Error(where + ": layout " + in["layout"].dump() + " is not supported (only \"NCHW\")");
+        throw Error(where + ": layout " + excerpt(in["layout"]) + " is not supported (only \"NCHW\")");
     if (in.contains("dtype") && in["dtype"] != "float32")
-        throw Error(where + ": dtype " + in["dtype"].dump() + " is not supported (only \"float32\")");
+        throw Error(where + ": dtype " + excerpt(in["dtype"]) + " is not supported (only \"float32\")");
     const json& shape = require(in, "shape", where);
     bool ok = shape.is_array() && shape.size() == 4 && shape[0].is_number_integer() &&
               (shape[0] == -1 || shape[0].get<int64_t>() >= 1);
     for (size_t i = 1; ok && i < 4; i++)
         ok = shape[i].is_number_integer() && shape[i].get<int64_t>() >= 1 && shape[i].get<int64_t>() <= 65536;
     if (!ok)
-        throw Error(where + ": shape must be [-1, C, H, W] with C, H, W in [1, 65536], got " + shape.dump());
+        throw Error(where + ": shape must be [-1, C, H, W] with C, H, W in [1, 65536], got " + excerpt(shape));
     g.input_shape = {shape[1].get<int64_t>(), shape[2].get<int64_t>(), shape[3].get<int64_t>()};
+    check_tensor_limit(where + " '" + name + "': shape (per image)", g.input_shape);
     g.tensors.push_back({name, g.input_shape, -1, {}, false});
     g.input = 0;
 }
@@ -404,6 +443,9 @@ struct RawNode {
 void read_nodes(Graph& g, const json& root, std::vector<RawNode>& raw) {
     const json& nodes = require(root, "nodes", g.source);
     if (!nodes.is_array() || nodes.empty()) throw Error(g.source + ": 'nodes' must be a non-empty list");
+    if ((int64_t)nodes.size() > kGraphMaxNodes)
+        throw Error(g.source + ": the graph has " + std::to_string(nodes.size()) + " nodes, over the limit of " +
+                    std::to_string(kGraphMaxNodes));
     std::map<std::string, int> node_names;
     std::map<std::string, int> tensor_ids = {{g.tensors[0].name, 0}};
     for (size_t i = 0; i < nodes.size(); i++) {
@@ -450,7 +492,7 @@ void read_nodes(Graph& g, const json& root, std::vector<RawNode>& raw) {
             if (!w.is_object()) throw Error(where + ": 'weights' must be an object of role -> tensor name");
             for (auto kv = w.begin(); kv != w.end(); ++kv) {
                 if (!kv.value().is_string() || kv.value().get<std::string>().empty())
-                    throw Error(where + ": weight role '" + kv.key() + "' must name a tensor, got " + kv.value().dump());
+                    throw Error(where + ": weight role '" + kv.key() + "' must name a tensor, got " + excerpt(kv.value()));
                 n.weights[kv.key()] = kv.value().get<std::string>();
             }
         }
@@ -551,9 +593,21 @@ void check_roles(const Graph& g, const Node& n, const std::vector<WeightRequirem
 Graph graph_parse(const std::string& text, const std::string& source) {
     Graph g;
     g.source = source;
+    if ((int64_t)text.size() > kGraphMaxFileBytes)
+        throw Error(source + ": the graph is " + std::to_string(text.size()) + " bytes, over the limit of " +
+                    std::to_string(kGraphMaxFileBytes) + " bytes");
+    // The parser itself does not recurse, but printing, copying or comparing a value does: refuse deep
+    // nesting while parsing, before such a value exists.
+    json::parser_callback_t depth_guard = [&source](int depth, json::parse_event_t event, json&) {
+        bool opens = event == json::parse_event_t::object_start || event == json::parse_event_t::array_start;
+        if (opens && depth >= kGraphMaxJsonDepth)
+            throw Error(source + ": JSON nesting depth exceeds the limit of " + std::to_string(kGraphMaxJsonDepth) +
+                        " levels");
+        return true;
+    };
     json root;
     try {
-        root = json::parse(text);
+        root = json::parse(text, depth_guard);
     } catch (const json::exception& e) {
         throw Error(source + ": malformed JSON: " + e.what());
     }
@@ -578,10 +632,12 @@ Graph graph_parse(const std::string& text, const std::string& source) {
         Node& n = g.nodes[i];
         for (int t : n.inputs) g.tensors[t].consumers.push_back((int)i);
         infer_node(g, n);
-        g.macs += n.macs;
+        if (__builtin_add_overflow(g.macs, n.macs, &g.macs))
+            throw Error(node_where(g, n) + ": the graph's MAC count overflows 64 bits");
         std::vector<WeightRequirement> req = node_weight_requirements(n, (int)i);
         check_roles(g, n, req);
         for (WeightRequirement& r : req) {
+            check_tensor_limit(node_where(g, n) + ": weight '" + r.role + "' shape", r.shape);
             auto prev = weight_shapes.find(r.tensor);
             if (prev != weight_shapes.end()) {
                 if (prev->second != r.shape)
@@ -600,10 +656,17 @@ Graph graph_parse(const std::string& text, const std::string& source) {
 Graph graph_load(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     if (!f) throw Error(path + ": cannot open the graph file (does it exist?)");
-    std::stringstream ss;
-    ss << f.rdbuf();
+    // Reads at most one chunk past the limit, so a huge file (or an endless stream) costs nothing.
+    std::string text;
+    char chunk[65536];
+    while (f && (int64_t)text.size() <= kGraphMaxFileBytes) {
+        f.read(chunk, sizeof chunk);
+        text.append(chunk, (size_t)f.gcount());
+    }
     if (f.bad()) throw Error(path + ": read error");
-    return graph_parse(ss.str(), path);
+    if ((int64_t)text.size() > kGraphMaxFileBytes)
+        throw Error(path + ": the graph file is over the limit of " + std::to_string(kGraphMaxFileBytes) + " bytes");
+    return graph_parse(text, path);
 }
 
 }  // namespace resnest

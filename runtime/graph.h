@@ -12,6 +12,16 @@
 
 namespace resnest {
 
+// Limits on what a graph may ask for, each enforced by graph_parse with an error naming the limit:
+// files come from anywhere, and these keep every size the runtime derives from one inside 64-bit (and the
+// CPU backend's 32-bit GEMM) arithmetic, and parsing inside a bounded stack.
+constexpr int64_t kGraphMaxFileBytes = 16ll << 20;  // the JSON text: 16 MiB (ResNeSt50's graph is 49 KB)
+constexpr int kGraphMaxJsonDepth = 32;              // nesting of arrays and objects (v1 graphs use 5)
+constexpr int64_t kGraphMaxNodes = 16384;           // nodes (ResNeSt50 has 202; ResNeSt269 under 1,000)
+// Elements of any one tensor: an activation (per image), a weight, the matrix a convolution unrolls its
+// input into; 2^30 floats are 4 GiB.
+constexpr int64_t kMaxTensorElements = 1ll << 30;
+
 enum class OpType { conv2d, batch_norm, relu, max_pool2d, avg_pool2d, split_attention, add, global_avg_pool,
                     linear, softmax };
 
@@ -60,6 +70,9 @@ using Shape = std::vector<int64_t>;
 
 int64_t shape_numel(const Shape& shape);
 std::string shape_str(const Shape& shape);  // "[64, 56, 56]"
+// True when every dimension is non-negative and the element count is at most `limit`, computed without
+// overflow; *numel is the count, or -1 when it is over.
+bool shape_numel_within(const Shape& shape, int64_t limit, int64_t* numel);
 
 struct Node {
     std::string name;

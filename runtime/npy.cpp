@@ -6,13 +6,17 @@
 // padded with spaces and ended by '\n', then the raw data.
 #include "npy.h"
 
-#include <cctype>   // std::isdigit, std::isspace
-#include <cerrno>   // errno
-#include <cstdio>   // std::fopen, std::fread, std::fwrite, std::fclose, std::remove
-#include <cstring>  // std::memcpy, std::strerror
-#include <limits>   // std::numeric_limits
-#include <utility>  // std::pair
+#include <sys/stat.h>  // fstat, S_ISREG
 
+#include <algorithm>  // std::min
+#include <cctype>     // std::isdigit, std::isspace
+#include <cerrno>     // errno
+#include <cstdio>     // std::fopen, std::fread, std::fwrite, std::fclose, std::remove
+#include <cstring>    // std::memcmp, std::strerror
+#include <limits>     // std::numeric_limits
+#include <utility>    // std::pair
+
+#include "graph.h"          // resnest::kMaxTensorElements
 #include "resnest/error.h"  // resnest::Error
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -25,8 +29,6 @@ namespace {
 
 const char kMagic[] = "\x93NUMPY";
 constexpr size_t kMagicBytes = 6;
-constexpr uint64_t kMaxHeaderBytes = 1u << 20;
-constexpr size_t kMaxRank = 32;
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) { throw Error(path + ": " + what); }
 
@@ -41,22 +43,49 @@ std::string shape_text(const std::vector<int64_t>& shape) {
     return text + ")";
 }
 
-std::vector<uint8_t> read_whole_file(const std::string& path) {
-    FILE* file = std::fopen(path.c_str(), "rb");
-    if (!file) {
-        int error = errno;
-        if (error == ENOENT) fail(path, "file does not exist");
-        fail(path, std::string("cannot open: ") + std::strerror(error));
+// A file read front to back (it may be a pipe), counting the bytes it has delivered.
+class InputFile {
+  public:
+    explicit InputFile(const std::string& path) : path_(path) {
+        file_ = std::fopen(path.c_str(), "rb");
+        if (!file_) {
+            int error = errno;
+            if (error == ENOENT) fail(path, "file does not exist");
+            fail(path, std::string("cannot open: ") + std::strerror(error));
+        }
     }
-    std::vector<uint8_t> bytes;
-    uint8_t chunk[65536];
-    size_t got = 0;
-    while ((got = std::fread(chunk, 1, sizeof chunk, file)) > 0) bytes.insert(bytes.end(), chunk, chunk + got);
-    int error = std::ferror(file) ? errno : 0;
-    std::fclose(file);
-    if (error) fail(path, std::string("read failed: ") + std::strerror(error));
-    return bytes;
-}
+    ~InputFile() { std::fclose(file_); }
+    InputFile(const InputFile&) = delete;
+    InputFile& operator=(const InputFile&) = delete;
+
+    // Reads up to `count` bytes; fewer only at the end of the file.
+    size_t read(void* out, size_t count) {
+        size_t got = std::fread(out, 1, count, file_);
+        if (got < count && std::ferror(file_)) fail(path_, std::string("read failed: ") + std::strerror(errno));
+        consumed_ += got;
+        return got;
+    }
+    // Reads and drops the rest of the file; returns how many bytes that was.
+    uint64_t skip_rest() {
+        uint8_t chunk[65536];
+        uint64_t skipped = 0;
+        size_t got = 0;
+        while ((got = read(chunk, sizeof chunk)) > 0) skipped += got;
+        return skipped;
+    }
+    uint64_t consumed() const { return consumed_; }
+    // The bytes left to read when the file is a regular file, else -1.
+    int64_t regular_bytes_left() const {
+        struct stat info;
+        if (::fstat(fileno(file_), &info) != 0 || !S_ISREG(info.st_mode)) return -1;
+        return info.st_size - static_cast<int64_t>(consumed_);
+    }
+
+  private:
+    std::string path_;
+    FILE* file_ = nullptr;
+    uint64_t consumed_ = 0;
+};
 
 // ---- header dict parsing ----
 
@@ -170,7 +199,7 @@ class HeaderParser {
         while (true) {
             skip_spaces();
             if (peek() == ')') break;
-            if (dims.size() == kMaxRank) malformed("shape has more than " + std::to_string(kMaxRank) + " dimensions");
+            if (dims.size() == kNpyMaxRank) malformed("shape has more than " + std::to_string(kNpyMaxRank) + " dimensions");
             dims.push_back(parse_integer());
             skip_spaces();
             if (peek() == ',') {
@@ -253,32 +282,35 @@ NpyHeader parse_header(const std::string& path, const std::string& text) {
     return header;
 }
 
-// Reads the preamble (magic, version, header length) and returns the header text; *data_start is set to
-// the offset of the first data byte.
-std::string read_header_text(const std::string& path, const std::vector<uint8_t>& bytes, size_t* data_start) {
-    if (bytes.size() < kMagicBytes + 2 || std::memcmp(bytes.data(), kMagic, kMagicBytes) != 0) {
+// Reads the preamble (magic, version, header length) and returns the header text; the file is left at
+// the first data byte.
+std::string read_header_text(const std::string& path, InputFile& file) {
+    uint8_t preamble[kMagicBytes + 2 + 4];
+    size_t got = file.read(preamble, kMagicBytes + 2);
+    if (got < kMagicBytes + 2 || std::memcmp(preamble, kMagic, kMagicBytes) != 0) {
         fail(path, "not a .npy file: it does not start with the magic \"\\x93NUMPY\" (write it with numpy.save)");
     }
-    int major = bytes[6], minor = bytes[7];
+    int major = preamble[6], minor = preamble[7];
     if ((major != 1 && major != 2 && major != 3) || minor != 0) {
         fail(path, "unsupported .npy format version " + std::to_string(major) + "." + std::to_string(minor) +
                        " (supported: 1.0, 2.0, 3.0)");
     }
     size_t length_bytes = major == 1 ? 2 : 4;
-    size_t preamble = kMagicBytes + 2 + length_bytes;
-    if (bytes.size() < preamble) fail(path, "file is truncated inside the .npy preamble");
+    if (file.read(preamble + kMagicBytes + 2, length_bytes) < length_bytes) {
+        fail(path, "file is truncated inside the .npy preamble");
+    }
     uint64_t header_bytes = 0;
-    for (size_t i = length_bytes; i-- > 0;) header_bytes = (header_bytes << 8) | bytes[kMagicBytes + 2 + i];
-    if (header_bytes > kMaxHeaderBytes) {
+    for (size_t i = length_bytes; i-- > 0;) header_bytes = (header_bytes << 8) | preamble[kMagicBytes + 2 + i];
+    if (header_bytes > kNpyMaxHeaderBytes) {
         fail(path, ".npy header length " + std::to_string(header_bytes) + " exceeds the limit of " +
-                       std::to_string(kMaxHeaderBytes) + " bytes: the file is corrupt");
+                       std::to_string(kNpyMaxHeaderBytes) + " bytes: the file is corrupt");
     }
-    if (preamble + header_bytes > bytes.size()) {
+    std::string text(header_bytes, '\0');
+    if (file.read(&text[0], header_bytes) < header_bytes) {
         fail(path, ".npy header length " + std::to_string(header_bytes) + " is past the end of the file (" +
-                       std::to_string(bytes.size()) + " bytes): the file is truncated");
+                       std::to_string(file.consumed()) + " bytes): the file is truncated");
     }
-    *data_start = preamble + header_bytes;
-    return std::string(reinterpret_cast<const char*>(bytes.data()) + preamble, header_bytes);
+    return text;
 }
 
 uint64_t element_count(const std::string& path, const std::vector<int64_t>& shape) {
@@ -309,9 +341,8 @@ std::string header_for(const std::vector<int64_t>& shape) {
 }  // namespace
 
 NpyArray npy_read(const std::string& path) {
-    std::vector<uint8_t> bytes = read_whole_file(path);
-    size_t data_start = 0;
-    NpyHeader header = parse_header(path, read_header_text(path, bytes, &data_start));
+    InputFile file(path);
+    NpyHeader header = parse_header(path, read_header_text(path, file));
     if (header.descr != "<f4") {
         fail(path, "dtype '" + header.descr +
                        "' is not supported: the runtime reads float32 ('<f4'); convert with arr.astype(numpy.float32)");
@@ -322,23 +353,41 @@ NpyArray npy_read(const std::string& path) {
              "save numpy.ascontiguousarray(arr) instead");
     }
     uint64_t count = element_count(path, header.shape);
-    uint64_t expected = count * sizeof(float);
-    uint64_t found = bytes.size() - data_start;
-    if (found != expected) {
-        std::string problem = found < expected ? "the file is truncated"
-                                               : std::to_string(found - expected) + " trailing bytes after the array";
-        fail(path, "shape " + shape_text(header.shape) + " of float32 needs " + std::to_string(expected) +
-                       " data bytes but the file has " + std::to_string(found) + ": " + problem);
+    if (count > static_cast<uint64_t>(kMaxTensorElements)) {
+        fail(path, "shape " + shape_text(header.shape) + " has " + std::to_string(count) +
+                       " elements, over the limit of " + std::to_string(kMaxTensorElements) + " for one tensor");
     }
+    uint64_t expected = count * sizeof(float);
+    // Read in chunks, growing the array with the bytes that arrive: a header that lies about the shape
+    // costs no more memory than the file holds.
     NpyArray array;
     array.shape = header.shape;
-    array.data.resize(count);
-    if (count) std::memcpy(array.data.data(), bytes.data() + data_start, expected);
+    int64_t left = file.regular_bytes_left();
+    if (left >= 0 && static_cast<uint64_t>(left) == expected) array.data.reserve(count);
+    const uint64_t chunk_floats = 1u << 18;  // 1 MiB
+    uint64_t have = 0;  // floats read
+    while (have < count) {
+        uint64_t want = std::min(chunk_floats, count - have);
+        array.data.resize(have + want);
+        size_t got = file.read(array.data.data() + have, want * sizeof(float));
+        if (got < want * sizeof(float)) {
+            fail(path, "shape " + shape_text(header.shape) + " of float32 needs " + std::to_string(expected) +
+                           " data bytes but the file has " + std::to_string(have * sizeof(float) + got) +
+                           ": the file is truncated");
+        }
+        have += want;
+    }
+    uint64_t trailing = file.skip_rest();
+    if (trailing) {
+        fail(path, "shape " + shape_text(header.shape) + " of float32 needs " + std::to_string(expected) +
+                       " data bytes but the file has " + std::to_string(expected + trailing) + ": " +
+                       std::to_string(trailing) + " trailing bytes after the array");
+    }
     return array;
 }
 
 void npy_write(const std::string& path, const std::vector<int64_t>& shape, const float* data) {
-    if (shape.size() > kMaxRank) fail(path, "cannot write a .npy array of rank " + std::to_string(shape.size()));
+    if (shape.size() > kNpyMaxRank) fail(path, "cannot write a .npy array of rank " + std::to_string(shape.size()));
     for (int64_t size : shape) {
         if (size < 0) fail(path, "cannot write negative shape " + shape_text(shape));
     }

@@ -160,14 +160,22 @@ class HeaderKeyWatch {
 // Parses the header text into `header` and returns its top-level keys in file order.
 std::vector<std::string> parse_header(const std::string& path, const char* text, size_t length, json* header_out) {
     HeaderKeyWatch watch;
-    json::parser_callback_t callback = [&watch](int /*depth*/, json::parse_event_t event, json& parsed) {
+    json::parser_callback_t callback = [&watch, &path](int depth, json::parse_event_t event, json& parsed) {
+        // depth counts the containers already open. Refusing deep nesting here, while the parser (which
+        // does not recurse) runs, keeps later printing or copying of a value off a deep recursion.
+        bool opens = event == json::parse_event_t::object_start || event == json::parse_event_t::array_start;
+        if (opens && depth >= kSafetensorsMaxJsonDepth) {
+            fail(path, "header JSON nesting depth exceeds the limit of " + std::to_string(kSafetensorsMaxJsonDepth) +
+                           " levels");
+        }
         return watch.on_event(event, parsed);
     };
     json header;
     try {
         header = json::parse(text, text + length, callback);
-    } catch (const json::parse_error& e) {
-        // e.what() reads "[json.exception.parse_error.101] parse error at ...": keep the part after the tag.
+    } catch (const json::exception& e) {
+        // A syntax error (parse_error) or a number too large for a double (out_of_range.406). e.what()
+        // reads "[json.exception.parse_error.101] parse error at ...": keep the part after the tag.
         std::string detail = e.what();
         size_t tag_end = detail.find("] ");
         if (tag_end != std::string::npos) detail = detail.substr(tag_end + 2);

@@ -19,6 +19,9 @@ namespace resnest {
 
 // The largest JSON header accepted (the format's own reference reader uses the same bound).
 constexpr uint64_t kSafetensorsMaxHeaderBytes = 100ull * 1000 * 1000;
+// The deepest nesting of arrays and objects in the header (a valid header needs 3: the header object, an
+// entry, its shape).
+constexpr int kSafetensorsMaxJsonDepth = 32;
 
 struct SafetensorsTensor {
     std::string name;
