@@ -21,11 +21,12 @@ namespace resnest {
 
 namespace {
 
-enum class ImageFormat { unknown, jpeg, png, bmp, gif, pnm, webp, tiff, heif, pbm_ascii, psd };
+enum class ImageFormat { unknown, jpeg, jpeg_fill_bytes, png, bmp, gif, pnm, webp, tiff, heif, pbm_ascii, psd };
 
 const char* format_name(ImageFormat f) {
     switch (f) {
         case ImageFormat::jpeg: return "JPEG";
+        case ImageFormat::jpeg_fill_bytes: return "JPEG with a malformed start (fill bytes, or no marker after SOI)";
         case ImageFormat::png: return "PNG";
         case ImageFormat::bmp: return "BMP";
         case ImageFormat::gif: return "GIF";
@@ -55,6 +56,14 @@ ImageFormat sniff_format(const uint8_t* p, size_t n) {
     if (starts_with(p, n, "II*\0", 4) || starts_with(p, n, "MM\0*", 4)) return ImageFormat::tiff;
     if (n >= 12 && std::memcmp(p + 4, "ftyp", 4) == 0) return ImageFormat::heif;
     if (starts_with(p, n, "8BPS", 4)) return ImageFormat::psd;
+    // stb_image skips 0xFF fill bytes before a JPEG marker, so it decodes FF FF D8 ... (or FF D8 without a
+    // marker after it) as a JPEG; the marker checks above expect SOI at offset 0, so such a file is refused
+    // rather than handed to stb_image unchecked (its Huffman table builder overflows on a bad DHT).
+    if (n >= 2 && p[0] == 0xFF) {
+        size_t i = 0;
+        while (i < n && p[i] == 0xFF) i++;
+        if (i < n && p[i] == 0xD8) return ImageFormat::jpeg_fill_bytes;
+    }
     return ImageFormat::unknown;
 }
 
@@ -381,6 +390,7 @@ ImageRGB8 image_decode_memory(const uint8_t* data, size_t size, const std::strin
         case ImageFormat::heif:
         case ImageFormat::pbm_ascii:
         case ImageFormat::psd:
+        case ImageFormat::jpeg_fill_bytes:
             throw Error(name + ": " + format_name(format) + " images are not supported (supported: " +
                         image_supported_formats() + ")");
         default: break;

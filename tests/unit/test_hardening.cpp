@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "graph.h"
+#include "image.h"
 #include "npy.h"
 #include "resnest/engine.h"
 #include "resnest/error.h"
@@ -434,4 +435,17 @@ TEST_CASE("soak: contexts and engines created and dropped repeatedly release wha
             REQUIRE(y == ref);
         }
     }
+}
+
+TEST_CASE("finding: a JPEG with fill bytes before SOI is refused before stb_image sees it", "[hardening][image]") {
+    // fuzz_image's finding I1: FF FF D8 ... skipped the marker checks (which expect SOI at offset 0) and
+    // reached stb_image, whose Huffman table builder writes past its array on this file's DHT segment.
+    const std::string bytes = test::read_text(test::source_path("tests/fuzz/findings/image_stb_dht_overflow.jpg"));
+    REQUIRE(bytes.size() > 4);
+    REQUIRE_THROWS_WITH(image_decode_memory(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "i1.jpg"),
+                        Catch::Contains("i1.jpg: JPEG with a malformed start (fill bytes, or no marker after SOI) "
+                                        "images are not supported"));
+    // The same file without the fill byte goes through the JPEG checks and is refused there.
+    REQUIRE_THROWS_WITH(image_decode_memory(reinterpret_cast<const uint8_t*>(bytes.data()) + 1, bytes.size() - 1, "i1.jpg"),
+                        Catch::Contains("Huffman table"));
 }
