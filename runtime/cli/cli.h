@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "resnest/engine.h"
+
 namespace resnest_cli {
 
 // Raised for a usage error: main prints "resnest <cmd>: <message>" and exits 2.
@@ -29,6 +31,9 @@ struct Args {
 
 // Unknown flags, missing values and repeated flags are UsageErrors. "--flag=value" is accepted too.
 Args parse_args(int argc, char** argv, int first, const std::vector<FlagSpec>& specs, bool allow_positional);
+
+// EngineOptions from the flags the commands share: --backend, --precision, --threads, --device, --verbose.
+resnest::EngineOptions engine_options_from_args(const Args& args);
 
 int cmd_inspect(int argc, char** argv);
 int cmd_run(int argc, char** argv);

@@ -28,6 +28,16 @@ int Args::get_int(const std::string& flag, int def, int min_value, int max_value
     return v;
 }
 
+resnest::EngineOptions engine_options_from_args(const Args& args) {
+    resnest::EngineOptions opt;
+    opt.backend = resnest::parse_backend(args.get("--backend", "cpu"));
+    opt.precision = resnest::parse_precision(args.get("--precision", "fp32"));
+    opt.threads = args.get_int("--threads", 0, 1, 256);
+    opt.device = args.get_int("--device", 0, 0, 64);
+    opt.verbose = args.has("--verbose");
+    return opt;
+}
+
 Args parse_args(int argc, char** argv, int first, const std::vector<FlagSpec>& specs, bool allow_positional) {
     Args args;
     for (int i = first; i < argc; i++) {

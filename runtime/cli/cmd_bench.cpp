@@ -101,10 +101,7 @@ int cmd_bench(int argc, char** argv) {
     const int iters = args.get_int("--iters", 20, 1, 1000000);
     const int duration_s = args.get_int("--duration", 0, 1, 3600);
     const int seed = args.get_int("--seed", 1, 0, 1 << 30);
-    resnest::EngineOptions opt;
-    opt.backend = resnest::parse_backend(args.get("--backend", "cpu"));
-    opt.precision = resnest::parse_precision(args.get("--precision", "fp32"));
-    opt.threads = args.get_int("--threads", 0, 1, 256);
+    resnest::EngineOptions opt = engine_options_from_args(args);
     opt.max_batch = *std::max_element(batches.begin(), batches.end());
     const int threads = opt.threads ? opt.threads : (int)std::max(1u, std::thread::hardware_concurrency());
     const std::string weights_desc =

@@ -186,12 +186,7 @@ int cmd_classify(int argc, char** argv) {
     }
     const std::string model = args.require("--model"), weights = args.require("--weights");
     if (args.positional.empty()) throw UsageError{"needs at least one IMAGE, directory or - (see --help)"};
-    resnest::EngineOptions opt;
-    opt.backend = resnest::parse_backend(args.get("--backend", "cpu"));
-    opt.precision = resnest::parse_precision(args.get("--precision", "fp32"));
-    opt.threads = args.get_int("--threads", 0, 1, 256);
-    opt.device = args.get_int("--device", 0, 0, 64);
-    opt.verbose = args.has("--verbose");
+    resnest::EngineOptions opt = engine_options_from_args(args);
     const int topk_flag = args.get_int("--topk", 5, 1, 1000000);
     const int batch = args.get_int("--batch", 8, 1, 4096);
     const bool json = args.has("--json");

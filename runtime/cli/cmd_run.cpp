@@ -52,12 +52,7 @@ int cmd_run(int argc, char** argv) {
     }
     const std::string model = args.require("--model"), weights = args.require("--weights");
     const std::string input_path = args.require("--input"), output_path = args.require("--output");
-    resnest::EngineOptions opt;
-    opt.backend = resnest::parse_backend(args.get("--backend", "cpu"));
-    opt.precision = resnest::parse_precision(args.get("--precision", "fp32"));
-    opt.threads = args.get_int("--threads", 0, 1, 256);
-    opt.device = args.get_int("--device", 0, 0, 64);
-    opt.verbose = args.has("--verbose");
+    resnest::EngineOptions opt = engine_options_from_args(args);
     int top = args.get_int("--top", 0, 1, 1000000);
 
     using clock = std::chrono::steady_clock;

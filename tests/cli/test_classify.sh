@@ -7,28 +7,8 @@
 #   tests/cli/test_classify.sh BUILD/resnest PYTHON_WITH_NUMPY SOURCE_DIR
 set -u
 BIN=$1 PY=$2 SRC=$3
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-passed=0 failed=0
+. "$(dirname "$0")/lib.sh"
 IMG=$SRC/tests/fixtures/images
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-
-# expect CODE PATTERN -- command...: exit status CODE, stderr one line matching PATTERN (grep -E) when
-# CODE is not 0, else PATTERN somewhere in stdout or stderr.
-expect() {
-    local code=$1 pattern=$2
-    shift 3
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    local rc=$?
-    local lines
-    lines=$(wc -l <"$TMP/err")
-    if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, wanted $code; stderr: $(cat "$TMP/err")"; return; fi
-    if [ "$code" != 0 ] && [ "$lines" != 1 ]; then bad "$* -> $lines stderr lines, wanted 1: $(cat "$TMP/err")"; return; fi
-    if ! grep -Eq -- "$pattern" "$TMP/err" "$TMP/out"; then bad "$* -> output lacks /$pattern/: $(cat "$TMP/err" "$TMP/out")"; return; fi
-    ok
-}
 
 # check NAME PYTHON_CODE: a python assertion block over files in $TMP.
 check() {
@@ -172,5 +152,4 @@ a, b = np.load('$TMP/x.npy')[1], np.load('$TMP/xt.npy')[0]
 assert a.shape == b.shape and 0 < np.abs(a - b).max() < 5
 "
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish

@@ -5,26 +5,7 @@
 #   tests/cli/test_cli.sh BUILD/resnest PYTHON_WITH_NUMPY SOURCE_DIR
 set -u
 BIN=$1 PY=$2 SRC=$3
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-passed=0 failed=0
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-
-# expect CODE PATTERN -- command...: exit status CODE, stderr one line matching PATTERN (grep -E).
-expect() {
-    local code=$1 pattern=$2
-    shift 3
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    local rc=$?
-    local lines
-    lines=$(wc -l <"$TMP/err")
-    if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, wanted $code; stderr: $(cat "$TMP/err")"; return; fi
-    if [ "$code" != 0 ] && [ "$lines" != 1 ]; then bad "$* -> $lines stderr lines, wanted 1: $(cat "$TMP/err")"; return; fi
-    if ! grep -Eq -- "$pattern" "$TMP/err" "$TMP/out"; then bad "$* -> output lacks /$pattern/: $(cat "$TMP/err" "$TMP/out")"; return; fi
-    ok
-}
+. "$(dirname "$0")/lib.sh"
 
 TINY=$SRC/tests/fixtures/tiny/tiny_r4_k2_torch
 # --- help and usage errors
@@ -101,5 +82,4 @@ for r in j['results']:
     assert abs(r['throughput_img_s'] - r['batch'] / (r['latency_ms']['p50'] / 1e3)) < 1e-6 * r['throughput_img_s']
 " 2>"$TMP/err"; then ok; else bad "bench JSON: $(cat "$TMP/err")"; fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish
