@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_bounded.h"
 #include "resnest/error.h"
 
 namespace resnest {
@@ -596,18 +597,12 @@ Graph graph_parse(const std::string& text, const std::string& source) {
     if ((int64_t)text.size() > kGraphMaxFileBytes)
         throw Error(source + ": the graph is " + std::to_string(text.size()) + " bytes, over the limit of " +
                     std::to_string(kGraphMaxFileBytes) + " bytes");
-    // The parser itself does not recurse, but printing, copying or comparing a value does: refuse deep
-    // nesting while parsing, before such a value exists.
-    json::parser_callback_t depth_guard = [&source](int depth, json::parse_event_t event, json&) {
-        bool opens = event == json::parse_event_t::object_start || event == json::parse_event_t::array_start;
-        if (opens && depth >= kGraphMaxJsonDepth)
-            throw Error(source + ": JSON nesting depth exceeds the limit of " + std::to_string(kGraphMaxJsonDepth) +
-                        " levels");
-        return true;
-    };
+    // Linear time, and nesting refused as it opens: printing, copying or comparing a deep value recurses.
+    JsonBoundedParser parser(kGraphMaxJsonDepth, source + ": JSON nesting depth exceeds the limit of " +
+                                                     std::to_string(kGraphMaxJsonDepth) + " levels");
     json root;
     try {
-        root = json::parse(text, depth_guard);
+        root = parser.parse(text.data(), text.data() + text.size());
     } catch (const json::exception& e) {
         throw Error(source + ": malformed JSON: " + e.what());
     }

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>  // nlohmann::ordered_json
 
+#include "json_bounded.h"     // resnest::JsonBoundedParser
 #include "resnest/error.h"  // resnest::Error
 
 namespace resnest {
@@ -92,87 +93,26 @@ bool multiply_overflows(uint64_t a, uint64_t b, uint64_t* product) { return __bu
 
 // ---- header parsing ----
 
-// Watches the parser's events to record the top-level keys in file order, and to find a key that appears
-// twice in one object, which nlohmann's parser would otherwise resolve silently. Records the first
-// duplicate; the caller reports it after parsing.
-class HeaderKeyWatch {
-  public:
-    bool on_event(json::parse_event_t event, json& parsed) {
-        switch (event) {
-            case json::parse_event_t::object_start:
-                open_objects_.push_back({{}, open_objects_.size() == 1 ? last_top_key_ : std::string()});
-                break;
-            case json::parse_event_t::object_end:
-                if (!open_objects_.empty()) open_objects_.pop_back();
-                break;
-            case json::parse_event_t::key: on_key(parsed.get<std::string>()); break;
-            default: break;
-        }
-        return true;
-    }
-
-    // Top-level keys in the order they appear in the header.
-    const std::vector<std::string>& top_keys() const { return top_keys_; }
-    bool found_duplicate() const { return found_; }
-    // The key that appeared twice, and the top-level entry holding it ("" when the key is top-level).
-    const std::string& key() const { return duplicate_key_; }
-    const std::string& owner() const { return duplicate_owner_; }
-
-  private:
-    struct OpenObject {
-        std::set<std::string> keys;
-        std::string owner;  // the top-level key this object is the value of, for second-level objects
-    };
-
-    void on_key(const std::string& key) {
-        if (open_objects_.empty()) return;
-        OpenObject& object = open_objects_.back();
-        bool is_new = object.keys.insert(key).second;
-        if (open_objects_.size() == 1) {
-            last_top_key_ = key;
-            if (is_new) top_keys_.push_back(key);
-        }
-        if (!is_new && !found_) {
-            found_ = true;
-            duplicate_key_ = key;
-            duplicate_owner_ = open_objects_.size() == 1 ? std::string() : object.owner;
-        }
-    }
-
-    std::vector<OpenObject> open_objects_;
-    std::vector<std::string> top_keys_;
-    std::string last_top_key_;
-    bool found_ = false;
-    std::string duplicate_key_;
-    std::string duplicate_owner_;
-};
-
-[[noreturn]] void report_duplicate_key(const std::string& path, const HeaderKeyWatch& watch) {
-    const std::string& key = watch.key();
-    if (watch.owner().empty()) {
+[[noreturn]] void report_duplicate_key(const std::string& path, const JsonBoundedParser& parser) {
+    const std::string& key = parser.duplicate_key();
+    const std::string& owner = parser.duplicate_owner();
+    if (owner.empty()) {
         if (key == kMetadataKey) fail(path, "'__metadata__' appears twice in the header");
         fail(path, "duplicate tensor name '" + key + "' in the header");
     }
-    if (watch.owner() == kMetadataKey) fail(path, "__metadata__ key '" + key + "' appears twice");
-    fail_tensor(path, watch.owner(), "key '" + key + "' appears twice in its entry");
+    if (owner == kMetadataKey) fail(path, "__metadata__ key '" + key + "' appears twice");
+    fail_tensor(path, owner, "key '" + key + "' appears twice in its entry");
 }
 
-// Parses the header text into `header` and returns its top-level keys in file order.
+// Parses the header text into `header` and returns its top-level keys in file order. The parser runs in
+// linear time, refuses nesting past kSafetensorsMaxJsonDepth as it opens, and reports a key that appears
+// twice in one object, which nlohmann's DOM would otherwise resolve silently.
 std::vector<std::string> parse_header(const std::string& path, const char* text, size_t length, json* header_out) {
-    HeaderKeyWatch watch;
-    json::parser_callback_t callback = [&watch, &path](int depth, json::parse_event_t event, json& parsed) {
-        // depth counts the containers already open. Refusing deep nesting here, while the parser (which
-        // does not recurse) runs, keeps later printing or copying of a value off a deep recursion.
-        bool opens = event == json::parse_event_t::object_start || event == json::parse_event_t::array_start;
-        if (opens && depth >= kSafetensorsMaxJsonDepth) {
-            fail(path, "header JSON nesting depth exceeds the limit of " + std::to_string(kSafetensorsMaxJsonDepth) +
-                           " levels");
-        }
-        return watch.on_event(event, parsed);
-    };
+    JsonBoundedParser parser(kSafetensorsMaxJsonDepth, path + ": header JSON nesting depth exceeds the limit of " +
+                                                           std::to_string(kSafetensorsMaxJsonDepth) + " levels");
     json header;
     try {
-        header = json::parse(text, text + length, callback);
+        header = parser.parse(text, text + length);
     } catch (const json::exception& e) {
         // A syntax error (parse_error) or a number too large for a double (out_of_range.406). e.what()
         // reads "[json.exception.parse_error.101] parse error at ...": keep the part after the tag.
@@ -181,12 +121,12 @@ std::vector<std::string> parse_header(const std::string& path, const char* text,
         if (tag_end != std::string::npos) detail = detail.substr(tag_end + 2);
         fail(path, "header is not valid JSON (" + printable_excerpt(detail) + ")");
     }
-    if (watch.found_duplicate()) report_duplicate_key(path, watch);
+    if (parser.found_duplicate()) report_duplicate_key(path, parser);
     if (!header.is_object()) {
         fail(path, "header is " + json_kind(header) + ", expected a JSON object mapping tensor names to entries");
     }
     *header_out = std::move(header);
-    return watch.top_keys();
+    return parser.top_keys();
 }
 
 std::map<std::string, std::string> parse_metadata(const std::string& path, const json& value) {
