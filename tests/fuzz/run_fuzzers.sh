@@ -33,11 +33,12 @@ status=0
 summary=()
 for t in "${TARGETS[@]}"; do
     [[ -n ${MAX_LEN[$t]:-} ]] || { echo "run_fuzzers.sh: unknown target '$t'" >&2; exit 2; }
-    work="$BUILD/corpus/$t" findings="$BUILD/findings/$t" log="$BUILD/fuzz_$t.log"
-    mkdir -p "$work" "$findings"
+    work="$BUILD/corpus/$t" findings="$BUILD/findings/$t" log="$BUILD/fuzz_$t.log" rundir="$BUILD/run/$t"
+    mkdir -p "$work" "$findings" "$rundir"
     echo "== fuzz_$t: ${SECONDS_EACH} s, log $log"
     # -timeout: one input running 10 s is a hang; -malloc_limit_mb: a small input must not ask for 512 MiB.
-    # -jobs=1 -workers=1 runs one fuzzing process whose output goes to fuzz-0.log in the working folder.
+    # -jobs=1 -workers=1 runs one fuzzing process whose output goes to fuzz-0.log in the working folder:
+    # one folder per target, so runs of different targets at the same time keep their logs apart.
     flags=(-max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512
            -max_len="${MAX_LEN[$t]}" -use_value_profile=1 -print_final_stats=1
            -dict="$PWD/tests/fuzz/$t.dict" -artifact_prefix="$PWD/$findings/")
@@ -45,10 +46,10 @@ for t in "${TARGETS[@]}"; do
         nice -n 10 "$BUILD/tests/fuzz/fuzz_$t" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
             "${flags[@]}" "$work" "tests/fuzz/corpus/$t" >"$log" 2>&1 || true
     else
-        (cd "$work/.." && rm -f fuzz-0.log &&
+        (cd "$rundir" && rm -f fuzz-0.log &&
             nice -n 10 "$OLDPWD/$BUILD/tests/fuzz/fuzz_$t" -jobs=1 -workers=1 "${flags[@]}" \
                 "$OLDPWD/$work" "$OLDPWD/tests/fuzz/corpus/$t" >/dev/null 2>&1 || true
-            mv -f fuzz-0.log "$OLDPWD/$log")
+            mv -f fuzz-0.log "$OLDPWD/$log" || true)
     fi
     execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1 || true)
     if [[ -z $execs ]]; then  # fork mode, or stopped by a finding: take the last progress line
