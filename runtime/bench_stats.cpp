@@ -37,3 +37,29 @@ double achieved_tflops(int64_t macs_per_image, int batch, double latency_ms) {
 }
 
 }  // namespace resnest
+
+namespace resnest {
+
+double card_peak_tflops(const std::string& card, const std::string& precision) {
+    bool hopper = card.find("H100") != std::string::npos || card.find("H200") != std::string::npos;
+    if (!hopper) return 0.0;
+    if (precision == "fp32") return 66.9;
+    if (precision == "tf32") return 494.7;
+    if (precision == "fp16") return 989.4;
+    return 0.0;
+}
+
+double card_peak_bandwidth_tbs(const std::string& card) {
+    if (card.find("H200") != std::string::npos) return 4.8;
+    if (card.find("H100") != std::string::npos) return 3.35;
+    return 0.0;
+}
+
+double roofline_floor_ms(double flops, double bytes, double peak_tflops, double peak_tbs) {
+    if (peak_tflops <= 0.0 || peak_tbs <= 0.0) return 0.0;
+    double compute_ms = flops / (peak_tflops * 1e12) * 1e3;
+    double memory_ms = bytes / (peak_tbs * 1e12) * 1e3;
+    return compute_ms > memory_ms ? compute_ms : memory_ms;
+}
+
+}  // namespace resnest

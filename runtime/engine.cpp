@@ -6,7 +6,11 @@
 #include <cstdio>
 
 #include "cpu/cpu_backend.h"
+#ifdef RESNEST_HAVE_CUDA
+#include "cuda/cuda_backend.h"
+#endif
 #include "graph.h"
+#include "passes.h"
 #include "planner.h"
 #include "safetensors.h"
 #include "seeded_weights.h"
@@ -75,8 +79,12 @@ WeightsReport check_weights(const std::string& graph_path, const std::string& we
 static void check_options(const EngineOptions& options) {
     if (options.max_batch < 1 || options.max_batch > 65536)
         throw Error("max_batch " + std::to_string(options.max_batch) + " is outside [1, 65536]");
-    if (options.backend == Backend::cuda)
-        throw Error("this build has no CUDA backend; use --backend cpu");
+    if (options.passes < -1 || options.passes > 1)
+        throw Error("EngineOptions::passes is " + std::to_string(options.passes) + "; use -1, 0 or 1");
+    if (options.backend == Backend::cuda) {
+        if (!cuda_backend_built()) throw Error("this build has no CUDA backend; use --backend cpu");
+        return;
+    }
     if (options.precision != Precision::fp32)
         throw Error(std::string("the CPU backend runs fp32 only, not ") + precision_name(options.precision));
 }
@@ -96,11 +104,31 @@ static std::shared_ptr<Engine> create_engine(Graph graph, HostWeights weights, c
         std::fprintf(stderr, "plan: batch %d: arena %.2f MiB (%d outputs written in place; %.2f MiB without reuse)\n",
                      plan.batch, plan.arena_bytes / 1048576.0, plan.in_place, plan.naive_bytes / 1048576.0);
     }
-    auto engine = cpu_engine_create(std::move(graph), std::move(weights), options, summary);
+    bool passes = options.passes == 1 || (options.passes == -1 && options.backend == Backend::cuda);
+    PassLog log;
+    if (passes) {
+        run_graph_passes(graph, weights, &log);
+        if (options.verbose) {
+            for (const std::string& line : log) std::fprintf(stderr, "pass: %s\n", line.c_str());
+            std::fprintf(stderr, "pass: %zu rewrites; %zu nodes run\n", log.size(), graph.nodes.size());
+        }
+    }
+    std::shared_ptr<Engine> engine;
+#ifdef RESNEST_HAVE_CUDA
+    if (options.backend == Backend::cuda)
+        engine = cuda_engine_create(std::move(graph), std::move(weights), options, summary, log);
+#endif
+    if (!engine) engine = cpu_engine_create(std::move(graph), std::move(weights), options, summary, log);
     if (options.verbose)
         std::fprintf(stderr, "load: backend ready in %.3f s\n", std::chrono::duration<double>(clock::now() - t0).count());
     return engine;
 }
+
+#ifndef RESNEST_HAVE_CUDA
+bool cuda_backend_built() { return false; }
+int cuda_device_count() { return 0; }
+DeviceInfo cuda_device_info(int) { throw Error("this build has no CUDA backend"); }
+#endif
 
 std::shared_ptr<Engine> Engine::load(const std::string& graph_path, const std::string& weights_path,
                                      const EngineOptions& options) {

@@ -262,10 +262,12 @@ std::vector<WeightRequirement> node_weight_requirements(const Node& n, int node_
             int K = a.cardinality;
             add("fc1_weight", {a.inter_channels, a.channels / K, 1, 1});
             if (a.fc1_bias) add("fc1_bias", {a.inter_channels});
-            add("bn_weight", {a.inter_channels});
-            add("bn_bias", {a.inter_channels});
-            add("bn_running_mean", {a.inter_channels}, false);
-            add("bn_running_var", {a.inter_channels}, false);
+            if (!a.bn_folded) {
+                add("bn_weight", {a.inter_channels});
+                add("bn_bias", {a.inter_channels});
+                add("bn_running_mean", {a.inter_channels}, false);
+                add("bn_running_var", {a.inter_channels}, false);
+            }
             add("fc2_weight", {(int64_t)a.radix * a.channels, a.inter_channels / K, 1, 1});
             add("fc2_bias", {(int64_t)a.radix * a.channels});
             break;

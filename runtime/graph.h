@@ -58,6 +58,9 @@ struct SplitAttentionAttrs {
     int inter_channels = 0;
     float eps = 1e-5f;  // of the BN between fc1 and fc2
     bool fc1_bias = true;
+    // Set by fold_batch_norm (passes.h), never by the loader: the inner BN is folded into fc1's weight and
+    // bias, and the bn_* weight roles are gone.
+    bool bn_folded = false;
 };
 
 struct LinearAttrs {
@@ -86,6 +89,9 @@ struct Node {
     LinearAttrs linear;
     std::map<std::string, std::string> weights;  // role -> tensor name in the weight file
     int64_t macs = 0;                            // per image
+    // Set by the fusion passes (passes.h), never by the loader. A conv2d may then have a second input, the
+    // residual z added to its output (after the bias), and a ReLU applied last: y = relu(conv + b + z).
+    bool fused_relu = false;
 };
 
 struct TensorInfo {

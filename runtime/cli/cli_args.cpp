@@ -35,6 +35,15 @@ resnest::EngineOptions engine_options_from_args(const Args& args) {
     opt.threads = args.get_int("--threads", 0, 1, 256);
     opt.device = args.get_int("--device", 0, 0, 64);
     opt.verbose = args.has("--verbose");
+    std::string passes = args.get("--passes", "auto");
+    if (passes == "auto") opt.passes = -1;
+    else if (passes == "on") opt.passes = 1;
+    else if (passes == "off") opt.passes = 0;
+    else throw UsageError{"--passes takes auto, on or off, got '" + passes + "'"};
+    opt.cuda_graph = !args.has("--no-graph");
+    opt.algo_cache = args.get("--algo-cache", "");
+    if (args.has("--algo-cache") && opt.algo_cache.empty())
+        throw UsageError{"--algo-cache needs a file path (or 'none')"};
     return opt;
 }
 

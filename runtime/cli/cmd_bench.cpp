@@ -23,18 +23,26 @@ namespace resnest_cli {
 
 static const char* kBenchHelp =
     "usage: resnest bench --model M.json [--weights W.safetensors | --random-weights [--seed S]]\n"
-    "                     [--backend cpu] [--precision fp32] [--batch 1,4,8] [--warmup N]\n"
-    "                     [--iters N | --duration SECONDS] [--threads T] [--json FILE]\n"
+    "                     [--backend cpu|cuda] [--precision fp32|tf32|fp16] [--device N]\n"
+    "                     [--batch 1,4,8,32,128] [--warmup N] [--iters N | --duration SECONDS] [--streams N]\n"
+    "                     [--no-graph] [--passes auto|on|off] [--algo-cache FILE|none] [--profile]\n"
+    "                     [--threads T] [--json FILE]\n"
     "\n"
-    "Times the forward pass at each batch size: latency min / p50 / p90 / p99 / mean (host clock around\n"
-    "each run), throughput, achieved TFLOP/s (2 x conv and linear MACs), load time and memory. Without\n"
-    "--weights the engine draws seeded random weights itself (the values random_weights.py --seed writes),\n"
-    "so no file is needed. The CPU backend is the only one in this build.\n"
+    "Times the forward pass at each batch size on input already on the device: latency min / p50 / p90 / p99 /\n"
+    "mean on the device's clock (CUDA events; the CPU backend's wall time) and the host-observed p50 (launch\n"
+    "to result), throughput, achieved TFLOP/s (2 x conv and linear MACs) and its share of the card's peak,\n"
+    "device memory, load + plan time and the time to the first result. Without --weights the engine draws\n"
+    "seeded random weights itself (the values random_weights.py --seed writes), so no file is needed.\n"
     "\n"
     "  --batch LIST     comma-separated batch sizes (default 1)\n"
-    "  --warmup N       untimed runs per batch size first (default 2)\n"
-    "  --iters N        timed runs per batch size (default 20)\n"
+    "  --warmup N       untimed runs per batch size first (default 10 on cuda, 2 on cpu)\n"
+    "  --iters N        timed runs per batch size (default 200 on cuda, 20 on cpu)\n"
     "  --duration S     instead of --iters: time runs for S seconds per batch size (at least 3 runs)\n"
+    "  --streams N      cuda: also run N contexts (one stream and thread each) at once and report their\n"
+    "                   combined throughput\n"
+    "  --no-graph       cuda: launch node by node instead of replaying the captured CUDA graph\n"
+    "  --profile        per-node device time (eager launches), TFLOP/s, GB/s, sorted, and the distance\n"
+    "                   from the roofline floor\n"
     "  --json FILE      also write the configuration, machine, commit and every sample as JSON\n";
 
 namespace {
@@ -81,12 +89,42 @@ std::string utc_now() {
 
 }  // namespace
 
+namespace {
+
+// Runs `contexts` at once, one thread each, for `iters` runs each; returns images per second overall.
+double concurrent_throughput(std::vector<std::unique_ptr<resnest::Context>>& contexts, const std::vector<float>& input,
+                             int batch, int iters) {
+    for (auto& c : contexts) {
+        c->set_input(input.data(), batch);
+        c->run_loaded(batch);  // prepares the batch size outside the timed region
+    }
+    std::vector<std::thread> threads;
+    std::vector<std::string> errors(contexts.size());
+    auto start = std::chrono::steady_clock::now();
+    for (size_t k = 0; k < contexts.size(); k++)
+        threads.emplace_back([&, k] {
+            try {
+                for (int i = 0; i < iters; i++) contexts[k]->run_loaded(batch);
+            } catch (const std::exception& e) {
+                errors[k] = e.what();
+            }
+        });
+    for (auto& t : threads) t.join();
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    for (const std::string& e : errors)
+        if (!e.empty()) throw resnest::Error("concurrent run: " + e);
+    return (double)contexts.size() * iters * batch / s;
+}
+
+}  // namespace
+
 int cmd_bench(int argc, char** argv) {
     Args args = parse_args(argc, argv, 2,
                            {{"--model", true}, {"--weights", true}, {"--random-weights", false}, {"--seed", true},
-                            {"--backend", true}, {"--precision", true}, {"--batch", true}, {"--warmup", true},
-                            {"--iters", true}, {"--duration", true}, {"--threads", true}, {"--json", true},
-                            {"--help", false}},
+                            {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false},
+                            {"--algo-cache", true}, {"--batch", true}, {"--warmup", true}, {"--iters", true},
+                            {"--duration", true}, {"--threads", true}, {"--device", true}, {"--streams", true},
+                            {"--profile", false}, {"--json", true}, {"--verbose", false}, {"--help", false}},
                            false);
     if (args.has("--help")) {
         std::fputs(kBenchHelp, stdout);
@@ -96,16 +134,25 @@ int cmd_bench(int argc, char** argv) {
     if (args.has("--weights") && (args.has("--random-weights") || args.has("--seed")))
         throw UsageError{"give either --weights or --random-weights [--seed], not both"};
     if (args.has("--iters") && args.has("--duration")) throw UsageError{"give either --iters or --duration, not both"};
+    resnest::EngineOptions opt = engine_options_from_args(args);
+    const bool cuda = opt.backend == resnest::Backend::cuda;
     const std::vector<int> batches = parse_batches(args.get("--batch", "1"));
-    const int warmup = args.get_int("--warmup", 2, 0, 100000);
-    const int iters = args.get_int("--iters", 20, 1, 1000000);
+    const int warmup = args.get_int("--warmup", cuda ? 10 : 2, 0, 100000);
+    const int iters = args.get_int("--iters", cuda ? 200 : 20, 1, 1000000);
     const int duration_s = args.get_int("--duration", 0, 1, 3600);
     const int seed = args.get_int("--seed", 1, 0, 1 << 30);
-    resnest::EngineOptions opt = engine_options_from_args(args);
+    const int streams = args.get_int("--streams", 1, 1, 64);
+    if (streams > 1 && !cuda) throw UsageError{"--streams needs --backend cuda"};
     opt.max_batch = *std::max_element(batches.begin(), batches.end());
     const int threads = opt.threads ? opt.threads : (int)std::max(1u, std::thread::hardware_concurrency());
     const std::string weights_desc =
         args.has("--weights") ? args.get("--weights") : "seeded random weights, seed " + std::to_string(seed);
+
+    resnest::DeviceInfo dev;
+    if (cuda) dev = resnest::cuda_device_info(opt.device);
+    const std::string precision = resnest::precision_name(opt.precision);
+    const double peak = cuda ? resnest::card_peak_tflops(dev.name, precision) : 0.0;
+    const double peak_bw = cuda ? resnest::card_peak_bandwidth_tbs(dev.name) : 0.0;
 
     using clock = std::chrono::steady_clock;
     auto t0 = clock::now();
@@ -115,60 +162,122 @@ int cmd_bench(int argc, char** argv) {
     const double load_s = std::chrono::duration<double>(clock::now() - t0).count();
     const resnest::ModelSummary& s = engine->summary();
     const int64_t per_image = s.input_shape[0] * s.input_shape[1] * s.input_shape[2];
-
-    std::printf("resnest bench: %s (%s)\n", s.name.c_str(), model.c_str());
-    std::printf("  backend %s, precision %s, %d CPU thread(s) on %s\n", resnest::backend_name(opt.backend),
-                resnest::precision_name(opt.precision), threads, cpu_model_name().c_str());
-    std::printf("  weights: %s; input N x %lldx%lldx%lld, seeded\n", weights_desc.c_str(),
-                (long long)s.input_shape[0], (long long)s.input_shape[1], (long long)s.input_shape[2]);
-    std::printf("  %d warm-up run(s), then %s per batch size; load + plan %.3f s\n", warmup,
-                duration_s ? (std::to_string(duration_s) + " s").c_str() : (std::to_string(iters) + " runs").c_str(),
-                load_s);
-    std::printf("\n%6s %9s %9s %9s %9s %9s %11s %9s\n", "batch", "min ms", "p50 ms", "p90 ms", "p99 ms", "mean ms",
-                "img/s", "TFLOP/s");
-
     std::vector<float> input = resnest::seeded_uniform((uint64_t)seed, "input", per_image * opt.max_batch, -2.0, 2.0);
     std::vector<float> output((size_t)s.num_outputs * opt.max_batch);
+    // Time to the first result: load + plan above, then the first batch's preparation (algorithm choice,
+    // graph capture) and run.
+    ctx->set_input(input.data(), batches[0]);
+    ctx->run_loaded(batches[0]);
+    const double first_result_s = std::chrono::duration<double>(clock::now() - t0).count();
+
+    std::printf("resnest bench: %s (%s)\n", s.name.c_str(), model.c_str());
+    if (cuda)
+        std::printf("  backend cuda on %s (sm_%d%d, %d SMs), driver %d, runtime %d, cuDNN %d, cuBLAS %d\n",
+                    dev.name.c_str(), dev.cc_major, dev.cc_minor, dev.multiprocessors, dev.driver_version,
+                    dev.runtime_version, dev.cudnn_version, dev.cublas_version);
+    else
+        std::printf("  backend cpu, %d thread(s) on %s (no GPU in use: the CPU reference backend)\n", threads,
+                    cpu_model_name().c_str());
+    std::printf("  precision %s, passes %s, %s\n", precision.c_str(),
+                engine->pass_log().empty() ? "off" : (std::to_string(engine->pass_log().size()) + " rewrites").c_str(),
+                cuda ? (opt.cuda_graph ? "CUDA graph replay" : "eager launches (--no-graph)") : "host loop");
+    std::printf("  weights: %s; input N x %lldx%lldx%lld, seeded\n", weights_desc.c_str(),
+                (long long)s.input_shape[0], (long long)s.input_shape[1], (long long)s.input_shape[2]);
+    std::printf("  %d warm-up run(s), then %s per batch size; load + plan %.3f s, first result %.3f s\n", warmup,
+                duration_s ? (std::to_string(duration_s) + " s").c_str() : (std::to_string(iters) + " runs").c_str(),
+                load_s, first_result_s);
+    std::printf("\n%6s %9s %9s %9s %9s %9s %9s %11s %9s %6s %9s\n", "batch", "min ms", "p50 ms", "p90 ms", "p99 ms",
+                "mean ms", "host p50", "img/s", "TFLOP/s", "%peak", "mem MiB");
+
     nlohmann::json rows = nlohmann::json::array();
     for (int batch : batches) {
-        for (int i = 0; i < warmup; i++) ctx->run(input.data(), batch, output.data());
-        std::vector<double> samples;
+        ctx->set_input(input.data(), batch);
+        for (int i = 0; i < warmup; i++) ctx->run_loaded(batch);
+        std::vector<double> device_ms, host_ms;
         auto start = clock::now();
         while (true) {
-            auto a = clock::now();
-            ctx->run(input.data(), batch, output.data());
-            auto b = clock::now();
-            samples.push_back(std::chrono::duration<double, std::milli>(b - a).count());
-            double elapsed = std::chrono::duration<double>(b - start).count();
-            if (duration_s ? (elapsed >= duration_s && samples.size() >= 3) : (int)samples.size() >= iters) break;
+            resnest::RunTiming t = ctx->run_loaded(batch);
+            device_ms.push_back(t.device_ms);
+            host_ms.push_back(t.host_ms);
+            double elapsed = std::chrono::duration<double>(clock::now() - start).count();
+            if (duration_s ? (elapsed >= duration_s && device_ms.size() >= 3) : (int)device_ms.size() >= iters) break;
         }
-        for (float v : output)
-            if (!std::isfinite(v)) throw resnest::Error(model + ": the benchmark run produced a non-finite logit");
-        resnest::LatencyStats st = resnest::summarize_latencies(samples);
+        ctx->get_output(output.data(), batch);
+        for (int64_t i = 0; i < s.num_outputs * batch; i++)
+            if (!std::isfinite(output[i])) throw resnest::Error(model + ": the benchmark run produced a non-finite logit");
+        resnest::LatencyStats st = resnest::summarize_latencies(device_ms);
+        resnest::LatencyStats hs = resnest::summarize_latencies(host_ms);
         double ips = resnest::images_per_second(batch, st.p50_ms);
         double tflops = resnest::achieved_tflops(s.macs, batch, st.p50_ms);
-        std::printf("%6d %9.3f %9.3f %9.3f %9.3f %9.3f %11.1f %9.4f\n", batch, st.min_ms, st.p50_ms, st.p90_ms,
-                    st.p99_ms, st.mean_ms, ips, tflops);
-        rows.push_back({{"batch", batch}, {"runs", st.count},
-                        {"latency_ms", {{"min", st.min_ms}, {"p50", st.p50_ms}, {"p90", st.p90_ms},
-                                        {"p99", st.p99_ms}, {"mean", st.mean_ms}, {"max", st.max_ms}}},
-                        {"throughput_img_s", ips}, {"tflops", tflops}, {"samples_ms", samples}});
+        int64_t mem = cuda ? engine->device_bytes() + ctx->device_bytes() : peak_rss_bytes();
+        std::printf("%6d %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f %11.1f %9.3f %6.1f %9.1f\n", batch, st.min_ms, st.p50_ms,
+                    st.p90_ms, st.p99_ms, st.mean_ms, hs.p50_ms, ips, tflops, peak > 0 ? 100.0 * tflops / peak : 0.0,
+                    mem / 1048576.0);
+        nlohmann::json row = {{"batch", batch}, {"runs", st.count}, {"precision", precision}, {"model", s.name},
+                              {"latency_ms", {{"min", st.min_ms}, {"p50", st.p50_ms}, {"p90", st.p90_ms},
+                                              {"p99", st.p99_ms}, {"mean", st.mean_ms}, {"max", st.max_ms}}},
+                              {"host_latency_ms", {{"p50", hs.p50_ms}, {"p90", hs.p90_ms}, {"mean", hs.mean_ms}}},
+                              {"throughput_img_s", ips}, {"tflops", tflops},
+                              {"peak_share", peak > 0 ? tflops / peak : 0.0}, {"memory_bytes", mem},
+                              {"samples_ms", device_ms}};
+        if (streams > 1) {
+            std::vector<std::unique_ptr<resnest::Context>> contexts;
+            for (int k = 0; k < streams; k++) contexts.push_back(engine->create_context());
+            int per = duration_s ? std::max(3, (int)(duration_s * 1e3 / st.p50_ms)) : iters;
+            double cips = concurrent_throughput(contexts, input, batch, per);
+            std::printf("%6s %d streams at once: %.1f img/s\n", "", streams, cips);
+            row["concurrent"] = {{"streams", streams}, {"throughput_img_s", cips}};
+        }
+        if (args.has("--profile") && cuda) {
+            std::vector<resnest::NodeProfile> prof = ctx->profile(batch, 20);
+            double total = 0, flops = 0, bytes = 0;
+            for (const auto& p : prof) total += p.ms, flops += p.flops, bytes += p.bytes;
+            std::sort(prof.begin(), prof.end(), [](const auto& a, const auto& b) { return a.ms > b.ms; });
+            double floor_ms = resnest::roofline_floor_ms(flops, bytes, peak, peak_bw);
+            std::printf("\n  profile, batch %d: %zu nodes, %.3f ms eager in all (graph replay p50 %.3f ms); roofline "
+                        "floor %.3f ms (%.1f GFLOP, %.1f MB)\n", batch, prof.size(), total, st.p50_ms, floor_ms,
+                        flops / 1e9, bytes / 1e6);
+            std::printf("  %-34s %-26s %9s %6s %9s %9s\n", "node", "op", "ms", "%", "TFLOP/s", "GB/s");
+            nlohmann::json pj = nlohmann::json::array();
+            for (size_t i = 0; i < prof.size(); i++) {
+                const auto& p = prof[i];
+                if (i < 25)
+                    std::printf("  %-34s %-26s %9.4f %6.1f %9.2f %9.1f\n", p.name.c_str(), p.op.c_str(), p.ms,
+                                100.0 * p.ms / total, p.flops / (p.ms * 1e9), p.bytes / (p.ms * 1e6));
+                pj.push_back({{"node", p.name}, {"op", p.op}, {"ms", p.ms}, {"flops", p.flops}, {"bytes", p.bytes}});
+            }
+            row["profile"] = {{"eager_total_ms", total}, {"roofline_floor_ms", floor_ms}, {"nodes", pj}};
+            std::printf("\n");
+        }
+        rows.push_back(row);
     }
-    const int64_t rss = peak_rss_bytes();
-    std::printf("\npeak resident memory %.1f MiB (weights, arena for batch %d, code); latency is host wall time "
-                "around each run\n", rss / 1048576.0, opt.max_batch);
+    if (cuda)
+        std::printf("\nlatency: device time (CUDA events) per forward pass on resident input; host p50 adds launch and "
+                    "synchronisation; memory: weights + one context's arena, workspace and I/O buffers\n");
+    else
+        std::printf("\nlatency: host wall time around each run; memory: peak resident set\n");
 
     if (args.has("--json")) {
+        nlohmann::json machine = {{"cpu", cpu_model_name()}, {"hardware_threads", std::thread::hardware_concurrency()}};
+        if (cuda)
+            machine["gpu"] = {{"name", dev.name}, {"compute_capability", std::to_string(dev.cc_major) + "." +
+                                                                          std::to_string(dev.cc_minor)},
+                              {"multiprocessors", dev.multiprocessors}, {"memory_total", dev.memory_total},
+                              {"sm_clock_mhz", dev.sm_clock_mhz}, {"memory_clock_mhz", dev.memory_clock_mhz},
+                              {"driver_version", dev.driver_version}, {"runtime_version", dev.runtime_version},
+                              {"cudnn_version", dev.cudnn_version}, {"cublas_version", dev.cublas_version},
+                              {"peak_tflops", peak}, {"peak_tbs", peak_bw}};
         nlohmann::json j = {
             {"tool", "resnest bench"}, {"version", RESNEST_VERSION}, {"git_commit", RESNEST_GIT_COMMIT},
-            {"date_utc", utc_now()},
-            {"machine", {{"cpu", cpu_model_name()}, {"hardware_threads", std::thread::hardware_concurrency()}}},
+            {"date_utc", utc_now()}, {"machine", machine},
             {"config", {{"model", model}, {"model_name", s.name}, {"backend", resnest::backend_name(opt.backend)},
-                        {"precision", resnest::precision_name(opt.precision)}, {"threads", threads},
-                        {"weights", weights_desc}, {"batches", batches}, {"warmup", warmup},
-                        {"iters", duration_s ? 0 : iters}, {"duration_s", duration_s}}},
+                        {"precision", precision}, {"threads", threads}, {"cuda_graph", cuda && opt.cuda_graph},
+                        {"passes", engine->pass_log().size()}, {"weights", weights_desc}, {"batches", batches},
+                        {"warmup", warmup}, {"iters", duration_s ? 0 : iters}, {"duration_s", duration_s},
+                        {"streams", streams}}},
             {"model", {{"params", s.params}, {"macs_per_image", s.macs}, {"input_shape", s.input_shape}}},
-            {"load_plan_s", load_s}, {"peak_rss_bytes", rss}, {"results", rows}};
+            {"load_plan_s", load_s}, {"first_result_s", first_result_s}, {"peak_rss_bytes", peak_rss_bytes()},
+            {"device_weight_bytes", engine->device_bytes()}, {"results", rows}};
         std::ofstream f(args.get("--json"));
         f << j.dump(1) << "\n";
         if (!f) throw resnest::Error(args.get("--json") + ": cannot write the JSON report");

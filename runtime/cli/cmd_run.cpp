@@ -15,13 +15,24 @@ namespace resnest_cli {
 
 static const char* kRunHelp =
     "usage: resnest run --model M.json --weights W.safetensors --input X.npy --output Y.npy\n"
-    "                   [--backend cpu] [--precision fp32] [--batch N] [--threads T] [--top K] [--verbose]\n"
+    "                   [--backend cpu|cuda] [--precision fp32|tf32|fp16] [--device N] [--batch N]\n"
+    "                   [--threads T] [--top K] [--passes auto|on|off] [--no-graph] [--algo-cache FILE|none]\n"
+    "                   [--verbose]\n"
     "\n"
     "Runs the model on every image of X.npy, a float32 (N, C, H, W) array matching the graph's input, and\n"
     "writes the logits (N, classes) as float32 to Y.npy.\n"
     "\n"
     "  --batch N      images per forward pass (default: all N at once)\n"
+    "  --backend B    cpu (the reference, fp32 only) or cuda (default cpu)\n"
+    "  --precision P  fp32 (IEEE, no TF32), tf32 or fp16 (fp16 storage, fp32 accumulation); cuda only for\n"
+    "                 tf32 and fp16\n"
+    "  --device N     CUDA device ordinal (default 0)\n"
     "  --threads T    CPU worker threads (default: one per hardware thread)\n"
+    "  --passes P     graph passes (BN folding, conv+bias+residual+ReLU fusion): auto = on for cuda, off\n"
+    "                 for the cpu oracle\n"
+    "  --no-graph     cuda: launch node by node instead of replaying a captured CUDA graph\n"
+    "  --algo-cache F cuda: convolution algorithm cache file (default $RESNEST_CACHE_DIR/conv_algos.tsv or\n"
+    "                 ~/.cache/resnest/conv_algos.tsv); 'none' keeps it in memory\n"
     "  --top K        also print each image's K best classes with softmax scores\n"
     "  --verbose      log loading, the memory plan and timings to stderr\n";
 
@@ -43,7 +54,7 @@ static void print_top(const float* logits, int64_t classes, int image, int k) {
 int cmd_run(int argc, char** argv) {
     Args args = parse_args(argc, argv, 2,
                            {{"--model", true}, {"--weights", true}, {"--input", true}, {"--output", true},
-                            {"--backend", true}, {"--precision", true}, {"--batch", true}, {"--threads", true},
+                            {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false}, {"--algo-cache", true}, {"--batch", true}, {"--threads", true},
                             {"--device", true}, {"--top", true}, {"--verbose", false}, {"--help", false}},
                            false);
     if (args.has("--help")) {

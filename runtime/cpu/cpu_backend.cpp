@@ -2,6 +2,7 @@
 // (N, C, H, W) at their planned offsets in one float arena per context.
 #include "cpu/cpu_backend.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <thread>
@@ -60,6 +61,7 @@ class CpuEngine : public Engine, public std::enable_shared_from_this<CpuEngine> 
     }
 
     std::unique_ptr<Context> create_context() const override;
+    void set_pass_log(std::vector<std::string> log) { pass_log_ = std::move(log); }
 
     const Graph& graph() const { return graph_; }
     const MemoryPlan& plan() const { return plan_; }
@@ -79,8 +81,13 @@ class CpuEngine : public Engine, public std::enable_shared_from_this<CpuEngine> 
                 bn_scale_shift(graph_, n, w, "weight", "bias", "running_mean", "running_var", n.bn.eps, p);
                 break;
             case OpType::split_attention:
-                bn_scale_shift(graph_, n, w, "bn_weight", "bn_bias", "bn_running_mean", "bn_running_var",
-                               n.attn.eps, p);
+                if (n.attn.bn_folded) {  // fc1 carries the BN (passes.h)
+                    p.bn_scale.assign(n.attn.inter_channels, 1.0f);
+                    p.bn_shift.assign(n.attn.inter_channels, 0.0f);
+                } else {
+                    bn_scale_shift(graph_, n, w, "bn_weight", "bn_bias", "bn_running_mean", "bn_running_var",
+                                   n.attn.eps, p);
+                }
                 p.attn = {w.find(n, "fc1_weight"), w.find(n, "fc1_bias"), p.bn_scale.data(), p.bn_shift.data(),
                           w.find(n, "fc2_weight"), w.find(n, "fc2_bias")};
                 break;
@@ -106,16 +113,47 @@ class CpuContext : public Context {
     void run(const float* input, int batch, float* output) override {
         const Graph& g = engine_->graph();
         if (!input || !output) throw Error("Context::run: input and output must not be null");
-        if (batch < 1 || batch > engine_->options().max_batch)
-            throw Error("Context::run: batch " + std::to_string(batch) + " is outside [1, " +
-                        std::to_string(engine_->options().max_batch) +
-                        "], the engine's max_batch (raise EngineOptions::max_batch or --batch)");
+        check_batch(batch);
         for (size_t i = 0; i < g.nodes.size(); i++) run_node(i, input, batch);
         int out = g.outputs[0];
         std::memcpy(output, tensor(out, input), shape_numel(g.tensors[out].shape) * batch * sizeof(float));
     }
 
+    void set_input(const float* input, int batch) override {
+        check_batch(batch);
+        if (!input) throw Error("Context::set_input: input must not be null");
+        loaded_.assign(input, input + shape_numel(engine_->graph().input_shape) * batch);
+        loaded_batch_ = batch;
+    }
+
+    RunTiming run_loaded(int batch) override {
+        if (batch != loaded_batch_)
+            throw Error("Context::run_loaded: batch " + std::to_string(batch) + " but set_input loaded " +
+                        std::to_string(loaded_batch_));
+        auto t0 = std::chrono::steady_clock::now();
+        const Graph& g = engine_->graph();
+        for (size_t i = 0; i < g.nodes.size(); i++) run_node(i, loaded_.data(), batch);
+        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        return {ms, ms};
+    }
+
+    void get_output(float* output, int batch) override {
+        if (batch != loaded_batch_)
+            throw Error("Context::get_output: batch " + std::to_string(batch) + " but set_input loaded " +
+                        std::to_string(loaded_batch_));
+        const Graph& g = engine_->graph();
+        int out = g.outputs[0];
+        std::memcpy(output, tensor(out, loaded_.data()), shape_numel(g.tensors[out].shape) * batch * sizeof(float));
+    }
+
   private:
+    void check_batch(int batch) const {
+        if (batch < 1 || batch > engine_->options().max_batch)
+            throw Error("Context::run: batch " + std::to_string(batch) + " is outside [1, " +
+                        std::to_string(engine_->options().max_batch) +
+                        "], the engine's max_batch (raise EngineOptions::max_batch or --batch)");
+    }
+
     const float* tensor(int t, const float* input) const {
         if (t == engine_->graph().input) return input;
         return arena_.data() + engine_->plan().offset[t] / (int64_t)sizeof(float);
@@ -139,6 +177,8 @@ class CpuContext : public Context {
                 case OpType::conv2d:
                     conv2d_im2col_gemm(n.conv, xb, xs[1], xs[2], p.weight, p.bias, yb, ys[1], ys[2], workspace_.data(),
                                        threads);
+                    if (n.inputs.size() > 1) add_tensors(yb, tensor(n.inputs[1], input) + b * y_numel, yb, y_numel);
+                    if (n.fused_relu) relu_inplace(yb, y_numel);
                     break;
                 case OpType::batch_norm:
                     batch_norm_affine(xb, p.bn_scale.data(), p.bn_shift.data(), xs[0], x_numel / xs[0], yb);
@@ -175,6 +215,8 @@ class CpuContext : public Context {
     std::shared_ptr<const CpuEngine> engine_;
     std::vector<float> arena_;
     std::vector<float> workspace_;
+    std::vector<float> loaded_;  // set_input's copy
+    int loaded_batch_ = 0;
 };
 
 std::unique_ptr<Context> CpuEngine::create_context() const {
@@ -184,8 +226,10 @@ std::unique_ptr<Context> CpuEngine::create_context() const {
 }  // namespace
 
 std::shared_ptr<Engine> cpu_engine_create(Graph graph, HostWeights weights, const EngineOptions& options,
-                                          const ModelSummary& summary) {
-    return std::make_shared<CpuEngine>(std::move(graph), std::move(weights), options, summary);
+                                          const ModelSummary& summary, std::vector<std::string> pass_log) {
+    auto engine = std::make_shared<CpuEngine>(std::move(graph), std::move(weights), options, summary);
+    engine->set_pass_log(std::move(pass_log));
+    return engine;
 }
 
 }  // namespace resnest

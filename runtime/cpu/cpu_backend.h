@@ -10,7 +10,8 @@
 
 namespace resnest {
 
+// `pass_log`: what the graph passes did to `graph` (empty when they did not run).
 std::shared_ptr<Engine> cpu_engine_create(Graph graph, HostWeights weights, const EngineOptions& options,
-                                          const ModelSummary& summary);
+                                          const ModelSummary& summary, std::vector<std::string> pass_log);
 
 }  // namespace resnest

@@ -37,6 +37,12 @@ struct EngineOptions {
     int threads = 0;     // CPU backend worker threads per context; 0 = one per hardware thread
     int device = 0;      // CUDA device ordinal
     bool verbose = false;  // log load steps and the memory plan to stderr
+    // Graph passes (BN folding, conv + bias + residual + ReLU fusion): -1 the backend's default (on for
+    // cuda, off for the cpu oracle), 0 off, 1 on.
+    int passes = -1;
+    bool cuda_graph = true;  // cuda: capture the forward pass once per batch size and replay it
+    // cuda: the convolution algorithm cache file; "" = $RESNEST_CACHE_DIR or ~/.cache/resnest, "none" = no file.
+    std::string algo_cache;
 };
 
 struct NodeSummary {
@@ -71,11 +77,38 @@ struct WeightsReport {
 // Checks a weight file against a graph as Engine::load does; throws resnest::Error on the first problem.
 WeightsReport check_weights(const std::string& graph_path, const std::string& weights_path);
 
+// One run's time: on the device's clock (CUDA events around the forward pass; the CPU backend reports its
+// wall time) and on the host's (from the launch until the result is ready).
+struct RunTiming {
+    double device_ms = 0.0;
+    double host_ms = 0.0;
+};
+
+// One node of the executed (fused) graph in a profiled run: its share of the time and its traffic.
+struct NodeProfile {
+    std::string name;
+    std::string op;         // e.g. "conv2d+bias+relu", "split_attention"
+    double ms = 0.0;        // median device time
+    double flops = 0.0;     // 2 x MACs for the batch
+    double bytes = 0.0;     // activations read + written and weights read, at the storage precision
+};
+
 class Context {
   public:
     virtual ~Context() = default;
     // input (N, C, H, W) float32 with N in [1, max_batch]; output (N, num_outputs) float32.
     virtual void run(const float* input, int batch, float* output) = 0;
+
+    // The same in three steps, for benchmarks: copy the input into the context, run the forward pass on it
+    // as often as wanted (each call waits for the result and returns its timing), copy the output out.
+    virtual void set_input(const float* input, int batch) = 0;
+    virtual RunTiming run_loaded(int batch) = 0;
+    virtual void get_output(float* output, int batch) = 0;
+
+    // Per-node device times over `iters` eager runs (CUDA only; the CPU backend returns nothing).
+    virtual std::vector<NodeProfile> profile(int batch, int iters) { (void)batch, (void)iters; return {}; }
+    // Device memory this context holds (arena, workspace, I/O buffers), bytes.
+    virtual int64_t device_bytes() const { return 0; }
 };
 
 class Engine {
@@ -91,12 +124,37 @@ class Engine {
     virtual ~Engine() = default;
     virtual std::unique_ptr<Context> create_context() const = 0;
 
+    // Device memory the engine holds (the folded weights), bytes; 0 on the CPU.
+    virtual int64_t device_bytes() const { return 0; }
+    // What the graph passes did, one line per rewrite (empty when they did not run).
+    const std::vector<std::string>& pass_log() const { return pass_log_; }
+
     const ModelSummary& summary() const { return summary_; }
     const EngineOptions& options() const { return options_; }
 
   protected:
     ModelSummary summary_;
     EngineOptions options_;
+    std::vector<std::string> pass_log_;
 };
+
+// The CUDA device a backend would use, for logs and benchmark records.
+struct DeviceInfo {
+    std::string name;
+    int cc_major = 0, cc_minor = 0;
+    int multiprocessors = 0;
+    int64_t memory_total = 0, memory_free = 0;
+    int64_t l2_bytes = 0;
+    int sm_clock_mhz = 0, memory_clock_mhz = 0;  // current clocks where the driver says, else 0
+    int driver_version = 0, runtime_version = 0;  // e.g. 13000
+    int cudnn_version = 0, cublas_version = 0;    // e.g. 91900
+};
+
+// True when this build has the CUDA backend.
+bool cuda_backend_built();
+// CUDA devices present (0 without a driver or device, or in a build without CUDA).
+int cuda_device_count();
+// Throws resnest::Error when the build has no CUDA backend or the device does not exist.
+DeviceInfo cuda_device_info(int device);
 
 }  // namespace resnest

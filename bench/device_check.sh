@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# device_check.sh: every GPU check of the project in one call, run from the repository root on the GPU
+# machine with binaries built elsewhere (DESIGN.md: build with -gencode arch=compute_90,code=sm_90, carry
+# them, run with the GPU machine's cuDNN on LD_LIBRARY_PATH).
+#
+#   bash bench/device_check.sh [OUT_DIR]       # OUT_DIR defaults to $OUT, else bench/out
+#   BIN=.devbin STAGES="tests parity sanitize bench torch" bash bench/device_check.sh
+#
+# Stages, each under its own time limit, each logged to OUT_DIR/<stage>.log:
+#   tests     the GPU test executable (every op against the CPU oracle, whole models, concurrency)
+#   parity    bench/parity_timm.py: the same safetensors in timm on the GPU, fp32 / tf32 / fp16 logits
+#   sanitize  compute-sanitizer memcheck and racecheck on a batch-2 run of both models
+#   bench     resnest bench, both models, fp32 and fp16, batches 1,8,32,128 (+ a profile)
+#   torch     bench/compare_pytorch.py: PyTorch eager / graph / channels-last fp16 / torch.compile, side by
+#             side with the bench JSON; bench/plot_latency.py draws latency.png
+# A table of what passed is printed last; JSON files land in OUT_DIR.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT_DIR=${1:-${OUT:-bench/out}}
+mkdir -p "$OUT_DIR"
+BIN=${BIN:-build}
+RESNEST=$BIN/resnest
+TESTS=$BIN/resnest_cuda_tests
+[[ -x $TESTS ]] || TESTS=$BIN/tests/resnest_cuda_tests
+STAGES=${STAGES:-"tests parity sanitize bench torch"}
+PY=${PYTHON:-python3}
+CUDNN_VENV=/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cudnn/lib
+[[ -d $CUDNN_VENV ]] && export LD_LIBRARY_PATH=$CUDNN_VENV:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
+export PATH=$PATH:/usr/local/cuda/bin
+export RESNEST_SOURCE_DIR=$PWD RESNEST_CACHE_DIR=${RESNEST_CACHE_DIR:-$OUT_DIR/cache} PYTHONUNBUFFERED=1
+declare -a SUMMARY
+
+stage() {  # stage NAME LIMIT_S COMMAND...: runs it with a time limit, logs, records the outcome
+    local name=$1 limit=$2
+    shift 2
+    local t0=$SECONDS
+    echo "=== $name (limit ${limit}s): $*"
+    timeout "$limit" "$@" > >(tee "$OUT_DIR/$name.log") 2>&1
+    local rc=$?
+    local verdict=PASS
+    ((rc == 77)) && verdict=SKIP
+    ((rc == 124)) && verdict=TIMEOUT
+    ((rc != 0 && rc != 77 && rc != 124)) && verdict="FAIL($rc)"
+    SUMMARY+=("$(printf '%-28s %-10s %5ds' "$name" "$verdict" $((SECONDS - t0)))")
+}
+
+want() { [[ " $STAGES " == *" $1 "* ]]; }
+
+echo "device_check: $(date -u +%FT%TZ), commit $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown), bin $BIN"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 | tee "$OUT_DIR/gpu.txt"
+"$RESNEST" --version 2>&1 | head -2
+
+if want tests; then
+    stage gpu_tests 300 "$TESTS" --durations yes
+fi
+if want parity; then
+    stage parity_timm 200 "$PY" bench/parity_timm.py --resnest "$RESNEST" --precision fp32 tf32 fp16 --batch 8 \
+        --json "$OUT_DIR/parity_timm.json"
+fi
+if want sanitize; then
+    "$PY" weights_tools/random_input.py --shape 2,3,224,224 --seed 3 --out "$OUT_DIR/x2.npy" >/dev/null 2>&1
+    for m in resnest50 resnest50_fast_1s1x64d; do
+        "$PY" weights_tools/random_weights.py --model models/$m.json --seed 1 --out "$OUT_DIR/$m.safetensors" \
+            >/dev/null 2>&1
+        # One plain run first fills the algorithm cache, so the sanitized runs skip the timed search.
+        "$RESNEST" run --model models/$m.json --weights "$OUT_DIR/$m.safetensors" --input "$OUT_DIR/x2.npy" \
+            --output "$OUT_DIR/y_$m.npy" --backend cuda --precision fp16 >/dev/null 2>&1
+        for tool in memcheck racecheck; do
+            stage "sanitize_${tool}_$m" 150 compute-sanitizer --tool $tool --error-exitcode 9 "$RESNEST" run \
+                --model models/$m.json --weights "$OUT_DIR/$m.safetensors" --input "$OUT_DIR/x2.npy" \
+                --output "$OUT_DIR/y_$m.npy" --backend cuda --precision fp16
+        done
+        rm -f "$OUT_DIR/$m.safetensors"
+    done
+fi
+if want bench; then
+    for m in resnest50 resnest50_fast_1s1x64d; do
+        for p in fp16 fp32; do
+            stage "bench_${m}_$p" 120 "$RESNEST" bench --model models/$m.json --random-weights --backend cuda \
+                --precision $p --batch 1,8,32,128 --iters 100 --json "$OUT_DIR/bench_${m}_$p.json"
+        done
+    done
+    stage bench_profile_resnest50_fp16 60 "$RESNEST" bench --model models/resnest50.json --random-weights \
+        --backend cuda --precision fp16 --batch 1,128 --iters 50 --profile --json "$OUT_DIR/profile_resnest50_fp16.json"
+fi
+if want torch; then
+    stage compare_pytorch 330 "$PY" bench/compare_pytorch.py --batch 1,8,32,128 --iters 50 --compile-batches 1,128 \
+        --resnest-json "$OUT_DIR"/bench_*.json --json "$OUT_DIR/compare_pytorch.json"
+    stage plot_latency 60 "$PY" bench/plot_latency.py "$OUT_DIR/compare_pytorch.json" --out "$OUT_DIR/latency.png"
+fi
+
+echo
+echo "=== device_check summary ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1))"
+grep -h -E "^cuda (fp32|fp16|tf32) " "$OUT_DIR/gpu_tests.log" 2>/dev/null | head -30
+grep -h -E "test cases|assertions" "$OUT_DIR/gpu_tests.log" 2>/dev/null | tail -2
+for f in "$OUT_DIR"/sanitize_*.log; do [[ -f $f ]] && echo "$(basename "$f" .log): $(grep -h -E "ERROR SUMMARY" "$f" | tail -1)"; done
+printf '%s\n' "${SUMMARY[@]}"

@@ -1,0 +1,36 @@
+// channel_affine.cu: one thread per element; the channel is the index mod C (channels are innermost).
+#include "channel_affine.cuh"
+
+#include "kernel_common.cuh"
+
+namespace resnest {
+
+template <typename T>
+__global__ void channel_affine_activation_kernel(const T* x, const float* __restrict__ scale,
+                                                 const float* __restrict__ shift, const T* z, T* y, long long count,
+                                                 int channels, bool relu) {
+    long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
+    if (i >= count) return;
+    int c = (int)(i % channels);
+    float v = load_as_float(&x[i]);
+    if (scale) v *= scale[c];
+    if (shift) v += shift[c];
+    if (z) v += load_as_float(&z[i]);
+    if (relu) v = v > 0.0f ? v : (v != v ? v : 0.0f);  // NaN stays NaN, as on the CPU
+    store_from_float(&y[i], v);
+}
+
+template <typename T>
+void channel_affine_activation(const T* x, const float* scale, const float* shift, const T* z, T* y, long long count,
+                               int channels, bool relu, cudaStream_t stream) {
+    channel_affine_activation_kernel<T>
+        <<<ceil_div(count, 256), 256, 0, stream>>>(x, scale, shift, z, y, count, channels, relu);
+    check_kernel_launch("channel_affine_activation");
+}
+
+template void channel_affine_activation<float>(const float*, const float*, const float*, const float*, float*,
+                                               long long, int, bool, cudaStream_t);
+template void channel_affine_activation<__half>(const __half*, const float*, const float*, const __half*, __half*,
+                                                long long, int, bool, cudaStream_t);
+
+}  // namespace resnest

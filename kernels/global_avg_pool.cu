@@ -1,0 +1,39 @@
+// global_avg_pool.cu: a block of 32 channels x 8 rows per (image, channel tile): each thread sums every 8th
+// spatial position of one channel (reads coalesced across the 32 channels), then the 8 partial sums meet
+// in shared memory.
+#include "global_avg_pool.cuh"
+
+#include "kernel_common.cuh"
+
+namespace resnest {
+
+constexpr int kGapChannels = 32, kGapRows = 8;
+
+template <typename T>
+__global__ void global_avg_pool_channel_tile(const T* __restrict__ x, T* __restrict__ y, int hw, int c) {
+    __shared__ float partial[kGapRows][kGapChannels + 1];
+    int ch = blockIdx.x * kGapChannels + threadIdx.x;
+    long long n = blockIdx.y;
+    float sum = 0.0f;
+    if (ch < c)
+        for (int p = threadIdx.y; p < hw; p += kGapRows) sum += load_as_float(&x[(n * hw + p) * c + ch]);
+    partial[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y == 0 && ch < c) {
+        float total = 0.0f;
+        for (int r = 0; r < kGapRows; r++) total += partial[r][threadIdx.x];
+        store_from_float(&y[n * c + ch], total / (float)hw);
+    }
+}
+
+template <typename T>
+void global_avg_pool_nhwc(const T* x, T* y, int n, int hw, int c, cudaStream_t stream) {
+    dim3 grid(ceil_div(c, kGapChannels), n), block(kGapChannels, kGapRows);
+    global_avg_pool_channel_tile<T><<<grid, block, 0, stream>>>(x, y, hw, c);
+    check_kernel_launch("global_avg_pool_nhwc");
+}
+
+template void global_avg_pool_nhwc<float>(const float*, float*, int, int, int, cudaStream_t);
+template void global_avg_pool_nhwc<__half>(const __half*, __half*, int, int, int, cudaStream_t);
+
+}  // namespace resnest

@@ -1,0 +1,82 @@
+// split_attention_gate.cu: one block of 256 threads per image. The pooled vector, fc1's outputs and fc2's
+// outputs live in shared memory; each fully connected row is one warp's dot product (lanes stride along the
+// row, so weight reads are coalesced) finished with a shuffle reduction; then one thread per (k, c')
+// takes the softmax over the R splits and writes them in U's radix-major order.
+#include "split_attention_gate.cuh"
+
+#include "kernel_common.cuh"
+
+namespace resnest {
+
+constexpr int kGateThreads = 256;
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+    return v;
+}
+
+__global__ void split_attention_gate_kernel(const float* __restrict__ gap, const float* __restrict__ fc1_w,
+                                            const float* __restrict__ fc1_b, const float* __restrict__ fc2_w,
+                                            const float* __restrict__ fc2_b, float* __restrict__ attn,
+                                            SplitAttentionGateShape s) {
+    extern __shared__ float smem[];
+    const int R = s.radix, K = s.cardinality, C = s.channels, inter = s.inter;
+    const int gk = C / K, ik = inter / K, rc = R * C;
+    float* pooled = smem;         // (C)
+    float* hidden = pooled + C;   // (inter)
+    float* logits = hidden + inter;  // (R*C), cardinal-major
+    const long long n = blockIdx.x;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+
+    for (int i = threadIdx.x; i < C; i += blockDim.x) pooled[i] = gap[n * C + i];
+    __syncthreads();
+
+    for (int j = warp; j < inter; j += warps) {  // fc1 row j reads group k = j / ik
+        const float* row = fc1_w + (long long)j * gk;
+        const float* in = pooled + (j / ik) * gk;
+        float dot = 0.0f;
+        for (int i = lane; i < gk; i += 32) dot += row[i] * in[i];
+        dot = warp_sum(dot);
+        if (lane == 0) hidden[j] = fmaxf(dot + fc1_b[j], 0.0f);
+    }
+    __syncthreads();
+
+    for (int j = warp; j < rc; j += warps) {  // fc2 row j reads group k = j / (R*gk)
+        const float* row = fc2_w + (long long)j * ik;
+        const float* in = hidden + (j / (R * gk)) * ik;
+        float dot = 0.0f;
+        for (int i = lane; i < ik; i += 32) dot += row[i] * in[i];
+        dot = warp_sum(dot);
+        if (lane == 0) logits[j] = dot + fc2_b[j];
+    }
+    __syncthreads();
+
+    float* out = attn + n * rc;
+    for (int t = threadIdx.x; t < C; t += blockDim.x) {  // t = k*gk + c'
+        int k = t / gk, cp = t - k * gk;
+        if (R == 1) {
+            out[t] = 1.0f / (1.0f + expf(-logits[t]));
+            continue;
+        }
+        const float* z = logits + k * R * gk + cp;  // z[r * gk]
+        float m = z[0];
+        for (int r = 1; r < R; r++) m = fmaxf(m, z[r * gk]);
+        float e[kSplitAttentionMaxRadix], total = 0.0f;
+        for (int r = 0; r < R; r++) total += (e[r] = expf(z[r * gk] - m));
+        for (int r = 0; r < R; r++) out[r * C + t] = e[r] / total;
+    }
+}
+
+size_t split_attention_gate_smem_bytes(const SplitAttentionGateShape& s) {
+    return sizeof(float) * ((size_t)s.channels + s.inter + (size_t)s.radix * s.channels);
+}
+
+void split_attention_gate_block_per_image(const float* gap, const float* fc1_weight, const float* fc1_bias,
+                                          const float* fc2_weight, const float* fc2_bias, float* attn,
+                                          const SplitAttentionGateShape& s, cudaStream_t stream) {
+    split_attention_gate_kernel<<<s.n, kGateThreads, split_attention_gate_smem_bytes(s), stream>>>(
+        gap, fc1_weight, fc1_bias, fc2_weight, fc2_bias, attn, s);
+    check_kernel_launch("split_attention_gate_block_per_image");
+}
+
+}  // namespace resnest

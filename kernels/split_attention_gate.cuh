@@ -1,0 +1,28 @@
+// split_attention_gate.cuh: split attention, step 2 of 3: per image, fc1 (BN folded in) -> ReLU -> fc2 ->
+// radix softmax over the splits (sigmoid when radix is 1), with the cardinality transpose of spec §3.
+#pragma once
+#include <cuda_runtime.h>
+
+namespace resnest {
+
+struct SplitAttentionGateShape {
+    int n;            // images
+    int radix;        // R, 1..kSplitAttentionMaxRadix
+    int cardinality;  // K
+    int channels;     // C: the op's output channels; gk = C / K
+    int inter;        // fc1's outputs; ik = inter / K
+};
+
+constexpr int kSplitAttentionMaxRadix = 8;
+
+// Shared memory the kernel needs for a shape, bytes (the caller checks it against the device's limit).
+size_t split_attention_gate_smem_bytes(const SplitAttentionGateShape& s);
+
+// gap (N, C) float; fc1_weight (inter, gk), fc1_bias (inter): BN already folded in; fc2_weight (R*C, ik),
+// fc2_bias (R*C), rows cardinal-major (k*(R*gk) + r*gk + c').
+// -> attn (N, R*C) float, radix-major like U: attn[n, r*C + k*gk + c'] = softmax_r(z[k, r, c']).
+void split_attention_gate_block_per_image(const float* gap, const float* fc1_weight, const float* fc1_bias,
+                                          const float* fc2_weight, const float* fc2_bias, float* attn,
+                                          const SplitAttentionGateShape& s, cudaStream_t stream);
+
+}  // namespace resnest

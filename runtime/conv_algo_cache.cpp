@@ -1,0 +1,112 @@
+// conv_algo_cache.cpp: keys, file reading and appending for the convolution algorithm cache.
+#include "conv_algo_cache.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+
+namespace resnest {
+
+std::string conv_algo_key(const ConvAlgoKeyParts& p) {
+    std::string device = p.device;
+    for (char& c : device)
+        if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+    std::ostringstream k;
+    k << "v1|" << device << "|sm" << p.cc_major << p.cc_minor << "|cudnn" << p.cudnn_version << "|" << p.precision
+      << "|n" << p.batch << "|c" << p.in_channels << "|" << p.in_h << "x" << p.in_w << "|k" << p.out_channels
+      << "|" << p.kernel_h << "x" << p.kernel_w << "|s" << p.stride_h << "x" << p.stride_w << "|p" << p.pad_h
+      << "x" << p.pad_w << "|d" << p.dilation_h << "x" << p.dilation_w << "|g" << p.groups << "|"
+      << (p.fused_bias_relu ? "bias_relu" : "plain");
+    return k.str();
+}
+
+std::string conv_algo_cache_default_path() {
+    const char* dir = std::getenv("RESNEST_CACHE_DIR");
+    if (dir && *dir) return std::string(dir) + "/conv_algos.tsv";
+    const char* xdg = std::getenv("XDG_CACHE_HOME");
+    if (xdg && *xdg) return std::string(xdg) + "/resnest/conv_algos.tsv";
+    const char* home = std::getenv("HOME");
+    if (home && *home) return std::string(home) + "/.cache/resnest/conv_algos.tsv";
+    return "";
+}
+
+namespace {
+
+bool parse_line(const std::string& line, std::string* key, ConvAlgoChoice* c) {
+    size_t t1 = line.find('\t');
+    if (t1 == std::string::npos || t1 == 0) return false;
+    *key = line.substr(0, t1);
+    std::istringstream rest(line.substr(t1 + 1));
+    long long algo, math, bytes;
+    if (!(rest >> algo >> math >> bytes)) return false;
+    std::string extra;
+    if (rest >> extra) return false;
+    if (algo < 0 || algo > 64 || math < 0 || math > 16 || bytes < 0 || bytes > (1ll << 40)) return false;
+    c->algo = (int)algo;
+    c->math_type = (int)math;
+    c->workspace_bytes = bytes;
+    return true;
+}
+
+// mkdir -p for the file's folder.
+bool make_parent_dirs(const std::string& file) {
+    for (size_t pos = file.find('/', 1); pos != std::string::npos; pos = file.find('/', pos + 1)) {
+        std::string dir = file.substr(0, pos);
+        if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+ConvAlgoCache::ConvAlgoCache(std::string path) : path_(std::move(path)) {
+    if (path_.empty()) return;
+    std::ifstream f(path_);
+    std::string line;
+    while (f && std::getline(f, line)) {
+        if (line.empty()) continue;
+        std::string key;
+        ConvAlgoChoice c;
+        if (parse_line(line, &key, &c)) {
+            choices_[key] = c;
+            loaded_++;
+        } else {
+            skipped_++;
+        }
+    }
+    if (skipped_) warning_ = path_ + ": skipped " + std::to_string(skipped_) + " malformed line(s)";
+}
+
+bool ConvAlgoCache::lookup(const std::string& key, ConvAlgoChoice* out) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = choices_.find(key);
+    if (it == choices_.end()) return false;
+    *out = it->second;
+    return true;
+}
+
+void ConvAlgoCache::insert(const std::string& key, const ConvAlgoChoice& choice) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    choices_[key] = choice;
+    if (path_.empty()) return;
+    if (!make_parent_dirs(path_)) {
+        warning_ = path_ + ": cannot create its folder (" + std::strerror(errno) + "); the cache stays in memory";
+        return;
+    }
+    std::ofstream f(path_, std::ios::app);
+    if (!f) {
+        warning_ = path_ + ": cannot open it for writing; the cache stays in memory";
+        return;
+    }
+    f << key << '\t' << choice.algo << '\t' << choice.math_type << '\t' << choice.workspace_bytes << '\n';
+}
+
+std::string ConvAlgoCache::last_warning() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return warning_;
+}
+
+}  // namespace resnest

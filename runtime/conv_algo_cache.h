@@ -1,0 +1,62 @@
+// conv_algo_cache.h: the convolution algorithm choices the CUDA backend made, in memory and in a text file,
+// so a second start skips the search. Host code only (no CUDA types), so it is tested on any machine.
+//
+// A key names everything the choice depends on: GPU, compute capability, cuDNN version, precision, batch
+// and the layer's shape (conv_algo_key). The file holds one choice per line:
+//   <key>\t<algo>\t<math type>\t<workspace bytes>
+// Lines that do not parse are skipped and counted (a corrupt cache costs a search, never a failure).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace resnest {
+
+struct ConvAlgoChoice {
+    int algo = -1;       // cudnnConvolutionFwdAlgo_t
+    int math_type = 0;   // cudnnMathType_t
+    int64_t workspace_bytes = 0;
+};
+
+struct ConvAlgoKeyParts {
+    std::string device;  // GPU name
+    int cc_major = 0, cc_minor = 0;
+    int cudnn_version = 0;
+    std::string precision;  // fp32, tf32, fp16
+    int batch = 0, in_channels = 0, in_h = 0, in_w = 0, out_channels = 0;
+    int kernel_h = 0, kernel_w = 0, stride_h = 0, stride_w = 0, pad_h = 0, pad_w = 0;
+    int dilation_h = 0, dilation_w = 0, groups = 0;
+    bool fused_bias_relu = false;  // the cudnnConvolutionBiasActivationForward call (restricts the algorithms)
+};
+
+// One line, no tabs or newlines (any in the device name become spaces).
+std::string conv_algo_key(const ConvAlgoKeyParts& p);
+
+// The default cache file: $RESNEST_CACHE_DIR/conv_algos.tsv, else $XDG_CACHE_HOME/resnest/..., else
+// $HOME/.cache/resnest/...; "" when none of these is set.
+std::string conv_algo_cache_default_path();
+
+class ConvAlgoCache {
+  public:
+    // path "" keeps the cache in memory only. A missing file is an empty cache.
+    explicit ConvAlgoCache(std::string path);
+    bool lookup(const std::string& key, ConvAlgoChoice* out) const;
+    // Records a choice and appends it to the file (creating its folder); a file that cannot be written
+    // leaves a warning in last_warning() and the cache in memory only.
+    void insert(const std::string& key, const ConvAlgoChoice& choice);
+
+    const std::string& path() const { return path_; }
+    int loaded() const { return loaded_; }        // choices read from the file
+    int skipped_lines() const { return skipped_; }  // lines that did not parse
+    std::string last_warning() const;
+
+  private:
+    std::string path_;
+    mutable std::mutex mutex_;
+    std::map<std::string, ConvAlgoChoice> choices_;
+    int loaded_ = 0, skipped_ = 0;
+    std::string warning_;
+};
+
+}  // namespace resnest

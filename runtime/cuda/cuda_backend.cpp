@@ -1,0 +1,648 @@
+// cuda_backend.cpp: runs a graph on one CUDA device.
+//
+// The engine uploads the weights once (convolution filters as NHWC filters in the storage type, bias,
+// split-attention fc weights with the inner BN folded into fc1, float) into one device buffer and plans
+// one activation arena for the largest batch. A context owns a stream, cuDNN and cuBLAS handles, the arena,
+// a convolution workspace and the model's float NCHW input/output buffers. The first run at a batch size
+// describes every convolution for it, picks the algorithms (cache file or timed search), runs the forward
+// pass once eagerly and captures it as a CUDA graph; later runs replay the graph.
+//
+// Activations are NHWC in T = float (fp32, tf32) or __half (fp16); edges convert from and to float NCHW.
+#include "cuda/cuda_backend.h"
+
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+#include "channel_affine.cuh"
+#include "cuda/cuda_check.h"
+#include "cuda/cuda_conv.h"
+#include "global_avg_pool.cuh"
+#include "layout_convert.cuh"
+#include "passes.h"
+#include "planner.h"
+#include "pool2d_nhwc.cuh"
+#include "softmax_rows.cuh"
+#include "split_attention_combine.cuh"
+#include "split_attention_gate.cuh"
+#include "split_attention_pool.cuh"
+#include "weight_layout.h"
+
+namespace resnest {
+
+namespace {
+
+constexpr size_t kConvWorkspaceBytes = 128ull << 20;  // per context; algorithms needing more are skipped
+constexpr size_t kCublasWorkspaceBytes = 4ull << 20;  // lets cuBLAS run inside graph capture
+
+size_t element_size(Precision p) { return p == Precision::fp16 ? 2 : 4; }
+
+// One node's weights on the device: pointers into the engine's weight buffer.
+struct DeviceNodeWeights {
+    const void* conv_w = nullptr;      // (Cout, KH, KW, Cin/groups) T
+    const void* conv_b = nullptr;      // (Cout) T; zeros when the conv has no bias (the fused call needs one)
+    const float* conv_b_f = nullptr;   // (Cout) float, or null when the conv has no bias
+    const float* bn_scale = nullptr;   // (C) batch_norm: gamma / sqrt(var + eps)
+    const float* bn_shift = nullptr;   // (C) beta - mean * scale
+    const float* fc1_w = nullptr;      // (inter, gk) split attention, BN folded in
+    const float* fc1_b = nullptr;      // (inter)
+    const float* fc2_w = nullptr;      // (R*C, ik)
+    const float* fc2_b = nullptr;      // (R*C)
+    const void* linear_w = nullptr;    // (out, in) T
+    const float* linear_b = nullptr;   // (out) float, or null
+    int64_t bytes = 0;                 // weight bytes the node reads per run
+};
+
+// Host staging for the one weight buffer: 256-byte aligned pieces, resolved to device pointers after upload.
+class WeightBlob {
+  public:
+    int64_t add(const void* data, size_t bytes) {
+        int64_t off = (int64_t)((bytes_.size() + 255) / 256 * 256);
+        bytes_.resize(off + bytes);
+        std::memcpy(bytes_.data() + off, data, bytes);
+        return off;
+    }
+    int64_t add_floats(const std::vector<float>& v) { return add(v.data(), v.size() * sizeof(float)); }
+    // Floats in the storage type of `p`.
+    int64_t add_storage(const std::vector<float>& v, Precision p) {
+        if (p != Precision::fp16) return add_floats(v);
+        std::vector<uint16_t> h = floats_to_halves(v);
+        return add(h.data(), h.size() * sizeof(uint16_t));
+    }
+    const std::vector<unsigned char>& bytes() const { return bytes_; }
+
+  private:
+    std::vector<unsigned char> bytes_;
+};
+
+// Offsets into the blob, per node, until the buffer exists.
+struct NodeOffsets {
+    int64_t conv_w = -1, conv_b = -1, conv_b_f = -1, bn_scale = -1, bn_shift = -1, fc1_w = -1, fc1_b = -1,
+            fc2_w = -1, fc2_b = -1, linear_w = -1, linear_b = -1;
+    int64_t bytes = 0;
+};
+
+std::string node_kind(const Node& n) {
+    if (n.op != OpType::conv2d) return op_name(n.op);
+    std::string k = "conv2d";
+    if (n.conv.bias) k += "+bias";
+    if (n.inputs.size() > 1) k += "+residual";
+    if (n.fused_relu) k += "+relu";
+    return k;
+}
+
+class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine> {
+  public:
+    CudaEngine(Graph graph, const HostWeights& weights, const EngineOptions& options, const ModelSummary& summary,
+               std::vector<std::string> pass_log)
+        : graph_(std::move(graph)) {
+        options_ = options;
+        summary_ = summary;
+        pass_log_ = std::move(pass_log);
+        device_ = cuda_device_info(options.device);
+        CUDA_CHECK(cudaSetDevice(options.device));
+        esize_ = element_size(options.precision);
+        check_supported();
+        plan_ = plan_memory(graph_, options.max_batch, (int64_t)esize_);
+        upload(weights);
+        std::string cache_path = options.algo_cache == "none" ? std::string()
+                                 : options.algo_cache.empty() ? conv_algo_cache_default_path()
+                                                              : options.algo_cache;
+        cache_ = std::make_unique<ConvAlgoCache>(cache_path);
+        if (options.verbose) {
+            std::fprintf(stderr, "cuda: %s (sm_%d%d), cuDNN %d, %s, layout NHWC\n", device_.name.c_str(),
+                         device_.cc_major, device_.cc_minor, device_.cudnn_version, precision_name(options.precision));
+            std::fprintf(stderr, "cuda: weights %.2f MiB on the device; arena %.2f MiB at batch %d\n",
+                         weights_bytes_ / 1048576.0, plan_.arena_bytes / 1048576.0, options.max_batch);
+            std::fprintf(stderr, "cuda: algorithm cache %s (%d entries%s)\n",
+                         cache_path.empty() ? "in memory only" : cache_path.c_str(), cache_->loaded(),
+                         cache_->skipped_lines() ? (", " + cache_->last_warning()).c_str() : "");
+        }
+    }
+
+    ~CudaEngine() override {
+        if (weights_dev_) cudaFree(weights_dev_);
+    }
+
+    std::unique_ptr<Context> create_context() const override;
+    int64_t device_bytes() const override { return weights_bytes_; }
+
+    const Graph& graph() const { return graph_; }
+    const MemoryPlan& plan() const { return plan_; }
+    const DeviceNodeWeights& weights(size_t node) const { return node_weights_[node]; }
+    const DeviceInfo& device() const { return device_; }
+    ConvAlgoCache& cache() const { return *cache_; }
+    size_t esize() const { return esize_; }
+    int64_t gap_floats() const { return gap_floats_; }
+    int64_t attn_floats() const { return attn_floats_; }
+
+  private:
+    void check_supported() {
+        for (const Node& n : graph_.nodes) {
+            if (n.op != OpType::split_attention) continue;
+            const SplitAttentionAttrs& a = n.attn;
+            SplitAttentionGateShape s{options_.max_batch, a.radix, a.cardinality, a.channels, a.inter_channels};
+            if (a.radix > kSplitAttentionMaxRadix)
+                throw Error(graph_.source + ": node '" + n.name + "': radix " + std::to_string(a.radix) +
+                            " is over the CUDA backend's limit of " + std::to_string(kSplitAttentionMaxRadix));
+            if (split_attention_gate_smem_bytes(s) > 48 * 1024)
+                throw Error(graph_.source + ": node '" + n.name + "': " + std::to_string(a.channels) + " channels x radix " +
+                            std::to_string(a.radix) + " need more shared memory than the attention kernel has (48 KiB)");
+            const Shape& u = graph_.tensors[n.inputs[0]].shape;
+            (void)u;
+            gap_floats_ = std::max<int64_t>(gap_floats_, (int64_t)options_.max_batch * a.channels);
+            attn_floats_ = std::max<int64_t>(attn_floats_, (int64_t)options_.max_batch * a.radix * a.channels);
+        }
+    }
+
+    void upload(const HostWeights& w) {
+        const Precision prec = options_.precision;
+        WeightBlob blob;
+        std::vector<NodeOffsets> offs(graph_.nodes.size());
+        for (size_t i = 0; i < graph_.nodes.size(); i++) {
+            const Node& n = graph_.nodes[i];
+            NodeOffsets& o = offs[i];
+            switch (n.op) {
+                case OpType::conv2d: {
+                    const Conv2dAttrs& a = n.conv;
+                    std::vector<float> filt = conv_weight_oihw_to_ohwi(w.tensors.at(n.weights.at("weight")),
+                                                                       a.out_channels, a.in_channels / a.groups,
+                                                                       a.kernel_h, a.kernel_w);
+                    o.conv_w = blob.add_storage(filt, prec);
+                    std::vector<float> bias(a.out_channels, 0.0f);
+                    if (a.bias) {
+                        bias = w.tensors.at(n.weights.at("bias"));
+                        o.conv_b_f = blob.add_floats(bias);
+                    }
+                    o.conv_b = blob.add_storage(bias, prec);
+                    o.bytes = (int64_t)(filt.size() + bias.size()) * esize_;
+                    break;
+                }
+                case OpType::batch_norm: {
+                    const std::vector<float>& ga = w.tensors.at(n.weights.at("weight"));
+                    const std::vector<float>& be = w.tensors.at(n.weights.at("bias"));
+                    const std::vector<float>& mu = w.tensors.at(n.weights.at("running_mean"));
+                    const std::vector<float>& va = w.tensors.at(n.weights.at("running_var"));
+                    std::vector<float> scale(ga.size()), shift(ga.size());
+                    for (size_t c = 0; c < ga.size(); c++) {
+                        double denom = (double)va[c] + n.bn.eps;
+                        if (!(denom > 0.0))
+                            throw Error(graph_.source + ": node '" + n.name + "': tensor '" +
+                                        n.weights.at("running_var") + "' holds variance " + std::to_string(va[c]) +
+                                        " at channel " + std::to_string(c) +
+                                        ", so variance + eps is not positive; the weights are corrupt");
+                        double s = ga[c] / std::sqrt(denom);
+                        scale[c] = (float)s;
+                        shift[c] = (float)(be[c] - mu[c] * s);
+                    }
+                    o.bn_scale = blob.add_floats(scale);
+                    o.bn_shift = blob.add_floats(shift);
+                    o.bytes = (int64_t)(scale.size() + shift.size()) * 4;
+                    break;
+                }
+                case OpType::split_attention: {
+                    std::vector<float> w1, b1;
+                    split_attention_folded_fc1(graph_, n, w, w1, b1);
+                    const std::vector<float>& w2 = w.tensors.at(n.weights.at("fc2_weight"));
+                    const std::vector<float>& b2 = w.tensors.at(n.weights.at("fc2_bias"));
+                    o.fc1_w = blob.add_floats(w1);
+                    o.fc1_b = blob.add_floats(b1);
+                    o.fc2_w = blob.add_floats(w2);
+                    o.fc2_b = blob.add_floats(b2);
+                    o.bytes = (int64_t)(w1.size() + b1.size() + w2.size() + b2.size()) * 4;
+                    break;
+                }
+                case OpType::linear: {
+                    const std::vector<float>& lw = w.tensors.at(n.weights.at("weight"));
+                    o.linear_w = blob.add_storage(lw, prec);
+                    o.bytes = (int64_t)lw.size() * esize_;
+                    if (n.linear.bias) {
+                        o.linear_b = blob.add_floats(w.tensors.at(n.weights.at("bias")));
+                        o.bytes += n.linear.out_features * 4;
+                    }
+                    break;
+                }
+                default:
+                    break;
+            }
+        }
+        weights_bytes_ = (int64_t)blob.bytes().size();
+        if (weights_bytes_ > 0) {
+            RESNEST_CUDA_CHECK_AT(cudaMalloc(&weights_dev_, blob.bytes().size()), graph_.source + " weights");
+            CUDA_CHECK(cudaMemcpy(weights_dev_, blob.bytes().data(), blob.bytes().size(), cudaMemcpyHostToDevice));
+        }
+        auto at = [&](int64_t off) -> const void* {
+            return off < 0 ? nullptr : (const void*)((const unsigned char*)weights_dev_ + off);
+        };
+        auto atf = [&](int64_t off) { return (const float*)at(off); };
+        node_weights_.resize(graph_.nodes.size());
+        for (size_t i = 0; i < offs.size(); i++) {
+            const NodeOffsets& o = offs[i];
+            DeviceNodeWeights& d = node_weights_[i];
+            d.conv_w = at(o.conv_w);
+            d.conv_b = at(o.conv_b);
+            d.conv_b_f = atf(o.conv_b_f);
+            d.bn_scale = atf(o.bn_scale);
+            d.bn_shift = atf(o.bn_shift);
+            d.fc1_w = atf(o.fc1_w);
+            d.fc1_b = atf(o.fc1_b);
+            d.fc2_w = atf(o.fc2_w);
+            d.fc2_b = atf(o.fc2_b);
+            d.linear_w = at(o.linear_w);
+            d.linear_b = atf(o.linear_b);
+            d.bytes = o.bytes;
+        }
+    }
+
+    Graph graph_;
+    DeviceInfo device_;
+    size_t esize_ = 4;
+    MemoryPlan plan_;
+    void* weights_dev_ = nullptr;
+    int64_t weights_bytes_ = 0;
+    std::vector<DeviceNodeWeights> node_weights_;
+    std::unique_ptr<ConvAlgoCache> cache_;
+    int64_t gap_floats_ = 0, attn_floats_ = 0;
+};
+
+// Everything a context prepared for one batch size.
+struct BatchState {
+    std::vector<std::unique_ptr<ConvLaunch>> convs;  // per node; null for other ops
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    int cache_hits = 0, searched = 0;
+    ~BatchState() {
+        if (exec) cudaGraphExecDestroy(exec);
+        if (graph) cudaGraphDestroy(graph);
+    }
+};
+
+class CudaContext : public Context {
+  public:
+    explicit CudaContext(std::shared_ptr<const CudaEngine> engine) : engine_(std::move(engine)) {
+        const EngineOptions& o = engine_->options();
+        const Graph& g = engine_->graph();
+        CUDA_CHECK(cudaSetDevice(o.device));
+        debug_sync_ = std::getenv("RESNEST_CUDA_DEBUG") && std::string(std::getenv("RESNEST_CUDA_DEBUG")) == "1";
+        CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+        CUDNN_CHECK(cudnnCreate(&cudnn_));
+        CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
+        CUBLAS_CHECK(cublasCreate(&cublas_));
+        CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+        CUDA_CHECK(cudaEventCreate(&start_));
+        CUDA_CHECK(cudaEventCreate(&stop_));
+        in_numel_ = shape_numel(g.input_shape);
+        out_numel_ = shape_numel(g.tensors[g.outputs[0]].shape);
+        const int64_t n = o.max_batch;
+        arena_ = alloc(std::max<int64_t>(engine_->plan().arena_bytes, 256), "activation arena");
+        input_f_ = (float*)alloc(n * in_numel_ * 4, "input");
+        input_t_ = alloc(n * in_numel_ * (int64_t)engine_->esize(), "input (NHWC)");
+        output_f_ = (float*)alloc(n * out_numel_ * 4, "output");
+        workspace_ = alloc((int64_t)kConvWorkspaceBytes, "convolution workspace");
+        cublas_ws_ = alloc((int64_t)kCublasWorkspaceBytes, "cuBLAS workspace");
+        CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_ws_, kCublasWorkspaceBytes));
+        if (engine_->gap_floats()) gap_ = (float*)alloc(engine_->gap_floats() * 4, "attention pool");
+        if (engine_->attn_floats()) attn_ = (float*)alloc(engine_->attn_floats() * 4, "attention weights");
+    }
+
+    ~CudaContext() override {
+        cudaSetDevice(engine_->options().device);
+        if (stream_) cudaStreamSynchronize(stream_);
+        batches_.clear();
+        for (void* p : allocations_) cudaFree(p);
+        if (start_) cudaEventDestroy(start_);
+        if (stop_) cudaEventDestroy(stop_);
+        if (cublas_) cublasDestroy(cublas_);
+        if (cudnn_) cudnnDestroy(cudnn_);
+        if (stream_) cudaStreamDestroy(stream_);
+    }
+
+    void run(const float* input, int batch, float* output) override {
+        if (!input || !output) throw Error("Context::run: input and output must not be null");
+        set_input(input, batch);
+        run_loaded(batch);
+        get_output(output, batch);
+    }
+
+    void set_input(const float* input, int batch) override {
+        check_batch(batch);
+        if (!input) throw Error("Context::set_input: input must not be null");
+        CUDA_CHECK(cudaSetDevice(engine_->options().device));
+        CUDA_CHECK(cudaMemcpyAsync(input_f_, input, (size_t)(batch * in_numel_) * 4, cudaMemcpyHostToDevice, stream_));
+        CUDA_CHECK(cudaStreamSynchronize(stream_));
+        loaded_batch_ = batch;
+    }
+
+    RunTiming run_loaded(int batch) override {
+        check_loaded(batch, "run_loaded");
+        CUDA_CHECK(cudaSetDevice(engine_->options().device));
+        BatchState& state = prepare(batch);
+        auto t0 = std::chrono::steady_clock::now();
+        CUDA_CHECK(cudaEventRecord(start_, stream_));
+        if (state.exec)
+            CUDA_CHECK(cudaGraphLaunch(state.exec, stream_));
+        else
+            forward(batch, state, nullptr);
+        CUDA_CHECK(cudaEventRecord(stop_, stream_));
+        CUDA_CHECK(cudaStreamSynchronize(stream_));
+        RunTiming t;
+        t.host_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        float ms = 0.0f;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+        t.device_ms = ms;
+        return t;
+    }
+
+    void get_output(float* output, int batch) override {
+        check_loaded(batch, "get_output");
+        if (!output) throw Error("Context::get_output: output must not be null");
+        CUDA_CHECK(cudaSetDevice(engine_->options().device));
+        CUDA_CHECK(cudaMemcpyAsync(output, output_f_, (size_t)(batch * out_numel_) * 4, cudaMemcpyDeviceToHost, stream_));
+        CUDA_CHECK(cudaStreamSynchronize(stream_));
+    }
+
+    std::vector<NodeProfile> profile(int batch, int iters) override {
+        check_loaded(batch, "profile");
+        CUDA_CHECK(cudaSetDevice(engine_->options().device));
+        BatchState& state = prepare(batch);
+        const Graph& g = engine_->graph();
+        size_t count = g.nodes.size();
+        std::vector<cudaEvent_t> events(count + 1);
+        for (cudaEvent_t& e : events) CUDA_CHECK(cudaEventCreate(&e));
+        std::vector<std::vector<float>> samples(count);
+        for (int it = 0; it < std::max(1, iters); it++) {
+            forward(batch, state, &events);
+            CUDA_CHECK(cudaStreamSynchronize(stream_));
+            for (size_t i = 0; i < count; i++) {
+                float ms = 0.0f;
+                CUDA_CHECK(cudaEventElapsedTime(&ms, events[i], events[i + 1]));
+                samples[i].push_back(ms);
+            }
+        }
+        for (cudaEvent_t e : events) cudaEventDestroy(e);
+        std::vector<NodeProfile> out;
+        for (size_t i = 0; i < count; i++) {
+            const Node& n = g.nodes[i];
+            std::vector<float>& s = samples[i];
+            std::nth_element(s.begin(), s.begin() + s.size() / 2, s.end());
+            NodeProfile p;
+            p.name = n.name;
+            p.op = node_kind(n);
+            p.ms = s[s.size() / 2];
+            p.flops = 2.0 * (double)n.macs * batch;
+            double act = (double)shape_numel(g.tensors[n.output].shape);
+            for (int t : n.inputs) act += (double)shape_numel(g.tensors[t].shape);
+            p.bytes = act * batch * engine_->esize() + (double)engine_->weights(i).bytes;
+            out.push_back(p);
+        }
+        return out;
+    }
+
+    int64_t device_bytes() const override { return allocated_bytes_; }
+
+  private:
+    void check_batch(int batch) const {
+        int max_batch = engine_->options().max_batch;
+        if (batch < 1 || batch > max_batch)
+            throw Error("Context::run: batch " + std::to_string(batch) + " is outside [1, " + std::to_string(max_batch) +
+                        "], the engine's max_batch (raise EngineOptions::max_batch or --batch)");
+    }
+
+    void check_loaded(int batch, const char* what) const {
+        check_batch(batch);
+        if (batch != loaded_batch_)
+            throw Error(std::string("Context::") + what + ": batch " + std::to_string(batch) +
+                        " but set_input loaded " + std::to_string(loaded_batch_));
+    }
+
+    void* alloc(int64_t bytes, const char* what) {
+        void* p = nullptr;
+        cudaError_t e = cudaMalloc(&p, (size_t)bytes);
+        if (e != cudaSuccess) {
+            cudaGetLastError();
+            throw Error(std::string("cannot allocate the ") + what + " (" + std::to_string(bytes >> 20) +
+                        " MiB) on CUDA device " + std::to_string(engine_->options().device) + ": " +
+                        cudaGetErrorString(e) + "; lower --batch or free device memory");
+        }
+        allocations_.push_back(p);
+        allocated_bytes_ += bytes;
+        return p;
+    }
+
+    // The NHWC storage of tensor t.
+    void* tensor(int t) const {
+        const Graph& g = engine_->graph();
+        if (t == g.input) return input_t_;
+        return (unsigned char*)arena_ + engine_->plan().offset[t];
+    }
+
+    ConvBuffers conv_buffers(size_t i) const {
+        const Node& n = engine_->graph().nodes[i];
+        const DeviceNodeWeights& w = engine_->weights(i);
+        return {tensor(n.inputs[0]), w.conv_w, w.conv_b, w.conv_b_f,
+                n.inputs.size() > 1 ? tensor(n.inputs[1]) : nullptr, tensor(n.output), workspace_,
+                kConvWorkspaceBytes};
+    }
+
+    // Descriptors and algorithms for a batch size, then one eager run and the graph capture.
+    BatchState& prepare(int batch) {
+        auto found = batches_.find(batch);
+        if (found != batches_.end()) return *found->second;
+        const Graph& g = engine_->graph();
+        const EngineOptions& o = engine_->options();
+        const DeviceInfo& dev = engine_->device();
+        auto state = std::make_unique<BatchState>();
+        state->convs.resize(g.nodes.size());
+        for (size_t i = 0; i < g.nodes.size(); i++) {
+            const Node& n = g.nodes[i];
+            if (n.op != OpType::conv2d) continue;
+            const Shape& xs = g.tensors[n.inputs[0]].shape;
+            const Shape& ys = g.tensors[n.output].shape;
+            ConvProblem p;
+            p.attrs = n.conv;
+            p.batch = batch;
+            p.in_h = (int)xs[1], p.in_w = (int)xs[2], p.out_h = (int)ys[1], p.out_w = (int)ys[2];
+            p.relu = n.fused_relu;
+            p.has_z = n.inputs.size() > 1;
+            p.precision = o.precision;
+            auto conv = std::make_unique<ConvLaunch>();
+            conv->describe(p, n.name);
+            ConvAlgoKeyParts k;
+            k.device = dev.name, k.cc_major = dev.cc_major, k.cc_minor = dev.cc_minor;
+            k.cudnn_version = dev.cudnn_version, k.precision = precision_name(o.precision), k.batch = batch;
+            const Conv2dAttrs& a = n.conv;
+            k.in_channels = a.in_channels, k.in_h = p.in_h, k.in_w = p.in_w, k.out_channels = a.out_channels;
+            k.kernel_h = a.kernel_h, k.kernel_w = a.kernel_w, k.stride_h = a.stride_h, k.stride_w = a.stride_w;
+            k.pad_h = a.pad_h, k.pad_w = a.pad_w, k.dilation_h = a.dilation_h, k.dilation_w = a.dilation_w;
+            k.groups = a.groups, k.fused_bias_relu = n.fused_relu;
+            if (conv->choose_algorithm(cudnn_, conv_buffers(i), engine_->cache(), conv_algo_key(k)))
+                state->cache_hits++;
+            else
+                state->searched++;
+            state->convs[i] = std::move(conv);
+        }
+        CUDA_CHECK(cudaStreamSynchronize(stream_));
+        // One eager pass: lazy library set-up happens here, outside the capture.
+        forward(batch, *state, nullptr);
+        CUDA_CHECK(cudaStreamSynchronize(stream_));
+        if (o.cuda_graph && !debug_sync_) {
+            CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+            try {
+                forward(batch, *state, nullptr);
+            } catch (...) {
+                cudaGraph_t broken = nullptr;
+                cudaStreamEndCapture(stream_, &broken);
+                if (broken) cudaGraphDestroy(broken);
+                cudaGetLastError();
+                throw;
+            }
+            CUDA_CHECK(cudaStreamEndCapture(stream_, &state->graph));
+            CUDA_CHECK(cudaGraphInstantiate(&state->exec, state->graph, 0));
+        }
+        if (o.verbose)
+            std::fprintf(stderr, "cuda: batch %d prepared: %d conv algorithms from the cache, %d searched%s\n", batch,
+                         state->cache_hits, state->searched, state->exec ? "; CUDA graph captured" : "");
+        return *(batches_[batch] = std::move(state));
+    }
+
+    // Enqueues the whole forward pass; with `events`, records events[i] before node i and events[n] after.
+    void forward(int batch, BatchState& state, std::vector<cudaEvent_t>* events) {
+        const Graph& g = engine_->graph();
+        const Shape& in = g.input_shape;
+        const bool half = engine_->options().precision == Precision::fp16;
+        if (half)
+            nchw_float_to_nhwc<__half>(input_f_, (__half*)input_t_, batch, (int)in[0], (int)(in[1] * in[2]), stream_);
+        else
+            nchw_float_to_nhwc<float>(input_f_, (float*)input_t_, batch, (int)in[0], (int)(in[1] * in[2]), stream_);
+        for (size_t i = 0; i < g.nodes.size(); i++) {
+            if (events) CUDA_CHECK(cudaEventRecord((*events)[i], stream_));
+            if (half)
+                run_node<__half>(i, batch, state);
+            else
+                run_node<float>(i, batch, state);
+            if (debug_sync_) {
+                RESNEST_CUDA_CHECK_AT(cudaStreamSynchronize(stream_), g.nodes[i].name);
+                RESNEST_CUDA_CHECK_AT(cudaGetLastError(), g.nodes[i].name);
+            }
+        }
+        if (events) CUDA_CHECK(cudaEventRecord((*events)[g.nodes.size()], stream_));
+        int out = g.outputs[0];
+        const Shape& os = g.tensors[out].shape;
+        int hw = os.size() == 3 ? (int)(os[1] * os[2]) : 1;
+        if (half)
+            nhwc_to_nchw_float<__half>((const __half*)tensor(out), output_f_, batch, (int)os[0], hw, stream_);
+        else
+            nhwc_to_nchw_float<float>((const float*)tensor(out), output_f_, batch, (int)os[0], hw, stream_);
+    }
+
+    template <typename T>
+    void run_node(size_t i, int batch, BatchState& state) {
+        const Graph& g = engine_->graph();
+        const Node& n = g.nodes[i];
+        const DeviceNodeWeights& w = engine_->weights(i);
+        const Shape& xs = g.tensors[n.inputs[0]].shape;
+        const Shape& ys = g.tensors[n.output].shape;
+        const T* x = (const T*)tensor(n.inputs[0]);
+        T* y = (T*)tensor(n.output);
+        const int channels = (int)xs[0];
+        const long long count = (long long)batch * shape_numel(xs);
+        switch (n.op) {
+            case OpType::conv2d:
+                state.convs[i]->launch(cudnn_, conv_buffers(i), stream_);
+                break;
+            case OpType::batch_norm:
+                channel_affine_activation<T>(x, w.bn_scale, w.bn_shift, nullptr, y, count, channels, false, stream_);
+                break;
+            case OpType::relu:
+                channel_affine_activation<T>(x, nullptr, nullptr, nullptr, y, count, channels, true, stream_);
+                break;
+            case OpType::add:
+                channel_affine_activation<T>(x, nullptr, nullptr, (const T*)tensor(n.inputs[1]), y, count, channels,
+                                             false, stream_);
+                break;
+            case OpType::max_pool2d:
+            case OpType::avg_pool2d: {
+                const Pool2dAttrs& a = n.pool;
+                Pool2dShape s{batch, (int)xs[1], (int)xs[2], channels, (int)ys[1], (int)ys[2], a.kernel_h, a.kernel_w,
+                              a.stride_h, a.stride_w, a.pad_h, a.pad_w, a.count_include_pad};
+                if (n.op == OpType::max_pool2d)
+                    max_pool2d_nhwc<T>(x, y, s, stream_);
+                else
+                    avg_pool2d_nhwc<T>(x, y, s, stream_);
+                break;
+            }
+            case OpType::split_attention: {
+                const SplitAttentionAttrs& a = n.attn;
+                int hw = (int)(xs[1] * xs[2]);
+                split_attention_radix_sum_pool<T>(x, gap_, batch, hw, a.radix, a.channels, stream_);
+                SplitAttentionGateShape s{batch, a.radix, a.cardinality, a.channels, a.inter_channels};
+                split_attention_gate_block_per_image(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, attn_, s, stream_);
+                split_attention_weighted_sum<T>(x, attn_, y, batch, hw, a.radix, a.channels, stream_);
+                break;
+            }
+            case OpType::global_avg_pool:
+                global_avg_pool_nhwc<T>(x, y, batch, (int)(xs[1] * xs[2]), channels, stream_);
+                break;
+            case OpType::linear:
+                linear<T>(n, w, x, y, batch);
+                break;
+            case OpType::softmax:
+                softmax_rows_block_per_row<T>(x, y, batch, (int)shape_numel(xs), stream_);
+                break;
+        }
+    }
+
+    // y (N, out) = x (N, in) W^T + b through cuBLAS (column-major: y^T = W x^T), bias in a second pass.
+    template <typename T>
+    void linear(const Node& n, const DeviceNodeWeights& w, const T* x, T* y, int batch) {
+        const Precision p = engine_->options().precision;
+        const int in = n.linear.in_features, out = n.linear.out_features;
+        const float one = 1.0f, zero = 0.0f;
+        cudaDataType_t dt = p == Precision::fp16 ? CUDA_R_16F : CUDA_R_32F;
+        cublasComputeType_t ct = p == Precision::fp32   ? CUBLAS_COMPUTE_32F_PEDANTIC
+                                 : p == Precision::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                        : CUBLAS_COMPUTE_32F;
+        RESNEST_CUBLAS_CHECK_AT(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, out, batch, in, &one, w.linear_w, dt, in,
+                                             x, dt, in, &zero, y, dt, out, ct, CUBLAS_GEMM_DEFAULT),
+                                n.name);
+        if (w.linear_b)
+            channel_affine_activation<T>(y, nullptr, w.linear_b, nullptr, y, (long long)batch * out, out, false, stream_);
+    }
+
+    std::shared_ptr<const CudaEngine> engine_;
+    cudaStream_t stream_ = nullptr;
+    cudnnHandle_t cudnn_ = nullptr;
+    cublasHandle_t cublas_ = nullptr;
+    cudaEvent_t start_ = nullptr, stop_ = nullptr;
+    std::vector<void*> allocations_;
+    int64_t allocated_bytes_ = 0;
+    void* arena_ = nullptr;
+    float* input_f_ = nullptr;   // (N, C, H, W) float
+    void* input_t_ = nullptr;    // (N, H, W, C) T
+    float* output_f_ = nullptr;  // (N, classes) float
+    void* workspace_ = nullptr;
+    void* cublas_ws_ = nullptr;
+    float* gap_ = nullptr;   // (N, C) split attention's pooled vector
+    float* attn_ = nullptr;  // (N, R*C) its gates
+    int64_t in_numel_ = 0, out_numel_ = 0;
+    int loaded_batch_ = 0;
+    bool debug_sync_ = false;
+    std::map<int, std::unique_ptr<BatchState>> batches_;
+};
+
+std::unique_ptr<Context> CudaEngine::create_context() const {
+    return std::make_unique<CudaContext>(shared_from_this());
+}
+
+}  // namespace
+
+std::shared_ptr<Engine> cuda_engine_create(Graph graph, HostWeights weights, const EngineOptions& options,
+                                           const ModelSummary& summary, std::vector<std::string> pass_log) {
+    return std::make_shared<CudaEngine>(std::move(graph), weights, options, summary, std::move(pass_log));
+}
+
+}  // namespace resnest

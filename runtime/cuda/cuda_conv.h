@@ -1,0 +1,70 @@
+// cuda_conv.h: one convolution node through cuDNN at one batch size: NHWC descriptors, the algorithm
+// (from the cache or found by timing on the context's buffers, then tried once), and the launch:
+//   relu:      cudnnConvolutionBiasActivationForward  y = relu(conv(x, w) + bias + z)
+//   otherwise: cudnnConvolutionForward, then channel_affine_activation for bias and z.
+#pragma once
+#include <cudnn.h>
+
+#include <string>
+
+#include "conv_algo_cache.h"
+#include "graph.h"
+#include "resnest/engine.h"
+
+namespace resnest {
+
+struct ConvProblem {
+    Conv2dAttrs attrs;
+    int batch = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+    bool relu = false;
+    bool has_z = false;  // residual input
+    Precision precision = Precision::fp32;
+};
+
+// Device pointers of one launch. bias is T (cuDNN's fused call wants the data type), z and bias may be null.
+struct ConvBuffers {
+    const void* x;       // (N, H, W, Cin) T
+    const void* w;       // (Cout, KH, KW, Cin/groups) T
+    const void* bias;    // (Cout) T, or null
+    const float* bias_f; // (Cout) float (for the unfused epilogue), or null
+    const void* z;       // (N, OH, OW, Cout) T, or null
+    void* y;             // (N, OH, OW, Cout) T
+    void* workspace;
+    size_t workspace_bytes;
+};
+
+class ConvLaunch {
+  public:
+    ConvLaunch() = default;
+    ConvLaunch(const ConvLaunch&) = delete;
+    ConvLaunch& operator=(const ConvLaunch&) = delete;
+    ~ConvLaunch();
+
+    // Creates the descriptors. `node` names the node in errors.
+    void describe(const ConvProblem& p, const std::string& node);
+    // Takes the cached algorithm for `key`, or times the candidates on `b` (cudnnFind...Ex) and keeps the
+    // fastest that fits the workspace, respects the precision (no tensor-op math in fp32) and runs.
+    // Not during graph capture. Returns true when the cache answered.
+    bool choose_algorithm(cudnnHandle_t handle, const ConvBuffers& b, ConvAlgoCache& cache, const std::string& key);
+    // Uses `algo` as it is (tests pin an implicit-GEMM algorithm for exact checks); throws if it cannot run.
+    void pin_algorithm(cudnnHandle_t handle, const ConvBuffers& b, cudnnConvolutionFwdAlgo_t algo);
+    void launch(cudnnHandle_t handle, const ConvBuffers& b, cudaStream_t stream) const;
+
+    const ConvProblem& problem() const { return p_; }
+    int algorithm() const { return (int)algo_; }
+    size_t workspace_needed() const { return workspace_; }
+
+  private:
+    cudnnStatus_t try_launch(cudnnHandle_t handle, const ConvBuffers& b) const;
+
+    ConvProblem p_;
+    std::string node_;
+    cudnnTensorDescriptor_t x_ = nullptr, y_ = nullptr, bias_ = nullptr;
+    cudnnFilterDescriptor_t w_ = nullptr;
+    cudnnConvolutionDescriptor_t conv_ = nullptr;
+    cudnnActivationDescriptor_t act_ = nullptr;
+    cudnnConvolutionFwdAlgo_t algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    size_t workspace_ = 0;
+};
+
+}  // namespace resnest

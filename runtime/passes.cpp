@@ -1,0 +1,212 @@
+// passes.cpp: BN folding and conv fusions (see passes.h).
+#include "passes.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "resnest/error.h"
+
+namespace resnest {
+
+void graph_relink(Graph& g, const std::vector<bool>& dead) {
+    std::vector<Node> nodes;
+    for (size_t i = 0; i < g.nodes.size(); i++)
+        if (!dead[i]) nodes.push_back(std::move(g.nodes[i]));
+    g.nodes = std::move(nodes);
+
+    // Keep the tensors the remaining nodes, the input and the outputs touch, in their old order.
+    std::vector<bool> used(g.tensors.size(), false);
+    used[g.input] = true;
+    for (int t : g.outputs) used[t] = true;
+    for (const Node& n : g.nodes) {
+        used[n.output] = true;
+        for (int t : n.inputs) used[t] = true;
+    }
+    std::vector<int> new_id(g.tensors.size(), -1);
+    std::vector<TensorInfo> tensors;
+    for (size_t t = 0; t < g.tensors.size(); t++) {
+        if (!used[t]) continue;
+        new_id[t] = (int)tensors.size();
+        TensorInfo info = std::move(g.tensors[t]);
+        info.producer = -1;
+        info.consumers.clear();
+        tensors.push_back(std::move(info));
+    }
+    g.tensors = std::move(tensors);
+    g.input = new_id[g.input];
+    for (int& t : g.outputs) t = new_id[t];
+    g.weights.clear();
+    for (size_t i = 0; i < g.nodes.size(); i++) {
+        Node& n = g.nodes[i];
+        n.output = new_id[n.output];
+        g.tensors[n.output].producer = (int)i;
+        for (int& t : n.inputs) {
+            t = new_id[t];
+            g.tensors[t].consumers.push_back((int)i);
+        }
+        for (WeightRequirement& r : node_weight_requirements(n, (int)i)) g.weights.push_back(std::move(r));
+    }
+}
+
+namespace {
+
+// The node that produced tensor t when t's only reader is `reader` and t is not a graph output; else -1.
+int sole_producer(const Graph& g, int t, int reader) {
+    const TensorInfo& info = g.tensors[t];
+    if (info.is_output || info.producer < 0 || info.consumers.size() != 1 || info.consumers[0] != reader) return -1;
+    return info.producer;
+}
+
+// scale = gamma / sqrt(var + eps), shift = beta - mean * scale, in double.
+void bn_scale_shift_double(const Graph& g, const Node& n, const HostWeights& w, const char* gamma,
+                           const char* beta, const char* mean, const char* var, float eps,
+                           std::vector<double>& scale, std::vector<double>& shift) {
+    const std::vector<float>& ga = w.tensors.at(n.weights.at(gamma));
+    const std::vector<float>& be = w.tensors.at(n.weights.at(beta));
+    const std::vector<float>& mu = w.tensors.at(n.weights.at(mean));
+    const std::vector<float>& va = w.tensors.at(n.weights.at(var));
+    scale.resize(ga.size());
+    shift.resize(ga.size());
+    for (size_t c = 0; c < ga.size(); c++) {
+        double denom = (double)va[c] + eps;
+        if (!(denom > 0.0))
+            throw Error(g.source + ": node '" + n.name + "': tensor '" + n.weights.at(var) + "' holds variance " +
+                        std::to_string(va[c]) + " at channel " + std::to_string(c) +
+                        ", so variance + eps is not positive; the weights are corrupt");
+        scale[c] = ga[c] / std::sqrt(denom);
+        shift[c] = be[c] - mu[c] * scale[c];
+    }
+}
+
+// Rows of `weight` (rows x row_len) scaled by scale[row]; bias' = bias * scale + shift (bias may be absent).
+void fold_rows(const std::vector<float>& weight, const std::vector<float>* bias, const std::vector<double>& scale,
+               const std::vector<double>& shift, std::vector<float>& weight_out, std::vector<float>& bias_out) {
+    size_t rows = scale.size(), row_len = weight.size() / rows;
+    weight_out.resize(weight.size());
+    bias_out.resize(rows);
+    for (size_t o = 0; o < rows; o++) {
+        for (size_t k = 0; k < row_len; k++) weight_out[o * row_len + k] = (float)(weight[o * row_len + k] * scale[o]);
+        bias_out[o] = (float)((bias ? (*bias)[o] : 0.0) * scale[o] + shift[o]);
+    }
+}
+
+void note(PassLog* log, const std::string& line) {
+    if (log) log->push_back(line);
+}
+
+}  // namespace
+
+void split_attention_folded_fc1(const Graph& g, const Node& n, const HostWeights& w, std::vector<float>& weight,
+                                std::vector<float>& bias) {
+    const std::vector<float>& w1 = w.tensors.at(n.weights.at("fc1_weight"));
+    const std::vector<float>* b1 = n.attn.fc1_bias ? &w.tensors.at(n.weights.at("fc1_bias")) : nullptr;
+    if (n.attn.bn_folded) {
+        weight = w1;
+        bias = b1 ? *b1 : std::vector<float>(n.attn.inter_channels, 0.0f);
+        return;
+    }
+    std::vector<double> scale, shift;
+    bn_scale_shift_double(g, n, w, "bn_weight", "bn_bias", "bn_running_mean", "bn_running_var", n.attn.eps, scale,
+                          shift);
+    fold_rows(w1, b1, scale, shift, weight, bias);
+}
+
+int fold_batch_norm(Graph& g, HostWeights& w, PassLog* log) {
+    std::vector<bool> dead(g.nodes.size(), false);
+    int folded = 0;
+    std::vector<double> scale, shift;
+    for (size_t i = 0; i < g.nodes.size(); i++) {
+        Node& bn = g.nodes[i];
+        if (bn.op == OpType::split_attention && !bn.attn.bn_folded) {
+            std::vector<float> wf, bf;
+            split_attention_folded_fc1(g, bn, w, wf, bf);
+            std::string wn = bn.name + ":folded_fc1_weight", bname = bn.name + ":folded_fc1_bias";
+            w.tensors[wn] = std::move(wf);
+            w.tensors[bname] = std::move(bf);
+            for (const char* role : {"bn_weight", "bn_bias", "bn_running_mean", "bn_running_var"}) bn.weights.erase(role);
+            bn.weights["fc1_weight"] = wn;
+            bn.weights["fc1_bias"] = bname;
+            bn.attn.fc1_bias = true;
+            bn.attn.bn_folded = true;
+            note(log, "fold_batch_norm: " + bn.name + " inner BN into fc1");
+            folded++;
+            continue;
+        }
+        if (bn.op != OpType::batch_norm) continue;
+        int p = sole_producer(g, bn.inputs[0], (int)i);
+        if (p < 0 || g.nodes[p].op != OpType::conv2d || g.nodes[p].fused_relu || g.nodes[p].inputs.size() != 1) continue;
+        Node& conv = g.nodes[p];
+        bn_scale_shift_double(g, bn, w, "weight", "bias", "running_mean", "running_var", bn.bn.eps, scale, shift);
+        const std::vector<float>* b = conv.conv.bias ? &w.tensors.at(conv.weights.at("bias")) : nullptr;
+        std::vector<float> wf, bf;
+        fold_rows(w.tensors.at(conv.weights.at("weight")), b, scale, shift, wf, bf);
+        std::string wn = conv.name + ":folded_weight", bname = conv.name + ":folded_bias";
+        w.tensors[wn] = std::move(wf);
+        w.tensors[bname] = std::move(bf);
+        conv.weights["weight"] = wn;
+        conv.weights["bias"] = bname;
+        conv.conv.bias = true;
+        conv.output = bn.output;
+        dead[i] = true;
+        note(log, "fold_batch_norm: " + bn.name + " into " + conv.name);
+        folded++;
+    }
+    graph_relink(g, dead);
+    return folded;
+}
+
+int fuse_conv_residual_add(Graph& g, PassLog* log) {
+    std::vector<bool> dead(g.nodes.size(), false);
+    int fused = 0;
+    for (size_t i = 0; i < g.nodes.size(); i++) {
+        Node& add = g.nodes[i];
+        if (add.op != OpType::add || add.inputs[0] == add.inputs[1]) continue;
+        // The conv that runs last of the two takes the other input as z; that one is ready by then.
+        int best = -1, z = -1;
+        for (int k = 0; k < 2; k++) {
+            int p = sole_producer(g, add.inputs[k], (int)i);
+            if (p < 0 || dead[p]) continue;
+            const Node& c = g.nodes[p];
+            if (c.op != OpType::conv2d || c.fused_relu || c.inputs.size() != 1) continue;
+            int other = add.inputs[1 - k];
+            if (other != g.input && g.tensors[other].producer >= p) continue;
+            if (p > best) best = p, z = other;
+        }
+        if (best < 0) continue;
+        Node& conv = g.nodes[best];
+        conv.inputs.push_back(z);
+        conv.output = add.output;
+        dead[i] = true;
+        note(log, "fuse_conv_residual_add: " + add.name + " into " + conv.name + " (z = " + g.tensors[z].name + ")");
+        fused++;
+    }
+    graph_relink(g, dead);
+    return fused;
+}
+
+int fuse_conv_relu(Graph& g, PassLog* log) {
+    std::vector<bool> dead(g.nodes.size(), false);
+    int fused = 0;
+    for (size_t i = 0; i < g.nodes.size(); i++) {
+        Node& relu = g.nodes[i];
+        if (relu.op != OpType::relu) continue;
+        int p = sole_producer(g, relu.inputs[0], (int)i);
+        if (p < 0 || g.nodes[p].op != OpType::conv2d || g.nodes[p].fused_relu) continue;
+        Node& conv = g.nodes[p];
+        conv.fused_relu = true;
+        conv.output = relu.output;
+        dead[i] = true;
+        note(log, "fuse_conv_relu: " + relu.name + " into " + conv.name);
+        fused++;
+    }
+    graph_relink(g, dead);
+    return fused;
+}
+
+void run_graph_passes(Graph& g, HostWeights& w, PassLog* log) {
+    fold_batch_norm(g, w, log);
+    fuse_conv_residual_add(g, log);
+    fuse_conv_relu(g, log);
+}
+
+}  // namespace resnest

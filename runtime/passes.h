@@ -1,0 +1,40 @@
+// passes.h: graph rewrites a backend runs before it prepares a graph. Each is a named function that changes
+// the graph (and the host weights it folds) and logs one line per rewrite, so a change in numbers can be
+// traced to a change in the log.
+//
+//   fold_batch_norm          conv2d -> batch_norm      => conv2d with bias (w' = w*s, b' = b*s + t);
+//                            split_attention's inner BN => fc1 (bn_folded)
+//   fuse_conv_residual_add   conv2d -> add(., z)       => conv2d with a second input z (y = conv + b + z)
+//   fuse_conv_relu           conv2d -> relu            => conv2d with fused_relu
+//
+// A rewrite applies only where the intermediate tensor has no other reader and is not a graph output.
+// Folded weights are computed in double and stored under new names ("<node>:folded_weight").
+#pragma once
+#include <string>
+#include <vector>
+
+#include "graph.h"
+#include "weights.h"
+
+namespace resnest {
+
+using PassLog = std::vector<std::string>;
+
+int fold_batch_norm(Graph& g, HostWeights& w, PassLog* log);
+int fuse_conv_residual_add(Graph& g, PassLog* log);
+int fuse_conv_relu(Graph& g, PassLog* log);
+
+// split_attention's fc1 with its inner BN folded in (w' = w*s, b' = b*s + t, in double); when the node is
+// already bn_folded, its fc1 as it is. Throws resnest::Error on a variance + eps that is not positive.
+void split_attention_folded_fc1(const Graph& g, const Node& n, const HostWeights& w, std::vector<float>& weight,
+                                std::vector<float>& bias);
+
+// All of the above, in that order.
+void run_graph_passes(Graph& g, HostWeights& w, PassLog* log);
+
+// After a rewrite: drops the nodes marked dead, recomputes every tensor's producer and consumers, drops
+// tensors nothing touches (renumbering the rest), and rebuilds the weight requirement list. Node order
+// (already topological) is kept.
+void graph_relink(Graph& g, const std::vector<bool>& dead);
+
+}  // namespace resnest

@@ -1,0 +1,25 @@
+// weight_layout.cpp: filter transposition and half conversion (see weight_layout.h).
+#include "weight_layout.h"
+
+#include "dtype.h"
+
+namespace resnest {
+
+std::vector<float> conv_weight_oihw_to_ohwi(const std::vector<float>& w, int out_channels, int in_per_group,
+                                            int kernel_h, int kernel_w) {
+    std::vector<float> out(w.size());
+    const int64_t khw = (int64_t)kernel_h * kernel_w;
+    for (int64_t o = 0; o < out_channels; o++)
+        for (int64_t i = 0; i < in_per_group; i++)
+            for (int64_t k = 0; k < khw; k++)
+                out[(o * khw + k) * in_per_group + i] = w[(o * in_per_group + i) * khw + k];
+    return out;
+}
+
+std::vector<uint16_t> floats_to_halves(const std::vector<float>& v) {
+    std::vector<uint16_t> out(v.size());
+    for (size_t i = 0; i < v.size(); i++) out[i] = float_to_half(v[i]);
+    return out;
+}
+
+}  // namespace resnest

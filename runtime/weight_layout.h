@@ -1,0 +1,16 @@
+// weight_layout.h: the host-side weight rearrangements the CUDA backend uploads: convolution filters from
+// the file's (O, I, KH, KW) to NHWC filters (O, KH, KW, I), and float to IEEE half. Host code only.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace resnest {
+
+// w (O, I, KH, KW) -> (O, KH, KW, I), I being the per-group input channels.
+std::vector<float> conv_weight_oihw_to_ohwi(const std::vector<float>& w, int out_channels, int in_per_group,
+                                            int kernel_h, int kernel_w);
+
+// Round-to-nearest-even float -> half bits.
+std::vector<uint16_t> floats_to_halves(const std::vector<float>& v);
+
+}  // namespace resnest

@@ -1,0 +1,20 @@
+// cuda_test_main.cpp: the GPU test executable's entry point. Without a CUDA device it prints why and exits
+// with 77, CTest's skip code (SKIP_RETURN_CODE), so a machine without a GPU lists the suite as skipped.
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+
+#include "resnest/engine.h"
+
+int main(int argc, char** argv) {
+    int devices = resnest::cuda_device_count();
+    if (devices == 0) {
+        std::printf("resnest_cuda_tests: no CUDA device on this machine: SKIPPED (exit 77)\n");
+        return 77;
+    }
+    resnest::DeviceInfo d = resnest::cuda_device_info(0);
+    std::printf("resnest_cuda_tests: %s (sm_%d%d), driver %d, cuDNN %d\n", d.name.c_str(), d.cc_major, d.cc_minor,
+                d.driver_version, d.cudnn_version);
+    return Catch::Session().run(argc, argv);
+}

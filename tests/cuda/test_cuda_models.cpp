@@ -1,0 +1,195 @@
+// test_cuda_models.cpp: whole models on the CUDA backend against the CPU oracle (both models, both
+// semantics, seeded weights generated in the engine), the tiny fixtures against their framework logits,
+// concurrency (4 threads x 4 contexts on one engine), CUDA graph vs eager, the algorithm cache file, and the
+// errors a user can cause.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "cuda_test_helpers.h"
+#include "npy.h"
+
+using namespace cuda_test;
+using resnest::Precision;
+
+namespace {
+
+const char* kModels[] = {"models/resnest50.json", "models/resnest50_fast_1s1x64d.json", "models/resnest50d_torch.json",
+                         "models/resnest50_fast_1s1x64d_torch.json"};
+
+std::string src(const std::string& rel) { return source_dir() + "/" + rel; }
+
+resnest::EngineOptions cuda_options(Precision p, int max_batch) {
+    resnest::EngineOptions o;
+    o.backend = resnest::Backend::cuda;
+    o.precision = p;
+    o.max_batch = max_batch;
+    o.algo_cache = "none";
+    return o;
+}
+
+std::vector<float> run_engine(const resnest::Engine& e, const std::vector<float>& x, int batch) {
+    auto ctx = e.create_context();
+    std::vector<float> y((size_t)batch * e.summary().num_outputs, NAN);
+    ctx->run(x.data(), batch, y.data());
+    return y;
+}
+
+int argmax(const float* v, int n) { return (int)(std::max_element(v, v + n) - v); }
+
+double cosine(const float* a, const float* b, int n) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < n; i++) ab += (double)a[i] * b[i], aa += (double)a[i] * a[i], bb += (double)b[i] * b[i];
+    return ab / std::sqrt(aa * bb);
+}
+
+}  // namespace
+
+TEST_CASE("whole models in fp32 match the CPU engine to 1e-4", "[cuda][models]") {
+    INFO("seed " << run_seed());
+    for (const char* m : kModels) {
+        const int batch = 2;
+        resnest::EngineOptions cpu;
+        cpu.max_batch = batch;
+        auto ref_engine = resnest::Engine::load_seeded(src(m), 1, cpu);
+        const auto& s = ref_engine->summary();
+        std::vector<float> x = random_floats((size_t)batch * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 11);
+        std::vector<float> ref = run_engine(*ref_engine, x, batch);
+        auto gpu = resnest::Engine::load_seeded(src(m), 1, cuda_options(Precision::fp32, batch));
+        std::vector<float> got = run_engine(*gpu, x, batch);
+        double err = max_rel_error(got, ref);
+        std::printf("cuda fp32 %s: max|d|/max|ref| %.3g\n", m, err);
+        INFO(m << " fp32 rel " << err);
+        CHECK(err <= 1e-4);
+        const int classes = (int)s.num_outputs;
+        for (int b = 0; b < batch; b++)
+            CHECK(argmax(got.data() + b * classes, classes) == argmax(ref.data() + b * classes, classes));
+    }
+}
+
+TEST_CASE("whole models in fp16 and tf32 agree with the CPU on top-1 (>= 99% of 64) and cosine >= 0.999",
+          "[cuda][models]") {
+    INFO("seed " << run_seed());
+    for (const char* m : kModels) {
+        const int n = 64;
+        resnest::EngineOptions cpu;
+        cpu.max_batch = n;
+        auto ref_engine = resnest::Engine::load_seeded(src(m), 2, cpu);
+        const auto& s = ref_engine->summary();
+        const int classes = (int)s.num_outputs;
+        std::vector<float> x = random_floats((size_t)n * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 12);
+        std::vector<float> ref = run_engine(*ref_engine, x, n);
+        // tf32 has fp16's 10-bit mantissa, so it is held to the fp16 criteria here (the issue sets none).
+        for (Precision p : {Precision::fp16, Precision::tf32}) {
+            auto gpu = resnest::Engine::load_seeded(src(m), 2, cuda_options(p, n));
+            std::vector<float> got = run_engine(*gpu, x, n);
+            int agree = 0;
+            double min_cos = 1.0;
+            for (int b = 0; b < n; b++) {
+                agree += argmax(got.data() + b * classes, classes) == argmax(ref.data() + b * classes, classes);
+                min_cos = std::min(min_cos, cosine(got.data() + b * classes, ref.data() + b * classes, classes));
+            }
+            double err = max_rel_error(got, ref);
+            std::printf("cuda %s %s: top-1 %d/%d, min cosine %.6f, max|d|/max|ref| %.3g\n", resnest::precision_name(p), m,
+                        agree, n, min_cos, err);
+            INFO(m << " " << resnest::precision_name(p) << ": top-1 " << agree << "/" << n << ", min cosine " << min_cos);
+            CHECK(agree >= 0.99 * n);
+            CHECK(min_cos >= 0.999);
+        }
+    }
+}
+
+TEST_CASE("tiny fixtures on the GPU match their timm / PaddleClas logits", "[cuda][models]") {
+    std::ifstream f(src("tests/fixtures/fixtures.json"));
+    nlohmann::json manifest = nlohmann::json::parse(f);
+    int checked = 0;
+    for (const auto& fx : manifest["fixtures"]) {
+        if (fx["kind"] != "tiny") continue;
+        resnest::NpyArray x = resnest::npy_read(src(fx["input"]));
+        resnest::NpyArray expected = resnest::npy_read(src(fx["expected"]));
+        int n = (int)x.shape[0];
+        for (Precision p : {Precision::fp32, Precision::fp16}) {
+            auto e = resnest::Engine::load(src(fx["graph"]), src(fx["weights"]), cuda_options(p, n));
+            std::vector<float> got = run_engine(*e, x.data, n);
+            double err = max_rel_error(got, expected.data);
+            std::printf("cuda %s %s: %.3g\n", resnest::precision_name(p), fx["name"].get<std::string>().c_str(), err);
+            INFO(fx["name"].get<std::string>() << " " << resnest::precision_name(p) << " rel " << err);
+            // fp32: the whole-model bound; fp16: 1e-2, the per-op fp16 bound, over a network 6 blocks deep.
+            CHECK(err <= (p == Precision::fp32 ? 1e-4 : 1e-2));
+        }
+        checked++;
+    }
+    CHECK(checked == 6);
+}
+
+TEST_CASE("4 threads x 4 contexts on one engine give the single-context result; graph equals eager", "[cuda][models]") {
+    INFO("seed " << run_seed());
+    const int batch = 3;
+    for (Precision p : {Precision::fp32, Precision::fp16}) {
+        auto e = resnest::Engine::load_seeded(src("models/resnest50.json"), 3, cuda_options(p, batch));
+        const auto& s = e->summary();
+        std::vector<float> x = random_floats((size_t)batch * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 13);
+        std::vector<float> ref = run_engine(*e, x, batch);  // fills the engine's algorithm cache
+        std::vector<std::vector<float>> results(16);
+        std::vector<std::string> errors(4);
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 4; t++)
+            threads.emplace_back([&, t] {
+                try {
+                    std::vector<std::unique_ptr<resnest::Context>> ctxs;
+                    for (int k = 0; k < 4; k++) ctxs.push_back(e->create_context());
+                    for (int rep = 0; rep < 3; rep++)
+                        for (int k = 0; k < 4; k++) {
+                            std::vector<float> y((size_t)batch * s.num_outputs, NAN);
+                            ctxs[k]->run(x.data(), batch, y.data());
+                            results[t * 4 + k] = y;
+                        }
+                } catch (const std::exception& ex) {
+                    errors[t] = ex.what();
+                }
+            });
+        for (auto& t : threads) t.join();
+        for (const std::string& err : errors) CHECK(err.empty());
+        // Every context takes the same algorithms from the engine's cache: the results agree to rounding
+        // (1e-6 allows a non-deterministic reduction order; a race would be far larger).
+        for (const auto& r : results) CHECK(max_rel_error(r, ref) <= 1e-6);
+
+        resnest::EngineOptions eager = cuda_options(p, batch);
+        eager.cuda_graph = false;
+        auto e2 = resnest::Engine::load_seeded(src("models/resnest50.json"), 3, eager);
+        CHECK(max_rel_error(run_engine(*e2, x, batch), ref) <= 1e-6);
+    }
+}
+
+TEST_CASE("the algorithm cache file is written, read back and gives the same result", "[cuda][models]") {
+    std::string path = scratch_dir() + "/resnest_cuda_test_algo_cache.tsv";
+    std::remove(path.c_str());
+    resnest::EngineOptions o = cuda_options(Precision::fp16, 2);
+    o.algo_cache = path;
+    auto e1 = resnest::Engine::load_seeded(src("models/resnest50_fast_1s1x64d.json"), 4, o);
+    const auto& s = e1->summary();
+    std::vector<float> x = random_floats((size_t)2 * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 14);
+    std::vector<float> y1 = run_engine(*e1, x, 2);
+    std::ifstream cache_file(path);
+    int lines = 0;
+    for (std::string line; std::getline(cache_file, line);) lines += !line.empty();
+    CHECK(lines >= 10);  // one per distinct conv shape (the fast model has 20)
+    auto e2 = resnest::Engine::load_seeded(src("models/resnest50_fast_1s1x64d.json"), 4, o);
+    CHECK(max_rel_error(run_engine(*e2, x, 2), y1) <= 1e-6);
+    std::remove(path.c_str());
+}
+
+TEST_CASE("CUDA errors a user can cause are named", "[cuda][models]") {
+    auto e = resnest::Engine::load_seeded(src("models/resnest50_fast_1s1x64d.json"), 1, cuda_options(Precision::fp16, 2));
+    auto ctx = e->create_context();
+    std::vector<float> x(3 * 3 * 224 * 224, 0.5f), y(3000);
+    CHECK_THROWS_WITH(ctx->run(x.data(), 3, y.data()), Catch::Contains("outside [1, 2]"));
+    resnest::EngineOptions bad = cuda_options(Precision::fp16, 1);
+    bad.device = 63;
+    CHECK_THROWS_WITH(resnest::Engine::load_seeded(src("models/resnest50.json"), 1, bad),
+                      Catch::Contains("CUDA device 63 does not exist"));
+}

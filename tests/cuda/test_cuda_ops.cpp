@@ -1,0 +1,473 @@
+// test_cuda_ops.cpp: every GPU op against the CPU oracle (runtime/cpu) on fresh random data, at every shape
+// the committed models use plus ragged ones, in fp32, tf32 (where tensor cores are involved) and fp16.
+// Outputs are poisoned (NaN) with guard regions around them; a guard write or an unwritten element fails.
+#include <catch2/catch.hpp>
+#include <cudnn.h>
+
+#include <algorithm>
+#include <set>
+#include <thread>
+#include <tuple>
+
+#include "channel_affine.cuh"
+#include "cpu/cpu_ops.h"
+#include "cuda/cuda_conv.h"
+#include "cuda_test_helpers.h"
+#include "global_avg_pool.cuh"
+#include "graph.h"
+#include "layout_convert.cuh"
+#include "pool2d_nhwc.cuh"
+#include "softmax_rows.cuh"
+#include "split_attention_combine.cuh"
+#include "split_attention_gate.cuh"
+#include "split_attention_pool.cuh"
+#include "weight_layout.h"
+
+using namespace cuda_test;
+using resnest::Precision;
+
+namespace {
+
+const char* kModels[] = {"models/resnest50.json", "models/resnest50_fast_1s1x64d.json", "models/resnest50d_torch.json",
+                         "models/resnest50_fast_1s1x64d_torch.json"};
+
+std::vector<const resnest::Graph*> model_graphs() {
+    static std::vector<resnest::Graph> graphs;
+    if (graphs.empty())
+        for (const char* m : kModels) graphs.push_back(resnest::graph_load(source_dir() + "/" + m));
+    std::vector<const resnest::Graph*> out;
+    for (const auto& g : graphs) out.push_back(&g);
+    return out;
+}
+
+const char* pname(Precision p) { return resnest::precision_name(p); }
+
+// ---- pooling -------------------------------------------------------------------------------------------
+
+struct PoolCase {
+    resnest::Pool2dAttrs a;
+    bool is_max;
+    int c, h, w, oh, ow;
+};
+
+std::vector<PoolCase> pool_cases() {
+    std::vector<PoolCase> cases;
+    std::set<std::string> seen;
+    for (const resnest::Graph* g : model_graphs())
+        for (const resnest::Node& n : g->nodes) {
+            if (n.op != resnest::OpType::max_pool2d && n.op != resnest::OpType::avg_pool2d) continue;
+            const auto& x = g->tensors[n.inputs[0]].shape;
+            const auto& y = g->tensors[n.output].shape;
+            PoolCase c{n.pool, n.op == resnest::OpType::max_pool2d, (int)x[0], (int)x[1], (int)x[2], (int)y[1], (int)y[2]};
+            std::string key = std::to_string(c.is_max) + resnest::shape_str(x) + std::to_string(n.pool.kernel_h) +
+                              std::to_string(n.pool.stride_h) + std::to_string(n.pool.pad_h) +
+                              std::to_string(n.pool.ceil_mode) + std::to_string(n.pool.count_include_pad);
+            if (seen.insert(key).second) cases.push_back(c);
+        }
+    // Ragged: odd sizes, ceil mode with a clipped last window, both divisor rules, a channel count that
+    // is no multiple of anything.
+    for (bool include : {true, false})
+        for (bool is_max : {true, false}) {
+            resnest::Pool2dAttrs a;
+            a.kernel_h = a.kernel_w = 3, a.stride_h = a.stride_w = 2, a.pad_h = a.pad_w = 1;
+            a.ceil_mode = true, a.count_include_pad = include;
+            cases.push_back({a, is_max, 5, 8, 10, 5, 6});  // ceil((8+2-3)/2)+1 = 5, ceil((10+2-3)/2)+1 = 6
+            resnest::Pool2dAttrs b;
+            b.kernel_h = b.kernel_w = 2, b.stride_h = b.stride_w = 2, b.ceil_mode = true, b.count_include_pad = include;
+            cases.push_back({b, is_max, 7, 7, 9, 4, 5});
+        }
+    return cases;
+}
+
+}  // namespace
+
+TEST_CASE("max and average pooling match the CPU at every model shape and ragged ones", "[cuda][ops]") {
+    INFO("seed " << run_seed());
+    for (Precision p : {Precision::fp32, Precision::fp16}) {
+        for (const PoolCase& c : pool_cases()) {
+            const int n = 2, hw = c.h * c.w, ohw = c.oh * c.ow;
+            std::vector<float> x = round_to_storage(random_floats((size_t)n * c.c * hw, -3, 3, hw + c.c), p);
+            std::vector<float> ref((size_t)n * c.c * ohw);
+            for (int b = 0; b < n; b++) {
+                const float* xb = x.data() + (size_t)b * c.c * hw;
+                float* yb = ref.data() + (size_t)b * c.c * ohw;
+                if (c.is_max) resnest::max_pool2d(c.a, xb, c.c, c.h, c.w, yb, c.oh, c.ow);
+                else resnest::avg_pool2d(c.a, xb, c.c, c.h, c.w, yb, c.oh, c.ow);
+            }
+            GuardedBuffer dx(x.size(), esize_of(p)), dy(ref.size(), esize_of(p));
+            dx.upload(nchw_to_nhwc(x, n, c.c, hw));
+            resnest::Pool2dShape s{n, c.h, c.w, c.c, c.oh, c.ow, c.a.kernel_h, c.a.kernel_w, c.a.stride_h,
+                                   c.a.stride_w, c.a.pad_h, c.a.pad_w, c.a.count_include_pad};
+            if (p == Precision::fp16) {
+                if (c.is_max) resnest::max_pool2d_nhwc<__half>((const __half*)dx.data(), (__half*)dy.data(), s, 0);
+                else resnest::avg_pool2d_nhwc<__half>((const __half*)dx.data(), (__half*)dy.data(), s, 0);
+            } else {
+                if (c.is_max) resnest::max_pool2d_nhwc<float>((const float*)dx.data(), (float*)dy.data(), s, 0);
+                else resnest::avg_pool2d_nhwc<float>((const float*)dx.data(), (float*)dy.data(), s, 0);
+            }
+            check(cudaDeviceSynchronize(), "pool");
+            std::vector<float> got;
+            std::string why;
+            INFO(pname(p) << (c.is_max ? " max" : " avg") << " pool C=" << c.c << " " << c.h << "x" << c.w << " k"
+                          << c.a.kernel_h << " s" << c.a.stride_h << " p" << c.a.pad_h << " ceil " << c.a.ceil_mode
+                          << " include_pad " << c.a.count_include_pad);
+            REQUIRE(dy.download(got, &why));
+            CHECK(max_rel_error(nhwc_to_nchw(got, n, c.c, ohw), ref) <= op_tolerance(p));
+        }
+    }
+}
+
+TEST_CASE("global average pool matches the CPU", "[cuda][ops]") {
+    INFO("seed " << run_seed());
+    for (Precision p : {Precision::fp32, Precision::fp16})
+        for (auto [c, hw] : std::vector<std::pair<int, int>>{{2048, 49}, {2048, 64}, {5, 15}, {33, 1}}) {
+            const int n = 3;
+            std::vector<float> x = round_to_storage(random_floats((size_t)n * c * hw, -2, 2, c * 7 + hw), p);
+            std::vector<float> ref((size_t)n * c);
+            for (int b = 0; b < n; b++) resnest::global_avg_pool(x.data() + (size_t)b * c * hw, c, hw, ref.data() + b * c);
+            GuardedBuffer dx(x.size(), esize_of(p)), dy(ref.size(), esize_of(p));
+            dx.upload(nchw_to_nhwc(x, n, c, hw));
+            if (p == Precision::fp16)
+                resnest::global_avg_pool_nhwc<__half>((const __half*)dx.data(), (__half*)dy.data(), n, hw, c, 0);
+            else
+                resnest::global_avg_pool_nhwc<float>((const float*)dx.data(), (float*)dy.data(), n, hw, c, 0);
+            check(cudaDeviceSynchronize(), "gap");
+            std::vector<float> got;
+            std::string why;
+            INFO(pname(p) << " C=" << c << " HW=" << hw);
+            REQUIRE(dy.download(got, &why));
+            CHECK(max_rel_error(got, ref) <= op_tolerance(p));
+        }
+}
+
+namespace {
+
+struct AttnCase {
+    resnest::SplitAttentionAttrs a;
+    int h, w;
+};
+
+std::vector<AttnCase> attention_cases() {
+    std::vector<AttnCase> cases;
+    std::set<std::string> seen;
+    for (const resnest::Graph* g : model_graphs())
+        for (const resnest::Node& n : g->nodes) {
+            if (n.op != resnest::OpType::split_attention) continue;
+            const auto& x = g->tensors[n.inputs[0]].shape;
+            std::string key = std::to_string(n.attn.radix) + "/" + std::to_string(n.attn.channels) + resnest::shape_str(x);
+            if (seen.insert(key).second) cases.push_back({n.attn, (int)x[1], (int)x[2]});
+        }
+    auto ragged = [&](int R, int K, int C, int inter, int h, int w) {
+        resnest::SplitAttentionAttrs a;
+        a.radix = R, a.cardinality = K, a.channels = C, a.inter_channels = inter;
+        cases.push_back({a, h, w});
+    };
+    ragged(4, 2, 24, 16, 5, 3);   // radix 4, cardinality 2
+    ragged(1, 1, 40, 32, 7, 7);   // sigmoid gate
+    ragged(1, 2, 20, 8, 3, 9);    // sigmoid with the cardinality transpose
+    ragged(2, 4, 36, 12, 1, 1);   // one pixel
+    ragged(3, 1, 50, 30, 6, 5);   // odd radix
+    return cases;
+}
+
+}  // namespace
+
+TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) matches the CPU", "[cuda][ops]") {
+    INFO("seed " << run_seed());
+    for (Precision p : {Precision::fp32, Precision::fp16})
+        for (const AttnCase& c : attention_cases()) {
+            const resnest::SplitAttentionAttrs& a = c.a;
+            const int n = 2, R = a.radix, K = a.cardinality, C = a.channels, inter = a.inter_channels;
+            const int hw = c.h * c.w, gk = C / K, ik = inter / K;
+            uint64_t salt = (uint64_t)R * 1000003 + C * 101 + hw;
+            std::vector<float> u = round_to_storage(random_floats((size_t)n * R * C * hw, -2, 2, salt), p);
+            std::vector<float> w1 = random_floats((size_t)inter * gk, -0.3f, 0.3f, salt + 1);
+            std::vector<float> b1 = random_floats(inter, -0.5f, 0.5f, salt + 2);
+            std::vector<float> scale = random_floats(inter, 0.5f, 1.5f, salt + 3);
+            std::vector<float> shift = random_floats(inter, -0.5f, 0.5f, salt + 4);
+            std::vector<float> w2 = random_floats((size_t)R * C * ik, -0.5f, 0.5f, salt + 5);
+            std::vector<float> b2 = random_floats((size_t)R * C, -0.5f, 0.5f, salt + 6);
+            // The GPU gate takes fc1 with the BN folded in (as the fold_batch_norm pass writes it).
+            std::vector<float> w1f(w1.size()), b1f(inter);
+            for (int j = 0; j < inter; j++) {
+                for (int i = 0; i < gk; i++) w1f[(size_t)j * gk + i] = (float)((double)w1[(size_t)j * gk + i] * scale[j]);
+                b1f[j] = (float)((double)b1[j] * scale[j] + shift[j]);
+            }
+            resnest::SplitAttentionWeights cw{w1.data(), b1.data(), scale.data(), shift.data(), w2.data(), b2.data()};
+            std::vector<float> ref((size_t)n * C * hw);
+            for (int b = 0; b < n; b++)
+                resnest::split_attention(a, cw, u.data() + (size_t)b * R * C * hw, hw, ref.data() + (size_t)b * C * hw);
+
+            GuardedBuffer du(u.size(), esize_of(p)), dy(ref.size(), esize_of(p));
+            GuardedBuffer dgap((size_t)n * C, 4), dattn((size_t)n * R * C, 4);
+            GuardedBuffer dw1(w1f.size(), 4), db1(inter, 4), dw2(w2.size(), 4), db2(b2.size(), 4);
+            du.upload(nchw_to_nhwc(u, n, R * C, hw));
+            dw1.upload(w1f), db1.upload(b1f), dw2.upload(w2), db2.upload(b2);
+            resnest::SplitAttentionGateShape gs{n, R, K, C, inter};
+            if (p == Precision::fp16)
+                resnest::split_attention_radix_sum_pool<__half>((const __half*)du.data(), (float*)dgap.data(), n, hw, R, C, 0);
+            else
+                resnest::split_attention_radix_sum_pool<float>((const float*)du.data(), (float*)dgap.data(), n, hw, R, C, 0);
+            resnest::split_attention_gate_block_per_image((const float*)dgap.data(), (const float*)dw1.data(),
+                                                          (const float*)db1.data(), (const float*)dw2.data(),
+                                                          (const float*)db2.data(), (float*)dattn.data(), gs, 0);
+            if (p == Precision::fp16)
+                resnest::split_attention_weighted_sum<__half>((const __half*)du.data(), (const float*)dattn.data(),
+                                                              (__half*)dy.data(), n, hw, R, C, 0);
+            else
+                resnest::split_attention_weighted_sum<float>((const float*)du.data(), (const float*)dattn.data(),
+                                                             (float*)dy.data(), n, hw, R, C, 0);
+            check(cudaDeviceSynchronize(), "split attention");
+            INFO(pname(p) << " split attention R=" << R << " K=" << K << " C=" << C << " inter=" << inter << " "
+                          << c.h << "x" << c.w);
+            std::vector<float> got;
+            std::string why;
+            REQUIRE(dy.download(got, &why));
+            CHECK(max_rel_error(nhwc_to_nchw(got, n, C, hw), ref) <= op_tolerance(p));
+
+            // The same weighted sum with the avd pool (3x3, stride 2, pad 1) fused, both divisor rules.
+            for (bool include : {true, false}) {
+                resnest::Pool2dAttrs pa;
+                pa.kernel_h = pa.kernel_w = 3, pa.stride_h = pa.stride_w = 2, pa.pad_h = pa.pad_w = 1;
+                pa.count_include_pad = include;
+                int oh = (c.h + 2 - 3) / 2 + 1, ow = (c.w + 2 - 3) / 2 + 1;
+                std::vector<float> pref((size_t)n * C * oh * ow);
+                for (int b = 0; b < n; b++)
+                    resnest::avg_pool2d(pa, ref.data() + (size_t)b * C * hw, C, c.h, c.w,
+                                        pref.data() + (size_t)b * C * oh * ow, oh, ow);
+                GuardedBuffer dp(pref.size(), esize_of(p));
+                resnest::Pool2dShape s{n, c.h, c.w, C, oh, ow, 3, 3, 2, 2, 1, 1, include};
+                if (p == Precision::fp16)
+                    resnest::split_attention_weighted_sum_avg_pool<__half>((const __half*)du.data(),
+                                                                           (const float*)dattn.data(),
+                                                                           (__half*)dp.data(), R, s, 0);
+                else
+                    resnest::split_attention_weighted_sum_avg_pool<float>((const float*)du.data(),
+                                                                          (const float*)dattn.data(), (float*)dp.data(),
+                                                                          R, s, 0);
+                check(cudaDeviceSynchronize(), "split attention + avd pool");
+                INFO("with the avd pool, count_include_pad " << include);
+                REQUIRE(dp.download(got, &why));
+                CHECK(max_rel_error(nhwc_to_nchw(got, n, C, oh * ow), pref) <= op_tolerance(p));
+            }
+        }
+}
+
+TEST_CASE("channel affine (batch norm, ReLU, residual add) and softmax match the CPU", "[cuda][ops]") {
+    INFO("seed " << run_seed());
+    for (Precision p : {Precision::fp32, Precision::fp16})
+        for (int c : {64, 7, 2048}) {
+            const int n = 2, hw = 13;
+            const size_t count = (size_t)n * c * hw;
+            std::vector<float> x = round_to_storage(random_floats(count, -3, 3, c), p);
+            std::vector<float> z = round_to_storage(random_floats(count, -3, 3, c + 1), p);
+            std::vector<float> scale = random_floats(c, 0.2f, 2.0f, c + 2), shift = random_floats(c, -1, 1, c + 3);
+            std::vector<float> ref(count);
+            for (int b = 0; b < n; b++) {
+                const size_t off = (size_t)b * c * hw;
+                resnest::batch_norm_affine(x.data() + off, scale.data(), shift.data(), c, hw, ref.data() + off);
+                resnest::add_tensors(ref.data() + off, z.data() + off, ref.data() + off, (int64_t)c * hw);
+                resnest::relu_inplace(ref.data() + off, (int64_t)c * hw);
+            }
+            GuardedBuffer dx(count, esize_of(p)), dz(count, esize_of(p)), dy(count, esize_of(p));
+            GuardedBuffer ds(c, 4), dt(c, 4);
+            dx.upload(nchw_to_nhwc(x, n, c, hw)), dz.upload(nchw_to_nhwc(z, n, c, hw));
+            ds.upload(scale), dt.upload(shift);
+            if (p == Precision::fp16)
+                resnest::channel_affine_activation<__half>((const __half*)dx.data(), (const float*)ds.data(),
+                                                           (const float*)dt.data(), (const __half*)dz.data(),
+                                                           (__half*)dy.data(), (long long)count, c, true, 0);
+            else
+                resnest::channel_affine_activation<float>((const float*)dx.data(), (const float*)ds.data(),
+                                                          (const float*)dt.data(), (const float*)dz.data(),
+                                                          (float*)dy.data(), (long long)count, c, true, 0);
+            check(cudaDeviceSynchronize(), "affine");
+            std::vector<float> got;
+            std::string why;
+            INFO(pname(p) << " affine+residual+relu C=" << c);
+            REQUIRE(dy.download(got, &why));
+            CHECK(max_rel_error(nhwc_to_nchw(got, n, c, hw), ref) <= op_tolerance(p));
+        }
+    for (Precision p : {Precision::fp32, Precision::fp16})
+        for (auto [rows, cols] : std::vector<std::pair<int, int>>{{2, 1000}, {3, 17}, {1, 1}}) {
+            std::vector<float> x = round_to_storage(random_floats((size_t)rows * cols, -6, 6, cols), p);
+            std::vector<float> ref(x.size());
+            for (int r = 0; r < rows; r++) resnest::softmax_vector(x.data() + (size_t)r * cols, cols, ref.data() + (size_t)r * cols);
+            GuardedBuffer dx(x.size(), esize_of(p)), dy(x.size(), esize_of(p));
+            dx.upload(x);
+            if (p == Precision::fp16)
+                resnest::softmax_rows_block_per_row<__half>((const __half*)dx.data(), (__half*)dy.data(), rows, cols, 0);
+            else
+                resnest::softmax_rows_block_per_row<float>((const float*)dx.data(), (float*)dy.data(), rows, cols, 0);
+            check(cudaDeviceSynchronize(), "softmax");
+            std::vector<float> got;
+            std::string why;
+            INFO(pname(p) << " softmax " << rows << "x" << cols);
+            REQUIRE(dy.download(got, &why));
+            CHECK(max_rel_error(got, ref) <= op_tolerance(p));
+        }
+}
+
+TEST_CASE("layout conversion at the edges round-trips exactly in fp32", "[cuda][ops]") {
+    const int n = 2, c = 3, hw = 224 * 224;
+    std::vector<float> x = random_floats((size_t)n * c * hw, -2, 2, 77);
+    GuardedBuffer dx(x.size(), 4), dt(x.size(), 4), dy(x.size(), 4);
+    dx.upload(x);
+    resnest::nchw_float_to_nhwc<float>((const float*)dx.data(), (float*)dt.data(), n, c, hw, 0);
+    resnest::nhwc_to_nchw_float<float>((const float*)dt.data(), (float*)dy.data(), n, c, hw, 0);
+    check(cudaDeviceSynchronize(), "layout");
+    std::vector<float> mid, back;
+    std::string why;
+    REQUIRE(dt.download(mid, &why));
+    REQUIRE(dy.download(back, &why));
+    CHECK(mid == nchw_to_nhwc(x, n, c, hw));
+    CHECK(back == x);
+}
+
+// ---- convolution ---------------------------------------------------------------------------------------
+
+namespace {
+
+struct ConvCase {
+    resnest::Conv2dAttrs a;
+    int h, w, oh, ow;
+};
+
+std::vector<ConvCase> conv_cases() {
+    std::vector<ConvCase> cases;
+    std::set<std::string> seen;
+    for (const resnest::Graph* g : model_graphs())
+        for (const resnest::Node& n : g->nodes) {
+            if (n.op != resnest::OpType::conv2d) continue;
+            const auto& x = g->tensors[n.inputs[0]].shape;
+            const auto& y = g->tensors[n.output].shape;
+            const auto& a = n.conv;
+            std::string key = resnest::shape_str(x) + resnest::shape_str(y) + std::to_string(a.kernel_h) +
+                              std::to_string(a.stride_h) + std::to_string(a.pad_h) + std::to_string(a.groups);
+            if (seen.insert(key).second) cases.push_back({a, (int)x[1], (int)x[2], (int)y[1], (int)y[2]});
+        }
+    auto ragged = [&](int cin, int cout, int k, int s, int pad, int g, int h, int w) {
+        resnest::Conv2dAttrs a;
+        a.in_channels = cin, a.out_channels = cout, a.kernel_h = a.kernel_w = k, a.stride_h = a.stride_w = s;
+        a.pad_h = a.pad_w = pad, a.groups = g;
+        cases.push_back({a, h, w, (h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1});
+    };
+    ragged(6, 10, 3, 2, 1, 2, 9, 7);
+    ragged(12, 24, 3, 1, 1, 4, 5, 11);
+    ragged(3, 5, 1, 1, 0, 1, 13, 3);
+    ragged(40, 80, 3, 1, 1, 8, 6, 6);
+    return cases;
+}
+
+struct CudnnHandle {
+    cudnnHandle_t h = nullptr;
+    CudnnHandle() { REQUIRE(cudnnCreate(&h) == CUDNN_STATUS_SUCCESS); }
+    ~CudnnHandle() { cudnnDestroy(h); }
+};
+
+}  // namespace
+
+TEST_CASE("convolutions (plain, and bias + residual + ReLU fused) match the CPU at every model shape", "[cuda][ops][conv]") {
+    INFO("seed " << run_seed());
+    CudnnHandle handle;
+    void* workspace = nullptr;
+    const size_t ws_bytes = 128ull << 20;
+    check(cudaMalloc(&workspace, ws_bytes), "workspace");
+    resnest::ConvAlgoCache cache("");
+    const int threads = (int)std::max(1u, std::thread::hardware_concurrency());
+    for (const ConvCase& c : conv_cases()) {
+        const resnest::Conv2dAttrs& a = c.a;
+        const int n = 2, cin = a.in_channels, cout = a.out_channels, hw = c.h * c.w, ohw = c.oh * c.ow;
+        const int cpg = cin / a.groups;
+        uint64_t salt = (uint64_t)cin * 7919 + cout * 31 + hw + a.groups;
+        std::vector<float> x0 = random_floats((size_t)n * cin * hw, -1, 1, salt);
+        float wscale = 1.0f / std::sqrt((float)(cpg * a.kernel_h * a.kernel_w));
+        std::vector<float> w0 = random_floats((size_t)cout * cpg * a.kernel_h * a.kernel_w, -wscale, wscale, salt + 1);
+        std::vector<float> bias0 = random_floats(cout, -0.5f, 0.5f, salt + 2);
+        std::vector<float> z0 = random_floats((size_t)n * cout * ohw, -1, 1, salt + 3);
+        for (Precision p : {Precision::fp32, Precision::tf32, Precision::fp16})
+            for (bool fused : {false, true}) {
+                std::vector<float> x = round_to_storage(x0, p), w = round_to_storage(w0, p);
+                std::vector<float> bias = round_to_storage(bias0, p), z = round_to_storage(z0, p);
+                std::vector<float> ref((size_t)n * cout * ohw);
+                std::vector<float> ws(resnest::conv2d_workspace_floats(a, c.h, c.w, c.oh, c.ow) + 1);
+                for (int b = 0; b < n; b++) {
+                    float* yb = ref.data() + (size_t)b * cout * ohw;
+                    resnest::conv2d_im2col_gemm(a, x.data() + (size_t)b * cin * hw, c.h, c.w, w.data(), bias.data(),
+                                                yb, c.oh, c.ow, ws.data(), threads);
+                    if (fused) {
+                        resnest::add_tensors(yb, z.data() + (size_t)b * cout * ohw, yb, (int64_t)cout * ohw);
+                        resnest::relu_inplace(yb, (int64_t)cout * ohw);
+                    }
+                }
+                const size_t es = esize_of(p);
+                GuardedBuffer dx(x.size(), es), dw(w.size(), es), db(cout, es), dbf(cout, 4), dz(z.size(), es),
+                    dy(ref.size(), es);
+                dx.upload(nchw_to_nhwc(x, n, cin, hw));
+                dw.upload(resnest::conv_weight_oihw_to_ohwi(w, cout, cpg, a.kernel_h, a.kernel_w));
+                db.upload(bias), dbf.upload(bias), dz.upload(nchw_to_nhwc(z, n, cout, ohw));
+                resnest::ConvProblem prob;
+                prob.attrs = a, prob.batch = n, prob.in_h = c.h, prob.in_w = c.w, prob.out_h = c.oh, prob.out_w = c.ow;
+                prob.relu = fused, prob.has_z = fused, prob.precision = p;
+                resnest::ConvLaunch conv;
+                conv.describe(prob, "test conv");
+                resnest::ConvBuffers buf{dx.data(), dw.data(), db.data(), (const float*)dbf.data(),
+                                         fused ? dz.data() : nullptr, dy.data(), workspace, ws_bytes};
+                INFO(pname(p) << (fused ? " fused" : " plain") << " conv " << cin << "->" << cout << " k" << a.kernel_h
+                              << " s" << a.stride_h << " p" << a.pad_h << " g" << a.groups << " " << c.h << "x" << c.w);
+                conv.choose_algorithm(handle.h, buf, cache,
+                                     std::string(pname(p)) + (fused ? "/fused/" : "/plain/") + std::to_string(cin) +
+                                         "/" + std::to_string(cout) + "/" + std::to_string(a.kernel_h) + "/" +
+                                         std::to_string(a.stride_h) + "/" + std::to_string(a.groups) + "/" +
+                                         std::to_string(c.h) + "x" + std::to_string(c.w));
+                check(cudaDeviceSynchronize(), "search");
+                check(cudaMemset(dy.data(), kPoison, ref.size() * es), "poison");  // the search wrote y
+                conv.launch(handle.h, buf, 0);
+                check(cudaDeviceSynchronize(), "conv");
+                INFO("algorithm " << conv.algorithm());
+                std::vector<float> got;
+                std::string why;
+                REQUIRE(dy.download(got, &why));
+                CHECK(max_rel_error(nhwc_to_nchw(got, n, cout, ohw), ref) <= op_tolerance(p));
+            }
+    }
+    cudaFree(workspace);
+}
+
+TEST_CASE("grouped convolution is bit-exact on small integers with implicit GEMM pinned", "[cuda][ops][conv]") {
+    INFO("seed " << run_seed());
+    CudnnHandle handle;
+    void* workspace = nullptr;
+    const size_t ws_bytes = 64ull << 20;
+    check(cudaMalloc(&workspace, ws_bytes), "workspace");
+    for (auto [cin, cout, g, h, w] : std::vector<std::tuple<int, int, int, int, int>>{
+             {16, 32, 2, 9, 11}, {64, 128, 2, 14, 14}, {24, 48, 4, 7, 5}, {8, 8, 8, 6, 6}}) {
+        resnest::Conv2dAttrs a;
+        a.in_channels = cin, a.out_channels = cout, a.kernel_h = a.kernel_w = 3, a.pad_h = a.pad_w = 1, a.groups = g;
+        const int n = 2, cpg = cin / g, hw = h * w;
+        std::vector<float> x = random_small_ints((size_t)n * cin * hw, 3, cin + h);
+        std::vector<float> wt = random_small_ints((size_t)cout * cpg * 9, 2, cout + w);
+        std::vector<float> ref((size_t)n * cout * hw);
+        for (int b = 0; b < n; b++)
+            resnest::conv2d_direct_double(a, x.data() + (size_t)b * cin * hw, h, w, wt.data(), nullptr,
+                                          ref.data() + (size_t)b * cout * hw, h, w);
+        GuardedBuffer dx(x.size(), 4), dw(wt.size(), 4), dy(ref.size(), 4);
+        dx.upload(nchw_to_nhwc(x, n, cin, hw));
+        dw.upload(resnest::conv_weight_oihw_to_ohwi(wt, cout, cpg, 3, 3));
+        resnest::ConvProblem prob;
+        prob.attrs = a, prob.batch = n, prob.in_h = h, prob.in_w = w, prob.out_h = h, prob.out_w = w;
+        prob.precision = Precision::fp32;
+        resnest::ConvLaunch conv;
+        conv.describe(prob, "exact conv");
+        resnest::ConvBuffers buf{dx.data(), dw.data(), nullptr, nullptr, nullptr, dy.data(), workspace, ws_bytes};
+        conv.pin_algorithm(handle.h, buf, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM);
+        conv.launch(handle.h, buf, 0);
+        check(cudaDeviceSynchronize(), "conv");
+        std::vector<float> got;
+        std::string why;
+        INFO("exact grouped conv " << cin << "->" << cout << " g" << g << " " << h << "x" << w);
+        REQUIRE(dy.download(got, &why));
+        CHECK(nhwc_to_nchw(got, n, cout, hw) == ref);
+    }
+    cudaFree(workspace);
+}
