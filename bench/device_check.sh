@@ -5,6 +5,10 @@
 #
 #   bash bench/device_check.sh [OUT_DIR]       # OUT_DIR defaults to $OUT, else bench/out
 #   BIN=.devbin STAGES="tests parity sanitize bench torch" bash bench/device_check.sh
+#   QUICK=1 ...     shorter runs for a tight device budget: parity fp32/fp16 only, memcheck only, 50 timed
+#                   runs per bench row, PyTorch's graph-replay configurations and one torch.compile cell
+# When $OUT is set and no folder is given (the device tool), the logs and JSON go to a scratch folder and are
+# packed into $OUT/device_check.tgz after each stage, so they come back as one file even if the call is cut short.
 #
 # Stages, each under its own time limit, each logged to OUT_DIR/<stage>.log:
 #   tests     the GPU test executable (every op against the CPU oracle, whole models, concurrency)
@@ -17,6 +21,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${1:-${OUT:-bench/out}}
+# Under the device tool ($OUT set) only a few files come back: work in a scratch folder and put one archive
+# (and the summary) into $OUT.
+BUNDLE_TO=""
+if [[ -n ${OUT:-} && $OUT_DIR == "$OUT" ]]; then
+    BUNDLE_TO=$OUT
+    OUT_DIR=$(mktemp -d /tmp/device_check.XXXXXX)
+fi
 mkdir -p "$OUT_DIR"
 BIN=${BIN:-build}
 RESNEST=$BIN/resnest
@@ -28,7 +39,14 @@ CUDNN_VENV=/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cudnn/lib
 [[ -d $CUDNN_VENV ]] && export LD_LIBRARY_PATH=$CUDNN_VENV:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
 export PATH=$PATH:/usr/local/cuda/bin
 export RESNEST_SOURCE_DIR=$PWD RESNEST_CACHE_DIR=${RESNEST_CACHE_DIR:-$OUT_DIR/cache} PYTHONUNBUFFERED=1
+QUICK=${QUICK:-0}
 declare -a SUMMARY
+bundle() {
+    [[ -n $BUNDLE_TO ]] || return 0
+    tar czf "$BUNDLE_TO/.device_check.tgz" --exclude='*.safetensors' --exclude='*.npy' -C "$OUT_DIR" . 2>/dev/null &&
+        mv "$BUNDLE_TO/.device_check.tgz" "$BUNDLE_TO/device_check.tgz"
+    cp "$OUT_DIR/summary.txt" "$BUNDLE_TO/" 2>/dev/null || true
+}
 
 stage() {  # stage NAME LIMIT_S COMMAND...: runs it with a time limit, logs, records the outcome
     local name=$1 limit=$2
@@ -42,6 +60,8 @@ stage() {  # stage NAME LIMIT_S COMMAND...: runs it with a time limit, logs, rec
     ((rc == 124)) && verdict=TIMEOUT
     ((rc != 0 && rc != 77 && rc != 124)) && verdict="FAIL($rc)"
     SUMMARY+=("$(printf '%-28s %-10s %5ds' "$name" "$verdict" $((SECONDS - t0)))")
+    printf '%s\n' "${SUMMARY[@]}" >"$OUT_DIR/summary.txt"
+    bundle
 }
 
 want() { [[ " $STAGES " == *" $1 "* ]]; }
@@ -54,7 +74,9 @@ if want tests; then
     stage gpu_tests 300 "$TESTS" --durations yes
 fi
 if want parity; then
-    stage parity_timm 200 "$PY" bench/parity_timm.py --resnest "$RESNEST" --precision fp32 tf32 fp16 --batch 8 \
+    precisions="fp32 tf32 fp16"
+    ((QUICK)) && precisions="fp32 fp16"
+    stage parity_timm 200 "$PY" bench/parity_timm.py --resnest "$RESNEST" --precision $precisions --batch 8 \
         --json "$OUT_DIR/parity_timm.json"
 fi
 if want sanitize; then
@@ -65,7 +87,9 @@ if want sanitize; then
         # One plain run first fills the algorithm cache, so the sanitized runs skip the timed search.
         "$RESNEST" run --model models/$m.json --weights "$OUT_DIR/$m.safetensors" --input "$OUT_DIR/x2.npy" \
             --output "$OUT_DIR/y_$m.npy" --backend cuda --precision fp16 >/dev/null 2>&1
-        for tool in memcheck racecheck; do
+        tools="memcheck racecheck"
+        ((QUICK)) && tools=memcheck
+        for tool in $tools; do
             stage "sanitize_${tool}_$m" 150 compute-sanitizer --tool $tool --error-exitcode 9 "$RESNEST" run \
                 --model models/$m.json --weights "$OUT_DIR/$m.safetensors" --input "$OUT_DIR/x2.npy" \
                 --output "$OUT_DIR/y_$m.npy" --backend cuda --precision fp16
@@ -77,21 +101,30 @@ if want bench; then
     for m in resnest50 resnest50_fast_1s1x64d; do
         for p in fp16 fp32; do
             stage "bench_${m}_$p" 120 "$RESNEST" bench --model models/$m.json --random-weights --backend cuda \
-                --precision $p --batch 1,8,32,128 --iters 100 --json "$OUT_DIR/bench_${m}_$p.json"
+                --precision $p --batch 1,8,32,128 --iters $((QUICK ? 50 : 100)) --json "$OUT_DIR/bench_${m}_$p.json"
         done
     done
     stage bench_profile_resnest50_fp16 60 "$RESNEST" bench --model models/resnest50.json --random-weights \
         --backend cuda --precision fp16 --batch 1,128 --iters 50 --profile --json "$OUT_DIR/profile_resnest50_fp16.json"
 fi
 if want torch; then
-    stage compare_pytorch 330 "$PY" bench/compare_pytorch.py --batch 1,8,32,128 --iters 50 --compile-batches 1,128 \
-        --resnest-json "$OUT_DIR"/bench_*.json --json "$OUT_DIR/compare_pytorch.json"
+    if ((QUICK)); then
+        stage compare_pytorch 60 "$PY" bench/compare_pytorch.py --batch 1,8,32,128 --iters 30 \
+            --configs fp32-graph,fp16-cl-graph --resnest-json "$OUT_DIR"/bench_*.json --json "$OUT_DIR/compare_pytorch.json"
+        stage compare_pytorch_compiled 60 "$PY" bench/compare_pytorch.py --models models/resnest50d_torch.json --batch 1 \
+            --iters 30 --configs fp16-compiled --json "$OUT_DIR/compare_pytorch_compiled.json"
+    else
+        stage compare_pytorch 330 "$PY" bench/compare_pytorch.py --batch 1,8,32,128 --iters 50 --compile-batches 1,128 \
+            --resnest-json "$OUT_DIR"/bench_*.json --json "$OUT_DIR/compare_pytorch.json"
+    fi
     stage plot_latency 60 "$PY" bench/plot_latency.py "$OUT_DIR/compare_pytorch.json" --out "$OUT_DIR/latency.png"
 fi
 
 echo
 echo "=== device_check summary ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1))"
-grep -h -E "^cuda (fp32|fp16|tf32) " "$OUT_DIR/gpu_tests.log" 2>/dev/null | head -30
+grep -h -E "^cuda (fp32|fp16|tf32|conv) " "$OUT_DIR/gpu_tests.log" 2>/dev/null | head -40
+grep -h -B2 -A12 "FAILED" "$OUT_DIR/gpu_tests.log" 2>/dev/null | head -60
 grep -h -E "test cases|assertions" "$OUT_DIR/gpu_tests.log" 2>/dev/null | tail -2
 for f in "$OUT_DIR"/sanitize_*.log; do [[ -f $f ]] && echo "$(basename "$f" .log): $(grep -h -E "ERROR SUMMARY" "$f" | tail -1)"; done
 printf '%s\n' "${SUMMARY[@]}"
+bundle

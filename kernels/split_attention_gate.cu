@@ -1,4 +1,4 @@
-// split_attention_gate.cu: one block of 256 threads per image. The pooled vector, fc1's outputs and fc2's
+// split_attention_gate.cu: one block of 1024 threads per image. The pooled vector, fc1's outputs and fc2's
 // outputs live in shared memory; each fully connected row is one warp's dot product (lanes stride along the
 // row, so weight reads are coalesced) finished with a shuffle reduction; then one thread per (k, c')
 // takes the softmax over the R splits and writes them in U's radix-major order.
@@ -8,7 +8,7 @@
 
 namespace resnest {
 
-constexpr int kGateThreads = 256;
+constexpr int kGateThreads = 1024;  // 32 warps: at batch 1 one block does all the work
 
 __device__ __forceinline__ float warp_sum(float v) {
     for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);

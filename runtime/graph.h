@@ -61,6 +61,10 @@ struct SplitAttentionAttrs {
     // Set by fold_batch_norm (passes.h), never by the loader: the inner BN is folded into fc1's weight and
     // bias, and the bn_* weight roles are gone.
     bool bn_folded = false;
+    // Set by fuse_split_attention_avg_pool: the average pool that followed the op (ResNeSt's avd layer
+    // placed last) is applied to its output in the same pass; the output shape is the pool's.
+    bool fused_avg_pool = false;
+    Pool2dAttrs pool;
 };
 
 struct LinearAttrs {

@@ -203,10 +203,31 @@ int fuse_conv_relu(Graph& g, PassLog* log) {
     return fused;
 }
 
+int fuse_split_attention_avg_pool(Graph& g, PassLog* log) {
+    std::vector<bool> dead(g.nodes.size(), false);
+    int fused = 0;
+    for (size_t i = 0; i < g.nodes.size(); i++) {
+        Node& pool = g.nodes[i];
+        if (pool.op != OpType::avg_pool2d) continue;
+        int p = sole_producer(g, pool.inputs[0], (int)i);
+        if (p < 0 || g.nodes[p].op != OpType::split_attention || g.nodes[p].attn.fused_avg_pool) continue;
+        Node& attn = g.nodes[p];
+        attn.attn.fused_avg_pool = true;
+        attn.attn.pool = pool.pool;
+        attn.output = pool.output;
+        dead[i] = true;
+        note(log, "fuse_split_attention_avg_pool: " + pool.name + " into " + attn.name);
+        fused++;
+    }
+    graph_relink(g, dead);
+    return fused;
+}
+
 void run_graph_passes(Graph& g, HostWeights& w, PassLog* log) {
     fold_batch_norm(g, w, log);
     fuse_conv_residual_add(g, log);
     fuse_conv_relu(g, log);
+    fuse_split_attention_avg_pool(g, log);
 }
 
 }  // namespace resnest

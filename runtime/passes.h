@@ -6,6 +6,7 @@
 //                            split_attention's inner BN => fc1 (bn_folded)
 //   fuse_conv_residual_add   conv2d -> add(., z)       => conv2d with a second input z (y = conv + b + z)
 //   fuse_conv_relu           conv2d -> relu            => conv2d with fused_relu
+//   fuse_split_attention_avg_pool  split_attention -> avg_pool2d => split_attention with fused_avg_pool
 //
 // A rewrite applies only where the intermediate tensor has no other reader and is not a graph output.
 // Folded weights are computed in double and stored under new names ("<node>:folded_weight").
@@ -23,6 +24,7 @@ using PassLog = std::vector<std::string>;
 int fold_batch_norm(Graph& g, HostWeights& w, PassLog* log);
 int fuse_conv_residual_add(Graph& g, PassLog* log);
 int fuse_conv_relu(Graph& g, PassLog* log);
+int fuse_split_attention_avg_pool(Graph& g, PassLog* log);
 
 // split_attention's fc1 with its inner BN folded in (w' = w*s, b' = b*s + t, in double); when the node is
 // already bn_folded, its fc1 as it is. Throws resnest::Error on a variance + eps that is not positive.

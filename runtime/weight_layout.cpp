@@ -16,6 +16,19 @@ std::vector<float> conv_weight_oihw_to_ohwi(const std::vector<float>& w, int out
     return out;
 }
 
+std::vector<float> conv_weight_grouped_to_dense(const std::vector<float>& w, int out_channels, int in_channels,
+                                                int groups, int kernel_h, int kernel_w) {
+    const int64_t khw = (int64_t)kernel_h * kernel_w, in_pg = in_channels / groups, out_pg = out_channels / groups;
+    std::vector<float> dense((size_t)out_channels * in_channels * khw, 0.0f);
+    for (int64_t o = 0; o < out_channels; o++) {
+        int64_t g = o / out_pg;
+        for (int64_t i = 0; i < in_pg; i++)
+            for (int64_t k = 0; k < khw; k++)
+                dense[(o * in_channels + g * in_pg + i) * khw + k] = w[(o * in_pg + i) * khw + k];
+    }
+    return dense;
+}
+
 std::vector<uint16_t> floats_to_halves(const std::vector<float>& v) {
     std::vector<uint16_t> out(v.size());
     for (size_t i = 0; i < v.size(); i++) out[i] = float_to_half(v[i]);

@@ -10,6 +10,12 @@ namespace resnest {
 std::vector<float> conv_weight_oihw_to_ohwi(const std::vector<float>& w, int out_channels, int in_per_group,
                                             int kernel_h, int kernel_w);
 
+// A grouped filter (O, I/G, KH, KW) as the equivalent dense filter (O, I, KH, KW): output channel o keeps its
+// group's weights at input channels g*I/G .. (g+1)*I/G - 1 and zeros elsewhere. A dense convolution with it
+// computes the grouped one with G times the arithmetic, which tensor cores can still make the faster choice.
+std::vector<float> conv_weight_grouped_to_dense(const std::vector<float>& w, int out_channels, int in_channels,
+                                                int groups, int kernel_h, int kernel_w);
+
 // Round-to-nearest-even float -> half bits.
 std::vector<uint16_t> floats_to_halves(const std::vector<float>& v);
 

@@ -218,7 +218,7 @@ int cmd_bench(int argc, char** argv) {
                                               {"p99", st.p99_ms}, {"mean", st.mean_ms}, {"max", st.max_ms}}},
                               {"host_latency_ms", {{"p50", hs.p50_ms}, {"p90", hs.p90_ms}, {"mean", hs.mean_ms}}},
                               {"throughput_img_s", ips}, {"tflops", tflops},
-                              {"peak_share", peak > 0 ? tflops / peak : 0.0}, {"memory_bytes", mem},
+                              {"peak_share", peak > 0 ? tflops / peak : 0.0}, {"device_memory_bytes", mem},
                               {"samples_ms", device_ms}};
         if (streams > 1) {
             std::vector<std::unique_ptr<resnest::Context>> contexts;

@@ -53,6 +53,10 @@ class CpuEngine : public Engine, public std::enable_shared_from_this<CpuEngine> 
         for (size_t i = 0; i < graph_.nodes.size(); i++) prepare(graph_.nodes[i], prepared_[i]);
         plan_ = plan_memory(graph_, options_.max_batch, sizeof(float));
         for (const Node& n : graph_.nodes) {
+            if (n.op == OpType::split_attention && n.attn.fused_avg_pool) {
+                const Shape& x = graph_.tensors[n.inputs[0]].shape;
+                workspace_floats_ = std::max<size_t>(workspace_floats_, (size_t)(n.attn.channels * x[1] * x[2]));
+            }
             if (n.op != OpType::conv2d) continue;
             const Shape& x = graph_.tensors[n.inputs[0]].shape;
             const Shape& y = graph_.tensors[n.output].shape;
@@ -194,7 +198,13 @@ class CpuContext : public Context {
                     avg_pool2d(n.pool, xb, xs[0], xs[1], xs[2], yb, ys[1], ys[2]);
                     break;
                 case OpType::split_attention:
-                    split_attention(n.attn, p.attn, xb, xs[1] * xs[2], yb);
+                    if (n.attn.fused_avg_pool) {  // into scratch, then the avd pool into y
+                        float* full = workspace_.data();
+                        split_attention(n.attn, p.attn, xb, xs[1] * xs[2], full);
+                        avg_pool2d(n.attn.pool, full, ys[0], xs[1], xs[2], yb, ys[1], ys[2]);
+                    } else {
+                        split_attention(n.attn, p.attn, xb, xs[1] * xs[2], yb);
+                    }
                     break;
                 case OpType::add:
                     add_tensors(xb, tensor(n.inputs[1], input) + b * x_numel, yb, x_numel);

@@ -44,6 +44,7 @@ size_t element_size(Precision p) { return p == Precision::fp16 ? 2 : 4; }
 // One node's weights on the device: pointers into the engine's weight buffer.
 struct DeviceNodeWeights {
     const void* conv_w = nullptr;      // (Cout, KH, KW, Cin/groups) T
+    const void* conv_w_dense = nullptr;  // grouped convs: the equivalent dense filter (Cout, KH, KW, Cin) T
     const void* conv_b = nullptr;      // (Cout) T; zeros when the conv has no bias (the fused call needs one)
     const float* conv_b_f = nullptr;   // (Cout) float, or null when the conv has no bias
     const float* bn_scale = nullptr;   // (C) batch_norm: gamma / sqrt(var + eps)
@@ -81,7 +82,7 @@ class WeightBlob {
 
 // Offsets into the blob, per node, until the buffer exists.
 struct NodeOffsets {
-    int64_t conv_w = -1, conv_b = -1, conv_b_f = -1, bn_scale = -1, bn_shift = -1, fc1_w = -1, fc1_b = -1,
+    int64_t conv_w = -1, conv_w_dense = -1, conv_b = -1, conv_b_f = -1, bn_scale = -1, bn_shift = -1, fc1_w = -1, fc1_b = -1,
             fc2_w = -1, fc2_b = -1, linear_w = -1, linear_b = -1;
     int64_t bytes = 0;
 };
@@ -146,7 +147,7 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
             if (n.op != OpType::split_attention) continue;
             const SplitAttentionAttrs& a = n.attn;
             SplitAttentionGateShape s{options_.max_batch, a.radix, a.cardinality, a.channels, a.inter_channels};
-            if (a.radix > kSplitAttentionMaxRadix)
+            if (a.radix > kSplitAttentionMaxRadix || (a.fused_avg_pool && a.radix > kMaxCombineRadix))
                 throw Error(graph_.source + ": node '" + n.name + "': radix " + std::to_string(a.radix) +
                             " is over the CUDA backend's limit of " + std::to_string(kSplitAttentionMaxRadix));
             if (split_attention_gate_smem_bytes(s) > 48 * 1024)
@@ -173,6 +174,15 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
                                                                        a.out_channels, a.in_channels / a.groups,
                                                                        a.kernel_h, a.kernel_w);
                     o.conv_w = blob.add_storage(filt, prec);
+                    if (a.groups > 1) {  // the block-diagonal dense form, which prepare() may find faster
+                        std::vector<float> dense = conv_weight_grouped_to_dense(w.tensors.at(n.weights.at("weight")),
+                                                                                a.out_channels, a.in_channels,
+                                                                                a.groups, a.kernel_h, a.kernel_w);
+                        o.conv_w_dense =
+                            blob.add_storage(conv_weight_oihw_to_ohwi(dense, a.out_channels, a.in_channels, a.kernel_h,
+                                                                      a.kernel_w),
+                                             prec);
+                    }
                     std::vector<float> bias(a.out_channels, 0.0f);
                     if (a.bias) {
                         bias = w.tensors.at(n.weights.at("bias"));
@@ -244,6 +254,7 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
             const NodeOffsets& o = offs[i];
             DeviceNodeWeights& d = node_weights_[i];
             d.conv_w = at(o.conv_w);
+            d.conv_w_dense = at(o.conv_w_dense);
             d.conv_b = at(o.conv_b);
             d.conv_b_f = atf(o.conv_b_f);
             d.bn_scale = atf(o.bn_scale);
@@ -272,9 +283,10 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
 // Everything a context prepared for one batch size.
 struct BatchState {
     std::vector<std::unique_ptr<ConvLaunch>> convs;  // per node; null for other ops
+    std::vector<bool> dense;                         // per node: a grouped conv run as its dense equivalent
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
-    int cache_hits = 0, searched = 0;
+    int cache_hits = 0, searched = 0, densified = 0;
     ~BatchState() {
         if (exec) cudaGraphExecDestroy(exec);
         if (graph) cudaGraphDestroy(graph);
@@ -391,7 +403,7 @@ class CudaContext : public Context {
             std::nth_element(s.begin(), s.begin() + s.size() / 2, s.end());
             NodeProfile p;
             p.name = n.name;
-            p.op = node_kind(n);
+            p.op = node_kind(n) + (state.dense[i] ? " (dense)" : "");
             p.ms = s[s.size() / 2];
             p.flops = 2.0 * (double)n.macs * batch;
             double act = (double)shape_numel(g.tensors[n.output].shape);
@@ -440,10 +452,10 @@ class CudaContext : public Context {
         return (unsigned char*)arena_ + engine_->plan().offset[t];
     }
 
-    ConvBuffers conv_buffers(size_t i) const {
+    ConvBuffers conv_buffers(size_t i, bool dense) const {
         const Node& n = engine_->graph().nodes[i];
         const DeviceNodeWeights& w = engine_->weights(i);
-        return {tensor(n.inputs[0]), w.conv_w, w.conv_b, w.conv_b_f,
+        return {tensor(n.inputs[0]), dense ? w.conv_w_dense : w.conv_w, w.conv_b, w.conv_b_f,
                 n.inputs.size() > 1 ? tensor(n.inputs[1]) : nullptr, tensor(n.output), workspace_,
                 kConvWorkspaceBytes};
     }
@@ -457,6 +469,7 @@ class CudaContext : public Context {
         const DeviceInfo& dev = engine_->device();
         auto state = std::make_unique<BatchState>();
         state->convs.resize(g.nodes.size());
+        state->dense.assign(g.nodes.size(), false);
         for (size_t i = 0; i < g.nodes.size(); i++) {
             const Node& n = g.nodes[i];
             if (n.op != OpType::conv2d) continue;
@@ -479,10 +492,21 @@ class CudaContext : public Context {
             k.kernel_h = a.kernel_h, k.kernel_w = a.kernel_w, k.stride_h = a.stride_h, k.stride_w = a.stride_w;
             k.pad_h = a.pad_h, k.pad_w = a.pad_w, k.dilation_h = a.dilation_h, k.dilation_w = a.dilation_w;
             k.groups = a.groups, k.fused_bias_relu = n.fused_relu;
-            if (conv->choose_algorithm(cudnn_, conv_buffers(i), engine_->cache(), conv_algo_key(k)))
+            if (conv->choose_algorithm(cudnn_, conv_buffers(i, false), engine_->cache(), conv_algo_key(k)))
                 state->cache_hits++;
             else
                 state->searched++;
+            if (a.groups > 1 && choose_dense(i, p, k, *conv)) {
+                ConvProblem pd = p;
+                pd.attrs.groups = 1;
+                conv = std::make_unique<ConvLaunch>();
+                conv->describe(pd, n.name);
+                ConvAlgoKeyParts kd = k;
+                kd.groups = 1;
+                conv->choose_algorithm(cudnn_, conv_buffers(i, true), engine_->cache(), conv_algo_key(kd));
+                state->dense[i] = true;
+                state->densified++;
+            }
             state->convs[i] = std::move(conv);
         }
         CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -504,9 +528,47 @@ class CudaContext : public Context {
             CUDA_CHECK(cudaGraphInstantiate(&state->exec, state->graph, 0));
         }
         if (o.verbose)
-            std::fprintf(stderr, "cuda: batch %d prepared: %d conv algorithms from the cache, %d searched%s\n", batch,
-                         state->cache_hits, state->searched, state->exec ? "; CUDA graph captured" : "");
+            std::fprintf(stderr, "cuda: batch %d prepared: %d conv algorithms from the cache, %d searched, %d grouped "
+                         "convs run dense%s\n", batch, state->cache_hits, state->searched, state->densified,
+                         state->exec ? "; CUDA graph captured" : "");
         return *(batches_[batch] = std::move(state));
+    }
+
+    // Grouped convolution or its dense equivalent (G times the arithmetic, but cuDNN's dense tensor-core
+    // kernels can still win): timed once per layer shape and batch, the answer kept in the algorithm cache.
+    bool choose_dense(size_t i, const ConvProblem& p, const ConvAlgoKeyParts& k, const ConvLaunch& grouped) {
+        std::string key = conv_algo_key(k) + "|grouped_or_dense";
+        ConvAlgoChoice choice;
+        if (engine_->cache().lookup(key, &choice)) return choice.algo == 1;
+        ConvProblem pd = p;
+        pd.attrs.groups = 1;
+        ConvLaunch dense;
+        dense.describe(pd, engine_->graph().nodes[i].name + " (dense)");
+        ConvAlgoKeyParts kd = k;
+        kd.groups = 1;
+        dense.choose_algorithm(cudnn_, conv_buffers(i, true), engine_->cache(), conv_algo_key(kd));
+        float grouped_ms = time_conv(grouped, conv_buffers(i, false));
+        float dense_ms = time_conv(dense, conv_buffers(i, true));
+        bool use_dense = dense_ms < grouped_ms;
+        engine_->cache().insert(key, {use_dense ? 1 : 0, 0, 0});
+        if (engine_->options().verbose)
+            std::fprintf(stderr, "cuda: %s at batch %d: grouped %.4f ms, dense %.4f ms: %s\n",
+                         engine_->graph().nodes[i].name.c_str(), p.batch, grouped_ms, dense_ms,
+                         use_dense ? "dense" : "grouped");
+        return use_dense;
+    }
+
+    // Mean device time of a few launches after one untimed one, ms.
+    float time_conv(const ConvLaunch& conv, const ConvBuffers& b) {
+        const int reps = 5;
+        conv.launch(cudnn_, b, stream_);
+        CUDA_CHECK(cudaEventRecord(start_, stream_));
+        for (int r = 0; r < reps; r++) conv.launch(cudnn_, b, stream_);
+        CUDA_CHECK(cudaEventRecord(stop_, stream_));
+        CUDA_CHECK(cudaEventSynchronize(stop_));
+        float ms = 0.0f;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+        return ms / reps;
     }
 
     // Enqueues the whole forward pass; with `events`, records events[i] before node i and events[n] after.
@@ -552,7 +614,7 @@ class CudaContext : public Context {
         const long long count = (long long)batch * shape_numel(xs);
         switch (n.op) {
             case OpType::conv2d:
-                state.convs[i]->launch(cudnn_, conv_buffers(i), stream_);
+                state.convs[i]->launch(cudnn_, conv_buffers(i, state.dense[i]), stream_);
                 break;
             case OpType::batch_norm:
                 channel_affine_activation<T>(x, w.bn_scale, w.bn_shift, nullptr, y, count, channels, false, stream_);
@@ -581,7 +643,14 @@ class CudaContext : public Context {
                 split_attention_radix_sum_pool<T>(x, gap_, batch, hw, a.radix, a.channels, stream_);
                 SplitAttentionGateShape s{batch, a.radix, a.cardinality, a.channels, a.inter_channels};
                 split_attention_gate_block_per_image(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, attn_, s, stream_);
-                split_attention_weighted_sum<T>(x, attn_, y, batch, hw, a.radix, a.channels, stream_);
+                if (a.fused_avg_pool) {
+                    const Pool2dAttrs& pa = a.pool;
+                    Pool2dShape ps{batch, (int)xs[1], (int)xs[2], a.channels, (int)ys[1], (int)ys[2], pa.kernel_h,
+                                   pa.kernel_w, pa.stride_h, pa.stride_w, pa.pad_h, pa.pad_w, pa.count_include_pad};
+                    split_attention_weighted_sum_avg_pool<T>(x, attn_, y, a.radix, ps, stream_);
+                } else {
+                    split_attention_weighted_sum<T>(x, attn_, y, batch, hw, a.radix, a.channels, stream_);
+                }
                 break;
             }
             case OpType::global_avg_pool:

@@ -25,7 +25,15 @@ expect 1 "/nonexistent/w.safetensors" -- "$BIN" inspect "$TINY.json" --weights /
 expect 1 "/nonexistent/x.npy" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input /nonexistent/x.npy --output "$TMP/y.npy"
 echo '{"format": "resnest-graph", ' >"$TMP/broken.json"
 expect 1 "broken.json: malformed JSON" -- "$BIN" inspect "$TMP/broken.json"
-expect 1 "this build has no CUDA backend" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --backend cuda
+# --backend cuda without a GPU: a CPU-only build says it has no CUDA backend, a CUDA build that no device exists.
+if ! nvidia-smi -L >/dev/null 2>&1; then
+    expect 1 "this build has no CUDA backend|CUDA device 0 does not exist \(this machine has 0\)" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --backend cuda
+fi
+expect 1 "CUDA device 9 does not exist|this build has no CUDA backend" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --backend cuda --device 9
+expect 2 "--passes takes auto, on or off" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --passes maybe
+expect 2 "--algo-cache needs a file path" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --algo-cache=
+expect 2 "--streams needs --backend cuda" -- "$BIN" bench --model "$TINY.json" --streams 2
+expect 0 "resnest run" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y_passes.npy" --passes on
 expect 1 "the CPU backend runs fp32 only" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --precision fp16
 "$PY" -c "import numpy as np; np.save('$TMP/wrong_shape.npy', np.ones((2,3,64,64), np.float32)); np.save('$TMP/f64.npy', np.ones((1,3,98,98)))
 x = np.ones((1,3,98,98), np.float32); x[0,1,2,3] = np.nan; np.save('$TMP/nan.npy', x)

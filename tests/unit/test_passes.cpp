@@ -1,0 +1,236 @@
+// test_passes.cpp: the graph passes (BN folding, conv + bias + residual + ReLU fusion, the avd pool fused into
+// split attention) checked on the CPU: what they rewrite in the committed models, that the rewritten graph
+// computes the same function (CPU engine, passes on vs off, tiny fixtures against framework logits and a
+// full model), and the host pieces of the CUDA backend (filter layouts, the algorithm cache, roofline).
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "bench_stats.h"
+#include "conv_algo_cache.h"
+#include "cpu/cpu_ops.h"
+#include "graph.h"
+#include "npy.h"
+#include "passes.h"
+#include "planner.h"
+#include "resnest/engine.h"
+#include "safetensors.h"
+#include "test_helpers.h"
+#include "weight_layout.h"
+#include "weights.h"
+
+using namespace resnest;
+using Catch::Contains;
+
+namespace {
+
+int count_op(const Graph& g, OpType op) {
+    int n = 0;
+    for (const Node& node : g.nodes) n += node.op == op;
+    return n;
+}
+
+double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < a.size(); i++) {
+        if (!std::isfinite(a[i])) return INFINITY;
+        num = std::max(num, (double)std::fabs(a[i] - b[i]));
+        den = std::max(den, (double)std::fabs(b[i]));
+    }
+    return num / den;
+}
+
+}  // namespace
+
+TEST_CASE("passes fold every BN and fuse every residual add and ReLU of ResNeSt50", "[passes]") {
+    Graph g = graph_load(test::source_path("models/resnest50.json"));
+    HostWeights w;  // random values with positive variances: only the bookkeeping matters here
+    for (const WeightRequirement& r : g.weights) {
+        std::vector<float> v = test::random_floats((size_t)shape_numel(r.shape), 0.5f, 1.5f);
+        w.tensors[r.tensor] = v;
+    }
+    const int bn = count_op(g, OpType::batch_norm), add = count_op(g, OpType::add), relu = count_op(g, OpType::relu);
+    const int attn = count_op(g, OpType::split_attention), avg = count_op(g, OpType::avg_pool2d);
+    const size_t nodes = g.nodes.size();
+    PassLog log;
+    int folded = fold_batch_norm(g, w, &log);
+    CHECK(folded == bn + attn);  // every BN follows a conv; every split attention's inner BN folds into fc1
+    CHECK(count_op(g, OpType::batch_norm) == 0);
+    int residual = fuse_conv_residual_add(g, &log);
+    CHECK(residual == add);
+    CHECK(count_op(g, OpType::add) == 0);
+    int relus = fuse_conv_relu(g, &log);
+    CHECK(relus == relu);  // every ReLU follows a conv once the adds are in the convs
+    int pools = fuse_split_attention_avg_pool(g, &log);
+    CHECK(pools == 3);  // ResNeSt50's avd pool follows the attention in the first block of layers 2, 3 and 4
+    CHECK(count_op(g, OpType::avg_pool2d) == avg - pools);
+    CHECK(g.nodes.size() == nodes - bn - add - relu - pools);
+    CHECK((int)log.size() == folded + residual + relus + pools);
+    CHECK_THAT(log.front(), Contains("fold_batch_norm: conv1.1 into conv1.0"));
+    // The graph still links up: producers, consumers, a valid plan in which every tensor has a place.
+    for (size_t i = 0; i < g.nodes.size(); i++) {
+        CHECK(g.tensors[g.nodes[i].output].producer == (int)i);
+        for (int t : g.nodes[i].inputs) {
+            const auto& c = g.tensors[t].consumers;
+            CHECK(std::find(c.begin(), c.end(), (int)i) != c.end());
+            CHECK((t == g.input || g.tensors[t].producer < (int)i));
+        }
+    }
+    MemoryPlan plan = plan_memory(g, 4, 2);
+    CHECK(plan.arena_bytes > 0);
+    for (const Node& n : g.nodes) CHECK(plan.offset[n.output] >= 0);
+}
+
+TEST_CASE("a conv whose output has a second reader is not fused", "[passes]") {
+    const std::string text = R"({"format": "resnest-graph", "version": 1,
+      "input": {"name": "x", "shape": [-1, 2, 4, 4], "layout": "NCHW", "dtype": "float32"},
+      "outputs": ["r", "c"],
+      "nodes": [
+        {"name": "c", "op": "conv2d", "inputs": ["x"], "outputs": ["c"], "attrs": {"in_channels": 2, "out_channels": 2, "kernel": 1}, "weights": {"weight": "c.w"}},
+        {"name": "b", "op": "batch_norm", "inputs": ["c"], "outputs": ["b"], "attrs": {"channels": 2},
+         "weights": {"weight": "b.g", "bias": "b.b", "running_mean": "b.m", "running_var": "b.v"}},
+        {"name": "r", "op": "relu", "inputs": ["b"], "outputs": ["r"]}]})";
+    Graph g = graph_parse(text, "<test>");
+    HostWeights w;
+    for (const WeightRequirement& r : g.weights) w.tensors[r.tensor] = test::random_floats(shape_numel(r.shape), 0.5f, 1.5f);
+    PassLog log;
+    CHECK(fold_batch_norm(g, w, &log) == 0);  // "c" is a graph output: the BN stays
+    CHECK(fuse_conv_relu(g, &log) == 0);      // the ReLU reads a BN, not a conv
+    CHECK(g.nodes.size() == 3);
+}
+
+TEST_CASE("a non-positive variance is refused by the fold, naming the tensor", "[passes]") {
+    Graph g = graph_load(test::source_path("tests/fixtures/tiny/tiny_r2_k1_torch.json"));
+    auto file = SafetensorsFile::open(test::source_path("tests/fixtures/tiny/tiny_r2_k1_torch.safetensors"));
+    HostWeights w = bind_weights(g, *file);
+    w.tensors.at("bn1.running_var")[0] = -1.0f;
+    CHECK_THROWS_WITH(fold_batch_norm(g, w, nullptr), Contains("bn1.running_var") && Contains("not positive"));
+}
+
+TEST_CASE("the CPU engine computes the same function with the passes on (tiny fixtures and ResNeSt50)", "[passes]") {
+    std::ifstream f(test::source_path("tests/fixtures/fixtures.json"));
+    nlohmann::json manifest = nlohmann::json::parse(f);
+    int checked = 0;
+    for (const auto& fx : manifest["fixtures"]) {
+        if (fx["kind"] != "tiny") continue;
+        NpyArray x = npy_read(test::source_path(fx["input"]));
+        NpyArray expected = npy_read(test::source_path(fx["expected"]));
+        int n = (int)x.shape[0];
+        EngineOptions o;
+        o.max_batch = n;
+        o.passes = 1;
+        auto e = Engine::load(test::source_path(fx["graph"]), test::source_path(fx["weights"]), o);
+        CHECK(!e->pass_log().empty());
+        std::vector<float> y(expected.data.size(), NAN);
+        e->create_context()->run(x.data.data(), n, y.data());
+        INFO(fx["name"].get<std::string>());
+        CHECK(max_rel(y, expected.data) <= 1e-5);  // the framework logits themselves, as without passes
+        checked++;
+    }
+    CHECK(checked == 6);
+
+    EngineOptions off, on;
+    off.max_batch = on.max_batch = 2;
+    on.passes = 1;
+    auto a = Engine::load_seeded(test::source_path("models/resnest50.json"), 5, off);
+    auto b = Engine::load_seeded(test::source_path("models/resnest50.json"), 5, on);
+    CHECK(a->pass_log().empty());
+    std::vector<float> x = test::random_floats(2 * 3 * 224 * 224, -2, 2);
+    std::vector<float> ya(2000, NAN), yb(2000, NAN);
+    a->create_context()->run(x.data(), 2, ya.data());
+    b->create_context()->run(x.data(), 2, yb.data());
+    CHECK(max_rel(yb, ya) <= 1e-5);
+}
+
+TEST_CASE("NHWC filters and the dense form of a grouped filter", "[passes][cuda-host]") {
+    // OHWI: element (o, ky, kx, i) is OIHW's (o, i, ky, kx).
+    const int O = 6, I = 4, KH = 3, KW = 2;
+    std::vector<float> w = test::random_floats(O * I * KH * KW);
+    std::vector<float> t = conv_weight_oihw_to_ohwi(w, O, I, KH, KW);
+    for (int o = 0; o < O; o++)
+        for (int i = 0; i < I; i++)
+            for (int ky = 0; ky < KH; ky++)
+                for (int kx = 0; kx < KW; kx++)
+                    REQUIRE(t[((o * KH + ky) * KW + kx) * I + i] == w[((o * I + i) * KH + ky) * KW + kx]);
+    // A dense convolution with the block-diagonal filter equals the grouped convolution.
+    for (int groups : {2, 4}) {
+        Conv2dAttrs g;
+        g.in_channels = 8, g.out_channels = 12, g.kernel_h = g.kernel_w = 3, g.pad_h = g.pad_w = 1, g.groups = groups;
+        Conv2dAttrs d = g;
+        d.groups = 1;
+        std::vector<float> x = test::random_floats(8 * 5 * 7);
+        std::vector<float> wg = test::random_floats(12 * (8 / groups) * 9);
+        std::vector<float> wd = conv_weight_grouped_to_dense(wg, 12, 8, groups, 3, 3);
+        std::vector<float> yg(12 * 35), yd(12 * 35);
+        conv2d_direct_double(g, x.data(), 5, 7, wg.data(), nullptr, yg.data(), 5, 7);
+        conv2d_direct_double(d, x.data(), 5, 7, wd.data(), nullptr, yd.data(), 5, 7);
+        CHECK(yg == yd);
+    }
+    std::vector<uint16_t> h = floats_to_halves({1.0f, -2.0f, 65504.0f, 1e-8f});
+    CHECK(h == std::vector<uint16_t>{0x3C00, 0xC000, 0x7BFF, 0x0000});
+}
+
+TEST_CASE("the convolution algorithm cache: keys, file round trip, corrupt lines", "[passes][cuda-host]") {
+    ConvAlgoKeyParts k;
+    k.device = "NVIDIA H200\tx";
+    k.cc_major = 9, k.cudnn_version = 91900, k.precision = "fp16", k.batch = 8, k.in_channels = 64, k.in_h = 56,
+    k.in_w = 56, k.out_channels = 128, k.kernel_h = k.kernel_w = 3, k.stride_h = k.stride_w = 1, k.pad_h = k.pad_w = 1,
+    k.dilation_h = k.dilation_w = 1, k.groups = 2, k.fused_bias_relu = true;
+    std::string key = conv_algo_key(k);
+    CHECK(key.find('\t') == std::string::npos);
+    // Every field changes the key.
+    ConvAlgoKeyParts k2 = k;
+    k2.batch = 9;
+    CHECK(conv_algo_key(k2) != key);
+    k2 = k, k2.groups = 1;
+    CHECK(conv_algo_key(k2) != key);
+    k2 = k, k2.precision = "fp32";
+    CHECK(conv_algo_key(k2) != key);
+    k2 = k, k2.cudnn_version = 91400;
+    CHECK(conv_algo_key(k2) != key);
+    k2 = k, k2.fused_bias_relu = false;
+    CHECK(conv_algo_key(k2) != key);
+
+    test::TempDir dir;
+    std::string path = (dir.path / "sub" / "algos.tsv").string();
+    {
+        ConvAlgoCache c(path);
+        CHECK(c.loaded() == 0);
+        ConvAlgoChoice none;
+        CHECK_FALSE(c.lookup(key, &none));
+        c.insert(key, {6, 1, 123456});
+        CHECK(c.last_warning().empty());
+    }
+    {
+        std::ofstream f(path, std::ios::app);
+        // Four bad lines: no tab, two numbers, a negative algorithm, a fourth field.
+        f << "garbage line\n" << key << "x\t1\t2\n" << "k\t-1\t0\t0\n" << "k2\t1\t2\t3\textra\n";
+    }
+    ConvAlgoCache c(path);
+    CHECK(c.loaded() == 1);
+    CHECK(c.skipped_lines() == 4);
+    CHECK_THAT(c.last_warning(), Contains("skipped 4 malformed"));
+    ConvAlgoChoice got;
+    REQUIRE(c.lookup(key, &got));
+    CHECK(got.algo == 6);
+    CHECK(got.math_type == 1);
+    CHECK(got.workspace_bytes == 123456);
+    ConvAlgoCache unwritable("/proc/resnest_no_such_dir/algos.tsv");
+    unwritable.insert("k", {1, 0, 0});
+    CHECK_THAT(unwritable.last_warning(), Contains("stays in memory"));
+    CHECK(unwritable.lookup("k", &got));
+}
+
+TEST_CASE("roofline arithmetic and card peaks", "[bench]") {
+    CHECK(card_peak_tflops("NVIDIA H200", "fp16") == Approx(989.4));
+    CHECK(card_peak_tflops("NVIDIA H100 80GB HBM3", "fp32") == Approx(66.9));
+    CHECK(card_peak_tflops("NVIDIA A100", "fp16") == 0.0);
+    CHECK(card_peak_bandwidth_tbs("NVIDIA H200") == Approx(4.8));
+    // 1 TFLOP at 1000 TFLOP/s is 1 ms; 1 GB at 4 TB/s is 0.25 ms: compute bound.
+    CHECK(roofline_floor_ms(1e12, 1e9, 1000.0, 4.0) == Approx(1.0));
+    // 1 GFLOP and 8 GB at the same peaks: memory bound, 2 ms.
+    CHECK(roofline_floor_ms(1e9, 8e9, 1000.0, 4.0) == Approx(2.0));
+    CHECK(roofline_floor_ms(1e9, 8e9, 0.0, 4.0) == 0.0);
+}
