@@ -5,6 +5,7 @@
 #
 #   bash bench/device_check.sh [OUT_DIR]       # OUT_DIR defaults to $OUT, else bench/out
 #   BIN=.devbin STAGES="tests parity sanitize bench torch" bash bench/device_check.sh
+# Stages run in the order STAGES lists them.
 #   QUICK=1 ...     shorter runs for a tight device budget: parity fp32/fp16 only, memcheck only, 50 timed
 #                   runs per bench row, PyTorch's graph-replay configurations and one torch.compile cell
 # When $OUT is set and no folder is given (the device tool), the logs and JSON go to a scratch folder and are
@@ -64,22 +65,27 @@ stage() {  # stage NAME LIMIT_S COMMAND...: runs it with a time limit, logs, rec
     bundle
 }
 
-want() { [[ " $STAGES " == *" $1 "* ]]; }
 
 echo "device_check: $(date -u +%FT%TZ), commit $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown), bin $BIN"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 | tee "$OUT_DIR/gpu.txt"
 "$RESNEST" --version 2>&1 | head -2
 
-if want tests; then
-    stage gpu_tests 300 "$TESTS" --durations yes
-fi
-if want parity; then
-    precisions="fp32 tf32 fp16"
+L() { ((QUICK)) && echo "$2" || echo "$1"; }  # a stage's time limit: L NORMAL QUICK
+
+run_tests() {
+    stage gpu_tests "$(L 300 110)" "$TESTS" --durations yes
+}
+
+run_parity() {
+    local precisions="fp32 tf32 fp16"
     ((QUICK)) && precisions="fp32 fp16"
-    stage parity_timm 200 "$PY" bench/parity_timm.py --resnest "$RESNEST" --precision $precisions --batch 8 \
-        --json "$OUT_DIR/parity_timm.json"
-fi
-if want sanitize; then
+    stage parity_timm "$(L 200 60)" "$PY" bench/parity_timm.py --resnest "$RESNEST" --precision $precisions \
+        --batch 8 --json "$OUT_DIR/parity_timm.json"
+}
+
+run_sanitize() {
+    local tools="memcheck racecheck"
+    ((QUICK)) && tools=memcheck
     "$PY" weights_tools/random_input.py --shape 2,3,224,224 --seed 3 --out "$OUT_DIR/x2.npy" >/dev/null 2>&1
     for m in resnest50 resnest50_fast_1s1x64d; do
         "$PY" weights_tools/random_weights.py --model models/$m.json --seed 1 --out "$OUT_DIR/$m.safetensors" \
@@ -87,27 +93,27 @@ if want sanitize; then
         # One plain run first fills the algorithm cache, so the sanitized runs skip the timed search.
         "$RESNEST" run --model models/$m.json --weights "$OUT_DIR/$m.safetensors" --input "$OUT_DIR/x2.npy" \
             --output "$OUT_DIR/y_$m.npy" --backend cuda --precision fp16 >/dev/null 2>&1
-        tools="memcheck racecheck"
-        ((QUICK)) && tools=memcheck
         for tool in $tools; do
-            stage "sanitize_${tool}_$m" 150 compute-sanitizer --tool $tool --error-exitcode 9 "$RESNEST" run \
+            stage "sanitize_${tool}_$m" "$(L 150 40)" compute-sanitizer --tool $tool --error-exitcode 9 "$RESNEST" run \
                 --model models/$m.json --weights "$OUT_DIR/$m.safetensors" --input "$OUT_DIR/x2.npy" \
                 --output "$OUT_DIR/y_$m.npy" --backend cuda --precision fp16
         done
         rm -f "$OUT_DIR/$m.safetensors"
     done
-fi
-if want bench; then
+}
+
+run_bench() {
     for m in resnest50 resnest50_fast_1s1x64d; do
         for p in fp16 fp32; do
-            stage "bench_${m}_$p" 120 "$RESNEST" bench --model models/$m.json --random-weights --backend cuda \
-                --precision $p --batch 1,8,32,128 --iters $((QUICK ? 50 : 100)) --json "$OUT_DIR/bench_${m}_$p.json"
+            stage "bench_${m}_$p" "$(L 120 30)" "$RESNEST" bench --model models/$m.json --random-weights --backend cuda \
+                --precision $p --batch 1,8,32,128 --iters "$(L 100 50)" --json "$OUT_DIR/bench_${m}_$p.json"
         done
     done
-    stage bench_profile_resnest50_fp16 60 "$RESNEST" bench --model models/resnest50.json --random-weights \
+    stage bench_profile_resnest50_fp16 "$(L 60 25)" "$RESNEST" bench --model models/resnest50.json --random-weights \
         --backend cuda --precision fp16 --batch 1,128 --iters 50 --profile --json "$OUT_DIR/profile_resnest50_fp16.json"
-fi
-if want torch; then
+}
+
+run_torch() {
     if ((QUICK)); then
         stage compare_pytorch 60 "$PY" bench/compare_pytorch.py --batch 1,8,32,128 --iters 30 \
             --configs fp32-graph,fp16-cl-graph --resnest-json "$OUT_DIR"/bench_*.json --json "$OUT_DIR/compare_pytorch.json"
@@ -118,7 +124,15 @@ if want torch; then
             --resnest-json "$OUT_DIR"/bench_*.json --json "$OUT_DIR/compare_pytorch.json"
     fi
     stage plot_latency 60 "$PY" bench/plot_latency.py "$OUT_DIR/compare_pytorch.json" --out "$OUT_DIR/latency.png"
-fi
+}
+
+# Stages run in the order STAGES lists them.
+for s in $STAGES; do
+    case $s in
+        tests | parity | sanitize | bench | torch) "run_$s" ;;
+        *) echo "device_check: unknown stage '$s' (use tests parity sanitize bench torch)"; exit 2 ;;
+    esac
+done
 
 echo
 echo "=== device_check summary ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1))"
