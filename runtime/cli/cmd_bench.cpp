@@ -220,6 +220,8 @@ int cmd_bench(int argc, char** argv) {
                               {"throughput_img_s", ips}, {"tflops", tflops},
                               {"peak_share", peak > 0 ? tflops / peak : 0.0}, {"device_memory_bytes", mem},
                               {"samples_ms", device_ms}};
+        if (cuda)  // the same device-clock numbers under the name PyTorch-side tools look for
+            row["gpu_latency_ms"] = row["latency_ms"];
         if (streams > 1) {
             std::vector<std::unique_ptr<resnest::Context>> contexts;
             for (int k = 0; k < streams; k++) contexts.push_back(engine->create_context());
