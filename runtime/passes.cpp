@@ -96,6 +96,11 @@ void note(PassLog* log, const std::string& line) {
 
 }  // namespace
 
+void batch_norm_scale_shift(const Graph& g, const Node& n, const HostWeights& w, std::vector<double>& scale,
+                            std::vector<double>& shift) {
+    bn_scale_shift_double(g, n, w, "weight", "bias", "running_mean", "running_var", n.bn.eps, scale, shift);
+}
+
 void split_attention_folded_fc1(const Graph& g, const Node& n, const HostWeights& w, std::vector<float>& weight,
                                 std::vector<float>& bias) {
     const std::vector<float>& w1 = w.tensors.at(n.weights.at("fc1_weight"));

@@ -31,6 +31,11 @@ int fuse_split_attention_avg_pool(Graph& g, PassLog* log);
 void split_attention_folded_fc1(const Graph& g, const Node& n, const HostWeights& w, std::vector<float>& weight,
                                 std::vector<float>& bias);
 
+// A batch_norm node's inference affine: scale = gamma / sqrt(var + eps), shift = beta - mean * scale, in
+// double. Throws resnest::Error naming the tensor on a variance + eps that is not positive.
+void batch_norm_scale_shift(const Graph& g, const Node& n, const HostWeights& w, std::vector<double>& scale,
+                            std::vector<double>& shift);
+
 // All of the above, in that order.
 void run_graph_passes(Graph& g, HostWeights& w, PassLog* log);
 

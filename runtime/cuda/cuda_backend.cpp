@@ -192,23 +192,10 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
                     o.bytes = (int64_t)(filt.size() + bias.size()) * esize_;
                     break;
                 }
-                case OpType::batch_norm: {
-                    const std::vector<float>& ga = w.tensors.at(n.weights.at("weight"));
-                    const std::vector<float>& be = w.tensors.at(n.weights.at("bias"));
-                    const std::vector<float>& mu = w.tensors.at(n.weights.at("running_mean"));
-                    const std::vector<float>& va = w.tensors.at(n.weights.at("running_var"));
-                    std::vector<float> scale(ga.size()), shift(ga.size());
-                    for (size_t c = 0; c < ga.size(); c++) {
-                        double denom = (double)va[c] + n.bn.eps;
-                        if (!(denom > 0.0))
-                            throw Error(graph_.source + ": node '" + n.name + "': tensor '" +
-                                        n.weights.at("running_var") + "' holds variance " + std::to_string(va[c]) +
-                                        " at channel " + std::to_string(c) +
-                                        ", so variance + eps is not positive; the weights are corrupt");
-                        double s = ga[c] / std::sqrt(denom);
-                        scale[c] = (float)s;
-                        shift[c] = (float)(be[c] - mu[c] * s);
-                    }
+                case OpType::batch_norm: {  // only where no conv precedes it, or with the passes off
+                    std::vector<double> s, t;
+                    batch_norm_scale_shift(graph_, n, w, s, t);
+                    std::vector<float> scale(s.begin(), s.end()), shift(t.begin(), t.end());
                     o.bn_scale = blob.add_floats(scale);
                     o.bn_shift = blob.add_floats(shift);
                     o.bytes = (int64_t)(scale.size() + shift.size()) * 4;
