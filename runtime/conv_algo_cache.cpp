@@ -19,7 +19,7 @@ std::string conv_algo_key(const ConvAlgoKeyParts& p) {
       << "|n" << p.batch << "|c" << p.in_channels << "|" << p.in_h << "x" << p.in_w << "|k" << p.out_channels
       << "|" << p.kernel_h << "x" << p.kernel_w << "|s" << p.stride_h << "x" << p.stride_w << "|p" << p.pad_h
       << "x" << p.pad_w << "|d" << p.dilation_h << "x" << p.dilation_w << "|g" << p.groups << "|"
-      << (p.fused_bias_relu ? "bias_relu" : "plain");
+      << (p.fused_bias_relu ? "bias_relu" : "plain") << (p.timed_search ? "|timed" : "");
     return k.str();
 }
 

@@ -28,6 +28,7 @@ struct ConvAlgoKeyParts {
     int kernel_h = 0, kernel_w = 0, stride_h = 0, stride_w = 0, pad_h = 0, pad_w = 0;
     int dilation_h = 0, dilation_w = 0, groups = 0;
     bool fused_bias_relu = false;  // the cudnnConvolutionBiasActivationForward call (restricts the algorithms)
+    bool timed_search = false;     // chosen by timing the node's own call (EngineOptions::conv_search "timed")
 };
 
 // One line, no tabs or newlines (any in the device name become spaces).

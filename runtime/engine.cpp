@@ -81,6 +81,8 @@ static void check_options(const EngineOptions& options) {
         throw Error("max_batch " + std::to_string(options.max_batch) + " is outside [1, 65536]");
     if (options.passes < -1 || options.passes > 1)
         throw Error("EngineOptions::passes is " + std::to_string(options.passes) + "; use -1, 0 or 1");
+    if (options.conv_search != "find" && options.conv_search != "timed")
+        throw Error("EngineOptions::conv_search is '" + options.conv_search + "'; use find or timed");
     if (options.backend == Backend::cuda) {
         if (!cuda_backend_built()) throw Error("this build has no CUDA backend; use --backend cpu");
         return;

@@ -42,6 +42,9 @@ resnest::EngineOptions engine_options_from_args(const Args& args) {
     else throw UsageError{"--passes takes auto, on or off, got '" + passes + "'"};
     opt.cuda_graph = !args.has("--no-graph");
     opt.algo_cache = args.get("--algo-cache", "");
+    opt.conv_search = args.get("--conv-search", "find");
+    if (opt.conv_search != "find" && opt.conv_search != "timed")
+        throw UsageError{"--conv-search takes find or timed, got '" + opt.conv_search + "'"};
     if (args.has("--algo-cache") && opt.algo_cache.empty())
         throw UsageError{"--algo-cache needs a file path (or 'none')"};
     return opt;

@@ -122,7 +122,7 @@ int cmd_bench(int argc, char** argv) {
     Args args = parse_args(argc, argv, 2,
                            {{"--model", true}, {"--weights", true}, {"--random-weights", false}, {"--seed", true},
                             {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false},
-                            {"--algo-cache", true}, {"--batch", true}, {"--warmup", true}, {"--iters", true},
+                            {"--algo-cache", true}, {"--conv-search", true}, {"--batch", true}, {"--warmup", true}, {"--iters", true},
                             {"--duration", true}, {"--threads", true}, {"--device", true}, {"--streams", true},
                             {"--profile", false}, {"--json", true}, {"--verbose", false}, {"--help", false}},
                            false);

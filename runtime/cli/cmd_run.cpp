@@ -33,6 +33,8 @@ static const char* kRunHelp =
     "  --no-graph     cuda: launch node by node instead of replaying a captured CUDA graph\n"
     "  --algo-cache F cuda: convolution algorithm cache file (default $RESNEST_CACHE_DIR/conv_algos.tsv or\n"
     "                 ~/.cache/resnest/conv_algos.tsv); 'none' keeps it in memory\n"
+    "  --conv-search S cuda: rank convolution algorithms by cuDNN's timing of the plain convolution (find,\n"
+    "                 the default) or by timing each candidate on the node's own fused call (timed)\n"
     "  --top K        also print each image's K best classes with softmax scores\n"
     "  --verbose      log loading, the memory plan and timings to stderr\n";
 
@@ -54,7 +56,7 @@ static void print_top(const float* logits, int64_t classes, int image, int k) {
 int cmd_run(int argc, char** argv) {
     Args args = parse_args(argc, argv, 2,
                            {{"--model", true}, {"--weights", true}, {"--input", true}, {"--output", true},
-                            {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false}, {"--algo-cache", true}, {"--batch", true}, {"--threads", true},
+                            {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false}, {"--algo-cache", true}, {"--conv-search", true}, {"--batch", true}, {"--threads", true},
                             {"--device", true}, {"--top", true}, {"--verbose", false}, {"--help", false}},
                            false);
     if (args.has("--help")) {

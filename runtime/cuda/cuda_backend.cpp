@@ -478,7 +478,8 @@ class CudaContext : public Context {
             k.in_channels = a.in_channels, k.in_h = p.in_h, k.in_w = p.in_w, k.out_channels = a.out_channels;
             k.kernel_h = a.kernel_h, k.kernel_w = a.kernel_w, k.stride_h = a.stride_h, k.stride_w = a.stride_w;
             k.pad_h = a.pad_h, k.pad_w = a.pad_w, k.dilation_h = a.dilation_h, k.dilation_w = a.dilation_w;
-            k.groups = a.groups, k.fused_bias_relu = n.fused_relu;
+            k.groups = a.groups, k.fused_bias_relu = n.fused_relu, k.timed_search = o.conv_search == "timed";
+            conv->set_timed_search(k.timed_search);
             if (conv->choose_algorithm(cudnn_, conv_buffers(i, false), engine_->cache(), conv_algo_key(k)))
                 state->cache_hits++;
             else
@@ -488,6 +489,7 @@ class CudaContext : public Context {
                 pd.attrs.groups = 1;
                 conv = std::make_unique<ConvLaunch>();
                 conv->describe(pd, n.name);
+                conv->set_timed_search(k.timed_search);
                 ConvAlgoKeyParts kd = k;
                 kd.groups = 1;
                 conv->choose_algorithm(cudnn_, conv_buffers(i, true), engine_->cache(), conv_algo_key(kd));
@@ -531,6 +533,7 @@ class CudaContext : public Context {
         pd.attrs.groups = 1;
         ConvLaunch dense;
         dense.describe(pd, engine_->graph().nodes[i].name + " (dense)");
+        dense.set_timed_search(k.timed_search);
         ConvAlgoKeyParts kd = k;
         kd.groups = 1;
         dense.choose_algorithm(cudnn_, conv_buffers(i, true), engine_->cache(), conv_algo_key(kd));

@@ -93,6 +93,8 @@ bool ConvLaunch::choose_algorithm(cudnnHandle_t handle, const ConvBuffers& b, Co
                                                                   (int)perf.size(), &returned, perf.data(),
                                                                   b.workspace, b.workspace_bytes),
                            node_);
+    int best = -1;
+    float best_ms = 0.0f;
     for (int i = 0; i < returned; i++) {
         const cudnnConvolutionFwdAlgoPerf_t& r = perf[i];
         if (r.status != CUDNN_STATUS_SUCCESS || r.memory > b.workspace_bytes) continue;
@@ -103,13 +105,50 @@ bool ConvLaunch::choose_algorithm(cudnnHandle_t handle, const ConvBuffers& b, Co
         RESNEST_CUDNN_CHECK_AT(
             cudnnSetConvolutionMathType(conv_, p_.precision == Precision::fp32 ? CUDNN_FMA_MATH : r.mathType), node_);
         if (try_launch(handle, b) != CUDNN_STATUS_SUCCESS) continue;  // e.g. not available for the fused call
-        cache.insert(key, {(int)r.algo, (int)(p_.precision == Precision::fp32 ? CUDNN_FMA_MATH : r.mathType),
-                           (int64_t)r.memory});
+        if (!timed_search_) {  // cuDNN's ranking: the first candidate that runs
+            best = i;
+            break;
+        }
+        float ms = time_call(handle, b);
+        if (best < 0 || ms < best_ms) best = i, best_ms = ms;
+    }
+    if (best >= 0) {
+        const cudnnConvolutionFwdAlgoPerf_t& r = perf[best];
+        cudnnMathType_t math = p_.precision == Precision::fp32 ? CUDNN_FMA_MATH : r.mathType;
+        algo_ = r.algo;
+        workspace_ = r.memory;
+        RESNEST_CUDNN_CHECK_AT(cudnnSetConvolutionMathType(conv_, math), node_);
+        cache.insert(key, {(int)r.algo, (int)math, (int64_t)r.memory});
         return false;
     }
     throw Error("node '" + node_ + "': cuDNN offers no convolution algorithm for this layer within the " +
                 std::to_string(b.workspace_bytes >> 20) + " MiB workspace at precision " +
                 precision_name(p_.precision) + " (" + std::to_string(returned) + " candidates tried)");
+}
+
+float ConvLaunch::time_call(cudnnHandle_t handle, const ConvBuffers& b) const {
+    cudaStream_t stream = nullptr;
+    RESNEST_CUDNN_CHECK_AT(cudnnGetStream(handle, &stream), node_);
+    cudaEvent_t start = nullptr, stop = nullptr;
+    RESNEST_CUDA_CHECK_AT(cudaEventCreate(&start), node_);
+    RESNEST_CUDA_CHECK_AT(cudaEventCreate(&stop), node_);
+    const int reps = 3;
+    float ms = 0.0f;
+    try {
+        launch(handle, b, stream);
+        RESNEST_CUDA_CHECK_AT(cudaEventRecord(start, stream), node_);
+        for (int r = 0; r < reps; r++) launch(handle, b, stream);
+        RESNEST_CUDA_CHECK_AT(cudaEventRecord(stop, stream), node_);
+        RESNEST_CUDA_CHECK_AT(cudaEventSynchronize(stop), node_);
+        RESNEST_CUDA_CHECK_AT(cudaEventElapsedTime(&ms, start, stop), node_);
+    } catch (...) {
+        cudaEventDestroy(start);
+        cudaEventDestroy(stop);
+        throw;
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return ms / reps;
 }
 
 void ConvLaunch::pin_algorithm(cudnnHandle_t handle, const ConvBuffers& b, cudnnConvolutionFwdAlgo_t algo) {

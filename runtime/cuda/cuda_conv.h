@@ -46,6 +46,9 @@ class ConvLaunch {
     // fastest that fits the workspace, respects the precision (no tensor-op math in fp32) and runs.
     // Not during graph capture. Returns true when the cache answered.
     bool choose_algorithm(cudnnHandle_t handle, const ConvBuffers& b, ConvAlgoCache& cache, const std::string& key);
+    // Timed search: rank the candidates by timing the node's own call (fused bias/ReLU/residual included)
+    // instead of cuDNN's timing of the plain convolution. Off by default (EngineOptions::conv_search).
+    void set_timed_search(bool on) { timed_search_ = on; }
     // Uses `algo` as it is (tests pin an implicit-GEMM algorithm for exact checks); throws if it cannot run.
     void pin_algorithm(cudnnHandle_t handle, const ConvBuffers& b, cudnnConvolutionFwdAlgo_t algo);
     void launch(cudnnHandle_t handle, const ConvBuffers& b, cudaStream_t stream) const;
@@ -56,6 +59,8 @@ class ConvLaunch {
 
   private:
     cudnnStatus_t try_launch(cudnnHandle_t handle, const ConvBuffers& b) const;
+    // Mean device time of the node's call over a few launches after one untimed one, ms.
+    float time_call(cudnnHandle_t handle, const ConvBuffers& b) const;
 
     ConvProblem p_;
     std::string node_;
@@ -65,6 +70,7 @@ class ConvLaunch {
     cudnnActivationDescriptor_t act_ = nullptr;
     cudnnConvolutionFwdAlgo_t algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
     size_t workspace_ = 0;
+    bool timed_search_ = false;
 };
 
 }  // namespace resnest

@@ -204,3 +204,29 @@ TEST_CASE("CUDA errors a user can cause are named", "[cuda][models]") {
     CHECK_THROWS_WITH(resnest::Engine::load_seeded(src("models/resnest50.json"), 1, bad),
                       Catch::Contains("CUDA device 63 does not exist"));
 }
+
+TEST_CASE("the timed algorithm search computes the same function", "[cuda][models]") {
+    INFO("seed " << run_seed());
+    const int batch = 4;
+    resnest::EngineOptions cpu;
+    cpu.max_batch = batch;
+    auto ref_engine = resnest::Engine::load_seeded(src("models/resnest50.json"), 6, cpu);
+    const auto& s = ref_engine->summary();
+    std::vector<float> x = random_floats((size_t)batch * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 15);
+    std::vector<float> ref = run_engine(*ref_engine, x, batch);
+    const int classes = (int)s.num_outputs;
+    for (Precision p : {Precision::fp32, Precision::fp16}) {
+        resnest::EngineOptions o = cuda_options(p, batch);
+        o.conv_search = "timed";
+        auto e = resnest::Engine::load_seeded(src("models/resnest50.json"), 6, o);
+        std::vector<float> got = run_engine(*e, x, batch);
+        double err = max_rel_error(got, ref);
+        std::printf("cuda %s timed search: max|d|/max|ref| %.3g\n", resnest::precision_name(p), err);
+        INFO(resnest::precision_name(p) << " timed search rel " << err);
+        if (p == Precision::fp32) CHECK(err <= 1e-4);
+        for (int b = 0; b < batch; b++) {
+            CHECK(argmax(got.data() + b * classes, classes) == argmax(ref.data() + b * classes, classes));
+            CHECK(cosine(got.data() + b * classes, ref.data() + b * classes, classes) >= 0.999);
+        }
+    }
+}

@@ -192,6 +192,8 @@ TEST_CASE("the convolution algorithm cache: keys, file round trip, corrupt lines
     CHECK(conv_algo_key(k2) != key);
     k2 = k, k2.fused_bias_relu = false;
     CHECK(conv_algo_key(k2) != key);
+    k2 = k, k2.timed_search = true;
+    CHECK(conv_algo_key(k2) != key);
 
     test::TempDir dir;
     std::string path = (dir.path / "sub" / "algos.tsv").string();

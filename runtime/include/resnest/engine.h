@@ -43,6 +43,9 @@ struct EngineOptions {
     bool cuda_graph = true;  // cuda: capture the forward pass once per batch size and replay it
     // cuda: the convolution algorithm cache file; "" = $RESNEST_CACHE_DIR or ~/.cache/resnest, "none" = no file.
     std::string algo_cache;
+    // cuda: how convolution algorithms are ranked: "find" (cuDNN's timing of the plain convolution) or
+    // "timed" (each candidate timed on the node's own call, fused bias/ReLU/residual included).
+    std::string conv_search = "find";
 };
 
 struct NodeSummary {
