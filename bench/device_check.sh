@@ -16,6 +16,7 @@
 #   parity    bench/parity_timm.py: the same safetensors in timm on the GPU, fp32 / tf32 / fp16 logits
 #   sanitize  compute-sanitizer memcheck and racecheck on a batch-2 run of both models
 #   bench     resnest bench, both models, fp32 and fp16, batches 1,8,32,128 (+ a profile)
+#   lab       every kernel lab executable found in BIN (kernels/lab/: versions, correctness, timing sweep)
 #   torch     bench/compare_pytorch.py: PyTorch eager / graph / channels-last fp16 / torch.compile, side by
 #             side with the bench JSON; bench/plot_latency.py draws latency.png
 # A table of what passed is printed last; JSON files land in OUT_DIR.
@@ -34,7 +35,7 @@ BIN=${BIN:-build}
 RESNEST=$BIN/resnest
 TESTS=$BIN/resnest_cuda_tests
 [[ -x $TESTS ]] || TESTS=$BIN/tests/resnest_cuda_tests
-STAGES=${STAGES:-"tests parity sanitize bench torch"}
+STAGES=${STAGES:-"tests parity sanitize bench torch lab"}
 PY=${PYTHON:-python3}
 CUDNN_VENV=/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cudnn/lib
 [[ -d $CUDNN_VENV ]] && export LD_LIBRARY_PATH=$CUDNN_VENV:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
@@ -136,11 +137,18 @@ run_torch() {
     stage plot_latency 60 "$PY" bench/plot_latency.py "$OUT_DIR/compare_pytorch.json" --out "$OUT_DIR/latency.png"
 }
 
+run_lab() {
+    local lab
+    for lab in "$BIN"/lab_* "$BIN"/kernels/lab/lab_*; do
+        [[ -x $lab ]] && stage "$(basename "$lab")" "$(L 120 60)" "$lab"
+    done
+}
+
 # Stages run in the order STAGES lists them.
 for s in $STAGES; do
     case $s in
-        tests | parity | sanitize | bench | torch) "run_$s" ;;
-        *) echo "device_check: unknown stage '$s' (use tests parity sanitize bench torch)"; exit 2 ;;
+        tests | parity | sanitize | bench | torch | lab) "run_$s" ;;
+        *) echo "device_check: unknown stage '$s' (use tests parity sanitize bench torch lab)"; exit 2 ;;
     esac
 done
 
