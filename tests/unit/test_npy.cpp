@@ -10,7 +10,7 @@
 
 #include "npy.h"            // resnest::npy_read, npy_write
 #include "resnest/error.h"  // resnest::Error
-#include "test_helpers.h"    // test::TempDir
+#include "test_helpers.h"    // test::TempDir, test::write_bytes
 
 using namespace resnest;
 using Catch::Contains;
@@ -18,11 +18,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-    std::ofstream out(path, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    REQUIRE(out.good());
-}
+using test::write_bytes;
 
 
 std::string float_bytes(const std::vector<float>& values) {

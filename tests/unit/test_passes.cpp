@@ -33,13 +33,8 @@ int count_op(const Graph& g, OpType op) {
 }
 
 double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < a.size(); i++) {
-        if (!std::isfinite(a[i])) return INFINITY;
-        num = std::max(num, (double)std::fabs(a[i] - b[i]));
-        den = std::max(den, (double)std::fabs(b[i]));
-    }
-    return num / den;
+    REQUIRE(a.size() == b.size());
+    return test::max_rel_error(a.data(), b.data(), a.size());
 }
 
 }  // namespace

@@ -10,7 +10,7 @@
 
 #include "dtype.h"          // resnest::DType, float_to_half
 #include "resnest/error.h"  // resnest::Error
-#include "test_helpers.h"    // test::TempDir
+#include "test_helpers.h"    // test::TempDir, test::write_bytes
 #include "safetensors.h"    // resnest::SafetensorsFile, safetensors_write
 
 using namespace resnest;
@@ -19,11 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-    std::ofstream out(path, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    REQUIRE(out.good());
-}
+using test::write_bytes;
 
 std::string le64(uint64_t value) {
     std::string bytes(8, '\0');
