@@ -83,6 +83,8 @@ static void check_options(const EngineOptions& options) {
         throw Error("EngineOptions::passes is " + std::to_string(options.passes) + "; use -1, 0 or 1");
     if (options.conv_search != "find" && options.conv_search != "timed")
         throw Error("EngineOptions::conv_search is '" + options.conv_search + "'; use find or timed");
+    if (options.conv_gemm != "auto" && options.conv_gemm != "on" && options.conv_gemm != "off")
+        throw Error("EngineOptions::conv_gemm is '" + options.conv_gemm + "'; use auto, on or off");
     if (options.backend == Backend::cuda) {
         if (!cuda_backend_built()) throw Error("this build has no CUDA backend; use --backend cpu");
         return;

@@ -45,6 +45,9 @@ resnest::EngineOptions engine_options_from_args(const Args& args) {
     opt.conv_search = args.get("--conv-search", "find");
     if (opt.conv_search != "find" && opt.conv_search != "timed")
         throw UsageError{"--conv-search takes find or timed, got '" + opt.conv_search + "'"};
+    opt.conv_gemm = args.get("--conv-gemm", "auto");
+    if (opt.conv_gemm != "auto" && opt.conv_gemm != "on" && opt.conv_gemm != "off")
+        throw UsageError{"--conv-gemm takes auto, on or off, got '" + opt.conv_gemm + "'"};
     if (args.has("--algo-cache") && opt.algo_cache.empty())
         throw UsageError{"--algo-cache needs a file path (or 'none')"};
     return opt;

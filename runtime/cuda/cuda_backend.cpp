@@ -20,7 +20,9 @@
 
 #include "channel_affine.cuh"
 #include "cuda/cuda_check.h"
+#include "conv_as_gemm.h"
 #include "cuda/cuda_conv.h"
+#include "cuda/cuda_gemm_conv.h"
 #include "global_avg_pool.cuh"
 #include "layout_convert.cuh"
 #include "passes.h"
@@ -271,9 +273,10 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
 struct BatchState {
     std::vector<std::unique_ptr<ConvLaunch>> convs;  // per node; null for other ops
     std::vector<bool> dense;                         // per node: a grouped conv run as its dense equivalent
+    std::vector<std::unique_ptr<GemmConvLaunch>> gemms;  // per node: a 1x1 conv run by cuBLASLt, else null
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
-    int cache_hits = 0, searched = 0, densified = 0;
+    int cache_hits = 0, searched = 0, densified = 0, gemm_count = 0;
     ~BatchState() {
         if (exec) cudaGraphExecDestroy(exec);
         if (graph) cudaGraphDestroy(graph);
@@ -292,6 +295,7 @@ class CudaContext : public Context {
         CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
         CUBLAS_CHECK(cublasCreate(&cublas_));
         CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+        CUBLAS_CHECK(cublasLtCreate(&lt_));
         CUDA_CHECK(cudaEventCreate(&start_));
         CUDA_CHECK(cudaEventCreate(&stop_));
         in_numel_ = shape_numel(g.input_shape);
@@ -315,6 +319,7 @@ class CudaContext : public Context {
         for (void* p : allocations_) cudaFree(p);
         if (start_) cudaEventDestroy(start_);
         if (stop_) cudaEventDestroy(stop_);
+        if (lt_) cublasLtDestroy(lt_);
         if (cublas_) cublasDestroy(cublas_);
         if (cudnn_) cudnnDestroy(cudnn_);
         if (stream_) cudaStreamDestroy(stream_);
@@ -390,7 +395,7 @@ class CudaContext : public Context {
             std::nth_element(s.begin(), s.begin() + s.size() / 2, s.end());
             NodeProfile p;
             p.name = n.name;
-            p.op = node_kind(n) + (state.dense[i] ? " (dense)" : "");
+            p.op = node_kind(n) + (state.dense[i] ? " (dense)" : "") + (state.gemms[i] ? " (cuBLASLt)" : "");
             p.ms = s[s.size() / 2];
             p.flops = 2.0 * (double)n.macs * batch;
             double act = (double)shape_numel(g.tensors[n.output].shape);
@@ -457,6 +462,7 @@ class CudaContext : public Context {
         auto state = std::make_unique<BatchState>();
         state->convs.resize(g.nodes.size());
         state->dense.assign(g.nodes.size(), false);
+        state->gemms.resize(g.nodes.size());
         for (size_t i = 0; i < g.nodes.size(); i++) {
             const Node& n = g.nodes[i];
             if (n.op != OpType::conv2d) continue;
@@ -496,6 +502,10 @@ class CudaContext : public Context {
                 state->dense[i] = true;
                 state->densified++;
             }
+            if (o.conv_gemm != "off" && conv_runs_as_gemm(a)) {
+                state->gemms[i] = choose_gemm(i, p, k, *conv);
+                state->gemm_count += state->gemms[i] != nullptr;
+            }
             state->convs[i] = std::move(conv);
         }
         CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -518,7 +528,8 @@ class CudaContext : public Context {
         }
         if (o.verbose)
             std::fprintf(stderr, "cuda: batch %d prepared: %d conv algorithms from the cache, %d searched, %d grouped "
-                         "convs run dense%s\n", batch, state->cache_hits, state->searched, state->densified,
+                         "convs run dense, %d 1x1 convs run by cuBLASLt%s\n", batch, state->cache_hits,
+                         state->searched, state->densified, state->gemm_count,
                          state->exec ? "; CUDA graph captured" : "");
         return *(batches_[batch] = std::move(state));
     }
@@ -546,6 +557,42 @@ class CudaContext : public Context {
                          engine_->graph().nodes[i].name.c_str(), p.batch, grouped_ms, dense_ms,
                          use_dense ? "dense" : "grouped");
         return use_dense;
+    }
+
+    // A 1x1 convolution as one cuBLASLt matmul (epilogue: bias, residual, ReLU) or as cuDNN's call. With
+    // conv_gemm "auto" the faster, timed once per layer shape and batch and the answer kept in the algorithm
+    // cache; with "on" the matmul whenever cuBLASLt has an algorithm for it. Null keeps cuDNN.
+    std::unique_ptr<GemmConvLaunch> choose_gemm(size_t i, const ConvProblem& p, const ConvAlgoKeyParts& k,
+                                                const ConvLaunch& cudnn_conv) {
+        const std::string& name = engine_->graph().nodes[i].name;
+        const bool verbose = engine_->options().verbose;
+        ConvAlgoCache& cache = engine_->cache();
+        std::string key = conv_algo_key(k) + "|cublasLt " + std::to_string(engine_->device().cublas_version);
+        ConvAlgoChoice decided;
+        const bool always = engine_->options().conv_gemm == "on";
+        bool known = !always && cache.lookup(key + "|cudnn_or_cublaslt", &decided);
+        if (known && decided.algo == 0) return nullptr;
+        ConvBuffers b = conv_buffers(i, false);
+        auto gemm = std::make_unique<GemmConvLaunch>();
+        std::string why;
+        if (!gemm->describe(p, b, name, &why)) {
+            if (verbose) std::fprintf(stderr, "cuda: %s stays on cuDNN: %s\n", name.c_str(), why.c_str());
+            return nullptr;
+        }
+        bool from_cache = false;
+        if (!gemm->choose_algorithm(lt_, b, stream_, cache, key, &from_cache)) {
+            if (verbose) std::fprintf(stderr, "cuda: %s stays on cuDNN: no cuBLASLt algorithm runs\n", name.c_str());
+            return nullptr;
+        }
+        if (known || always) return gemm;
+        float cudnn_ms = time_conv(cudnn_conv, b);
+        float gemm_ms = gemm->time_call(lt_, b, stream_);
+        bool use_gemm = gemm_ms < cudnn_ms;
+        cache.insert(key + "|cudnn_or_cublaslt", {use_gemm ? 1 : 0, 0, 0});
+        if (verbose)
+            std::fprintf(stderr, "cuda: %s at batch %d: cuDNN %.4f ms, cuBLASLt %.4f ms: %s\n", name.c_str(), p.batch,
+                         cudnn_ms, gemm_ms, use_gemm ? "cuBLASLt" : "cuDNN");
+        return use_gemm ? std::move(gemm) : nullptr;
     }
 
     // Mean device time of a few launches after one untimed one, ms.
@@ -604,7 +651,10 @@ class CudaContext : public Context {
         const long long count = (long long)batch * shape_numel(xs);
         switch (n.op) {
             case OpType::conv2d:
-                state.convs[i]->launch(cudnn_, conv_buffers(i, state.dense[i]), stream_);
+                if (state.gemms[i])
+                    state.gemms[i]->launch(lt_, conv_buffers(i, false), stream_);
+                else
+                    state.convs[i]->launch(cudnn_, conv_buffers(i, state.dense[i]), stream_);
                 break;
             case OpType::batch_norm:
                 channel_affine_activation<T>(x, w.bn_scale, w.bn_shift, nullptr, y, count, channels, false, stream_);
@@ -676,6 +726,7 @@ class CudaContext : public Context {
     cudaStream_t stream_ = nullptr;
     cudnnHandle_t cudnn_ = nullptr;
     cublasHandle_t cublas_ = nullptr;
+    cublasLtHandle_t lt_ = nullptr;
     cudaEvent_t start_ = nullptr, stop_ = nullptr;
     std::vector<void*> allocations_;
     int64_t allocated_bytes_ = 0;

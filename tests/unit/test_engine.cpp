@@ -184,6 +184,15 @@ TEST_CASE("unsupported options are refused", "[engine][bad-input]") {
     opt = {};
     opt.max_batch = 0;
     REQUIRE_THROWS_WITH(Engine::load(g, w, opt), Contains("max_batch 0 is outside"));
+    opt = {};
+    opt.passes = 2;
+    REQUIRE_THROWS_WITH(Engine::load(g, w, opt), Contains("EngineOptions::passes is 2"));
+    opt = {};
+    opt.conv_search = "exhaustive";
+    REQUIRE_THROWS_WITH(Engine::load(g, w, opt), Contains("conv_search is 'exhaustive'; use find or timed"));
+    opt = {};
+    opt.conv_gemm = "always";
+    REQUIRE_THROWS_WITH(Engine::load(g, w, opt), Contains("conv_gemm is 'always'; use auto, on or off"));
     REQUIRE_THROWS_WITH(parse_precision("fp8"), Contains("unknown precision 'fp8' (use fp32, tf32 or fp16)"));
     REQUIRE_THROWS_WITH(parse_backend("tpu"), Contains("unknown backend 'tpu'"));
 }

@@ -46,6 +46,9 @@ struct EngineOptions {
     // cuda: how convolution algorithms are ranked: "find" (cuDNN's timing of the plain convolution) or
     // "timed" (each candidate timed on the node's own call, fused bias/ReLU/residual included).
     std::string conv_search = "find";
+    // cuda: 1x1 convolutions as one cuBLASLt matmul (bias, residual and ReLU in its epilogue): "auto" where
+    // timing at preparation finds it faster than cuDNN, "on" wherever cuBLASLt has an algorithm, "off" never.
+    std::string conv_gemm = "auto";
 };
 
 struct NodeSummary {

@@ -1,0 +1,32 @@
+// conv_as_gemm.h: a 1x1, stride-1, unpadded, ungrouped convolution over NHWC activations is one matrix
+// product, y (N*H*W, Cout) = x (N*H*W, Cin) * w (Cout, Cin)^T, which the CUDA backend can run as a single
+// cuBLASLt matmul with the bias, the residual and the ReLU in its epilogue. This file says when that holds
+// and what the product is in cuBLAS's column-major terms. Host code only (no CUDA types), tested on the CPU.
+//
+// Column-major view of the row-major NHWC/OHWI buffers (cuBLAS computes D = op(A) op(B) + C):
+//   A = filter, (Cin x Cout) column-major, lda = Cin, used transposed   -> op(A) (Cout x Cin)
+//   B = x,      (Cin x N*H*W) column-major, ldb = Cin, used as is        -> op(B) (Cin x N*H*W)
+//   C = z, D = y, (Cout x N*H*W) column-major, ldc = Cout; the bias has one value per row of D.
+#pragma once
+#include <cstdint>
+
+#include "graph.h"
+
+namespace resnest {
+
+struct ConvAsGemm {
+    int64_t m = 0;    // rows of D: output channels
+    int64_t n = 0;    // columns of D: output positions N*H*W
+    int64_t k = 0;    // the reduction: input channels
+    int64_t lda = 0;  // filter: Cin
+    int64_t ldb = 0;  // x: Cin
+    int64_t ldc = 0;  // z and y: Cout
+};
+
+// True for a 1x1 convolution with stride 1, no padding, dilation 1 and one group.
+bool conv_runs_as_gemm(const Conv2dAttrs& a);
+
+// The product for `batch` images of h x w; throws resnest::Error when conv_runs_as_gemm is false.
+ConvAsGemm conv_as_gemm(const Conv2dAttrs& a, int batch, int h, int w);
+
+}  // namespace resnest

@@ -1,0 +1,167 @@
+// cuda_gemm_conv.cpp: a 1x1 convolution as one cuBLASLt matmul with a bias/residual/ReLU epilogue
+// (see cuda_gemm_conv.h).
+#include "cuda/cuda_gemm_conv.h"
+
+#include <cstdint>
+
+#include "cuda/cuda_check.h"
+
+namespace resnest {
+
+namespace {
+
+// The largest power of two (up to 256) that divides the address.
+unsigned alignment_of(const void* p) {
+    uintptr_t a = (uintptr_t)p;
+    unsigned align = 256;
+    while (align > 1 && a % align) align /= 2;
+    return align;
+}
+
+cudaDataType_t storage_type(Precision p) { return p == Precision::fp16 ? CUDA_R_16F : CUDA_R_32F; }
+
+// fp32 is IEEE float arithmetic (no TF32), tf32 may round inputs to TF32, fp16 accumulates in float.
+cublasComputeType_t compute_type(Precision p) {
+    return p == Precision::fp32   ? CUBLAS_COMPUTE_32F_PEDANTIC
+           : p == Precision::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                  : CUBLAS_COMPUTE_32F;
+}
+
+}  // namespace
+
+GemmConvLaunch::~GemmConvLaunch() {
+    if (a_) cublasLtMatrixLayoutDestroy(a_);
+    if (b_) cublasLtMatrixLayoutDestroy(b_);
+    if (c_) cublasLtMatrixLayoutDestroy(c_);
+    if (op_) cublasLtMatmulDescDestroy(op_);
+}
+
+bool GemmConvLaunch::describe(const ConvProblem& p, const ConvBuffers& b, const std::string& node, std::string* why) {
+    p_ = p;
+    node_ = node;
+    g_ = conv_as_gemm(p.attrs, p.batch, p.in_h, p.in_w);
+    bias_ = b.bias;
+    align_ = alignment_of(b.x);
+    for (const void* q : {b.w, (const void*)b.y, b.z ? b.z : (const void*)b.y})
+        if (alignment_of(q) < align_) align_ = alignment_of(q);
+    cublasStatus_t s = cublasLtMatmulDescCreate(&op_, compute_type(p.precision), CUDA_R_32F);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        op_ = nullptr;
+        *why = std::string("cuBLASLt has no matmul with this compute type (") + cublas_status_text(s) + ")";
+        return false;
+    }
+    const cublasOperation_t trans_a = CUBLAS_OP_T, trans_b = CUBLAS_OP_N;
+    const cublasLtEpilogue_t epilogue = p.relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+    RESNEST_CUBLAS_CHECK_AT(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSA, &trans_a, sizeof(trans_a)),
+                            node_);
+    RESNEST_CUBLAS_CHECK_AT(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSB, &trans_b, sizeof(trans_b)),
+                            node_);
+    RESNEST_CUBLAS_CHECK_AT(
+        cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)), node_);
+    // The bias has the storage type (cuBLASLt's default: D's type), one value per output channel.
+    RESNEST_CUBLAS_CHECK_AT(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_, sizeof(bias_)),
+                            node_);
+    const cudaDataType_t dt = storage_type(p.precision);
+    RESNEST_CUBLAS_CHECK_AT(cublasLtMatrixLayoutCreate(&a_, dt, (uint64_t)g_.k, (uint64_t)g_.m, g_.lda), node_);
+    RESNEST_CUBLAS_CHECK_AT(cublasLtMatrixLayoutCreate(&b_, dt, (uint64_t)g_.k, (uint64_t)g_.n, g_.ldb), node_);
+    RESNEST_CUBLAS_CHECK_AT(cublasLtMatrixLayoutCreate(&c_, dt, (uint64_t)g_.m, (uint64_t)g_.n, g_.ldc), node_);
+    return true;
+}
+
+int GemmConvLaunch::heuristics(cublasLtHandle_t lt, size_t workspace_bytes,
+                               cublasLtMatmulHeuristicResult_t* out) const {
+    cublasLtMatmulPreference_t pref = nullptr;
+    RESNEST_CUBLAS_CHECK_AT(cublasLtMatmulPreferenceCreate(&pref), node_);
+    const uint64_t ws = workspace_bytes;
+    const uint32_t align = align_;
+    cublasStatus_t s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                                            sizeof(ws));
+    for (cublasLtMatmulPreferenceAttributes_t attr :
+         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+          CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+        if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof(align));
+    int returned = 0;
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulAlgoGetHeuristic(lt, op_, a_, b_, c_, c_, pref, kMaxCandidates, out, &returned);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (s == CUBLAS_STATUS_NOT_SUPPORTED) return 0;  // no algorithm for this problem
+    RESNEST_CUBLAS_CHECK_AT(s, node_);
+    return returned;
+}
+
+cublasStatus_t GemmConvLaunch::try_launch(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream) const {
+    const float alpha = 1.0f, beta = b.z ? 1.0f : 0.0f;
+    const void* c = b.z ? b.z : b.y;
+    return cublasLtMatmul(lt, op_, &alpha, b.w, a_, b.x, b_, &beta, c, c_, b.y, c_, &algo_, b.workspace, workspace_,
+                          stream);
+}
+
+bool GemmConvLaunch::choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream,
+                                      ConvAlgoCache& cache, const std::string& key, bool* from_cache) {
+    *from_cache = false;
+    cublasLtMatmulHeuristicResult_t found[kMaxCandidates] = {};
+    const size_t ws_limit = b.workspace_bytes < kMaxWorkspaceBytes ? b.workspace_bytes : kMaxWorkspaceBytes;
+    const int count = heuristics(lt, ws_limit, found);
+    auto usable = [&](int i) { return found[i].state == CUBLAS_STATUS_SUCCESS && found[i].workspaceSize <= ws_limit; };
+    ConvAlgoChoice cached;
+    if (cache.lookup(key, &cached) && cached.algo >= 0 && cached.algo < count && usable(cached.algo)) {
+        algo_ = found[cached.algo].algo;
+        workspace_ = found[cached.algo].workspaceSize;
+        rank_ = cached.algo;
+        if (try_launch(lt, b, stream) == CUBLAS_STATUS_SUCCESS) {
+            *from_cache = true;
+            return true;
+        }
+    }
+    int best = -1;
+    float best_ms = 0.0f;
+    for (int i = 0; i < count; i++) {
+        if (!usable(i)) continue;
+        algo_ = found[i].algo;
+        workspace_ = found[i].workspaceSize;
+        if (try_launch(lt, b, stream) != CUBLAS_STATUS_SUCCESS) continue;
+        float ms = time_call(lt, b, stream);
+        if (best < 0 || ms < best_ms) best = i, best_ms = ms;
+    }
+    if (best < 0) {
+        rank_ = -1;
+        return false;
+    }
+    algo_ = found[best].algo;
+    workspace_ = found[best].workspaceSize;
+    rank_ = best;
+    cache.insert(key, {best, 0, (int64_t)workspace_});
+    return true;
+}
+
+void GemmConvLaunch::launch(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream) const {
+    if (rank_ < 0) throw Error("node '" + node_ + "': the cuBLASLt matmul was launched before an algorithm was chosen");
+    if (b.bias != bias_)
+        throw Error("node '" + node_ + "': the cuBLASLt matmul was described with another bias buffer");
+    RESNEST_CUBLAS_CHECK_AT(try_launch(lt, b, stream), node_);
+}
+
+float GemmConvLaunch::time_call(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream) const {
+    cudaEvent_t start = nullptr, stop = nullptr;
+    RESNEST_CUDA_CHECK_AT(cudaEventCreate(&start), node_);
+    RESNEST_CUDA_CHECK_AT(cudaEventCreate(&stop), node_);
+    const int reps = 3;
+    float ms = 0.0f;
+    try {
+        RESNEST_CUBLAS_CHECK_AT(try_launch(lt, b, stream), node_);
+        RESNEST_CUDA_CHECK_AT(cudaEventRecord(start, stream), node_);
+        for (int r = 0; r < reps; r++) RESNEST_CUBLAS_CHECK_AT(try_launch(lt, b, stream), node_);
+        RESNEST_CUDA_CHECK_AT(cudaEventRecord(stop, stream), node_);
+        RESNEST_CUDA_CHECK_AT(cudaEventSynchronize(stop), node_);
+        RESNEST_CUDA_CHECK_AT(cudaEventElapsedTime(&ms, start, stop), node_);
+    } catch (...) {
+        cudaEventDestroy(start);
+        cudaEventDestroy(stop);
+        throw;
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return ms / reps;
+}
+
+}  // namespace resnest

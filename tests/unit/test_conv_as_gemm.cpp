@@ -1,0 +1,122 @@
+// test_conv_as_gemm.cpp: the matrix-product form of 1x1 convolutions the CUDA backend hands to cuBLASLt,
+// checked on the CPU: which convolutions qualify, and that a column-major GEMM with cuBLAS's semantics,
+// run over the NHWC activations and OHWI filters with the dimensions and leading dimensions conv_as_gemm
+// gives, plus the epilogue (bias, residual, ReLU), computes the convolution the CPU oracle computes.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "conv_as_gemm.h"
+#include "cpu/cpu_ops.h"
+#include "graph.h"
+#include "passes.h"
+#include "test_helpers.h"
+#include "weight_layout.h"
+
+using namespace resnest;
+
+namespace {
+
+Conv2dAttrs conv1x1(int cin, int cout) {
+    Conv2dAttrs a;
+    a.in_channels = cin, a.out_channels = cout, a.kernel_h = a.kernel_w = 1;
+    return a;
+}
+
+// cuBLAS's D = epilogue(op(A) op(B) + beta C) with op(A) = A^T (column-major, lda), op(B) = B (ldb),
+// C and D (ldc); the epilogue adds bias[row] and then clamps at zero when relu is set.
+void gemm_cublas_semantics(const ConvAsGemm& g, const float* a, const float* b, const float* bias, const float* c,
+                           bool relu, float* d) {
+    for (int64_t j = 0; j < g.n; j++)
+        for (int64_t i = 0; i < g.m; i++) {
+            double sum = 0.0;
+            for (int64_t p = 0; p < g.k; p++) sum += (double)a[p + i * g.lda] * b[p + j * g.ldb];
+            if (c) sum += c[i + j * g.ldc];
+            sum += bias[i];
+            d[i + j * g.ldc] = (float)(relu && sum < 0.0 ? 0.0 : sum);
+        }
+}
+
+std::vector<float> nchw_to_nhwc(const std::vector<float>& x, int n, int c, int hw) {
+    std::vector<float> y(x.size());
+    for (int b = 0; b < n; b++)
+        for (int ch = 0; ch < c; ch++)
+            for (int p = 0; p < hw; p++) y[((size_t)b * hw + p) * c + ch] = x[((size_t)b * c + ch) * hw + p];
+    return y;
+}
+
+}  // namespace
+
+TEST_CASE("conv_runs_as_gemm takes exactly the 1x1, stride-1, unpadded, ungrouped convolutions", "[gemm]") {
+    CHECK(conv_runs_as_gemm(conv1x1(64, 256)));
+    Conv2dAttrs a = conv1x1(64, 256);
+    a.kernel_h = a.kernel_w = 3;
+    CHECK_FALSE(conv_runs_as_gemm(a));
+    a = conv1x1(64, 256), a.stride_h = 2;
+    CHECK_FALSE(conv_runs_as_gemm(a));
+    a = conv1x1(64, 256), a.stride_w = 2;
+    CHECK_FALSE(conv_runs_as_gemm(a));
+    a = conv1x1(64, 256), a.pad_w = 1;
+    CHECK_FALSE(conv_runs_as_gemm(a));
+    a = conv1x1(64, 256), a.dilation_h = 2;
+    CHECK_FALSE(conv_runs_as_gemm(a));
+    a = conv1x1(64, 256), a.groups = 2;
+    CHECK_FALSE(conv_runs_as_gemm(a));
+    a.kernel_h = a.kernel_w = 3;
+    CHECK_THROWS_WITH(conv_as_gemm(a, 1, 7, 7), Catch::Contains("3x3") && Catch::Contains("2 groups"));
+}
+
+TEST_CASE("every 1x1 convolution of the committed models qualifies; the 3x3 ones do not", "[gemm]") {
+    for (const char* m : {"models/resnest50.json", "models/resnest50_fast_1s1x64d.json", "models/resnest50d_torch.json",
+                          "models/resnest50_fast_1s1x64d_torch.json"}) {
+        Graph g = graph_load(test::source_path(m));
+        int ones = 0, gemms = 0;
+        for (const Node& n : g.nodes) {
+            if (n.op != OpType::conv2d) continue;
+            ones += n.conv.kernel_h == 1;
+            gemms += conv_runs_as_gemm(n.conv);
+        }
+        INFO(m);
+        CHECK(ones > 30);  // conv1, conv3 of 16 blocks and the downsample convs (avg pool first)
+        CHECK(gemms == ones);
+    }
+}
+
+TEST_CASE("the column-major product conv_as_gemm describes computes the 1x1 convolution", "[gemm]") {
+    struct Case {
+        int n, cin, cout, h, w;
+    };
+    for (Case c : {Case{2, 64, 256, 7, 5}, Case{1, 3, 5, 4, 9}, Case{3, 40, 24, 6, 6}})
+        for (bool residual : {false, true}) {
+            Conv2dAttrs a = conv1x1(c.cin, c.cout);
+            a.bias = true;
+            const int hw = c.h * c.w;
+            std::vector<float> x = test::random_floats((size_t)c.n * c.cin * hw);   // (N, Cin, H, W)
+            std::vector<float> w = test::random_floats((size_t)c.cout * c.cin);      // (Cout, Cin, 1, 1)
+            std::vector<float> bias = test::random_floats(c.cout);
+            std::vector<float> z = test::random_floats((size_t)c.n * c.cout * hw);  // (N, Cout, H, W)
+            std::vector<float> ref((size_t)c.n * c.cout * hw);
+            for (int b = 0; b < c.n; b++) {  // the oracle, NCHW
+                float* yb = ref.data() + (size_t)b * c.cout * hw;
+                conv2d_direct_double(a, x.data() + (size_t)b * c.cin * hw, c.h, c.w, w.data(), bias.data(), yb, c.h,
+                                     c.w);
+                if (residual) {
+                    add_tensors(yb, z.data() + (size_t)b * c.cout * hw, yb, (int64_t)c.cout * hw);
+                    relu_inplace(yb, (int64_t)c.cout * hw);
+                }
+            }
+            ConvAsGemm g = conv_as_gemm(a, c.n, c.h, c.w);
+            CHECK(g.m == c.cout);
+            CHECK(g.n == (int64_t)c.n * hw);
+            CHECK(g.k == c.cin);
+            std::vector<float> x_nhwc = nchw_to_nhwc(x, c.n, c.cin, hw);
+            std::vector<float> w_ohwi = conv_weight_oihw_to_ohwi(w, c.cout, c.cin, 1, 1);
+            std::vector<float> z_nhwc = nchw_to_nhwc(z, c.n, c.cout, hw);
+            std::vector<float> y_nhwc((size_t)c.n * hw * c.cout, NAN);
+            gemm_cublas_semantics(g, w_ohwi.data(), x_nhwc.data(), bias.data(), residual ? z_nhwc.data() : nullptr,
+                                  residual, y_nhwc.data());
+            std::vector<float> want = nchw_to_nhwc(ref, c.n, c.cout, hw);
+            INFO(c.n << "x" << c.cin << "->" << c.cout << " " << c.h << "x" << c.w << (residual ? " residual" : ""));
+            CHECK(test::max_rel_error(y_nhwc.data(), want.data(), want.size()) <= 1e-6);
+        }
+}
