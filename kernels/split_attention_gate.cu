@@ -1,4 +1,5 @@
-// split_attention_gate.cu: one block of 1024 threads per image. The pooled vector, fc1's outputs and fc2's
+// split_attention_gate.cu: one block of 1024 threads per image. It first finishes the pool (the chunk sums
+// added in chunk order, divided by HW). The pooled vector, fc1's outputs and fc2's
 // outputs live in shared memory; each fully connected row is one warp's dot product (lanes stride along the
 // row, so weight reads are coalesced) finished with a shuffle reduction; then one thread per (k, c')
 // takes the softmax over the R splits and writes them in U's radix-major order.
@@ -15,7 +16,7 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
-__global__ void split_attention_gate_kernel(const float* __restrict__ gap, const float* __restrict__ fc1_w,
+__global__ void split_attention_gate_kernel(const float* __restrict__ partial, const float* __restrict__ fc1_w,
                                             const float* __restrict__ fc1_b, const float* __restrict__ fc2_w,
                                             const float* __restrict__ fc2_b, float* __restrict__ attn,
                                             SplitAttentionGateShape s) {
@@ -28,7 +29,13 @@ __global__ void split_attention_gate_kernel(const float* __restrict__ gap, const
     const long long n = blockIdx.x;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
 
-    for (int i = threadIdx.x; i < C; i += blockDim.x) pooled[i] = gap[n * C + i];
+    const float inv_hw = 1.0f / (float)s.hw;
+    for (int i = threadIdx.x; i < C; i += blockDim.x) {  // partial (N, chunks, C)
+        const float* col = partial + n * s.chunks * (long long)C + i;
+        float sum = 0.0f;
+        for (int k = 0; k < s.chunks; k++) sum += col[(long long)k * C];
+        pooled[i] = sum * inv_hw;
+    }
     __syncthreads();
 
     for (int j = warp; j < inter; j += warps) {  // fc1 row j reads group k = j / ik
@@ -71,11 +78,11 @@ size_t split_attention_gate_smem_bytes(const SplitAttentionGateShape& s) {
     return sizeof(float) * ((size_t)s.channels + s.inter + (size_t)s.radix * s.channels);
 }
 
-void split_attention_gate_block_per_image(const float* gap, const float* fc1_weight, const float* fc1_bias,
+void split_attention_gate_block_per_image(const float* partial, const float* fc1_weight, const float* fc1_bias,
                                           const float* fc2_weight, const float* fc2_bias, float* attn,
                                           const SplitAttentionGateShape& s, cudaStream_t stream) {
     split_attention_gate_kernel<<<s.n, kGateThreads, split_attention_gate_smem_bytes(s), stream>>>(
-        gap, fc1_weight, fc1_bias, fc2_weight, fc2_bias, attn, s);
+        partial, fc1_weight, fc1_bias, fc2_weight, fc2_bias, attn, s);
     check_kernel_launch("split_attention_gate_block_per_image");
 }
 

@@ -11,6 +11,8 @@ struct SplitAttentionGateShape {
     int cardinality;  // K
     int channels;     // C: the op's output channels; gk = C / K
     int inter;        // fc1's outputs; ik = inter / K
+    int hw = 1;       // positions the pool summed over (the mean's divisor)
+    int chunks = 1;   // chunks of the pool's partial sums per image (split_attention_pool_plan.h)
 };
 
 constexpr int kSplitAttentionMaxRadix = 8;
@@ -18,10 +20,10 @@ constexpr int kSplitAttentionMaxRadix = 8;
 // Shared memory the kernel needs for a shape, bytes (the caller checks it against the device's limit).
 size_t split_attention_gate_smem_bytes(const SplitAttentionGateShape& s);
 
-// gap (N, C) float; fc1_weight (inter, gk), fc1_bias (inter): BN already folded in; fc2_weight (R*C, ik),
+// partial (N, chunks, C) float: the pool's chunk sums, added in chunk order and divided by hw; fc1_weight (inter, gk), fc1_bias (inter): BN already folded in; fc2_weight (R*C, ik),
 // fc2_bias (R*C), rows cardinal-major (k*(R*gk) + r*gk + c').
 // -> attn (N, R*C) float, radix-major like U: attn[n, r*C + k*gk + c'] = softmax_r(z[k, r, c']).
-void split_attention_gate_block_per_image(const float* gap, const float* fc1_weight, const float* fc1_bias,
+void split_attention_gate_block_per_image(const float* partial, const float* fc1_weight, const float* fc1_bias,
                                           const float* fc2_weight, const float* fc2_bias, float* attn,
                                           const SplitAttentionGateShape& s, cudaStream_t stream);
 

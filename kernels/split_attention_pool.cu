@@ -1,44 +1,85 @@
-// split_attention_pool.cu: radix sum + global average pool. A block covers 32 channels of one image with 8
-// rows of threads; each thread walks every 8th spatial position and adds all R splits of its channel there,
-// so U is read exactly once, coalesced across the 32 channels. Partial sums meet in shared memory.
+// split_attention_pool.cu: radix sum + global pool, per chunk of positions (split_attention_pool_plan.h).
+// A block covers 32 channel lanes of one image and one chunk of its positions with 8 rows of threads; each
+// thread walks every 8th position of the chunk and adds all R splits of its channel(s) there, so U is read
+// exactly once, coalesced across the lanes. fp16 with an even channel count loads half2 (two channels a
+// lane). Row partial sums meet in shared memory; the block writes its chunk's plain sum.
 #include "split_attention_pool.cuh"
 
 #include "kernel_common.cuh"
+#include "split_attention_pool_plan.h"
 
 namespace resnest {
 
-constexpr int kPoolChannels = 32, kPoolRows = 8;
-
+// One channel per lane, any storage type and channel count.
 template <typename T>
-__global__ void split_attention_radix_sum_pool_kernel(const T* __restrict__ u, float* __restrict__ gap, int hw,
-                                                      int radix, int c) {
-    __shared__ float partial[kPoolRows][kPoolChannels + 1];
-    int ch = blockIdx.x * kPoolChannels + threadIdx.x;
-    long long n = blockIdx.y;
-    long long rc = (long long)radix * c;
+__global__ void split_attention_radix_sum_pool_chunked(const T* __restrict__ u, float* __restrict__ partial, int hw,
+                                                       int radix, int c, int chunks) {
+    __shared__ float rows[kPoolRows][kPoolLanes + 1];
+    const int ch = blockIdx.x * kPoolLanes + threadIdx.x;
+    const long long n = blockIdx.y;
+    const int chunk = blockIdx.z, per = split_attention_pool_chunk_positions(hw, chunks);
+    const int p0 = chunk * per, p1 = min(hw, p0 + per);
+    const long long rc = (long long)radix * c;
     float sum = 0.0f;
     if (ch < c)
-        for (int p = threadIdx.y; p < hw; p += kPoolRows) {
+        for (int p = p0 + threadIdx.y; p < p1; p += kPoolRows) {
             const T* row = u + (n * hw + p) * rc + ch;  // (R*C) channels of one position
             for (int r = 0; r < radix; r++) sum += load_as_float(&row[(long long)r * c]);
         }
-    partial[threadIdx.y][threadIdx.x] = sum;
+    rows[threadIdx.y][threadIdx.x] = sum;
     __syncthreads();
     if (threadIdx.y == 0 && ch < c) {
         float total = 0.0f;
-        for (int r = 0; r < kPoolRows; r++) total += partial[r][threadIdx.x];
-        gap[n * c + ch] = total / (float)hw;
+        for (int k = 0; k < kPoolRows; k++) total += rows[k][threadIdx.x];
+        partial[(n * chunks + chunk) * c + ch] = total;
+    }
+}
+
+// fp16, C even: a lane takes channels 2*pair and 2*pair + 1 with one half2 load per split and position.
+__global__ void split_attention_radix_sum_pool_chunked_half2(const __half* __restrict__ u, float* __restrict__ partial,
+                                                             int hw, int radix, int c, int chunks) {
+    __shared__ float2 rows[kPoolRows][kPoolLanes + 1];
+    const int pair = blockIdx.x * kPoolLanes + threadIdx.x;
+    const long long n = blockIdx.y;
+    const int chunk = blockIdx.z, per = split_attention_pool_chunk_positions(hw, chunks);
+    const int p0 = chunk * per, p1 = min(hw, p0 + per);
+    const long long rc = (long long)radix * c;
+    float2 sum = make_float2(0.0f, 0.0f);
+    if (2 * pair < c)
+        for (int p = p0 + threadIdx.y; p < p1; p += kPoolRows) {
+            const __half* row = u + (n * hw + p) * rc + 2 * pair;
+            for (int r = 0; r < radix; r++) {
+                float2 v = __half22float2(*reinterpret_cast<const __half2*>(row + (long long)r * c));
+                sum.x += v.x, sum.y += v.y;
+            }
+        }
+    rows[threadIdx.y][threadIdx.x] = sum;
+    __syncthreads();
+    if (threadIdx.y == 0 && 2 * pair < c) {
+        float2 total = make_float2(0.0f, 0.0f);
+        for (int k = 0; k < kPoolRows; k++) total.x += rows[k][threadIdx.x].x, total.y += rows[k][threadIdx.x].y;
+        float* out = partial + (n * chunks + chunk) * c + 2 * pair;
+        out[0] = total.x, out[1] = total.y;
     }
 }
 
 template <typename T>
-void split_attention_radix_sum_pool(const T* u, float* gap, int n, int hw, int radix, int c, cudaStream_t stream) {
-    dim3 grid(ceil_div(c, kPoolChannels), n), block(kPoolChannels, kPoolRows);
-    split_attention_radix_sum_pool_kernel<T><<<grid, block, 0, stream>>>(u, gap, hw, radix, c);
-    check_kernel_launch("split_attention_radix_sum_pool");
+void split_attention_radix_sum_pool(const T* u, float* partial, int n, int hw, int radix, int c, int chunks,
+                                    cudaStream_t stream) {
+    const bool paired = split_attention_pool_paired<T>(c);
+    dim3 grid(split_attention_pool_lane_blocks(c, paired), n, chunks), block(kPoolLanes, kPoolRows);
+    if constexpr (std::is_same<T, __half>::value) {
+        if (paired) {
+            split_attention_radix_sum_pool_chunked_half2<<<grid, block, 0, stream>>>(u, partial, hw, radix, c, chunks);
+            check_kernel_launch("split_attention_radix_sum_pool_chunked_half2");
+            return;
+        }
+    }
+    split_attention_radix_sum_pool_chunked<T><<<grid, block, 0, stream>>>(u, partial, hw, radix, c, chunks);
+    check_kernel_launch("split_attention_radix_sum_pool_chunked");
 }
 
-template void split_attention_radix_sum_pool<float>(const float*, float*, int, int, int, int, cudaStream_t);
-template void split_attention_radix_sum_pool<__half>(const __half*, float*, int, int, int, int, cudaStream_t);
+template void split_attention_radix_sum_pool<float>(const float*, float*, int, int, int, int, int, cudaStream_t);
+template void split_attention_radix_sum_pool<__half>(const __half*, float*, int, int, int, int, int, cudaStream_t);
 
 }  // namespace resnest

@@ -1,13 +1,31 @@
-// split_attention_pool.cuh: split attention, step 1 of 3: the radix splits summed and averaged over space
-// in one pass over U.
+// split_attention_pool.cuh: split attention, step 1 of 3: the radix splits summed over space in one pass
+// over U, per chunk of positions (split_attention_pool_plan.h); the gate adds the chunks and divides.
 #pragma once
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
+
+#include <type_traits>
+
+#include "split_attention_pool_plan.h"
 
 namespace resnest {
 
-// u (N, HW, R*C), radix-major channels (split r holds channels r*C .. r*C + C - 1)
-// -> gap (N, C) float: gap[n, c] = mean_p sum_r u[n, p, r*C + c].
+// Whether the launcher loads channel pairs (half2): fp16 storage with an even channel count.
 template <typename T>
-void split_attention_radix_sum_pool(const T* u, float* gap, int n, int hw, int radix, int c, cudaStream_t stream);
+inline bool split_attention_pool_paired(int c) {
+    return std::is_same<T, __half>::value && c % 2 == 0;
+}
+
+// The chunk count the backend launches with for n images (split_attention_pool_plan.h).
+template <typename T>
+inline int split_attention_pool_chunks_for(int n, int hw, int c) {
+    return split_attention_pool_chunks(n, hw, c, split_attention_pool_paired<T>(c));
+}
+
+// u (N, HW, R*C), radix-major channels (split r holds channels r*C .. r*C + C - 1)
+// -> partial (N, chunks, C) float: partial[n, k, c] = sum over chunk k's positions p of sum_r u[n, p, r*C + c].
+template <typename T>
+void split_attention_radix_sum_pool(const T* u, float* partial, int n, int hw, int radix, int c, int chunks,
+                                    cudaStream_t stream);
 
 }  // namespace resnest

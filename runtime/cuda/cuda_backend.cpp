@@ -155,9 +155,16 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
             if (split_attention_gate_smem_bytes(s) > 48 * 1024)
                 throw Error(graph_.source + ": node '" + n.name + "': " + std::to_string(a.channels) + " channels x radix " +
                             std::to_string(a.radix) + " need more shared memory than the attention kernel has (48 KiB)");
+            // The pool's chunk sums (N, chunks, C): the chunk count falls as the batch grows, so take the
+            // largest N * chunks over every batch size a context may run.
             const Shape& u = graph_.tensors[n.inputs[0]].shape;
-            (void)u;
-            gap_floats_ = std::max<int64_t>(gap_floats_, (int64_t)options_.max_batch * a.channels);
+            const int hw = (int)(u[1] * u[2]);
+            const bool half = options_.precision == Precision::fp16;
+            for (int b = 1; b <= options_.max_batch; b++) {
+                int chunks = half ? split_attention_pool_chunks_for<__half>(b, hw, a.channels)
+                                  : split_attention_pool_chunks_for<float>(b, hw, a.channels);
+                gap_floats_ = std::max<int64_t>(gap_floats_, (int64_t)b * chunks * a.channels);
+            }
             attn_floats_ = std::max<int64_t>(attn_floats_, (int64_t)options_.max_batch * a.radix * a.channels);
         }
     }
@@ -680,8 +687,9 @@ class CudaContext : public Context {
             case OpType::split_attention: {
                 const SplitAttentionAttrs& a = n.attn;
                 int hw = (int)(xs[1] * xs[2]);
-                split_attention_radix_sum_pool<T>(x, gap_, batch, hw, a.radix, a.channels, stream_);
-                SplitAttentionGateShape s{batch, a.radix, a.cardinality, a.channels, a.inter_channels};
+                const int chunks = split_attention_pool_chunks_for<T>(batch, hw, a.channels);
+                split_attention_radix_sum_pool<T>(x, gap_, batch, hw, a.radix, a.channels, chunks, stream_);
+                SplitAttentionGateShape s{batch, a.radix, a.cardinality, a.channels, a.inter_channels, hw, chunks};
                 split_attention_gate_block_per_image(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, attn_, s, stream_);
                 if (a.fused_avg_pool) {
                     const Pool2dAttrs& pa = a.pool;
@@ -736,7 +744,7 @@ class CudaContext : public Context {
     float* output_f_ = nullptr;  // (N, classes) float
     void* workspace_ = nullptr;
     void* cublas_ws_ = nullptr;
-    float* gap_ = nullptr;   // (N, C) split attention's pooled vector
+    float* gap_ = nullptr;   // (N, chunks, C) split attention's pooled chunk sums
     float* attn_ = nullptr;  // (N, R*C) its gates
     int64_t in_numel_ = 0, out_numel_ = 0;
     int loaded_batch_ = 0;

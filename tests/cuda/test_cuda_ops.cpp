@@ -175,9 +175,10 @@ std::vector<AttnCase> attention_cases() {
 TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) matches the CPU", "[cuda][ops]") {
     INFO("seed " << run_seed());
     for (Precision p : {Precision::fp32, Precision::fp16})
-        for (const AttnCase& c : attention_cases()) {
+        for (const AttnCase& c : attention_cases())
+            for (int n : {1, 3}) {
             const resnest::SplitAttentionAttrs& a = c.a;
-            const int n = 2, R = a.radix, K = a.cardinality, C = a.channels, inter = a.inter_channels;
+            const int R = a.radix, K = a.cardinality, C = a.channels, inter = a.inter_channels;
             const int hw = c.h * c.w, gk = C / K, ik = inter / K;
             uint64_t salt = (uint64_t)R * 1000003 + C * 101 + hw;
             std::vector<float> u = round_to_storage(random_floats((size_t)n * R * C * hw, -2, 2, salt), p);
@@ -199,18 +200,60 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
                 resnest::split_attention(a, cw, u.data() + (size_t)b * R * C * hw, hw, ref.data() + (size_t)b * C * hw);
 
             GuardedBuffer du(u.size(), esize_of(p)), dy(ref.size(), esize_of(p));
-            GuardedBuffer dgap((size_t)n * C, 4), dattn((size_t)n * R * C, 4);
+            GuardedBuffer dattn((size_t)n * R * C, 4);
             GuardedBuffer dw1(w1f.size(), 4), db1(inter, 4), dw2(w2.size(), 4), db2(b2.size(), 4);
             du.upload(nchw_to_nhwc(u, n, R * C, hw));
             dw1.upload(w1f), db1.upload(b1f), dw2.upload(w2), db2.upload(b2);
-            resnest::SplitAttentionGateShape gs{n, R, K, C, inter};
-            if (p == Precision::fp16)
-                resnest::split_attention_radix_sum_pool<__half>((const __half*)du.data(), (float*)dgap.data(), n, hw, R, C, 0);
-            else
-                resnest::split_attention_radix_sum_pool<float>((const float*)du.data(), (float*)dgap.data(), n, hw, R, C, 0);
-            resnest::split_attention_gate_block_per_image((const float*)dgap.data(), (const float*)dw1.data(),
-                                                          (const float*)db1.data(), (const float*)dw2.data(),
-                                                          (const float*)db2.data(), (float*)dattn.data(), gs, 0);
+            const int planned = p == Precision::fp16 ? resnest::split_attention_pool_chunks_for<__half>(n, hw, C)
+                                                     : resnest::split_attention_pool_chunks_for<float>(n, hw, C);
+            // The pooled means in double: gap[b, c] = mean_p sum_r u[b, r*C + c, p] (u is (N, R*C, HW) here).
+            std::vector<double> gap_ref((size_t)n * C, 0.0);
+            for (int b = 0; b < n; b++)
+                for (int r = 0; r < R; r++)
+                    for (int ch = 0; ch < C; ch++) {
+                        const float* plane = u.data() + (((size_t)b * R + r) * C + ch) * hw;
+                        for (int q = 0; q < hw; q++) gap_ref[(size_t)b * C + ch] += plane[q];
+                    }
+            // The pool at the chunk count the backend plans (its gates feed the weighted sum below), with no
+            // chunks, and with the most (empty chunks when HW is small): the chunk sums must add up to the
+            // means, and the gates must not depend on the chunking beyond rounding.
+            std::string why;
+            std::vector<float> planned_gates;
+            for (int chunks : {planned, 1, resnest::kPoolMaxChunks}) {
+                GuardedBuffer dgap((size_t)n * chunks * C, 4);
+                resnest::SplitAttentionGateShape gs{n, R, K, C, inter, hw, chunks};
+                if (p == Precision::fp16)
+                    resnest::split_attention_radix_sum_pool<__half>((const __half*)du.data(), (float*)dgap.data(), n,
+                                                                    hw, R, C, chunks, 0);
+                else
+                    resnest::split_attention_radix_sum_pool<float>((const float*)du.data(), (float*)dgap.data(), n, hw,
+                                                                   R, C, chunks, 0);
+                check(cudaMemset(dattn.data(), kPoison, (size_t)n * R * C * 4), "poison");
+                resnest::split_attention_gate_block_per_image((const float*)dgap.data(), (const float*)dw1.data(),
+                                                              (const float*)db1.data(), (const float*)dw2.data(),
+                                                              (const float*)db2.data(), (float*)dattn.data(), gs, 0);
+                check(cudaDeviceSynchronize(), "split attention pool + gate");
+                INFO(pname(p) << " R=" << R << " C=" << C << " " << c.h << "x" << c.w << " batch " << n
+                              << ": pool chunks " << chunks << " (planned " << planned << ")");
+                std::vector<float> sums, gates;
+                REQUIRE(dgap.download(sums, &why));
+                REQUIRE(dattn.download(gates, &why));
+                std::vector<float> means((size_t)n * C, 0.0f), want((size_t)n * C);
+                for (int b = 0; b < n; b++)
+                    for (int ch = 0; ch < C; ch++) {
+                        double t = 0.0;
+                        for (int k = 0; k < chunks; k++) t += sums[((size_t)b * chunks + k) * C + ch];
+                        means[(size_t)b * C + ch] = (float)(t / hw);
+                        want[(size_t)b * C + ch] = (float)(gap_ref[(size_t)b * C + ch] / hw);
+                    }
+                CHECK(max_rel_error(means, want) <= 1e-5);
+                if (chunks == planned)
+                    planned_gates = gates;
+                else
+                    CHECK(max_rel_error(gates, planned_gates) <= 1e-5);
+            }
+            check(cudaMemcpy(dattn.data(), planned_gates.data(), planned_gates.size() * 4, cudaMemcpyHostToDevice),
+                  "gates");
             if (p == Precision::fp16)
                 resnest::split_attention_weighted_sum<__half>((const __half*)du.data(), (const float*)dattn.data(),
                                                               (__half*)dy.data(), n, hw, R, C, 0);
@@ -219,9 +262,8 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
                                                              (float*)dy.data(), n, hw, R, C, 0);
             check(cudaDeviceSynchronize(), "split attention");
             INFO(pname(p) << " split attention R=" << R << " K=" << K << " C=" << C << " inter=" << inter << " "
-                          << c.h << "x" << c.w);
+                          << c.h << "x" << c.w << " batch " << n);
             std::vector<float> got;
-            std::string why;
             REQUIRE(dy.download(got, &why));
             CHECK(max_rel_error(nhwc_to_nchw(got, n, C, hw), ref) <= op_tolerance(p));
 

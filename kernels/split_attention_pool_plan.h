@@ -1,0 +1,43 @@
+// split_attention_pool_plan.h: how split attention's pool (kernels/split_attention_pool.cu) divides its work:
+// a block covers 32 channel lanes (a lane is one channel, or two adjacent channels with half2 loads) of one
+// image and one chunk of the spatial positions. Splitting the positions into chunks keeps a small batch
+// from leaving most of the GPU idle (batch 1, layer 1: 2 blocks without chunks). Each block writes the
+// plain sum of its chunk; the gate kernel adds the chunks in a fixed order (deterministic, no atomics).
+// Plain C++ (host arithmetic only), so it is unit-tested on any machine.
+#pragma once
+
+#ifdef __CUDACC__
+#define RESNEST_HOST_DEVICE __host__ __device__
+#else
+#define RESNEST_HOST_DEVICE
+#endif
+
+namespace resnest {
+
+constexpr int kPoolLanes = 32;          // channel lanes per block (threadIdx.x)
+constexpr int kPoolRows = 8;            // position rows per block (threadIdx.y)
+constexpr int kPoolMaxChunks = 64;      // chunks per image at most
+constexpr int kPoolMinChunkPositions = 16;  // positions per chunk at least (two per thread row)
+constexpr int kPoolTargetBlocks = 528;  // about four blocks per SM on a 132-SM H100/H200
+
+// Blocks across the channels: one lane per channel, or per channel pair when `paired` (half2 loads).
+inline int split_attention_pool_lane_blocks(int channels, bool paired) {
+    int lanes = paired ? channels / 2 : channels;
+    return (lanes + kPoolLanes - 1) / kPoolLanes;
+}
+
+// Chunks per image for n images of hw positions: the fewest that give kPoolTargetBlocks blocks, no more
+// than the positions allow (kPoolMinChunkPositions each) or kPoolMaxChunks; at least 1.
+inline int split_attention_pool_chunks(int n, int hw, int channels, bool paired) {
+    long long blocks = (long long)split_attention_pool_lane_blocks(channels, paired) * n;
+    long long want = (kPoolTargetBlocks + blocks - 1) / blocks;
+    long long by_positions = hw / kPoolMinChunkPositions;
+    long long chunks = want < by_positions ? want : by_positions;
+    if (chunks > kPoolMaxChunks) chunks = kPoolMaxChunks;
+    return chunks < 1 ? 1 : (int)chunks;
+}
+
+// Positions per chunk (the last chunk may be shorter, or empty when hw is small).
+RESNEST_HOST_DEVICE inline int split_attention_pool_chunk_positions(int hw, int chunks) { return (hw + chunks - 1) / chunks; }
+
+}  // namespace resnest

@@ -1,0 +1,47 @@
+// test_kernel_plans.cpp: the host arithmetic that decides how CUDA kernels divide their work, checked on the
+// CPU: split attention's pool chunking (kernels/split_attention_pool_plan.h).
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+#include "split_attention_pool_plan.h"
+
+using namespace resnest;
+
+TEST_CASE("split attention pool chunks cover every position once and fill the GPU when they can", "[kernel-plan]") {
+    for (int hw : {1, 15, 49, 196, 784, 1025, 3136, 12544})
+        for (int c : {24, 64, 128, 256, 512})
+            for (bool paired : {false, true})
+                for (int n : {1, 2, 3, 8, 32, 128}) {
+                    INFO("hw " << hw << " C " << c << (paired ? " half2" : "") << " batch " << n);
+                    const int chunks = split_attention_pool_chunks(n, hw, c, paired);
+                    REQUIRE(chunks >= 1);
+                    CHECK(chunks <= kPoolMaxChunks);
+                    CHECK((chunks == 1 || hw / chunks >= kPoolMinChunkPositions));
+                    // Enough blocks, unless a limit (positions per chunk, chunks per image) stopped it.
+                    const long long blocks = (long long)split_attention_pool_lane_blocks(c, paired) * n * chunks;
+                    if (chunks < kPoolMaxChunks && chunks < hw / kPoolMinChunkPositions)
+                        CHECK(blocks >= kPoolTargetBlocks);
+                    // Fewer chunks as the batch grows, never more.
+                    if (n > 1) CHECK(chunks <= split_attention_pool_chunks(n - 1, hw, c, paired));
+                    // The kernel's partition: chunk k covers [k*per, min(hw, (k+1)*per)); each position once.
+                    const int per = split_attention_pool_chunk_positions(hw, chunks);
+                    std::vector<int> seen(hw, 0);
+                    for (int k = 0; k < chunks; k++)
+                        for (int p = k * per; p < hw && p < (k + 1) * per; p++) seen[p]++;
+                    int wrong = 0;
+                    for (int p = 0; p < hw; p++) wrong += seen[p] != 1;
+                    CHECK(wrong == 0);
+                }
+}
+
+TEST_CASE("split attention pool lanes: one per channel, or per pair with half2", "[kernel-plan]") {
+    CHECK(split_attention_pool_lane_blocks(64, false) == 2);
+    CHECK(split_attention_pool_lane_blocks(64, true) == 1);
+    CHECK(split_attention_pool_lane_blocks(24, false) == 1);
+    CHECK(split_attention_pool_lane_blocks(512, true) == 8);
+    CHECK(split_attention_pool_lane_blocks(66, true) == 2);
+    // ResNeSt50, layer 1 (56x56, C 64, fp16): batch 1 takes the most chunks; batch 128 needs 5 for 640 blocks.
+    CHECK(split_attention_pool_chunks(1, 3136, 64, true) == kPoolMaxChunks);
+    CHECK(split_attention_pool_chunks(128, 3136, 64, true) == 5);
+}
