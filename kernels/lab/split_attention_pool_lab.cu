@@ -14,7 +14,11 @@
 //   v2  the same with the positions split over `chunks` blocks per image; each block writes its partial sums
 //       to (N, chunks, C) and a second tiny pass adds the chunks in a fixed order (deterministic, no atomics).
 //   v3  v2 with half2 loads: a thread takes two adjacent channels.
-// Prediction (not yet measured): v2/v3 reach > 2 TB/s on the layer-1 shape, U read once (103 MB) in < 50 us.
+//   v4  the production launcher (kernels/split_attention_pool.cu since v3 went in): v3's kernel with the chunk
+//       count from split_attention_pool_plan.h (chunks = -1 in the table); the backend's gate adds the
+//       chunks, here pool_sum_chunks does.
+// Prediction (not yet measured): v2/v3 reach > 2 TB/s on the layer-1 shape, U read once (103 MB) in < 50 us;
+// at batch 1 (layer 1: 2 blocks in v1, 64 in v4) v4 is > 10x faster than v1.
 //
 // Numbers and the winner are recorded at the bottom of this file once measured on a GPU.
 #include <cuda_fp16.h>
@@ -25,6 +29,8 @@
 #include <cstdlib>
 #include <random>
 #include <vector>
+
+#include "split_attention_pool.cuh"
 
 #define LAB_CHECK(call)                                                                              \
     do {                                                                                             \
@@ -114,7 +120,11 @@ struct Shape {
 
 static void run_version(int v, int chunks, const __half* du, float* dpart, float* dgap, const Shape& s) {
     dim3 block(32, 8);
-    if (v == 1) {
+    if (v == 4) {
+        chunks = resnest::split_attention_pool_chunks_for<__half>(s.n, s.hw, s.c);
+        resnest::split_attention_radix_sum_pool<__half>(du, dpart, s.n, s.hw, s.radix, s.c, chunks, 0);
+        pool_sum_chunks<<<(s.n * s.c + 255) / 256, 256>>>(dpart, dgap, s.n * s.c, s.c, chunks, s.hw);
+    } else if (v == 1) {
         pool_v1<<<dim3((s.c + 31) / 32, s.n), block>>>(du, dgap, s.hw, s.radix, s.c);
     } else {
         int lanes = v == 3 ? (s.c / 2 + 31) / 32 : (s.c + 31) / 32;
@@ -130,7 +140,8 @@ int main() {
     // ResNeSt50's attention inputs at batch 128 (U = (N, HW, R*C)), plus a ragged one for correctness.
     const Shape shapes[] = {{"layer1 56x56 C64", 128, 3136, 2, 64},  {"layer2 28x28 C128", 128, 784, 2, 128},
                             {"layer3 14x14 C256", 128, 196, 2, 256}, {"layer4 7x7 C512", 128, 49, 2, 512},
-                            {"ragged 5x3 C24 R4", 3, 15, 4, 24}};
+                            {"bs1 layer1 C64", 1, 3136, 2, 64},      {"bs1 layer3 C256", 1, 196, 2, 256},
+                            {"bs8 layer1 C64", 8, 3136, 2, 64},      {"ragged 5x3 C24 R4", 3, 15, 4, 24}};
     std::mt19937 rng(std::random_device{}());
     std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
     bool all_ok = true;
@@ -148,15 +159,15 @@ int main() {
         for (double& v : ref) v /= s.hw;
         __half* du;
         float *dgap, *dpart;
-        const int max_chunks = 32;
+        const int max_chunks = 64;  // v4 may plan up to kPoolMaxChunks
         LAB_CHECK(cudaMalloc(&du, count * sizeof(__half)));
         LAB_CHECK(cudaMalloc(&dgap, (size_t)s.n * s.c * sizeof(float)));
         LAB_CHECK(cudaMalloc(&dpart, (size_t)s.n * s.c * max_chunks * sizeof(float)));
         LAB_CHECK(cudaMemcpy(du, u.data(), count * sizeof(__half), cudaMemcpyHostToDevice));
         const double bytes = (double)count * sizeof(__half);
-        for (int v = 1; v <= 3; v++)
+        for (int v = 1; v <= 4; v++)
             for (int chunks : {1, 2, 4, 8, 16, 32}) {
-                if (v == 1 && chunks > 1) continue;
+                if ((v == 1 || v == 4) && chunks > 1) continue;
                 if (v == 3 && s.c % 2) continue;
                 LAB_CHECK(cudaMemset(dgap, 0xFF, (size_t)s.n * s.c * sizeof(float)));  // NaN poison
                 run_version(v, chunks, du, dpart, dgap, s);
@@ -181,7 +192,8 @@ int main() {
                 float ms = 0.0f;
                 LAB_CHECK(cudaEventElapsedTime(&ms, a, b));
                 ms /= reps;
-                std::printf("%-20s v%d chunks %2d: %8.4f ms %8.1f GB/s  rel err %.2e %s\n", s.name, v, chunks, ms,
+                const int shown = v == 4 ? resnest::split_attention_pool_chunks_for<__half>(s.n, s.hw, s.c) : chunks;
+                std::printf("%-20s v%d chunks %2d: %8.4f ms %8.1f GB/s  rel err %.2e %s\n", s.name, v, shown, ms,
                             bytes / (ms * 1e6), err / mx, ok ? "ok" : "WRONG");
                 cudaEventDestroy(a);
                 cudaEventDestroy(b);
