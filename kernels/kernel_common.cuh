@@ -17,6 +17,58 @@ __device__ __forceinline__ float load_as_float(const __half* p) { return __half2
 __device__ __forceinline__ void store_from_float(float* p, float v) { *p = v; }
 __device__ __forceinline__ void store_from_float(__half* p, float v) { *p = __float2half_rn(v); }
 
+// 16-byte accesses (8 halves or 4 floats), converted to and from float: the vectorised kernels take a
+// channel group of kVec16<T> elements per thread when the channel count is a multiple of it (every offset
+// is then a multiple of 16 bytes; buffers start 64-byte aligned).
+template <typename T>
+constexpr int kVec16 = 16 / (int)sizeof(T);
+
+__device__ __forceinline__ void load16_as_float(const float* p, float* v) {
+    float4 q = *reinterpret_cast<const float4*>(p);
+    v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+}
+__device__ __forceinline__ void load16_as_float(const __half* p, float* v) {
+    uint4 raw = *reinterpret_cast<const uint4*>(p);
+    const __half2* h = reinterpret_cast<const __half2*>(&raw);
+    for (int k = 0; k < 4; k++) {
+        float2 f = __half22float2(h[k]);
+        v[2 * k] = f.x, v[2 * k + 1] = f.y;
+    }
+}
+__device__ __forceinline__ void store16_from_float(float* p, const float* v) {
+    *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+}
+__device__ __forceinline__ void store16_from_float(__half* p, const float* v) {
+    uint4 raw;
+    __half2* h = reinterpret_cast<__half2*>(&raw);
+    for (int k = 0; k < 4; k++) h[k] = __floats2half2_rn(v[2 * k], v[2 * k + 1]);
+    *reinterpret_cast<uint4*>(p) = raw;
+}
+
+// V consecutive elements as float: V = 1 (any alignment) or kVec16<T> (16-byte aligned).
+template <int V, typename T>
+__device__ __forceinline__ void load_as_floats(const T* p, float* v) {
+    if constexpr (V == 1)
+        v[0] = load_as_float(p);
+    else
+        load16_as_float(p, v);
+}
+template <int V, typename T>
+__device__ __forceinline__ void store_from_floats(T* p, const float* v) {
+    if constexpr (V == 1)
+        store_from_float(p, v[0]);
+    else
+        store16_from_float(p, v);
+}
+// V consecutive floats (V = 1, 4 or 8; 16-byte aligned when V > 1).
+template <int V>
+__device__ __forceinline__ void load_floats(const float* p, float* v) {
+    if constexpr (V == 1)
+        v[0] = *p;
+    else
+        for (int k = 0; k < V; k += 4) load16_as_float(p + k, v + k);
+}
+
 // Throws resnest::Error naming `kernel` when the last launch failed (bad configuration, no device).
 void check_kernel_launch(const char* kernel);
 

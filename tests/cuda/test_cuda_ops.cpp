@@ -64,8 +64,8 @@ std::vector<PoolCase> pool_cases() {
                               std::to_string(n.pool.ceil_mode) + std::to_string(n.pool.count_include_pad);
             if (seen.insert(key).second) cases.push_back(c);
         }
-    // Ragged: odd sizes, ceil mode with a clipped last window, both divisor rules, a channel count that
-    // is no multiple of anything.
+    // Ragged: odd sizes, ceil mode with a clipped last window, both divisor rules, channel counts that are
+    // no multiple of anything (the one-channel-per-thread kernels) and 24 (the vectorised ones).
     for (bool include : {true, false})
         for (bool is_max : {true, false}) {
             resnest::Pool2dAttrs a;
@@ -75,6 +75,7 @@ std::vector<PoolCase> pool_cases() {
             resnest::Pool2dAttrs b;
             b.kernel_h = b.kernel_w = 2, b.stride_h = b.stride_w = 2, b.ceil_mode = true, b.count_include_pad = include;
             cases.push_back({b, is_max, 7, 7, 9, 4, 5});
+            cases.push_back({a, is_max, 24, 8, 10, 5, 6});  // 16-byte channel groups (8 halves, 4 floats) on a ragged map
         }
     return cases;
 }
