@@ -6,8 +6,10 @@
 #   bash bench/device_check.sh [OUT_DIR]       # OUT_DIR defaults to $OUT, else bench/out
 #   BIN=.devbin STAGES="tests parity sanitize bench torch" bash bench/device_check.sh
 # Stages run in the order STAGES lists them.
-#   QUICK=1 ...     shorter runs for a tight device budget: parity fp32/fp16 only, memcheck only, 50 timed
-#                   runs per bench row, PyTorch's graph-replay configurations and one torch.compile cell
+#   QUICK=1 ...     shorter runs for a tight device budget: parity fp32/fp16 only, 50 timed runs per bench
+#                   row, the timed search in fp16 only, PyTorch's graph-replay configurations and torch.compile
+#                   at batches 1 and 128. A 15-minute device budget fits two calls (each under 600 s):
+#                   STAGES="tests parity sanitize coldstart" and STAGES="bench torch lab".
 # When $OUT is set and no folder is given (the device tool), the logs and JSON go to a scratch folder and are
 # packed into $OUT/device_check.tgz after each stage, so they come back as one file even if the call is cut short.
 #
@@ -15,7 +17,9 @@
 #   tests     the GPU test executable (every op against the CPU oracle, whole models, concurrency)
 #   parity    bench/parity_timm.py: the same safetensors in timm on the GPU, fp32 / tf32 / fp16 logits
 #   sanitize  compute-sanitizer memcheck and racecheck on a batch-2 run of both models
-#   bench     resnest bench, both models, fp32 and fp16, batches 1,8,32,128 (+ a profile)
+#   coldstart load + plan to first result in a new process, first with an empty algorithm cache, then cached
+#   bench     resnest bench, both models, fp32 and fp16, batches 1,8,32,128; ResNeSt50 with the timed
+#             search and with every convolution on cuDNN (--conv-gemm off); a profile
 #   lab       every kernel lab executable found in BIN (kernels/lab/: versions, correctness, timing sweep)
 #   torch     bench/compare_pytorch.py: PyTorch eager / graph / channels-last fp16 / torch.compile, side by
 #             side with the bench JSON; bench/plot_latency.py draws latency.png
@@ -35,7 +39,7 @@ BIN=${BIN:-build}
 RESNEST=$BIN/resnest
 TESTS=$BIN/resnest_cuda_tests
 [[ -x $TESTS ]] || TESTS=$BIN/tests/resnest_cuda_tests
-STAGES=${STAGES:-"tests parity sanitize bench torch lab"}
+STAGES=${STAGES:-"tests parity sanitize coldstart bench torch lab"}
 PY=${PYTHON:-python3}
 CUDNN_VENV=/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cudnn/lib
 [[ -d $CUDNN_VENV ]] && export LD_LIBRARY_PATH=$CUDNN_VENV:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
@@ -86,7 +90,6 @@ run_parity() {
 
 run_sanitize() {
     local tools="memcheck racecheck"
-    ((QUICK)) && tools=memcheck
     "$PY" weights_tools/random_input.py --shape 2,3,224,224 --seed 3 --out "$OUT_DIR/x2.npy" >/dev/null 2>&1
     for m in resnest50 resnest50_fast_1s1x64d; do
         "$PY" weights_tools/random_weights.py --model models/$m.json --seed 1 --out "$OUT_DIR/$m.safetensors" \
@@ -99,7 +102,7 @@ run_sanitize() {
             # it ran past 150 s on an H200 without a verdict.
             local filter=()
             [[ $tool == racecheck ]] && filter=(--kernel-name kns=resnest)
-            stage "sanitize_${tool}_$m" "$(L 150 40)" compute-sanitizer --tool $tool "${filter[@]}" --error-exitcode 9 "$RESNEST" run \
+            stage "sanitize_${tool}_$m" "$(L 150 60)" compute-sanitizer --tool $tool "${filter[@]}" --error-exitcode 9 "$RESNEST" run \
                 --model models/$m.json --weights "$OUT_DIR/$m.safetensors" --input "$OUT_DIR/x2.npy" \
                 --output "$OUT_DIR/y_$m.npy" --backend cuda --precision fp16
         done
@@ -115,23 +118,42 @@ run_bench() {
         done
     done
     # The same with the timed algorithm search (--conv-search timed), to compare with the rows above.
-    for p in fp16 fp32; do
+    local p
+    for p in $(L "fp16 fp32" fp16); do
         stage "bench_resnest50_${p}_timed_search" "$(L 120 30)" "$RESNEST" bench --model models/resnest50.json \
             --random-weights --backend cuda --precision $p --conv-search timed --batch 1,8,32,128 \
             --iters "$(L 100 50)" --json "$OUT_DIR/timed_search_resnest50_$p.json"
     done
+    # Every convolution on cuDNN (--conv-gemm off): what the cuBLASLt 1x1 convolutions change.
+    stage bench_resnest50_fp16_conv_gemm_off "$(L 120 30)" "$RESNEST" bench --model models/resnest50.json \
+        --random-weights --backend cuda --precision fp16 --conv-gemm off --batch 1,8,32,128 \
+        --iters "$(L 100 50)" --json "$OUT_DIR/conv_gemm_off_resnest50_fp16.json"
     stage bench_profile_resnest50_fp16 "$(L 60 25)" "$RESNEST" bench --model models/resnest50.json --random-weights \
         --backend cuda --precision fp16 --batch 1,128 --iters 50 --profile --json "$OUT_DIR/profile_resnest50_fp16.json"
+}
+
+run_coldstart() {
+    # Load + plan to the first result, each in a new process (CUDA initialisation included): the first time,
+    # with an empty algorithm cache file (every search runs), then with the file the first run wrote.
+    local m run
+    for m in resnest50 resnest50_fast_1s1x64d; do
+        rm -f "$OUT_DIR/coldstart_$m.tsv"
+        for run in first cached; do
+            stage "coldstart_${m}_$run" "$(L 60 30)" "$RESNEST" bench --model models/$m.json --random-weights \
+                --backend cuda --precision fp16 --batch 1 --warmup 0 --iters 1 --algo-cache "$OUT_DIR/coldstart_$m.tsv" \
+                --json "$OUT_DIR/coldstart_${m}_$run.json"
+        done
+    done
 }
 
 run_torch() {
     if ((QUICK)); then
         stage compare_pytorch 60 "$PY" bench/compare_pytorch.py --batch 1,8,32,128 --iters 30 \
             --configs fp32-graph,fp16-cl-graph --resnest-json "$OUT_DIR"/bench_*.json --json "$OUT_DIR/compare_pytorch.json"
-        stage compare_pytorch_compiled 60 "$PY" bench/compare_pytorch.py --models models/resnest50d_torch.json --batch 1 \
-            --iters 30 --configs fp16-compiled --json "$OUT_DIR/compare_pytorch_compiled.json"
+        stage compare_pytorch_compiled 150 "$PY" bench/compare_pytorch.py --models models/resnest50d_torch.json \
+            --batch 1,128 --iters 30 --configs fp16-compiled --json "$OUT_DIR/compare_pytorch_compiled.json"
     else
-        stage compare_pytorch 330 "$PY" bench/compare_pytorch.py --batch 1,8,32,128 --iters 50 --compile-batches 1,128 \
+        stage compare_pytorch 450 "$PY" bench/compare_pytorch.py --batch 1,8,32,128 --iters 50 --compile-batches 1,8,32,128 \
             --resnest-json "$OUT_DIR"/bench_*.json --json "$OUT_DIR/compare_pytorch.json"
     fi
     stage plot_latency 60 "$PY" bench/plot_latency.py "$OUT_DIR/compare_pytorch.json" --out "$OUT_DIR/latency.png"
@@ -147,8 +169,8 @@ run_lab() {
 # Stages run in the order STAGES lists them.
 for s in $STAGES; do
     case $s in
-        tests | parity | sanitize | bench | torch | lab) "run_$s" ;;
-        *) echo "device_check: unknown stage '$s' (use tests parity sanitize bench torch lab)"; exit 2 ;;
+        tests | parity | sanitize | coldstart | bench | torch | lab) "run_$s" ;;
+        *) echo "device_check: unknown stage '$s' (use tests parity sanitize coldstart bench torch lab)"; exit 2 ;;
     esac
 done
 
@@ -157,6 +179,15 @@ echo "=== device_check summary ($(nvidia-smi --query-gpu=name --format=csv,nohea
 grep -h -E "^cuda (fp32|fp16|tf32|conv) " "$OUT_DIR/gpu_tests.log" 2>/dev/null | head -40
 grep -h -B2 -A12 "FAILED" "$OUT_DIR/gpu_tests.log" 2>/dev/null | head -60
 grep -h -E "test cases|assertions" "$OUT_DIR/gpu_tests.log" 2>/dev/null | tail -2
+for m in resnest50 resnest50_fast_1s1x64d; do
+    [[ -f $OUT_DIR/coldstart_${m}_cached.json ]] && "$PY" - "$OUT_DIR" "$m" <<'PYEOF'
+import json, sys
+d, m = sys.argv[1], sys.argv[2]
+r = {k: json.load(open(f"{d}/coldstart_{m}_{k}.json")) for k in ("first", "cached")}
+print(f"cold start {m} fp16 bs1: first {r['first']['first_result_s']:.3f} s, cached {r['cached']['first_result_s']:.3f} s"
+      f" (CUDA init {r['cached']['cuda_init_s']:.3f} s)")
+PYEOF
+done
 for f in "$OUT_DIR"/sanitize_*.log; do [[ -f $f ]] && echo "$(basename "$f" .log): $(grep -h -E "ERROR SUMMARY" "$f" | tail -1)"; done
 printf '%s\n' "${SUMMARY[@]}"
 bundle
