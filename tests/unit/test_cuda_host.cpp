@@ -1,0 +1,92 @@
+// test_cuda_host.cpp: the CUDA backend's host-side set-up, run on any machine where the backend is built,
+// GPU or not: cuDNN's tensor, filter and convolution descriptors for every convolution of the committed
+// models (cuDNN must compute the output shape the graph says), and cuBLASLt's matmul and matrix layouts for
+// every 1x1 convolution, in each precision. None of these calls touches a device.
+#include <catch2/catch.hpp>
+
+#ifdef RESNEST_HAVE_CUDA
+
+#include "conv_as_gemm.h"
+#include "cuda/cuda_conv.h"
+#include "cuda/cuda_gemm_conv.h"
+#include "graph.h"
+#include "test_helpers.h"
+
+using namespace resnest;
+
+namespace {
+
+const char* kModels[] = {"models/resnest50.json", "models/resnest50_fast_1s1x64d.json", "models/resnest50d_torch.json",
+                         "models/resnest50_fast_1s1x64d_torch.json"};
+
+// Every convolution of the four graphs as a problem at `batch`, fused the way the passes fuse it.
+std::vector<std::pair<std::string, ConvProblem>> model_convs(int batch, Precision p) {
+    std::vector<std::pair<std::string, ConvProblem>> out;
+    for (const char* m : kModels) {
+        Graph g = graph_load(test::source_path(m));
+        for (const Node& n : g.nodes) {
+            if (n.op != OpType::conv2d) continue;
+            const Shape& x = g.tensors[n.inputs[0]].shape;
+            const Shape& y = g.tensors[n.output].shape;
+            ConvProblem c;
+            c.attrs = n.conv;
+            c.batch = batch;
+            c.in_h = (int)x[1], c.in_w = (int)x[2], c.out_h = (int)y[1], c.out_w = (int)y[2];
+            c.relu = n.fused_relu;
+            c.has_z = n.inputs.size() > 1;
+            c.precision = p;
+            out.push_back({std::string(m) + ": " + n.name, c});
+        }
+    }
+    return out;
+}
+
+// Fake device pointers with a given alignment: describe() reads addresses, never dereferences them.
+ConvBuffers fake_buffers(uintptr_t align, bool z) {
+    auto at = [&](uintptr_t k) { return (void*)(0x10000000 * k + align); };
+    return {at(1), at(2), at(3), nullptr, z ? at(4) : nullptr, at(5), at(6), 64ull << 20};
+}
+
+}  // namespace
+
+TEST_CASE("cuDNN descriptors for every model convolution agree with the graph's output shapes", "[cuda-host]") {
+    for (Precision p : {Precision::fp32, Precision::tf32, Precision::fp16})
+        for (int batch : {1, 7, 128})
+            for (const auto& [name, prob] : model_convs(batch, p)) {
+                INFO(name << " batch " << batch << " " << precision_name(p));
+                ConvLaunch conv;
+                CHECK_NOTHROW(conv.describe(prob, name));
+            }
+}
+
+TEST_CASE("cuDNN descriptors refuse a shape the graph got wrong, naming the node", "[cuda-host]") {
+    ConvProblem p = model_convs(2, Precision::fp16).front().second;
+    p.out_h += 1;
+    ConvLaunch conv;
+    CHECK_THROWS_WITH(conv.describe(p, "conv1.0"),
+                      Catch::Contains("node 'conv1.0': cuDNN computes output") && Catch::Contains("but the graph says"));
+}
+
+TEST_CASE("cuBLASLt describes every 1x1 model convolution as one matmul in tf32 and fp16", "[cuda-host][gemm]") {
+    int described = 0, fp32_refused = 0;
+    for (Precision p : {Precision::fp32, Precision::tf32, Precision::fp16})
+        for (const auto& [name, prob] : model_convs(3, p)) {
+            if (!conv_runs_as_gemm(prob.attrs)) continue;
+            INFO(name << " " << precision_name(p));
+            GemmConvLaunch gemm;
+            std::string why;
+            bool ok = gemm.describe(prob, fake_buffers(64, prob.has_z), name, &why);
+            INFO(why);
+            if (p == Precision::fp32 && !ok) {
+                fp32_refused++;
+                CHECK_THAT(why, Catch::Contains("cuBLASLt has no matmul with this compute type"));
+                continue;
+            }
+            CHECK(ok);
+            described += ok;
+        }
+    CHECK(described >= 2 * 4 * 30);  // tf32 and fp16, four graphs, over 30 1x1 convolutions each
+    if (fp32_refused) WARN(fp32_refused << " fp32 1x1 convolutions: no pedantic fp32 matmul; they stay on cuDNN");
+}
+
+#endif  // RESNEST_HAVE_CUDA
