@@ -85,6 +85,8 @@ static void check_options(const EngineOptions& options) {
         throw Error("EngineOptions::conv_search is '" + options.conv_search + "'; use find or timed");
     if (options.conv_gemm != "auto" && options.conv_gemm != "on" && options.conv_gemm != "off")
         throw Error("EngineOptions::conv_gemm is '" + options.conv_gemm + "'; use auto, on or off");
+    if (options.conv_graph != "auto" && options.conv_graph != "on" && options.conv_graph != "off")
+        throw Error("EngineOptions::conv_graph is '" + options.conv_graph + "'; use auto, on or off");
     if (options.backend == Backend::cuda) {
         if (!cuda_backend_built()) throw Error("this build has no CUDA backend; use --backend cpu");
         return;

@@ -48,6 +48,9 @@ resnest::EngineOptions engine_options_from_args(const Args& args) {
     opt.conv_gemm = args.get("--conv-gemm", "auto");
     if (opt.conv_gemm != "auto" && opt.conv_gemm != "on" && opt.conv_gemm != "off")
         throw UsageError{"--conv-gemm takes auto, on or off, got '" + opt.conv_gemm + "'"};
+    opt.conv_graph = args.get("--conv-graph", "auto");
+    if (opt.conv_graph != "auto" && opt.conv_graph != "on" && opt.conv_graph != "off")
+        throw UsageError{"--conv-graph takes auto, on or off, got '" + opt.conv_graph + "'"};
     if (args.has("--algo-cache") && opt.algo_cache.empty())
         throw UsageError{"--algo-cache needs a file path (or 'none')"};
     return opt;

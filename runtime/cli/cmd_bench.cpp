@@ -27,7 +27,7 @@ static const char* kBenchHelp =
     "                     [--backend cpu|cuda] [--precision fp32|tf32|fp16] [--device N]\n"
     "                     [--batch 1,4,8,32,128] [--warmup N] [--iters N | --duration SECONDS] [--streams N]\n"
     "                     [--no-graph] [--passes auto|on|off] [--algo-cache FILE|none] [--profile]\n"
-    "                     [--conv-search find|timed] [--conv-gemm auto|on|off]\n"
+    "                     [--conv-search find|timed] [--conv-gemm auto|on|off] [--conv-graph auto|on|off]\n"
     "                     [--threads T] [--json FILE]\n"
     "\n"
     "Times the forward pass at each batch size on input already on the device: latency min / p50 / p90 / p99 /\n"
@@ -45,6 +45,8 @@ static const char* kBenchHelp =
     "  --no-graph       cuda: launch node by node instead of replaying the captured CUDA graph\n"
     "  --conv-search S  cuda: convolution algorithms ranked by cuDNN's Find (find) or by timing the node's call\n"
     "  --conv-gemm G    cuda: 1x1 convolutions as cuBLASLt matmuls where faster (auto), always (on), never (off)\n"
+    "  --conv-graph G   cuda: convolutions through cuDNN's fused operation graph where faster (auto), always\n"
+    "                   (on), never (off)\n"
     "  --profile        per-node device time (eager launches), TFLOP/s, GB/s, sorted, and the distance\n"
     "                   from the roofline floor\n"
     "  --json FILE      also write the configuration, machine, commit and every sample as JSON\n";
@@ -126,7 +128,7 @@ int cmd_bench(int argc, char** argv) {
     Args args = parse_args(argc, argv, 2,
                            {{"--model", true}, {"--weights", true}, {"--random-weights", false}, {"--seed", true},
                             {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false},
-                            {"--algo-cache", true}, {"--conv-search", true}, {"--conv-gemm", true}, {"--batch", true}, {"--warmup", true}, {"--iters", true},
+                            {"--algo-cache", true}, {"--conv-search", true}, {"--conv-gemm", true}, {"--conv-graph", true}, {"--batch", true}, {"--warmup", true}, {"--iters", true},
                             {"--duration", true}, {"--threads", true}, {"--device", true}, {"--streams", true},
                             {"--profile", false}, {"--json", true}, {"--verbose", false}, {"--help", false}},
                            false);
@@ -292,6 +294,7 @@ int cmd_bench(int argc, char** argv) {
             {"config", {{"model", model}, {"model_name", s.name}, {"backend", resnest::backend_name(opt.backend)},
                         {"precision", precision}, {"threads", threads}, {"cuda_graph", cuda && opt.cuda_graph},
                         {"conv_search", opt.conv_search}, {"conv_gemm", opt.conv_gemm},
+                        {"conv_graph", opt.conv_graph},
                         {"passes", engine->pass_log().size()}, {"weights", weights_desc}, {"batches", batches},
                         {"warmup", warmup}, {"iters", duration_s ? 0 : iters}, {"duration_s", duration_s},
                         {"streams", streams}}},

@@ -17,7 +17,8 @@ static const char* kRunHelp =
     "usage: resnest run --model M.json --weights W.safetensors --input X.npy --output Y.npy\n"
     "                   [--backend cpu|cuda] [--precision fp32|tf32|fp16] [--device N] [--batch N]\n"
     "                   [--threads T] [--top K] [--passes auto|on|off] [--no-graph] [--algo-cache FILE|none]\n"
-    "                   [--conv-search find|timed] [--conv-gemm auto|on|off] [--verbose]\n"
+    "                   [--conv-search find|timed] [--conv-gemm auto|on|off] [--conv-graph auto|on|off]\n"
+    "                   [--verbose]\n"
     "\n"
     "Runs the model on every image of X.npy, a float32 (N, C, H, W) array matching the graph's input, and\n"
     "writes the logits (N, classes) as float32 to Y.npy.\n"
@@ -37,6 +38,8 @@ static const char* kRunHelp =
     "                 the default) or by timing each candidate on the node's own fused call (timed)\n"
     "  --conv-gemm G  cuda: run 1x1 convolutions as one cuBLASLt matmul with bias/residual/ReLU epilogue\n"
     "                 where it times faster than cuDNN (auto, the default), wherever it can (on), or never (off)\n"
+    "  --conv-graph G cuda: run convolutions through cuDNN's operation graph (conv, bias, residual, ReLU fused)\n"
+    "                 where it times fastest (auto, the default), wherever an engine runs it (on), or never (off)\n"
     "  --top K        also print each image's K best classes with softmax scores\n"
     "  --verbose      log loading, the memory plan and timings to stderr\n";
 
@@ -58,7 +61,7 @@ static void print_top(const float* logits, int64_t classes, int image, int k) {
 int cmd_run(int argc, char** argv) {
     Args args = parse_args(argc, argv, 2,
                            {{"--model", true}, {"--weights", true}, {"--input", true}, {"--output", true},
-                            {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false}, {"--algo-cache", true}, {"--conv-search", true}, {"--conv-gemm", true}, {"--batch", true}, {"--threads", true},
+                            {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false}, {"--algo-cache", true}, {"--conv-search", true}, {"--conv-gemm", true}, {"--conv-graph", true}, {"--batch", true}, {"--threads", true},
                             {"--device", true}, {"--top", true}, {"--verbose", false}, {"--help", false}},
                            false);
     if (args.has("--help")) {

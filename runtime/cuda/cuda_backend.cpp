@@ -20,9 +20,7 @@
 
 #include "channel_affine.cuh"
 #include "cuda/cuda_check.h"
-#include "conv_as_gemm.h"
-#include "cuda/cuda_conv.h"
-#include "cuda/cuda_gemm_conv.h"
+#include "cuda/cuda_conv_choice.h"
 #include "global_avg_pool.cuh"
 #include "layout_convert.cuh"
 #include "passes.h"
@@ -278,12 +276,10 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
 
 // Everything a context prepared for one batch size.
 struct BatchState {
-    std::vector<std::unique_ptr<ConvLaunch>> convs;  // per node; null for other ops
-    std::vector<bool> dense;                         // per node: a grouped conv run as its dense equivalent
-    std::vector<std::unique_ptr<GemmConvLaunch>> gemms;  // per node: a 1x1 conv run by cuBLASLt, else null
+    std::vector<std::unique_ptr<ConvNode>> convs;  // per node; null for other ops
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
-    int cache_hits = 0, searched = 0, densified = 0, gemm_count = 0;
+    int legacy_cached = 0, by_impl[4] = {0, 0, 0, 0};  // conv nodes per ConvImpl
     ~BatchState() {
         if (exec) cudaGraphExecDestroy(exec);
         if (graph) cudaGraphDestroy(graph);
@@ -303,6 +299,9 @@ class CudaContext : public Context {
         CUBLAS_CHECK(cublasCreate(&cublas_));
         CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
         CUBLAS_CHECK(cublasLtCreate(&lt_));
+        env_.cudnn = cudnn_, env_.lt = lt_, env_.stream = stream_, env_.cache = &engine_->cache();
+        env_.conv_gemm = o.conv_gemm, env_.conv_graph = o.conv_graph, env_.timed_search = o.conv_search == "timed";
+        env_.verbose = o.verbose, env_.cublas_version = engine_->device().cublas_version;
         CUDA_CHECK(cudaEventCreate(&start_));
         CUDA_CHECK(cudaEventCreate(&stop_));
         in_numel_ = shape_numel(g.input_shape);
@@ -402,7 +401,9 @@ class CudaContext : public Context {
             std::nth_element(s.begin(), s.begin() + s.size() / 2, s.end());
             NodeProfile p;
             p.name = n.name;
-            p.op = node_kind(n) + (state.dense[i] ? " (dense)" : "") + (state.gemms[i] ? " (cuBLASLt)" : "");
+            p.op = node_kind(n);
+            if (state.convs[i] && state.convs[i]->impl() != ConvImpl::cudnn)
+                p.op += std::string(" (") + conv_impl_name(state.convs[i]->impl()) + ")";
             p.ms = s[s.size() / 2];
             p.flops = 2.0 * (double)n.macs * batch;
             double act = (double)shape_numel(g.tensors[n.output].shape);
@@ -468,8 +469,6 @@ class CudaContext : public Context {
         const DeviceInfo& dev = engine_->device();
         auto state = std::make_unique<BatchState>();
         state->convs.resize(g.nodes.size());
-        state->dense.assign(g.nodes.size(), false);
-        state->gemms.resize(g.nodes.size());
         for (size_t i = 0; i < g.nodes.size(); i++) {
             const Node& n = g.nodes[i];
             if (n.op != OpType::conv2d) continue;
@@ -482,8 +481,6 @@ class CudaContext : public Context {
             p.relu = n.fused_relu;
             p.has_z = n.inputs.size() > 1;
             p.precision = o.precision;
-            auto conv = std::make_unique<ConvLaunch>();
-            conv->describe(p, n.name);
             ConvAlgoKeyParts k;
             k.device = dev.name, k.cc_major = dev.cc_major, k.cc_minor = dev.cc_minor;
             k.cudnn_version = dev.cudnn_version, k.precision = precision_name(o.precision), k.batch = batch;
@@ -492,27 +489,11 @@ class CudaContext : public Context {
             k.kernel_h = a.kernel_h, k.kernel_w = a.kernel_w, k.stride_h = a.stride_h, k.stride_w = a.stride_w;
             k.pad_h = a.pad_h, k.pad_w = a.pad_w, k.dilation_h = a.dilation_h, k.dilation_w = a.dilation_w;
             k.groups = a.groups, k.fused_bias_relu = n.fused_relu, k.timed_search = o.conv_search == "timed";
-            conv->set_timed_search(k.timed_search);
-            if (conv->choose_algorithm(cudnn_, conv_buffers(i, false), engine_->cache(), conv_algo_key(k)))
-                state->cache_hits++;
-            else
-                state->searched++;
-            if (a.groups > 1 && choose_dense(i, p, k, *conv)) {
-                ConvProblem pd = p;
-                pd.attrs.groups = 1;
-                conv = std::make_unique<ConvLaunch>();
-                conv->describe(pd, n.name);
-                conv->set_timed_search(k.timed_search);
-                ConvAlgoKeyParts kd = k;
-                kd.groups = 1;
-                conv->choose_algorithm(cudnn_, conv_buffers(i, true), engine_->cache(), conv_algo_key(kd));
-                state->dense[i] = true;
-                state->densified++;
-            }
-            if (o.conv_gemm != "off" && conv_runs_as_gemm(a)) {
-                state->gemms[i] = choose_gemm(i, p, k, *conv);
-                state->gemm_count += state->gemms[i] != nullptr;
-            }
+            ConvBuffers grouped = conv_buffers(i, false), dense = conv_buffers(i, true);
+            auto conv = std::make_unique<ConvNode>();
+            conv->prepare(p, k, grouped, a.groups > 1 ? &dense : nullptr, env_, n.name);
+            state->legacy_cached += conv->legacy_from_cache();
+            state->by_impl[(int)conv->impl()]++;
             state->convs[i] = std::move(conv);
         }
         CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -534,85 +515,11 @@ class CudaContext : public Context {
             CUDA_CHECK(cudaGraphInstantiate(&state->exec, state->graph, 0));
         }
         if (o.verbose)
-            std::fprintf(stderr, "cuda: batch %d prepared: %d conv algorithms from the cache, %d searched, %d grouped "
-                         "convs run dense, %d 1x1 convs run by cuBLASLt%s\n", batch, state->cache_hits,
-                         state->searched, state->densified, state->gemm_count,
+            std::fprintf(stderr, "cuda: batch %d prepared: convolutions on cuDNN %d, cuDNN dense %d, cuBLASLt %d, "
+                         "cuDNN graph %d (%d legacy algorithms from the cache)%s\n", batch, state->by_impl[0],
+                         state->by_impl[1], state->by_impl[2], state->by_impl[3], state->legacy_cached,
                          state->exec ? "; CUDA graph captured" : "");
         return *(batches_[batch] = std::move(state));
-    }
-
-    // Grouped convolution or its dense equivalent (G times the arithmetic, but cuDNN's dense tensor-core
-    // kernels can still win): timed once per layer shape and batch, the answer kept in the algorithm cache.
-    bool choose_dense(size_t i, const ConvProblem& p, const ConvAlgoKeyParts& k, const ConvLaunch& grouped) {
-        std::string key = conv_algo_key(k) + "|grouped_or_dense";
-        ConvAlgoChoice choice;
-        if (engine_->cache().lookup(key, &choice)) return choice.algo == 1;
-        ConvProblem pd = p;
-        pd.attrs.groups = 1;
-        ConvLaunch dense;
-        dense.describe(pd, engine_->graph().nodes[i].name + " (dense)");
-        dense.set_timed_search(k.timed_search);
-        ConvAlgoKeyParts kd = k;
-        kd.groups = 1;
-        dense.choose_algorithm(cudnn_, conv_buffers(i, true), engine_->cache(), conv_algo_key(kd));
-        float grouped_ms = time_conv(grouped, conv_buffers(i, false));
-        float dense_ms = time_conv(dense, conv_buffers(i, true));
-        bool use_dense = dense_ms < grouped_ms;
-        engine_->cache().insert(key, {use_dense ? 1 : 0, 0, 0});
-        if (engine_->options().verbose)
-            std::fprintf(stderr, "cuda: %s at batch %d: grouped %.4f ms, dense %.4f ms: %s\n",
-                         engine_->graph().nodes[i].name.c_str(), p.batch, grouped_ms, dense_ms,
-                         use_dense ? "dense" : "grouped");
-        return use_dense;
-    }
-
-    // A 1x1 convolution as one cuBLASLt matmul (epilogue: bias, residual, ReLU) or as cuDNN's call. With
-    // conv_gemm "auto" the faster, timed once per layer shape and batch and the answer kept in the algorithm
-    // cache; with "on" the matmul whenever cuBLASLt has an algorithm for it. Null keeps cuDNN.
-    std::unique_ptr<GemmConvLaunch> choose_gemm(size_t i, const ConvProblem& p, const ConvAlgoKeyParts& k,
-                                                const ConvLaunch& cudnn_conv) {
-        const std::string& name = engine_->graph().nodes[i].name;
-        const bool verbose = engine_->options().verbose;
-        ConvAlgoCache& cache = engine_->cache();
-        std::string key = conv_algo_key(k) + "|cublasLt " + std::to_string(engine_->device().cublas_version);
-        ConvAlgoChoice decided;
-        const bool always = engine_->options().conv_gemm == "on";
-        bool known = !always && cache.lookup(key + "|cudnn_or_cublaslt", &decided);
-        if (known && decided.algo == 0) return nullptr;
-        ConvBuffers b = conv_buffers(i, false);
-        auto gemm = std::make_unique<GemmConvLaunch>();
-        std::string why;
-        if (!gemm->describe(p, b, name, &why)) {
-            if (verbose) std::fprintf(stderr, "cuda: %s stays on cuDNN: %s\n", name.c_str(), why.c_str());
-            return nullptr;
-        }
-        bool from_cache = false;
-        if (!gemm->choose_algorithm(lt_, b, stream_, cache, key, &from_cache)) {
-            if (verbose) std::fprintf(stderr, "cuda: %s stays on cuDNN: no cuBLASLt algorithm runs\n", name.c_str());
-            return nullptr;
-        }
-        if (known || always) return gemm;
-        float cudnn_ms = time_conv(cudnn_conv, b);
-        float gemm_ms = gemm->time_call(lt_, b, stream_);
-        bool use_gemm = gemm_ms < cudnn_ms;
-        cache.insert(key + "|cudnn_or_cublaslt", {use_gemm ? 1 : 0, 0, 0});
-        if (verbose)
-            std::fprintf(stderr, "cuda: %s at batch %d: cuDNN %.4f ms, cuBLASLt %.4f ms: %s\n", name.c_str(), p.batch,
-                         cudnn_ms, gemm_ms, use_gemm ? "cuBLASLt" : "cuDNN");
-        return use_gemm ? std::move(gemm) : nullptr;
-    }
-
-    // Mean device time of a few launches after one untimed one, ms.
-    float time_conv(const ConvLaunch& conv, const ConvBuffers& b) {
-        const int reps = 5;
-        conv.launch(cudnn_, b, stream_);
-        CUDA_CHECK(cudaEventRecord(start_, stream_));
-        for (int r = 0; r < reps; r++) conv.launch(cudnn_, b, stream_);
-        CUDA_CHECK(cudaEventRecord(stop_, stream_));
-        CUDA_CHECK(cudaEventSynchronize(stop_));
-        float ms = 0.0f;
-        CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
-        return ms / reps;
     }
 
     // Enqueues the whole forward pass; with `events`, records events[i] before node i and events[n] after.
@@ -658,10 +565,7 @@ class CudaContext : public Context {
         const long long count = (long long)batch * shape_numel(xs);
         switch (n.op) {
             case OpType::conv2d:
-                if (state.gemms[i])
-                    state.gemms[i]->launch(lt_, conv_buffers(i, false), stream_);
-                else
-                    state.convs[i]->launch(cudnn_, conv_buffers(i, state.dense[i]), stream_);
+                state.convs[i]->launch(env_);
                 break;
             case OpType::batch_norm:
                 channel_affine_activation<T>(x, w.bn_scale, w.bn_shift, nullptr, y, count, channels, false, stream_);
@@ -735,6 +639,7 @@ class CudaContext : public Context {
     cudnnHandle_t cudnn_ = nullptr;
     cublasHandle_t cublas_ = nullptr;
     cublasLtHandle_t lt_ = nullptr;
+    ConvChoiceEnv env_;  // handles, stream and options the convolution choice and launches use
     cudaEvent_t start_ = nullptr, stop_ = nullptr;
     std::vector<void*> allocations_;
     int64_t allocated_bytes_ = 0;

@@ -259,3 +259,33 @@ TEST_CASE("whole models with every 1x1 convolution on cuBLASLt match the CPU", "
         }
     }
 }
+
+TEST_CASE("whole models with every convolution on cuDNN's fused graph match the CPU", "[cuda][models][cudnn-graph]") {
+    INFO("seed " << run_seed());
+    const int batch = 4;
+    for (const char* model : {"models/resnest50.json", "models/resnest50d_torch.json"}) {
+        resnest::EngineOptions cpu;
+        cpu.max_batch = batch;
+        auto ref_engine = resnest::Engine::load_seeded(src(model), 8, cpu);
+        const auto& s = ref_engine->summary();
+        std::vector<float> x =
+            random_floats((size_t)batch * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 17);
+        std::vector<float> ref = run_engine(*ref_engine, x, batch);
+        const int classes = (int)s.num_outputs;
+        for (Precision p : {Precision::fp32, Precision::fp16}) {
+            resnest::EngineOptions o = cuda_options(p, batch);
+            o.conv_graph = "on";
+            o.conv_gemm = "off";
+            auto e = resnest::Engine::load_seeded(src(model), 8, o);
+            std::vector<float> got = run_engine(*e, x, batch);
+            double err = max_rel_error(got, ref);
+            std::printf("cuda %s %s --conv-graph on: max|d|/max|ref| %.3g\n", model, resnest::precision_name(p), err);
+            INFO(model << " " << resnest::precision_name(p) << " conv_graph on, rel " << err);
+            if (p == Precision::fp32) CHECK(err <= 1e-4);
+            for (int b = 0; b < batch; b++) {
+                CHECK(argmax(got.data() + b * classes, classes) == argmax(ref.data() + b * classes, classes));
+                CHECK(cosine(got.data() + b * classes, ref.data() + b * classes, classes) >= 0.999);
+            }
+        }
+    }
+}

@@ -1,7 +1,8 @@
 // test_cuda_host.cpp: the CUDA backend's host-side set-up, run on any machine where the backend is built,
 // GPU or not: cuDNN's tensor, filter and convolution descriptors for every convolution of the committed
 // models (cuDNN must compute the output shape the graph says), and cuBLASLt's matmul and matrix layouts for
-// every 1x1 convolution, in each precision. None of these calls touches a device.
+// every 1x1 convolution, and cuDNN's operation graph (conv -> bias -> residual -> ReLU) for every
+// convolution, in each precision. None of these calls touches a device.
 #include <catch2/catch.hpp>
 
 #ifdef RESNEST_HAVE_CUDA
@@ -9,6 +10,7 @@
 #include "conv_as_gemm.h"
 #include "cuda/cuda_conv.h"
 #include "cuda/cuda_gemm_conv.h"
+#include "cuda/cuda_graph_conv.h"
 #include "graph.h"
 #include "test_helpers.h"
 
@@ -87,6 +89,33 @@ TEST_CASE("cuBLASLt describes every 1x1 model convolution as one matmul in tf32 
         }
     CHECK(described >= 2 * 4 * 30);  // tf32 and fp16, four graphs, over 30 1x1 convolutions each
     if (fp32_refused) WARN(fp32_refused << " fp32 1x1 convolutions: no pedantic fp32 matmul; they stay on cuDNN");
+}
+
+TEST_CASE("cuDNN takes the operation graph conv -> bias (-> residual) (-> ReLU) of every model convolution",
+          "[cuda-host][cudnn-graph]") {
+    int graphs = 0;
+    for (Precision p : {Precision::fp32, Precision::tf32, Precision::fp16})
+        for (int batch : {1, 128})
+            for (const auto& [name, prob] : model_convs(batch, p)) {
+                INFO(name << " batch " << batch << " " << precision_name(p));
+                GraphConvLaunch conv;
+                std::string why;
+                bool ok = conv.describe(prob, nullptr, name, &why);
+                INFO(why);
+                CHECK(ok);
+                CHECK(conv.ops() == 2 + (prob.has_z ? 1 : 0) + (prob.relu ? 1 : 0));
+                graphs += ok;
+            }
+    CHECK(graphs > 3 * 2 * 4 * 50);
+}
+
+TEST_CASE("a cuDNN graph launched before a plan was chosen is an error naming the node", "[cuda-host][cudnn-graph]") {
+    ConvProblem p = model_convs(1, Precision::fp16).front().second;
+    GraphConvLaunch conv;
+    std::string why;
+    REQUIRE(conv.describe(p, nullptr, "conv1.0", &why));
+    CHECK_THROWS_WITH(conv.launch(nullptr, fake_buffers(64, false), nullptr),
+                      Catch::Contains("node 'conv1.0': the cuDNN graph was launched before a plan was chosen"));
 }
 
 #endif  // RESNEST_HAVE_CUDA

@@ -193,6 +193,9 @@ TEST_CASE("unsupported options are refused", "[engine][bad-input]") {
     opt = {};
     opt.conv_gemm = "always";
     REQUIRE_THROWS_WITH(Engine::load(g, w, opt), Contains("conv_gemm is 'always'; use auto, on or off"));
+    opt = {};
+    opt.conv_graph = "yes";
+    REQUIRE_THROWS_WITH(Engine::load(g, w, opt), Contains("conv_graph is 'yes'; use auto, on or off"));
     REQUIRE_THROWS_WITH(parse_precision("fp8"), Contains("unknown precision 'fp8' (use fp32, tf32 or fp16)"));
     REQUIRE_THROWS_WITH(parse_backend("tpu"), Contains("unknown backend 'tpu'"));
 }

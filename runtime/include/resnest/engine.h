@@ -49,6 +49,9 @@ struct EngineOptions {
     // cuda: 1x1 convolutions as one cuBLASLt matmul (bias, residual and ReLU in its epilogue): "auto" where
     // timing at preparation finds it faster than cuDNN, "on" wherever cuBLASLt has an algorithm, "off" never.
     std::string conv_gemm = "auto";
+    // cuda: convolutions through cuDNN's operation graph (conv -> bias -> residual -> ReLU fused): "auto"
+    // where timing finds it fastest, "on" wherever a precompiled engine runs it, "off" never.
+    std::string conv_graph = "auto";
 };
 
 struct NodeSummary {

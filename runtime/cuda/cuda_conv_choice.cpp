@@ -1,0 +1,168 @@
+// cuda_conv_choice.cpp: the timed choice among the ways to run one convolution (see cuda_conv_choice.h).
+#include "cuda/cuda_conv_choice.h"
+
+#include <cstdio>
+#include <vector>
+
+#include "conv_as_gemm.h"
+#include "cuda/cuda_check.h"
+
+namespace resnest {
+
+const char* conv_impl_name(ConvImpl impl) {
+    switch (impl) {
+        case ConvImpl::cudnn: return "cuDNN";
+        case ConvImpl::cudnn_dense: return "cuDNN dense";
+        case ConvImpl::cublaslt: return "cuBLASLt";
+        case ConvImpl::cudnn_graph: return "cuDNN graph";
+    }
+    return "?";
+}
+
+bool ConvNode::build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts& key, const ConvBuffers& grouped,
+                     const ConvBuffers* dense, const ConvChoiceEnv& env, const std::string& node, std::string* why) {
+    bool from_cache = false;
+    switch (impl) {
+        case ConvImpl::cudnn:
+        case ConvImpl::cudnn_dense: {
+            const bool is_dense = impl == ConvImpl::cudnn_dense;
+            if (is_dense && !dense) return false;
+            ConvProblem q = p;
+            ConvAlgoKeyParts k = key;
+            if (is_dense) q.attrs.groups = 1, k.groups = 1;
+            auto conv = std::make_unique<ConvLaunch>();
+            conv->describe(q, is_dense ? node + " (dense)" : node);
+            conv->set_timed_search(env.timed_search);
+            from_cache = conv->choose_algorithm(env.cudnn, is_dense ? *dense : grouped, *env.cache, conv_algo_key(k));
+            if (!is_dense) legacy_from_cache_ = from_cache;
+            legacy_ = std::move(conv);
+            buffers_ = is_dense ? *dense : grouped;
+            return true;
+        }
+        case ConvImpl::cublaslt: {
+            if (!conv_runs_as_gemm(p.attrs)) return false;
+            auto gemm = std::make_unique<GemmConvLaunch>();
+            if (!gemm->describe(p, grouped, node, why)) return false;
+            std::string k = conv_algo_key(key) + "|cublasLt " + std::to_string(env.cublas_version);
+            if (!gemm->choose_algorithm(env.lt, grouped, env.stream, *env.cache, k, &from_cache)) {
+                *why = "no cuBLASLt algorithm runs";
+                return false;
+            }
+            gemm_ = std::move(gemm);
+            buffers_ = grouped;
+            return true;
+        }
+        case ConvImpl::cudnn_graph: {
+            auto graph = std::make_unique<GraphConvLaunch>();
+            if (!graph->describe(p, env.cudnn, node, why)) return false;
+            if (!graph->choose_plan(env.cudnn, grouped, *env.cache, conv_algo_key(key) + "|cudnn graph", &from_cache)) {
+                *why = "no cuDNN engine for the fused graph (precompiled, deterministic) runs";
+                return false;
+            }
+            graph_ = std::move(graph);
+            buffers_ = grouped;
+            return true;
+        }
+    }
+    return false;
+}
+
+void ConvNode::launch(const ConvChoiceEnv& env) const {
+    switch (impl_) {
+        case ConvImpl::cudnn:
+        case ConvImpl::cudnn_dense: legacy_->launch(env.cudnn, buffers_, env.stream); break;
+        case ConvImpl::cublaslt: gemm_->launch(env.lt, buffers_, env.stream); break;
+        case ConvImpl::cudnn_graph: graph_->launch(env.cudnn, buffers_, env.stream); break;
+    }
+}
+
+float ConvNode::time(const ConvChoiceEnv& env) const {
+    cudaEvent_t start = nullptr, stop = nullptr;
+    CUDA_CHECK(cudaEventCreate(&start));
+    CUDA_CHECK(cudaEventCreate(&stop));
+    const int reps = 5;
+    float ms = 0.0f;
+    try {
+        launch(env);
+        CUDA_CHECK(cudaEventRecord(start, env.stream));
+        for (int r = 0; r < reps; r++) launch(env);
+        CUDA_CHECK(cudaEventRecord(stop, env.stream));
+        CUDA_CHECK(cudaEventSynchronize(stop));
+        CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    } catch (...) {
+        cudaEventDestroy(start);
+        cudaEventDestroy(stop);
+        throw;
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return ms / reps;
+}
+
+void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const ConvBuffers& grouped,
+                       const ConvBuffers* dense, const ConvChoiceEnv& env, const std::string& node) {
+    // The candidates this node has, in the order of preference on a tie.
+    std::vector<ConvImpl> candidates{ConvImpl::cudnn};
+    if (dense) candidates.push_back(ConvImpl::cudnn_dense);
+    if (env.conv_gemm != "off" && conv_runs_as_gemm(p.attrs)) candidates.push_back(ConvImpl::cublaslt);
+    if (env.conv_graph != "off") candidates.push_back(ConvImpl::cudnn_graph);
+    std::string why;
+
+    // A way forced on ("on"), where it runs.
+    for (ConvImpl forced : {ConvImpl::cublaslt, ConvImpl::cudnn_graph}) {
+        const std::string& mode = forced == ConvImpl::cublaslt ? env.conv_gemm : env.conv_graph;
+        if (mode != "on" || (forced == ConvImpl::cublaslt && !conv_runs_as_gemm(p.attrs))) continue;
+        if (build(forced, p, key, grouped, dense, env, node, &why)) {
+            impl_ = forced;
+            return;
+        }
+        if (env.verbose) std::fprintf(stderr, "cuda: %s: %s: %s\n", node.c_str(), conv_impl_name(forced), why.c_str());
+    }
+
+    // The choice a previous start made for this layer, batch and library versions.
+    const std::string decision_key =
+        conv_algo_key(key) + "|impl cublasLt " + std::to_string(env.cublas_version) + " " + env.conv_gemm + " " +
+        env.conv_graph;
+    ConvAlgoChoice decided;
+    if (env.cache->lookup(decision_key, &decided) && decided.algo >= 0 && decided.algo <= 3) {
+        ConvImpl impl = (ConvImpl)decided.algo;
+        for (ConvImpl c : candidates)
+            if (c == impl && build(impl, p, key, grouped, dense, env, node, &why)) {
+                impl_ = impl;
+                return;
+            }
+    }
+
+    // Time every candidate that builds; keep the fastest (cuDNN's legacy call, first, on a tie).
+    ConvNode best;
+    float best_ms = 0.0f;
+    bool legacy_cached = false;
+    std::string report;
+    for (ConvImpl c : candidates) {
+        ConvNode trial;
+        if (!trial.build(c, p, key, grouped, dense, env, node, &why)) {
+            report += std::string(", ") + conv_impl_name(c) + " -";
+            if (env.verbose && !why.empty())
+                std::fprintf(stderr, "cuda: %s: %s: %s\n", node.c_str(), conv_impl_name(c), why.c_str());
+            continue;
+        }
+        trial.impl_ = c;
+        if (c == ConvImpl::cudnn) legacy_cached = trial.legacy_from_cache_;
+        float ms = trial.time(env);
+        char line[64];
+        std::snprintf(line, sizeof(line), ", %s %.4f ms", conv_impl_name(c), ms);
+        report += line;
+        if (c == ConvImpl::cudnn || ms < best_ms) {
+            best = std::move(trial);
+            best_ms = ms;
+        }
+    }
+    *this = std::move(best);
+    legacy_from_cache_ = legacy_cached;
+    env.cache->insert(decision_key, {(int)impl_, 0, 0});
+    if (env.verbose)
+        std::fprintf(stderr, "cuda: %s at batch %d%s: %s\n", node.c_str(), p.batch, report.c_str(),
+                     conv_impl_name(impl_));
+}
+
+}  // namespace resnest

@@ -1,0 +1,61 @@
+// cuda_conv_choice.h: how one convolution node runs at one batch size, chosen among
+//   cudnn        cuDNN's legacy call on the grouped filter (conv_launch: always there, the fallback)
+//   cudnn_dense  the same on the dense block-diagonal filter (grouped convolutions only)
+//   cublaslt     one cuBLASLt matmul with the epilogue fused (1x1 convolutions only; cuda_gemm_conv)
+//   cudnn_graph  cuDNN's operation graph conv -> bias -> residual -> ReLU (cuda_graph_conv)
+// Each candidate is timed on the context's buffers once per layer shape and batch, and the fastest kept;
+// the winner is remembered in the algorithm cache, so a later start builds only that one.
+// EngineOptions::conv_gemm / conv_graph "on" take that way wherever it runs, "off" never try it.
+#pragma once
+#include <cublasLt.h>
+
+#include <memory>
+#include <string>
+
+#include "conv_algo_cache.h"
+#include "cuda/cuda_conv.h"
+#include "cuda/cuda_gemm_conv.h"
+#include "cuda/cuda_graph_conv.h"
+
+namespace resnest {
+
+enum class ConvImpl : int { cudnn = 0, cudnn_dense = 1, cublaslt = 2, cudnn_graph = 3 };
+const char* conv_impl_name(ConvImpl impl);
+
+// What the choice needs from the context that makes it.
+struct ConvChoiceEnv {
+    cudnnHandle_t cudnn = nullptr;
+    cublasLtHandle_t lt = nullptr;
+    cudaStream_t stream = nullptr;
+    ConvAlgoCache* cache = nullptr;
+    std::string conv_gemm = "auto", conv_graph = "auto";  // auto | on | off
+    bool timed_search = false;
+    bool verbose = false;
+    int cublas_version = 0;
+};
+
+class ConvNode {
+  public:
+    // Describes the candidates, chooses, and keeps the chosen one. `grouped` are the node's buffers with
+    // the filter as the graph has it; `dense`, for grouped convolutions, with the dense filter.
+    void prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const ConvBuffers& grouped,
+                 const ConvBuffers* dense, const ConvChoiceEnv& env, const std::string& node);
+    void launch(const ConvChoiceEnv& env) const;
+
+    ConvImpl impl() const { return impl_; }
+    bool legacy_from_cache() const { return legacy_from_cache_; }
+
+  private:
+    bool build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts& key, const ConvBuffers& grouped,
+               const ConvBuffers* dense, const ConvChoiceEnv& env, const std::string& node, std::string* why);
+    float time(const ConvChoiceEnv& env) const;
+
+    ConvImpl impl_ = ConvImpl::cudnn;
+    std::unique_ptr<ConvLaunch> legacy_;  // cudnn or cudnn_dense
+    std::unique_ptr<GemmConvLaunch> gemm_;
+    std::unique_ptr<GraphConvLaunch> graph_;
+    ConvBuffers buffers_{};  // the chosen way's buffers
+    bool legacy_from_cache_ = false;
+};
+
+}  // namespace resnest

@@ -1,0 +1,357 @@
+// cuda_graph_conv.cpp: a convolution with its bias, residual and ReLU as one cuDNN operation graph
+// (see cuda_graph_conv.h).
+#include "cuda/cuda_graph_conv.h"
+
+#include <cstdint>
+
+#include "cuda/cuda_check.h"
+
+namespace resnest {
+
+namespace {
+
+// Tensor uids in the operation graph and the variant pack.
+enum : int64_t { kX = 1, kW = 2, kBias = 3, kZ = 4, kY = 5, kVirtual = 100 };
+
+// cuDNN's own last error message with the status, for errors that name the node.
+std::string cudnn_message(cudnnStatus_t s) {
+    char detail[512] = {0};
+    cudnnGetLastErrorString(detail, sizeof(detail));
+    return std::string(cudnnGetErrorString(s)) + (detail[0] ? std::string(": ") + detail : std::string());
+}
+
+void set_attr(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type,
+              int64_t count, const void* value, const std::string& where) {
+    cudnnStatus_t s = cudnnBackendSetAttribute(d, name, type, count, value);
+    if (s != CUDNN_STATUS_SUCCESS)
+        throw Error("node '" + where + "': cuDNN graph attribute " + std::to_string((int)name) + ": " +
+                    cudnn_message(s));
+}
+
+// A descriptor-valued attribute: one descriptor, or a list.
+void set_desc(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name, const BackendDescriptor& value,
+              const std::string& where) {
+    cudnnBackendDescriptor_t v = value.get();
+    set_attr(d, name, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &v, where);
+}
+
+cudnnDataType_t storage_type(Precision p) { return p == Precision::fp16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT; }
+
+// A tensor (N, C, H, W) stored NHWC (strides C*H*W, 1, W*C, C): activations, and filters (O, I, KH, KW)
+// stored OHWI, which is the same stride pattern.
+BackendDescriptor make_tensor(int64_t uid, int64_t n, int64_t c, int64_t h, int64_t w, cudnnDataType_t dt,
+                              bool is_virtual, const std::string& where) {
+    BackendDescriptor t(CUDNN_BACKEND_TENSOR_DESCRIPTOR, where);
+    const int64_t dims[4] = {n, c, h, w}, strides[4] = {c * h * w, 1, w * c, c}, align = 16;
+    const bool virt = is_virtual;
+    set_attr(t.get(), CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &dt, where);
+    set_attr(t.get(), CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims, where);
+    set_attr(t.get(), CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides, where);
+    set_attr(t.get(), CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid, where);
+    set_attr(t.get(), CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &align, where);
+    set_attr(t.get(), CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &virt, where);
+    cudnnStatus_t s = cudnnBackendFinalize(t.get());
+    if (s != CUDNN_STATUS_SUCCESS)
+        throw Error("node '" + where + "': cuDNN refuses tensor " + std::to_string(uid) + ": " + cudnn_message(s));
+    return t;
+}
+
+}  // namespace
+
+BackendDescriptor::BackendDescriptor(cudnnBackendDescriptorType_t type, const std::string& where) {
+    cudnnStatus_t s = cudnnBackendCreateDescriptor(type, &d_);
+    if (s != CUDNN_STATUS_SUCCESS) {
+        d_ = nullptr;
+        throw Error("node '" + where + "': cannot create cuDNN graph descriptor " + std::to_string((int)type) + ": " +
+                    cudnn_message(s));
+    }
+}
+
+BackendDescriptor& BackendDescriptor::operator=(BackendDescriptor&& o) noexcept {
+    if (this != &o) {
+        if (d_) cudnnBackendDestroyDescriptor(d_);
+        d_ = o.d_;
+        o.d_ = nullptr;
+    }
+    return *this;
+}
+
+BackendDescriptor::~BackendDescriptor() {
+    if (d_) cudnnBackendDestroyDescriptor(d_);
+}
+
+bool GraphConvLaunch::describe(const ConvProblem& p, cudnnHandle_t handle, const std::string& node,
+                               std::string* why) {
+    p_ = p;
+    node_ = node;
+    const Conv2dAttrs& a = p.attrs;
+    const cudnnDataType_t dt = storage_type(p.precision), acc = CUDNN_DATA_FLOAT;
+    const int64_t n = p.batch, cin = a.in_channels, cout = a.out_channels;
+    // The graph's tensors: x, w (OHWI), bias, z, y in the storage type; the float virtual tensors between the
+    // operations. `last` names the tensor the next operation reads.
+    tensors_.push_back(make_tensor(kX, n, cin, p.in_h, p.in_w, dt, false, node));
+    tensors_.push_back(make_tensor(kW, cout, cin / a.groups, a.kernel_h, a.kernel_w, dt, false, node));
+    tensors_.push_back(make_tensor(kBias, 1, cout, 1, 1, dt, false, node));
+    if (p.has_z) tensors_.push_back(make_tensor(kZ, n, cout, p.out_h, p.out_w, dt, false, node));
+    tensors_.push_back(make_tensor(kY, n, cout, p.out_h, p.out_w, dt, false, node));
+    const int pointwise = 1 + (p.has_z ? 1 : 0) + (p.relu ? 1 : 0);  // bias, residual, ReLU
+    for (int k = 0; k < pointwise; k++)  // virtual outputs of the convolution and all but the last pointwise op
+        tensors_.push_back(make_tensor(kVirtual + k, n, cout, p.out_h, p.out_w, acc, true, node));
+    auto tensor = [&](int64_t uid) -> const BackendDescriptor& {
+        int index = uid == kX ? 0 : uid == kW ? 1 : uid == kBias ? 2 : uid == kZ ? 3 : uid == kY ? (p.has_z ? 4 : 3)
+                                                                                       : (p.has_z ? 5 : 4) + (int)(uid - kVirtual);
+        return tensors_[index];
+    };
+
+    conv_ = BackendDescriptor(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, node);
+    const int64_t dims = 2, pre[2] = {a.pad_h, a.pad_w}, post[2] = {a.pad_h, a.pad_w};
+    const int64_t stride[2] = {a.stride_h, a.stride_w}, dilation[2] = {a.dilation_h, a.dilation_w};
+    const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+    set_attr(conv_.get(), CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &acc, node);
+    set_attr(conv_.get(), CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode, node);
+    set_attr(conv_.get(), CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &dims, node);
+    set_attr(conv_.get(), CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2, pre, node);
+    set_attr(conv_.get(), CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, post, node);
+    set_attr(conv_.get(), CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2, stride, node);
+    set_attr(conv_.get(), CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, dilation, node);
+    cudnnStatus_t s = cudnnBackendFinalize(conv_.get());
+    if (s != CUDNN_STATUS_SUCCESS) {
+        *why = "cuDNN refuses the convolution descriptor: " + cudnn_message(s);
+        return false;
+    }
+
+    // conv(x, w) -> virtual 0
+    const float one = 1.0f, zero = 0.0f;
+    ops_.emplace_back(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, node);
+    cudnnBackendDescriptor_t op = ops_.back().get();
+    set_desc(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, tensor(kX), node);
+    set_desc(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, tensor(kW), node);
+    set_desc(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, tensor(kVirtual), node);
+    set_desc(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, conv_, node);
+    set_attr(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &one, node);
+    set_attr(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &zero, node);
+    s = cudnnBackendFinalize(op);
+    if (s != CUDNN_STATUS_SUCCESS) {
+        *why = "cuDNN refuses the convolution operation: " + cudnn_message(s);
+        return false;
+    }
+
+    // Then + bias, + z, ReLU: each reads the previous output; the last one writes y.
+    struct Step {
+        cudnnPointwiseMode_t mode;
+        int64_t operand;  // the second input's uid, or 0
+    };
+    std::vector<Step> steps{{CUDNN_POINTWISE_ADD, kBias}};
+    if (p.has_z) steps.push_back({CUDNN_POINTWISE_ADD, kZ});
+    if (p.relu) steps.push_back({CUDNN_POINTWISE_RELU_FWD, 0});
+    for (size_t k = 0; k < steps.size(); k++) {
+        pointwise_.emplace_back(CUDNN_BACKEND_POINTWISE_DESCRIPTOR, node);
+        cudnnBackendDescriptor_t pw = pointwise_.back().get();
+        set_attr(pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &steps[k].mode, node);
+        set_attr(pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &acc, node);
+        s = cudnnBackendFinalize(pw);
+        if (s != CUDNN_STATUS_SUCCESS) {
+            *why = "cuDNN refuses a pointwise descriptor: " + cudnn_message(s);
+            return false;
+        }
+        ops_.emplace_back(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, node);
+        op = ops_.back().get();
+        const bool last = k + 1 == steps.size();
+        set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pointwise_.back(), node);
+        set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, tensor(kVirtual + (int64_t)k), node);
+        if (steps[k].operand) set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, tensor(steps[k].operand), node);
+        set_desc(op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, last ? tensor(kY) : tensor(kVirtual + (int64_t)k + 1), node);
+        s = cudnnBackendFinalize(op);
+        if (s != CUDNN_STATUS_SUCCESS) {
+            *why = "cuDNN refuses a pointwise operation: " + cudnn_message(s);
+            return false;
+        }
+    }
+
+    graph_ = BackendDescriptor(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, node);
+    std::vector<cudnnBackendDescriptor_t> list;
+    for (const BackendDescriptor& d : ops_) list.push_back(d.get());
+    set_attr(graph_.get(), CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, (int64_t)list.size(),
+             list.data(), node);
+    if (handle) set_attr(graph_.get(), CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle, node);
+    s = cudnnBackendFinalize(graph_.get());
+    if (s != CUDNN_STATUS_SUCCESS) {
+        *why = "cuDNN refuses the operation graph: " + cudnn_message(s);
+        return false;
+    }
+    return true;
+}
+
+std::vector<BackendDescriptor> GraphConvLaunch::heuristic_configs() const {
+    BackendDescriptor heur(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, node_);
+    const cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_A;
+    set_desc(heur.get(), CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, graph_, node_);
+    set_attr(heur.get(), CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode, node_);
+    std::vector<BackendDescriptor> configs;
+    if (cudnnBackendFinalize(heur.get()) != CUDNN_STATUS_SUCCESS) return configs;
+    int64_t count = 0;
+    if (cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count,
+                                 nullptr) != CUDNN_STATUS_SUCCESS ||
+        count <= 0)
+        return configs;
+    for (int64_t i = 0; i < count; i++) configs.emplace_back(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, node_);
+    std::vector<cudnnBackendDescriptor_t> raw;
+    for (const BackendDescriptor& c : configs) raw.push_back(c.get());
+    int64_t got = 0;
+    if (cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got,
+                                 raw.data()) != CUDNN_STATUS_SUCCESS)
+        got = 0;
+    configs.resize((size_t)std::max<int64_t>(0, std::min(got, count)));
+    return configs;
+}
+
+bool GraphConvLaunch::engine_allowed(const BackendDescriptor& config) const {
+    BackendDescriptor engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR, node_);
+    cudnnBackendDescriptor_t e = engine.get();
+    int64_t got = 0;
+    if (cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &got,
+                                 &e) != CUDNN_STATUS_SUCCESS)
+        return false;
+    cudnnBackendNumericalNote_t numerical[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
+    cudnnBackendBehaviorNote_t behavior[CUDNN_BEHAVIOR_NOTE_TYPE_COUNT];
+    int64_t n_numerical = 0, n_behavior = 0;
+    if (cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
+                                 CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &n_numerical, numerical) != CUDNN_STATUS_SUCCESS ||
+        cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
+                                 CUDNN_BEHAVIOR_NOTE_TYPE_COUNT, &n_behavior, behavior) != CUDNN_STATUS_SUCCESS)
+        return false;
+    for (int64_t i = 0; i < n_behavior && i < CUDNN_BEHAVIOR_NOTE_TYPE_COUNT; i++)
+        if (behavior[i] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) return false;
+    for (int64_t i = 0; i < n_numerical && i < CUDNN_NUMERICAL_NOTE_TYPE_COUNT; i++) {
+        if (numerical[i] == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC) return false;
+        if (p_.precision == Precision::fp32 && (numerical[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE ||
+                                                numerical[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS))
+            return false;  // fp32 is IEEE float: no TF32
+    }
+    return true;
+}
+
+bool GraphConvLaunch::make_plan(cudnnHandle_t handle, const BackendDescriptor& config, size_t workspace_limit,
+                                BackendDescriptor* plan, int64_t* workspace) const {
+    BackendDescriptor candidate(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, node_);
+    set_attr(candidate.get(), CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle, node_);
+    set_desc(candidate.get(), CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, config, node_);
+    if (cudnnBackendFinalize(candidate.get()) != CUDNN_STATUS_SUCCESS) return false;
+    int64_t ws = 0, got = 0;
+    if (cudnnBackendGetAttribute(candidate.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &got,
+                                 &ws) != CUDNN_STATUS_SUCCESS ||
+        ws < 0 || (size_t)ws > workspace_limit)
+        return false;
+    *plan = std::move(candidate);
+    *workspace = ws;
+    return true;
+}
+
+void GraphConvLaunch::make_variant_pack(const ConvBuffers& b) {
+    std::vector<int64_t> uids{kX, kW, kBias, kY};
+    std::vector<void*> pointers{const_cast<void*>(b.x), const_cast<void*>(b.w), const_cast<void*>(b.bias), b.y};
+    if (p_.has_z) {
+        uids.push_back(kZ);
+        pointers.push_back(const_cast<void*>(b.z));
+    }
+    pack_ = BackendDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, node_);
+    void* workspace = b.workspace;
+    set_attr(pack_.get(), CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, (int64_t)uids.size(), uids.data(),
+             node_);
+    set_attr(pack_.get(), CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, (int64_t)pointers.size(),
+             pointers.data(), node_);
+    set_attr(pack_.get(), CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace, node_);
+    cudnnStatus_t s = cudnnBackendFinalize(pack_.get());
+    if (s != CUDNN_STATUS_SUCCESS)
+        throw Error("node '" + node_ + "': cuDNN refuses the variant pack: " + cudnn_message(s));
+    bound_ = b;
+}
+
+cudnnStatus_t GraphConvLaunch::execute(cudnnHandle_t handle) const {
+    return cudnnBackendExecute(handle, plan_.get(), pack_.get());
+}
+
+bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, ConvAlgoCache& cache,
+                                  const std::string& key, bool* from_cache) {
+    *from_cache = false;
+    if (!b.bias) throw Error("node '" + node_ + "': the cuDNN graph needs a bias buffer (zeros when the conv has none)");
+    make_variant_pack(b);
+    std::vector<BackendDescriptor> configs = heuristic_configs();
+    ConvAlgoChoice cached;
+    if (cache.lookup(key, &cached) && cached.algo >= 0 && cached.algo < (int)configs.size() &&
+        engine_allowed(configs[cached.algo]) &&
+        make_plan(handle, configs[cached.algo], b.workspace_bytes, &plan_, &workspace_) &&
+        execute(handle) == CUDNN_STATUS_SUCCESS) {
+        rank_ = cached.algo;
+        *from_cache = true;
+        return true;
+    }
+    int best = -1, tried = 0;
+    float best_ms = 0.0f;
+    BackendDescriptor best_plan;
+    int64_t best_ws = 0;
+    for (int i = 0; i < (int)configs.size() && tried < kMaxCandidates; i++) {
+        if (!engine_allowed(configs[i])) continue;
+        BackendDescriptor plan;
+        int64_t ws = 0;
+        if (!make_plan(handle, configs[i], b.workspace_bytes, &plan, &ws)) continue;
+        std::swap(plan_, plan);
+        if (execute(handle) != CUDNN_STATUS_SUCCESS) {
+            std::swap(plan_, plan);
+            continue;
+        }
+        tried++;
+        cudaStream_t stream = nullptr;
+        RESNEST_CUDNN_CHECK_AT(cudnnGetStream(handle, &stream), node_);
+        float ms = time_call(handle, b, stream);
+        if (best < 0 || ms < best_ms) {
+            best = i, best_ms = ms, best_ws = ws;
+            best_plan = std::move(plan_);
+        }
+    }
+    if (best < 0) {
+        rank_ = -1;
+        return false;
+    }
+    plan_ = std::move(best_plan);
+    workspace_ = best_ws;
+    rank_ = best;
+    cache.insert(key, {best, 0, best_ws});
+    return true;
+}
+
+void GraphConvLaunch::launch(cudnnHandle_t handle, const ConvBuffers& b, cudaStream_t stream) const {
+    (void)stream;  // the handle carries the stream
+    if (rank_ < 0) throw Error("node '" + node_ + "': the cuDNN graph was launched before a plan was chosen");
+    if (b.x != bound_.x || b.w != bound_.w || b.bias != bound_.bias || b.z != bound_.z || b.y != bound_.y ||
+        b.workspace != bound_.workspace)
+        throw Error("node '" + node_ + "': the cuDNN graph was launched on buffers other than those it was bound to");
+    cudnnStatus_t s = execute(handle);
+    if (s != CUDNN_STATUS_SUCCESS) throw Error("node '" + node_ + "': cudnnBackendExecute: " + cudnn_message(s));
+}
+
+float GraphConvLaunch::time_call(cudnnHandle_t handle, const ConvBuffers& b, cudaStream_t stream) const {
+    (void)b;
+    cudaEvent_t start = nullptr, stop = nullptr;
+    RESNEST_CUDA_CHECK_AT(cudaEventCreate(&start), node_);
+    RESNEST_CUDA_CHECK_AT(cudaEventCreate(&stop), node_);
+    const int reps = 3;
+    float ms = 0.0f;
+    try {
+        RESNEST_CUDNN_CHECK_AT(execute(handle), node_);
+        RESNEST_CUDA_CHECK_AT(cudaEventRecord(start, stream), node_);
+        for (int r = 0; r < reps; r++) RESNEST_CUDNN_CHECK_AT(execute(handle), node_);
+        RESNEST_CUDA_CHECK_AT(cudaEventRecord(stop, stream), node_);
+        RESNEST_CUDA_CHECK_AT(cudaEventSynchronize(stop), node_);
+        RESNEST_CUDA_CHECK_AT(cudaEventElapsedTime(&ms, start, stop), node_);
+    } catch (...) {
+        cudaEventDestroy(start);
+        cudaEventDestroy(stop);
+        throw;
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return ms / reps;
+}
+
+}  // namespace resnest

@@ -1,0 +1,76 @@
+// cuda_graph_conv.h: one convolution node through cuDNN's graph (backend) API at one batch size, the
+// interface cuDNN's newest kernels come through. The operation graph is
+//   conv(x, w) -> + bias -> (+ z) -> (ReLU) -> y
+// with float virtual tensors in between, so cuDNN may run it as one fused kernel. Engine configurations come
+// from cuDNN's heuristics (mode A); engines that compile at run time (their compile would cost the cold start),
+// non-deterministic ones, and in fp32 those using tensor cores or down-converting inputs are left out. The
+// first few that become execution plans within the workspace are timed on the context's buffers and the
+// fastest is kept; the algorithm cache remembers its rank in the heuristic list.
+#pragma once
+#include <cudnn.h>
+
+#include <string>
+#include <vector>
+
+#include "cuda/cuda_conv.h"
+
+namespace resnest {
+
+// Owns one cudnnBackendDescriptor_t.
+class BackendDescriptor {
+  public:
+    BackendDescriptor() = default;
+    explicit BackendDescriptor(cudnnBackendDescriptorType_t type, const std::string& where);
+    BackendDescriptor(BackendDescriptor&& o) noexcept : d_(o.d_) { o.d_ = nullptr; }
+    BackendDescriptor& operator=(BackendDescriptor&& o) noexcept;
+    BackendDescriptor(const BackendDescriptor&) = delete;
+    BackendDescriptor& operator=(const BackendDescriptor&) = delete;
+    ~BackendDescriptor();
+    cudnnBackendDescriptor_t get() const { return d_; }
+
+  private:
+    cudnnBackendDescriptor_t d_ = nullptr;
+};
+
+class GraphConvLaunch {
+  public:
+    // Builds and finalizes the operation graph for p. `handle` may be null (no device: the graph is still
+    // checked, as the unit tests do); heuristics and plans need it. Returns false and says why when cuDNN
+    // does not take the graph; throws on other failures.
+    bool describe(const ConvProblem& p, cudnnHandle_t handle, const std::string& node, std::string* why);
+    // Takes the cached candidate for `key`, or times up to kMaxCandidates plans on `b` and keeps the fastest.
+    // Not during graph capture. Returns false when no plan runs (the node keeps another implementation).
+    bool choose_plan(cudnnHandle_t handle, const ConvBuffers& b, ConvAlgoCache& cache, const std::string& key,
+                     bool* from_cache);
+    void launch(cudnnHandle_t handle, const ConvBuffers& b, cudaStream_t stream) const;
+    // Mean device time of a few launches after one untimed one, ms.
+    float time_call(cudnnHandle_t handle, const ConvBuffers& b, cudaStream_t stream) const;
+
+    int algorithm() const { return rank_; }  // rank in the heuristic list, -1 before a choice
+    size_t workspace_needed() const { return (size_t)workspace_; }
+    int ops() const { return (int)ops_.size(); }  // operations in the graph (conv + pointwise)
+
+    static constexpr int kMaxCandidates = 4;
+
+  private:
+    // The engine configurations heuristics offer, best first (unfiltered, so ranks are stable).
+    std::vector<BackendDescriptor> heuristic_configs() const;
+    // Whether the engine behind a configuration is one this precision may use (see the header comment).
+    bool engine_allowed(const BackendDescriptor& config) const;
+    // An execution plan for a configuration; false when cuDNN refuses it or it needs too much workspace.
+    bool make_plan(cudnnHandle_t handle, const BackendDescriptor& config, size_t workspace_limit,
+                   BackendDescriptor* plan, int64_t* workspace) const;
+    // The variant pack for buffers b (device pointers by tensor uid, and the workspace).
+    void make_variant_pack(const ConvBuffers& b);
+    cudnnStatus_t execute(cudnnHandle_t handle) const;
+
+    ConvProblem p_;
+    std::string node_;
+    std::vector<BackendDescriptor> tensors_, pointwise_, ops_;
+    BackendDescriptor conv_, graph_, plan_, pack_;
+    ConvBuffers bound_{};  // the buffers the variant pack points at
+    int rank_ = -1;
+    int64_t workspace_ = 0;
+};
+
+}  // namespace resnest
