@@ -19,7 +19,8 @@
 #   sanitize  compute-sanitizer memcheck and racecheck on a batch-2 run of both models
 #   coldstart load + plan to first result in a new process, first with an empty algorithm cache, then cached
 #   bench     resnest bench, both models, fp32 and fp16, batches 1,8,32,128; ResNeSt50 with the timed
-#             search and with every convolution on cuDNN (--conv-gemm off); a profile
+#             search and with every convolution on cuDNN (--conv-gemm off); every convolution's
+#             candidate timings (--verbose, no cache); a profile
 #   lab       every kernel lab executable found in BIN (kernels/lab/: versions, correctness, timing sweep)
 #   torch     bench/compare_pytorch.py: PyTorch eager / graph / channels-last fp16 / torch.compile, side by
 #             side with the bench JSON; bench/plot_latency.py draws latency.png
@@ -128,6 +129,10 @@ run_bench() {
     stage bench_resnest50_fp16_conv_gemm_off "$(L 120 30)" "$RESNEST" bench --model models/resnest50.json \
         --random-weights --backend cuda --precision fp16 --conv-gemm off --batch 1,8,32,128 \
         --iters "$(L 100 50)" --json "$OUT_DIR/conv_gemm_off_resnest50_fp16.json"
+    # Every convolution's candidates timed from scratch (no cache file), logged per node: the data behind
+    # the choice among cuDNN, cuDNN dense, cuBLASLt and the cuDNN graph.
+    stage conv_choices_resnest50_fp16 "$(L 90 45)" "$RESNEST" bench --model models/resnest50.json --random-weights \
+        --backend cuda --precision fp16 --batch 1,128 --warmup 1 --iters 5 --algo-cache none --verbose
     stage bench_profile_resnest50_fp16 "$(L 60 25)" "$RESNEST" bench --model models/resnest50.json --random-weights \
         --backend cuda --precision fp16 --batch 1,128 --iters 50 --profile --json "$OUT_DIR/profile_resnest50_fp16.json"
 }

@@ -516,7 +516,7 @@ class CudaContext : public Context {
         }
         if (o.verbose)
             std::fprintf(stderr, "cuda: batch %d prepared: convolutions on cuDNN %d, cuDNN dense %d, cuBLASLt %d, "
-                         "cuDNN graph %d (%d legacy algorithms from the cache)%s\n", batch, state->by_impl[0],
+                         "cuDNN graph %d (%d legacy searches answered by the cache)%s\n", batch, state->by_impl[0],
                          state->by_impl[1], state->by_impl[2], state->by_impl[3], state->legacy_cached,
                          state->exec ? "; CUDA graph captured" : "");
         return *(batches_[batch] = std::move(state));

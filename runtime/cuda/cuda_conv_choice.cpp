@@ -140,6 +140,7 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
     std::string report;
     for (ConvImpl c : candidates) {
         ConvNode trial;
+        why.clear();
         if (!trial.build(c, p, key, grouped, dense, env, node, &why)) {
             report += std::string(", ") + conv_impl_name(c) + " -";
             if (env.verbose && !why.empty())
