@@ -1,7 +1,7 @@
 // split_attention_pool_lab.cu: lab for split attention's first kernel, the radix sum + global average pool
 //   gap[n, c] = mean_p sum_r u[n, p, r*C + c],   u (N, HW, R*C) fp16 NHWC, gap (N, C) float
-// A CPU reference in double, numbered versions, a correctness check of every version at every launch
-// configuration, and a timing sweep over the layer shapes of ResNeSt50 at batch 128 with bytes-moved
+// A CPU reference in double (lab::split_attention_pool_ref, unit-tested against the CPU oracle), numbered
+// versions, a correctness check of every version at every launch configuration, and a timing sweep over the layer shapes of ResNeSt50 at batch 128 with bytes-moved
 // arithmetic (each version must read U once: N*HW*R*C*2 bytes).
 //
 //   cmake --build build --target lab_split_attention_pool      # built on demand, not by default
@@ -15,31 +15,20 @@
 //       to (N, chunks, C) and a second tiny pass adds the chunks in a fixed order (deterministic, no atomics).
 //   v3  v2 with half2 loads: a thread takes two adjacent channels.
 //   v4  the production launcher (kernels/split_attention_pool.cu since v3 went in): v3's kernel with the chunk
-//       count from split_attention_pool_plan.h (chunks = -1 in the table); the backend's gate adds the
+//       count from split_attention_pool_plan.h (the table shows the planned count); the backend's gate adds the
 //       chunks, here pool_sum_chunks does.
 // Prediction (not yet measured): v2/v3 reach > 2 TB/s on the layer-1 shape, U read once (103 MB) in < 50 us;
 // at batch 1 (layer 1: 2 blocks in v1, 64 in v4) v4 is > 10x faster than v1.
 //
 // Numbers and the winner are recorded at the bottom of this file once measured on a GPU.
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
-
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <random>
 #include <vector>
 
+#include "lab_reference.h"
+#include "lab_util.cuh"
 #include "split_attention_pool.cuh"
-
-#define LAB_CHECK(call)                                                                              \
-    do {                                                                                             \
-        cudaError_t e_ = (call);                                                                     \
-        if (e_ != cudaSuccess) {                                                                     \
-            std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
-            std::exit(1);                                                                            \
-        }                                                                                            \
-    } while (0)
 
 // ---- v1 -------------------------------------------------------------------------------------------------
 __global__ void pool_v1(const __half* u, float* gap, int hw, int radix, int c) {
@@ -150,13 +139,7 @@ int main() {
         std::vector<__half> u(count);
         std::vector<float> uf(count);
         for (size_t i = 0; i < count; i++) u[i] = __float2half(dist(rng)), uf[i] = __half2float(u[i]);
-        std::vector<double> ref((size_t)s.n * s.c, 0.0);
-        for (int n = 0; n < s.n; n++)
-            for (int p = 0; p < s.hw; p++)
-                for (int r = 0; r < s.radix; r++)
-                    for (int c = 0; c < s.c; c++)
-                        ref[(size_t)n * s.c + c] += uf[(((size_t)n * s.hw + p) * s.radix + r) * s.c + c];
-        for (double& v : ref) v /= s.hw;
+        std::vector<double> ref = lab::split_attention_pool_ref(uf, s.n, s.hw, s.radix, s.c);
         __half* du;
         float *dgap, *dpart;
         const int max_chunks = 64;  // v4 may plan up to kPoolMaxChunks

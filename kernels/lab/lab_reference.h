@@ -1,0 +1,145 @@
+// lab_reference.h: the double-precision CPU references the kernel labs (kernels/lab/*_lab.cu) check every
+// version against, in the kernels' own layouts (NHWC; U's channels radix-major: split r holds r*C..r*C+C-1).
+// Plain C++. tests/unit/test_lab_references.cpp checks each against the runtime's CPU oracle (runtime/cpu),
+// so a lab's verdict rests on checked arithmetic.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace lab {
+
+// u (N, HW, R*C) -> (N, C): gap[n, c] = mean_p sum_r u[n, p, r*C + c].
+inline std::vector<double> split_attention_pool_ref(const std::vector<float>& u, int n, int hw, int radix, int c) {
+    std::vector<double> gap((size_t)n * c, 0.0);
+    for (int b = 0; b < n; b++)
+        for (int p = 0; p < hw; p++)
+            for (int r = 0; r < radix; r++)
+                for (int ch = 0; ch < c; ch++)
+                    gap[(size_t)b * c + ch] += u[(((size_t)b * hw + p) * radix + r) * c + ch];
+    for (double& v : gap) v /= hw;
+    return gap;
+}
+
+// The gate: gap (N, C) -> attn (N, R*C), radix-major. fc1 (inter, C/K) with BN folded in, b1 (inter);
+// fc2 (R*C, inter/K) with rows cardinal-major (k*(R*gk) + r*gk + c'), b2 (R*C).
+// attn[n, r*C + k*gk + c'] = softmax over r of z[k*(R*gk) + r*gk + c'] (sigmoid when R = 1).
+inline std::vector<double> split_attention_gate_ref(const std::vector<double>& gap, const std::vector<float>& w1,
+                                                    const std::vector<float>& b1, const std::vector<float>& w2,
+                                                    const std::vector<float>& b2, int n, int radix, int card, int c,
+                                                    int inter) {
+    const int gk = c / card, ik = inter / card, rc = radix * c;
+    std::vector<double> attn((size_t)n * rc);
+    std::vector<double> hidden(inter), z(rc);
+    for (int b = 0; b < n; b++) {
+        const double* pooled = gap.data() + (size_t)b * c;
+        for (int j = 0; j < inter; j++) {
+            double s = b1[j];
+            for (int i = 0; i < gk; i++) s += (double)w1[(size_t)j * gk + i] * pooled[(j / ik) * gk + i];
+            hidden[j] = std::max(s, 0.0);
+        }
+        for (int j = 0; j < rc; j++) {
+            double s = b2[j];
+            for (int i = 0; i < ik; i++) s += (double)w2[(size_t)j * ik + i] * hidden[(j / (radix * gk)) * ik + i];
+            z[j] = s;
+        }
+        double* out = attn.data() + (size_t)b * rc;
+        for (int k = 0; k < card; k++)
+            for (int cp = 0; cp < gk; cp++) {
+                const int t = k * gk + cp;
+                if (radix == 1) {
+                    out[t] = 1.0 / (1.0 + std::exp(-z[t]));
+                    continue;
+                }
+                double m = -INFINITY, total = 0.0;
+                for (int r = 0; r < radix; r++) m = std::max(m, z[k * radix * gk + r * gk + cp]);
+                for (int r = 0; r < radix; r++) total += std::exp(z[k * radix * gk + r * gk + cp] - m);
+                for (int r = 0; r < radix; r++) out[r * c + t] = std::exp(z[k * radix * gk + r * gk + cp] - m) / total;
+            }
+    }
+    return attn;
+}
+
+// Window of output cell (oy, ox) and PyTorch's divisor: the window clipped to the padded input
+// (count_include_pad) or the valid cells only.
+struct PoolGeometry {
+    int h, w, k, stride, pad;
+    bool include_pad;
+    int oh, ow;
+};
+inline void pool_window(const PoolGeometry& g, int oy, int ox, int* y0, int* y1, int* x0, int* x1, int* divisor) {
+    const int ys = oy * g.stride - g.pad, xs = ox * g.stride - g.pad;
+    *y0 = std::max(ys, 0), *y1 = std::min(ys + g.k, g.h), *x0 = std::max(xs, 0), *x1 = std::min(xs + g.k, g.w);
+    *divisor = g.include_pad ? (std::min(ys + g.k, g.h + g.pad) - ys) * (std::min(xs + g.k, g.w + g.pad) - xs)
+                             : (*y1 - *y0) * (*x1 - *x0);
+}
+
+// x (N, H, W, C) -> (N, OH, OW, C): max (padded cells never win) or average.
+inline std::vector<double> pool2d_nhwc_ref(const std::vector<float>& x, int n, int c, const PoolGeometry& g,
+                                           bool is_max) {
+    std::vector<double> y((size_t)n * g.oh * g.ow * c);
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < g.oh; oy++)
+            for (int ox = 0; ox < g.ow; ox++) {
+                int y0, y1, x0, x1, divisor;
+                pool_window(g, oy, ox, &y0, &y1, &x0, &x1, &divisor);
+                for (int ch = 0; ch < c; ch++) {
+                    double acc = is_max ? -INFINITY : 0.0;
+                    for (int iy = y0; iy < y1; iy++)
+                        for (int ix = x0; ix < x1; ix++) {
+                            double v = x[(((size_t)b * g.h + iy) * g.w + ix) * c + ch];
+                            acc = is_max ? std::max(acc, v) : acc + v;
+                        }
+                    y[(((size_t)b * g.oh + oy) * g.ow + ox) * c + ch] = is_max ? acc : acc / divisor;
+                }
+            }
+    return y;
+}
+
+// The weighted radix sum: u (N, HW, R*C), attn (N, R*C) -> (N, HW, C).
+inline std::vector<double> split_attention_combine_ref(const std::vector<float>& u, const std::vector<float>& attn,
+                                                       int n, int hw, int radix, int c) {
+    std::vector<double> y((size_t)n * hw * c, 0.0);
+    for (int b = 0; b < n; b++)
+        for (int p = 0; p < hw; p++)
+            for (int r = 0; r < radix; r++)
+                for (int ch = 0; ch < c; ch++)
+                    y[((size_t)b * hw + p) * c + ch] += (double)attn[((size_t)b * radix + r) * c + ch] *
+                                                        u[(((size_t)b * hw + p) * radix + r) * c + ch];
+    return y;
+}
+
+// The weighted radix sum followed by average pooling (g.h, g.w: U's size) -> (N, OH, OW, C).
+inline std::vector<double> split_attention_combine_avg_pool_ref(const std::vector<float>& u,
+                                                                const std::vector<float>& attn, int n, int radix, int c,
+                                                                const PoolGeometry& g) {
+    std::vector<double> sum = split_attention_combine_ref(u, attn, n, g.h * g.w, radix, c);
+    std::vector<double> y((size_t)n * g.oh * g.ow * c);
+    for (int b = 0; b < n; b++)
+        for (int oy = 0; oy < g.oh; oy++)
+            for (int ox = 0; ox < g.ow; ox++) {
+                int y0, y1, x0, x1, divisor;
+                pool_window(g, oy, ox, &y0, &y1, &x0, &x1, &divisor);
+                for (int ch = 0; ch < c; ch++) {
+                    double acc = 0.0;
+                    for (int iy = y0; iy < y1; iy++)
+                        for (int ix = x0; ix < x1; ix++) acc += sum[(((size_t)b * g.h + iy) * g.w + ix) * c + ch];
+                    y[(((size_t)b * g.oh + oy) * g.ow + ox) * c + ch] = acc / divisor;
+                }
+            }
+    return y;
+}
+
+// max |got - ref| / max |ref|; infinity when got holds a NaN or an infinity.
+inline double max_rel_error(const std::vector<float>& got, const std::vector<double>& ref) {
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < got.size() && i < ref.size(); i++) {
+        if (!std::isfinite(got[i])) return INFINITY;
+        num = std::max(num, std::fabs(got[i] - ref[i]));
+        den = std::max(den, std::fabs(ref[i]));
+    }
+    if (got.size() != ref.size()) return INFINITY;
+    return den > 0.0 ? num / den : num;
+}
+
+}  // namespace lab

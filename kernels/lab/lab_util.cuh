@@ -1,0 +1,79 @@
+// lab_util.cuh: what the kernel labs share: a CUDA check that exits (a lab is a standalone program, not
+// library code), fresh random data, and a timing loop on CUDA events.
+#pragma once
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#define LAB_CHECK(call)                                                                              \
+    do {                                                                                             \
+        cudaError_t e_ = (call);                                                                     \
+        if (e_ != cudaSuccess) {                                                                     \
+            std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
+            std::exit(1);                                                                            \
+        }                                                                                            \
+    } while (0)
+
+namespace lab {
+
+// Uniform values in [lo, hi], never zero, rounded through half (what an fp16 kernel reads), from a fresh seed.
+inline std::vector<float> random_half_values(size_t count, float lo, float hi) {
+    static std::mt19937 rng(std::random_device{}());
+    std::uniform_real_distribution<float> dist(lo, hi);
+    std::vector<float> v(count);
+    for (float& x : v) {
+        do x = __half2float(__float2half(dist(rng)));
+        while (x == 0.0f);
+    }
+    return v;
+}
+
+// A device copy of v in half.
+inline __half* upload_half(const std::vector<float>& v) {
+    std::vector<__half> h(v.size());
+    for (size_t i = 0; i < v.size(); i++) h[i] = __float2half(v[i]);
+    __half* d = nullptr;
+    LAB_CHECK(cudaMalloc(&d, h.size() * sizeof(__half)));
+    LAB_CHECK(cudaMemcpy(d, h.data(), h.size() * sizeof(__half), cudaMemcpyHostToDevice));
+    return d;
+}
+
+inline float* upload_float(const std::vector<float>& v) {
+    float* d = nullptr;
+    LAB_CHECK(cudaMalloc(&d, v.size() * sizeof(float)));
+    LAB_CHECK(cudaMemcpy(d, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice));
+    return d;
+}
+
+inline std::vector<float> download_half(const __half* d, size_t count) {
+    std::vector<__half> h(count);
+    LAB_CHECK(cudaMemcpy(h.data(), d, count * sizeof(__half), cudaMemcpyDeviceToHost));
+    std::vector<float> v(count);
+    for (size_t i = 0; i < count; i++) v[i] = __half2float(h[i]);
+    return v;
+}
+
+// Mean device time of `reps` launches after one untimed one, ms.
+template <typename Launch>
+float time_ms(Launch launch, int reps = 50) {
+    cudaEvent_t a, b;
+    LAB_CHECK(cudaEventCreate(&a));
+    LAB_CHECK(cudaEventCreate(&b));
+    launch();
+    LAB_CHECK(cudaEventRecord(a));
+    for (int i = 0; i < reps; i++) launch();
+    LAB_CHECK(cudaEventRecord(b));
+    LAB_CHECK(cudaEventSynchronize(b));
+    float ms = 0.0f;
+    LAB_CHECK(cudaEventElapsedTime(&ms, a, b));
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    LAB_CHECK(cudaGetLastError());
+    return ms / reps;
+}
+
+}  // namespace lab

@@ -1,0 +1,111 @@
+// test_lab_references.cpp: the CPU references the kernel labs judge their versions by
+// (kernels/lab/lab_reference.h), checked against the runtime's CPU oracle (runtime/cpu) on fresh random data:
+// pooling in both divisor rules and ceil mode, and split attention's pool -> gate -> weighted sum (with and
+// without the avd pool) at radix 1, 2, 4 and cardinality 1, 2.
+#include <catch2/catch.hpp>
+
+#include "cpu/cpu_ops.h"
+#include "graph.h"
+#include "lab/lab_reference.h"
+#include "test_helpers.h"
+
+using namespace resnest;
+
+namespace {
+
+std::vector<float> nchw_to_nhwc(const std::vector<float>& x, int n, int c, int hw) {
+    std::vector<float> y(x.size());
+    for (int b = 0; b < n; b++)
+        for (int ch = 0; ch < c; ch++)
+            for (int p = 0; p < hw; p++) y[((size_t)b * hw + p) * c + ch] = x[((size_t)b * c + ch) * hw + p];
+    return y;
+}
+
+// max |got - ref| / max |ref| with the oracle's floats as the reference.
+double rel(const std::vector<double>& lab, const std::vector<float>& oracle) {
+    std::vector<float> as_float(lab.begin(), lab.end());
+    std::vector<double> ref(oracle.begin(), oracle.end());
+    return lab::max_rel_error(as_float, ref);
+}
+
+}  // namespace
+
+TEST_CASE("lab pooling reference equals the CPU oracle (max, average, both divisor rules, ceil mode)",
+          "[lab-reference]") {
+    struct Case {
+        int n, c, h, w, k, stride, pad;
+        bool ceil;
+    };
+    for (Case cs : {Case{2, 8, 11, 9, 3, 2, 1, false}, Case{1, 5, 8, 10, 3, 2, 1, true}, Case{2, 6, 7, 7, 2, 2, 0, true}})
+        for (bool is_max : {true, false})
+            for (bool include : {true, false}) {
+                Pool2dAttrs a;
+                a.kernel_h = a.kernel_w = cs.k, a.stride_h = a.stride_w = cs.stride, a.pad_h = a.pad_w = cs.pad;
+                a.ceil_mode = cs.ceil, a.count_include_pad = include;
+                auto out = [&](int size) {
+                    int span = size + 2 * cs.pad - cs.k;
+                    int o = (cs.ceil ? (span + cs.stride - 1) / cs.stride : span / cs.stride) + 1;
+                    if (cs.ceil && (o - 1) * cs.stride >= size + cs.pad) o--;  // PyTorch: last window starts inside
+                    return o;
+                };
+                const int oh = out(cs.h), ow = out(cs.w), hw = cs.h * cs.w;
+                std::vector<float> x = test::random_floats((size_t)cs.n * cs.c * hw, -2, 2);
+                std::vector<float> y((size_t)cs.n * cs.c * oh * ow);
+                for (int b = 0; b < cs.n; b++) {
+                    const float* xb = x.data() + (size_t)b * cs.c * hw;
+                    float* yb = y.data() + (size_t)b * cs.c * oh * ow;
+                    if (is_max) max_pool2d(a, xb, cs.c, cs.h, cs.w, yb, oh, ow);
+                    else avg_pool2d(a, xb, cs.c, cs.h, cs.w, yb, oh, ow);
+                }
+                lab::PoolGeometry g{cs.h, cs.w, cs.k, cs.stride, cs.pad, include, oh, ow};
+                std::vector<double> got = lab::pool2d_nhwc_ref(nchw_to_nhwc(x, cs.n, cs.c, hw), cs.n, cs.c, g, is_max);
+                INFO((is_max ? "max" : "avg") << " k" << cs.k << " s" << cs.stride << " p" << cs.pad
+                                              << (cs.ceil ? " ceil" : "") << (include ? " include_pad" : ""));
+                CHECK(rel(got, nchw_to_nhwc(y, cs.n, cs.c, oh * ow)) <= 1e-6);
+            }
+}
+
+TEST_CASE("lab split attention references (pool, gate, weighted sum, avd pool) equal the CPU oracle",
+          "[lab-reference]") {
+    struct Case {
+        int radix, card, c, inter, h, w;
+    };
+    for (Case cs : {Case{2, 1, 64, 32, 7, 6}, Case{4, 2, 24, 16, 5, 3}, Case{1, 1, 40, 32, 4, 4}, Case{1, 2, 20, 8, 3, 5},
+                    Case{2, 2, 32, 16, 6, 6}}) {
+        const int n = 2, R = cs.radix, K = cs.card, C = cs.c, inter = cs.inter, hw = cs.h * cs.w;
+        const int gk = C / K, ik = inter / K;
+        SplitAttentionAttrs a;
+        a.radix = R, a.cardinality = K, a.channels = C, a.inter_channels = inter;
+        std::vector<float> u = test::random_floats((size_t)n * R * C * hw, -2, 2);  // (N, R*C, HW)
+        std::vector<float> w1 = test::random_floats((size_t)inter * gk, -0.3f, 0.3f), b1 = test::random_floats(inter);
+        std::vector<float> scale = test::random_floats(inter, 0.5f, 1.5f), shift = test::random_floats(inter);
+        std::vector<float> w2 = test::random_floats((size_t)R * C * ik, -0.5f, 0.5f), b2 = test::random_floats(R * C);
+        SplitAttentionWeights sw{w1.data(), b1.data(), scale.data(), shift.data(), w2.data(), b2.data()};
+        std::vector<float> y((size_t)n * C * hw);
+        for (int b = 0; b < n; b++) split_attention(a, sw, u.data() + (size_t)b * R * C * hw, hw, y.data() + (size_t)b * C * hw);
+        // The labs take fc1 with the BN folded in, as the GPU does.
+        std::vector<float> w1f(w1.size()), b1f(inter);
+        for (int j = 0; j < inter; j++) {
+            for (int i = 0; i < gk; i++) w1f[(size_t)j * gk + i] = (float)((double)w1[(size_t)j * gk + i] * scale[j]);
+            b1f[j] = (float)((double)b1[j] * scale[j] + shift[j]);
+        }
+        std::vector<float> u_nhwc = nchw_to_nhwc(u, n, R * C, hw);
+        std::vector<double> gap = lab::split_attention_pool_ref(u_nhwc, n, hw, R, C);
+        std::vector<double> attn = lab::split_attention_gate_ref(gap, w1f, b1f, w2, b2, n, R, K, C, inter);
+        std::vector<float> attn_f(attn.begin(), attn.end());
+        std::vector<double> got = lab::split_attention_combine_ref(u_nhwc, attn_f, n, hw, R, C);
+        INFO("radix " << R << " cardinality " << K << " C " << C << " " << cs.h << "x" << cs.w);
+        CHECK(rel(got, nchw_to_nhwc(y, n, C, hw)) <= 1e-5);
+
+        // With the avd pool (3x3, stride 2, pad 1, count_include_pad) after it.
+        Pool2dAttrs pa;
+        pa.kernel_h = pa.kernel_w = 3, pa.stride_h = pa.stride_w = 2, pa.pad_h = pa.pad_w = 1;
+        const int oh = (cs.h + 2 - 3) / 2 + 1, ow = (cs.w + 2 - 3) / 2 + 1;
+        std::vector<float> pooled((size_t)n * C * oh * ow);
+        for (int b = 0; b < n; b++)
+            avg_pool2d(pa, y.data() + (size_t)b * C * hw, C, cs.h, cs.w, pooled.data() + (size_t)b * C * oh * ow, oh, ow);
+        lab::PoolGeometry g{cs.h, cs.w, 3, 2, 1, true, oh, ow};
+        std::vector<double> got_pooled = lab::split_attention_combine_avg_pool_ref(u_nhwc, attn_f, n, R, C, g);
+        CHECK(rel(got_pooled, nchw_to_nhwc(pooled, n, C, oh * ow)) <= 1e-5);
+    }
+}
