@@ -126,11 +126,20 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
     ConvAlgoChoice decided;
     if (env.cache->lookup(decision_key, &decided) && decided.algo >= 0 && decided.algo <= 3) {
         ConvImpl impl = (ConvImpl)decided.algo;
-        for (ConvImpl c : candidates)
-            if (c == impl && build(impl, p, key, grouped, dense, env, node, &why)) {
-                impl_ = impl;
-                return;
+        for (ConvImpl c : candidates) {
+            if (c != impl) continue;
+            try {
+                if (build(impl, p, key, grouped, dense, env, node, &why)) {
+                    impl_ = impl;
+                    return;
+                }
+            } catch (const Error& e) {  // as below: time the candidates again
+                if (impl == ConvImpl::cudnn) throw;
+                std::fprintf(stderr, "resnest: warning: %s: cached %s failed: %s\n", node.c_str(), conv_impl_name(impl),
+                             e.what());
+                cudaGetLastError();
             }
+        }
     }
 
     // Time every candidate that builds; keep the fastest (cuDNN's legacy call, first, on a tie).
@@ -141,15 +150,36 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
     for (ConvImpl c : candidates) {
         ConvNode trial;
         why.clear();
-        if (!trial.build(c, p, key, grouped, dense, env, node, &why)) {
+        float ms = 0.0f;
+        bool built = false;
+        if (c == ConvImpl::cudnn) {  // the fallback: its failures are the node's
+            built = trial.build(c, p, key, grouped, dense, env, node, &why);
+            trial.impl_ = c;
+            ms = trial.time(env);
+        } else {
+            // An optional way that fails with an error (a library status, not a device fault) is skipped
+            // with a warning, so the node still runs; forced on ("on", above) it would have thrown.
+            try {
+                built = trial.build(c, p, key, grouped, dense, env, node, &why);
+                if (built) {
+                    trial.impl_ = c;
+                    ms = trial.time(env);
+                }
+            } catch (const Error& e) {
+                std::fprintf(stderr, "resnest: warning: %s: %s skipped: %s\n", node.c_str(), conv_impl_name(c),
+                             e.what());
+                cudaGetLastError();
+                built = false;
+                why.clear();
+            }
+        }
+        if (!built) {
             report += std::string(", ") + conv_impl_name(c) + " -";
             if (env.verbose && !why.empty())
                 std::fprintf(stderr, "cuda: %s: %s: %s\n", node.c_str(), conv_impl_name(c), why.c_str());
             continue;
         }
-        trial.impl_ = c;
         if (c == ConvImpl::cudnn) legacy_cached = trial.legacy_from_cache_;
-        float ms = trial.time(env);
         char line[64];
         std::snprintf(line, sizeof(line), ", %s %.4f ms", conv_impl_name(c), ms);
         report += line;
