@@ -74,9 +74,9 @@ inline void pool_window(const PoolGeometry& g, int oy, int ox, int* y0, int* y1,
                              : (*y1 - *y0) * (*x1 - *x0);
 }
 
-// x (N, H, W, C) -> (N, OH, OW, C): max (padded cells never win) or average.
-inline std::vector<double> pool2d_nhwc_ref(const std::vector<float>& x, int n, int c, const PoolGeometry& g,
-                                           bool is_max) {
+// x (N, H, W, C) -> (N, OH, OW, C): max (padded cells never win) or average. T: float or double input.
+template <typename T>
+std::vector<double> pool2d_nhwc_ref(const std::vector<T>& x, int n, int c, const PoolGeometry& g, bool is_max) {
     std::vector<double> y((size_t)n * g.oh * g.ow * c);
     for (int b = 0; b < n; b++)
         for (int oy = 0; oy < g.oh; oy++)
@@ -113,21 +113,7 @@ inline std::vector<double> split_attention_combine_ref(const std::vector<float>&
 inline std::vector<double> split_attention_combine_avg_pool_ref(const std::vector<float>& u,
                                                                 const std::vector<float>& attn, int n, int radix, int c,
                                                                 const PoolGeometry& g) {
-    std::vector<double> sum = split_attention_combine_ref(u, attn, n, g.h * g.w, radix, c);
-    std::vector<double> y((size_t)n * g.oh * g.ow * c);
-    for (int b = 0; b < n; b++)
-        for (int oy = 0; oy < g.oh; oy++)
-            for (int ox = 0; ox < g.ow; ox++) {
-                int y0, y1, x0, x1, divisor;
-                pool_window(g, oy, ox, &y0, &y1, &x0, &x1, &divisor);
-                for (int ch = 0; ch < c; ch++) {
-                    double acc = 0.0;
-                    for (int iy = y0; iy < y1; iy++)
-                        for (int ix = x0; ix < x1; ix++) acc += sum[(((size_t)b * g.h + iy) * g.w + ix) * c + ch];
-                    y[(((size_t)b * g.oh + oy) * g.ow + ox) * c + ch] = acc / divisor;
-                }
-            }
-    return y;
+    return pool2d_nhwc_ref(split_attention_combine_ref(u, attn, n, g.h * g.w, radix, c), n, c, g, false);
 }
 
 // max |got - ref| / max |ref|; infinity when got holds a NaN or an infinity.

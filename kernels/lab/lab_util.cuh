@@ -76,4 +76,13 @@ float time_ms(Launch launch, int reps = 50) {
     return ms / reps;
 }
 
+// One line of a lab's table: version, time, bandwidth from the bytes moved, error against the reference.
+// Returns whether the error is within `tolerance`.
+inline bool report(const char* shape, const char* version, float ms, double bytes, double err, double tolerance) {
+    bool ok = err <= tolerance;
+    std::printf("%-28s %-4s: %8.4f ms %8.1f GB/s  rel err %.2e %s\n", shape, version, ms, bytes / (ms * 1e6), err,
+                ok ? "ok" : "WRONG");
+    return ok;
+}
+
 }  // namespace lab

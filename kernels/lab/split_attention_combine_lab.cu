@@ -17,6 +17,8 @@
 // in < 60 us); the avd variant, which reads each U cell about 2.25 times (from L2), > 1.5 TB/s.
 //
 // Numbers and the winner are recorded at the bottom of this file once measured on a GPU.
+#include <string>
+
 #include "lab_reference.h"
 #include "lab_util.cuh"
 #include "split_attention_combine.cuh"
@@ -97,11 +99,9 @@ int main() {
             run();
             LAB_CHECK(cudaDeviceSynchronize());
             double err = lab::max_rel_error(lab::download_half(dy, out_count), ref);
-            bool ok = err <= 1e-3;  // fp16 output: one rounding to half, <= 2^-11 of the largest value
-            all_ok &= ok;
-            float ms = lab::time_ms(run);
-            std::printf("%-28s v%d: %8.4f ms %8.1f GB/s  rel err %.2e %s\n", s.name, v, ms, bytes / (ms * 1e6), err,
-                        ok ? "ok" : "WRONG");
+            const std::string version = "v" + std::to_string(v);
+            // fp16 output: one rounding to half, <= 2^-11 of the largest value
+            all_ok &= lab::report(s.name, version.c_str(), lab::time_ms(run), bytes, err, 1e-3);
         }
         cudaFree(du);
         cudaFree(dattn);

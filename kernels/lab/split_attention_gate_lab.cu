@@ -17,6 +17,8 @@
 // they are within 10% (the batch already fills the GPU).
 //
 // Numbers and the winner are recorded at the bottom of this file once measured on a GPU.
+#include <string>
+
 #include "lab_reference.h"
 #include "lab_util.cuh"
 #include "split_attention_gate.cuh"
@@ -117,11 +119,10 @@ int main() {
                 std::vector<float> got((size_t)n * rc);
                 LAB_CHECK(cudaMemcpy(got.data(), dattn, got.size() * sizeof(float), cudaMemcpyDeviceToHost));
                 double err = lab::max_rel_error(got, ref);
-                bool ok = err <= 1e-5;  // float arithmetic, exp and a division per gate
-                all_ok &= ok;
-                float ms = lab::time_ms(run);
-                std::printf("%-24s bs%-4d v%d: %8.4f ms %8.1f GB/s  rel err %.2e %s\n", s.name, n, v, ms,
-                            bytes / (ms * 1e6), err, ok ? "ok" : "WRONG");
+                const std::string shape = std::string(s.name) + " bs" + std::to_string(n);
+                const std::string version = "v" + std::to_string(v);
+                // float arithmetic, exp and a division per gate
+                all_ok &= lab::report(shape.c_str(), version.c_str(), lab::time_ms(run), bytes, err, 1e-5);
             }
             for (float* p : {dgap, dw1, db1, dw2, db2, dattn}) cudaFree(p);
         }

@@ -472,15 +472,7 @@ class CudaContext : public Context {
         for (size_t i = 0; i < g.nodes.size(); i++) {
             const Node& n = g.nodes[i];
             if (n.op != OpType::conv2d) continue;
-            const Shape& xs = g.tensors[n.inputs[0]].shape;
-            const Shape& ys = g.tensors[n.output].shape;
-            ConvProblem p;
-            p.attrs = n.conv;
-            p.batch = batch;
-            p.in_h = (int)xs[1], p.in_w = (int)xs[2], p.out_h = (int)ys[1], p.out_w = (int)ys[2];
-            p.relu = n.fused_relu;
-            p.has_z = n.inputs.size() > 1;
-            p.precision = o.precision;
+            ConvProblem p = conv_problem(g, n, batch, o.precision);
             ConvAlgoKeyParts k;
             k.device = dev.name, k.cc_major = dev.cc_major, k.cc_minor = dev.cc_minor;
             k.cudnn_version = dev.cudnn_version, k.precision = precision_name(o.precision), k.batch = batch;

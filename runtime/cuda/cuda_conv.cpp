@@ -7,8 +7,22 @@
 
 #include "channel_affine.cuh"
 #include "cuda/cuda_check.h"
+#include "cuda/cuda_timing.h"
 
 namespace resnest {
+
+ConvProblem conv_problem(const Graph& g, const Node& n, int batch, Precision p) {
+    const Shape& x = g.tensors[n.inputs[0]].shape;  // (C, H, W)
+    const Shape& y = g.tensors[n.output].shape;
+    ConvProblem c;
+    c.attrs = n.conv;
+    c.batch = batch;
+    c.in_h = (int)x[1], c.in_w = (int)x[2], c.out_h = (int)y[1], c.out_w = (int)y[2];
+    c.relu = n.fused_relu;
+    c.has_z = n.inputs.size() > 1;
+    c.precision = p;
+    return c;
+}
 
 ConvLaunch::~ConvLaunch() {
     if (x_) cudnnDestroyTensorDescriptor(x_);
@@ -129,26 +143,7 @@ bool ConvLaunch::choose_algorithm(cudnnHandle_t handle, const ConvBuffers& b, Co
 float ConvLaunch::time_call(cudnnHandle_t handle, const ConvBuffers& b) const {
     cudaStream_t stream = nullptr;
     RESNEST_CUDNN_CHECK_AT(cudnnGetStream(handle, &stream), node_);
-    cudaEvent_t start = nullptr, stop = nullptr;
-    RESNEST_CUDA_CHECK_AT(cudaEventCreate(&start), node_);
-    RESNEST_CUDA_CHECK_AT(cudaEventCreate(&stop), node_);
-    const int reps = 3;
-    float ms = 0.0f;
-    try {
-        launch(handle, b, stream);
-        RESNEST_CUDA_CHECK_AT(cudaEventRecord(start, stream), node_);
-        for (int r = 0; r < reps; r++) launch(handle, b, stream);
-        RESNEST_CUDA_CHECK_AT(cudaEventRecord(stop, stream), node_);
-        RESNEST_CUDA_CHECK_AT(cudaEventSynchronize(stop), node_);
-        RESNEST_CUDA_CHECK_AT(cudaEventElapsedTime(&ms, start, stop), node_);
-    } catch (...) {
-        cudaEventDestroy(start);
-        cudaEventDestroy(stop);
-        throw;
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    return ms / reps;
+    return mean_launch_ms(stream, 3, [&] { launch(handle, b, stream); }, node_);
 }
 
 void ConvLaunch::pin_algorithm(cudnnHandle_t handle, const ConvBuffers& b, cudnnConvolutionFwdAlgo_t algo) {

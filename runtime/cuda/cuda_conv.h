@@ -21,6 +21,10 @@ struct ConvProblem {
     Precision precision = Precision::fp32;
 };
 
+// The problem of convolution node `n` of `g` at `batch` images in precision `p`, fused as the passes fused
+// it (ReLU, residual input).
+ConvProblem conv_problem(const Graph& g, const Node& n, int batch, Precision p);
+
 // Device pointers of one launch. bias is T (cuDNN's fused call wants the data type), z and bias may be null.
 struct ConvBuffers {
     const void* x;       // (N, H, W, Cin) T

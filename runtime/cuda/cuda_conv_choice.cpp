@@ -6,6 +6,7 @@
 
 #include "conv_as_gemm.h"
 #include "cuda/cuda_check.h"
+#include "cuda/cuda_timing.h"
 
 namespace resnest {
 
@@ -77,26 +78,7 @@ void ConvNode::launch(const ConvChoiceEnv& env) const {
 }
 
 float ConvNode::time(const ConvChoiceEnv& env) const {
-    cudaEvent_t start = nullptr, stop = nullptr;
-    CUDA_CHECK(cudaEventCreate(&start));
-    CUDA_CHECK(cudaEventCreate(&stop));
-    const int reps = 5;
-    float ms = 0.0f;
-    try {
-        launch(env);
-        CUDA_CHECK(cudaEventRecord(start, env.stream));
-        for (int r = 0; r < reps; r++) launch(env);
-        CUDA_CHECK(cudaEventRecord(stop, env.stream));
-        CUDA_CHECK(cudaEventSynchronize(stop));
-        CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    } catch (...) {
-        cudaEventDestroy(start);
-        cudaEventDestroy(stop);
-        throw;
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    return ms / reps;
+    return mean_launch_ms(env.stream, 5, [&] { launch(env); }, "convolution choice");
 }
 
 void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const ConvBuffers& grouped,

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "cuda/cuda_check.h"
+#include "cuda/cuda_timing.h"
 
 namespace resnest {
 
@@ -144,26 +145,7 @@ void GemmConvLaunch::launch(cublasLtHandle_t lt, const ConvBuffers& b, cudaStrea
 }
 
 float GemmConvLaunch::time_call(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream) const {
-    cudaEvent_t start = nullptr, stop = nullptr;
-    RESNEST_CUDA_CHECK_AT(cudaEventCreate(&start), node_);
-    RESNEST_CUDA_CHECK_AT(cudaEventCreate(&stop), node_);
-    const int reps = 3;
-    float ms = 0.0f;
-    try {
-        RESNEST_CUBLAS_CHECK_AT(try_launch(lt, b, stream), node_);
-        RESNEST_CUDA_CHECK_AT(cudaEventRecord(start, stream), node_);
-        for (int r = 0; r < reps; r++) RESNEST_CUBLAS_CHECK_AT(try_launch(lt, b, stream), node_);
-        RESNEST_CUDA_CHECK_AT(cudaEventRecord(stop, stream), node_);
-        RESNEST_CUDA_CHECK_AT(cudaEventSynchronize(stop), node_);
-        RESNEST_CUDA_CHECK_AT(cudaEventElapsedTime(&ms, start, stop), node_);
-    } catch (...) {
-        cudaEventDestroy(start);
-        cudaEventDestroy(stop);
-        throw;
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    return ms / reps;
+    return mean_launch_ms(stream, 3, [&] { RESNEST_CUBLAS_CHECK_AT(try_launch(lt, b, stream), node_); }, node_);
 }
 
 }  // namespace resnest

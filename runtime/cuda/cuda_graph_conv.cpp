@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "cuda/cuda_check.h"
+#include "cuda/cuda_timing.h"
 
 namespace resnest {
 
@@ -331,27 +332,8 @@ void GraphConvLaunch::launch(cudnnHandle_t handle, const ConvBuffers& b, cudaStr
 }
 
 float GraphConvLaunch::time_call(cudnnHandle_t handle, const ConvBuffers& b, cudaStream_t stream) const {
-    (void)b;
-    cudaEvent_t start = nullptr, stop = nullptr;
-    RESNEST_CUDA_CHECK_AT(cudaEventCreate(&start), node_);
-    RESNEST_CUDA_CHECK_AT(cudaEventCreate(&stop), node_);
-    const int reps = 3;
-    float ms = 0.0f;
-    try {
-        RESNEST_CUDNN_CHECK_AT(execute(handle), node_);
-        RESNEST_CUDA_CHECK_AT(cudaEventRecord(start, stream), node_);
-        for (int r = 0; r < reps; r++) RESNEST_CUDNN_CHECK_AT(execute(handle), node_);
-        RESNEST_CUDA_CHECK_AT(cudaEventRecord(stop, stream), node_);
-        RESNEST_CUDA_CHECK_AT(cudaEventSynchronize(stop), node_);
-        RESNEST_CUDA_CHECK_AT(cudaEventElapsedTime(&ms, start, stop), node_);
-    } catch (...) {
-        cudaEventDestroy(start);
-        cudaEventDestroy(stop);
-        throw;
-    }
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    return ms / reps;
+    (void)b;  // the variant pack holds the buffers
+    return mean_launch_ms(stream, 3, [&] { RESNEST_CUDNN_CHECK_AT(execute(handle), node_); }, node_);
 }
 
 }  // namespace resnest

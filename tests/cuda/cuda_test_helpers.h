@@ -9,10 +9,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "dtype.h"
+#include "graph.h"
 #include "resnest/engine.h"
 #include "resnest/error.h"
 
@@ -178,6 +180,33 @@ inline std::vector<float> round_to_storage(std::vector<float> v, resnest::Precis
     if (p == resnest::Precision::fp16)
         for (float& x : v) x = resnest::half_to_float(resnest::float_to_half(x));
     return v;
+}
+
+// One convolution shape: attributes, input and output size.
+struct ConvCase {
+    resnest::Conv2dAttrs a;
+    int h, w, oh, ow;
+};
+
+// Every distinct convolution shape (channels, spatial size, kernel, stride, padding, groups) of the four
+// committed graphs.
+inline std::vector<ConvCase> model_conv_cases() {
+    std::vector<ConvCase> cases;
+    std::set<std::string> seen;
+    for (const char* m : {"models/resnest50.json", "models/resnest50_fast_1s1x64d.json", "models/resnest50d_torch.json",
+                          "models/resnest50_fast_1s1x64d_torch.json"}) {
+        resnest::Graph g = resnest::graph_load(source_dir() + "/" + m);
+        for (const resnest::Node& n : g.nodes) {
+            if (n.op != resnest::OpType::conv2d) continue;
+            const auto& x = g.tensors[n.inputs[0]].shape;
+            const auto& y = g.tensors[n.output].shape;
+            const auto& a = n.conv;
+            std::string key = resnest::shape_str(x) + resnest::shape_str(y) + std::to_string(a.kernel_h) +
+                              std::to_string(a.stride_h) + std::to_string(a.pad_h) + std::to_string(a.groups);
+            if (seen.insert(key).second) cases.push_back({a, (int)x[1], (int)x[2], (int)y[1], (int)y[2]});
+        }
+    }
+    return cases;
 }
 
 }  // namespace cuda_test

@@ -6,7 +6,6 @@
 
 #include <cublasLt.h>
 
-#include <set>
 #include <thread>
 
 #include "conv_as_gemm.h"
@@ -29,17 +28,8 @@ struct GemmCase {
 // ragged ones: odd channel counts (alignment below 16 bytes) and a single position.
 std::vector<GemmCase> gemm_cases() {
     std::vector<GemmCase> cases;
-    std::set<std::tuple<int, int, int, int>> seen;
-    for (const char* m : {"models/resnest50.json", "models/resnest50_fast_1s1x64d.json", "models/resnest50d_torch.json",
-                          "models/resnest50_fast_1s1x64d_torch.json"}) {
-        resnest::Graph g = resnest::graph_load(source_dir() + "/" + m);
-        for (const resnest::Node& n : g.nodes) {
-            if (n.op != resnest::OpType::conv2d || !resnest::conv_runs_as_gemm(n.conv)) continue;
-            const auto& x = g.tensors[n.inputs[0]].shape;
-            GemmCase c{n.conv.in_channels, n.conv.out_channels, (int)x[1], (int)x[2]};
-            if (seen.insert({c.cin, c.cout, c.h, c.w}).second) cases.push_back(c);
-        }
-    }
+    for (const ConvCase& c : model_conv_cases())
+        if (resnest::conv_runs_as_gemm(c.a)) cases.push_back({c.a.in_channels, c.a.out_channels, c.h, c.w});
     cases.push_back({3, 5, 13, 3});
     cases.push_back({40, 24, 6, 6});
     cases.push_back({64, 128, 1, 1});

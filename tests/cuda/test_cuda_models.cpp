@@ -231,7 +231,8 @@ TEST_CASE("the timed algorithm search computes the same function", "[cuda][model
     }
 }
 
-TEST_CASE("whole models with every 1x1 convolution on cuBLASLt match the CPU", "[cuda][models][gemm]") {
+TEST_CASE("whole models with every convolution forced onto cuBLASLt (1x1) or cuDNN's graph match the CPU",
+          "[cuda][models][gemm][cudnn-graph]") {
     INFO("seed " << run_seed());
     const int batch = 4;
     for (const char* model : {"models/resnest50.json", "models/resnest50_fast_1s1x64d_torch.json"}) {
@@ -243,49 +244,22 @@ TEST_CASE("whole models with every 1x1 convolution on cuBLASLt match the CPU", "
             random_floats((size_t)batch * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 16);
         std::vector<float> ref = run_engine(*ref_engine, x, batch);
         const int classes = (int)s.num_outputs;
-        for (Precision p : {Precision::fp32, Precision::tf32, Precision::fp16}) {
-            resnest::EngineOptions o = cuda_options(p, batch);
-            o.conv_gemm = "on";
-            auto e = resnest::Engine::load_seeded(src(model), 7, o);
-            std::vector<float> got = run_engine(*e, x, batch);
-            double err = max_rel_error(got, ref);
-            std::printf("cuda %s %s --conv-gemm on: max|d|/max|ref| %.3g\n", model, resnest::precision_name(p), err);
-            INFO(model << " " << resnest::precision_name(p) << " conv_gemm on, rel " << err);
-            if (p == Precision::fp32) CHECK(err <= 1e-4);
-            for (int b = 0; b < batch; b++) {
-                CHECK(argmax(got.data() + b * classes, classes) == argmax(ref.data() + b * classes, classes));
-                CHECK(cosine(got.data() + b * classes, ref.data() + b * classes, classes) >= 0.999);
+        for (const char* way : {"--conv-gemm on", "--conv-graph on"})
+            for (Precision p : {Precision::fp32, Precision::tf32, Precision::fp16}) {
+                resnest::EngineOptions o = cuda_options(p, batch);
+                const bool gemm = std::string(way) == "--conv-gemm on";
+                o.conv_gemm = gemm ? "on" : "off";
+                o.conv_graph = gemm ? "off" : "on";
+                auto e = resnest::Engine::load_seeded(src(model), 7, o);
+                std::vector<float> got = run_engine(*e, x, batch);
+                double err = max_rel_error(got, ref);
+                std::printf("cuda %s %s %s: max|d|/max|ref| %.3g\n", model, resnest::precision_name(p), way, err);
+                INFO(model << " " << resnest::precision_name(p) << " " << way << ", rel " << err);
+                if (p == Precision::fp32) CHECK(err <= 1e-4);
+                for (int b = 0; b < batch; b++) {
+                    CHECK(argmax(got.data() + b * classes, classes) == argmax(ref.data() + b * classes, classes));
+                    CHECK(cosine(got.data() + b * classes, ref.data() + b * classes, classes) >= 0.999);
+                }
             }
-        }
-    }
-}
-
-TEST_CASE("whole models with every convolution on cuDNN's fused graph match the CPU", "[cuda][models][cudnn-graph]") {
-    INFO("seed " << run_seed());
-    const int batch = 4;
-    for (const char* model : {"models/resnest50.json", "models/resnest50d_torch.json"}) {
-        resnest::EngineOptions cpu;
-        cpu.max_batch = batch;
-        auto ref_engine = resnest::Engine::load_seeded(src(model), 8, cpu);
-        const auto& s = ref_engine->summary();
-        std::vector<float> x =
-            random_floats((size_t)batch * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 17);
-        std::vector<float> ref = run_engine(*ref_engine, x, batch);
-        const int classes = (int)s.num_outputs;
-        for (Precision p : {Precision::fp32, Precision::fp16}) {
-            resnest::EngineOptions o = cuda_options(p, batch);
-            o.conv_graph = "on";
-            o.conv_gemm = "off";
-            auto e = resnest::Engine::load_seeded(src(model), 8, o);
-            std::vector<float> got = run_engine(*e, x, batch);
-            double err = max_rel_error(got, ref);
-            std::printf("cuda %s %s --conv-graph on: max|d|/max|ref| %.3g\n", model, resnest::precision_name(p), err);
-            INFO(model << " " << resnest::precision_name(p) << " conv_graph on, rel " << err);
-            if (p == Precision::fp32) CHECK(err <= 1e-4);
-            for (int b = 0; b < batch; b++) {
-                CHECK(argmax(got.data() + b * classes, classes) == argmax(ref.data() + b * classes, classes));
-                CHECK(cosine(got.data() + b * classes, ref.data() + b * classes, classes) >= 0.999);
-            }
-        }
     }
 }

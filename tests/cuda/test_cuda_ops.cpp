@@ -1,17 +1,13 @@
 // test_cuda_ops.cpp: every GPU op against the CPU oracle (runtime/cpu) on fresh random data, at every shape
-// the committed models use plus ragged ones, in fp32, tf32 (where tensor cores are involved) and fp16.
+// the committed models use plus ragged ones, in fp32 and fp16 (convolutions: test_cuda_conv.cpp,
+// test_cuda_gemm_conv.cpp).
 // Outputs are poisoned (NaN) with guard regions around them; a guard write or an unwritten element fails.
 #include <catch2/catch.hpp>
-#include <cudnn.h>
 
-#include <algorithm>
 #include <set>
-#include <thread>
-#include <tuple>
 
 #include "channel_affine.cuh"
 #include "cpu/cpu_ops.h"
-#include "cuda/cuda_conv.h"
 #include "cuda_test_helpers.h"
 #include "global_avg_pool.cuh"
 #include "graph.h"
@@ -21,7 +17,6 @@
 #include "split_attention_combine.cuh"
 #include "split_attention_gate.cuh"
 #include "split_attention_pool.cuh"
-#include "weight_layout.h"
 
 using namespace cuda_test;
 using resnest::Precision;
@@ -365,157 +360,4 @@ TEST_CASE("layout conversion at the edges round-trips exactly in fp32", "[cuda][
     REQUIRE(dy.download(back, &why));
     CHECK(mid == nchw_to_nhwc(x, n, c, hw));
     CHECK(back == x);
-}
-
-// ---- convolution ---------------------------------------------------------------------------------------
-
-namespace {
-
-struct ConvCase {
-    resnest::Conv2dAttrs a;
-    int h, w, oh, ow;
-};
-
-std::vector<ConvCase> conv_cases() {
-    std::vector<ConvCase> cases;
-    std::set<std::string> seen;
-    for (const resnest::Graph* g : model_graphs())
-        for (const resnest::Node& n : g->nodes) {
-            if (n.op != resnest::OpType::conv2d) continue;
-            const auto& x = g->tensors[n.inputs[0]].shape;
-            const auto& y = g->tensors[n.output].shape;
-            const auto& a = n.conv;
-            std::string key = resnest::shape_str(x) + resnest::shape_str(y) + std::to_string(a.kernel_h) +
-                              std::to_string(a.stride_h) + std::to_string(a.pad_h) + std::to_string(a.groups);
-            if (seen.insert(key).second) cases.push_back({a, (int)x[1], (int)x[2], (int)y[1], (int)y[2]});
-        }
-    auto ragged = [&](int cin, int cout, int k, int s, int pad, int g, int h, int w) {
-        resnest::Conv2dAttrs a;
-        a.in_channels = cin, a.out_channels = cout, a.kernel_h = a.kernel_w = k, a.stride_h = a.stride_w = s;
-        a.pad_h = a.pad_w = pad, a.groups = g;
-        cases.push_back({a, h, w, (h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1});
-    };
-    ragged(6, 10, 3, 2, 1, 2, 9, 7);
-    ragged(12, 24, 3, 1, 1, 4, 5, 11);
-    ragged(3, 5, 1, 1, 0, 1, 13, 3);
-    ragged(40, 80, 3, 1, 1, 8, 6, 6);
-    return cases;
-}
-
-struct CudnnHandle {
-    cudnnHandle_t h = nullptr;
-    CudnnHandle() { REQUIRE(cudnnCreate(&h) == CUDNN_STATUS_SUCCESS); }
-    ~CudnnHandle() { cudnnDestroy(h); }
-};
-
-}  // namespace
-
-TEST_CASE("convolutions (plain, and bias + residual + ReLU fused) match the CPU at every model shape", "[cuda][ops][conv]") {
-    INFO("seed " << run_seed());
-    CudnnHandle handle;
-    void* workspace = nullptr;
-    const size_t ws_bytes = 128ull << 20;
-    check(cudaMalloc(&workspace, ws_bytes), "workspace");
-    resnest::ConvAlgoCache cache("");
-    const int threads = (int)std::max(1u, std::thread::hardware_concurrency());
-    for (const ConvCase& c : conv_cases()) {
-        const resnest::Conv2dAttrs& a = c.a;
-        const int n = 2, cin = a.in_channels, cout = a.out_channels, hw = c.h * c.w, ohw = c.oh * c.ow;
-        const int cpg = cin / a.groups;
-        uint64_t salt = (uint64_t)cin * 7919 + cout * 31 + hw + a.groups;
-        std::vector<float> x0 = random_floats((size_t)n * cin * hw, -1, 1, salt);
-        float wscale = 1.0f / std::sqrt((float)(cpg * a.kernel_h * a.kernel_w));
-        std::vector<float> w0 = random_floats((size_t)cout * cpg * a.kernel_h * a.kernel_w, -wscale, wscale, salt + 1);
-        std::vector<float> bias0 = random_floats(cout, -0.5f, 0.5f, salt + 2);
-        std::vector<float> z0 = random_floats((size_t)n * cout * ohw, -1, 1, salt + 3);
-        for (Precision p : {Precision::fp32, Precision::tf32, Precision::fp16})
-            for (bool fused : {false, true}) {
-                std::vector<float> x = round_to_storage(x0, p), w = round_to_storage(w0, p);
-                std::vector<float> bias = round_to_storage(bias0, p), z = round_to_storage(z0, p);
-                std::vector<float> ref((size_t)n * cout * ohw);
-                std::vector<float> ws(resnest::conv2d_workspace_floats(a, c.h, c.w, c.oh, c.ow) + 1);
-                for (int b = 0; b < n; b++) {
-                    float* yb = ref.data() + (size_t)b * cout * ohw;
-                    resnest::conv2d_im2col_gemm(a, x.data() + (size_t)b * cin * hw, c.h, c.w, w.data(), bias.data(),
-                                                yb, c.oh, c.ow, ws.data(), threads);
-                    if (fused) {
-                        resnest::add_tensors(yb, z.data() + (size_t)b * cout * ohw, yb, (int64_t)cout * ohw);
-                        resnest::relu_inplace(yb, (int64_t)cout * ohw);
-                    }
-                }
-                const size_t es = esize_of(p);
-                GuardedBuffer dx(x.size(), es), dw(w.size(), es), db(cout, es), dbf(cout, 4), dz(z.size(), es),
-                    dy(ref.size(), es);
-                dx.upload(nchw_to_nhwc(x, n, cin, hw));
-                dw.upload(resnest::conv_weight_oihw_to_ohwi(w, cout, cpg, a.kernel_h, a.kernel_w));
-                db.upload(bias), dbf.upload(bias), dz.upload(nchw_to_nhwc(z, n, cout, ohw));
-                resnest::ConvProblem prob;
-                prob.attrs = a, prob.batch = n, prob.in_h = c.h, prob.in_w = c.w, prob.out_h = c.oh, prob.out_w = c.ow;
-                prob.relu = fused, prob.has_z = fused, prob.precision = p;
-                resnest::ConvLaunch conv;
-                conv.describe(prob, "test conv");
-                resnest::ConvBuffers buf{dx.data(), dw.data(), db.data(), (const float*)dbf.data(),
-                                         fused ? dz.data() : nullptr, dy.data(), workspace, ws_bytes};
-                INFO(pname(p) << (fused ? " fused" : " plain") << " conv " << cin << "->" << cout << " k" << a.kernel_h
-                              << " s" << a.stride_h << " p" << a.pad_h << " g" << a.groups << " " << c.h << "x" << c.w);
-                conv.choose_algorithm(handle.h, buf, cache,
-                                     std::string(pname(p)) + (fused ? "/fused/" : "/plain/") + std::to_string(cin) +
-                                         "/" + std::to_string(cout) + "/" + std::to_string(a.kernel_h) + "/" +
-                                         std::to_string(a.stride_h) + "/" + std::to_string(a.groups) + "/" +
-                                         std::to_string(c.h) + "x" + std::to_string(c.w));
-                check(cudaDeviceSynchronize(), "search");
-                check(cudaMemset(dy.data(), kPoison, ref.size() * es), "poison");  // the search wrote y
-                conv.launch(handle.h, buf, 0);
-                check(cudaDeviceSynchronize(), "conv");
-                INFO("algorithm " << conv.algorithm());
-                std::vector<float> got;
-                std::string why;
-                REQUIRE(dy.download(got, &why));
-                double err = max_rel_error(nhwc_to_nchw(got, n, cout, ohw), ref);
-                if (err > op_tolerance(p) / 4)
-                    std::printf("cuda conv %s %s %d->%d k%d s%d g%d %dx%d algo %d: %.3g\n", pname(p),
-                                fused ? "fused" : "plain", cin, cout, a.kernel_h, a.stride_h, a.groups, c.h, c.w,
-                                conv.algorithm(), err);
-                CHECK(err <= op_tolerance(p));
-            }
-    }
-    cudaFree(workspace);
-}
-
-TEST_CASE("grouped convolution is bit-exact on small integers with implicit GEMM pinned", "[cuda][ops][conv]") {
-    INFO("seed " << run_seed());
-    CudnnHandle handle;
-    void* workspace = nullptr;
-    const size_t ws_bytes = 64ull << 20;
-    check(cudaMalloc(&workspace, ws_bytes), "workspace");
-    for (auto [cin, cout, g, h, w] : std::vector<std::tuple<int, int, int, int, int>>{
-             {16, 32, 2, 9, 11}, {64, 128, 2, 14, 14}, {24, 48, 4, 7, 5}, {8, 8, 8, 6, 6}}) {
-        resnest::Conv2dAttrs a;
-        a.in_channels = cin, a.out_channels = cout, a.kernel_h = a.kernel_w = 3, a.pad_h = a.pad_w = 1, a.groups = g;
-        const int n = 2, cpg = cin / g, hw = h * w;
-        std::vector<float> x = random_small_ints((size_t)n * cin * hw, 3, cin + h);
-        std::vector<float> wt = random_small_ints((size_t)cout * cpg * 9, 2, cout + w);
-        std::vector<float> ref((size_t)n * cout * hw);
-        for (int b = 0; b < n; b++)
-            resnest::conv2d_direct_double(a, x.data() + (size_t)b * cin * hw, h, w, wt.data(), nullptr,
-                                          ref.data() + (size_t)b * cout * hw, h, w);
-        GuardedBuffer dx(x.size(), 4), dw(wt.size(), 4), dy(ref.size(), 4);
-        dx.upload(nchw_to_nhwc(x, n, cin, hw));
-        dw.upload(resnest::conv_weight_oihw_to_ohwi(wt, cout, cpg, 3, 3));
-        resnest::ConvProblem prob;
-        prob.attrs = a, prob.batch = n, prob.in_h = h, prob.in_w = w, prob.out_h = h, prob.out_w = w;
-        prob.precision = Precision::fp32;
-        resnest::ConvLaunch conv;
-        conv.describe(prob, "exact conv");
-        resnest::ConvBuffers buf{dx.data(), dw.data(), nullptr, nullptr, nullptr, dy.data(), workspace, ws_bytes};
-        conv.pin_algorithm(handle.h, buf, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM);
-        conv.launch(handle.h, buf, 0);
-        check(cudaDeviceSynchronize(), "conv");
-        std::vector<float> got;
-        std::string why;
-        INFO("exact grouped conv " << cin << "->" << cout << " g" << g << " " << h << "x" << w);
-        REQUIRE(dy.download(got, &why));
-        CHECK(nhwc_to_nchw(got, n, cout, hw) == ref);
-    }
-    cudaFree(workspace);
 }

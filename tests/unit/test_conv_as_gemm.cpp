@@ -37,13 +37,6 @@ void gemm_cublas_semantics(const ConvAsGemm& g, const float* a, const float* b, 
         }
 }
 
-std::vector<float> nchw_to_nhwc(const std::vector<float>& x, int n, int c, int hw) {
-    std::vector<float> y(x.size());
-    for (int b = 0; b < n; b++)
-        for (int ch = 0; ch < c; ch++)
-            for (int p = 0; p < hw; p++) y[((size_t)b * hw + p) * c + ch] = x[((size_t)b * c + ch) * hw + p];
-    return y;
-}
 
 }  // namespace
 
@@ -109,13 +102,13 @@ TEST_CASE("the column-major product conv_as_gemm describes computes the 1x1 conv
             CHECK(g.m == c.cout);
             CHECK(g.n == (int64_t)c.n * hw);
             CHECK(g.k == c.cin);
-            std::vector<float> x_nhwc = nchw_to_nhwc(x, c.n, c.cin, hw);
+            std::vector<float> x_nhwc = test::nchw_to_nhwc(x, c.n, c.cin, hw);
             std::vector<float> w_ohwi = conv_weight_oihw_to_ohwi(w, c.cout, c.cin, 1, 1);
-            std::vector<float> z_nhwc = nchw_to_nhwc(z, c.n, c.cout, hw);
+            std::vector<float> z_nhwc = test::nchw_to_nhwc(z, c.n, c.cout, hw);
             std::vector<float> y_nhwc((size_t)c.n * hw * c.cout, NAN);
             gemm_cublas_semantics(g, w_ohwi.data(), x_nhwc.data(), bias.data(), residual ? z_nhwc.data() : nullptr,
                                   residual, y_nhwc.data());
-            std::vector<float> want = nchw_to_nhwc(ref, c.n, c.cout, hw);
+            std::vector<float> want = test::nchw_to_nhwc(ref, c.n, c.cout, hw);
             INFO(c.n << "x" << c.cin << "->" << c.cout << " " << c.h << "x" << c.w << (residual ? " residual" : ""));
             CHECK(test::max_rel_error(y_nhwc.data(), want.data(), want.size()) <= 1e-6);
         }

@@ -28,15 +28,7 @@ std::vector<std::pair<std::string, ConvProblem>> model_convs(int batch, Precisio
         Graph g = graph_load(test::source_path(m));
         for (const Node& n : g.nodes) {
             if (n.op != OpType::conv2d) continue;
-            const Shape& x = g.tensors[n.inputs[0]].shape;
-            const Shape& y = g.tensors[n.output].shape;
-            ConvProblem c;
-            c.attrs = n.conv;
-            c.batch = batch;
-            c.in_h = (int)x[1], c.in_w = (int)x[2], c.out_h = (int)y[1], c.out_w = (int)y[2];
-            c.relu = n.fused_relu;
-            c.has_z = n.inputs.size() > 1;
-            c.precision = p;
+            ConvProblem c = conv_problem(g, n, batch, p);
             out.push_back({std::string(m) + ": " + n.name, c});
         }
     }

@@ -13,14 +13,6 @@ using namespace resnest;
 
 namespace {
 
-std::vector<float> nchw_to_nhwc(const std::vector<float>& x, int n, int c, int hw) {
-    std::vector<float> y(x.size());
-    for (int b = 0; b < n; b++)
-        for (int ch = 0; ch < c; ch++)
-            for (int p = 0; p < hw; p++) y[((size_t)b * hw + p) * c + ch] = x[((size_t)b * c + ch) * hw + p];
-    return y;
-}
-
 // max |got - ref| / max |ref| with the oracle's floats as the reference.
 double rel(const std::vector<double>& lab, const std::vector<float>& oracle) {
     std::vector<float> as_float(lab.begin(), lab.end());
@@ -58,10 +50,10 @@ TEST_CASE("lab pooling reference equals the CPU oracle (max, average, both divis
                     else avg_pool2d(a, xb, cs.c, cs.h, cs.w, yb, oh, ow);
                 }
                 lab::PoolGeometry g{cs.h, cs.w, cs.k, cs.stride, cs.pad, include, oh, ow};
-                std::vector<double> got = lab::pool2d_nhwc_ref(nchw_to_nhwc(x, cs.n, cs.c, hw), cs.n, cs.c, g, is_max);
+                std::vector<double> got = lab::pool2d_nhwc_ref(test::nchw_to_nhwc(x, cs.n, cs.c, hw), cs.n, cs.c, g, is_max);
                 INFO((is_max ? "max" : "avg") << " k" << cs.k << " s" << cs.stride << " p" << cs.pad
                                               << (cs.ceil ? " ceil" : "") << (include ? " include_pad" : ""));
-                CHECK(rel(got, nchw_to_nhwc(y, cs.n, cs.c, oh * ow)) <= 1e-6);
+                CHECK(rel(got, test::nchw_to_nhwc(y, cs.n, cs.c, oh * ow)) <= 1e-6);
             }
 }
 
@@ -89,13 +81,13 @@ TEST_CASE("lab split attention references (pool, gate, weighted sum, avd pool) e
             for (int i = 0; i < gk; i++) w1f[(size_t)j * gk + i] = (float)((double)w1[(size_t)j * gk + i] * scale[j]);
             b1f[j] = (float)((double)b1[j] * scale[j] + shift[j]);
         }
-        std::vector<float> u_nhwc = nchw_to_nhwc(u, n, R * C, hw);
+        std::vector<float> u_nhwc = test::nchw_to_nhwc(u, n, R * C, hw);
         std::vector<double> gap = lab::split_attention_pool_ref(u_nhwc, n, hw, R, C);
         std::vector<double> attn = lab::split_attention_gate_ref(gap, w1f, b1f, w2, b2, n, R, K, C, inter);
         std::vector<float> attn_f(attn.begin(), attn.end());
         std::vector<double> got = lab::split_attention_combine_ref(u_nhwc, attn_f, n, hw, R, C);
         INFO("radix " << R << " cardinality " << K << " C " << C << " " << cs.h << "x" << cs.w);
-        CHECK(rel(got, nchw_to_nhwc(y, n, C, hw)) <= 1e-5);
+        CHECK(rel(got, test::nchw_to_nhwc(y, n, C, hw)) <= 1e-5);
 
         // With the avd pool (3x3, stride 2, pad 1, count_include_pad) after it.
         Pool2dAttrs pa;
@@ -106,6 +98,6 @@ TEST_CASE("lab split attention references (pool, gate, weighted sum, avd pool) e
             avg_pool2d(pa, y.data() + (size_t)b * C * hw, C, cs.h, cs.w, pooled.data() + (size_t)b * C * oh * ow, oh, ow);
         lab::PoolGeometry g{cs.h, cs.w, 3, 2, 1, true, oh, ow};
         std::vector<double> got_pooled = lab::split_attention_combine_avg_pool_ref(u_nhwc, attn_f, n, R, C, g);
-        CHECK(rel(got_pooled, nchw_to_nhwc(pooled, n, C, oh * ow)) <= 1e-5);
+        CHECK(rel(got_pooled, test::nchw_to_nhwc(pooled, n, C, oh * ow)) <= 1e-5);
     }
 }
