@@ -2,10 +2,11 @@
 //
 // The engine uploads the weights once (convolution filters as NHWC filters in the storage type, bias,
 // split-attention fc weights with the inner BN folded into fc1, float) into one device buffer and plans
-// one activation arena for the largest batch. A context owns a stream, cuDNN and cuBLAS handles, the arena,
-// a convolution workspace and the model's float NCHW input/output buffers. The first run at a batch size
-// describes every convolution for it, picks the algorithms (cache file or timed search), runs the forward
-// pass once eagerly and captures it as a CUDA graph; later runs replay the graph.
+// one activation arena for the largest batch. A context owns a stream, cuDNN, cuBLAS and cuBLASLt handles,
+// the arena, a convolution workspace and the model's float NCHW input/output buffers. The first run at a
+// batch size chooses how each convolution runs (cuda_conv_choice.h: cuDNN's call, its dense form, one
+// cuBLASLt matmul or cuDNN's operation graph; from the cache file or by timing), runs the forward pass once
+// eagerly and captures it as a CUDA graph; later runs replay the graph.
 //
 // Activations are NHWC in T = float (fp32, tf32) or __half (fp16); edges convert from and to float NCHW.
 #include "cuda/cuda_backend.h"
