@@ -79,7 +79,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --f
 L() { ((QUICK)) && echo "$2" || echo "$1"; }  # a stage's time limit: L NORMAL QUICK
 
 run_tests() {
-    stage gpu_tests "$(L 300 110)" "$TESTS" --durations yes
+    stage gpu_tests "$(L 400 220)" "$TESTS" --durations yes
 }
 
 run_parity() {
