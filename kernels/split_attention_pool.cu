@@ -1,7 +1,7 @@
 // split_attention_pool.cu: radix sum + global pool, per chunk of positions (split_attention_pool_plan.h).
-// A block covers 32 channel lanes of one image and one chunk of its positions with 8 rows of threads; each
-// thread walks every 8th position of the chunk and adds all R splits of its channel(s) there, so U is read
-// exactly once, coalesced across the lanes. fp16 with an even channel count loads half2 (two channels a
+// A block covers 32 channel lanes of one image (blockIdx.x: image and lane block) and one chunk of its
+// positions (blockIdx.y) with 8 rows of threads; each thread walks every 8th position of the chunk and adds
+// all R splits of its channel(s) there, so U is read exactly once, coalesced across the lanes. fp16 with an even channel count loads half2 (two channels a
 // lane). Row partial sums meet in shared memory; the block writes its chunk's plain sum.
 #include "split_attention_pool.cuh"
 
@@ -13,11 +13,11 @@ namespace resnest {
 // One channel per lane, any storage type and channel count.
 template <typename T>
 __global__ void split_attention_radix_sum_pool_chunked(const T* __restrict__ u, float* __restrict__ partial, int hw,
-                                                       int radix, int c, int chunks) {
+                                                       int radix, int c, int chunks, int lane_blocks) {
     __shared__ float rows[kPoolRows][kPoolLanes + 1];
-    const int ch = blockIdx.x * kPoolLanes + threadIdx.x;
-    const long long n = blockIdx.y;
-    const int chunk = blockIdx.z, per = split_attention_pool_chunk_positions(hw, chunks);
+    const int ch = (blockIdx.x % lane_blocks) * kPoolLanes + threadIdx.x;
+    const long long n = blockIdx.x / lane_blocks;
+    const int chunk = blockIdx.y, per = split_attention_pool_chunk_positions(hw, chunks);
     const int p0 = chunk * per, p1 = min(hw, p0 + per);
     const long long rc = (long long)radix * c;
     float sum = 0.0f;
@@ -37,11 +37,11 @@ __global__ void split_attention_radix_sum_pool_chunked(const T* __restrict__ u, 
 
 // fp16, C even: a lane takes channels 2*pair and 2*pair + 1 with one half2 load per split and position.
 __global__ void split_attention_radix_sum_pool_chunked_half2(const __half* __restrict__ u, float* __restrict__ partial,
-                                                             int hw, int radix, int c, int chunks) {
+                                                             int hw, int radix, int c, int chunks, int lane_blocks) {
     __shared__ float2 rows[kPoolRows][kPoolLanes + 1];
-    const int pair = blockIdx.x * kPoolLanes + threadIdx.x;
-    const long long n = blockIdx.y;
-    const int chunk = blockIdx.z, per = split_attention_pool_chunk_positions(hw, chunks);
+    const int pair = (blockIdx.x % lane_blocks) * kPoolLanes + threadIdx.x;
+    const long long n = blockIdx.x / lane_blocks;
+    const int chunk = blockIdx.y, per = split_attention_pool_chunk_positions(hw, chunks);
     const int p0 = chunk * per, p1 = min(hw, p0 + per);
     const long long rc = (long long)radix * c;
     float2 sum = make_float2(0.0f, 0.0f);
@@ -67,15 +67,19 @@ template <typename T>
 void split_attention_radix_sum_pool(const T* u, float* partial, int n, int hw, int radix, int c, int chunks,
                                     cudaStream_t stream) {
     const bool paired = split_attention_pool_paired<T>(c);
-    dim3 grid(split_attention_pool_lane_blocks(c, paired), n, chunks), block(kPoolLanes, kPoolRows);
+    // blockIdx.x: image and lane block (any batch size), blockIdx.y: chunk.
+    const int lane_blocks = split_attention_pool_lane_blocks(c, paired);
+    dim3 grid((unsigned)(lane_blocks * (long long)n), chunks), block(kPoolLanes, kPoolRows);
     if constexpr (std::is_same<T, __half>::value) {
         if (paired) {
-            split_attention_radix_sum_pool_chunked_half2<<<grid, block, 0, stream>>>(u, partial, hw, radix, c, chunks);
+            split_attention_radix_sum_pool_chunked_half2
+                <<<grid, block, 0, stream>>>(u, partial, hw, radix, c, chunks, lane_blocks);
             check_kernel_launch("split_attention_radix_sum_pool_chunked_half2");
             return;
         }
     }
-    split_attention_radix_sum_pool_chunked<T><<<grid, block, 0, stream>>>(u, partial, hw, radix, c, chunks);
+    split_attention_radix_sum_pool_chunked<T>
+        <<<grid, block, 0, stream>>>(u, partial, hw, radix, c, chunks, lane_blocks);
     check_kernel_launch("split_attention_radix_sum_pool_chunked");
 }
 
