@@ -31,7 +31,9 @@ __global__ void split_attention_weighted_sum_kernel(const T* __restrict__ u, con
     store_from_floats<V>(&y[i * V], sum);
 }
 
-template <typename T, int V>
+// kRadix: the radix fixed at compile time (2, ResNeSt's: 16 weight registers a thread instead of 64), or 0
+// for any radix up to kMaxCombineRadix.
+template <typename T, int V, int kRadix>
 __global__ void split_attention_weighted_sum_avg_pool_kernel(const T* __restrict__ u, const float* __restrict__ attn,
                                                              T* __restrict__ y, int radix, Pool2dShape s,
                                                              long long total) {
@@ -45,9 +47,11 @@ __global__ void split_attention_weighted_sum_avg_pool_kernel(const T* __restrict
     const int oy = (int)(rest % s.out_h);
     const long long n = rest / s.out_h;
     const PoolWindow w = pool_window(s, oy, ox);
+    constexpr int kSlots = kRadix ? kRadix : kMaxCombineRadix;
+    if (kRadix) radix = kRadix;
     const long long rc = (long long)radix * c;
-    float weight[kMaxCombineRadix][V];
-    for (int r = 0; r < kMaxCombineRadix; r++) {
+    float weight[kSlots][V];
+    for (int r = 0; r < kSlots; r++) {
         if (r < radix)
             load_floats<V>(attn + n * rc + (long long)r * c + ch, weight[r]);
         else
@@ -59,7 +63,7 @@ __global__ void split_attention_weighted_sum_avg_pool_kernel(const T* __restrict
     for (int iy = w.y0; iy < w.y1; iy++)
         for (int ix = w.x0; ix < w.x1; ix++) {
             const T* row = un + ((long long)iy * s.in_w + ix) * rc;
-            for (int r = 0; r < kMaxCombineRadix; r++)
+            for (int r = 0; r < kSlots; r++)
                 if (r < radix) {
                     float uv[V];
                     load_as_floats<V>(&row[(long long)r * c], uv);
@@ -86,19 +90,26 @@ void split_attention_weighted_sum(const T* u, const float* attn, T* y, int n, in
     check_kernel_launch("split_attention_weighted_sum");
 }
 
+template <typename T, int V>
+static void launch_weighted_sum_avg_pool(const T* u, const float* attn, T* y, int radix, const Pool2dShape& pool,
+                                         long long total, cudaStream_t stream) {
+    if (radix == 2)
+        split_attention_weighted_sum_avg_pool_kernel<T, V, 2>
+            <<<ceil_div(total, 256), 256, 0, stream>>>(u, attn, y, radix, pool, total);
+    else
+        split_attention_weighted_sum_avg_pool_kernel<T, V, 0>
+            <<<ceil_div(total, 256), 256, 0, stream>>>(u, attn, y, radix, pool, total);
+}
+
 template <typename T>
 void split_attention_weighted_sum_avg_pool(const T* u, const float* attn, T* y, int radix, const Pool2dShape& pool,
                                            cudaStream_t stream) {
     const long long cells = (long long)pool.n * pool.out_h * pool.out_w;
-    if (pool.channels % kVec16<T> == 0) {
-        long long total = cells * (pool.channels / kVec16<T>);
-        split_attention_weighted_sum_avg_pool_kernel<T, kVec16<T>>
-            <<<ceil_div(total, 256), 256, 0, stream>>>(u, attn, y, radix, pool, total);
-    } else {
-        long long total = cells * pool.channels;
-        split_attention_weighted_sum_avg_pool_kernel<T, 1>
-            <<<ceil_div(total, 256), 256, 0, stream>>>(u, attn, y, radix, pool, total);
-    }
+    if (pool.channels % kVec16<T> == 0)
+        launch_weighted_sum_avg_pool<T, kVec16<T>>(u, attn, y, radix, pool, cells * (pool.channels / kVec16<T>),
+                                                   stream);
+    else
+        launch_weighted_sum_avg_pool<T, 1>(u, attn, y, radix, pool, cells * pool.channels, stream);
     check_kernel_launch("split_attention_weighted_sum_avg_pool");
 }
 

@@ -12,7 +12,8 @@
 //   v1  kernels/split_attention_combine.cu as of d3470e9: one thread per output element, 2-byte loads, 64-bit
 //       index arithmetic. The H200 profile at batch 128 put whole layer-1 attention nodes at ~310 GB/s.
 //   v2  the production launcher since the 16-byte version went in: a thread takes 8 consecutive channels
-//       (one uint4 per split and cell, two float4 of weights), 1/8 of the threads and index arithmetic.
+//       (one uint4 per split and cell, two float4 of weights), 1/8 of the threads and index arithmetic; the
+//       avd variant with the radix fixed at 2 (64 registers a thread instead of 122 for any radix).
 // Prediction (not yet measured): v2 reaches > 2.5 TB/s on the batch-128 layer-1 shape (U 103 MB + y 51 MB
 // in < 60 us); the avd variant, which reads each U cell about 2.25 times (from L2), > 1.5 TB/s.
 //
