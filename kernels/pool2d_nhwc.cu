@@ -13,15 +13,9 @@ template <typename T, bool kMax, int V>
 __global__ void pool2d_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, Pool2dShape s, long long total) {
     long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;  // index into y (N, OH, OW, C/V)
     if (i >= total) return;
-    const int groups = s.channels / V;
-    const int c = (int)(i % groups) * V;
-    long long rest = i / groups;
-    const int ox = (int)(rest % s.out_w);
-    rest /= s.out_w;
-    const int oy = (int)(rest % s.out_h);
-    const long long n = rest / s.out_h;
-    const PoolWindow w = pool_window(s, oy, ox);
-    const T* xn = x + n * s.in_h * s.in_w * (long long)s.channels + c;
+    const PoolCell cell = pool_cell(i, s, V);
+    const PoolWindow w = pool_window(s, cell.oy, cell.ox);
+    const T* xn = x + cell.n * s.in_h * s.in_w * (long long)s.channels + cell.c;
     float acc[V];
     for (int k = 0; k < V; k++) acc[k] = kMax ? -INFINITY : 0.0f;
     for (int iy = w.y0; iy < w.y1; iy++)

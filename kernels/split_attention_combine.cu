@@ -39,14 +39,11 @@ __global__ void split_attention_weighted_sum_avg_pool_kernel(const T* __restrict
                                                              long long total) {
     long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;  // index into y (N, OH, OW, C/V)
     if (i >= total) return;
-    const int c = s.channels, groups = c / V;
-    const int ch = (int)(i % groups) * V;
-    long long rest = i / groups;
-    const int ox = (int)(rest % s.out_w);
-    rest /= s.out_w;
-    const int oy = (int)(rest % s.out_h);
-    const long long n = rest / s.out_h;
-    const PoolWindow w = pool_window(s, oy, ox);
+    const int c = s.channels;
+    const PoolCell cell = pool_cell(i, s, V);
+    const long long n = cell.n;
+    const int ch = cell.c;
+    const PoolWindow w = pool_window(s, cell.oy, cell.ox);
     constexpr int kSlots = kRadix ? kRadix : kMaxCombineRadix;
     if (kRadix) radix = kRadix;
     const long long rc = (long long)radix * c;
