@@ -33,6 +33,11 @@ std::string conv_algo_cache_default_path() {
     return "";
 }
 
+std::string conv_algo_cache_path(const std::string& option) {
+    if (option == "none") return "";
+    return option.empty() ? conv_algo_cache_default_path() : option;
+}
+
 namespace {
 
 bool parse_line(const std::string& line, std::string* key, ConvAlgoChoice* c) {

@@ -38,6 +38,9 @@ std::string conv_algo_key(const ConvAlgoKeyParts& p);
 // $HOME/.cache/resnest/...; "" when none of these is set.
 std::string conv_algo_cache_default_path();
 
+// The file EngineOptions::algo_cache names: "none" -> "" (memory only), "" -> the default path, else itself.
+std::string conv_algo_cache_path(const std::string& option);
+
 class ConvAlgoCache {
   public:
     // path "" keeps the cache in memory only. A missing file is an empty cache.

@@ -179,8 +179,7 @@ int cmd_bench(int argc, char** argv) {
     ctx->run_loaded(batches[0]);
     const double first_result_s = std::chrono::duration<double>(clock::now() - t0).count();
     // A cold start with a filled algorithm cache file skips the search: name the file with the figure.
-    const std::string cache_file =
-        opt.algo_cache == "none" ? "" : opt.algo_cache.empty() ? resnest::conv_algo_cache_default_path() : opt.algo_cache;
+    const std::string cache_file = resnest::conv_algo_cache_path(opt.algo_cache);
     const std::string algo_cache_note =
         cache_file.empty() ? "; no algorithm cache file" : "; algorithm cache " + cache_file;
 

@@ -111,9 +111,7 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
         check_supported();
         plan_ = plan_memory(graph_, options.max_batch, (int64_t)esize_);
         upload(weights);
-        std::string cache_path = options.algo_cache == "none" ? std::string()
-                                 : options.algo_cache.empty() ? conv_algo_cache_default_path()
-                                                              : options.algo_cache;
+        std::string cache_path = conv_algo_cache_path(options.algo_cache);
         cache_ = std::make_unique<ConvAlgoCache>(cache_path);
         if (options.verbose) {
             std::fprintf(stderr, "cuda: %s (sm_%d%d), cuDNN %d, %s, layout NHWC\n", device_.name.c_str(),

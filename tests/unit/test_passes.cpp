@@ -218,6 +218,10 @@ TEST_CASE("the convolution algorithm cache: keys, file round trip, corrupt lines
     unwritable.insert("k", {1, 0, 0});
     CHECK_THAT(unwritable.last_warning(), Contains("stays in memory"));
     CHECK(unwritable.lookup("k", &got));
+    // The option's three forms: no file, the default file, a named file.
+    CHECK(conv_algo_cache_path("none").empty());
+    CHECK(conv_algo_cache_path("") == conv_algo_cache_default_path());
+    CHECK(conv_algo_cache_path("/tmp/algos.tsv") == "/tmp/algos.tsv");
 }
 
 TEST_CASE("roofline arithmetic and card peaks", "[bench]") {
