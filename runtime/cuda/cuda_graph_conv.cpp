@@ -304,7 +304,7 @@ bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, Co
         tried++;
         cudaStream_t stream = nullptr;
         RESNEST_CUDNN_CHECK_AT(cudnnGetStream(handle, &stream), node_);
-        float ms = time_call(handle, b, stream);
+        float ms = time_call(handle, stream);
         if (best < 0 || ms < best_ms) {
             best = i, best_ms = ms, best_ws = ws;
             best_plan = std::move(plan_);
@@ -331,8 +331,7 @@ void GraphConvLaunch::launch(cudnnHandle_t handle, const ConvBuffers& b, cudaStr
     if (s != CUDNN_STATUS_SUCCESS) throw Error("node '" + node_ + "': cudnnBackendExecute: " + cudnn_message(s));
 }
 
-float GraphConvLaunch::time_call(cudnnHandle_t handle, const ConvBuffers& b, cudaStream_t stream) const {
-    (void)b;  // the variant pack holds the buffers
+float GraphConvLaunch::time_call(cudnnHandle_t handle, cudaStream_t stream) const {
     return mean_launch_ms(stream, 3, [&] { RESNEST_CUDNN_CHECK_AT(execute(handle), node_); }, node_);
 }
 

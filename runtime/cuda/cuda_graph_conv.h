@@ -44,7 +44,8 @@ class GraphConvLaunch {
                      bool* from_cache);
     void launch(cudnnHandle_t handle, const ConvBuffers& b, cudaStream_t stream) const;
     // Mean device time of a few launches after one untimed one, ms.
-    float time_call(cudnnHandle_t handle, const ConvBuffers& b, cudaStream_t stream) const;
+    // (The plan runs on the buffers choose_plan bound.)
+    float time_call(cudnnHandle_t handle, cudaStream_t stream) const;
 
     int algorithm() const { return rank_; }  // rank in the heuristic list, -1 before a choice
     size_t workspace_needed() const { return (size_t)workspace_; }
