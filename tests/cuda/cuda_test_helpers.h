@@ -15,6 +15,7 @@
 
 #include "dtype.h"
 #include "graph.h"
+#include "../nhwc_layout.h"
 #include "resnest/engine.h"
 #include "resnest/error.h"
 
@@ -72,20 +73,8 @@ inline std::vector<float> random_small_ints(size_t count, int range, uint64_t sa
 }
 
 // (N, C, HW) <-> (N, HW, C)
-inline std::vector<float> nchw_to_nhwc(const std::vector<float>& x, int n, int c, int hw) {
-    std::vector<float> y(x.size());
-    for (int b = 0; b < n; b++)
-        for (int ch = 0; ch < c; ch++)
-            for (int p = 0; p < hw; p++) y[((size_t)b * hw + p) * c + ch] = x[((size_t)b * c + ch) * hw + p];
-    return y;
-}
-inline std::vector<float> nhwc_to_nchw(const std::vector<float>& x, int n, int c, int hw) {
-    std::vector<float> y(x.size());
-    for (int b = 0; b < n; b++)
-        for (int ch = 0; ch < c; ch++)
-            for (int p = 0; p < hw; p++) y[((size_t)b * c + ch) * hw + p] = x[((size_t)b * hw + p) * c + ch];
-    return y;
-}
+using test_layout::nchw_to_nhwc;
+using test_layout::nhwc_to_nchw;
 
 constexpr size_t kGuardBytes = 4096;
 constexpr unsigned char kPoison = 0xFF;  // all-ones bytes: NaN as float and as half

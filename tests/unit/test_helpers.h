@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "../nhwc_layout.h"
+
 namespace test {
 
 inline std::string source_path(const std::string& rel) { return std::string(RESNEST_SOURCE_DIR) + "/" + rel; }
@@ -68,13 +70,7 @@ inline void write_bytes(const std::string& path, const std::string& bytes) {
 }
 
 // (N, C, HW) -> (N, HW, C)
-inline std::vector<float> nchw_to_nhwc(const std::vector<float>& x, int n, int c, int hw) {
-    std::vector<float> y(x.size());
-    for (int b = 0; b < n; b++)
-        for (int ch = 0; ch < c; ch++)
-            for (int p = 0; p < hw; p++) y[((size_t)b * hw + p) * c + ch] = x[((size_t)b * c + ch) * hw + p];
-    return y;
-}
+using test_layout::nchw_to_nhwc;
 
 // max |a - b| / max |b|; NaN anywhere gives NaN.
 inline double max_rel_error(const float* a, const float* b, size_t n) {
