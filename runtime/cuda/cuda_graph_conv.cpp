@@ -268,8 +268,8 @@ void GraphConvLaunch::make_variant_pack(const ConvBuffers& b) {
     bound_ = b;
 }
 
-cudnnStatus_t GraphConvLaunch::execute(cudnnHandle_t handle) const {
-    return cudnnBackendExecute(handle, plan_.get(), pack_.get());
+cudnnStatus_t GraphConvLaunch::execute(cudnnHandle_t handle, const BackendDescriptor& plan) const {
+    return cudnnBackendExecute(handle, plan.get(), pack_.get());
 }
 
 bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, ConvAlgoCache& cache,
@@ -282,11 +282,13 @@ bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, Co
     if (cache.lookup(key, &cached) && cached.algo >= 0 && cached.algo < (int)configs.size() &&
         engine_allowed(configs[cached.algo]) &&
         make_plan(handle, configs[cached.algo], b.workspace_bytes, &plan_, &workspace_) &&
-        execute(handle) == CUDNN_STATUS_SUCCESS) {
+        execute(handle, plan_) == CUDNN_STATUS_SUCCESS) {
         rank_ = cached.algo;
         *from_cache = true;
         return true;
     }
+    cudaStream_t stream = nullptr;
+    RESNEST_CUDNN_CHECK_AT(cudnnGetStream(handle, &stream), node_);
     int best = -1, tried = 0;
     float best_ms = 0.0f;
     BackendDescriptor best_plan;
@@ -296,18 +298,12 @@ bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, Co
         BackendDescriptor plan;
         int64_t ws = 0;
         if (!make_plan(handle, configs[i], b.workspace_bytes, &plan, &ws)) continue;
-        std::swap(plan_, plan);
-        if (execute(handle) != CUDNN_STATUS_SUCCESS) {
-            std::swap(plan_, plan);
-            continue;
-        }
+        if (execute(handle, plan) != CUDNN_STATUS_SUCCESS) continue;
         tried++;
-        cudaStream_t stream = nullptr;
-        RESNEST_CUDNN_CHECK_AT(cudnnGetStream(handle, &stream), node_);
-        float ms = time_call(handle, stream);
+        float ms = time_plan(handle, plan, stream);
         if (best < 0 || ms < best_ms) {
             best = i, best_ms = ms, best_ws = ws;
-            best_plan = std::move(plan_);
+            best_plan = std::move(plan);
         }
     }
     if (best < 0) {
@@ -327,12 +323,12 @@ void GraphConvLaunch::launch(cudnnHandle_t handle, const ConvBuffers& b, cudaStr
     if (b.x != bound_.x || b.w != bound_.w || b.bias != bound_.bias || b.z != bound_.z || b.y != bound_.y ||
         b.workspace != bound_.workspace)
         throw Error("node '" + node_ + "': the cuDNN graph was launched on buffers other than those it was bound to");
-    cudnnStatus_t s = execute(handle);
+    cudnnStatus_t s = execute(handle, plan_);
     if (s != CUDNN_STATUS_SUCCESS) throw Error("node '" + node_ + "': cudnnBackendExecute: " + cudnn_message(s));
 }
 
-float GraphConvLaunch::time_call(cudnnHandle_t handle, cudaStream_t stream) const {
-    return mean_launch_ms(stream, 3, [&] { RESNEST_CUDNN_CHECK_AT(execute(handle), node_); }, node_);
+float GraphConvLaunch::time_plan(cudnnHandle_t handle, const BackendDescriptor& plan, cudaStream_t stream) const {
+    return mean_launch_ms(stream, 3, [&] { RESNEST_CUDNN_CHECK_AT(execute(handle, plan), node_); }, node_);
 }
 
 }  // namespace resnest

@@ -43,9 +43,6 @@ class GraphConvLaunch {
     bool choose_plan(cudnnHandle_t handle, const ConvBuffers& b, ConvAlgoCache& cache, const std::string& key,
                      bool* from_cache);
     void launch(cudnnHandle_t handle, const ConvBuffers& b, cudaStream_t stream) const;
-    // Mean device time of a few launches after one untimed one, ms.
-    // (The plan runs on the buffers choose_plan bound.)
-    float time_call(cudnnHandle_t handle, cudaStream_t stream) const;
 
     int algorithm() const { return rank_; }  // rank in the heuristic list, -1 before a choice
     size_t workspace_needed() const { return (size_t)workspace_; }
@@ -63,7 +60,9 @@ class GraphConvLaunch {
                    BackendDescriptor* plan, int64_t* workspace) const;
     // The variant pack for buffers b (device pointers by tensor uid, and the workspace).
     void make_variant_pack(const ConvBuffers& b);
-    cudnnStatus_t execute(cudnnHandle_t handle) const;
+    // Runs `plan` on the bound buffers; timed: the mean device time of a few runs after one untimed one, ms.
+    cudnnStatus_t execute(cudnnHandle_t handle, const BackendDescriptor& plan) const;
+    float time_plan(cudnnHandle_t handle, const BackendDescriptor& plan, cudaStream_t stream) const;
 
     ConvProblem p_;
     std::string node_;
