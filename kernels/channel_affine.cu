@@ -9,6 +9,7 @@ template <typename T>
 __global__ void channel_affine_activation_kernel(const T* x, const float* __restrict__ scale,
                                                  const float* __restrict__ shift, const T* z, T* y, long long count,
                                                  int channels, bool relu) {
+    wait_for_producer_then_release_consumer();
     long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
     if (i >= count) return;
     int c = (int)(i % channels);
@@ -22,15 +23,14 @@ __global__ void channel_affine_activation_kernel(const T* x, const float* __rest
 
 template <typename T>
 void channel_affine_activation(const T* x, const float* scale, const float* shift, const T* z, T* y, long long count,
-                               int channels, bool relu, cudaStream_t stream) {
-    channel_affine_activation_kernel<T>
-        <<<ceil_div(count, 256), 256, 0, stream>>>(x, scale, shift, z, y, count, channels, relu);
-    check_kernel_launch("channel_affine_activation");
+                               int channels, bool relu, KernelStream stream) {
+    launch_kernel("channel_affine_activation", channel_affine_activation_kernel<T>, ceil_div(count, 256), 256, 0,
+                  stream, x, scale, shift, z, y, count, channels, relu);
 }
 
 template void channel_affine_activation<float>(const float*, const float*, const float*, const float*, float*,
-                                               long long, int, bool, cudaStream_t);
+                                               long long, int, bool, KernelStream);
 template void channel_affine_activation<__half>(const __half*, const float*, const float*, const __half*, __half*,
-                                                long long, int, bool, cudaStream_t);
+                                                long long, int, bool, KernelStream);
 
 }  // namespace resnest

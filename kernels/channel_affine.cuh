@@ -5,10 +5,12 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include "kernel_stream.h"
+
 namespace resnest {
 
 template <typename T>
 void channel_affine_activation(const T* x, const float* scale, const float* shift, const T* z, T* y, long long count,
-                               int channels, bool relu, cudaStream_t stream);
+                               int channels, bool relu, KernelStream stream);
 
 }  // namespace resnest

@@ -10,10 +10,11 @@ namespace resnest {
 constexpr int kGapChannels = 32, kGapRows = 8;
 
 template <typename T>
-__global__ void global_avg_pool_channel_tile(const T* __restrict__ x, T* __restrict__ y, int hw, int c) {
+__global__ void global_avg_pool_channel_tile(const T* __restrict__ x, T* __restrict__ y, int hw, int c, int tiles) {
+    wait_for_producer_then_release_consumer();
     __shared__ float partial[kGapRows][kGapChannels + 1];
-    int ch = blockIdx.x * kGapChannels + threadIdx.x;
-    long long n = blockIdx.y;
+    const int ch = (int)(blockIdx.x % tiles) * kGapChannels + threadIdx.x;
+    const long long n = blockIdx.x / tiles;  // blockIdx.x: image and channel tile, so any batch size fits
     float sum = 0.0f;
     if (ch < c)
         for (int p = threadIdx.y; p < hw; p += kGapRows) sum += load_as_float(&x[(n * hw + p) * c + ch]);
@@ -27,13 +28,14 @@ __global__ void global_avg_pool_channel_tile(const T* __restrict__ x, T* __restr
 }
 
 template <typename T>
-void global_avg_pool_nhwc(const T* x, T* y, int n, int hw, int c, cudaStream_t stream) {
-    dim3 grid(ceil_div(c, kGapChannels), n), block(kGapChannels, kGapRows);
-    global_avg_pool_channel_tile<T><<<grid, block, 0, stream>>>(x, y, hw, c);
-    check_kernel_launch("global_avg_pool_nhwc");
+void global_avg_pool_nhwc(const T* x, T* y, int n, int hw, int c, KernelStream stream) {
+    const int tiles = ceil_div(c, kGapChannels);
+    dim3 grid((unsigned)((long long)tiles * n)), block(kGapChannels, kGapRows);
+    launch_kernel("global_avg_pool_nhwc", global_avg_pool_channel_tile<T>, grid, block, 0, stream, x, y, hw, c,
+                  tiles);
 }
 
-template void global_avg_pool_nhwc<float>(const float*, float*, int, int, int, cudaStream_t);
-template void global_avg_pool_nhwc<__half>(const __half*, __half*, int, int, int, cudaStream_t);
+template void global_avg_pool_nhwc<float>(const float*, float*, int, int, int, KernelStream);
+template void global_avg_pool_nhwc<__half>(const __half*, __half*, int, int, int, KernelStream);
 
 }  // namespace resnest

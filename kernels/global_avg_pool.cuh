@@ -2,10 +2,12 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include "kernel_stream.h"
+
 namespace resnest {
 
 // x (N, HW, C) -> y (N, C), float accumulation.
 template <typename T>
-void global_avg_pool_nhwc(const T* x, T* y, int n, int hw, int c, cudaStream_t stream);
+void global_avg_pool_nhwc(const T* x, T* y, int n, int hw, int c, KernelStream stream);
 
 }  // namespace resnest

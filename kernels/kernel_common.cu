@@ -5,8 +5,9 @@
 
 namespace resnest {
 
-void check_kernel_launch(const char* kernel) {
-    cudaError_t e = cudaGetLastError();
+void check_kernel_launch(const char* kernel, cudaError_t launched) {
+    cudaError_t last = cudaGetLastError();  // also clears a launch error, so it does not stick to later calls
+    cudaError_t e = launched != cudaSuccess ? launched : last;
     if (e != cudaSuccess)
         throw Error(std::string("CUDA kernel ") + kernel + " failed to launch: " + cudaGetErrorString(e));
 }

@@ -2,13 +2,16 @@
 // (float, __half) and float arithmetic, and the launch-error check the launchers end with.
 //
 // Activations are NHWC in the storage type T (float for fp32/tf32, __half for fp16); all arithmetic is
-// float. Every launcher is a plain function taking device pointers and a stream; it throws resnest::Error
-// (naming the kernel) when the launch fails.
+// float. Every launcher is a plain function taking device pointers and a KernelStream (kernel_stream.h);
+// it launches through launch_kernel() and throws resnest::Error (naming the kernel) when the launch fails.
 #pragma once
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <string>
+#include <utility>
+
+#include "kernel_stream.h"
 
 namespace resnest {
 
@@ -69,8 +72,39 @@ __device__ __forceinline__ void load_floats(const float* p, float* v) {
         for (int k = 0; k < V; k += 4) load16_as_float(p + k, v + k);
 }
 
-// Throws resnest::Error naming `kernel` when the last launch failed (bad configuration, no device).
-void check_kernel_launch(const char* kernel);
+// Programmatic dependent launch, the kernel's side: every kernel here calls this first, in every thread,
+// before it reads or writes global memory. It waits until the grid this one depends on has completed and
+// its writes are visible (transitively: that grid waited for its own predecessor the same way, or was
+// launched only after it finished), then lets the next kernel in the stream begin launching; its blocks
+// wait in the same prologue. Both instructions are no-ops for an ordinary launch.
+__device__ __forceinline__ void wait_for_producer_then_release_consumer() {
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900)
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// Throws resnest::Error naming `kernel` when `launched` (what the launch returned) or the last error says
+// the launch failed (bad configuration, no device, unsupported attribute).
+void check_kernel_launch(const char* kernel, cudaError_t launched = cudaSuccess);
+
+// kernel<<<grid, block, smem, s.stream>>>(args...) through cudaLaunchKernelEx, as a programmatic dependent
+// launch when s.dependent_launch (the kernel must begin with wait_for_producer_then_release_consumer()).
+template <typename... Params, typename... Args>
+void launch_kernel(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, KernelStream s,
+                   Args&&... args) {
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t config = {};
+    config.gridDim = grid;
+    config.blockDim = block;
+    config.dynamicSmemBytes = smem;
+    config.stream = s.stream;
+    config.attrs = s.dependent_launch ? attr : nullptr;
+    config.numAttrs = s.dependent_launch ? 1 : 0;
+    check_kernel_launch(name, cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
+}
 
 inline int ceil_div(long long a, long long b) { return (int)((a + b - 1) / b); }
 

@@ -11,6 +11,7 @@ namespace resnest {
 
 template <typename T, bool kMax, int V>
 __global__ void pool2d_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, Pool2dShape s, long long total) {
+    wait_for_producer_then_release_consumer();
     long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;  // index into y (N, OH, OW, C/V)
     if (i >= total) return;
     const PoolCell cell = pool_cell(i, s, V);
@@ -33,31 +34,31 @@ __global__ void pool2d_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, P
 }
 
 template <typename T, bool kMax>
-static void pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, cudaStream_t stream, const char* name) {
+static void pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, KernelStream stream, const char* name) {
     const long long cells = (long long)s.n * s.out_h * s.out_w;
     if (s.channels % kVec16<T> == 0) {
         long long total = cells * (s.channels / kVec16<T>);
-        pool2d_nhwc_kernel<T, kMax, kVec16<T>><<<ceil_div(total, 256), 256, 0, stream>>>(x, y, s, total);
+        launch_kernel(name, pool2d_nhwc_kernel<T, kMax, kVec16<T>>, ceil_div(total, 256), 256, 0, stream, x, y, s,
+                      total);
     } else {
         long long total = cells * s.channels;
-        pool2d_nhwc_kernel<T, kMax, 1><<<ceil_div(total, 256), 256, 0, stream>>>(x, y, s, total);
+        launch_kernel(name, pool2d_nhwc_kernel<T, kMax, 1>, ceil_div(total, 256), 256, 0, stream, x, y, s, total);
     }
-    check_kernel_launch(name);
 }
 
 template <typename T>
-void max_pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, cudaStream_t stream) {
+void max_pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, KernelStream stream) {
     pool2d_nhwc<T, true>(x, y, s, stream, "max_pool2d_nhwc");
 }
 
 template <typename T>
-void avg_pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, cudaStream_t stream) {
+void avg_pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, KernelStream stream) {
     pool2d_nhwc<T, false>(x, y, s, stream, "avg_pool2d_nhwc");
 }
 
-template void max_pool2d_nhwc<float>(const float*, float*, const Pool2dShape&, cudaStream_t);
-template void max_pool2d_nhwc<__half>(const __half*, __half*, const Pool2dShape&, cudaStream_t);
-template void avg_pool2d_nhwc<float>(const float*, float*, const Pool2dShape&, cudaStream_t);
-template void avg_pool2d_nhwc<__half>(const __half*, __half*, const Pool2dShape&, cudaStream_t);
+template void max_pool2d_nhwc<float>(const float*, float*, const Pool2dShape&, KernelStream);
+template void max_pool2d_nhwc<__half>(const __half*, __half*, const Pool2dShape&, KernelStream);
+template void avg_pool2d_nhwc<float>(const float*, float*, const Pool2dShape&, KernelStream);
+template void avg_pool2d_nhwc<__half>(const __half*, __half*, const Pool2dShape&, KernelStream);
 
 }  // namespace resnest

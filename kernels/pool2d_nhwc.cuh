@@ -4,6 +4,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include "kernel_stream.h"
+
 namespace resnest {
 
 struct Pool2dShape {
@@ -14,8 +16,8 @@ struct Pool2dShape {
 
 // x (N, H, W, C) -> y (N, OH, OW, C).
 template <typename T>
-void max_pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, cudaStream_t stream);
+void max_pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, KernelStream stream);
 template <typename T>
-void avg_pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, cudaStream_t stream);
+void avg_pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, KernelStream stream);
 
 }  // namespace resnest

@@ -27,6 +27,7 @@ __device__ float block_reduce(float v, float* scratch) {
 
 template <typename T>
 __global__ void softmax_rows_kernel(const T* __restrict__ x, T* __restrict__ y, int cols) {
+    wait_for_producer_then_release_consumer();
     __shared__ float scratch[32];
     const T* xr = x + (long long)blockIdx.x * cols;
     T* yr = y + (long long)blockIdx.x * cols;
@@ -40,12 +41,11 @@ __global__ void softmax_rows_kernel(const T* __restrict__ x, T* __restrict__ y, 
 }
 
 template <typename T>
-void softmax_rows_block_per_row(const T* x, T* y, int rows, int cols, cudaStream_t stream) {
-    softmax_rows_kernel<T><<<rows, kSoftmaxThreads, 0, stream>>>(x, y, cols);
-    check_kernel_launch("softmax_rows_block_per_row");
+void softmax_rows_block_per_row(const T* x, T* y, int rows, int cols, KernelStream stream) {
+    launch_kernel("softmax_rows_block_per_row", softmax_rows_kernel<T>, rows, kSoftmaxThreads, 0, stream, x, y, cols);
 }
 
-template void softmax_rows_block_per_row<float>(const float*, float*, int, int, cudaStream_t);
-template void softmax_rows_block_per_row<__half>(const __half*, __half*, int, int, cudaStream_t);
+template void softmax_rows_block_per_row<float>(const float*, float*, int, int, KernelStream);
+template void softmax_rows_block_per_row<__half>(const __half*, __half*, int, int, KernelStream);
 
 }  // namespace resnest

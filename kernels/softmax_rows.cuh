@@ -2,9 +2,11 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include "kernel_stream.h"
+
 namespace resnest {
 
 template <typename T>
-void softmax_rows_block_per_row(const T* x, T* y, int rows, int cols, cudaStream_t stream);
+void softmax_rows_block_per_row(const T* x, T* y, int rows, int cols, KernelStream stream);
 
 }  // namespace resnest

@@ -12,6 +12,7 @@ namespace resnest {
 template <typename T, int V>
 __global__ void split_attention_weighted_sum_kernel(const T* __restrict__ u, const float* __restrict__ attn,
                                                     T* __restrict__ y, int hw, int radix, int c, long long total) {
+    wait_for_producer_then_release_consumer();
     long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;  // index into y (N, HW, C/V)
     if (i >= total) return;
     const int groups = c / V;
@@ -37,6 +38,7 @@ template <typename T, int V, int kRadix>
 __global__ void split_attention_weighted_sum_avg_pool_kernel(const T* __restrict__ u, const float* __restrict__ attn,
                                                              T* __restrict__ y, int radix, Pool2dShape s,
                                                              long long total) {
+    wait_for_producer_then_release_consumer();
     long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;  // index into y (N, OH, OW, C/V)
     if (i >= total) return;
     const int c = s.channels;
@@ -73,49 +75,45 @@ __global__ void split_attention_weighted_sum_avg_pool_kernel(const T* __restrict
 
 template <typename T>
 void split_attention_weighted_sum(const T* u, const float* attn, T* y, int n, int hw, int radix, int c,
-                                  cudaStream_t stream) {
+                                  KernelStream stream) {
     const long long cells = (long long)n * hw;
     if (c % kVec16<T> == 0) {
         long long total = cells * (c / kVec16<T>);
-        split_attention_weighted_sum_kernel<T, kVec16<T>>
-            <<<ceil_div(total, 256), 256, 0, stream>>>(u, attn, y, hw, radix, c, total);
+        launch_kernel("split_attention_weighted_sum", split_attention_weighted_sum_kernel<T, kVec16<T>>,
+                      ceil_div(total, 256), 256, 0, stream, u, attn, y, hw, radix, c, total);
     } else {
         long long total = cells * c;
-        split_attention_weighted_sum_kernel<T, 1><<<ceil_div(total, 256), 256, 0, stream>>>(u, attn, y, hw, radix, c,
-                                                                                            total);
+        launch_kernel("split_attention_weighted_sum", split_attention_weighted_sum_kernel<T, 1>, ceil_div(total, 256),
+                      256, 0, stream, u, attn, y, hw, radix, c, total);
     }
-    check_kernel_launch("split_attention_weighted_sum");
 }
 
 template <typename T, int V>
 static void launch_weighted_sum_avg_pool(const T* u, const float* attn, T* y, int radix, const Pool2dShape& pool,
-                                         long long total, cudaStream_t stream) {
-    if (radix == 2)
-        split_attention_weighted_sum_avg_pool_kernel<T, V, 2>
-            <<<ceil_div(total, 256), 256, 0, stream>>>(u, attn, y, radix, pool, total);
-    else
-        split_attention_weighted_sum_avg_pool_kernel<T, V, 0>
-            <<<ceil_div(total, 256), 256, 0, stream>>>(u, attn, y, radix, pool, total);
+                                         long long total, KernelStream stream) {
+    launch_kernel("split_attention_weighted_sum_avg_pool",
+                  radix == 2 ? split_attention_weighted_sum_avg_pool_kernel<T, V, 2>
+                             : split_attention_weighted_sum_avg_pool_kernel<T, V, 0>,
+                  ceil_div(total, 256), 256, 0, stream, u, attn, y, radix, pool, total);
 }
 
 template <typename T>
 void split_attention_weighted_sum_avg_pool(const T* u, const float* attn, T* y, int radix, const Pool2dShape& pool,
-                                           cudaStream_t stream) {
+                                           KernelStream stream) {
     const long long cells = (long long)pool.n * pool.out_h * pool.out_w;
     if (pool.channels % kVec16<T> == 0)
         launch_weighted_sum_avg_pool<T, kVec16<T>>(u, attn, y, radix, pool, cells * (pool.channels / kVec16<T>),
                                                    stream);
     else
         launch_weighted_sum_avg_pool<T, 1>(u, attn, y, radix, pool, cells * pool.channels, stream);
-    check_kernel_launch("split_attention_weighted_sum_avg_pool");
 }
 
-template void split_attention_weighted_sum<float>(const float*, const float*, float*, int, int, int, int, cudaStream_t);
+template void split_attention_weighted_sum<float>(const float*, const float*, float*, int, int, int, int, KernelStream);
 template void split_attention_weighted_sum<__half>(const __half*, const float*, __half*, int, int, int, int,
-                                                   cudaStream_t);
+                                                   KernelStream);
 template void split_attention_weighted_sum_avg_pool<float>(const float*, const float*, float*, int, const Pool2dShape&,
-                                                           cudaStream_t);
+                                                           KernelStream);
 template void split_attention_weighted_sum_avg_pool<__half>(const __half*, const float*, __half*, int,
-                                                            const Pool2dShape&, cudaStream_t);
+                                                            const Pool2dShape&, KernelStream);
 
 }  // namespace resnest

@@ -4,6 +4,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include "kernel_stream.h"
 #include "pool2d_nhwc.cuh"
 
 namespace resnest {
@@ -14,12 +15,12 @@ constexpr int kMaxCombineRadix = 8;  // the radix the pooled variant takes at mo
 //   y[n, p, c] = sum_r attn[n, r*C + c] * u[n, p, r*C + c].
 template <typename T>
 void split_attention_weighted_sum(const T* u, const float* attn, T* y, int n, int hw, int radix, int c,
-                                  cudaStream_t stream);
+                                  KernelStream stream);
 
 // The same, then average pooling by `pool` (pool.channels = C, in_h/in_w = U's, out_h/out_w = y's):
 //   y[n, oy, ox, c] = avg over the window of sum_r attn * u.
 template <typename T>
 void split_attention_weighted_sum_avg_pool(const T* u, const float* attn, T* y, int radix, const Pool2dShape& pool,
-                                           cudaStream_t stream);
+                                           KernelStream stream);
 
 }  // namespace resnest

@@ -20,6 +20,7 @@ __global__ void split_attention_gate_kernel(const float* __restrict__ partial, c
                                             const float* __restrict__ fc1_b, const float* __restrict__ fc2_w,
                                             const float* __restrict__ fc2_b, float* __restrict__ attn,
                                             SplitAttentionGateShape s) {
+    wait_for_producer_then_release_consumer();
     extern __shared__ float smem[];
     const int R = s.radix, K = s.cardinality, C = s.channels, inter = s.inter;
     const int gk = C / K, ik = inter / K, rc = R * C;
@@ -80,10 +81,10 @@ size_t split_attention_gate_smem_bytes(const SplitAttentionGateShape& s) {
 
 void split_attention_gate_block_per_image(const float* partial, const float* fc1_weight, const float* fc1_bias,
                                           const float* fc2_weight, const float* fc2_bias, float* attn,
-                                          const SplitAttentionGateShape& s, cudaStream_t stream) {
-    split_attention_gate_kernel<<<s.n, kGateThreads, split_attention_gate_smem_bytes(s), stream>>>(
-        partial, fc1_weight, fc1_bias, fc2_weight, fc2_bias, attn, s);
-    check_kernel_launch("split_attention_gate_block_per_image");
+                                          const SplitAttentionGateShape& s, KernelStream stream) {
+    launch_kernel("split_attention_gate_block_per_image", split_attention_gate_kernel, s.n, kGateThreads,
+                  split_attention_gate_smem_bytes(s), stream, partial, fc1_weight, fc1_bias, fc2_weight, fc2_bias,
+                  attn, s);
 }
 
 }  // namespace resnest

@@ -3,6 +3,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include "kernel_stream.h"
+
 namespace resnest {
 
 struct SplitAttentionGateShape {
@@ -25,6 +27,6 @@ size_t split_attention_gate_smem_bytes(const SplitAttentionGateShape& s);
 // -> attn (N, R*C) float, radix-major like U: attn[n, r*C + k*gk + c'] = softmax_r(z[k, r, c']).
 void split_attention_gate_block_per_image(const float* partial, const float* fc1_weight, const float* fc1_bias,
                                           const float* fc2_weight, const float* fc2_bias, float* attn,
-                                          const SplitAttentionGateShape& s, cudaStream_t stream);
+                                          const SplitAttentionGateShape& s, KernelStream stream);
 
 }  // namespace resnest

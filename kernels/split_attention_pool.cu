@@ -14,6 +14,7 @@ namespace resnest {
 template <typename T>
 __global__ void split_attention_radix_sum_pool_chunked(const T* __restrict__ u, float* __restrict__ partial, int hw,
                                                        int radix, int c, int chunks, int lane_blocks) {
+    wait_for_producer_then_release_consumer();
     __shared__ float rows[kPoolRows][kPoolLanes + 1];
     const int ch = (blockIdx.x % lane_blocks) * kPoolLanes + threadIdx.x;
     const long long n = blockIdx.x / lane_blocks;
@@ -38,6 +39,7 @@ __global__ void split_attention_radix_sum_pool_chunked(const T* __restrict__ u, 
 // fp16, C even: a lane takes channels 2*pair and 2*pair + 1 with one half2 load per split and position.
 __global__ void split_attention_radix_sum_pool_chunked_half2(const __half* __restrict__ u, float* __restrict__ partial,
                                                              int hw, int radix, int c, int chunks, int lane_blocks) {
+    wait_for_producer_then_release_consumer();
     __shared__ float2 rows[kPoolRows][kPoolLanes + 1];
     const int pair = (blockIdx.x % lane_blocks) * kPoolLanes + threadIdx.x;
     const long long n = blockIdx.x / lane_blocks;
@@ -65,25 +67,23 @@ __global__ void split_attention_radix_sum_pool_chunked_half2(const __half* __res
 
 template <typename T>
 void split_attention_radix_sum_pool(const T* u, float* partial, int n, int hw, int radix, int c, int chunks,
-                                    cudaStream_t stream) {
+                                    KernelStream stream) {
     const bool paired = split_attention_pool_paired<T>(c);
     // blockIdx.x: image and lane block (any batch size), blockIdx.y: chunk.
     const int lane_blocks = split_attention_pool_lane_blocks(c, paired);
     dim3 grid((unsigned)(lane_blocks * (long long)n), chunks), block(kPoolLanes, kPoolRows);
     if constexpr (std::is_same<T, __half>::value) {
         if (paired) {
-            split_attention_radix_sum_pool_chunked_half2
-                <<<grid, block, 0, stream>>>(u, partial, hw, radix, c, chunks, lane_blocks);
-            check_kernel_launch("split_attention_radix_sum_pool_chunked_half2");
+            launch_kernel("split_attention_radix_sum_pool_chunked_half2", split_attention_radix_sum_pool_chunked_half2,
+                          grid, block, 0, stream, u, partial, hw, radix, c, chunks, lane_blocks);
             return;
         }
     }
-    split_attention_radix_sum_pool_chunked<T>
-        <<<grid, block, 0, stream>>>(u, partial, hw, radix, c, chunks, lane_blocks);
-    check_kernel_launch("split_attention_radix_sum_pool_chunked");
+    launch_kernel("split_attention_radix_sum_pool_chunked", split_attention_radix_sum_pool_chunked<T>, grid, block, 0,
+                  stream, u, partial, hw, radix, c, chunks, lane_blocks);
 }
 
-template void split_attention_radix_sum_pool<float>(const float*, float*, int, int, int, int, int, cudaStream_t);
-template void split_attention_radix_sum_pool<__half>(const __half*, float*, int, int, int, int, int, cudaStream_t);
+template void split_attention_radix_sum_pool<float>(const float*, float*, int, int, int, int, int, KernelStream);
+template void split_attention_radix_sum_pool<__half>(const __half*, float*, int, int, int, int, int, KernelStream);
 
 }  // namespace resnest

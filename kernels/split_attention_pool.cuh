@@ -6,6 +6,7 @@
 
 #include <type_traits>
 
+#include "kernel_stream.h"
 #include "split_attention_pool_plan.h"
 
 namespace resnest {
@@ -26,6 +27,6 @@ inline int split_attention_pool_chunks_for(int n, int hw, int c) {
 // -> partial (N, chunks, C) float: partial[n, k, c] = sum over chunk k's positions p of sum_r u[n, p, r*C + c].
 template <typename T>
 void split_attention_radix_sum_pool(const T* u, float* partial, int n, int hw, int radix, int c, int chunks,
-                                    cudaStream_t stream);
+                                    KernelStream stream);
 
 }  // namespace resnest

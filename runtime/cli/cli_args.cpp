@@ -41,6 +41,7 @@ resnest::EngineOptions engine_options_from_args(const Args& args) {
     else if (passes == "off") opt.passes = 0;
     else throw UsageError{"--passes takes auto, on or off, got '" + passes + "'"};
     opt.cuda_graph = !args.has("--no-graph");
+    opt.dependent_launch = !args.has("--no-pdl");
     opt.algo_cache = args.get("--algo-cache", "");
     opt.conv_search = args.get("--conv-search", "find");
     if (opt.conv_search != "find" && opt.conv_search != "timed")

@@ -26,7 +26,7 @@ static const char* kBenchHelp =
     "usage: resnest bench --model M.json [--weights W.safetensors | --random-weights [--seed S]]\n"
     "                     [--backend cpu|cuda] [--precision fp32|tf32|fp16] [--device N]\n"
     "                     [--batch 1,4,8,32,128] [--warmup N] [--iters N | --duration SECONDS] [--streams N]\n"
-    "                     [--no-graph] [--passes auto|on|off] [--algo-cache FILE|none] [--profile]\n"
+    "                     [--no-graph] [--no-pdl] [--passes auto|on|off] [--algo-cache FILE|none] [--profile]\n"
     "                     [--conv-search find|timed] [--conv-gemm auto|on|off] [--conv-graph auto|on|off]\n"
     "                     [--threads T] [--json FILE]\n"
     "\n"
@@ -43,6 +43,8 @@ static const char* kBenchHelp =
     "  --streams N      cuda: also run N contexts (one stream and thread each) at once and report their\n"
     "                   combined throughput\n"
     "  --no-graph       cuda: launch node by node instead of replaying the captured CUDA graph\n"
+    "  --no-pdl         cuda: launch the runtime's kernels the ordinary way, not as programmatic dependent\n"
+    "                   launches (which compute capability 9.0+ gets by default)\n"
     "  --conv-search S  cuda: convolution algorithms ranked by cuDNN's Find (find) or by timing the node's call\n"
     "  --conv-gemm G    cuda: 1x1 convolutions as cuBLASLt matmuls where faster (auto), always (on), never (off)\n"
     "  --conv-graph G   cuda: convolutions through cuDNN's fused operation graph where faster (auto), always\n"
@@ -127,7 +129,7 @@ double concurrent_throughput(std::vector<std::unique_ptr<resnest::Context>>& con
 int cmd_bench(int argc, char** argv) {
     Args args = parse_args(argc, argv, 2,
                            {{"--model", true}, {"--weights", true}, {"--random-weights", false}, {"--seed", true},
-                            {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false},
+                            {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false}, {"--no-pdl", false},
                             {"--algo-cache", true}, {"--conv-search", true}, {"--conv-gemm", true}, {"--conv-graph", true}, {"--batch", true}, {"--warmup", true}, {"--iters", true},
                             {"--duration", true}, {"--threads", true}, {"--device", true}, {"--streams", true},
                             {"--profile", false}, {"--json", true}, {"--verbose", false}, {"--help", false}},
@@ -191,9 +193,11 @@ int cmd_bench(int argc, char** argv) {
     else
         std::printf("  backend cpu, %d thread(s) on %s (no GPU in use: the CPU reference backend)\n", threads,
                     cpu_model_name().c_str());
-    std::printf("  precision %s, passes %s, %s\n", precision.c_str(),
+    std::printf("  precision %s, passes %s, %s%s\n", precision.c_str(),
                 engine->pass_log().empty() ? "off" : (std::to_string(engine->pass_log().size()) + " rewrites").c_str(),
-                cuda ? (opt.cuda_graph ? "CUDA graph replay" : "eager launches (--no-graph)") : "host loop");
+                cuda ? (opt.cuda_graph ? "CUDA graph replay" : "eager launches (--no-graph)") : "host loop",
+                !cuda ? "" : opt.dependent_launch && dev.cc_major >= 9 ? ", programmatic dependent launch"
+                                                                      : ", ordinary launches");
     std::printf("  weights: %s; input N x %lldx%lldx%lld, seeded\n", weights_desc.c_str(),
                 (long long)s.input_shape[0], (long long)s.input_shape[1], (long long)s.input_shape[2]);
     std::printf("  %d warm-up run(s), then %s per batch size\n", warmup,
@@ -294,6 +298,7 @@ int cmd_bench(int argc, char** argv) {
                         {"precision", precision}, {"threads", threads}, {"cuda_graph", cuda && opt.cuda_graph},
                         {"conv_search", opt.conv_search}, {"conv_gemm", opt.conv_gemm},
                         {"conv_graph", opt.conv_graph},
+                        {"dependent_launch", cuda && opt.dependent_launch && dev.cc_major >= 9},
                         {"passes", engine->pass_log().size()}, {"weights", weights_desc}, {"batches", batches},
                         {"warmup", warmup}, {"iters", duration_s ? 0 : iters}, {"duration_s", duration_s},
                         {"streams", streams}}},

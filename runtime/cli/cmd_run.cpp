@@ -16,7 +16,8 @@ namespace resnest_cli {
 static const char* kRunHelp =
     "usage: resnest run --model M.json --weights W.safetensors --input X.npy --output Y.npy\n"
     "                   [--backend cpu|cuda] [--precision fp32|tf32|fp16] [--device N] [--batch N]\n"
-    "                   [--threads T] [--top K] [--passes auto|on|off] [--no-graph] [--algo-cache FILE|none]\n"
+    "                   [--threads T] [--top K] [--passes auto|on|off] [--no-graph] [--no-pdl]\n"
+    "                   [--algo-cache FILE|none]\n"
     "                   [--conv-search find|timed] [--conv-gemm auto|on|off] [--conv-graph auto|on|off]\n"
     "                   [--verbose]\n"
     "\n"
@@ -32,6 +33,7 @@ static const char* kRunHelp =
     "  --passes P     graph passes (BN folding, conv+bias+residual+ReLU fusion): auto = on for cuda, off\n"
     "                 for the cpu oracle\n"
     "  --no-graph     cuda: launch node by node instead of replaying a captured CUDA graph\n"
+    "  --no-pdl       cuda: no programmatic dependent launches (the default on compute capability 9.0+)\n"
     "  --algo-cache F cuda: convolution algorithm cache file (default $RESNEST_CACHE_DIR/conv_algos.tsv or\n"
     "                 ~/.cache/resnest/conv_algos.tsv); 'none' keeps it in memory\n"
     "  --conv-search S cuda: rank convolution algorithms by cuDNN's timing of the plain convolution (find,\n"
@@ -61,7 +63,7 @@ static void print_top(const float* logits, int64_t classes, int image, int k) {
 int cmd_run(int argc, char** argv) {
     Args args = parse_args(argc, argv, 2,
                            {{"--model", true}, {"--weights", true}, {"--input", true}, {"--output", true},
-                            {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false}, {"--algo-cache", true}, {"--conv-search", true}, {"--conv-gemm", true}, {"--conv-graph", true}, {"--batch", true}, {"--threads", true},
+                            {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false}, {"--no-pdl", false}, {"--algo-cache", true}, {"--conv-search", true}, {"--conv-gemm", true}, {"--conv-graph", true}, {"--batch", true}, {"--threads", true},
                             {"--device", true}, {"--top", true}, {"--verbose", false}, {"--help", false}},
                            false);
     if (args.has("--help")) {

@@ -6,7 +6,9 @@
 // the arena, a convolution workspace and the model's float NCHW input/output buffers. The first run at a
 // batch size chooses how each convolution runs (cuda_conv_choice.h: cuDNN's call, its dense form, one
 // cuBLASLt matmul or cuDNN's operation graph; from the cache file or by timing), runs the forward pass once
-// eagerly and captures it as a CUDA graph; later runs replay the graph.
+// eagerly and captures it as a CUDA graph; later runs replay the graph. On compute capability 9.0 and
+// later the kernels of kernels/ are programmatic dependent launches (kernel_stream.h) unless
+// EngineOptions::dependent_launch is off.
 //
 // Activations are NHWC in T = float (fp32, tf32) or __half (fp16); edges convert from and to float NCHW.
 #include "cuda/cuda_backend.h"
@@ -301,14 +303,16 @@ class CudaContext : public Context {
         env_.cudnn = cudnn_, env_.lt = lt_, env_.stream = stream_, env_.cache = &engine_->cache();
         env_.conv_gemm = o.conv_gemm, env_.conv_graph = o.conv_graph, env_.timed_search = o.conv_search == "timed";
         env_.verbose = o.verbose, env_.cublas_version = engine_->device().cublas_version;
+        launch_ = KernelStream(stream_, o.dependent_launch && engine_->device().cc_major >= 9);
         CUDA_CHECK(cudaEventCreate(&start_));
         CUDA_CHECK(cudaEventCreate(&stop_));
         in_numel_ = shape_numel(g.input_shape);
+        in_t_numel_ = shape_numel(g.tensors[g.input].shape);  // with the channels pad_input_channels added
         out_numel_ = shape_numel(g.tensors[g.outputs[0]].shape);
         const int64_t n = o.max_batch;
         arena_ = alloc(std::max<int64_t>(engine_->plan().arena_bytes, 256), "activation arena");
         input_f_ = (float*)alloc(n * in_numel_ * 4, "input");
-        input_t_ = alloc(n * in_numel_ * (int64_t)engine_->esize(), "input (NHWC)");
+        input_t_ = alloc(n * in_t_numel_ * (int64_t)engine_->esize(), "input (NHWC)");
         output_f_ = (float*)alloc(n * out_numel_ * 4, "output");
         workspace_ = alloc((int64_t)kConvWorkspaceBytes, "convolution workspace");
         cublas_ws_ = alloc((int64_t)kCublasWorkspaceBytes, "cuBLAS workspace");
@@ -488,40 +492,59 @@ class CudaContext : public Context {
             state->convs[i] = std::move(conv);
         }
         CUDA_CHECK(cudaStreamSynchronize(stream_));
-        // One eager pass: lazy library set-up happens here, outside the capture.
-        forward(batch, *state, nullptr);
-        CUDA_CHECK(cudaStreamSynchronize(stream_));
-        if (o.cuda_graph && !debug_sync_) {
-            CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
-            try {
-                forward(batch, *state, nullptr);
-            } catch (...) {
-                cudaGraph_t broken = nullptr;
-                cudaStreamEndCapture(stream_, &broken);
-                if (broken) cudaGraphDestroy(broken);
-                cudaGetLastError();
-                throw;
-            }
-            CUDA_CHECK(cudaStreamEndCapture(stream_, &state->graph));
-            CUDA_CHECK(cudaGraphInstantiate(&state->exec, state->graph, 0));
+        try {
+            run_and_capture(batch, *state);
+        } catch (const Error& e) {
+            // A driver that refuses programmatic dependent launch (in a launch or in the capture): warn and
+            // go on without it, for this batch size and the ones after.
+            if (!launch_.dependent_launch) throw;
+            std::fprintf(stderr, "warning: %s; going on without programmatic dependent launch (as --no-pdl)\n",
+                         e.what());
+            cudaGetLastError();
+            CUDA_CHECK(cudaStreamSynchronize(stream_));
+            launch_.dependent_launch = false;
+            run_and_capture(batch, *state);
         }
         if (o.verbose)
             std::fprintf(stderr, "cuda: batch %d prepared: convolutions on cuDNN %d, cuDNN dense %d, cuBLASLt %d, "
-                         "cuDNN graph %d (%d legacy searches answered by the cache)%s\n", batch, state->by_impl[0],
-                         state->by_impl[1], state->by_impl[2], state->by_impl[3], state->legacy_cached,
+                         "cuDNN graph %d (%d legacy searches answered by the cache); programmatic dependent "
+                         "launch %s%s\n", batch, state->by_impl[0], state->by_impl[1], state->by_impl[2],
+                         state->by_impl[3], state->legacy_cached, launch_.dependent_launch ? "on" : "off",
                          state->exec ? "; CUDA graph captured" : "");
         return *(batches_[batch] = std::move(state));
+    }
+
+    // One eager pass (lazy library set-up happens here, outside the capture), then the CUDA graph capture.
+    void run_and_capture(int batch, BatchState& state) {
+        forward(batch, state, nullptr);
+        CUDA_CHECK(cudaStreamSynchronize(stream_));
+        if (!engine_->options().cuda_graph || debug_sync_) return;
+        if (state.exec) cudaGraphExecDestroy(state.exec), state.exec = nullptr;
+        if (state.graph) cudaGraphDestroy(state.graph), state.graph = nullptr;
+        CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+        try {
+            forward(batch, state, nullptr);
+        } catch (...) {
+            cudaGraph_t broken = nullptr;
+            cudaStreamEndCapture(stream_, &broken);
+            if (broken) cudaGraphDestroy(broken);
+            cudaGetLastError();
+            throw;
+        }
+        CUDA_CHECK(cudaStreamEndCapture(stream_, &state.graph));
+        CUDA_CHECK(cudaGraphInstantiate(&state.exec, state.graph, 0));
     }
 
     // Enqueues the whole forward pass; with `events`, records events[i] before node i and events[n] after.
     void forward(int batch, BatchState& state, std::vector<cudaEvent_t>* events) {
         const Graph& g = engine_->graph();
         const Shape& in = g.input_shape;
+        const int c = (int)in[0], c_padded = (int)g.tensors[g.input].shape[0], hw = (int)(in[1] * in[2]);
         const bool half = engine_->options().precision == Precision::fp16;
         if (half)
-            nchw_float_to_nhwc<__half>(input_f_, (__half*)input_t_, batch, (int)in[0], (int)(in[1] * in[2]), stream_);
+            nchw_float_to_nhwc<__half>(input_f_, (__half*)input_t_, batch, c, c_padded, hw, launch_);
         else
-            nchw_float_to_nhwc<float>(input_f_, (float*)input_t_, batch, (int)in[0], (int)(in[1] * in[2]), stream_);
+            nchw_float_to_nhwc<float>(input_f_, (float*)input_t_, batch, c, c_padded, hw, launch_);
         for (size_t i = 0; i < g.nodes.size(); i++) {
             if (events) CUDA_CHECK(cudaEventRecord((*events)[i], stream_));
             if (half)
@@ -536,11 +559,11 @@ class CudaContext : public Context {
         if (events) CUDA_CHECK(cudaEventRecord((*events)[g.nodes.size()], stream_));
         int out = g.outputs[0];
         const Shape& os = g.tensors[out].shape;
-        int hw = os.size() == 3 ? (int)(os[1] * os[2]) : 1;
+        const int out_hw = os.size() == 3 ? (int)(os[1] * os[2]) : 1;
         if (half)
-            nhwc_to_nchw_float<__half>((const __half*)tensor(out), output_f_, batch, (int)os[0], hw, stream_);
+            nhwc_to_nchw_float<__half>((const __half*)tensor(out), output_f_, batch, (int)os[0], out_hw, launch_);
         else
-            nhwc_to_nchw_float<float>((const float*)tensor(out), output_f_, batch, (int)os[0], hw, stream_);
+            nhwc_to_nchw_float<float>((const float*)tensor(out), output_f_, batch, (int)os[0], out_hw, launch_);
     }
 
     template <typename T>
@@ -559,14 +582,14 @@ class CudaContext : public Context {
                 state.convs[i]->launch(env_);
                 break;
             case OpType::batch_norm:
-                channel_affine_activation<T>(x, w.bn_scale, w.bn_shift, nullptr, y, count, channels, false, stream_);
+                channel_affine_activation<T>(x, w.bn_scale, w.bn_shift, nullptr, y, count, channels, false, launch_);
                 break;
             case OpType::relu:
-                channel_affine_activation<T>(x, nullptr, nullptr, nullptr, y, count, channels, true, stream_);
+                channel_affine_activation<T>(x, nullptr, nullptr, nullptr, y, count, channels, true, launch_);
                 break;
             case OpType::add:
                 channel_affine_activation<T>(x, nullptr, nullptr, (const T*)tensor(n.inputs[1]), y, count, channels,
-                                             false, stream_);
+                                             false, launch_);
                 break;
             case OpType::max_pool2d:
             case OpType::avg_pool2d: {
@@ -574,36 +597,36 @@ class CudaContext : public Context {
                 Pool2dShape s{batch, (int)xs[1], (int)xs[2], channels, (int)ys[1], (int)ys[2], a.kernel_h, a.kernel_w,
                               a.stride_h, a.stride_w, a.pad_h, a.pad_w, a.count_include_pad};
                 if (n.op == OpType::max_pool2d)
-                    max_pool2d_nhwc<T>(x, y, s, stream_);
+                    max_pool2d_nhwc<T>(x, y, s, launch_);
                 else
-                    avg_pool2d_nhwc<T>(x, y, s, stream_);
+                    avg_pool2d_nhwc<T>(x, y, s, launch_);
                 break;
             }
             case OpType::split_attention: {
                 const SplitAttentionAttrs& a = n.attn;
                 int hw = (int)(xs[1] * xs[2]);
                 const int chunks = split_attention_pool_chunks_for<T>(batch, hw, a.channels);
-                split_attention_radix_sum_pool<T>(x, gap_, batch, hw, a.radix, a.channels, chunks, stream_);
+                split_attention_radix_sum_pool<T>(x, gap_, batch, hw, a.radix, a.channels, chunks, launch_);
                 SplitAttentionGateShape s{batch, a.radix, a.cardinality, a.channels, a.inter_channels, hw, chunks};
-                split_attention_gate_block_per_image(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, attn_, s, stream_);
+                split_attention_gate_block_per_image(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, attn_, s, launch_);
                 if (a.fused_avg_pool) {
                     const Pool2dAttrs& pa = a.pool;
                     Pool2dShape ps{batch, (int)xs[1], (int)xs[2], a.channels, (int)ys[1], (int)ys[2], pa.kernel_h,
                                    pa.kernel_w, pa.stride_h, pa.stride_w, pa.pad_h, pa.pad_w, pa.count_include_pad};
-                    split_attention_weighted_sum_avg_pool<T>(x, attn_, y, a.radix, ps, stream_);
+                    split_attention_weighted_sum_avg_pool<T>(x, attn_, y, a.radix, ps, launch_);
                 } else {
-                    split_attention_weighted_sum<T>(x, attn_, y, batch, hw, a.radix, a.channels, stream_);
+                    split_attention_weighted_sum<T>(x, attn_, y, batch, hw, a.radix, a.channels, launch_);
                 }
                 break;
             }
             case OpType::global_avg_pool:
-                global_avg_pool_nhwc<T>(x, y, batch, (int)(xs[1] * xs[2]), channels, stream_);
+                global_avg_pool_nhwc<T>(x, y, batch, (int)(xs[1] * xs[2]), channels, launch_);
                 break;
             case OpType::linear:
                 linear<T>(n, w, x, y, batch);
                 break;
             case OpType::softmax:
-                softmax_rows_block_per_row<T>(x, y, batch, (int)shape_numel(xs), stream_);
+                softmax_rows_block_per_row<T>(x, y, batch, (int)shape_numel(xs), launch_);
                 break;
         }
     }
@@ -622,7 +645,7 @@ class CudaContext : public Context {
                                              x, dt, in, &zero, y, dt, out, ct, CUBLAS_GEMM_DEFAULT),
                                 n.name);
         if (w.linear_b)
-            channel_affine_activation<T>(y, nullptr, w.linear_b, nullptr, y, (long long)batch * out, out, false, stream_);
+            channel_affine_activation<T>(y, nullptr, w.linear_b, nullptr, y, (long long)batch * out, out, false, launch_);
     }
 
     std::shared_ptr<const CudaEngine> engine_;
@@ -631,18 +654,19 @@ class CudaContext : public Context {
     cublasHandle_t cublas_ = nullptr;
     cublasLtHandle_t lt_ = nullptr;
     ConvChoiceEnv env_;  // handles, stream and options the convolution choice and launches use
+    KernelStream launch_;  // stream_, and whether kernels/ launches are programmatic dependent launches
     cudaEvent_t start_ = nullptr, stop_ = nullptr;
     std::vector<void*> allocations_;
     int64_t allocated_bytes_ = 0;
     void* arena_ = nullptr;
     float* input_f_ = nullptr;   // (N, C, H, W) float
-    void* input_t_ = nullptr;    // (N, H, W, C) T
+    void* input_t_ = nullptr;    // (N, H, W, C_padded) T
     float* output_f_ = nullptr;  // (N, classes) float
     void* workspace_ = nullptr;
     void* cublas_ws_ = nullptr;
     float* gap_ = nullptr;   // (N, chunks, C) split attention's pooled chunk sums
     float* attn_ = nullptr;  // (N, R*C) its gates
-    int64_t in_numel_ = 0, out_numel_ = 0;
+    int64_t in_numel_ = 0, in_t_numel_ = 0, out_numel_ = 0;
     int loaded_batch_ = 0;
     bool debug_sync_ = false;
     std::map<int, std::unique_ptr<BatchState>> batches_;

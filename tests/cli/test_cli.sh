@@ -82,11 +82,13 @@ if compare "$TMP/y1.npy"; then ok; else bad "run --batch 1 output differs from t
 expect 0 "usage: resnest bench" -- "$BIN" bench --help
 expect 2 "--batch takes comma-separated sizes" -- "$BIN" bench --model "$TINY.json" --batch 1,0
 expect 2 "either --weights or --random-weights" -- "$BIN" bench --model "$TINY.json" --weights "$TINY.safetensors" --random-weights
-expect 0 "p50 ms" -- "$BIN" bench --model "$TINY.json" --batch 1,2 --warmup 1 --iters 4 --json "$TMP/bench.json"
+expect 2 "flag --no-pdl given twice" -- "$BIN" bench --model "$TINY.json" --no-pdl --no-pdl
+expect 0 "p50 ms" -- "$BIN" bench --model "$TINY.json" --batch 1,2 --warmup 1 --iters 4 --no-pdl --json "$TMP/bench.json"
 if "$PY" -c "
 import json
 j = json.load(open('$TMP/bench.json'))
 assert j['config']['batches'] == [1, 2] and j['model']['macs_per_image'] > 0 and j['git_commit']
+assert j['config']['dependent_launch'] is False  # the CPU backend never launches kernels
 for r in j['results']:
     s = sorted(r['samples_ms'])
     assert len(s) == 4 and r['latency_ms']['min'] == s[0] and s[0] <= r['latency_ms']['p50'] <= s[-1]

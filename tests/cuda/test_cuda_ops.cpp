@@ -218,16 +218,18 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
             for (int chunks : {planned, 1, resnest::kPoolMaxChunks}) {
                 GuardedBuffer dgap((size_t)n * chunks * C, 4);
                 resnest::SplitAttentionGateShape gs{n, R, K, C, inter, hw, chunks};
+                check(cudaMemset(dattn.data(), kPoison, (size_t)n * R * C * 4), "poison");
                 if (p == Precision::fp16)
                     resnest::split_attention_radix_sum_pool<__half>((const __half*)du.data(), (float*)dgap.data(), n,
                                                                     hw, R, C, chunks, 0);
                 else
                     resnest::split_attention_radix_sum_pool<float>((const float*)du.data(), (float*)dgap.data(), n, hw,
                                                                    R, C, chunks, 0);
-                check(cudaMemset(dattn.data(), kPoison, (size_t)n * R * C * 4), "poison");
+                // The gate as a programmatic dependent launch straight after the pool: it must wait for it.
                 resnest::split_attention_gate_block_per_image((const float*)dgap.data(), (const float*)dw1.data(),
                                                               (const float*)db1.data(), (const float*)dw2.data(),
-                                                              (const float*)db2.data(), (float*)dattn.data(), gs, 0);
+                                                              (const float*)db2.data(), (float*)dattn.data(), gs,
+                                                              resnest::KernelStream(0, true));
                 check(cudaDeviceSynchronize(), "split attention pool + gate");
                 INFO(pname(p) << " R=" << R << " C=" << C << " " << c.h << "x" << c.w << " batch " << n
                               << ": pool chunks " << chunks << " (planned " << planned << ")");
@@ -346,12 +348,13 @@ TEST_CASE("channel affine (batch norm, ReLU, residual add) and softmax match the
         }
 }
 
-TEST_CASE("layout conversion at the edges round-trips exactly in fp32", "[cuda][ops]") {
+TEST_CASE("layout conversion at the edges round-trips exactly in fp32; a padded input gets zero channels",
+          "[cuda][ops]") {
     const int n = 2, c = 3, hw = 224 * 224;
     std::vector<float> x = random_floats((size_t)n * c * hw, -2, 2, 77);
     GuardedBuffer dx(x.size(), 4), dt(x.size(), 4), dy(x.size(), 4);
     dx.upload(x);
-    resnest::nchw_float_to_nhwc<float>((const float*)dx.data(), (float*)dt.data(), n, c, hw, 0);
+    resnest::nchw_float_to_nhwc<float>((const float*)dx.data(), (float*)dt.data(), n, c, c, hw, 0);
     resnest::nhwc_to_nchw_float<float>((const float*)dt.data(), (float*)dy.data(), n, c, hw, 0);
     check(cudaDeviceSynchronize(), "layout");
     std::vector<float> mid, back;
@@ -360,4 +363,35 @@ TEST_CASE("layout conversion at the edges round-trips exactly in fp32", "[cuda][
     REQUIRE(dy.download(back, &why));
     CHECK(mid == nchw_to_nhwc(x, n, c, hw));
     CHECK(back == x);
+
+    // Padded to 4 floats / 8 halves (the 16-byte pixel kernel) and to 6 (the element kernel), as a
+    // dependent launch: channels < C hold the input (rounded to half in fp16), the rest exact zeros.
+    const int odd_hw = 37 * 41;
+    std::vector<float> xs = random_floats((size_t)n * c * odd_hw, -2, 2, 78);
+    GuardedBuffer dxs(xs.size(), 4);
+    dxs.upload(xs);
+    for (Precision p : {Precision::fp32, Precision::fp16})
+        for (int padded : {p == Precision::fp16 ? 8 : 4, 6}) {
+            const int es = p == Precision::fp16 ? 2 : 4;
+            GuardedBuffer dp((size_t)n * odd_hw * padded, es);
+            resnest::KernelStream ks(0, true);
+            if (p == Precision::fp16)
+                resnest::nchw_float_to_nhwc<__half>((const float*)dxs.data(), (__half*)dp.data(), n, c, padded, odd_hw, ks);
+            else
+                resnest::nchw_float_to_nhwc<float>((const float*)dxs.data(), (float*)dp.data(), n, c, padded, odd_hw, ks);
+            check(cudaDeviceSynchronize(), "padded layout");
+            std::vector<float> got;
+            REQUIRE(dp.download(got, &why));
+            std::vector<float> want = nchw_to_nhwc(xs, n, c, odd_hw);
+            int wrong = 0;
+            for (int i = 0; i < n * odd_hw; i++)
+                for (int ch = 0; ch < padded; ch++) {
+                    float v = got[(size_t)i * padded + ch];
+                    float e = ch < c ? want[(size_t)i * c + ch] : 0.0f;
+                    if (p == Precision::fp16 && ch < c) wrong += std::fabs(v - e) > 1e-3f * std::fabs(e) + 1e-7f;
+                    else wrong += !(v == e);
+                }
+            INFO(pname(p) << " padded to " << padded);
+            CHECK(wrong == 0);
+        }
 }
