@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "resnest/error.h"
+#include "weight_layout.h"
 
 namespace resnest {
 
@@ -226,6 +227,32 @@ int fuse_split_attention_avg_pool(Graph& g, PassLog* log) {
     }
     graph_relink(g, dead);
     return fused;
+}
+
+int pad_input_channels(Graph& g, HostWeights& w, int multiple, PassLog* log) {
+    TensorInfo& in = g.tensors[g.input];
+    const int c = (int)in.shape[0], padded = (c + multiple - 1) / multiple * multiple;
+    if (padded == c || in.is_output || in.consumers.empty()) return c;
+    for (int k : in.consumers) {
+        const Node& n = g.nodes[k];
+        if (n.op != OpType::conv2d || n.conv.groups != 1 || n.inputs[0] != g.input ||
+            (n.inputs.size() > 1 && n.inputs[1] == g.input))
+            return c;
+    }
+    for (int k : in.consumers) {
+        Node& n = g.nodes[k];
+        const Conv2dAttrs& a = n.conv;
+        std::string name = n.name + ":padded_weight";
+        w.tensors[name] = conv_weight_pad_in_channels(w.tensors.at(n.weights.at("weight")), a.out_channels, c, padded,
+                                                      a.kernel_h, a.kernel_w);
+        n.weights["weight"] = name;
+        n.conv.in_channels = padded;
+        note(log, "pad_input_channels: " + n.name + " reads the input widened from " + std::to_string(c) + " to " +
+                      std::to_string(padded) + " channels (zero filter weights there)");
+    }
+    in.shape[0] = padded;
+    graph_relink(g, std::vector<bool>(g.nodes.size(), false));  // the weight requirements follow the new shapes
+    return padded;
 }
 
 void run_graph_passes(Graph& g, HostWeights& w, PassLog* log) {

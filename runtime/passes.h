@@ -7,6 +7,8 @@
 //   fuse_conv_residual_add   conv2d -> add(., z)       => conv2d with a second input z (y = conv + b + z)
 //   fuse_conv_relu           conv2d -> relu            => conv2d with fused_relu
 //   fuse_split_attention_avg_pool  split_attention -> avg_pool2d => split_attention with fused_avg_pool
+//   pad_input_channels       (CUDA fp16/tf32 only) the input's C widened to a multiple of 8 / 4 with zero
+//                            channels, its convolutions' filters with zero weights there
 //
 // A rewrite applies only where the intermediate tensor has no other reader and is not a graph output.
 // Folded weights are computed in double and stored under new names ("<node>:folded_weight").
@@ -36,8 +38,15 @@ void split_attention_folded_fc1(const Graph& g, const Node& n, const HostWeights
 void batch_norm_scale_shift(const Graph& g, const Node& n, const HostWeights& w, std::vector<double>& scale,
                             std::vector<double>& shift);
 
-// All of the above, in that order.
+// All of the above but pad_input_channels, in that order.
 void run_graph_passes(Graph& g, HostWeights& w, PassLog* log);
+
+// Widens the input tensor's channel count to a multiple of `multiple` when every reader of the input is an
+// ungrouped convolution taking it as its first input: the input tensor's shape and those convolutions'
+// in_channels become the padded count and their filters gain zero weights ("<node>:padded_weight"), so
+// the sums are unchanged. g.input_shape, what a caller passes in, keeps the real count; the backend's input
+// conversion writes the extra channels as zeros. Returns the input tensor's channel count afterwards.
+int pad_input_channels(Graph& g, HostWeights& w, int multiple, PassLog* log);
 
 // After a rewrite: drops the nodes marked dead, recomputes every tensor's producer and consumers, drops
 // tensors nothing touches (renumbering the rest), and rebuilds the weight requirement list. Node order

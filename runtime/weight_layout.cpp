@@ -29,6 +29,16 @@ std::vector<float> conv_weight_grouped_to_dense(const std::vector<float>& w, int
     return dense;
 }
 
+std::vector<float> conv_weight_pad_in_channels(const std::vector<float>& w, int out_channels, int in_channels,
+                                               int padded, int kernel_h, int kernel_w) {
+    const int64_t khw = (int64_t)kernel_h * kernel_w;
+    std::vector<float> out((size_t)out_channels * padded * khw, 0.0f);
+    for (int64_t o = 0; o < out_channels; o++)
+        for (int64_t i = 0; i < in_channels; i++)
+            for (int64_t k = 0; k < khw; k++) out[(o * padded + i) * khw + k] = w[(o * in_channels + i) * khw + k];
+    return out;
+}
+
 std::vector<uint16_t> floats_to_halves(const std::vector<float>& v) {
     std::vector<uint16_t> out(v.size());
     for (size_t i = 0; i < v.size(); i++) out[i] = float_to_half(v[i]);

@@ -12,6 +12,7 @@
 #include "cuda/cuda_gemm_conv.h"
 #include "cuda/cuda_graph_conv.h"
 #include "graph.h"
+#include "passes.h"
 #include "test_helpers.h"
 
 using namespace resnest;
@@ -26,6 +27,15 @@ std::vector<std::pair<std::string, ConvProblem>> model_convs(int batch, Precisio
     std::vector<std::pair<std::string, ConvProblem>> out;
     for (const char* m : kModels) {
         Graph g = graph_load(test::source_path(m));
+        if (p != Precision::fp32) {  // the stem reads the input padded to 8 / 4 channels, as the engine does it
+            HostWeights w;
+            for (int k : g.tensors[g.input].consumers) {
+                const Conv2dAttrs& a = g.nodes[k].conv;
+                w.tensors[g.nodes[k].weights.at("weight")] =
+                    std::vector<float>((size_t)a.out_channels * a.in_channels * a.kernel_h * a.kernel_w, 1.0f);
+            }
+            REQUIRE(pad_input_channels(g, w, p == Precision::fp16 ? 8 : 4, nullptr) == (p == Precision::fp16 ? 8 : 4));
+        }
         for (const Node& n : g.nodes) {
             if (n.op != OpType::conv2d) continue;
             ConvProblem c = conv_problem(g, n, batch, p);

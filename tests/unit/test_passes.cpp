@@ -78,6 +78,69 @@ TEST_CASE("passes fold every BN and fuse every residual add and ReLU of ResNeSt5
     for (const Node& n : g.nodes) CHECK(plan.offset[n.output] >= 0);
 }
 
+TEST_CASE("pad_input_channels widens the input and the stem filter with zeros; the sums do not change",
+          "[passes][cuda-host]") {
+    Graph g = graph_load(test::source_path("models/resnest50.json"));
+    HostWeights w;
+    for (const WeightRequirement& r : g.weights)
+        w.tensors[r.tensor] = test::random_floats((size_t)shape_numel(r.shape), 0.5f, 1.5f);
+    PassLog log;
+    run_graph_passes(g, w, &log);
+    const size_t rewrites = log.size();
+    CHECK(pad_input_channels(g, w, 1, &log) == 3);  // already a multiple of 1: nothing to do
+    CHECK(pad_input_channels(g, w, 8, &log) == 8);
+    CHECK(pad_input_channels(g, w, 8, &log) == 8);  // a second call finds it done
+    REQUIRE(log.size() == rewrites + 1);
+    CHECK_THAT(log.back(), Contains("pad_input_channels: conv1.0 reads the input widened from 3 to 8 channels"));
+    CHECK(g.input_shape == Shape{3, 224, 224});  // what the caller passes in
+    CHECK(g.tensors[g.input].shape == Shape{8, 224, 224});
+    const Node& stem = g.nodes[g.tensors[g.input].consumers.at(0)];
+    CHECK(stem.name == "conv1.0");
+    CHECK(stem.conv.in_channels == 8);
+    auto req = std::find_if(g.weights.begin(), g.weights.end(),
+                            [&](const WeightRequirement& r) { return r.tensor == stem.weights.at("weight"); });
+    REQUIRE(req != g.weights.end());
+    CHECK(req->shape == Shape{32, 8, 3, 3});
+    REQUIRE(w.tensors.at(stem.weights.at("weight")).size() == 32 * 8 * 9);
+
+    // The padded convolution of the zero-padded input equals the convolution of the input (in double, the
+    // zero products add nothing).
+    Conv2dAttrs a;
+    a.in_channels = 3, a.out_channels = 5, a.kernel_h = a.kernel_w = 3, a.stride_h = a.stride_w = 2;
+    a.pad_h = a.pad_w = 1;
+    Conv2dAttrs ap = a;
+    ap.in_channels = 8;
+    const int H = 9, W = 7, OH = 5, OW = 4;
+    std::vector<float> x = test::random_floats(3 * H * W), wt = test::random_floats(5 * 3 * 9);
+    std::vector<float> xp(8 * H * W, 0.0f);
+    std::copy(x.begin(), x.end(), xp.begin());  // channels 0..2 of (C, H, W); 3..7 stay zero
+    std::vector<float> wp = conv_weight_pad_in_channels(wt, 5, 3, 8, 3, 3);
+    std::vector<float> y(5 * OH * OW), yp(5 * OH * OW);
+    conv2d_direct_double(a, x.data(), H, W, wt.data(), nullptr, y.data(), OH, OW);
+    conv2d_direct_double(ap, xp.data(), H, W, wp.data(), nullptr, yp.data(), OH, OW);
+    CHECK(y == yp);
+    int nonzero_pad = 0;
+    for (int o = 0; o < 5; o++)
+        for (int i = 3; i < 8; i++)
+            for (int k = 0; k < 9; k++) nonzero_pad += wp[(o * 8 + i) * 9 + k] != 0.0f;
+    CHECK(nonzero_pad == 0);
+
+    // An input that is not only the first input of ungrouped convolutions stays as it is.
+    const std::string text = R"({"format": "resnest-graph", "version": 1,
+      "input": {"name": "x", "shape": [-1, 3, 4, 4], "layout": "NCHW", "dtype": "float32"},
+      "outputs": ["r"],
+      "nodes": [
+        {"name": "c", "op": "conv2d", "inputs": ["x"], "outputs": ["c"], "attrs": {"in_channels": 3, "out_channels": 3, "kernel": 1}, "weights": {"weight": "c.w"}},
+        {"name": "s", "op": "add", "inputs": ["c", "x"], "outputs": ["s"]},
+        {"name": "r", "op": "relu", "inputs": ["s"], "outputs": ["r"]}]})";
+    Graph g2 = graph_parse(text, "<test>");
+    HostWeights w2;
+    for (const WeightRequirement& r : g2.weights) w2.tensors[r.tensor] = test::random_floats(shape_numel(r.shape));
+    CHECK(pad_input_channels(g2, w2, 8, nullptr) == 3);
+    CHECK(g2.tensors[g2.input].shape[0] == 3);
+    CHECK(g2.nodes[0].conv.in_channels == 3);
+}
+
 TEST_CASE("a conv whose output has a second reader is not fused", "[passes]") {
     const std::string text = R"({"format": "resnest-graph", "version": 1,
       "input": {"name": "x", "shape": [-1, 2, 4, 4], "layout": "NCHW", "dtype": "float32"},
