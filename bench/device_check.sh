@@ -7,7 +7,7 @@
 #   BIN=.devbin STAGES="tests parity sanitize bench torch" bash bench/device_check.sh
 # Stages run in the order STAGES lists them.
 #   QUICK=1 ...     shorter runs for a tight device budget: parity fp32/fp16 only, 50 timed runs per bench
-#                   row, the timed search in fp16 only, PyTorch's graph-replay configurations and torch.compile
+#                   row, no timed-search rows, PyTorch's graph-replay configurations and torch.compile
 #                   at batches 1 and 128. A 15-minute device budget fits two calls (each under 600 s):
 #                   STAGES="tests parity sanitize coldstart" and STAGES="bench torch lab".
 # When $OUT is set and no folder is given (the device tool), the logs and JSON go to a scratch folder and are
@@ -19,8 +19,9 @@
 #   sanitize  compute-sanitizer memcheck and racecheck on a batch-2 run of both models
 #   coldstart load + plan to first result in a new process, first with an empty algorithm cache, then cached
 #   bench     resnest bench, both models, fp32 and fp16, batches 1,8,32,128; ResNeSt50 with the timed
-#             search and with every convolution on cuDNN (--conv-gemm off); every convolution's
-#             candidate timings (--verbose, no cache); a profile
+#             search (full runs), with ordinary launches (--no-pdl) and with every convolution on cuDNN
+#             (--conv-gemm off); every convolution's candidate timings (--verbose, no cache); profiles in
+#             fp16 and fp32 at batches 1 and 128
 #   lab       every kernel lab executable found in BIN (kernels/lab/: versions, correctness, timing sweep)
 #   torch     bench/compare_pytorch.py: PyTorch eager / graph / channels-last fp16 / torch.compile, side by
 #             side with the bench JSON; bench/plot_latency.py draws latency.png
@@ -118,13 +119,20 @@ run_bench() {
                 --precision $p --batch 1,8,32,128 --iters "$(L 100 50)" --json "$OUT_DIR/bench_${m}_$p.json"
         done
     done
-    # The same with the timed algorithm search (--conv-search timed), to compare with the rows above.
+    # The same with the timed algorithm search (--conv-search timed), to compare with the rows above (full
+    # runs only: the timed choice among the ways of running each convolution already covers most of it).
     local p
-    for p in $(L "fp16 fp32" fp16); do
-        stage "bench_resnest50_${p}_timed_search" "$(L 120 30)" "$RESNEST" bench --model models/resnest50.json \
-            --random-weights --backend cuda --precision $p --conv-search timed --batch 1,8,32,128 \
-            --iters "$(L 100 50)" --json "$OUT_DIR/timed_search_resnest50_$p.json"
-    done
+    if ! ((QUICK)); then
+        for p in fp16 fp32; do
+            stage "bench_resnest50_${p}_timed_search" 120 "$RESNEST" bench --model models/resnest50.json \
+                --random-weights --backend cuda --precision $p --conv-search timed --batch 1,8,32,128 \
+                --iters 100 --json "$OUT_DIR/timed_search_resnest50_$p.json"
+        done
+    fi
+    # Ordinary launches (--no-pdl): what programmatic dependent launch changes, above all at batch 1.
+    stage bench_resnest50_fp16_no_pdl "$(L 120 30)" "$RESNEST" bench --model models/resnest50.json \
+        --random-weights --backend cuda --precision fp16 --no-pdl --batch 1,8,32,128 \
+        --iters "$(L 100 50)" --json "$OUT_DIR/no_pdl_resnest50_fp16.json"
     # Every convolution on cuDNN (--conv-gemm off): what the cuBLASLt 1x1 convolutions change.
     stage bench_resnest50_fp16_conv_gemm_off "$(L 120 30)" "$RESNEST" bench --model models/resnest50.json \
         --random-weights --backend cuda --precision fp16 --conv-gemm off --batch 1,8,32,128 \
@@ -135,6 +143,9 @@ run_bench() {
         --backend cuda --precision fp16 --batch 1,128 --warmup 1 --iters 5 --algo-cache none --verbose
     stage bench_profile_resnest50_fp16 "$(L 60 25)" "$RESNEST" bench --model models/resnest50.json --random-weights \
         --backend cuda --precision fp16 --batch 1,128 --iters 50 --profile --json "$OUT_DIR/profile_resnest50_fp16.json"
+    # fp32 (no TF32) has never been profiled: where its 0.5-0.7x of PyTorch fp32 goes.
+    stage bench_profile_resnest50_fp32 "$(L 60 30)" "$RESNEST" bench --model models/resnest50.json --random-weights \
+        --backend cuda --precision fp32 --batch 1,128 --iters 20 --profile --json "$OUT_DIR/profile_resnest50_fp32.json"
 }
 
 run_coldstart() {
