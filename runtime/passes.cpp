@@ -3,7 +3,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <exception>
 
+#include "parallel_for.h"
 #include "resnest/error.h"
 #include "weight_layout.h"
 
@@ -118,47 +120,75 @@ void split_attention_folded_fc1(const Graph& g, const Node& n, const HostWeights
 }
 
 int fold_batch_norm(Graph& g, HostWeights& w, PassLog* log) {
+    // The rewrites are decided in graph order; the arithmetic of each fold is a job, and the jobs run in
+    // parallel afterwards (they read the original tensors and write new ones).
+    struct FoldJob {
+        int bn = -1, conv = -1;                   // conv = -1: a split attention's inner BN into its fc1
+        std::string weight, bias;                 // the tensors folded ("" = no bias)
+        std::string new_weight, new_bias;
+        std::vector<float> weight_out, bias_out;  // filled by the job
+    };
+    std::vector<FoldJob> jobs;
     std::vector<bool> dead(g.nodes.size(), false);
-    int folded = 0;
-    std::vector<double> scale, shift;
     for (size_t i = 0; i < g.nodes.size(); i++) {
         Node& bn = g.nodes[i];
         if (bn.op == OpType::split_attention && !bn.attn.bn_folded) {
-            std::vector<float> wf, bf;
-            split_attention_folded_fc1(g, bn, w, wf, bf);
-            std::string wn = bn.name + ":folded_fc1_weight", bname = bn.name + ":folded_fc1_bias";
-            w.tensors[wn] = std::move(wf);
-            w.tensors[bname] = std::move(bf);
-            for (const char* role : {"bn_weight", "bn_bias", "bn_running_mean", "bn_running_var"}) bn.weights.erase(role);
-            bn.weights["fc1_weight"] = wn;
-            bn.weights["fc1_bias"] = bname;
-            bn.attn.fc1_bias = true;
-            bn.attn.bn_folded = true;
+            FoldJob job;
+            job.bn = (int)i;
+            job.new_weight = bn.name + ":folded_fc1_weight", job.new_bias = bn.name + ":folded_fc1_bias";
+            jobs.push_back(std::move(job));
             note(log, "fold_batch_norm: " + bn.name + " inner BN into fc1");
-            folded++;
             continue;
         }
         if (bn.op != OpType::batch_norm) continue;
         int p = sole_producer(g, bn.inputs[0], (int)i);
         if (p < 0 || g.nodes[p].op != OpType::conv2d || g.nodes[p].fused_relu || g.nodes[p].inputs.size() != 1) continue;
         Node& conv = g.nodes[p];
-        bn_scale_shift_double(g, bn, w, "weight", "bias", "running_mean", "running_var", bn.bn.eps, scale, shift);
-        const std::vector<float>* b = conv.conv.bias ? &w.tensors.at(conv.weights.at("bias")) : nullptr;
-        std::vector<float> wf, bf;
-        fold_rows(w.tensors.at(conv.weights.at("weight")), b, scale, shift, wf, bf);
-        std::string wn = conv.name + ":folded_weight", bname = conv.name + ":folded_bias";
-        w.tensors[wn] = std::move(wf);
-        w.tensors[bname] = std::move(bf);
-        conv.weights["weight"] = wn;
-        conv.weights["bias"] = bname;
+        FoldJob job;
+        job.bn = (int)i, job.conv = p;
+        job.weight = conv.weights.at("weight");
+        job.bias = conv.conv.bias ? conv.weights.at("bias") : "";
+        job.new_weight = conv.name + ":folded_weight", job.new_bias = conv.name + ":folded_bias";
+        conv.weights["weight"] = job.new_weight;
+        conv.weights["bias"] = job.new_bias;
         conv.conv.bias = true;
         conv.output = bn.output;
         dead[i] = true;
+        jobs.push_back(std::move(job));
         note(log, "fold_batch_norm: " + bn.name + " into " + conv.name);
-        folded++;
+    }
+    std::vector<std::exception_ptr> errors(jobs.size());
+    parallel_for_each_index((int64_t)jobs.size(), [&](int64_t k) {
+        FoldJob& job = jobs[k];
+        const Node& bn = g.nodes[job.bn];
+        try {
+            if (job.conv < 0) {
+                split_attention_folded_fc1(g, bn, w, job.weight_out, job.bias_out);
+                return;
+            }
+            std::vector<double> scale, shift;
+            bn_scale_shift_double(g, bn, w, "weight", "bias", "running_mean", "running_var", bn.bn.eps, scale, shift);
+            fold_rows(w.tensors.at(job.weight), job.bias.empty() ? nullptr : &w.tensors.at(job.bias), scale, shift,
+                      job.weight_out, job.bias_out);
+        } catch (...) {
+            errors[k] = std::current_exception();
+        }
+    });
+    for (const std::exception_ptr& e : errors)  // the first in graph order, whatever thread met it
+        if (e) std::rethrow_exception(e);
+    for (FoldJob& job : jobs) {
+        w.tensors[job.new_weight] = std::move(job.weight_out);
+        w.tensors[job.new_bias] = std::move(job.bias_out);
+        if (job.conv >= 0) continue;
+        Node& attn = g.nodes[job.bn];
+        for (const char* role : {"bn_weight", "bn_bias", "bn_running_mean", "bn_running_var"}) attn.weights.erase(role);
+        attn.weights["fc1_weight"] = job.new_weight;
+        attn.weights["fc1_bias"] = job.new_bias;
+        attn.attn.fc1_bias = true;
+        attn.attn.bn_folded = true;
     }
     graph_relink(g, dead);
-    return folded;
+    return (int)jobs.size();
 }
 
 int fuse_conv_residual_add(Graph& g, PassLog* log) {

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <set>
 
+#include "parallel_for.h"
+
 namespace resnest {
 
 namespace {
@@ -77,13 +79,17 @@ std::vector<float> seeded_uniform(uint64_t seed, const std::string& name, int64_
 }
 
 HostWeights make_seeded_weights(const Graph& graph, uint64_t seed) {
-    HostWeights out;
     std::set<int> residual = residual_branch_outputs(graph);
-    for (const WeightRequirement& w : graph.weights) {
+    // Each tensor is drawn from its own counter-based stream, so the tensors are independent work items.
+    std::vector<std::vector<float>> drawn(graph.weights.size());
+    parallel_for_each_index((int64_t)graph.weights.size(), [&](int64_t k) {
+        const WeightRequirement& w = graph.weights[k];
         double lo, hi;
         value_range(graph, w, residual, &lo, &hi);
-        out.tensors[w.tensor] = seeded_uniform(seed, w.tensor, shape_numel(w.shape), lo, hi);
-    }
+        drawn[k] = seeded_uniform(seed, w.tensor, shape_numel(w.shape), lo, hi);
+    });
+    HostWeights out;
+    for (size_t k = 0; k < drawn.size(); k++) out.tensors[graph.weights[k].tensor] = std::move(drawn[k]);
     return out;
 }
 

@@ -1,12 +1,17 @@
 // test_seeded_weights.cpp: the engine's seeded weights are bit-identical to the files
-// weights_tools/random_weights.py wrote for the committed tiny fixtures (same seed, every role).
+// weights_tools/random_weights.py wrote for the committed tiny fixtures (same seed, every role), drawn a
+// tensor a thread by parallel_for_each_index, which is checked here too.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cstring>
+#include <stdexcept>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "graph.h"
+#include "parallel_for.h"
 #include "resnest/engine.h"
 #include "safetensors.h"
 #include "seeded_weights.h"
@@ -55,4 +60,18 @@ TEST_CASE("Engine::load_seeded runs like Engine::load on the generated file", "[
     from_file->create_context()->run(x.data(), 1, y1.data());
     seeded->create_context()->run(x.data(), 1, y2.data());
     CHECK(y1 == y2);
+}
+
+TEST_CASE("parallel_for_each_index runs every index once and rethrows the first error", "[seeded]") {
+    for (int threads : {0, 1, 3, 64}) {
+        std::vector<std::atomic<int>> hits(1000);
+        parallel_for_each_index(1000, [&](int64_t i) { hits[i]++; }, threads);
+        int wrong = 0;
+        for (auto& h : hits) wrong += h.load() != 1;
+        CHECK(wrong == 0);
+    }
+    parallel_for_each_index(0, [](int64_t) { throw std::runtime_error("never called"); });
+    CHECK_THROWS_WITH(parallel_for_each_index(
+                          100, [](int64_t i) { if (i == 37) throw std::runtime_error("item 37 failed"); }, 4),
+                      "item 37 failed");
 }

@@ -1,0 +1,39 @@
+// parallel_for.cpp: see parallel_for.h.
+#include "parallel_for.h"
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace resnest {
+
+void parallel_for_each_index(int64_t count, const std::function<void(int64_t)>& fn, int threads) {
+    if (count <= 0) return;
+    if (threads <= 0) threads = (int)std::max(1u, std::thread::hardware_concurrency());
+    threads = (int)std::min<int64_t>(threads, count);
+    std::atomic<int64_t> next{0};
+    std::atomic<bool> failed{false};
+    std::exception_ptr first_error;
+    std::mutex error_mutex;
+    auto worker = [&] {
+        for (int64_t i = next++; i < count && !failed; i = next++) {
+            try {
+                fn(i);
+            } catch (...) {
+                std::lock_guard<std::mutex> lock(error_mutex);
+                if (!first_error) first_error = std::current_exception();
+                failed = true;
+            }
+        }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; t++) pool.emplace_back(worker);
+    worker();  // the calling thread works too
+    for (std::thread& t : pool) t.join();
+    if (first_error) std::rethrow_exception(first_error);
+}
+
+}  // namespace resnest
