@@ -95,11 +95,18 @@ static void check_options(const EngineOptions& options) {
         throw Error(std::string("the CPU backend runs fp32 only, not ") + precision_name(options.precision));
 }
 
-// Hands a validated graph and its weights to the backend; logs the plan when verbose.
+using load_clock = std::chrono::steady_clock;
+
+static double seconds_since(load_clock::time_point t) {
+    return std::chrono::duration<double>(load_clock::now() - t).count();
+}
+
+// Hands a validated graph and its weights to the backend; logs the plan and how long each step of the load
+// took when verbose (t_load: when the load began; t_weights: when the graph was parsed).
 static std::shared_ptr<Engine> create_engine(Graph graph, HostWeights weights, const std::string& weights_source,
-                                             const EngineOptions& options) {
-    using clock = std::chrono::steady_clock;
-    auto t0 = clock::now();
+                                             const EngineOptions& options, load_clock::time_point t_load,
+                                             load_clock::time_point t_weights) {
+    auto t0 = load_clock::now();
     ModelSummary summary = summarize(graph);
     if (options.verbose) {
         MemoryPlan plan = plan_memory(graph, options.max_batch, sizeof(float));
@@ -110,8 +117,14 @@ static std::shared_ptr<Engine> create_engine(Graph graph, HostWeights weights, c
         std::fprintf(stderr, "plan: batch %d: arena %.2f MiB (%d outputs written in place; %.2f MiB without reuse)\n",
                      plan.batch, plan.arena_bytes / 1048576.0, plan.in_place, plan.naive_bytes / 1048576.0);
     }
+    if (options.verbose)
+        std::fprintf(stderr, "load: graph parsed in %.3f s, weights %s in %.3f s\n",
+                     std::chrono::duration<double>(t_weights - t_load).count(),
+                     weights_source.rfind("seeded", 0) == 0 ? "drawn" : "read",
+                     std::chrono::duration<double>(t0 - t_weights).count());
     bool passes = options.passes == 1 || (options.passes == -1 && options.backend == Backend::cuda);
     PassLog log;
+    auto t_passes = load_clock::now();
     if (passes) {
         run_graph_passes(graph, weights, &log);
         // fp16 and tf32 tensor cores read the first convolution's input in 16-byte channel groups.
@@ -119,7 +132,8 @@ static std::shared_ptr<Engine> create_engine(Graph graph, HostWeights weights, c
             pad_input_channels(graph, weights, options.precision == Precision::fp16 ? 8 : 4, &log);
         if (options.verbose) {
             for (const std::string& line : log) std::fprintf(stderr, "pass: %s\n", line.c_str());
-            std::fprintf(stderr, "pass: %zu rewrites; %zu nodes run\n", log.size(), graph.nodes.size());
+            std::fprintf(stderr, "pass: %zu rewrites; %zu nodes run; %.3f s\n", log.size(), graph.nodes.size(),
+                         seconds_since(t_passes));
         }
     }
     std::shared_ptr<Engine> engine;
@@ -129,7 +143,8 @@ static std::shared_ptr<Engine> create_engine(Graph graph, HostWeights weights, c
 #endif
     if (!engine) engine = cpu_engine_create(std::move(graph), std::move(weights), options, summary, log);
     if (options.verbose)
-        std::fprintf(stderr, "load: backend ready in %.3f s\n", std::chrono::duration<double>(clock::now() - t0).count());
+        std::fprintf(stderr, "load: backend ready in %.3f s; %.3f s since the load began\n", seconds_since(t0),
+                     seconds_since(t_load));
     return engine;
 }
 
@@ -141,20 +156,24 @@ DeviceInfo cuda_device_info(int) { throw Error("this build has no CUDA backend")
 
 std::shared_ptr<Engine> Engine::load(const std::string& graph_path, const std::string& weights_path,
                                      const EngineOptions& options) {
+    auto t_load = load_clock::now();
     check_options(options);
     Graph graph = graph_load(graph_path);
+    auto t_weights = load_clock::now();
     std::shared_ptr<SafetensorsFile> file = SafetensorsFile::open(weights_path);
     HostWeights weights = bind_weights(graph, *file);
-    return create_engine(std::move(graph), std::move(weights), weights_path, options);
+    return create_engine(std::move(graph), std::move(weights), weights_path, options, t_load, t_weights);
 }
 
 std::shared_ptr<Engine> Engine::load_seeded(const std::string& graph_path, uint64_t seed,
                                             const EngineOptions& options) {
+    auto t_load = load_clock::now();
     check_options(options);
     Graph graph = graph_load(graph_path);
+    auto t_weights = load_clock::now();
     HostWeights weights = make_seeded_weights(graph, seed);
     return create_engine(std::move(graph), std::move(weights), "seeded weights (seed " + std::to_string(seed) + ")",
-                         options);
+                         options, t_load, t_weights);
 }
 
 }  // namespace resnest

@@ -1,7 +1,7 @@
 // cuda_backend.cpp: runs a graph on one CUDA device.
 //
-// The engine uploads the weights once (convolution filters as NHWC filters in the storage type, bias,
-// split-attention fc weights with the inner BN folded into fc1, float) into one device buffer and plans
+// The engine uploads the weights once (laid out by weight_blob.h: NHWC filters in the storage type, biases,
+// split-attention fc weights with the inner BN folded into fc1) into one device buffer and plans
 // one activation arena for the largest batch. A context owns a stream, cuDNN, cuBLAS and cuBLASLt handles,
 // the arena, a convolution workspace and the model's float NCHW input/output buffers. The first run at a
 // batch size chooses how each convolution runs (cuda_conv_choice.h: cuDNN's call, its dense form, one
@@ -26,14 +26,13 @@
 #include "cuda/cuda_conv_choice.h"
 #include "global_avg_pool.cuh"
 #include "layout_convert.cuh"
-#include "passes.h"
 #include "planner.h"
 #include "pool2d_nhwc.cuh"
 #include "softmax_rows.cuh"
 #include "split_attention_combine.cuh"
 #include "split_attention_gate.cuh"
 #include "split_attention_pool.cuh"
-#include "weight_layout.h"
+#include "weight_blob.h"
 
 namespace resnest {
 
@@ -61,35 +60,6 @@ struct DeviceNodeWeights {
     int64_t bytes = 0;                 // weight bytes the node reads per run
 };
 
-// Host staging for the one weight buffer: 256-byte aligned pieces, resolved to device pointers after upload.
-class WeightBlob {
-  public:
-    int64_t add(const void* data, size_t bytes) {
-        int64_t off = (int64_t)((bytes_.size() + 255) / 256 * 256);
-        bytes_.resize(off + bytes);
-        std::memcpy(bytes_.data() + off, data, bytes);
-        return off;
-    }
-    int64_t add_floats(const std::vector<float>& v) { return add(v.data(), v.size() * sizeof(float)); }
-    // Floats in the storage type of `p`.
-    int64_t add_storage(const std::vector<float>& v, Precision p) {
-        if (p != Precision::fp16) return add_floats(v);
-        std::vector<uint16_t> h = floats_to_halves(v);
-        return add(h.data(), h.size() * sizeof(uint16_t));
-    }
-    const std::vector<unsigned char>& bytes() const { return bytes_; }
-
-  private:
-    std::vector<unsigned char> bytes_;
-};
-
-// Offsets into the blob, per node, until the buffer exists.
-struct NodeOffsets {
-    int64_t conv_w = -1, conv_w_dense = -1, conv_b = -1, conv_b_f = -1, bn_scale = -1, bn_shift = -1, fc1_w = -1, fc1_b = -1,
-            fc2_w = -1, fc2_b = -1, linear_w = -1, linear_b = -1;
-    int64_t bytes = 0;
-};
-
 std::string node_kind(const Node& n) {
     if (n.op != OpType::conv2d) return op_name(n.op);
     std::string k = "conv2d";
@@ -104,15 +74,19 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     CudaEngine(Graph graph, const HostWeights& weights, const EngineOptions& options, const ModelSummary& summary,
                std::vector<std::string> pass_log)
         : graph_(std::move(graph)) {
+        using clock = std::chrono::steady_clock;
+        auto t0 = clock::now();
         options_ = options;
         summary_ = summary;
         pass_log_ = std::move(pass_log);
         device_ = cuda_device_info(options.device);
         CUDA_CHECK(cudaSetDevice(options.device));
+        auto t_device = clock::now();
         esize_ = element_size(options.precision);
         check_supported();
         plan_ = plan_memory(graph_, options.max_batch, (int64_t)esize_);
         upload(weights);
+        auto t_upload = clock::now();
         std::string cache_path = conv_algo_cache_path(options.algo_cache);
         cache_ = std::make_unique<ConvAlgoCache>(cache_path);
         if (options.verbose) {
@@ -123,6 +97,9 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
             std::fprintf(stderr, "cuda: algorithm cache %s (%d entries%s)\n",
                          cache_path.empty() ? "in memory only" : cache_path.c_str(), cache_->loaded(),
                          cache_->skipped_lines() ? (", " + cache_->last_warning()).c_str() : "");
+            std::fprintf(stderr, "cuda: engine: device query %.3f s, plan + weight layout + upload %.3f s\n",
+                         std::chrono::duration<double>(t_device - t0).count(),
+                         std::chrono::duration<double>(t_upload - t_device).count());
         }
     }
 
@@ -169,84 +146,19 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     }
 
     void upload(const HostWeights& w) {
-        const Precision prec = options_.precision;
-        WeightBlob blob;
-        std::vector<NodeOffsets> offs(graph_.nodes.size());
-        for (size_t i = 0; i < graph_.nodes.size(); i++) {
-            const Node& n = graph_.nodes[i];
-            NodeOffsets& o = offs[i];
-            switch (n.op) {
-                case OpType::conv2d: {
-                    const Conv2dAttrs& a = n.conv;
-                    std::vector<float> filt = conv_weight_oihw_to_ohwi(w.tensors.at(n.weights.at("weight")),
-                                                                       a.out_channels, a.in_channels / a.groups,
-                                                                       a.kernel_h, a.kernel_w);
-                    o.conv_w = blob.add_storage(filt, prec);
-                    if (a.groups > 1) {  // the block-diagonal dense form, which prepare() may find faster
-                        std::vector<float> dense = conv_weight_grouped_to_dense(w.tensors.at(n.weights.at("weight")),
-                                                                                a.out_channels, a.in_channels,
-                                                                                a.groups, a.kernel_h, a.kernel_w);
-                        o.conv_w_dense =
-                            blob.add_storage(conv_weight_oihw_to_ohwi(dense, a.out_channels, a.in_channels, a.kernel_h,
-                                                                      a.kernel_w),
-                                             prec);
-                    }
-                    std::vector<float> bias(a.out_channels, 0.0f);
-                    if (a.bias) {
-                        bias = w.tensors.at(n.weights.at("bias"));
-                        o.conv_b_f = blob.add_floats(bias);
-                    }
-                    o.conv_b = blob.add_storage(bias, prec);
-                    o.bytes = (int64_t)(filt.size() + bias.size()) * esize_;
-                    break;
-                }
-                case OpType::batch_norm: {  // only where no conv precedes it, or with the passes off
-                    std::vector<double> s, t;
-                    batch_norm_scale_shift(graph_, n, w, s, t);
-                    std::vector<float> scale(s.begin(), s.end()), shift(t.begin(), t.end());
-                    o.bn_scale = blob.add_floats(scale);
-                    o.bn_shift = blob.add_floats(shift);
-                    o.bytes = (int64_t)(scale.size() + shift.size()) * 4;
-                    break;
-                }
-                case OpType::split_attention: {
-                    std::vector<float> w1, b1;
-                    split_attention_folded_fc1(graph_, n, w, w1, b1);
-                    const std::vector<float>& w2 = w.tensors.at(n.weights.at("fc2_weight"));
-                    const std::vector<float>& b2 = w.tensors.at(n.weights.at("fc2_bias"));
-                    o.fc1_w = blob.add_floats(w1);
-                    o.fc1_b = blob.add_floats(b1);
-                    o.fc2_w = blob.add_floats(w2);
-                    o.fc2_b = blob.add_floats(b2);
-                    o.bytes = (int64_t)(w1.size() + b1.size() + w2.size() + b2.size()) * 4;
-                    break;
-                }
-                case OpType::linear: {
-                    const std::vector<float>& lw = w.tensors.at(n.weights.at("weight"));
-                    o.linear_w = blob.add_storage(lw, prec);
-                    o.bytes = (int64_t)lw.size() * esize_;
-                    if (n.linear.bias) {
-                        o.linear_b = blob.add_floats(w.tensors.at(n.weights.at("bias")));
-                        o.bytes += n.linear.out_features * 4;
-                    }
-                    break;
-                }
-                default:
-                    break;
-            }
-        }
-        weights_bytes_ = (int64_t)blob.bytes().size();
+        WeightBlob blob = build_weight_blob(graph_, w, options_.precision);
+        weights_bytes_ = blob.size;
         if (weights_bytes_ > 0) {
-            RESNEST_CUDA_CHECK_AT(cudaMalloc(&weights_dev_, blob.bytes().size()), graph_.source + " weights");
-            CUDA_CHECK(cudaMemcpy(weights_dev_, blob.bytes().data(), blob.bytes().size(), cudaMemcpyHostToDevice));
+            RESNEST_CUDA_CHECK_AT(cudaMalloc(&weights_dev_, (size_t)blob.size), graph_.source + " weights");
+            CUDA_CHECK(cudaMemcpy(weights_dev_, blob.data.get(), (size_t)blob.size, cudaMemcpyHostToDevice));
         }
         auto at = [&](int64_t off) -> const void* {
             return off < 0 ? nullptr : (const void*)((const unsigned char*)weights_dev_ + off);
         };
         auto atf = [&](int64_t off) { return (const float*)at(off); };
         node_weights_.resize(graph_.nodes.size());
-        for (size_t i = 0; i < offs.size(); i++) {
-            const NodeOffsets& o = offs[i];
+        for (size_t i = 0; i < blob.nodes.size(); i++) {
+            const NodeWeightOffsets& o = blob.nodes[i];
             DeviceNodeWeights& d = node_weights_[i];
             d.conv_w = at(o.conv_w);
             d.conv_w_dense = at(o.conv_w_dense);
@@ -292,6 +204,7 @@ class CudaContext : public Context {
     explicit CudaContext(std::shared_ptr<const CudaEngine> engine) : engine_(std::move(engine)) {
         const EngineOptions& o = engine_->options();
         const Graph& g = engine_->graph();
+        auto t0 = std::chrono::steady_clock::now();
         CUDA_CHECK(cudaSetDevice(o.device));
         debug_sync_ = std::getenv("RESNEST_CUDA_DEBUG") && std::string(std::getenv("RESNEST_CUDA_DEBUG")) == "1";
         CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
@@ -319,6 +232,10 @@ class CudaContext : public Context {
         CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_ws_, kCublasWorkspaceBytes));
         if (engine_->gap_floats()) gap_ = (float*)alloc(engine_->gap_floats() * 4, "attention pool");
         if (engine_->attn_floats()) attn_ = (float*)alloc(engine_->attn_floats() * 4, "attention weights");
+        if (o.verbose)
+            std::fprintf(stderr, "cuda: context: stream, cuDNN / cuBLAS / cuBLASLt handles and %.1f MiB in %.3f s\n",
+                         allocated_bytes_ / 1048576.0,
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
 
     ~CudaContext() override {
@@ -470,6 +387,7 @@ class CudaContext : public Context {
         const Graph& g = engine_->graph();
         const EngineOptions& o = engine_->options();
         const DeviceInfo& dev = engine_->device();
+        auto t0 = std::chrono::steady_clock::now();
         auto state = std::make_unique<BatchState>();
         state->convs.resize(g.nodes.size());
         for (size_t i = 0; i < g.nodes.size(); i++) {
@@ -492,6 +410,7 @@ class CudaContext : public Context {
             state->convs[i] = std::move(conv);
         }
         CUDA_CHECK(cudaStreamSynchronize(stream_));
+        auto t_convs = std::chrono::steady_clock::now();
         try {
             run_and_capture(batch, *state);
         } catch (const Error& e) {
@@ -505,12 +424,17 @@ class CudaContext : public Context {
             launch_.dependent_launch = false;
             run_and_capture(batch, *state);
         }
-        if (o.verbose)
+        if (o.verbose) {
+            auto t_end = std::chrono::steady_clock::now();
             std::fprintf(stderr, "cuda: batch %d prepared: convolutions on cuDNN %d, cuDNN dense %d, cuBLASLt %d, "
                          "cuDNN graph %d (%d legacy searches answered by the cache); programmatic dependent "
                          "launch %s%s\n", batch, state->by_impl[0], state->by_impl[1], state->by_impl[2],
                          state->by_impl[3], state->legacy_cached, launch_.dependent_launch ? "on" : "off",
                          state->exec ? "; CUDA graph captured" : "");
+            std::fprintf(stderr, "cuda: batch %d: convolution choice %.3f s, eager pass + capture %.3f s\n", batch,
+                         std::chrono::duration<double>(t_convs - t0).count(),
+                         std::chrono::duration<double>(t_end - t_convs).count());
+        }
         return *(batches_[batch] = std::move(state));
     }
 

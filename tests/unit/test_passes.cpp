@@ -4,6 +4,8 @@
 // full model), and the host pieces of the CUDA backend (filter layouts, the algorithm cache, roofline).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -18,6 +20,7 @@
 #include "resnest/engine.h"
 #include "safetensors.h"
 #include "test_helpers.h"
+#include "weight_blob.h"
 #include "weight_layout.h"
 #include "weights.h"
 
@@ -228,6 +231,94 @@ TEST_CASE("NHWC filters and the dense form of a grouped filter", "[passes][cuda-
     }
     std::vector<uint16_t> h = floats_to_halves({1.0f, -2.0f, 65504.0f, 1e-8f});
     CHECK(h == std::vector<uint16_t>{0x3C00, 0xC000, 0x7BFF, 0x0000});
+}
+
+TEST_CASE("the device weight buffer holds every node's pieces, converted, aligned, apart, gaps zero",
+          "[passes][cuda-host]") {
+    for (const char* model : {"tests/fixtures/tiny/tiny_r4_k2_torch.json", "models/resnest50.json"}) {
+        Graph g = graph_load(test::source_path(model));
+        HostWeights w;
+        for (const WeightRequirement& r : g.weights)
+            w.tensors[r.tensor] = test::random_floats((size_t)shape_numel(r.shape), 0.5f, 1.5f);
+        run_graph_passes(g, w, nullptr);
+        for (Precision p : {Precision::fp32, Precision::fp16}) {
+            INFO(model << " " << precision_name(p));
+            WeightBlob blob = build_weight_blob(g, w, p);
+            REQUIRE(blob.nodes.size() == g.nodes.size());
+            const unsigned char* base = blob.data.get();
+            std::vector<std::pair<int64_t, int64_t>> pieces;  // (offset, bytes)
+            int mismatched = 0;
+            // The piece at `off` must hold `want` in the storage type (half bits in fp16) or as float.
+            auto expect = [&](int64_t off, const std::vector<float>& want, bool storage) {
+                REQUIRE(off >= 0);
+                const bool half = storage && p == Precision::fp16;
+                const int64_t bytes = (int64_t)want.size() * (half ? 2 : 4);
+                REQUIRE(off + bytes <= blob.size);
+                pieces.push_back({off, bytes});
+                if (half) {
+                    std::vector<uint16_t> h = floats_to_halves(want);
+                    mismatched += std::memcmp(base + off, h.data(), (size_t)bytes) != 0;
+                } else {
+                    mismatched += std::memcmp(base + off, want.data(), (size_t)bytes) != 0;
+                }
+            };
+            int convs = 0, dense = 0, attns = 0;
+            for (size_t i = 0; i < g.nodes.size(); i++) {
+                const Node& n = g.nodes[i];
+                const NodeWeightOffsets& o = blob.nodes[i];
+                if (n.op == OpType::conv2d) {
+                    const Conv2dAttrs& a = n.conv;
+                    const std::vector<float>& f = w.tensors.at(n.weights.at("weight"));
+                    expect(o.conv_w, conv_weight_oihw_to_ohwi(f, a.out_channels, a.in_channels / a.groups, a.kernel_h,
+                                                              a.kernel_w), true);
+                    if (a.groups > 1) {
+                        expect(o.conv_w_dense,
+                               conv_weight_oihw_to_ohwi(conv_weight_grouped_to_dense(f, a.out_channels, a.in_channels,
+                                                                                     a.groups, a.kernel_h, a.kernel_w),
+                                                        a.out_channels, a.in_channels, a.kernel_h, a.kernel_w),
+                               true);
+                        dense++;
+                    } else {
+                        CHECK(o.conv_w_dense == -1);
+                    }
+                    REQUIRE(a.bias);  // every conv has one after BN folding
+                    expect(o.conv_b_f, w.tensors.at(n.weights.at("bias")), false);
+                    expect(o.conv_b, w.tensors.at(n.weights.at("bias")), true);
+                    convs++;
+                } else if (n.op == OpType::split_attention) {
+                    std::vector<float> w1, b1;
+                    split_attention_folded_fc1(g, n, w, w1, b1);
+                    expect(o.fc1_w, w1, false);
+                    expect(o.fc1_b, b1, false);
+                    expect(o.fc2_w, w.tensors.at(n.weights.at("fc2_weight")), false);
+                    expect(o.fc2_b, w.tensors.at(n.weights.at("fc2_bias")), false);
+                    attns++;
+                } else if (n.op == OpType::linear) {
+                    expect(o.linear_w, w.tensors.at(n.weights.at("weight")), true);
+                    expect(o.linear_b, w.tensors.at(n.weights.at("bias")), false);
+                } else {
+                    CHECK(o.conv_w == -1);
+                    CHECK(o.fc1_w == -1);
+                    CHECK(o.linear_w == -1);
+                }
+            }
+            CHECK(mismatched == 0);
+            CHECK(convs > 0);
+            CHECK(dense > 0);
+            CHECK(attns > 0);
+            // 256-byte aligned, apart, covering the buffer with zeros between them.
+            std::sort(pieces.begin(), pieces.end());
+            int64_t end = 0, nonzero_gap = 0;
+            for (const auto& [off, bytes] : pieces) {
+                CHECK(off % 256 == 0);
+                CHECK(off >= end);
+                for (int64_t b = end; b < off; b++) nonzero_gap += base[b] != 0;
+                end = off + bytes;
+            }
+            CHECK(end == blob.size);
+            CHECK(nonzero_gap == 0);
+        }
+    }
 }
 
 TEST_CASE("the convolution algorithm cache: keys, file round trip, corrupt lines", "[passes][cuda-host]") {
