@@ -151,13 +151,14 @@ run_bench() {
 run_coldstart() {
     # Load + plan to the first result, each in a new process (CUDA initialisation included): the first time,
     # with an empty algorithm cache file (every search runs), then with the file the first run wrote.
+    # --verbose logs how long each step took (graph, weights, passes, device, upload, context, choice, capture).
     local m run
     for m in resnest50 resnest50_fast_1s1x64d; do
         rm -f "$OUT_DIR/coldstart_$m.tsv"
         for run in first cached; do
             stage "coldstart_${m}_$run" "$(L 60 30)" "$RESNEST" bench --model models/$m.json --random-weights \
                 --backend cuda --precision fp16 --batch 1 --warmup 0 --iters 1 --algo-cache "$OUT_DIR/coldstart_$m.tsv" \
-                --json "$OUT_DIR/coldstart_${m}_$run.json"
+                --verbose --json "$OUT_DIR/coldstart_${m}_$run.json"
         done
     done
 }
@@ -203,6 +204,9 @@ r = {k: json.load(open(f"{d}/coldstart_{m}_{k}.json")) for k in ("first", "cache
 print(f"cold start {m} fp16 bs1: first {r['first']['first_result_s']:.3f} s, cached {r['cached']['first_result_s']:.3f} s"
       f" (CUDA init {r['cached']['cuda_init_s']:.3f} s)")
 PYEOF
+done
+for f in "$OUT_DIR"/coldstart_resnest50_*.log; do  # where the time goes, step by step
+    [[ -f $f ]] && echo "$(basename "$f" .log):" && grep -h -E "^load: (graph|backend)|rewrites;|^cuda: (engine|context|batch 1:)" "$f"
 done
 for f in "$OUT_DIR"/sanitize_*.log; do [[ -f $f ]] && echo "$(basename "$f" .log): $(grep -h -E "ERROR SUMMARY" "$f" | tail -1)"; done
 printf '%s\n' "${SUMMARY[@]}"
