@@ -192,7 +192,7 @@ struct BatchState {
     std::vector<std::unique_ptr<ConvNode>> convs;  // per node; null for other ops
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
-    int legacy_cached = 0, by_impl[4] = {0, 0, 0, 0};  // conv nodes per ConvImpl
+    int legacy_cached = 0, by_impl[kConvImpls] = {};  // conv nodes per ConvImpl
     ~BatchState() {
         if (exec) cudaGraphExecDestroy(exec);
         if (graph) cudaGraphDestroy(graph);
@@ -427,10 +427,10 @@ class CudaContext : public Context {
         if (o.verbose) {
             auto t_end = std::chrono::steady_clock::now();
             std::fprintf(stderr, "cuda: batch %d prepared: convolutions on cuDNN %d, cuDNN dense %d, cuBLASLt %d, "
-                         "cuDNN graph %d (%d legacy searches answered by the cache); programmatic dependent "
-                         "launch %s%s\n", batch, state->by_impl[0], state->by_impl[1], state->by_impl[2],
-                         state->by_impl[3], state->legacy_cached, launch_.dependent_launch ? "on" : "off",
-                         state->exec ? "; CUDA graph captured" : "");
+                         "cuDNN graph %d, cuDNN graph per group %d (%d legacy searches answered by the cache); "
+                         "programmatic dependent launch %s%s\n", batch, state->by_impl[0], state->by_impl[1],
+                         state->by_impl[2], state->by_impl[3], state->by_impl[4], state->legacy_cached,
+                         launch_.dependent_launch ? "on" : "off", state->exec ? "; CUDA graph captured" : "");
             std::fprintf(stderr, "cuda: batch %d: convolution choice %.3f s, eager pass + capture %.3f s\n", batch,
                          std::chrono::duration<double>(t_convs - t0).count(),
                          std::chrono::duration<double>(t_end - t_convs).count());

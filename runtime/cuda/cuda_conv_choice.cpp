@@ -16,6 +16,7 @@ const char* conv_impl_name(ConvImpl impl) {
         case ConvImpl::cudnn_dense: return "cuDNN dense";
         case ConvImpl::cublaslt: return "cuBLASLt";
         case ConvImpl::cudnn_graph: return "cuDNN graph";
+        case ConvImpl::cudnn_graph_per_group: return "cuDNN graph per group";
     }
     return "?";
 }
@@ -53,10 +54,14 @@ bool ConvNode::build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts
             buffers_ = grouped;
             return true;
         }
-        case ConvImpl::cudnn_graph: {
+        case ConvImpl::cudnn_graph:
+        case ConvImpl::cudnn_graph_per_group: {
+            const bool per_group = impl == ConvImpl::cudnn_graph_per_group;
+            if (per_group && p.attrs.groups < 2) return false;
             auto graph = std::make_unique<GraphConvLaunch>();
-            if (!graph->describe(p, env.cudnn, node, why)) return false;
-            if (!graph->choose_plan(env.cudnn, grouped, *env.cache, conv_algo_key(key) + "|cudnn graph", &from_cache)) {
+            if (!graph->describe(p, env.cudnn, node, why, per_group)) return false;
+            const std::string k = conv_algo_key(key) + (per_group ? "|cudnn graph per group" : "|cudnn graph");
+            if (!graph->choose_plan(env.cudnn, grouped, *env.cache, k, &from_cache)) {
                 *why = "no cuDNN engine for the fused graph (precompiled, deterministic) runs";
                 return false;
             }
@@ -73,7 +78,8 @@ void ConvNode::launch(const ConvChoiceEnv& env) const {
         case ConvImpl::cudnn:
         case ConvImpl::cudnn_dense: legacy_->launch(env.cudnn, buffers_, env.stream); break;
         case ConvImpl::cublaslt: gemm_->launch(env.lt, buffers_, env.stream); break;
-        case ConvImpl::cudnn_graph: graph_->launch(env.cudnn, buffers_, env.stream); break;
+        case ConvImpl::cudnn_graph:
+        case ConvImpl::cudnn_graph_per_group: graph_->launch(env.cudnn, buffers_, env.stream); break;
     }
 }
 
@@ -88,6 +94,7 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
     if (dense) candidates.push_back(ConvImpl::cudnn_dense);
     if (env.conv_gemm != "off" && conv_runs_as_gemm(p.attrs)) candidates.push_back(ConvImpl::cublaslt);
     if (env.conv_graph != "off") candidates.push_back(ConvImpl::cudnn_graph);
+    if (env.conv_graph == "auto" && p.attrs.groups > 1) candidates.push_back(ConvImpl::cudnn_graph_per_group);
     std::string why;
 
     // A way forced on ("on"), where it runs.
@@ -101,12 +108,12 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
         if (env.verbose) std::fprintf(stderr, "cuda: %s: %s: %s\n", node.c_str(), conv_impl_name(forced), why.c_str());
     }
 
-    // The choice a previous start made for this layer, batch and library versions.
-    const std::string decision_key =
-        conv_algo_key(key) + "|impl cublasLt " + std::to_string(env.cublas_version) + " " + env.conv_gemm + " " +
-        env.conv_graph;
+    // The choice a previous start made for this layer, batch, library versions and set of candidates.
+    std::string decision_key = conv_algo_key(key) + "|impl cublasLt " + std::to_string(env.cublas_version) + " " +
+                               env.conv_gemm + " " + env.conv_graph + " ways";
+    for (ConvImpl c : candidates) decision_key += " " + std::to_string((int)c);
     ConvAlgoChoice decided;
-    if (env.cache->lookup(decision_key, &decided) && decided.algo >= 0 && decided.algo <= 3) {
+    if (env.cache->lookup(decision_key, &decided) && decided.algo >= 0 && decided.algo < kConvImpls) {
         ConvImpl impl = (ConvImpl)decided.algo;
         for (ConvImpl c : candidates) {
             if (c != impl) continue;

@@ -3,9 +3,12 @@
 //   cudnn_dense  the same on the dense block-diagonal filter (grouped convolutions only)
 //   cublaslt     one cuBLASLt matmul with the epilogue fused (1x1 convolutions only; cuda_gemm_conv)
 //   cudnn_graph  cuDNN's operation graph conv -> bias -> residual -> ReLU (cuda_graph_conv)
+//   cudnn_graph_per_group  the same graph for one group, run once a group on its channel slices
+//                (grouped convolutions only)
 // Each candidate is timed on the context's buffers once per layer shape and batch, and the fastest kept;
 // the winner is remembered in the algorithm cache, so a later start builds only that one.
-// EngineOptions::conv_gemm / conv_graph "on" take that way wherever it runs, "off" never try it.
+// EngineOptions::conv_gemm / conv_graph "on" take that way wherever it runs, "off" never try it (conv_graph
+// covers both graph ways; "on" means the whole-node graph).
 #pragma once
 #include <cublasLt.h>
 
@@ -19,7 +22,8 @@
 
 namespace resnest {
 
-enum class ConvImpl : int { cudnn = 0, cudnn_dense = 1, cublaslt = 2, cudnn_graph = 3 };
+enum class ConvImpl : int { cudnn = 0, cudnn_dense = 1, cublaslt = 2, cudnn_graph = 3, cudnn_graph_per_group = 4 };
+constexpr int kConvImpls = 5;
 const char* conv_impl_name(ConvImpl impl);
 
 // What the choice needs from the context that makes it.

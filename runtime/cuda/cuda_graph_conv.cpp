@@ -38,12 +38,14 @@ void set_desc(cudnnBackendDescriptor_t d, cudnnBackendAttributeName_t name, cons
 
 cudnnDataType_t storage_type(Precision p) { return p == Precision::fp16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT; }
 
-// A tensor (N, C, H, W) stored NHWC (strides C*H*W, 1, W*C, C): activations, and filters (O, I, KH, KW)
+// A tensor (N, C, H, W) stored NHWC in a buffer of `row` channels a position (strides row*H*W, 1, W*row,
+// row; row = C unless the tensor is one group's channel slice): activations, and filters (O, I, KH, KW)
 // stored OHWI, which is the same stride pattern.
 BackendDescriptor make_tensor(int64_t uid, int64_t n, int64_t c, int64_t h, int64_t w, cudnnDataType_t dt,
-                              bool is_virtual, const std::string& where) {
+                              bool is_virtual, const std::string& where, int64_t row = 0) {
     BackendDescriptor t(CUDNN_BACKEND_TENSOR_DESCRIPTOR, where);
-    const int64_t dims[4] = {n, c, h, w}, strides[4] = {c * h * w, 1, w * c, c}, align = 16;
+    if (row == 0) row = c;
+    const int64_t dims[4] = {n, c, h, w}, strides[4] = {row * h * w, 1, w * row, row}, align = 16;
     const bool virt = is_virtual;
     set_attr(t.get(), CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &dt, where);
     set_attr(t.get(), CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims, where);
@@ -81,20 +83,29 @@ BackendDescriptor::~BackendDescriptor() {
     if (d_) cudnnBackendDestroyDescriptor(d_);
 }
 
-bool GraphConvLaunch::describe(const ConvProblem& p, cudnnHandle_t handle, const std::string& node,
-                               std::string* why) {
+bool GraphConvLaunch::describe(const ConvProblem& p, cudnnHandle_t handle, const std::string& node, std::string* why,
+                               bool per_group) {
     p_ = p;
     node_ = node;
     const Conv2dAttrs& a = p.attrs;
     const cudnnDataType_t dt = storage_type(p.precision), acc = CUDNN_DATA_FLOAT;
-    const int64_t n = p.batch, cin = a.in_channels, cout = a.out_channels;
+    slices_ = per_group ? a.groups : 1;
+    const int64_t es = p.precision == Precision::fp16 ? 2 : 4;
+    if (per_group && (a.groups < 2 || (a.in_channels / a.groups * es) % 16 || (a.out_channels / a.groups * es) % 16)) {
+        *why = "per group needs groups whose channel slices start 16-byte aligned";
+        return false;
+    }
+    // Per group: one dense convolution over group g's channel slice of x (cin / G of the cin channels at
+    // each position) writing its slice of y, run once a group with the pointers moved (make_variant_pack).
+    const int64_t n = p.batch, cin = a.in_channels / slices_, cout = a.out_channels / slices_;
+    const int64_t in_row = a.in_channels, out_row = a.out_channels, w_cin = per_group ? cin : cin / a.groups;
     // The graph's tensors: x, w (OHWI), bias, z, y in the storage type; the float virtual tensors between the
     // operations. `last` names the tensor the next operation reads.
-    tensors_.push_back(make_tensor(kX, n, cin, p.in_h, p.in_w, dt, false, node));
-    tensors_.push_back(make_tensor(kW, cout, cin / a.groups, a.kernel_h, a.kernel_w, dt, false, node));
+    tensors_.push_back(make_tensor(kX, n, cin, p.in_h, p.in_w, dt, false, node, in_row));
+    tensors_.push_back(make_tensor(kW, cout, w_cin, a.kernel_h, a.kernel_w, dt, false, node));
     tensors_.push_back(make_tensor(kBias, 1, cout, 1, 1, dt, false, node));
-    if (p.has_z) tensors_.push_back(make_tensor(kZ, n, cout, p.out_h, p.out_w, dt, false, node));
-    tensors_.push_back(make_tensor(kY, n, cout, p.out_h, p.out_w, dt, false, node));
+    if (p.has_z) tensors_.push_back(make_tensor(kZ, n, cout, p.out_h, p.out_w, dt, false, node, out_row));
+    tensors_.push_back(make_tensor(kY, n, cout, p.out_h, p.out_w, dt, false, node, out_row));
     const int pointwise = 1 + (p.has_z ? 1 : 0) + (p.relu ? 1 : 0);  // bias, residual, ReLU
     for (int k = 0; k < pointwise; k++)  // virtual outputs of the convolution and all but the last pointwise op
         tensors_.push_back(make_tensor(kVirtual + k, n, cout, p.out_h, p.out_w, acc, true, node));
@@ -249,27 +260,41 @@ bool GraphConvLaunch::make_plan(cudnnHandle_t handle, const BackendDescriptor& c
 }
 
 void GraphConvLaunch::make_variant_pack(const ConvBuffers& b) {
-    std::vector<int64_t> uids{kX, kW, kBias, kY};
-    std::vector<void*> pointers{const_cast<void*>(b.x), const_cast<void*>(b.w), const_cast<void*>(b.bias), b.y};
-    if (p_.has_z) {
-        uids.push_back(kZ);
-        pointers.push_back(const_cast<void*>(b.z));
+    const Conv2dAttrs& a = p_.attrs;
+    const int64_t es = p_.precision == Precision::fp16 ? 2 : 4;
+    // Group g's slices: channels g*cin/G.. of x, g*cout/G.. of bias, z and y, and filter rows g*cout/G..
+    const int64_t in_step = a.in_channels / slices_ * es, out_step = a.out_channels / slices_ * es;
+    const int64_t w_step = (int64_t)a.out_channels / slices_ * a.kernel_h * a.kernel_w * (a.in_channels / a.groups) * es;
+    auto at = [](const void* base, int64_t bytes) { return (void*)((const char*)base + bytes); };
+    packs_.clear();
+    for (int g = 0; g < slices_; g++) {
+        std::vector<int64_t> uids{kX, kW, kBias, kY};
+        std::vector<void*> pointers{at(b.x, g * in_step), at(b.w, g * w_step), at(b.bias, g * out_step),
+                                    at(b.y, g * out_step)};
+        if (p_.has_z) {
+            uids.push_back(kZ);
+            pointers.push_back(at(b.z, g * out_step));
+        }
+        packs_.emplace_back(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, node_);
+        cudnnBackendDescriptor_t pack = packs_.back().get();
+        void* workspace = b.workspace;
+        set_attr(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, (int64_t)uids.size(), uids.data(), node_);
+        set_attr(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, (int64_t)pointers.size(),
+                 pointers.data(), node_);
+        set_attr(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace, node_);
+        cudnnStatus_t s = cudnnBackendFinalize(pack);
+        if (s != CUDNN_STATUS_SUCCESS)
+            throw Error("node '" + node_ + "': cuDNN refuses the variant pack: " + cudnn_message(s));
     }
-    pack_ = BackendDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, node_);
-    void* workspace = b.workspace;
-    set_attr(pack_.get(), CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, (int64_t)uids.size(), uids.data(),
-             node_);
-    set_attr(pack_.get(), CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, (int64_t)pointers.size(),
-             pointers.data(), node_);
-    set_attr(pack_.get(), CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &workspace, node_);
-    cudnnStatus_t s = cudnnBackendFinalize(pack_.get());
-    if (s != CUDNN_STATUS_SUCCESS)
-        throw Error("node '" + node_ + "': cuDNN refuses the variant pack: " + cudnn_message(s));
     bound_ = b;
 }
 
 cudnnStatus_t GraphConvLaunch::execute(cudnnHandle_t handle, const BackendDescriptor& plan) const {
-    return cudnnBackendExecute(handle, plan.get(), pack_.get());
+    for (const BackendDescriptor& pack : packs_) {  // one run a group (one in all without per_group)
+        cudnnStatus_t s = cudnnBackendExecute(handle, plan.get(), pack.get());
+        if (s != CUDNN_STATUS_SUCCESS) return s;
+    }
+    return CUDNN_STATUS_SUCCESS;
 }
 
 bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, ConvAlgoCache& cache,

@@ -6,6 +6,11 @@
 // non-deterministic ones, and in fp32 those using tensor cores or down-converting inputs are left out. The
 // first few that become execution plans within the workspace are timed on the context's buffers and the
 // fastest is kept; the algorithm cache remembers its rank in the heuristic list.
+//
+// Per group (grouped convolutions): the graph describes one group as a dense convolution over a channel
+// slice of x and y (NHWC strides of the whole tensors), and the plan runs once a group with the pointers
+// moved to that group's slices: the grouped arithmetic on dense kernels, without the dense form's G-fold
+// work.
 #pragma once
 #include <cudnn.h>
 
@@ -34,10 +39,11 @@ class BackendDescriptor {
 
 class GraphConvLaunch {
   public:
-    // Builds and finalizes the operation graph for p. `handle` may be null (no device: the graph is still
-    // checked, as the unit tests do); heuristics and plans need it. Returns false and says why when cuDNN
-    // does not take the graph; throws on other failures.
-    bool describe(const ConvProblem& p, cudnnHandle_t handle, const std::string& node, std::string* why);
+    // Builds and finalizes the operation graph for p (per_group: for one group, see above). `handle` may be
+    // null (no device: the graph is still checked, as the unit tests do); heuristics and plans need it.
+    // Returns false and says why when cuDNN does not take the graph; throws on other failures.
+    bool describe(const ConvProblem& p, cudnnHandle_t handle, const std::string& node, std::string* why,
+                  bool per_group = false);
     // Takes the cached candidate for `key`, or times up to kMaxCandidates plans on `b` and keeps the fastest.
     // Not during graph capture. Returns false when no plan runs (the node keeps another implementation).
     bool choose_plan(cudnnHandle_t handle, const ConvBuffers& b, ConvAlgoCache& cache, const std::string& key,
@@ -47,6 +53,7 @@ class GraphConvLaunch {
     int algorithm() const { return rank_; }  // rank in the heuristic list, -1 before a choice
     size_t workspace_needed() const { return (size_t)workspace_; }
     int ops() const { return (int)ops_.size(); }  // operations in the graph (conv + pointwise)
+    int runs() const { return slices_; }          // executions a launch makes (the groups, per group)
 
     static constexpr int kMaxCandidates = 4;
 
@@ -58,16 +65,19 @@ class GraphConvLaunch {
     // An execution plan for a configuration; false when cuDNN refuses it or it needs too much workspace.
     bool make_plan(cudnnHandle_t handle, const BackendDescriptor& config, size_t workspace_limit,
                    BackendDescriptor* plan, int64_t* workspace) const;
-    // The variant pack for buffers b (device pointers by tensor uid, and the workspace).
+    // The variant packs for buffers b (device pointers by tensor uid, and the workspace): one, or one a group.
     void make_variant_pack(const ConvBuffers& b);
-    // Runs `plan` on the bound buffers; timed: the mean device time of a few runs after one untimed one, ms.
+    // Runs `plan` on the bound buffers (each group's in turn); timed: the mean device time of a few runs
+    // after one untimed one, ms.
     cudnnStatus_t execute(cudnnHandle_t handle, const BackendDescriptor& plan) const;
     float time_plan(cudnnHandle_t handle, const BackendDescriptor& plan, cudaStream_t stream) const;
 
     ConvProblem p_;
     std::string node_;
     std::vector<BackendDescriptor> tensors_, pointwise_, ops_;
-    BackendDescriptor conv_, graph_, plan_, pack_;
+    BackendDescriptor conv_, graph_, plan_;
+    std::vector<BackendDescriptor> packs_;
+    int slices_ = 1;
     ConvBuffers bound_{};  // the buffers the variant pack points at
     int rank_ = -1;
     int64_t workspace_ = 0;

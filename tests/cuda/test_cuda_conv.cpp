@@ -48,7 +48,7 @@ struct CudnnHandle {
 }  // namespace
 
 TEST_CASE("convolutions (bias; bias + ReLU; bias + residual + ReLU) match the CPU at every model shape, through "
-          "cuDNN's legacy call and its operation graph", "[cuda][ops][conv]") {
+          "cuDNN's legacy call and its operation graph (whole, and per group)", "[cuda][ops][conv]") {
     INFO("seed " << run_seed());
     CudnnHandle handle;
     void* workspace = nullptr;
@@ -56,7 +56,7 @@ TEST_CASE("convolutions (bias; bias + ReLU; bias + residual + ReLU) match the CP
     check(cudaMalloc(&workspace, ws_bytes), "workspace");
     resnest::ConvAlgoCache cache("");
     const int threads = (int)std::max(1u, std::thread::hardware_concurrency());
-    int graph_planned = 0, graph_unplanned = 0;
+    int graph_planned = 0, graph_unplanned = 0, group_planned = 0, group_unplanned = 0;
     for (const ConvCase& c : conv_cases()) {
         const resnest::Conv2dAttrs& a = c.a;
         const int n = 2, cin = a.in_channels, cout = a.out_channels, hw = c.h * c.w, ohw = c.oh * c.ow;
@@ -115,27 +115,38 @@ TEST_CASE("convolutions (bias; bias + ReLU; bias + residual + ReLU) match the CP
                                 a.kernel_h, a.stride_h, a.groups, c.h, c.w, conv.algorithm(), err);
                 CHECK(err <= op_tolerance(p));
 
-                // cuDNN's operation graph on the same data
-                resnest::GraphConvLaunch graph;
-                REQUIRE(graph.describe(prob, handle.h, "test graph conv", &why));
-                bool from_cache = false;
-                if (!graph.choose_plan(handle.h, buf, cache, key + "/graph", &from_cache)) {
-                    graph_unplanned++;  // no precompiled deterministic engine: the node keeps another way
-                    continue;
+                // cuDNN's operation graph on the same data: the whole node, and for a grouped convolution one
+                // group at a time on its channel slices.
+                for (bool per_group : {false, true}) {
+                    if (per_group && a.groups < 2) continue;
+                    resnest::GraphConvLaunch graph;
+                    if (!graph.describe(prob, handle.h, "test graph conv", &why, per_group)) {
+                        INFO(why);
+                        CHECK(per_group);  // only the per-group graph may refuse (unaligned channel slices)
+                        continue;
+                    }
+                    bool from_cache = false;
+                    if (!graph.choose_plan(handle.h, buf, cache, key + (per_group ? "/graph per group" : "/graph"),
+                                           &from_cache)) {
+                        (per_group ? group_unplanned : graph_unplanned)++;  // the node keeps another way
+                        continue;
+                    }
+                    check(cudaDeviceSynchronize(), "plan search");
+                    check(cudaMemset(dy.data(), kPoison, ref.size() * es), "poison");
+                    graph.launch(handle.h, buf, 0);
+                    check(cudaDeviceSynchronize(), "graph conv");
+                    REQUIRE(dy.download(got, &why));
+                    double gerr = max_rel_error(nhwc_to_nchw(got, n, cout, ohw), ref);
+                    INFO((per_group ? "per-group " : "") << "graph plan rank " << graph.algorithm() << " ("
+                                                         << graph.runs() << " runs), rel err " << gerr);
+                    CHECK(gerr <= op_tolerance(p));
+                    (per_group ? group_planned : graph_planned)++;
                 }
-                check(cudaDeviceSynchronize(), "plan search");
-                check(cudaMemset(dy.data(), kPoison, ref.size() * es), "poison");
-                graph.launch(handle.h, buf, 0);
-                check(cudaDeviceSynchronize(), "graph conv");
-                REQUIRE(dy.download(got, &why));
-                double gerr = max_rel_error(nhwc_to_nchw(got, n, cout, ohw), ref);
-                INFO("graph plan rank " << graph.algorithm() << ", rel err " << gerr);
-                CHECK(gerr <= op_tolerance(p));
-                graph_planned++;
             }
     }
-    std::printf("cuda conv: %d cases also ran on a cuDNN graph plan, %d had no precompiled deterministic engine\n",
-                graph_planned, graph_unplanned);
+    std::printf("cuda conv: %d cases also ran on a cuDNN graph plan, %d had no precompiled deterministic engine; "
+                "grouped cases per group: %d ran, %d had no engine\n",
+                graph_planned, graph_unplanned, group_planned, group_unplanned);
     CHECK(graph_planned > 0);
     cudaFree(workspace);
 }

@@ -93,9 +93,10 @@ TEST_CASE("cuBLASLt describes every 1x1 model convolution as one matmul in tf32 
     if (fp32_refused) WARN(fp32_refused << " fp32 1x1 convolutions: no pedantic fp32 matmul; they stay on cuDNN");
 }
 
-TEST_CASE("cuDNN takes the operation graph conv -> bias (-> residual) (-> ReLU) of every model convolution",
+TEST_CASE("cuDNN takes the operation graph conv -> bias (-> residual) (-> ReLU) of every model convolution, "
+          "and of one group of every grouped one",
           "[cuda-host][cudnn-graph]") {
-    int graphs = 0;
+    int graphs = 0, per_group = 0;
     for (Precision p : {Precision::fp32, Precision::tf32, Precision::fp16})
         for (int batch : {1, 128})
             for (const auto& [name, prob] : model_convs(batch, p)) {
@@ -107,8 +108,24 @@ TEST_CASE("cuDNN takes the operation graph conv -> bias (-> residual) (-> ReLU) 
                 CHECK(ok);
                 CHECK(conv.ops() == 2 + (prob.has_z ? 1 : 0) + (prob.relu ? 1 : 0));
                 graphs += ok;
+                if (prob.attrs.groups < 2) continue;
+                // One group's dense convolution over strided channel slices: the same operations.
+                GraphConvLaunch slice;
+                bool sliced = slice.describe(prob, nullptr, name, &why, true);
+                INFO(why);
+                CHECK(sliced);
+                CHECK(slice.ops() == conv.ops());
+                CHECK(slice.runs() == prob.attrs.groups);
+                per_group += sliced;
             }
     CHECK(graphs > 3 * 2 * 4 * 50);
+    CHECK(per_group == 3 * 2 * 2 * 16);  // the 16 radix-2 convs of ResNeSt50 in both semantics (the fast model has radix 1)
+    // An ungrouped convolution has no groups to run one at a time.
+    ConvProblem dense = model_convs(1, Precision::fp16).front().second;
+    GraphConvLaunch conv;
+    std::string why;
+    CHECK_FALSE(conv.describe(dense, nullptr, "conv1.0", &why, true));
+    CHECK_THAT(why, Catch::Contains("per group needs groups"));
 }
 
 TEST_CASE("a cuDNN graph launched before a plan was chosen is an error naming the node", "[cuda-host][cudnn-graph]") {
