@@ -9,7 +9,23 @@
 #pragma once
 #include <cuda_runtime_api.h>
 
+#include "resnest/error.h"
+
 namespace resnest {
+
+// What a launcher throws when the launch itself is refused (configuration, launch attribute, no kernel
+// image for the device), and what the CUDA backend throws when the capture of such launches is refused:
+// the failures that ordinary launches may avoid.
+class KernelLaunchError : public Error {
+  public:
+    using Error::Error;
+};
+
+// The architecture the kernels of kernels/ run as on the current device: the lesser of a kernel's PTX and
+// binary versions (90 for the default sm_90 build on Hopper; 80 when sm_80 PTX is compiled for the
+// device), 0 when they cannot load. Programmatic dependent launch is safe only at 90 or more: below, the
+// kernels lack the wait.
+int kernels_compiled_arch();
 
 struct KernelStream {
     cudaStream_t stream = nullptr;

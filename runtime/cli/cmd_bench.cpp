@@ -196,8 +196,8 @@ int cmd_bench(int argc, char** argv) {
     std::printf("  precision %s, passes %s, %s%s\n", precision.c_str(),
                 engine->pass_log().empty() ? "off" : (std::to_string(engine->pass_log().size()) + " rewrites").c_str(),
                 cuda ? (opt.cuda_graph ? "CUDA graph replay" : "eager launches (--no-graph)") : "host loop",
-                !cuda ? "" : opt.dependent_launch && dev.cc_major >= 9 ? ", programmatic dependent launch"
-                                                                      : ", ordinary launches");
+                !cuda ? "" : opt.dependent_launch && dev.kernels_arch >= 90 ? ", programmatic dependent launch"
+                                                                           : ", ordinary launches");
     std::printf("  weights: %s; input N x %lldx%lldx%lld, seeded\n", weights_desc.c_str(),
                 (long long)s.input_shape[0], (long long)s.input_shape[1], (long long)s.input_shape[2]);
     std::printf("  %d warm-up run(s), then %s per batch size\n", warmup,
@@ -290,6 +290,7 @@ int cmd_bench(int argc, char** argv) {
                               {"sm_clock_mhz", dev.sm_clock_mhz}, {"memory_clock_mhz", dev.memory_clock_mhz},
                               {"driver_version", dev.driver_version}, {"runtime_version", dev.runtime_version},
                               {"cudnn_version", dev.cudnn_version}, {"cublas_version", dev.cublas_version},
+                              {"kernels_arch", dev.kernels_arch},
                               {"peak_tflops", peak}, {"peak_tbs", peak_bw}};
         nlohmann::json j = {
             {"tool", "resnest bench"}, {"version", RESNEST_VERSION}, {"git_commit", RESNEST_GIT_COMMIT},
@@ -298,7 +299,7 @@ int cmd_bench(int argc, char** argv) {
                         {"precision", precision}, {"threads", threads}, {"cuda_graph", cuda && opt.cuda_graph},
                         {"conv_search", opt.conv_search}, {"conv_gemm", opt.conv_gemm},
                         {"conv_graph", opt.conv_graph},
-                        {"dependent_launch", cuda && opt.dependent_launch && dev.cc_major >= 9},
+                        {"dependent_launch", cuda && opt.dependent_launch && dev.kernels_arch >= 90},
                         {"passes", engine->pass_log().size()}, {"weights", weights_desc}, {"batches", batches},
                         {"warmup", warmup}, {"iters", duration_s ? 0 : iters}, {"duration_s", duration_s},
                         {"streams", streams}}},

@@ -216,7 +216,7 @@ class CudaContext : public Context {
         env_.cudnn = cudnn_, env_.lt = lt_, env_.stream = stream_, env_.cache = &engine_->cache();
         env_.conv_gemm = o.conv_gemm, env_.conv_graph = o.conv_graph, env_.timed_search = o.conv_search == "timed";
         env_.verbose = o.verbose, env_.cublas_version = engine_->device().cublas_version;
-        launch_ = KernelStream(stream_, o.dependent_launch && engine_->device().cc_major >= 9);
+        launch_ = KernelStream(stream_, o.dependent_launch && engine_->device().kernels_arch >= 90);
         CUDA_CHECK(cudaEventCreate(&start_));
         CUDA_CHECK(cudaEventCreate(&stop_));
         in_numel_ = shape_numel(g.input_shape);
@@ -413,16 +413,20 @@ class CudaContext : public Context {
         auto t_convs = std::chrono::steady_clock::now();
         try {
             run_and_capture(batch, *state);
-        } catch (const Error& e) {
-            // A driver that refuses programmatic dependent launch (in a launch or in the capture): warn and
-            // go on without it, for this batch size and the ones after.
+        } catch (const KernelLaunchError& e) {
+            // A launch or capture refused while programmatic dependent launch is on: warn and go on without
+            // it, for this batch size and the ones after. Any other error is the node's, and propagates.
             if (!launch_.dependent_launch) throw;
             std::fprintf(stderr, "warning: %s; going on without programmatic dependent launch (as --no-pdl)\n",
                          e.what());
             cudaGetLastError();
-            CUDA_CHECK(cudaStreamSynchronize(stream_));
+            cudaStreamSynchronize(stream_);  // a sticky fault shows in the retry, with the first message
             launch_.dependent_launch = false;
-            run_and_capture(batch, *state);
+            try {
+                run_and_capture(batch, *state);
+            } catch (const Error& again) {
+                throw Error(std::string(e.what()) + "; and with ordinary launches: " + again.what());
+            }
         }
         if (o.verbose) {
             auto t_end = std::chrono::steady_clock::now();
@@ -455,8 +459,13 @@ class CudaContext : public Context {
             cudaGetLastError();
             throw;
         }
-        CUDA_CHECK(cudaStreamEndCapture(stream_, &state.graph));
-        CUDA_CHECK(cudaGraphInstantiate(&state.exec, state.graph, 0));
+        cudaError_t e = cudaStreamEndCapture(stream_, &state.graph);
+        if (e == cudaSuccess) e = cudaGraphInstantiate(&state.exec, state.graph, 0);
+        if (e != cudaSuccess) {
+            cudaGetLastError();
+            throw KernelLaunchError(engine_->graph().source + ": the CUDA graph capture of the forward pass failed: " +
+                                    cudaGetErrorString(e) + " (--no-graph runs without it)");
+        }
     }
 
     // Enqueues the whole forward pass; with `events`, records events[i] before node i and events[n] after.

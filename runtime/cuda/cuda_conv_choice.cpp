@@ -45,7 +45,9 @@ bool ConvNode::build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts
             if (!conv_runs_as_gemm(p.attrs)) return false;
             auto gemm = std::make_unique<GemmConvLaunch>();
             if (!gemm->describe(p, grouped, node, why)) return false;
-            std::string k = conv_algo_key(key) + "|cublasLt " + std::to_string(env.cublas_version);
+            // The heuristic list, whose rank the cache keeps, depends on the pointers' alignment too.
+            std::string k = conv_algo_key(key) + "|cublasLt " + std::to_string(env.cublas_version) + " align " +
+                            std::to_string(gemm->alignment());
             if (!gemm->choose_algorithm(env.lt, grouped, env.stream, *env.cache, k, &from_cache)) {
                 *why = "no cuBLASLt algorithm runs";
                 return false;

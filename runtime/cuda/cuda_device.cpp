@@ -4,6 +4,7 @@
 #include <cudnn.h>
 
 #include "cuda/cuda_check.h"
+#include "kernel_stream.h"
 #include "resnest/engine.h"
 
 namespace resnest {
@@ -72,6 +73,7 @@ DeviceInfo cuda_device_info(int device) {
     CUDA_CHECK(cudaSetDevice(device));
     size_t free_bytes = 0, total_bytes = 0;
     CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    info.kernels_arch = kernels_compiled_arch();
     CUDA_CHECK(cudaSetDevice(previous));
     info.memory_free = (int64_t)free_bytes;
     info.memory_total = (int64_t)total_bytes;

@@ -36,6 +36,7 @@ class GemmConvLaunch {
     float time_call(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream) const;
 
     int algorithm() const { return rank_; }  // rank in cuBLASLt's heuristic list, -1 before a choice
+    unsigned alignment() const { return align_; }  // bytes: the least alignment of the x, w, z and y pointers
     size_t workspace_needed() const { return workspace_; }
 
     static constexpr int kMaxCandidates = 6;

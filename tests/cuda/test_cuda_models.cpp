@@ -211,6 +211,13 @@ TEST_CASE("the algorithm cache file is written, read back and gives the same res
     std::remove(path.c_str());
 }
 
+TEST_CASE("on Hopper the kernels run as sm_90 code, so they take programmatic dependent launches", "[cuda][models]") {
+    resnest::DeviceInfo d = resnest::cuda_device_info(0);
+    std::printf("cuda: %s sm_%d%d, kernels run as %d\n", d.name.c_str(), d.cc_major, d.cc_minor, d.kernels_arch);
+    CHECK(d.kernels_arch >= 50);  // they load at all
+    if (d.cc_major >= 9) CHECK(d.kernels_arch >= 90);  // the default build is sm_90: the wait is compiled in
+}
+
 TEST_CASE("CUDA errors a user can cause are named", "[cuda][models]") {
     auto e = resnest::Engine::load_seeded(src("models/resnest50_fast_1s1x64d.json"), 1, cuda_options(Precision::fp16, 2));
     auto ctx = e->create_context();
