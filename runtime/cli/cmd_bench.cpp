@@ -44,7 +44,7 @@ static const char* kBenchHelp =
     "                   combined throughput\n"
     "  --no-graph       cuda: launch node by node instead of replaying the captured CUDA graph\n"
     "  --no-pdl         cuda: launch the runtime's kernels the ordinary way, not as programmatic dependent\n"
-    "                   launches (which compute capability 9.0+ gets by default)\n"
+    "                   launches (the default where the kernels run as sm_90 code or later)\n"
     "  --conv-search S  cuda: convolution algorithms ranked by cuDNN's Find (find) or by timing the node's call\n"
     "  --conv-gemm G    cuda: 1x1 convolutions as cuBLASLt matmuls where faster (auto), always (on), never (off)\n"
     "  --conv-graph G   cuda: convolutions through cuDNN's fused operation graph where faster (auto), always\n"

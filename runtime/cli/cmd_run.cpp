@@ -33,7 +33,7 @@ static const char* kRunHelp =
     "  --passes P     graph passes (BN folding, conv+bias+residual+ReLU fusion): auto = on for cuda, off\n"
     "                 for the cpu oracle\n"
     "  --no-graph     cuda: launch node by node instead of replaying a captured CUDA graph\n"
-    "  --no-pdl       cuda: no programmatic dependent launches (the default on compute capability 9.0+)\n"
+    "  --no-pdl       cuda: no programmatic dependent launches (the default for sm_90 kernels)\n"
     "  --algo-cache F cuda: convolution algorithm cache file (default $RESNEST_CACHE_DIR/conv_algos.tsv or\n"
     "                 ~/.cache/resnest/conv_algos.tsv); 'none' keeps it in memory\n"
     "  --conv-search S cuda: rank convolution algorithms by cuDNN's timing of the plain convolution (find,\n"

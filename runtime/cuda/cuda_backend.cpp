@@ -5,10 +5,10 @@
 // one activation arena for the largest batch. A context owns a stream, cuDNN, cuBLAS and cuBLASLt handles,
 // the arena, a convolution workspace and the model's float NCHW input/output buffers. The first run at a
 // batch size chooses how each convolution runs (cuda_conv_choice.h: cuDNN's call, its dense form, one
-// cuBLASLt matmul or cuDNN's operation graph; from the cache file or by timing), runs the forward pass once
-// eagerly and captures it as a CUDA graph; later runs replay the graph. On compute capability 9.0 and
-// later the kernels of kernels/ are programmatic dependent launches (kernel_stream.h) unless
-// EngineOptions::dependent_launch is off.
+// cuBLASLt matmul or cuDNN's operation graph, whole or a group at a time; from the cache file or by timing),
+// runs the forward pass once eagerly and captures it as a CUDA graph; later runs replay the graph. Where the
+// kernels of kernels/ run as sm_90 code or later (DeviceInfo::kernels_arch) they are programmatic dependent
+// launches (kernel_stream.h) unless EngineOptions::dependent_launch is off.
 //
 // Activations are NHWC in T = float (fp32, tf32) or __half (fp16); edges convert from and to float NCHW.
 #include "cuda/cuda_backend.h"

@@ -52,8 +52,8 @@ struct EngineOptions {
     // cuda: convolutions through cuDNN's operation graph (conv -> bias -> residual -> ReLU fused): "auto"
     // where timing finds it fastest, "on" wherever a precompiled engine runs it, "off" never.
     std::string conv_graph = "auto";
-    // cuda: launch the runtime's own kernels as programmatic dependent launches on compute capability 9.0
-    // and later (each may start while the kernel before it finishes; it waits before reading its input).
+    // cuda: launch the runtime's own kernels as programmatic dependent launches where they run as sm_90
+    // code or later (each may start while the kernel before it finishes; it waits before reading its input).
     bool dependent_launch = true;
 };
 
