@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# run_tests.sh: installs the dependencies, builds (Release) and runs every CTest suite: unit, bad-input,
-# fixture parity against timm and PaddleClas, and the CLI. GPU suites, where built, skip without a GPU.
+# run_tests.sh: installs the dependencies, builds (Release; with the CUDA backend, the kernel labs too) and
+# runs every CTest suite: unit, bad-input, fixture parity against timm and PaddleClas, and the CLI. GPU
+# suites, where built, skip without a GPU.
 # Then builds the CPU suites again with AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on)
 # in build-asan/ and runs them there: a sanitizer report fails the run.
 #
@@ -12,6 +13,10 @@ bash bench/install_deps.sh
 BUILD=${BUILD:-build}
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release ${RESNEST_CMAKE_ARGS:-}
 cmake --build "$BUILD" -j"$(nproc)"
+# The kernel labs run only on a GPU machine, but must compile wherever the CUDA backend does.
+if grep -q "^RESNEST_HAVE_CUDA_BUILD:INTERNAL=ON" "$BUILD/CMakeCache.txt"; then
+    cmake --build "$BUILD" --target labs -j"$(nproc)"
+fi
 ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)"
 
 if [[ ${RESNEST_SKIP_ASAN:-0} == 1 ]]; then
