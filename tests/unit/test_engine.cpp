@@ -91,6 +91,19 @@ TEST_CASE("weight file problems name the tensor and the node", "[engine][bad-inp
         });
         REQUIRE_THROWS_WITH(Engine::load(graph, p), Contains("tensor 'layer2.0.bn3.running_mean' (role 'running_mean' of node 'layer2.0.bn3', batch_norm) holds a non-finite value"));
     }
+    SECTION("several problems: the first in the graph's order is reported, every time") {
+        // Tensors are checked a tensor a thread; the error must not depend on which thread finishes first.
+        std::string p = edited([](std::vector<Tensor>& t) {
+            for (auto& x : t) {
+                float nan = NAN;
+                if (x.name == "fc.weight" || x.name == "layer2.0.bn3.running_mean" || x.name == "conv1.0.weight")
+                    std::memcpy(x.bytes.data() + 8, &nan, 4);
+            }
+        });
+        for (int rep = 0; rep < 5; rep++)
+            REQUIRE_THROWS_WITH(Engine::load(graph, p), Contains("tensor 'conv1.0.weight' (role 'weight' of node "
+                                                                 "'conv1.0', conv2d) holds a non-finite value"));
+    }
     SECTION("negative variance") {
         std::string p = edited([](std::vector<Tensor>& t) {
             for (auto& x : t)
