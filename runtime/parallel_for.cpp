@@ -5,14 +5,28 @@
 #include <atomic>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 namespace resnest {
+
+// The CPUs this process may run on (its affinity mask, which a container's CPU set narrows), at least 1.
+static int usable_cpus() {
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+#endif
+    return (int)std::max(1u, std::thread::hardware_concurrency());
+}
 
 void parallel_for_each_index(int64_t count, const std::function<void(int64_t)>& fn, int threads) {
     if (count <= 0) return;
-    if (threads <= 0) threads = (int)std::max(1u, std::thread::hardware_concurrency());
+    if (threads <= 0) threads = usable_cpus();
     threads = (int)std::min<int64_t>(threads, count);
     std::atomic<int64_t> next{0};
     std::atomic<bool> failed{false};
@@ -30,7 +44,12 @@ void parallel_for_each_index(int64_t count, const std::function<void(int64_t)>& 
         }
     };
     std::vector<std::thread> pool;
-    for (int t = 1; t < threads; t++) pool.emplace_back(worker);
+    pool.reserve((size_t)threads - 1);
+    try {
+        for (int t = 1; t < threads; t++) pool.emplace_back(worker);
+    } catch (const std::system_error&) {
+        // No more threads to be had (a process limit): the ones started and this one do the work.
+    }
     worker();  // the calling thread works too
     for (std::thread& t : pool) t.join();
     if (first_error) std::rethrow_exception(first_error);

@@ -8,8 +8,9 @@
 
 namespace resnest {
 
-// threads: 0 = one per hardware thread (at most `count`). The first exception an item throws is rethrown
-// once every thread has stopped; the remaining items are skipped.
+// threads: 0 = one per CPU this process may use (at most `count`; fewer when the system will not start
+// more). The first exception an item throws is rethrown once every thread has stopped; the remaining items
+// are skipped (callers that need the first error in index order catch per item, as bind_weights does).
 void parallel_for_each_index(int64_t count, const std::function<void(int64_t)>& fn, int threads = 0);
 
 }  // namespace resnest

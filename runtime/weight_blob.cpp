@@ -3,7 +3,9 @@
 // own pieces and the zero gap after each.
 #include "weight_blob.h"
 
+#include <algorithm>
 #include <cstring>
+#include <exception>
 #include <string>
 
 #include "dtype.h"
@@ -47,6 +49,53 @@ class BlobWriter {
     int64_t size_;
     Precision p_;
 };
+
+// Node n's pieces into the buffer at its offsets o.
+void fill_node(const Graph& g, const HostWeights& w, const Node& n, const NodeWeightOffsets& o, const BlobWriter& out) {
+    switch (n.op) {
+        case OpType::conv2d: {
+            const Conv2dAttrs& a = n.conv;
+            const std::vector<float>& filt = w.tensors.at(n.weights.at("weight"));
+            out.put_storage(o.conv_w, conv_weight_oihw_to_ohwi(filt, a.out_channels, a.in_channels / a.groups,
+                                                              a.kernel_h, a.kernel_w));
+            if (a.groups > 1) {
+                std::vector<float> dense = conv_weight_grouped_to_dense(filt, a.out_channels, a.in_channels,
+                                                                        a.groups, a.kernel_h, a.kernel_w);
+                out.put_storage(o.conv_w_dense, conv_weight_oihw_to_ohwi(dense, a.out_channels, a.in_channels,
+                                                                        a.kernel_h, a.kernel_w));
+            }
+            std::vector<float> bias(a.out_channels, 0.0f);
+            if (a.bias) {
+                bias = w.tensors.at(n.weights.at("bias"));
+                out.put_floats(o.conv_b_f, bias);
+            }
+            out.put_storage(o.conv_b, bias);
+            break;
+        }
+        case OpType::batch_norm: {
+            std::vector<double> s, t;
+            batch_norm_scale_shift(g, n, w, s, t);
+            out.put_floats(o.bn_scale, std::vector<float>(s.begin(), s.end()));
+            out.put_floats(o.bn_shift, std::vector<float>(t.begin(), t.end()));
+            break;
+        }
+        case OpType::split_attention: {
+            std::vector<float> w1, b1;
+            split_attention_folded_fc1(g, n, w, w1, b1);
+            out.put_floats(o.fc1_w, w1);
+            out.put_floats(o.fc1_b, b1);
+            out.put_floats(o.fc2_w, w.tensors.at(n.weights.at("fc2_weight")));
+            out.put_floats(o.fc2_b, w.tensors.at(n.weights.at("fc2_bias")));
+            break;
+        }
+        case OpType::linear:
+            out.put_storage(o.linear_w, w.tensors.at(n.weights.at("weight")));
+            if (n.linear.bias) out.put_floats(o.linear_b, w.tensors.at(n.weights.at("bias")));
+            break;
+        default:
+            break;
+    }
+}
 
 }  // namespace
 
@@ -100,53 +149,16 @@ WeightBlob build_weight_blob(const Graph& g, const HostWeights& w, Precision p) 
     blob.size = size;
     blob.data.reset(new unsigned char[(size_t)std::max<int64_t>(size, 1)]);
     const BlobWriter out(blob.data.get(), size, p);
+    std::vector<std::exception_ptr> errors(g.nodes.size());
     parallel_for_each_index((int64_t)g.nodes.size(), [&](int64_t i) {  // the contents, a node a thread
-        const Node& n = g.nodes[i];
-        const NodeWeightOffsets& o = blob.nodes[i];
-        switch (n.op) {
-            case OpType::conv2d: {
-                const Conv2dAttrs& a = n.conv;
-                const std::vector<float>& filt = w.tensors.at(n.weights.at("weight"));
-                out.put_storage(o.conv_w, conv_weight_oihw_to_ohwi(filt, a.out_channels, a.in_channels / a.groups,
-                                                                  a.kernel_h, a.kernel_w));
-                if (a.groups > 1) {
-                    std::vector<float> dense = conv_weight_grouped_to_dense(filt, a.out_channels, a.in_channels,
-                                                                            a.groups, a.kernel_h, a.kernel_w);
-                    out.put_storage(o.conv_w_dense, conv_weight_oihw_to_ohwi(dense, a.out_channels, a.in_channels,
-                                                                            a.kernel_h, a.kernel_w));
-                }
-                std::vector<float> bias(a.out_channels, 0.0f);
-                if (a.bias) {
-                    bias = w.tensors.at(n.weights.at("bias"));
-                    out.put_floats(o.conv_b_f, bias);
-                }
-                out.put_storage(o.conv_b, bias);
-                break;
-            }
-            case OpType::batch_norm: {
-                std::vector<double> s, t;
-                batch_norm_scale_shift(g, n, w, s, t);
-                out.put_floats(o.bn_scale, std::vector<float>(s.begin(), s.end()));
-                out.put_floats(o.bn_shift, std::vector<float>(t.begin(), t.end()));
-                break;
-            }
-            case OpType::split_attention: {
-                std::vector<float> w1, b1;
-                split_attention_folded_fc1(g, n, w, w1, b1);
-                out.put_floats(o.fc1_w, w1);
-                out.put_floats(o.fc1_b, b1);
-                out.put_floats(o.fc2_w, w.tensors.at(n.weights.at("fc2_weight")));
-                out.put_floats(o.fc2_b, w.tensors.at(n.weights.at("fc2_bias")));
-                break;
-            }
-            case OpType::linear:
-                out.put_storage(o.linear_w, w.tensors.at(n.weights.at("weight")));
-                if (n.linear.bias) out.put_floats(o.linear_b, w.tensors.at(n.weights.at("bias")));
-                break;
-            default:
-                break;
+        try {
+            fill_node(g, w, g.nodes[i], blob.nodes[i], out);
+        } catch (...) {
+            errors[i] = std::current_exception();
         }
     });
+    for (const std::exception_ptr& e : errors)  // the first in graph order (a corrupt variance names its tensor)
+        if (e) std::rethrow_exception(e);
     return blob;
 }
 

@@ -41,15 +41,17 @@ struct FusedShape {
     int blocks_per_image;  // B
 };
 
-// A barrier for a cooperative launch (all blocks resident): every block arrives, then all leave. The
-// counter only grows, by gridDim.x a barrier, so launches need no reset.
+// A barrier for a cooperative launch (all blocks resident): every block arrives, then all leave. Block 0
+// adds 2^31 - (G - 1) to the counter and every other block 1, so a complete barrier adds exactly 2^31: the
+// top bit flips when the last block arrives and never before, and the low 31 bits come back to zero, so
+// the counter, zeroed once, serves every later barrier and launch whatever its grid size.
 __device__ void grid_barrier(unsigned* counter) {
     __syncthreads();
     if (threadIdx.x == 0) {
+        const unsigned add = blockIdx.x == 0 ? 0x80000000u - (gridDim.x - 1) : 1u;
         __threadfence();
-        const unsigned ticket = atomicAdd(counter, 1u);
-        const unsigned target = (ticket / gridDim.x + 1) * gridDim.x;
-        while ((int)(atomicAdd(counter, 0u) - target) < 0) {
+        const unsigned before = atomicAdd(counter, add);
+        while (((before ^ atomicAdd(counter, 0u)) & 0x80000000u) == 0) {
         }
         __threadfence();
     }

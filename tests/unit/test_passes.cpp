@@ -321,6 +321,23 @@ TEST_CASE("the device weight buffer holds every node's pieces, converted, aligne
     }
 }
 
+TEST_CASE("the device weight buffer reports the first corrupt batch norm in graph order", "[passes][cuda-host]") {
+    // With the passes off the buffer folds each BN's statistics itself, a node a thread.
+    Graph g = graph_load(test::source_path("tests/fixtures/tiny/tiny_r4_k2_torch.json"));
+    HostWeights w;
+    std::vector<std::string> variances;  // batch_norm running_var tensors, in graph order
+    for (const WeightRequirement& r : g.weights) {
+        w.tensors[r.tensor] = test::random_floats((size_t)shape_numel(r.shape), 0.5f, 1.5f);
+        if (g.nodes[r.node].op == OpType::batch_norm && r.role == "running_var") variances.push_back(r.tensor);
+    }
+    REQUIRE(variances.size() >= 3);
+    w.tensors.at(variances[1])[0] = -2.0f;
+    w.tensors.at(variances.back())[0] = -2.0f;
+    for (int rep = 0; rep < 5; rep++)
+        CHECK_THROWS_WITH(build_weight_blob(g, w, Precision::fp32),
+                          Contains("'" + variances[1] + "'") && Contains("not positive"));
+}
+
 TEST_CASE("the convolution algorithm cache: keys, file round trip, corrupt lines", "[passes][cuda-host]") {
     ConvAlgoKeyParts k;
     k.device = "NVIDIA H200\tx";
