@@ -20,8 +20,8 @@
 #   coldstart load + plan to first result in a new process, first with an empty algorithm cache, then cached
 #   bench     resnest bench, both models, fp32 and fp16, batches 1,8,32,128; ResNeSt50 with the timed
 #             search (full runs), with ordinary launches (--no-pdl) and with every convolution on cuDNN
-#             (--conv-gemm off); every convolution's candidate timings (--verbose, no cache); profiles in
-#             fp16 and fp32 at batches 1 and 128
+#             (--conv-gemm off); profiles in fp16 and fp32 at batches 1 and 128, with every convolution's
+#             ways timed afresh and logged (--verbose, no cache)
 #   lab       every kernel lab executable found in BIN (kernels/lab/: versions, correctness, timing sweep)
 #   torch     bench/compare_pytorch.py: PyTorch eager / graph / channels-last fp16 / torch.compile, side by
 #             side with the bench JSON; bench/plot_latency.py draws latency.png
@@ -137,15 +137,15 @@ run_bench() {
     stage bench_resnest50_fp16_conv_gemm_off "$(L 120 30)" "$RESNEST" bench --model models/resnest50.json \
         --random-weights --backend cuda --precision fp16 --conv-gemm off --batch 1,8,32,128 \
         --iters "$(L 100 50)" --json "$OUT_DIR/conv_gemm_off_resnest50_fp16.json"
-    # Every convolution's candidates timed from scratch (no cache file), logged per node: the data behind
-    # the choice among cuDNN, cuDNN dense, cuBLASLt and the cuDNN graph.
-    stage conv_choices_resnest50_fp16 "$(L 90 45)" "$RESNEST" bench --model models/resnest50.json --random-weights \
-        --backend cuda --precision fp16 --batch 1,128 --warmup 1 --iters 5 --algo-cache none --verbose
-    stage bench_profile_resnest50_fp16 "$(L 60 25)" "$RESNEST" bench --model models/resnest50.json --random-weights \
-        --backend cuda --precision fp16 --batch 1,128 --iters 50 --profile --json "$OUT_DIR/profile_resnest50_fp16.json"
-    # fp32 (no TF32) has never been profiled: where its 0.5-0.7x of PyTorch fp32 goes.
-    stage bench_profile_resnest50_fp32 "$(L 60 30)" "$RESNEST" bench --model models/resnest50.json --random-weights \
-        --backend cuda --precision fp32 --batch 1,128 --iters 20 --profile --json "$OUT_DIR/profile_resnest50_fp32.json"
+    # Profiles at batches 1 and 128, every convolution's ways timed from scratch (no cache file) and logged
+    # per node (--verbose): the data behind the choice among cuDNN, cuDNN dense, cuBLASLt and the cuDNN graph
+    # (whole and per group). fp32 (no TF32) has never been profiled: where its 0.5-0.7x of PyTorch goes.
+    stage bench_profile_resnest50_fp16 "$(L 90 50)" "$RESNEST" bench --model models/resnest50.json --random-weights \
+        --backend cuda --precision fp16 --batch 1,128 --iters 50 --profile --algo-cache none --verbose \
+        --json "$OUT_DIR/profile_resnest50_fp16.json"
+    stage bench_profile_resnest50_fp32 "$(L 90 50)" "$RESNEST" bench --model models/resnest50.json --random-weights \
+        --backend cuda --precision fp32 --batch 1,128 --iters 20 --profile --algo-cache none --verbose \
+        --json "$OUT_DIR/profile_resnest50_fp32.json"
 }
 
 run_coldstart() {
