@@ -83,6 +83,11 @@ expect 0 "usage: resnest bench" -- "$BIN" bench --help
 expect 2 "--batch takes comma-separated sizes" -- "$BIN" bench --model "$TINY.json" --batch 1,0
 expect 2 "either --weights or --random-weights" -- "$BIN" bench --model "$TINY.json" --weights "$TINY.safetensors" --random-weights
 expect 2 "flag --no-pdl given twice" -- "$BIN" bench --model "$TINY.json" --no-pdl --no-pdl
+# --verbose logs the load step by step (the cold-start timeline device_check prints)
+expect 0 "load: graph parsed in [0-9.]+ s, weights drawn in [0-9.]+ s" -- "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --passes on --verbose
+if grep -Eq "^pass: [0-9]+ rewrites; [0-9]+ nodes run; [0-9.]+ s$" "$TMP/err" &&
+    grep -Eq "^load: backend ready in [0-9.]+ s; [0-9.]+ s since the load began$" "$TMP/err"; then ok; else bad "bench --verbose lacks the pass or backend timing: $(cat "$TMP/err")"; fi
+expect 0 "load: graph parsed in [0-9.]+ s, weights read in [0-9.]+ s" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y_verbose.npy" --verbose
 expect 0 "p50 ms" -- "$BIN" bench --model "$TINY.json" --batch 1,2 --warmup 1 --iters 4 --no-pdl --json "$TMP/bench.json"
 if "$PY" -c "
 import json
