@@ -62,9 +62,6 @@ int main() {
                 resnest::kernels_compiled_arch());
     cudaStream_t stream;
     LAB_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    cudaEvent_t t0, t1;
-    LAB_CHECK(cudaEventCreate(&t0));
-    LAB_CHECK(cudaEventCreate(&t1));
     bool all_ok = true;
     for (int blocks : {1, sms, 8 * sms}) {
         const int n = blocks * kThreads;
@@ -105,15 +102,9 @@ int main() {
                     for (int i = 0; i < n; i++) wrong += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
                 };
                 for (int r = 0; r < 10; r++) run(), check();
-                const int reps = 20;
-                LAB_CHECK(cudaEventRecord(t0, stream));
-                for (int r = 0; r < reps; r++) run();
-                LAB_CHECK(cudaEventRecord(t1, stream));
-                LAB_CHECK(cudaEventSynchronize(t1));
-                float ms = 0.0f;
-                LAB_CHECK(cudaEventElapsedTime(&ms, t0, t1));
+                const float ms = lab::time_ms(run, 20, stream);  // one chain
                 check();
-                const float us = ms * 1000.0f / reps / kSteps;
+                const float us = ms * 1000.0f / kSteps;
                 per_kernel_us[graph][dependent] = us;
                 std::printf("%4d blocks %-6s %s: %7.3f us a kernel (%d steps), %s\n", blocks, graph ? "graph" : "eager",
                             dependent ? "v2" : "v1", us, kSteps, wrong ? "WRONG" : "ok");

@@ -57,16 +57,17 @@ inline std::vector<float> download_half(const __half* d, size_t count) {
     return v;
 }
 
-// Mean device time of `reps` launches after one untimed one, ms.
+// Mean device time of `reps` launches after one untimed one, ms, on `stream` (the work `launch` enqueues
+// must go there).
 template <typename Launch>
-float time_ms(Launch launch, int reps = 50) {
+float time_ms(Launch launch, int reps = 50, cudaStream_t stream = 0) {
     cudaEvent_t a, b;
     LAB_CHECK(cudaEventCreate(&a));
     LAB_CHECK(cudaEventCreate(&b));
     launch();
-    LAB_CHECK(cudaEventRecord(a));
+    LAB_CHECK(cudaEventRecord(a, stream));
     for (int i = 0; i < reps; i++) launch();
-    LAB_CHECK(cudaEventRecord(b));
+    LAB_CHECK(cudaEventRecord(b, stream));
     LAB_CHECK(cudaEventSynchronize(b));
     float ms = 0.0f;
     LAB_CHECK(cudaEventElapsedTime(&ms, a, b));
