@@ -28,18 +28,19 @@ void parallel_for_each_index(int64_t count, const std::function<void(int64_t)>& 
     if (count <= 0) return;
     if (threads <= 0) threads = usable_cpus();
     threads = (int)std::min<int64_t>(threads, count);
-    std::atomic<int64_t> next{0};
-    std::atomic<bool> failed{false};
+    // Items are claimed in increasing order. Once item f has failed, items above the lowest failure so far
+    // are skipped, but every item below it still runs, so the error kept (the lowest index that failed) does
+    // not depend on which thread got there first.
+    std::atomic<int64_t> next{0}, lowest_failed{count};
     std::exception_ptr first_error;
     std::mutex error_mutex;
     auto worker = [&] {
-        for (int64_t i = next++; i < count && !failed; i = next++) {
+        for (int64_t i = next++; i < count && i < lowest_failed; i = next++) {
             try {
                 fn(i);
             } catch (...) {
                 std::lock_guard<std::mutex> lock(error_mutex);
-                if (!first_error) first_error = std::current_exception();
-                failed = true;
+                if (i < lowest_failed) lowest_failed = i, first_error = std::current_exception();
             }
         }
     };

@@ -9,8 +9,8 @@
 namespace resnest {
 
 // threads: 0 = one per CPU this process may use (at most `count`; fewer when the system will not start
-// more). The first exception an item throws is rethrown once every thread has stopped; the remaining items
-// are skipped (callers that need the first error in index order catch per item, as bind_weights does).
+// more). When items throw, the exception of the lowest index that threw is rethrown once every thread has
+// stopped (the same one however the threads ran); items above it may be skipped.
 void parallel_for_each_index(int64_t count, const std::function<void(int64_t)>& fn, int threads = 0);
 
 }  // namespace resnest

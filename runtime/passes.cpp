@@ -3,7 +3,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <exception>
 
 #include "parallel_for.h"
 #include "resnest/error.h"
@@ -157,25 +156,19 @@ int fold_batch_norm(Graph& g, HostWeights& w, PassLog* log) {
         jobs.push_back(std::move(job));
         note(log, "fold_batch_norm: " + bn.name + " into " + conv.name);
     }
-    std::vector<std::exception_ptr> errors(jobs.size());
+    // A corrupt variance is reported for the first such job in graph order, whichever thread meets it.
     parallel_for_each_index((int64_t)jobs.size(), [&](int64_t k) {
         FoldJob& job = jobs[k];
         const Node& bn = g.nodes[job.bn];
-        try {
-            if (job.conv < 0) {
-                split_attention_folded_fc1(g, bn, w, job.weight_out, job.bias_out);
-                return;
-            }
-            std::vector<double> scale, shift;
-            bn_scale_shift_double(g, bn, w, "weight", "bias", "running_mean", "running_var", bn.bn.eps, scale, shift);
-            fold_rows(w.tensors.at(job.weight), job.bias.empty() ? nullptr : &w.tensors.at(job.bias), scale, shift,
-                      job.weight_out, job.bias_out);
-        } catch (...) {
-            errors[k] = std::current_exception();
+        if (job.conv < 0) {
+            split_attention_folded_fc1(g, bn, w, job.weight_out, job.bias_out);
+            return;
         }
+        std::vector<double> scale, shift;
+        bn_scale_shift_double(g, bn, w, "weight", "bias", "running_mean", "running_var", bn.bn.eps, scale, shift);
+        fold_rows(w.tensors.at(job.weight), job.bias.empty() ? nullptr : &w.tensors.at(job.bias), scale, shift,
+                  job.weight_out, job.bias_out);
     });
-    for (const std::exception_ptr& e : errors)  // the first in graph order, whatever thread met it
-        if (e) std::rethrow_exception(e);
     for (FoldJob& job : jobs) {
         w.tensors[job.new_weight] = std::move(job.weight_out);
         w.tensors[job.new_bias] = std::move(job.bias_out);

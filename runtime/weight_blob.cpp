@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <exception>
 #include <string>
 
 #include "dtype.h"
@@ -149,16 +148,9 @@ WeightBlob build_weight_blob(const Graph& g, const HostWeights& w, Precision p) 
     blob.size = size;
     blob.data.reset(new unsigned char[(size_t)std::max<int64_t>(size, 1)]);
     const BlobWriter out(blob.data.get(), size, p);
-    std::vector<std::exception_ptr> errors(g.nodes.size());
-    parallel_for_each_index((int64_t)g.nodes.size(), [&](int64_t i) {  // the contents, a node a thread
-        try {
-            fill_node(g, w, g.nodes[i], blob.nodes[i], out);
-        } catch (...) {
-            errors[i] = std::current_exception();
-        }
-    });
-    for (const std::exception_ptr& e : errors)  // the first in graph order (a corrupt variance names its tensor)
-        if (e) std::rethrow_exception(e);
+    // The contents, a node a thread; a corrupt variance is reported for the first such node in graph order.
+    parallel_for_each_index((int64_t)g.nodes.size(),
+                            [&](int64_t i) { fill_node(g, w, g.nodes[i], blob.nodes[i], out); });
     return blob;
 }
 

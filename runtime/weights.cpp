@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <exception>
 #include <set>
 
 #include "parallel_for.h"
@@ -59,16 +58,8 @@ HostWeights bind_weights(const Graph& graph, const SafetensorsFile& file) {
     // 100 MB file then overlap); the first error in the graph's order is the one reported.
     const size_t count_required = graph.weights.size();
     std::vector<std::vector<float>> converted(count_required);
-    std::vector<std::exception_ptr> errors(count_required);
-    parallel_for_each_index((int64_t)count_required, [&](int64_t k) {
-        try {
-            converted[k] = convert_tensor(graph, graph.weights[k], file);
-        } catch (...) {
-            errors[k] = std::current_exception();
-        }
-    });
-    for (const std::exception_ptr& e : errors)
-        if (e) std::rethrow_exception(e);
+    parallel_for_each_index((int64_t)count_required,
+                            [&](int64_t k) { converted[k] = convert_tensor(graph, graph.weights[k], file); });
     HostWeights out;
     std::set<std::string> used;
     for (size_t k = 0; k < count_required; k++) {

@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -74,4 +76,18 @@ TEST_CASE("parallel_for_each_index runs every index once and rethrows the first 
     CHECK_THROWS_WITH(parallel_for_each_index(
                           100, [](int64_t i) { if (i == 37) throw std::runtime_error("item 37 failed"); }, 4),
                       "item 37 failed");
+    // Several items fail: the lowest index's error, however the threads ran (the later item fails fast,
+    // the earlier one only after a while).
+    for (int rep = 0; rep < 20; rep++)
+        CHECK_THROWS_WITH(parallel_for_each_index(
+                              200,
+                              [](int64_t i) {
+                                  if (i == 3) {
+                                      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+                                      throw std::runtime_error("item 3 failed");
+                                  }
+                                  if (i == 5 || i == 150) throw std::runtime_error("a later item failed");
+                              },
+                              4),
+                          "item 3 failed");
 }
