@@ -8,8 +8,12 @@
 # Stages run in the order STAGES lists them.
 #   QUICK=1 ...     shorter runs for a tight device budget: parity fp32/fp16 only, 50 timed runs per bench
 #                   row, no timed-search rows, PyTorch's graph-replay configurations and torch.compile
-#                   at batches 1 and 128. A 15-minute device budget fits two calls (each under 600 s):
-#                   STAGES="tests parity sanitize coldstart" and STAGES="bench torch lab".
+#                   at batches 1 and 128. A 15-minute device budget fits two calls, the first under 600 s:
+#                   STAGES="tests bench torch variants profile" and STAGES="coldstart lab parity sanitize".
+#   DEADLINE_S=N    stop starting stages N seconds after the script began, and cut a stage's own limit to
+#                   what is left (10 s kept for the summary), so a call under an outer time limit still
+#                   ends with its summary and archive; a stage that no longer fits is listed as SKIPPED.
+#   SANITIZE_TOOLS  the compute-sanitizer tools the sanitize stage runs (default "memcheck racecheck").
 # When $OUT is set and no folder is given (the device tool), the logs and JSON go to a scratch folder and are
 # packed into $OUT/device_check.tgz after each stage, so they come back as one file even if the call is cut short.
 #
@@ -18,10 +22,11 @@
 #   parity    bench/parity_timm.py: the same safetensors in timm on the GPU, fp32 / tf32 / fp16 logits
 #   sanitize  compute-sanitizer memcheck and racecheck on a batch-2 run of both models
 #   coldstart load + plan to first result in a new process, first with an empty algorithm cache, then cached
-#   bench     resnest bench, both models, fp32 and fp16, batches 1,8,32,128; ResNeSt50 with the timed
-#             search (full runs), with ordinary launches (--no-pdl) and with every convolution on cuDNN
-#             (--conv-gemm off); profiles in fp16 and fp32 at batches 1 and 128, with every convolution's
-#             ways timed afresh and logged (--verbose, no cache)
+#   bench     resnest bench, both models, fp32 and fp16, batches 1,8,32,128
+#   variants  ResNeSt50 fp16 with the timed search (full runs), with ordinary launches (--no-pdl) and with
+#             every convolution on cuDNN (--conv-gemm off)
+#   profile   profiles in fp16 and fp32 at batches 1 and 128, with every convolution's ways timed afresh
+#             and logged (--verbose, no cache)
 #   lab       every kernel lab executable found in BIN (kernels/lab/: versions, correctness, timing sweep)
 #   torch     bench/compare_pytorch.py: PyTorch eager / graph / channels-last fp16 / torch.compile, side by
 #             side with the bench JSON; bench/plot_latency.py draws latency.png
@@ -41,7 +46,7 @@ BIN=${BIN:-build}
 RESNEST=$BIN/resnest
 TESTS=$BIN/resnest_cuda_tests
 [[ -x $TESTS ]] || TESTS=$BIN/tests/resnest_cuda_tests
-STAGES=${STAGES:-"tests parity sanitize coldstart bench torch lab"}
+STAGES=${STAGES:-"tests parity sanitize coldstart bench variants profile torch lab"}
 PY=${PYTHON:-python3}
 CUDNN_VENV=/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cudnn/lib
 [[ -d $CUDNN_VENV ]] && export LD_LIBRARY_PATH=$CUDNN_VENV:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
@@ -56,10 +61,21 @@ bundle() {
     cp "$OUT_DIR/summary.txt" "$BUNDLE_TO/" 2>/dev/null || true
 }
 
+DEADLINE_S=${DEADLINE_S:-0}
 stage() {  # stage NAME LIMIT_S COMMAND...: runs it with a time limit, logs, records the outcome
     local name=$1 limit=$2
     shift 2
     local t0=$SECONDS
+    if ((DEADLINE_S > 0)); then  # keep 10 s for the summary and the archive
+        local left=$((DEADLINE_S - SECONDS - 10))
+        if ((left < 10)); then
+            echo "=== $name: SKIPPED, ${left}s left before DEADLINE_S=$DEADLINE_S"
+            SUMMARY+=("$(printf '%-28s %-10s %5ds' "$name" SKIPPED 0)")
+            printf '%s\n' "${SUMMARY[@]}" >"$OUT_DIR/summary.txt"
+            return 0
+        fi
+        ((left < limit)) && limit=$left
+    fi
     echo "=== $name (limit ${limit}s): $*"
     timeout "$limit" "$@" > >(tee "$OUT_DIR/$name.log") 2>&1
     local rc=$?
@@ -91,7 +107,7 @@ run_parity() {
 }
 
 run_sanitize() {
-    local tools="memcheck racecheck"
+    local tools=${SANITIZE_TOOLS:-"memcheck racecheck"}
     "$PY" weights_tools/random_input.py --shape 2,3,224,224 --seed 3 --out "$OUT_DIR/x2.npy" >/dev/null 2>&1
     for m in resnest50 resnest50_fast_1s1x64d; do
         "$PY" weights_tools/random_weights.py --model models/$m.json --seed 1 --out "$OUT_DIR/$m.safetensors" \
@@ -119,6 +135,9 @@ run_bench() {
                 --precision $p --batch 1,8,32,128 --iters "$(L 100 50)" --json "$OUT_DIR/bench_${m}_$p.json"
         done
     done
+}
+
+run_variants() {
     # The same with the timed algorithm search (--conv-search timed), to compare with the rows above (full
     # runs only: the timed choice among the ways of running each convolution already covers most of it).
     local p
@@ -137,6 +156,9 @@ run_bench() {
     stage bench_resnest50_fp16_conv_gemm_off "$(L 120 30)" "$RESNEST" bench --model models/resnest50.json \
         --random-weights --backend cuda --precision fp16 --conv-gemm off --batch 1,8,32,128 \
         --iters "$(L 100 50)" --json "$OUT_DIR/conv_gemm_off_resnest50_fp16.json"
+}
+
+run_profile() {
     # Profiles at batches 1 and 128, every convolution's ways timed from scratch (no cache file) and logged
     # per node (--verbose): the data behind the choice among cuDNN, cuDNN dense, cuBLASLt and the cuDNN graph
     # (whole and per group). fp32 (no TF32) has never been profiled: where its 0.5-0.7x of PyTorch goes.
@@ -186,8 +208,8 @@ run_lab() {
 # Stages run in the order STAGES lists them.
 for s in $STAGES; do
     case $s in
-        tests | parity | sanitize | coldstart | bench | torch | lab) "run_$s" ;;
-        *) echo "device_check: unknown stage '$s' (use tests parity sanitize coldstart bench torch lab)"; exit 2 ;;
+        tests | parity | sanitize | coldstart | bench | variants | profile | torch | lab) "run_$s" ;;
+        *) echo "device_check: unknown stage '$s' (use tests parity sanitize coldstart bench variants profile torch lab)"; exit 2 ;;
     esac
 done
 
