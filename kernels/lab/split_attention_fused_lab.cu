@@ -20,7 +20,7 @@
 //       every block adds the B partial sums of its image (fixed order), computes the whole gate (fc1, ReLU,
 //       fc2, softmax; redundantly, B times) into shared memory; phase 3 writes the weighted sum of its own
 //       positions (U re-read from L2).
-// Prediction (not yet measured): at batch 1, v3 beats v2 by 3-6 us per attention block at layers 1-3
+// Prediction (measured below): at batch 1, v3 beats v2 by 3-6 us per attention block at layers 1-3
 // (two launches saved, the gate's serial single block gone); at layer 4 (C = 512, the gate is 0.4 M
 // multiply-adds per block) they are even. At batch 8, v3 loses where B gets small.
 //
@@ -235,4 +235,22 @@ int main() {
 }
 
 // ---- results ---------------------------------------------------------------------------------------------
-// Not yet run on a GPU.
+// NVIDIA H200, 2026-11-28, commit 6c76e06, bench/device_check.sh lab stage; all versions correct.
+// Back to back on one stream, launch gaps included; B = v3's blocks an image:
+//   shape                    batch |  v1 ms    GB/s |  v2 ms    GB/s |  B   v3 ms    GB/s
+//   layer1 C64 56x56             1 | 0.0186   108.0 | 0.0165   121.5 | 98  0.0269    74.6
+//   layer1 C64 56x56             8 | 0.0216   744.6 | 0.0199   808.2 | 98  0.0392   409.9
+//   layer2 C128 28x28            1 | 0.0197    51.0 | 0.0178    56.4 | 25  0.0470    21.4
+//   layer2 C128 28x28            8 | 0.0208   386.2 | 0.0195   410.8 | 25  0.0494   162.6
+//   layer3 C256 14x14            1 | 0.0252    19.9 | 0.0221    22.7 |  7  0.0792     6.3
+//   layer3 C256 14x14            8 | 0.0261   153.5 | 0.0238   169.0 |  7  0.0814    49.3
+//   layer4 C512 7x7              1 | 0.0519     4.8 | 0.0492     5.1 |  2  0.1762     1.4
+//   layer4 C512 7x7              8 | 0.0523    38.4 | 0.0494    40.6 |  2  0.1763    11.4
+//   ragged R4 K2 C24 37          1 | 0.0123     1.3 | 0.0094     1.7 |  2  0.0138     1.2
+//   ragged R4 K2 C24 37          8 | 0.0127    10.1 | 0.0099    12.9 |  2  0.0145     8.8
+//   ragged R1 C40 sigmoid 50     1 | 0.0109     1.1 | 0.0092     1.3 |  2  0.0120     1.0
+//   ragged R1 C40 sigmoid 50     8 | 0.0107     9.0 | 0.0091    10.5 |  2  0.0125     7.7
+// Winner: v2 at every shape, 0.0013-0.0031 ms ahead of v1; v3 is slowest everywhere, its time rising as B
+// falls (batch 1: B98 0.0269 ms, B25 0.0470, B7 0.0792, B2 0.1762).
+// Prediction vs measurement: missed. v3 was to beat v2 by 3-6 us at batch 1, layers 1-3; it is 10.4, 29.2 and
+// 57.1 us slower there, and 127.0 us slower at layer 4 (predicted even). At batch 8 it loses at every shape.
