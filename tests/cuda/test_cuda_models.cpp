@@ -4,6 +4,8 @@
 // ordinary launches, the algorithm cache file, and the errors a user can cause.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <thread>
@@ -40,6 +42,14 @@ std::vector<float> run_engine(const resnest::Engine& e, const std::vector<float>
 }
 
 int argmax(const float* v, int n) { return (int)(std::max_element(v, v + n) - v); }
+
+// The reference's margin between its top class and the class `got` ranks first, relative to max|ref|: 0 when
+// the two agree. A disagreement is a near-tie the observed error explains only when this margin is within it.
+double top1_margin(const float* got, const float* ref, int n) {
+    float scale = 0.0f;
+    for (int i = 0; i < n; i++) scale = std::max(scale, std::fabs(ref[i]));
+    return (ref[argmax(ref, n)] - ref[argmax(got, n)]) / std::max(scale, 1e-30f);
+}
 
 double cosine(const float* a, const float* b, int n) {
     double ab = 0, aa = 0, bb = 0;
@@ -279,9 +289,14 @@ TEST_CASE("whole models with every convolution forced onto cuBLASLt (1x1) or cuD
                 double err = max_rel_error(got, ref);
                 std::printf("cuda %s %s %s: max|d|/max|ref| %.3g\n", model, resnest::precision_name(p), way, err);
                 INFO(model << " " << resnest::precision_name(p) << " " << way << ", rel " << err);
-                if (p == Precision::fp32) CHECK(err <= 1e-4);
+                CHECK(err <= (p == Precision::fp32 ? 1e-4 : 1e-2));
+                // Seeded random weights give near-ties between the top two classes: tf32 / fp16 may swap them
+                // only where the reference's margin is within twice the error measured on this batch.
                 for (int b = 0; b < batch; b++) {
-                    CHECK(argmax(got.data() + b * classes, classes) == argmax(ref.data() + b * classes, classes));
+                    const double margin = top1_margin(got.data() + b * classes, ref.data() + b * classes, classes);
+                    INFO("image " << b << ": reference top-1 margin over the GPU's top-1 " << margin);
+                    if (p == Precision::fp32) CHECK(margin == 0.0);
+                    else CHECK(margin <= 2.0 * err);
                     CHECK(cosine(got.data() + b * classes, ref.data() + b * classes, classes) >= 0.999);
                 }
             }
