@@ -18,7 +18,9 @@ constexpr int kPoolLanes = 32;          // channel lanes per block (threadIdx.x)
 constexpr int kPoolRows = 8;            // position rows per block (threadIdx.y)
 constexpr int kPoolMaxChunks = 64;      // chunks per image at most
 constexpr int kPoolMinChunkPositions = 16;  // positions per chunk at least (two per thread row)
-constexpr int kPoolTargetBlocks = 528;  // about four blocks per SM on a 132-SM H100/H200
+// About eight blocks per SM on a 132-SM H100/H200: the pool lab (H200, 2026-11-28) had batch 128's best
+// chunk counts at 1024 blocks on layers 1, 2 and 4 (layer 1: 8 chunks 0.0566 ms, 5 chunks 0.0755 ms).
+constexpr int kPoolTargetBlocks = 1024;
 
 // Blocks across the channels: one lane per channel, or per channel pair when `paired` (half2 loads).
 inline int split_attention_pool_lane_blocks(int channels, bool paired) {
