@@ -25,4 +25,40 @@ ConvAsGemm conv_as_gemm(const Conv2dAttrs& a, int batch, int h, int w) {
     return g;
 }
 
+Im2colShape im2col_shape(const Conv2dAttrs& a, int batch, int in_h, int in_w, int out_h, int out_w) {
+    Im2colShape s;
+    s.n = batch, s.h = in_h, s.w = in_w, s.c = a.in_channels, s.oh = out_h, s.ow = out_w;
+    s.kh = a.kernel_h, s.kw = a.kernel_w, s.stride_h = a.stride_h, s.stride_w = a.stride_w;
+    s.pad_h = a.pad_h, s.pad_w = a.pad_w, s.dilation_h = a.dilation_h, s.dilation_w = a.dilation_w;
+    return s;
+}
+
+ConvAsGemm conv_as_im2col_gemm(const Im2colShape& s, int out_channels) {
+    ConvAsGemm g;
+    g.m = out_channels;
+    g.n = s.rows();
+    g.k = s.cols();
+    g.lda = g.k;
+    g.ldb = g.k;
+    g.ldc = out_channels;
+    return g;
+}
+
+void im2col_nhwc_host(const float* x, const Im2colShape& s, float* cols) {
+    for (int b = 0; b < s.n; b++)
+        for (int oy = 0; oy < s.oh; oy++)
+            for (int ox = 0; ox < s.ow; ox++) {
+                float* row = cols + (((int64_t)b * s.oh + oy) * s.ow + ox) * s.cols();  // (KH, KW, C)
+                for (int ky = 0; ky < s.kh; ky++)
+                    for (int kx = 0; kx < s.kw; kx++) {
+                        const int iy = oy * s.stride_h - s.pad_h + ky * s.dilation_h;
+                        const int ix = ox * s.stride_w - s.pad_w + kx * s.dilation_w;
+                        const bool inside = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w;
+                        const float* px = x + (((int64_t)b * s.h + iy) * s.w + ix) * s.c;
+                        float* dst = row + ((int64_t)ky * s.kw + kx) * s.c;
+                        for (int ci = 0; ci < s.c; ci++) dst[ci] = inside ? px[ci] : 0.0f;
+                    }
+            }
+}
+
 }  // namespace resnest

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "graph.h"
+#include "im2col_shape.h"  // kernels/
 
 namespace resnest {
 
@@ -28,5 +29,16 @@ bool conv_runs_as_gemm(const Conv2dAttrs& a);
 
 // The product for `batch` images of h x w; throws resnest::Error when conv_runs_as_gemm is false.
 ConvAsGemm conv_as_gemm(const Conv2dAttrs& a, int batch, int h, int w);
+
+// Any other convolution is the same product over its im2col matrix: the input windows gathered into
+// cols (N*OH*OW, KH*KW*Cin), one row per output position, columns in the dense filter's (kh, kw, ci) order
+// (OHWI, groups expanded to the block-diagonal dense filter), zeros where a window leaves the input. Then
+// k = KH*KW*Cin, lda = ldb = k, and B is cols instead of x.
+Im2colShape im2col_shape(const Conv2dAttrs& a, int batch, int in_h, int in_w, int out_h, int out_w);
+ConvAsGemm conv_as_im2col_gemm(const Im2colShape& s, int out_channels);
+
+// The gather on the host, element for element what the CUDA kernel (kernels/im2col_nhwc.cu) writes:
+// x (N, H, W, C) -> cols (N*OH*OW, KH*KW*C).
+void im2col_nhwc_host(const float* x, const Im2colShape& s, float* cols);
 
 }  // namespace resnest

@@ -1,7 +1,9 @@
 // test_conv_as_gemm.cpp: the matrix-product form of 1x1 convolutions the CUDA backend hands to cuBLASLt,
 // checked on the CPU: which convolutions qualify, and that a column-major GEMM with cuBLAS's semantics,
 // run over the NHWC activations and OHWI filters with the dimensions and leading dimensions conv_as_gemm
-// gives, plus the epilogue (bias, residual, ReLU), computes the convolution the CPU oracle computes.
+// gives, plus the epilogue (bias, residual, ReLU), computes the convolution the CPU oracle computes; and the
+// same for every other convolution over its im2col matrix (im2col_nhwc_host, the CUDA gather's host twin)
+// with the dense OHWI filter.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -110,6 +112,57 @@ TEST_CASE("the column-major product conv_as_gemm describes computes the 1x1 conv
                                   residual, y_nhwc.data());
             std::vector<float> want = test::nchw_to_nhwc(ref, c.n, c.cout, hw);
             INFO(c.n << "x" << c.cin << "->" << c.cout << " " << c.h << "x" << c.w << (residual ? " residual" : ""));
+            CHECK(test::max_rel_error(y_nhwc.data(), want.data(), want.size()) <= 1e-6);
+        }
+}
+
+TEST_CASE("every other convolution is the same product over its im2col matrix and the dense filter", "[gemm]") {
+    struct Case {
+        int n, cin, cout, h, w, k, stride, pad, dilation, groups;
+    };
+    // ResNeSt's radix conv (3x3, 2 groups), the stem's strided 3x3 on 3 channels, a dilated 3-group conv,
+    // a strided 1x1, and a 5x5 window larger than its 2x3 input.
+    for (Case c : {Case{2, 16, 32, 6, 5, 3, 1, 1, 1, 2}, Case{1, 3, 8, 9, 7, 3, 2, 1, 1, 1},
+                   Case{2, 12, 9, 7, 6, 3, 1, 2, 2, 3}, Case{1, 8, 4, 5, 5, 1, 2, 0, 1, 1},
+                   Case{1, 4, 6, 2, 3, 5, 1, 2, 1, 2}})
+        for (bool residual : {false, true}) {
+            Conv2dAttrs a;
+            a.in_channels = c.cin, a.out_channels = c.cout, a.kernel_h = a.kernel_w = c.k;
+            a.stride_h = a.stride_w = c.stride, a.pad_h = a.pad_w = c.pad, a.dilation_h = a.dilation_w = c.dilation;
+            a.groups = c.groups, a.bias = true;
+            const int oh = (c.h + 2 * c.pad - c.dilation * (c.k - 1) - 1) / c.stride + 1;
+            const int ow = (c.w + 2 * c.pad - c.dilation * (c.k - 1) - 1) / c.stride + 1;
+            const int hw = c.h * c.w, ohw = oh * ow, cin_g = c.cin / c.groups;
+            std::vector<float> x = test::random_floats((size_t)c.n * c.cin * hw);                // (N, Cin, H, W)
+            std::vector<float> w = test::random_floats((size_t)c.cout * cin_g * c.k * c.k);      // (Cout, Cin/G, K, K)
+            std::vector<float> bias = test::random_floats(c.cout);
+            std::vector<float> z = test::random_floats((size_t)c.n * c.cout * ohw);
+            std::vector<float> ref((size_t)c.n * c.cout * ohw);
+            for (int b = 0; b < c.n; b++) {
+                float* yb = ref.data() + (size_t)b * c.cout * ohw;
+                conv2d_direct_double(a, x.data() + (size_t)b * c.cin * hw, c.h, c.w, w.data(), bias.data(), yb, oh, ow);
+                if (residual) {
+                    add_tensors(yb, z.data() + (size_t)b * c.cout * ohw, yb, (int64_t)c.cout * ohw);
+                    relu_inplace(yb, (int64_t)c.cout * ohw);
+                }
+            }
+            Im2colShape s = im2col_shape(a, c.n, c.h, c.w, oh, ow);
+            ConvAsGemm g = conv_as_im2col_gemm(s, c.cout);
+            CHECK(g.m == c.cout);
+            CHECK(g.n == (int64_t)c.n * ohw);
+            CHECK(g.k == (int64_t)c.k * c.k * c.cin);
+            std::vector<float> x_nhwc = test::nchw_to_nhwc(x, c.n, c.cin, hw);
+            std::vector<float> cols((size_t)(s.rows() * s.cols()), NAN);
+            im2col_nhwc_host(x_nhwc.data(), s, cols.data());
+            std::vector<float> dense = c.groups > 1 ? conv_weight_grouped_to_dense(w, c.cout, c.cin, c.groups, c.k, c.k) : w;
+            std::vector<float> w_ohwi = conv_weight_oihw_to_ohwi(dense, c.cout, c.cin, c.k, c.k);
+            std::vector<float> z_nhwc = test::nchw_to_nhwc(z, c.n, c.cout, ohw);
+            std::vector<float> y_nhwc((size_t)c.n * ohw * c.cout, NAN);
+            gemm_cublas_semantics(g, w_ohwi.data(), cols.data(), bias.data(), residual ? z_nhwc.data() : nullptr,
+                                  residual, y_nhwc.data());
+            std::vector<float> want = test::nchw_to_nhwc(ref, c.n, c.cout, ohw);
+            INFO(c.n << "x" << c.cin << "->" << c.cout << " " << c.h << "x" << c.w << " k" << c.k << " s" << c.stride
+                     << " p" << c.pad << " d" << c.dilation << " g" << c.groups << (residual ? " residual" : ""));
             CHECK(test::max_rel_error(y_nhwc.data(), want.data(), want.size()) <= 1e-6);
         }
 }
