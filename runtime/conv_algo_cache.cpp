@@ -20,6 +20,7 @@ std::string conv_algo_key(const ConvAlgoKeyParts& p) {
       << "|" << p.kernel_h << "x" << p.kernel_w << "|s" << p.stride_h << "x" << p.stride_w << "|p" << p.pad_h
       << "x" << p.pad_w << "|d" << p.dilation_h << "x" << p.dilation_w << "|g" << p.groups << "|"
       << (p.fused_bias_relu ? "bias_relu" : "plain") << (p.timed_search ? "|timed" : "");
+    if (p.workspace_mib != 128) k << "|ws" << p.workspace_mib;
     return k.str();
 }
 

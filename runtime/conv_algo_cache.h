@@ -29,6 +29,7 @@ struct ConvAlgoKeyParts {
     int dilation_h = 0, dilation_w = 0, groups = 0;
     bool fused_bias_relu = false;  // the cudnnConvolutionBiasActivationForward call (restricts the algorithms)
     bool timed_search = false;     // chosen by timing the node's own call (EngineOptions::conv_search "timed")
+    int workspace_mib = 128;       // the workspace the choice was limited to (named in the key unless 128)
 };
 
 // One line, no tabs or newlines (any in the device name become spaces).

@@ -76,6 +76,11 @@ WeightsReport check_weights(const std::string& graph_path, const std::string& we
     return report;
 }
 
+int conv_workspace_mib_for(const EngineOptions& options) {
+    if (options.conv_workspace_mib >= 0) return options.conv_workspace_mib;
+    return options.precision == Precision::fp32 ? 1024 : 128;
+}
+
 static void check_options(const EngineOptions& options) {
     if (options.max_batch < 1 || options.max_batch > 65536)
         throw Error("max_batch " + std::to_string(options.max_batch) + " is outside [1, 65536]");
@@ -87,6 +92,9 @@ static void check_options(const EngineOptions& options) {
         throw Error("EngineOptions::conv_gemm is '" + options.conv_gemm + "'; use auto, on or off");
     if (options.conv_graph != "auto" && options.conv_graph != "on" && options.conv_graph != "off")
         throw Error("EngineOptions::conv_graph is '" + options.conv_graph + "'; use auto, on or off");
+    if (options.conv_workspace_mib < -1 || options.conv_workspace_mib > 65536)
+        throw Error("EngineOptions::conv_workspace_mib is " + std::to_string(options.conv_workspace_mib) +
+                    "; use 0..65536 (MiB), or -1 for the precision's default");
     if (options.backend == Backend::cuda) {
         if (!cuda_backend_built()) throw Error("this build has no CUDA backend; use --backend cpu");
         return;

@@ -52,6 +52,8 @@ resnest::EngineOptions engine_options_from_args(const Args& args) {
     opt.conv_graph = args.get("--conv-graph", "auto");
     if (opt.conv_graph != "auto" && opt.conv_graph != "on" && opt.conv_graph != "off")
         throw UsageError{"--conv-graph takes auto, on or off, got '" + opt.conv_graph + "'"};
+    if (args.get("--conv-workspace", "auto") != "auto")
+        opt.conv_workspace_mib = args.get_int("--conv-workspace", 0, 0, 65536);
     if (args.has("--algo-cache") && opt.algo_cache.empty())
         throw UsageError{"--algo-cache needs a file path (or 'none')"};
     return opt;

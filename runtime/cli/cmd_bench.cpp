@@ -28,7 +28,7 @@ static const char* kBenchHelp =
     "                     [--batch 1,4,8,32,128] [--warmup N] [--iters N | --duration SECONDS] [--streams N]\n"
     "                     [--no-graph] [--no-pdl] [--passes auto|on|off] [--algo-cache FILE|none] [--profile]\n"
     "                     [--conv-search find|timed] [--conv-gemm auto|on|off] [--conv-graph auto|on|off]\n"
-    "                     [--threads T] [--json FILE]\n"
+    "                     [--conv-workspace auto|MIB] [--threads T] [--json FILE]\n"
     "\n"
     "Times the forward pass at each batch size on input already on the device: latency min / p50 / p90 / p99 /\n"
     "mean on the device's clock (CUDA events; the CPU backend's wall time) and the host-observed p50 (launch\n"
@@ -49,6 +49,8 @@ static const char* kBenchHelp =
     "  --conv-gemm G    cuda: 1x1 convolutions as cuBLASLt matmuls where faster (auto), always (on), never (off)\n"
     "  --conv-graph G   cuda: convolutions through cuDNN's fused operation graph where faster (auto), always\n"
     "                   (on), never (off)\n"
+    "  --conv-workspace MIB cuda: each context's convolution workspace; algorithms needing more are not\n"
+    "                   considered (auto, the default: 1024 for fp32, 128 for tf32 and fp16)\n"
     "  --profile        per-node device time (eager launches), TFLOP/s, GB/s, sorted, and the distance\n"
     "                   from the roofline floor\n"
     "  --json FILE      also write the configuration, machine, commit and every sample as JSON\n";
@@ -130,7 +132,7 @@ int cmd_bench(int argc, char** argv) {
     Args args = parse_args(argc, argv, 2,
                            {{"--model", true}, {"--weights", true}, {"--random-weights", false}, {"--seed", true},
                             {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false}, {"--no-pdl", false},
-                            {"--algo-cache", true}, {"--conv-search", true}, {"--conv-gemm", true}, {"--conv-graph", true}, {"--batch", true}, {"--warmup", true}, {"--iters", true},
+                            {"--algo-cache", true}, {"--conv-search", true}, {"--conv-gemm", true}, {"--conv-graph", true}, {"--conv-workspace", true}, {"--batch", true}, {"--warmup", true}, {"--iters", true},
                             {"--duration", true}, {"--threads", true}, {"--device", true}, {"--streams", true},
                             {"--profile", false}, {"--json", true}, {"--verbose", false}, {"--help", false}},
                            false);
@@ -298,7 +300,7 @@ int cmd_bench(int argc, char** argv) {
             {"config", {{"model", model}, {"model_name", s.name}, {"backend", resnest::backend_name(opt.backend)},
                         {"precision", precision}, {"threads", threads}, {"cuda_graph", cuda && opt.cuda_graph},
                         {"conv_search", opt.conv_search}, {"conv_gemm", opt.conv_gemm},
-                        {"conv_graph", opt.conv_graph},
+                        {"conv_graph", opt.conv_graph}, {"conv_workspace_mib", resnest::conv_workspace_mib_for(opt)},
                         {"dependent_launch", cuda && opt.dependent_launch && dev.kernels_arch >= 90},
                         {"passes", engine->pass_log().size()}, {"weights", weights_desc}, {"batches", batches},
                         {"warmup", warmup}, {"iters", duration_s ? 0 : iters}, {"duration_s", duration_s},

@@ -175,7 +175,7 @@ double round5(double v) { return std::nearbyint(v * 1e5) / 1e5; }  // numpy.arou
 int cmd_classify(int argc, char** argv) {
     Args args = parse_args(argc, argv, 2,
                            {{"--model", true}, {"--weights", true}, {"--topk", true}, {"--labels", true},
-                            {"--batch", true}, {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false}, {"--no-pdl", false}, {"--algo-cache", true}, {"--conv-search", true}, {"--conv-gemm", true}, {"--conv-graph", true}, {"--threads", true},
+                            {"--batch", true}, {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false}, {"--no-pdl", false}, {"--algo-cache", true}, {"--conv-search", true}, {"--conv-gemm", true}, {"--conv-graph", true}, {"--conv-workspace", true}, {"--threads", true},
                             {"--device", true}, {"--json", false}, {"--preprocess", true}, {"--resize-short", true},
                             {"--max-pixels", true}, {"--ignore-orientation", false}, {"--verbose", false},
                             {"--help", false}},

@@ -19,7 +19,7 @@ static const char* kRunHelp =
     "                   [--threads T] [--top K] [--passes auto|on|off] [--no-graph] [--no-pdl]\n"
     "                   [--algo-cache FILE|none]\n"
     "                   [--conv-search find|timed] [--conv-gemm auto|on|off] [--conv-graph auto|on|off]\n"
-    "                   [--verbose]\n"
+    "                   [--conv-workspace auto|MIB] [--verbose]\n"
     "\n"
     "Runs the model on every image of X.npy, a float32 (N, C, H, W) array matching the graph's input, and\n"
     "writes the logits (N, classes) as float32 to Y.npy.\n"
@@ -42,6 +42,8 @@ static const char* kRunHelp =
     "                 where it times faster than cuDNN (auto, the default), wherever it can (on), or never (off)\n"
     "  --conv-graph G cuda: run convolutions through cuDNN's operation graph (conv, bias, residual, ReLU fused)\n"
     "                 where it times fastest (auto, the default), wherever an engine runs it (on), or never (off)\n"
+    "  --conv-workspace MIB cuda: each context's convolution workspace; algorithms needing more are not\n"
+    "                 considered (auto, the default: 1024 for fp32, 128 for tf32 and fp16)\n"
     "  --top K        also print each image's K best classes with softmax scores\n"
     "  --verbose      log loading, the memory plan and timings to stderr\n";
 
@@ -63,7 +65,7 @@ static void print_top(const float* logits, int64_t classes, int image, int k) {
 int cmd_run(int argc, char** argv) {
     Args args = parse_args(argc, argv, 2,
                            {{"--model", true}, {"--weights", true}, {"--input", true}, {"--output", true},
-                            {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false}, {"--no-pdl", false}, {"--algo-cache", true}, {"--conv-search", true}, {"--conv-gemm", true}, {"--conv-graph", true}, {"--batch", true}, {"--threads", true},
+                            {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false}, {"--no-pdl", false}, {"--algo-cache", true}, {"--conv-search", true}, {"--conv-gemm", true}, {"--conv-graph", true}, {"--conv-workspace", true}, {"--batch", true}, {"--threads", true},
                             {"--device", true}, {"--top", true}, {"--verbose", false}, {"--help", false}},
                            false);
     if (args.has("--help")) {

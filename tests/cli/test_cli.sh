@@ -35,6 +35,7 @@ expect 2 "--algo-cache needs a file path" -- "$BIN" run --model "$TINY.json" --w
 expect 2 "--conv-search takes find or timed" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --conv-search fast
 expect 2 "--conv-gemm takes auto, on or off" -- "$BIN" bench --model "$TINY.json" --conv-gemm always
 expect 2 "--conv-graph takes auto, on or off" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --conv-graph maybe
+expect 2 "--conv-workspace takes a whole number in \\[0, 65536\\], got 'lots'" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --conv-workspace lots
 expect 2 "--streams needs --backend cuda" -- "$BIN" bench --model "$TINY.json" --streams 2
 expect 0 "resnest run" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y_passes.npy" --passes on
 expect 1 "the CPU backend runs fp32 only" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --precision fp16
@@ -88,12 +89,13 @@ expect 0 "load: graph parsed in [0-9.]+ s, weights drawn in [0-9.]+ s" -- "$BIN"
 if grep -Eq "^pass: [0-9]+ rewrites; [0-9]+ nodes run; [0-9.]+ s$" "$TMP/err" &&
     grep -Eq "^load: backend ready in [0-9.]+ s; [0-9.]+ s since the load began$" "$TMP/err"; then ok; else bad "bench --verbose lacks the pass or backend timing: $(cat "$TMP/err")"; fi
 expect 0 "load: graph parsed in [0-9.]+ s, weights read in [0-9.]+ s" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y_verbose.npy" --verbose
-expect 0 "p50 ms" -- "$BIN" bench --model "$TINY.json" --batch 1,2 --warmup 1 --iters 4 --no-pdl --json "$TMP/bench.json"
+expect 0 "p50 ms" -- "$BIN" bench --model "$TINY.json" --batch 1,2 --warmup 1 --iters 4 --no-pdl --conv-workspace 64 --json "$TMP/bench.json"
 if "$PY" -c "
 import json
 j = json.load(open('$TMP/bench.json'))
 assert j['config']['batches'] == [1, 2] and j['model']['macs_per_image'] > 0 and j['git_commit']
 assert j['config']['dependent_launch'] is False  # the CPU backend never launches kernels
+assert j['config']['conv_workspace_mib'] == 64
 for r in j['results']:
     s = sorted(r['samples_ms'])
     assert len(s) == 4 and r['latency_ms']['min'] == s[0] and s[0] <= r['latency_ms']['p50'] <= s[-1]

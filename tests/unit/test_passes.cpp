@@ -360,6 +360,10 @@ TEST_CASE("the convolution algorithm cache: keys, file round trip, corrupt lines
     CHECK(conv_algo_key(k2) != key);
     k2 = k, k2.timed_search = true;
     CHECK(conv_algo_key(k2) != key);
+    k2 = k, k2.workspace_mib = 1024;  // a choice limited to another workspace is another choice
+    CHECK(conv_algo_key(k2) != key);
+    k2 = k, k2.workspace_mib = 0;
+    CHECK(conv_algo_key(k2) != key);
 
     test::TempDir dir;
     std::string path = (dir.path / "sub" / "algos.tsv").string();

@@ -52,10 +52,17 @@ struct EngineOptions {
     // cuda: convolutions through cuDNN's operation graph (conv -> bias -> residual -> ReLU fused): "auto"
     // where timing finds it fastest, "on" wherever a precompiled engine runs it, "off" never.
     std::string conv_graph = "auto";
+    // cuda: each context's convolution workspace, MiB; algorithms and engines needing more are not
+    // considered. -1 = by precision (conv_workspace_mib_for): 1024 for fp32, whose faster cuDNN algorithms
+    // on the large early layers need more than 128, and 128 for tf32 and fp16.
+    int conv_workspace_mib = -1;
     // cuda: launch the runtime's own kernels as programmatic dependent launches where they run as sm_90
     // code or later (each may start while the kernel before it finishes; it waits before reading its input).
     bool dependent_launch = true;
 };
+
+// The convolution workspace, MiB, that EngineOptions::conv_workspace_mib means at a precision.
+int conv_workspace_mib_for(const EngineOptions& options);
 
 struct NodeSummary {
     std::string name;
