@@ -13,8 +13,14 @@
 //       fc row. At batch 1 one SM reads all the weights (layer 4: 1.5 MB).
 //   v2  kSplit blocks per image: each recomputes fc1 (the smaller layer) and takes 1/kSplit of the output
 //       channels' fc2 rows and softmax, so fc2's weights are read by kSplit SMs at once.
-// Prediction (not yet measured): at batch 1, layer 4, v2 with 8 blocks is > 3x faster than v1; at batch 128
-// they are within 10% (the batch already fills the GPU).
+//   v3  the production small-batch gate (kernels/split_attention_gate_rows.cu): two kernels, fc1 then fc2 +
+//       softmax, a warp per fc row (fc1) or per output channel's R rows (fc2), spread over many blocks; each
+//       row is read once per tile of 8 images (blockIdx.y). The runtime runs it below half a wave of images
+//       (2n < SMs) and v1 above.
+// Prediction for v1/v2 (measured below): at batch 1, layer 4, v2 with 8 blocks is > 3x faster than v1; at
+// batch 128 they are within 10% (the batch already fills the GPU).
+// Prediction for v3 (not yet measured): layer 4 at batch 1 and 8 under 10 us (v1: 45 us), since fc1 and fc2
+// each spread over 32-64 blocks; at batch 32 still ahead of v1 (32 blocks); at batch 128 behind v1 or even.
 //
 // Numbers and the winner are recorded at the bottom of this file once measured on a GPU.
 #include <string>
@@ -22,6 +28,7 @@
 #include "lab_reference.h"
 #include "lab_util.cuh"
 #include "split_attention_gate.cuh"
+#include "split_attention_gate_rows.cuh"
 
 constexpr int kSplit = 8, kThreads = 256;
 
@@ -88,7 +95,7 @@ int main() {
                             {"ragged R1 K2 C20", 1, 2, 20, 8}};
     bool all_ok = true;
     for (const Shape& s : shapes)
-        for (int n : {1, 8, 128}) {
+        for (int n : {1, 8, 32, 128}) {
             const int gk = s.c / s.card, ik = s.inter / s.card, rc = s.radix * s.c;
             std::vector<float> gap_f = lab::random_half_values((size_t)n * s.c, -1, 1);
             std::vector<float> w1 = lab::random_half_values((size_t)s.inter * gk, -0.3f, 0.3f);
@@ -98,14 +105,17 @@ int main() {
             std::vector<double> gap(gap_f.begin(), gap_f.end());
             std::vector<double> ref = lab::split_attention_gate_ref(gap, w1, b1, w2, b2, n, s.radix, s.card, s.c, s.inter);
             float *dgap = lab::upload_float(gap_f), *dw1 = lab::upload_float(w1), *db1 = lab::upload_float(b1);
-            float *dw2 = lab::upload_float(w2), *db2 = lab::upload_float(b2), *dattn = nullptr;
+            float *dw2 = lab::upload_float(w2), *db2 = lab::upload_float(b2), *dattn = nullptr, *dhidden = nullptr;
             LAB_CHECK(cudaMalloc(&dattn, (size_t)n * rc * sizeof(float)));
+            LAB_CHECK(cudaMalloc(&dhidden, (size_t)n * s.inter * sizeof(float)));
             const double bytes = (double)n * ((w1.size() + b1.size() + w2.size() + b2.size()) * 4.0 + s.c * 4.0 + rc * 4.0);
-            for (int v = 1; v <= 2; v++) {
+            for (int v = 1; v <= 3; v++) {
                 auto run = [&] {
+                    resnest::SplitAttentionGateShape gs{n, s.radix, s.card, s.c, s.inter, 1, 1};
                     if (v == 1) {
-                        resnest::SplitAttentionGateShape gs{n, s.radix, s.card, s.c, s.inter, 1, 1};
                         resnest::split_attention_gate_block_per_image(dgap, dw1, db1, dw2, db2, dattn, gs, 0);
+                    } else if (v == 3) {
+                        resnest::split_attention_gate_rows(dgap, dw1, db1, dw2, db2, dhidden, dattn, gs, 0);
                     } else {
                         const int per = (s.c + kSplit - 1) / kSplit;
                         size_t smem = sizeof(float) * (s.c + s.inter + (size_t)per * s.radix);
@@ -124,7 +134,7 @@ int main() {
                 // float arithmetic, exp and a division per gate
                 all_ok &= lab::report(shape.c_str(), version.c_str(), lab::time_ms(run), bytes, err, 1e-5);
             }
-            for (float* p : {dgap, dw1, db1, dw2, db2, dattn}) cudaFree(p);
+            for (float* p : {dgap, dw1, db1, dw2, db2, dattn, dhidden}) cudaFree(p);
         }
     std::printf("%s\n", all_ok ? "all versions correct" : "SOME VERSIONS WRONG");
     return all_ok ? 0 : 1;

@@ -31,6 +31,7 @@
 #include "softmax_rows.cuh"
 #include "split_attention_combine.cuh"
 #include "split_attention_gate.cuh"
+#include "split_attention_gate_rows.cuh"
 #include "split_attention_pool.cuh"
 #include "weight_blob.h"
 
@@ -38,7 +39,6 @@ namespace resnest {
 
 namespace {
 
-constexpr size_t kConvWorkspaceBytes = 128ull << 20;  // per context; algorithms needing more are skipped
 constexpr size_t kCublasWorkspaceBytes = 4ull << 20;  // lets cuBLAS run inside graph capture
 
 size_t element_size(Precision p) { return p == Precision::fp16 ? 2 : 4; }
@@ -118,6 +118,7 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     size_t esize() const { return esize_; }
     int64_t gap_floats() const { return gap_floats_; }
     int64_t attn_floats() const { return attn_floats_; }
+    int64_t hidden_floats() const { return hidden_floats_; }
 
   private:
     void check_supported() {
@@ -142,6 +143,7 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
                 gap_floats_ = std::max<int64_t>(gap_floats_, (int64_t)b * chunks * a.channels);
             }
             attn_floats_ = std::max<int64_t>(attn_floats_, (int64_t)options_.max_batch * a.radix * a.channels);
+            hidden_floats_ = std::max<int64_t>(hidden_floats_, (int64_t)options_.max_batch * a.inter_channels);
         }
     }
 
@@ -184,7 +186,7 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     int64_t weights_bytes_ = 0;
     std::vector<DeviceNodeWeights> node_weights_;
     std::unique_ptr<ConvAlgoCache> cache_;
-    int64_t gap_floats_ = 0, attn_floats_ = 0;
+    int64_t gap_floats_ = 0, attn_floats_ = 0, hidden_floats_ = 0;
 };
 
 // Everything a context prepared for one batch size.
@@ -227,11 +229,13 @@ class CudaContext : public Context {
         input_f_ = (float*)alloc(n * in_numel_ * 4, "input");
         input_t_ = alloc(n * in_t_numel_ * (int64_t)engine_->esize(), "input (NHWC)");
         output_f_ = (float*)alloc(n * out_numel_ * 4, "output");
-        workspace_ = alloc((int64_t)kConvWorkspaceBytes, "convolution workspace");
+        workspace_bytes_ = (size_t)conv_workspace_mib_for(o) << 20;  // algorithms needing more are not considered
+        workspace_ = alloc((int64_t)workspace_bytes_, "convolution workspace");
         cublas_ws_ = alloc((int64_t)kCublasWorkspaceBytes, "cuBLAS workspace");
         CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_ws_, kCublasWorkspaceBytes));
         if (engine_->gap_floats()) gap_ = (float*)alloc(engine_->gap_floats() * 4, "attention pool");
         if (engine_->attn_floats()) attn_ = (float*)alloc(engine_->attn_floats() * 4, "attention weights");
+        if (engine_->hidden_floats()) hidden_ = (float*)alloc(engine_->hidden_floats() * 4, "attention fc1 outputs");
         if (o.verbose)
             std::fprintf(stderr, "cuda: context: stream, cuDNN / cuBLAS / cuBLASLt handles and %.1f MiB in %.3f s\n",
                          allocated_bytes_ / 1048576.0,
@@ -377,7 +381,7 @@ class CudaContext : public Context {
         const DeviceNodeWeights& w = engine_->weights(i);
         return {tensor(n.inputs[0]), dense ? w.conv_w_dense : w.conv_w, w.conv_b, w.conv_b_f,
                 n.inputs.size() > 1 ? tensor(n.inputs[1]) : nullptr, tensor(n.output), workspace_,
-                kConvWorkspaceBytes};
+                workspace_bytes_};
     }
 
     // Descriptors and algorithms for a batch size, then one eager run and the graph capture.
@@ -402,6 +406,7 @@ class CudaContext : public Context {
             k.kernel_h = a.kernel_h, k.kernel_w = a.kernel_w, k.stride_h = a.stride_h, k.stride_w = a.stride_w;
             k.pad_h = a.pad_h, k.pad_w = a.pad_w, k.dilation_h = a.dilation_h, k.dilation_w = a.dilation_w;
             k.groups = a.groups, k.fused_bias_relu = n.fused_relu, k.timed_search = o.conv_search == "timed";
+            k.workspace_mib = conv_workspace_mib_for(o);
             ConvBuffers grouped = conv_buffers(i, false), dense = conv_buffers(i, true);
             auto conv = std::make_unique<ConvNode>();
             conv->prepare(p, k, grouped, a.groups > 1 ? &dense : nullptr, env_, n.name);
@@ -430,10 +435,11 @@ class CudaContext : public Context {
         }
         if (o.verbose) {
             auto t_end = std::chrono::steady_clock::now();
-            std::fprintf(stderr, "cuda: batch %d prepared: convolutions on cuDNN %d, cuDNN dense %d, cuBLASLt %d, "
-                         "cuDNN graph %d, cuDNN graph per group %d (%d legacy searches answered by the cache); "
-                         "programmatic dependent launch %s%s\n", batch, state->by_impl[0], state->by_impl[1],
-                         state->by_impl[2], state->by_impl[3], state->by_impl[4], state->legacy_cached,
+            std::string ways;
+            for (int c = 0; c < kConvImpls; c++)
+                ways += std::string(c ? ", " : "") + conv_impl_name((ConvImpl)c) + " " + std::to_string(state->by_impl[c]);
+            std::fprintf(stderr, "cuda: batch %d prepared: convolutions on %s (%d legacy searches answered by the "
+                         "cache); programmatic dependent launch %s%s\n", batch, ways.c_str(), state->legacy_cached,
                          launch_.dependent_launch ? "on" : "off", state->exec ? "; CUDA graph captured" : "");
             std::fprintf(stderr, "cuda: batch %d: convolution choice %.3f s, eager pass + capture %.3f s\n", batch,
                          std::chrono::duration<double>(t_convs - t0).count(),
@@ -541,7 +547,13 @@ class CudaContext : public Context {
                 const int chunks = split_attention_pool_chunks_for<T>(batch, hw, a.channels);
                 split_attention_radix_sum_pool<T>(x, gap_, batch, hw, a.radix, a.channels, chunks, launch_);
                 SplitAttentionGateShape s{batch, a.radix, a.cardinality, a.channels, a.inter_channels, hw, chunks};
-                split_attention_gate_block_per_image(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, attn_, s, launch_);
+                // Below half a wave of images, the gate's fc rows are spread over many blocks (two kernels);
+                // above it, one block per image fills the GPU in one kernel.
+                if (split_attention_gate_rows_preferred(batch, engine_->device().multiprocessors) &&
+                    split_attention_gate_rows_smem_bytes(s) <= 48 * 1024)
+                    split_attention_gate_rows(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_, s, launch_);
+                else
+                    split_attention_gate_block_per_image(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, attn_, s, launch_);
                 if (a.fused_avg_pool) {
                     const Pool2dAttrs& pa = a.pool;
                     Pool2dShape ps{batch, (int)xs[1], (int)xs[2], a.channels, (int)ys[1], (int)ys[2], pa.kernel_h,
@@ -595,10 +607,12 @@ class CudaContext : public Context {
     float* input_f_ = nullptr;   // (N, C, H, W) float
     void* input_t_ = nullptr;    // (N, H, W, C_padded) T
     float* output_f_ = nullptr;  // (N, classes) float
-    void* workspace_ = nullptr;
+    void* workspace_ = nullptr;  // (workspace_bytes_) the convolutions' scratch
+    size_t workspace_bytes_ = 0;
     void* cublas_ws_ = nullptr;
     float* gap_ = nullptr;   // (N, chunks, C) split attention's pooled chunk sums
     float* attn_ = nullptr;  // (N, R*C) its gates
+    float* hidden_ = nullptr;  // (N, inter) fc1's outputs, between the two kernels of the small-batch gate
     int64_t in_numel_ = 0, in_t_numel_ = 0, out_numel_ = 0;
     int loaded_batch_ = 0;
     bool debug_sync_ = false;

@@ -17,6 +17,7 @@ const char* conv_impl_name(ConvImpl impl) {
         case ConvImpl::cublaslt: return "cuBLASLt";
         case ConvImpl::cudnn_graph: return "cuDNN graph";
         case ConvImpl::cudnn_graph_per_group: return "cuDNN graph per group";
+        case ConvImpl::im2col_cublaslt: return "im2col + cuBLASLt";
     }
     return "?";
 }
@@ -41,19 +42,23 @@ bool ConvNode::build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts
             buffers_ = is_dense ? *dense : grouped;
             return true;
         }
-        case ConvImpl::cublaslt: {
-            if (!conv_runs_as_gemm(p.attrs)) return false;
+        case ConvImpl::cublaslt:
+        case ConvImpl::im2col_cublaslt: {
+            const bool im2col = impl == ConvImpl::im2col_cublaslt;
+            if (conv_runs_as_gemm(p.attrs) == im2col) return false;  // 1x1 directly, every other over im2col
+            if (im2col && p.attrs.groups > 1 && !dense) return false;
+            const ConvBuffers& b = im2col && p.attrs.groups > 1 ? *dense : grouped;  // the dense filter
             auto gemm = std::make_unique<GemmConvLaunch>();
-            if (!gemm->describe(p, grouped, node, why)) return false;
+            if (!gemm->describe(p, b, node, why, im2col)) return false;
             // The heuristic list, whose rank the cache keeps, depends on the pointers' alignment too.
-            std::string k = conv_algo_key(key) + "|cublasLt " + std::to_string(env.cublas_version) + " align " +
-                            std::to_string(gemm->alignment());
-            if (!gemm->choose_algorithm(env.lt, grouped, env.stream, *env.cache, k, &from_cache)) {
+            std::string k = conv_algo_key(key) + (im2col ? "|im2col cublasLt " : "|cublasLt ") +
+                            std::to_string(env.cublas_version) + " align " + std::to_string(gemm->alignment());
+            if (!gemm->choose_algorithm(env.lt, b, env.stream, *env.cache, k, &from_cache)) {
                 *why = "no cuBLASLt algorithm runs";
                 return false;
             }
             gemm_ = std::move(gemm);
-            buffers_ = grouped;
+            buffers_ = b;
             return true;
         }
         case ConvImpl::cudnn_graph:
@@ -79,7 +84,8 @@ void ConvNode::launch(const ConvChoiceEnv& env) const {
     switch (impl_) {
         case ConvImpl::cudnn:
         case ConvImpl::cudnn_dense: legacy_->launch(env.cudnn, buffers_, env.stream); break;
-        case ConvImpl::cublaslt: gemm_->launch(env.lt, buffers_, env.stream); break;
+        case ConvImpl::cublaslt:
+        case ConvImpl::im2col_cublaslt: gemm_->launch(env.lt, buffers_, env.stream); break;
         case ConvImpl::cudnn_graph:
         case ConvImpl::cudnn_graph_per_group: graph_->launch(env.cudnn, buffers_, env.stream); break;
     }
@@ -95,14 +101,16 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
     std::vector<ConvImpl> candidates{ConvImpl::cudnn};
     if (dense) candidates.push_back(ConvImpl::cudnn_dense);
     if (env.conv_gemm != "off" && conv_runs_as_gemm(p.attrs)) candidates.push_back(ConvImpl::cublaslt);
+    if (env.conv_gemm != "off" && !conv_runs_as_gemm(p.attrs)) candidates.push_back(ConvImpl::im2col_cublaslt);
     if (env.conv_graph != "off") candidates.push_back(ConvImpl::cudnn_graph);
     if (env.conv_graph == "auto" && p.attrs.groups > 1) candidates.push_back(ConvImpl::cudnn_graph_per_group);
     std::string why;
 
     // A way forced on ("on"), where it runs.
-    for (ConvImpl forced : {ConvImpl::cublaslt, ConvImpl::cudnn_graph}) {
-        const std::string& mode = forced == ConvImpl::cublaslt ? env.conv_gemm : env.conv_graph;
-        if (mode != "on" || (forced == ConvImpl::cublaslt && !conv_runs_as_gemm(p.attrs))) continue;
+    const ConvImpl gemm_way = conv_runs_as_gemm(p.attrs) ? ConvImpl::cublaslt : ConvImpl::im2col_cublaslt;
+    for (ConvImpl forced : {gemm_way, ConvImpl::cudnn_graph}) {
+        const std::string& mode = forced == gemm_way ? env.conv_gemm : env.conv_graph;
+        if (mode != "on") continue;
         if (build(forced, p, key, grouped, dense, env, node, &why)) {
             impl_ = forced;
             return;

@@ -5,10 +5,12 @@
 //   cudnn_graph  cuDNN's operation graph conv -> bias -> residual -> ReLU (cuda_graph_conv)
 //   cudnn_graph_per_group  the same graph for one group, run once a group on its channel slices
 //                (grouped convolutions only)
+//   im2col_cublaslt  the im2col gather into the workspace, then one cuBLASLt matmul with the dense filter
+//                and the epilogue fused (every convolution but the 1x1 ones; where the matrix fits)
 // Each candidate is timed on the context's buffers once per layer shape and batch, and the fastest kept;
 // the winner is remembered in the algorithm cache, so a later start builds only that one.
-// EngineOptions::conv_gemm / conv_graph "on" take that way wherever it runs, "off" never try it (conv_graph
-// covers both graph ways; "on" means the whole-node graph).
+// EngineOptions::conv_gemm / conv_graph "on" take that way wherever it runs, "off" never try it (conv_gemm
+// covers both cuBLASLt ways, conv_graph both graph ways; "on" means the whole-node graph).
 #pragma once
 #include <cublasLt.h>
 
@@ -22,8 +24,15 @@
 
 namespace resnest {
 
-enum class ConvImpl : int { cudnn = 0, cudnn_dense = 1, cublaslt = 2, cudnn_graph = 3, cudnn_graph_per_group = 4 };
-constexpr int kConvImpls = 5;
+enum class ConvImpl : int {
+    cudnn = 0,
+    cudnn_dense = 1,
+    cublaslt = 2,
+    cudnn_graph = 3,
+    cudnn_graph_per_group = 4,
+    im2col_cublaslt = 5
+};
+constexpr int kConvImpls = 6;
 const char* conv_impl_name(ConvImpl impl);
 
 // What the choice needs from the context that makes it.

@@ -6,6 +6,7 @@
 
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_timing.h"
+#include "im2col_nhwc.cuh"
 
 namespace resnest {
 
@@ -37,12 +38,27 @@ GemmConvLaunch::~GemmConvLaunch() {
     if (op_) cublasLtMatmulDescDestroy(op_);
 }
 
-bool GemmConvLaunch::describe(const ConvProblem& p, const ConvBuffers& b, const std::string& node, std::string* why) {
+bool GemmConvLaunch::describe(const ConvProblem& p, const ConvBuffers& b, const std::string& node, std::string* why,
+                              bool im2col) {
     p_ = p;
     node_ = node;
-    g_ = conv_as_gemm(p.attrs, p.batch, p.in_h, p.in_w);
+    im2col_ = im2col;
+    if (im2col) {
+        cols_shape_ = im2col_shape(p.attrs, p.batch, p.in_h, p.in_w, p.out_h, p.out_w);
+        g_ = conv_as_im2col_gemm(cols_shape_, p.attrs.out_channels);
+        const size_t es = p.precision == Precision::fp16 ? 2 : 4;
+        cols_bytes_ = ((size_t)(cols_shape_.rows() * cols_shape_.cols()) * es + 255) / 256 * 256;
+        if (cols_bytes_ > b.workspace_bytes) {
+            *why = "the im2col matrix (" + std::to_string(cols_bytes_ >> 20) + " MiB) does not fit the " +
+                   std::to_string(b.workspace_bytes >> 20) + " MiB workspace";
+            return false;
+        }
+    } else {
+        g_ = conv_as_gemm(p.attrs, p.batch, p.in_h, p.in_w);
+        cols_bytes_ = 0;
+    }
     bias_ = b.bias;
-    align_ = alignment_of(b.x);
+    align_ = alignment_of(matrix_b(b));
     for (const void* q : {b.w, (const void*)b.y, b.z ? b.z : (const void*)b.y})
         if (alignment_of(q) < align_) align_ = alignment_of(q);
     cublasStatus_t s = cublasLtMatmulDescCreate(&op_, compute_type(p.precision), CUDA_R_32F);
@@ -95,15 +111,22 @@ int GemmConvLaunch::heuristics(cublasLtHandle_t lt, size_t workspace_bytes,
 cublasStatus_t GemmConvLaunch::try_launch(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream) const {
     const float alpha = 1.0f, beta = b.z ? 1.0f : 0.0f;
     const void* c = b.z ? b.z : b.y;
-    return cublasLtMatmul(lt, op_, &alpha, b.w, a_, b.x, b_, &beta, c, c_, b.y, c_, &algo_, b.workspace, workspace_,
-                          stream);
+    if (im2col_) {  // an ordinary launch: the matmul after it is not a dependent launch either
+        if (p_.precision == Precision::fp16)
+            im2col_nhwc<__half>((const __half*)b.x, (__half*)b.workspace, cols_shape_, KernelStream(stream, false));
+        else
+            im2col_nhwc<float>((const float*)b.x, (float*)b.workspace, cols_shape_, KernelStream(stream, false));
+    }
+    return cublasLtMatmul(lt, op_, &alpha, b.w, a_, matrix_b(b), b_, &beta, c, c_, b.y, c_, &algo_,
+                          gemm_workspace(b), workspace_, stream);
 }
 
 bool GemmConvLaunch::choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream,
                                       ConvAlgoCache& cache, const std::string& key, bool* from_cache) {
     *from_cache = false;
     cublasLtMatmulHeuristicResult_t found[kMaxCandidates] = {};
-    const size_t ws_limit = b.workspace_bytes < kMaxWorkspaceBytes ? b.workspace_bytes : kMaxWorkspaceBytes;
+    const size_t free_bytes = b.workspace_bytes - cols_bytes_;  // describe checked cols_bytes_ fits
+    const size_t ws_limit = free_bytes < kMaxWorkspaceBytes ? free_bytes : kMaxWorkspaceBytes;
     const int count = heuristics(lt, ws_limit, found);
     auto usable = [&](int i) { return found[i].state == CUBLAS_STATUS_SUCCESS && found[i].workspaceSize <= ws_limit; };
     ConvAlgoChoice cached;

@@ -2,6 +2,11 @@
 //   y (N*H*W, Cout) = relu?( x (N*H*W, Cin) * w (Cout, Cin)^T + bias + z )
 // with the bias and the ReLU in cuBLASLt's epilogue and the residual z as its C matrix (beta = 1). One
 // kernel where cuDNN's fused call may run several, and cuBLASLt's Hopper GEMMs for the small-batch shapes.
+// Any other convolution runs the same way over its im2col matrix (`im2col` in describe): the gather
+// (kernels/im2col_nhwc.cu) writes cols (N*OH*OW, KH*KW*Cin) to the front of the workspace, then
+//   y (N*OH*OW, Cout) = relu?( cols * w_dense (Cout, KH*KW*Cin)^T + bias + z )
+// with the dense filter (a grouped convolution's block-diagonal form): two kernels, for the small batches
+// where cuDNN's grouped 3x3 kernels run far below the card's rate.
 //
 // The algorithm is one of cuBLASLt's heuristic candidates for the actual pointer alignments: the fastest
 // of the first few by timing the call on the context's buffers, remembered in the algorithm cache by its
@@ -26,7 +31,9 @@ class GemmConvLaunch {
     // Creates the matmul and matrix descriptors for p (conv_runs_as_gemm must hold) and the buffers `b`
     // (their alignment restricts the candidates; the bias pointer is part of the descriptor). Returns false
     // and says why when cuBLASLt has no matmul for this precision; throws on other failures.
-    bool describe(const ConvProblem& p, const ConvBuffers& b, const std::string& node, std::string* why);
+    // With `im2col`, b.w is the dense filter and the matrix must fit b's workspace (else false, with why).
+    bool describe(const ConvProblem& p, const ConvBuffers& b, const std::string& node, std::string* why,
+                  bool im2col = false);
     // Takes the cached candidate for `key`, or times up to kMaxCandidates on `b` and keeps the fastest that
     // runs. Not during graph capture. Returns false when no candidate runs (the node stays on cuDNN).
     bool choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream, ConvAlgoCache& cache,
@@ -37,7 +44,8 @@ class GemmConvLaunch {
 
     int algorithm() const { return rank_; }  // rank in cuBLASLt's heuristic list, -1 before a choice
     unsigned alignment() const { return align_; }  // bytes: the least alignment of the x, w, z and y pointers
-    size_t workspace_needed() const { return workspace_; }
+    size_t workspace_needed() const { return cols_bytes_ + workspace_; }
+    bool im2col() const { return im2col_; }
 
     static constexpr int kMaxCandidates = 6;
     static constexpr size_t kMaxWorkspaceBytes = 32ull << 20;
@@ -47,8 +55,14 @@ class GemmConvLaunch {
     // cuBLASLt's candidates, best first; fewer than asked (or none) is normal.
     int heuristics(cublasLtHandle_t lt, size_t workspace_bytes, cublasLtMatmulHeuristicResult_t* out) const;
 
+    const void* matrix_b(const ConvBuffers& b) const { return im2col_ ? b.workspace : b.x; }
+    void* gemm_workspace(const ConvBuffers& b) const { return (unsigned char*)b.workspace + cols_bytes_; }
+
     ConvProblem p_;
     ConvAsGemm g_;
+    bool im2col_ = false;
+    Im2colShape cols_shape_;
+    size_t cols_bytes_ = 0;  // the im2col matrix at the front of the workspace, rounded up to 256 bytes
     std::string node_;
     const void* bias_ = nullptr;
     unsigned align_ = 256;  // the smallest alignment of the x, w, z and y pointers, bytes

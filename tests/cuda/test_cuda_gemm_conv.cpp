@@ -1,7 +1,7 @@
 // test_cuda_gemm_conv.cpp: 1x1 convolutions as one cuBLASLt matmul (runtime/cuda/cuda_gemm_conv.cpp) against
 // the CPU oracle at every 1x1 shape of the committed models plus ragged ones, plain (bias) and fused (bias +
-// residual + ReLU), in fp32, tf32 and fp16, on poisoned outputs with guard regions; and whole models with
-// every 1x1 convolution forced onto cuBLASLt (--conv-gemm on) against the CPU engine.
+// residual + ReLU), in fp32, tf32 and fp16, on poisoned outputs with guard regions; every other convolution
+// shape as im2col + one matmul the same way (and the gathered matrix bit for bit against the host gather).
 #include <catch2/catch.hpp>
 
 #include <cublasLt.h>
@@ -118,6 +118,117 @@ TEST_CASE("1x1 convolutions as one cuBLASLt matmul match the CPU at every model 
         std::printf("cuda gemm conv: cuBLASLt has no pedantic fp32 matmul here; %d fp32 cases stay on cuDNN\n",
                     fp32_unsupported);
     CHECK(ran >= (int)gemm_cases().size() * 4);  // tf32 and fp16, plain and fused, at least
+    cudaFree(workspace);
+    cublasLtDestroy(lt);
+}
+
+TEST_CASE("other convolutions as im2col + one cuBLASLt matmul match the CPU at every model shape",
+          "[cuda][ops][gemm][im2col]") {
+    INFO("seed " << run_seed());
+    cublasLtHandle_t lt = nullptr;
+    REQUIRE(cublasLtCreate(&lt) == CUBLAS_STATUS_SUCCESS);
+    void* workspace = nullptr;
+    const size_t ws_bytes = 256ull << 20;
+    check(cudaMalloc(&workspace, ws_bytes), "workspace");
+    resnest::ConvAlgoCache cache("");
+    const int threads = (int)std::max(1u, std::thread::hardware_concurrency());
+    std::vector<ConvCase> cases;
+    for (const ConvCase& c : model_conv_cases())
+        if (!resnest::conv_runs_as_gemm(c.a)) cases.push_back(c);
+    auto ragged = [&](int cin, int cout, int k, int stride, int pad, int dilation, int groups, int h, int w) {
+        resnest::Conv2dAttrs a;
+        a.in_channels = cin, a.out_channels = cout, a.kernel_h = a.kernel_w = k, a.stride_h = a.stride_w = stride;
+        a.pad_h = a.pad_w = pad, a.dilation_h = a.dilation_w = dilation, a.groups = groups, a.bias = true;
+        const int oh = (h + 2 * pad - dilation * (k - 1) - 1) / stride + 1, ow = (w + 2 * pad - dilation * (k - 1) - 1) / stride + 1;
+        cases.push_back({a, h, w, oh, ow});
+    };
+    ragged(3, 5, 3, 2, 1, 1, 1, 9, 7);     // odd channels: one element a thread
+    ragged(24, 36, 3, 1, 2, 2, 3, 6, 5);   // dilation 2, three groups
+    ragged(16, 8, 1, 2, 0, 1, 1, 5, 5);    // a strided 1x1 (not a plain matmul)
+    ragged(8, 16, 5, 1, 2, 1, 2, 1, 1);    // one pixel, the window mostly padding
+    int ran = 0;
+    for (const ConvCase& c : cases) {
+        const resnest::Conv2dAttrs& a = c.a;
+        const int n = 2, cin_g = a.in_channels / a.groups, khw = a.kernel_h * a.kernel_w;
+        const int hw = c.h * c.w, ohw = c.oh * c.ow;
+        uint64_t salt = (uint64_t)a.in_channels * 7919 + a.out_channels * 31 + hw * 7 + a.groups + khw * 131;
+        std::vector<float> x0 = random_floats((size_t)n * a.in_channels * hw, -1, 1, salt);
+        float wscale = 1.0f / std::sqrt((float)cin_g * khw);
+        std::vector<float> w0 = random_floats((size_t)a.out_channels * cin_g * khw, -wscale, wscale, salt + 1);
+        std::vector<float> bias0 = random_floats(a.out_channels, -0.5f, 0.5f, salt + 2);
+        std::vector<float> z0 = random_floats((size_t)n * a.out_channels * ohw, -1, 1, salt + 3);
+        for (Precision p : {Precision::fp32, Precision::tf32, Precision::fp16})
+            for (bool fused : {false, true}) {
+                std::vector<float> x = round_to_storage(x0, p), w = round_to_storage(w0, p);
+                std::vector<float> bias = round_to_storage(bias0, p), z = round_to_storage(z0, p);
+                std::vector<float> ref((size_t)n * a.out_channels * ohw);
+                std::vector<float> ws(resnest::conv2d_workspace_floats(a, c.h, c.w, c.oh, c.ow) + 1);
+                for (int b = 0; b < n; b++) {
+                    float* yb = ref.data() + (size_t)b * a.out_channels * ohw;
+                    resnest::conv2d_im2col_gemm(a, x.data() + (size_t)b * a.in_channels * hw, c.h, c.w, w.data(),
+                                                bias.data(), yb, c.oh, c.ow, ws.data(), threads);
+                    if (fused) {
+                        resnest::add_tensors(yb, z.data() + (size_t)b * a.out_channels * ohw, yb,
+                                             (int64_t)a.out_channels * ohw);
+                        resnest::relu_inplace(yb, (int64_t)a.out_channels * ohw);
+                    }
+                }
+                // The dense filter in OHWI, as the device weight buffer holds it for this way.
+                std::vector<float> dense = a.groups > 1 ? resnest::conv_weight_grouped_to_dense(
+                                                              w, a.out_channels, a.in_channels, a.groups, a.kernel_h, a.kernel_w)
+                                                        : w;
+                dense = resnest::conv_weight_oihw_to_ohwi(dense, a.out_channels, a.in_channels, a.kernel_h, a.kernel_w);
+                const size_t es = esize_of(p);
+                GuardedBuffer dx(x.size(), es), dw(dense.size(), es), db(a.out_channels, es), dz(z.size(), es),
+                    dy(ref.size(), es);
+                dx.upload(nchw_to_nhwc(x, n, a.in_channels, hw));
+                dw.upload(dense), db.upload(bias), dz.upload(nchw_to_nhwc(z, n, a.out_channels, ohw));
+                resnest::ConvProblem prob;
+                prob.attrs = a, prob.batch = n, prob.in_h = c.h, prob.in_w = c.w, prob.out_h = c.oh, prob.out_w = c.ow;
+                prob.relu = fused, prob.has_z = fused, prob.precision = p;
+                resnest::ConvBuffers buf{dx.data(), dw.data(), db.data(), nullptr, fused ? dz.data() : nullptr,
+                                         dy.data(), workspace, ws_bytes};
+                INFO(resnest::precision_name(p) << (fused ? " fused" : " plain") << " " << a.kernel_h << "x" << a.kernel_w
+                                                << " conv " << a.in_channels << "->" << a.out_channels << " groups "
+                                                << a.groups << " stride " << a.stride_h << " " << c.h << "x" << c.w);
+                resnest::GemmConvLaunch gemm;
+                std::string why;
+                REQUIRE(gemm.describe(prob, buf, "test im2col gemm", &why, true));
+                bool from_cache = false;
+                const std::string key = std::string(resnest::precision_name(p)) + (fused ? "/f/" : "/p/") +
+                                        std::to_string(ran);
+                REQUIRE(gemm.choose_algorithm(lt, buf, 0, cache, key, &from_cache));
+                check(cudaDeviceSynchronize(), "search");
+                check(cudaMemset(dy.data(), kPoison, ref.size() * es), "poison");
+                check(cudaMemset(workspace, kPoison, ws_bytes), "poison the im2col matrix");
+                gemm.launch(lt, buf, 0);
+                check(cudaDeviceSynchronize(), "im2col + gemm");
+                std::vector<float> got;
+                REQUIRE(dy.download(got, &why));
+                double err = max_rel_error(nhwc_to_nchw(got, n, a.out_channels, ohw), ref);
+                CHECK(err <= op_tolerance(p));
+
+                // The gathered matrix itself, against the host gather (a copy: bit-exact).
+                resnest::Im2colShape s = resnest::im2col_shape(a, n, c.h, c.w, c.oh, c.ow);
+                std::vector<float> want((size_t)(s.rows() * s.cols()));
+                std::vector<float> x_nhwc = nchw_to_nhwc(x, n, a.in_channels, hw);
+                resnest::im2col_nhwc_host(x_nhwc.data(), s, want.data());
+                std::vector<float> cols(want.size());
+                if (p == Precision::fp16) {
+                    std::vector<uint16_t> bits(want.size());
+                    check(cudaMemcpy(bits.data(), workspace, bits.size() * 2, cudaMemcpyDeviceToHost), "cols");
+                    for (size_t i = 0; i < bits.size(); i++) cols[i] = resnest::half_to_float(bits[i]);
+                } else {
+                    check(cudaMemcpy(cols.data(), workspace, cols.size() * 4, cudaMemcpyDeviceToHost), "cols");
+                }
+                size_t mismatches = 0;
+                for (size_t i = 0; i < cols.size(); i++) mismatches += !(cols[i] == want[i]);
+                CHECK(mismatches == 0);
+                ran++;
+            }
+    }
+    std::printf("cuda im2col + cuBLASLt: %d cases (%zu shapes x 3 precisions x plain/fused)\n", ran, cases.size());
+    CHECK(ran == (int)cases.size() * 6);
     cudaFree(workspace);
     cublasLtDestroy(lt);
 }

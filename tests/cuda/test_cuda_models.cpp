@@ -265,7 +265,8 @@ TEST_CASE("the timed algorithm search computes the same function", "[cuda][model
     }
 }
 
-TEST_CASE("whole models with every convolution forced onto cuBLASLt (1x1) or cuDNN's graph match the CPU",
+TEST_CASE("whole models with every convolution forced onto cuBLASLt (1x1 directly, the rest over im2col) or "
+          "cuDNN's graph match the CPU",
           "[cuda][models][gemm][cudnn-graph]") {
     INFO("seed " << run_seed());
     const int batch = 4;

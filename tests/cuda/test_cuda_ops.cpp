@@ -16,6 +16,7 @@
 #include "softmax_rows.cuh"
 #include "split_attention_combine.cuh"
 #include "split_attention_gate.cuh"
+#include "split_attention_gate_rows.cuh"
 #include "split_attention_pool.cuh"
 
 using namespace cuda_test;
@@ -172,7 +173,7 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
     INFO("seed " << run_seed());
     for (Precision p : {Precision::fp32, Precision::fp16})
         for (const AttnCase& c : attention_cases())
-            for (int n : {1, 3}) {
+            for (int n : {1, 3, 11}) {
             const resnest::SplitAttentionAttrs& a = c.a;
             const int R = a.radix, K = a.cardinality, C = a.channels, inter = a.inter_channels;
             const int hw = c.h * c.w, gk = C / K, ik = inter / K;
@@ -249,6 +250,20 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
                     planned_gates = gates;
                 else
                     CHECK(max_rel_error(gates, planned_gates) <= 1e-5);
+                // The small-batch gate (fc rows spread over blocks, two kernels, tiles of 8 images: batch 11
+                // has a partial tile) from the same chunk sums, launched dependent on the pool as well.
+                GuardedBuffer dhidden((size_t)n * inter, 4), dattn_rows((size_t)n * R * C, 4);
+                check(cudaMemset(dhidden.data(), kPoison, (size_t)n * inter * 4), "poison");
+                check(cudaMemset(dattn_rows.data(), kPoison, (size_t)n * R * C * 4), "poison");
+                resnest::split_attention_gate_rows((const float*)dgap.data(), (const float*)dw1.data(),
+                                                   (const float*)db1.data(), (const float*)dw2.data(),
+                                                   (const float*)db2.data(), (float*)dhidden.data(),
+                                                   (float*)dattn_rows.data(), gs, resnest::KernelStream(0, true));
+                check(cudaDeviceSynchronize(), "split attention gate in rows");
+                std::vector<float> rows_gates;
+                REQUIRE(dattn_rows.download(rows_gates, &why));
+                INFO("the small-batch gate (split_attention_gate_rows) against one block per image");
+                CHECK(max_rel_error(rows_gates, gates) <= 1e-5);
             }
             check(cudaMemcpy(dattn.data(), planned_gates.data(), planned_gates.size() * 4, cudaMemcpyHostToDevice),
                   "gates");

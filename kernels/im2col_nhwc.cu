@@ -1,0 +1,57 @@
+// im2col_nhwc.cu: the im2col gather (im2col_nhwc.cuh). One thread per V consecutive channels of one
+// (output position, kh, kw) cell: V = 16 bytes' worth of T (8 halves, 4 floats) when C allows it, else 1.
+// Consecutive threads take consecutive channel groups of one cell, then the next cell of the same row, so
+// both the reads (one input pixel's channels) and the writes (one row of cols) are contiguous.
+#include "im2col_nhwc.cuh"
+
+#include <algorithm>
+
+#include "kernel_common.cuh"
+
+namespace resnest {
+
+template <typename T, int V>
+__global__ void im2col_nhwc_kernel(const T* __restrict__ x, T* __restrict__ cols, Im2colShape s) {
+    wait_for_producer_then_release_consumer();
+    const int groups = s.c / V;                                   // V-channel groups per cell
+    const long long per_row = (long long)s.kh * s.kw * groups;    // thread items per row of cols
+    const long long total = s.rows() * per_row;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+         i += (long long)gridDim.x * blockDim.x) {
+        const long long row = i / per_row;
+        const int in_row = (int)(i - row * per_row);
+        const int cell = in_row / groups, ci = (in_row - cell * groups) * V;
+        const int ky = cell / s.kw, kx = cell - ky * s.kw;
+        const int ox = (int)(row % s.ow);
+        const long long t = row / s.ow;
+        const int oy = (int)(t % s.oh), b = (int)(t / s.oh);
+        const int iy = oy * s.stride_h - s.pad_h + ky * s.dilation_h;
+        const int ix = ox * s.stride_w - s.pad_w + kx * s.dilation_w;
+        T* dst = cols + i * V;  // row * (KH*KW*C) + (cell * C + ci)
+        const bool inside = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w;
+        const T* src = x + (((long long)b * s.h + iy) * s.w + ix) * s.c + ci;
+        if constexpr (V * sizeof(T) == 16) {
+            *reinterpret_cast<uint4*>(dst) = inside ? *reinterpret_cast<const uint4*>(src) : make_uint4(0, 0, 0, 0);
+        } else {
+            *dst = inside ? *src : T(0.0f);
+        }
+    }
+}
+
+template <typename T>
+void im2col_nhwc(const T* x, T* cols, const Im2colShape& s, KernelStream stream) {
+    constexpr int kThreads = 256, kMaxBlocks = 132 * 16;
+    const bool vec = s.c % kVec16<T> == 0;
+    const long long items = s.rows() * s.kh * s.kw * (vec ? s.c / kVec16<T> : s.c);
+    if (items == 0) return;
+    const int blocks = (int)std::min<long long>((items + kThreads - 1) / kThreads, kMaxBlocks);
+    if (vec)
+        launch_kernel("im2col_nhwc (16-byte)", im2col_nhwc_kernel<T, kVec16<T>>, blocks, kThreads, 0, stream, x, cols, s);
+    else
+        launch_kernel("im2col_nhwc", im2col_nhwc_kernel<T, 1>, blocks, kThreads, 0, stream, x, cols, s);
+}
+
+template void im2col_nhwc<float>(const float*, float*, const Im2colShape&, KernelStream);
+template void im2col_nhwc<__half>(const __half*, __half*, const Im2colShape&, KernelStream);
+
+}  // namespace resnest

@@ -1,0 +1,134 @@
+// split_attention_gate_rows.cu: the split-attention gate for small batches, as two kernels whose fc rows are
+// spread over many blocks (one block per image puts all of a layer's fc weights, 1.5 MB in layer 4, through
+// one SM at batch 1). Each warp takes one weight row and reads it once, lanes striding along it (coalesced),
+// for a tile of up to kGateRowsImagesPerTile images held in shared memory; blockIdx.y is the image tile.
+//   fc1: a warp per hidden unit j: hidden[n, j] = relu(fc1_w[j] . pooled[n, group(j)] + fc1_b[j]); every block
+//        first finishes the pool for its tile (chunk sums added in chunk order, divided by HW).
+//   fc2: a warp per output channel t = k*gk + c': the R rows k*R*gk + r*gk + c' against hidden[n, k*ik ...],
+//        then softmax over r (sigmoid when R = 1), written radix-major: attn[n, r*C + t].
+#include "split_attention_gate_rows.cuh"
+
+#include "kernel_common.cuh"
+
+namespace resnest {
+
+constexpr int kGateRowsWarps = 8;  // rows (fc1) or channels (fc2) per block
+
+__device__ __forceinline__ float warp_sum_all_lanes(float v) {
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+    return v;
+}
+
+__global__ void split_attention_gate_fc1_warp_per_row(const float* __restrict__ partial,
+                                                      const float* __restrict__ fc1_w,
+                                                      const float* __restrict__ fc1_b, float* __restrict__ hidden,
+                                                      SplitAttentionGateShape s) {
+    wait_for_producer_then_release_consumer();
+    extern __shared__ float pooled[];  // (tile, C)
+    const int C = s.channels, inter = s.inter, gk = C / s.cardinality, ik = inter / s.cardinality;
+    const int n0 = blockIdx.y * kGateRowsImagesPerTile, tile = min(kGateRowsImagesPerTile, s.n - n0);
+    const float inv_hw = 1.0f / (float)s.hw;
+    for (int i = threadIdx.x; i < tile * C; i += blockDim.x) {  // partial (N, chunks, C)
+        const int t = i / C, c = i - t * C;
+        const float* col = partial + (long long)(n0 + t) * s.chunks * C + c;
+        float sum = 0.0f;
+        for (int k = 0; k < s.chunks; k++) sum += col[(long long)k * C];
+        pooled[i] = sum * inv_hw;
+    }
+    __syncthreads();
+
+    const int lane = threadIdx.x & 31, j = blockIdx.x * kGateRowsWarps + (threadIdx.x >> 5);
+    if (j >= inter) return;
+    const float* row = fc1_w + (long long)j * gk;  // (gk)
+    const float* in = pooled + (j / ik) * gk;      // group j / ik of each image's pooled vector
+    float dot[kGateRowsImagesPerTile] = {};
+    for (int i = lane; i < gk; i += 32) {
+        const float w = row[i];
+#pragma unroll
+        for (int t = 0; t < kGateRowsImagesPerTile; t++)
+            if (t < tile) dot[t] += w * in[t * C + i];
+    }
+#pragma unroll
+    for (int t = 0; t < kGateRowsImagesPerTile; t++) {
+        if (t >= tile) break;
+        const float v = warp_sum_all_lanes(dot[t]);
+        if (lane == t) hidden[(long long)(n0 + t) * inter + j] = fmaxf(v + fc1_b[j], 0.0f);
+    }
+}
+
+__global__ void split_attention_gate_fc2_softmax_warp_per_channel(const float* __restrict__ hidden,
+                                                                  const float* __restrict__ fc2_w,
+                                                                  const float* __restrict__ fc2_b,
+                                                                  float* __restrict__ attn, SplitAttentionGateShape s) {
+    wait_for_producer_then_release_consumer();
+    extern __shared__ float hid[];  // (tile, inter)
+    const int R = s.radix, C = s.channels, inter = s.inter, gk = C / s.cardinality, ik = inter / s.cardinality;
+    const int n0 = blockIdx.y * kGateRowsImagesPerTile, tile = min(kGateRowsImagesPerTile, s.n - n0);
+    for (int i = threadIdx.x; i < tile * inter; i += blockDim.x) hid[i] = hidden[(long long)n0 * inter + i];
+    __syncthreads();
+
+    const int lane = threadIdx.x & 31, t = blockIdx.x * kGateRowsWarps + (threadIdx.x >> 5);
+    if (t >= C) return;
+    const int k = t / gk, cp = t - k * gk;
+    const float* in = hid + k * ik;  // group k of each image's hidden vector
+    float z[kSplitAttentionMaxRadix][kGateRowsImagesPerTile];
+#pragma unroll
+    for (int r = 0; r < kSplitAttentionMaxRadix; r++) {
+        if (r >= R) break;
+        const int row_index = k * R * gk + r * gk + cp;
+        const float* row = fc2_w + (long long)row_index * ik;  // (ik)
+        float dot[kGateRowsImagesPerTile] = {};
+        for (int i = lane; i < ik; i += 32) {
+            const float w = row[i];
+#pragma unroll
+            for (int m = 0; m < kGateRowsImagesPerTile; m++)
+                if (m < tile) dot[m] += w * in[m * inter + i];
+        }
+        const float b = fc2_b[row_index];
+#pragma unroll
+        for (int m = 0; m < kGateRowsImagesPerTile; m++) z[r][m] = warp_sum_all_lanes(dot[m]) + b;
+    }
+    // Every lane holds every logit; lane m writes image m's R gates.
+#pragma unroll
+    for (int m = 0; m < kGateRowsImagesPerTile; m++) {
+        if (m >= tile) break;
+        if (lane != m) continue;
+        float* out = attn + (long long)(n0 + m) * R * C + t;
+        if (R == 1) {
+            out[0] = 1.0f / (1.0f + expf(-z[0][m]));
+            continue;
+        }
+        float mx = z[0][m];
+#pragma unroll
+        for (int r = 1; r < kSplitAttentionMaxRadix; r++)
+            if (r < R) mx = fmaxf(mx, z[r][m]);
+        float e[kSplitAttentionMaxRadix], total = 0.0f;
+#pragma unroll
+        for (int r = 0; r < kSplitAttentionMaxRadix; r++)
+            if (r < R) total += (e[r] = expf(z[r][m] - mx));
+#pragma unroll
+        for (int r = 0; r < kSplitAttentionMaxRadix; r++)
+            if (r < R) out[(long long)r * C] = e[r] / total;
+    }
+}
+
+size_t split_attention_gate_rows_smem_bytes(const SplitAttentionGateShape& s) {
+    const size_t widest = s.channels > s.inter ? (size_t)s.channels : (size_t)s.inter;
+    return sizeof(float) * kGateRowsImagesPerTile * widest;
+}
+
+void split_attention_gate_rows(const float* partial, const float* fc1_weight, const float* fc1_bias,
+                               const float* fc2_weight, const float* fc2_bias, float* hidden, float* attn,
+                               const SplitAttentionGateShape& s, KernelStream stream) {
+    const int tiles = (s.n + kGateRowsImagesPerTile - 1) / kGateRowsImagesPerTile;
+    const int threads = 32 * kGateRowsWarps;
+    launch_kernel("split_attention_gate_fc1_warp_per_row", split_attention_gate_fc1_warp_per_row,
+                  dim3((s.inter + kGateRowsWarps - 1) / kGateRowsWarps, tiles), threads,
+                  sizeof(float) * kGateRowsImagesPerTile * s.channels, stream, partial, fc1_weight, fc1_bias, hidden, s);
+    launch_kernel("split_attention_gate_fc2_softmax_warp_per_channel",
+                  split_attention_gate_fc2_softmax_warp_per_channel,
+                  dim3((s.channels + kGateRowsWarps - 1) / kGateRowsWarps, tiles), threads,
+                  sizeof(float) * kGateRowsImagesPerTile * s.inter, stream, hidden, fc2_weight, fc2_bias, attn, s);
+}
+
+}  // namespace resnest
