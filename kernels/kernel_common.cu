@@ -17,11 +17,14 @@ int kernels_compiled_arch() {
     return a.ptxVersion < a.binaryVersion ? a.ptxVersion : a.binaryVersion;
 }
 
+// cudaLaunchKernelEx returns this launch's own error (a sticky fault from earlier work shows there too).
+// The thread's last-error slot may still hold an error a library call already reported to its caller (and
+// handled): it is cleared here, never taken for this launch's.
 void check_kernel_launch(const char* kernel, cudaError_t launched) {
-    cudaError_t last = cudaGetLastError();  // also clears a launch error, so it does not stick to later calls
-    cudaError_t e = launched != cudaSuccess ? launched : last;
-    if (e != cudaSuccess)
-        throw KernelLaunchError(std::string("CUDA kernel ") + kernel + " failed to launch: " + cudaGetErrorString(e));
+    cudaGetLastError();
+    if (launched != cudaSuccess)
+        throw KernelLaunchError(std::string("CUDA kernel ") + kernel + " failed to launch: " +
+                                cudaGetErrorString(launched));
 }
 
 }  // namespace resnest

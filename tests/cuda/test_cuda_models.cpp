@@ -169,7 +169,10 @@ TEST_CASE("4 threads x 4 contexts on one engine give the single-context result; 
                 }
             });
         for (auto& t : threads) t.join();
-        for (const std::string& err : errors) CHECK(err.empty());
+        for (int t = 0; t < 4; t++) {
+            INFO("thread " << t << ": " << errors[t]);
+            CHECK(errors[t].empty());
+        }
         // Every context takes the same algorithms from the engine's cache: the results agree to rounding
         // (1e-6 allows a non-deterministic reduction order; a race would be far larger).
         double worst = 0.0;
