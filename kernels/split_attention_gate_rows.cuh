@@ -14,9 +14,19 @@ namespace resnest {
 
 constexpr int kGateRowsImagesPerTile = 8;  // images whose dot products share one read of a weight row
 
-// Whether the two-kernel gate is the one to run at batch n on a device with sm_count multiprocessors: one
-// block per image leaves most of them idle (and one SM reading all the weights sets the time) below that.
-inline bool split_attention_gate_rows_preferred(int n, int sm_count) { return 2 * n < sm_count; }
+// Whether the two-kernel gate is the one to run at batch n on a device with sm_count multiprocessors, for fc
+// weights of fc_weight_bytes (fc1 + fc2, float): below half a wave of images one block per image leaves most
+// SMs idle, and one SM reading all the weights sets the time, unless the weights are small. The gate lab
+// (H200, 2026-11-28): layer 4 (1.5 MB) 45 -> 9 us at batch 1, 47 -> 20 us at 32, 47 -> 50 us at 128; layer 3
+// (393 KB) 18 -> 10 us at batch 1; layer 2 (98 KB) and layer 1 (24 KB) were as fast or faster in one block.
+constexpr long long kGateRowsMinWeightBytes = 256 << 10;
+inline long long split_attention_gate_fc_weight_bytes(const SplitAttentionGateShape& s) {
+    const long long gk = s.channels / s.cardinality, ik = s.inter / s.cardinality;
+    return 4LL * s.inter * gk + 4LL * s.radix * s.channels * ik;  // fc1 (inter, gk) + fc2 (R*C, ik), float
+}
+inline bool split_attention_gate_rows_preferred(const SplitAttentionGateShape& s, int sm_count) {
+    return 2 * s.n < sm_count && split_attention_gate_fc_weight_bytes(s) >= kGateRowsMinWeightBytes;
+}
 
 // Shared memory each of the two kernels needs, bytes (the caller checks it against the device's limit).
 size_t split_attention_gate_rows_smem_bytes(const SplitAttentionGateShape& s);

@@ -547,9 +547,9 @@ class CudaContext : public Context {
                 const int chunks = split_attention_pool_chunks_for<T>(batch, hw, a.channels);
                 split_attention_radix_sum_pool<T>(x, gap_, batch, hw, a.radix, a.channels, chunks, launch_);
                 SplitAttentionGateShape s{batch, a.radix, a.cardinality, a.channels, a.inter_channels, hw, chunks};
-                // Below half a wave of images, the gate's fc rows are spread over many blocks (two kernels);
-                // above it, one block per image fills the GPU in one kernel.
-                if (split_attention_gate_rows_preferred(batch, engine_->device().multiprocessors) &&
+                // Below half a wave of images and with large fc weights, the gate's fc rows are spread over
+                // many blocks (two kernels); otherwise one block per image, one kernel.
+                if (split_attention_gate_rows_preferred(s, engine_->device().multiprocessors) &&
                     split_attention_gate_rows_smem_bytes(s) <= 48 * 1024)
                     split_attention_gate_rows(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_, s, launch_);
                 else

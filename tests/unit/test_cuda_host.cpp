@@ -8,6 +8,7 @@
 #ifdef RESNEST_HAVE_CUDA
 
 #include "conv_as_gemm.h"
+#include "split_attention_gate_rows.cuh"
 #include "cuda/cuda_conv.h"
 #include "cuda/cuda_gemm_conv.h"
 #include "cuda/cuda_graph_conv.h"
@@ -91,6 +92,54 @@ TEST_CASE("cuBLASLt describes every 1x1 model convolution as one matmul in tf32 
         }
     CHECK(described >= 2 * 4 * 30);  // tf32 and fp16, four graphs, over 30 1x1 convolutions each
     if (fp32_refused) WARN(fp32_refused << " fp32 1x1 convolutions: no pedantic fp32 matmul; they stay on cuDNN");
+}
+
+TEST_CASE("cuBLASLt describes every other model convolution as im2col + one matmul where the matrix fits",
+          "[cuda-host][gemm]") {
+    int described = 0, too_big = 0;
+    for (Precision p : {Precision::tf32, Precision::fp16})
+        for (int batch : {1, 128})
+            for (const auto& [name, prob] : model_convs(batch, p)) {
+                if (conv_runs_as_gemm(prob.attrs)) continue;
+                INFO(name << " batch " << batch << " " << precision_name(p));
+                const Im2colShape s = im2col_shape(prob.attrs, batch, prob.in_h, prob.in_w, prob.out_h, prob.out_w);
+                const size_t matrix = (size_t)(s.rows() * s.cols()) * (p == Precision::fp16 ? 2 : 4);
+                GemmConvLaunch gemm;
+                std::string why;
+                const bool ok = gemm.describe(prob, fake_buffers(64, prob.has_z), name, &why, true);  // 64 MiB
+                INFO(why);
+                CHECK(ok == (matrix <= (64ull << 20)));
+                CHECK(gemm.im2col() == true);
+                if (ok) CHECK(gemm.workspace_needed() >= matrix);
+                else CHECK_THAT(why, Catch::Contains("does not fit the 64 MiB workspace"));
+                described += ok, too_big += !ok;
+            }
+    CHECK(described >= 2 * 4 * 18);  // at batch 1 every 3x3 conv of the four graphs fits
+    CHECK(too_big > 0);              // at batch 128 the large ones do not
+}
+
+TEST_CASE("the small-batch split-attention gate is chosen below half a wave, for large fc weights only",
+          "[cuda-host]") {
+    Graph g = graph_load(test::source_path("models/resnest50.json"));
+    int rows_at_1 = 0, nodes = 0;
+    for (const Node& n : g.nodes) {
+        if (n.op != OpType::split_attention) continue;
+        const SplitAttentionAttrs& a = n.attn;
+        SplitAttentionGateShape s{1, a.radix, a.cardinality, a.channels, a.inter_channels};
+        const bool large = n.name.rfind("layer3", 0) == 0 || n.name.rfind("layer4", 0) == 0;  // 393 KB, 1.5 MB
+        INFO(n.name << ": fc weights " << split_attention_gate_fc_weight_bytes(s) << " bytes");
+        CHECK(split_attention_gate_rows_preferred(s, 132) == large);
+        s.n = 65;
+        CHECK(split_attention_gate_rows_preferred(s, 132) == large);
+        s.n = 66;  // 132 images fill the 132 SMs once: one block per image
+        CHECK_FALSE(split_attention_gate_rows_preferred(s, 132));
+        rows_at_1 += large, nodes++;
+    }
+    CHECK(nodes == 16);
+    CHECK(rows_at_1 == 9);  // layer 3's six blocks and layer 4's three
+    // fc weights: fc1 (inter, C/K) and fc2 (R*C, inter/K), float.
+    CHECK(split_attention_gate_fc_weight_bytes({1, 2, 1, 512, 256}) == 4LL * (256 * 512 + 1024 * 256));
+    CHECK(split_attention_gate_fc_weight_bytes({1, 4, 2, 24, 16}) == 4LL * (16 * 12 + 96 * 8));
 }
 
 TEST_CASE("cuDNN takes the operation graph conv -> bias (-> residual) (-> ReLU) of every model convolution, "
