@@ -19,7 +19,7 @@
 //       (2n < SMs) and v1 above.
 // Prediction for v1/v2 (measured below): at batch 1, layer 4, v2 with 8 blocks is > 3x faster than v1; at
 // batch 128 they are within 10% (the batch already fills the GPU).
-// Prediction for v3 (not yet measured): layer 4 at batch 1 and 8 under 10 us (v1: 45 us), since fc1 and fc2
+// Prediction for v3 (measured below): layer 4 at batch 1 and 8 under 10 us (v1: 45 us), since fc1 and fc2
 // each spread over 32-64 blocks; at batch 32 still ahead of v1 (32 blocks); at batch 128 behind v1 or even.
 //
 // Numbers and the winner are recorded at the bottom of this file once measured on a GPU.
@@ -141,4 +141,18 @@ int main() {
 }
 
 // ---- results ---------------------------------------------------------------------------------------------
-// Not yet run on a GPU.
+// NVIDIA H200, 2026-11-28, commit 6ebbad4 (v1/v2 also at 6c76e06, within 0.0006 ms of these), bench/
+// device_check.sh lab stage; all versions correct. ms per launch (eager, one stream):
+//   shape (fc weights)     |  bs1: v1     v2     v3   |  bs8: v1     v2     v3   | bs32: v1     v2     v3   | bs128: v1    v2     v3
+//   layer1 C64   (24 KB)   |  0.0064 0.0062 0.0092 |  0.0062 0.0064 0.0110 |  0.0067 0.0069 0.0115 |  0.0067 0.0122 0.0118
+//   layer2 C128  (98 KB)   |  0.0105 0.0098 0.0094 |  0.0105 0.0103 0.0115 |  0.0109 0.0110 0.0122 |  0.0112 0.0203 0.0130
+//   layer3 C256  (393 KB)  |  0.0182 0.0174 0.0096 |  0.0181 0.0180 0.0143 |  0.0186 0.0189 0.0148 |  0.0190 0.0402 0.0227
+//   layer4 C512  (1.5 MB)  |  0.0453 0.0389 0.0091 |  0.0457 0.0396 0.0194 |  0.0466 0.0427 0.0204 |  0.0471 0.0961 0.0495
+// The ragged shapes (fc weights under 4 KB): v1 or v2 at 0.0046-0.0060 ms, v3 at 0.0087-0.0135 ms.
+// Winner: v3 for layers 3 and 4 at batches 1-32 (layer 4 at batch 1: 5.0x faster than v1); v1 for layers 1
+// and 2 and for every shape at batch 128 (v3's two launches cost more than one block per image saves when
+// the weights are small or the batch fills the GPU). Production takes v3 below half a wave of images and
+// for fc weights >= 256 KiB (split_attention_gate_rows_preferred), v1 otherwise.
+// Prediction vs measurement: v2 > 3x faster than v1 at batch 1 layer 4: missed (1.16x; every v2 block still
+// reads all of fc1). v3 under 10 us at batches 1 and 8 on layer 4: held at batch 1 (9.1 us), missed at 8
+// (19.4 us); ahead of v1 at 32: held; behind or even at 128: held (0.0495 vs 0.0471 ms).

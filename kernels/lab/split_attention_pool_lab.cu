@@ -205,5 +205,8 @@ int main() {
 // 0.0367 vs 0.0323 ms); layer 4 and layer 1 at batch 1 and 8, v4; bs1 layer 3, v3 at 4 chunks; ragged, v1.
 // Prediction vs measurement: missed at batch 128: best on layer 1 is v3 at 8 chunks, 1816.4 GB/s in 0.0566 ms
 // (> 2 TB/s in < 50 us predicted). Held at batch 1: layer 1 v4 0.0087 ms vs v1 0.1489 ms (> 10x predicted).
+// Then the production plan moved to 1024 blocks (about 8 per SM). Rerun at 6ebbad4 (H200, 2026-11-28), v4 at
+// its new planned c, batch 128: layer 1 c 8 0.0563 ms (1824.3 GB/s), layer 2 c 4 0.0315 ms (1631.6 GB/s),
+// layer 3 c 2 0.0166 ms, layer 4 c 1 0.0111 ms: v4 now matches v3's best on every layer.
 // The node-level figure that motivates it (H200, d3470e9, `resnest bench --profile`,
 // batch 128 fp16): the whole split-attention node of a layer-1 block (pool + gate + weighted sum) 0.49 ms.
