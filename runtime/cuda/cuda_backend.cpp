@@ -195,6 +195,7 @@ struct BatchState {
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
     int legacy_cached = 0, by_impl[kConvImpls] = {};  // conv nodes per ConvImpl
+    double choice_s[kConvImpls] = {};                 // host time preparing them, by the way chosen
     ~BatchState() {
         if (exec) cudaGraphExecDestroy(exec);
         if (graph) cudaGraphDestroy(graph);
@@ -409,9 +410,12 @@ class CudaContext : public Context {
             k.workspace_mib = conv_workspace_mib_for(o);
             ConvBuffers grouped = conv_buffers(i, false), dense = conv_buffers(i, true);
             auto conv = std::make_unique<ConvNode>();
+            auto t_node = std::chrono::steady_clock::now();
             conv->prepare(p, k, grouped, a.groups > 1 ? &dense : nullptr, env_, n.name);
             state->legacy_cached += conv->legacy_from_cache();
             state->by_impl[(int)conv->impl()]++;
+            state->choice_s[(int)conv->impl()] +=
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t_node).count();
             state->convs[i] = std::move(conv);
         }
         CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -444,6 +448,17 @@ class CudaContext : public Context {
             std::fprintf(stderr, "cuda: batch %d: convolution choice %.3f s, eager pass + capture %.3f s\n", batch,
                          std::chrono::duration<double>(t_convs - t0).count(),
                          std::chrono::duration<double>(t_end - t_convs).count());
+            // Where the choice's time went, by the way each node ended on (cached starts too: the data
+            // for the cold-start target).
+            std::string split;
+            for (int c = 0; c < kConvImpls; c++)
+                if (state->by_impl[c]) {
+                    char part[96];
+                    std::snprintf(part, sizeof(part), "%s%s %.3f s (%d)", split.empty() ? "" : ", ",
+                                  conv_impl_name((ConvImpl)c), state->choice_s[c], state->by_impl[c]);
+                    split += part;
+                }
+            std::fprintf(stderr, "cuda: batch %d: convolution choice by way: %s\n", batch, split.c_str());
         }
         return *(batches_[batch] = std::move(state));
     }
