@@ -464,10 +464,25 @@ class CudaContext : public Context {
     }
 
     // One eager pass (lazy library set-up happens here, outside the capture), then the CUDA graph capture.
+    // Another thread that synchronizes the device meanwhile (destroying a context: cudaFree, cublasDestroy)
+    // can invalidate the capture; it is then taken again, and after kCaptureAttempts this batch size runs
+    // with ordinary launches, node by node (the same results).
     void run_and_capture(int batch, BatchState& state) {
         forward(batch, state, nullptr);
         CUDA_CHECK(cudaStreamSynchronize(stream_));
         if (!engine_->options().cuda_graph || debug_sync_) return;
+        constexpr int kCaptureAttempts = 3;
+        for (int attempt = 1; attempt <= kCaptureAttempts; attempt++)
+            if (capture_forward(batch, state)) return;
+        std::fprintf(stderr, "warning: %s: the CUDA graph capture at batch %d was invalidated %d times (another thread "
+                     "synchronizing the device); this batch size runs without a CUDA graph\n",
+                     engine_->graph().source.c_str(), batch, kCaptureAttempts);
+    }
+
+    // Captures the forward pass into state.graph / state.exec. False when the capture was invalidated from
+    // outside (nothing kept); a capture that fails otherwise throws (KernelLaunchError when the graph does
+    // not end or instantiate, the failing call's error when a launch fails).
+    bool capture_forward(int batch, BatchState& state) {
         if (state.exec) cudaGraphExecDestroy(state.exec), state.exec = nullptr;
         if (state.graph) cudaGraphDestroy(state.graph), state.graph = nullptr;
         CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
@@ -475,18 +490,25 @@ class CudaContext : public Context {
             forward(batch, state, nullptr);
         } catch (...) {
             cudaGraph_t broken = nullptr;
-            cudaStreamEndCapture(stream_, &broken);
+            cudaError_t ended = cudaStreamEndCapture(stream_, &broken);
             if (broken) cudaGraphDestroy(broken);
             cudaGetLastError();
+            if (ended == cudaErrorStreamCaptureInvalidated) return false;  // the launch failed because of it
             throw;
         }
         cudaError_t e = cudaStreamEndCapture(stream_, &state.graph);
+        if (e == cudaErrorStreamCaptureInvalidated) {
+            if (state.graph) cudaGraphDestroy(state.graph), state.graph = nullptr;
+            cudaGetLastError();
+            return false;
+        }
         if (e == cudaSuccess) e = cudaGraphInstantiate(&state.exec, state.graph, 0);
         if (e != cudaSuccess) {
             cudaGetLastError();
             throw KernelLaunchError(engine_->graph().source + ": the CUDA graph capture of the forward pass failed: " +
                                     cudaGetErrorString(e) + " (--no-graph runs without it)");
         }
+        return true;
     }
 
     // Enqueues the whole forward pass; with `events`, records events[i] before node i and events[n] after.

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -203,6 +204,71 @@ TEST_CASE("4 threads x 4 contexts on one engine give the single-context result; 
                     pdl_err);
         CHECK(pdl_err <= 1e-6);
         std::remove(cache.c_str());
+    }
+}
+
+TEST_CASE("a context prepares and captures every batch size correctly while another thread creates, runs and "
+          "destroys contexts and synchronizes the device", "[cuda][models]") {
+    INFO("seed " << run_seed());
+    for (Precision p : {Precision::fp32, Precision::fp16}) {
+        std::string cache = scratch_dir() + "/resnest_cuda_test_churn_" + resnest::precision_name(p) + ".tsv";
+        std::remove(cache.c_str());
+        resnest::EngineOptions o = cuda_options(p, 4);
+        o.algo_cache = cache;
+        auto e = resnest::Engine::load_seeded(src("models/resnest50.json"), 5, o);
+        const auto& s = e->summary();
+        const int classes = (int)s.num_outputs;
+        std::vector<float> x = random_floats((size_t)4 * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 17);
+        std::vector<std::vector<float>> ref(5);  // one context alone, batches 1..4 (this fills the cache)
+        {
+            auto ctx = e->create_context();
+            for (int b = 1; b <= 4; b++) {
+                ref[b].assign((size_t)b * classes, NAN);
+                ctx->run(x.data(), b, ref[b].data());
+            }
+        }
+        // Destroying a context frees device memory and cuBLAS / cuDNN handles, which synchronize the whole
+        // device: in the middle of another thread's graph capture that invalidates the capture.
+        std::atomic<bool> done{false};
+        std::atomic<int> churned{0};
+        std::string churn_error, error;
+        std::thread churn([&] {
+            try {
+                while (!done) {
+                    auto c = e->create_context();
+                    std::vector<float> y((size_t)classes, NAN);
+                    c->run(x.data(), 1, y.data());
+                    c.reset();
+                    cudaDeviceSynchronize();  // only to disturb: its status may name the other thread's capture
+                    cudaGetLastError();
+                    churned++;
+                }
+            } catch (const std::exception& ex) {
+                churn_error = ex.what();
+            }
+        });
+        double worst = 0.0;
+        try {
+            for (int round = 0; round < 3; round++) {
+                auto ctx = e->create_context();  // every batch size prepared and captured anew
+                for (int b = 1; b <= 4; b++) {
+                    std::vector<float> y((size_t)b * classes, NAN);
+                    ctx->run(x.data(), b, y.data());
+                    worst = std::max(worst, max_rel_error(y, ref[b]));
+                }
+            }
+        } catch (const std::exception& ex) {
+            error = ex.what();
+        }
+        done = true;
+        churn.join();
+        std::printf("cuda %s capture beside a thread creating and destroying %d contexts: worst %.3g\n",
+                    resnest::precision_name(p), churned.load(), worst);
+        INFO(resnest::precision_name(p) << ": " << error << " / churning thread: " << churn_error);
+        CHECK(error.empty());
+        CHECK(churn_error.empty());
+        CHECK(churned > 0);
+        CHECK(worst <= 1e-6);  // the same algorithms from the cache, graph or (after repeated invalidation) not
     }
 }
 
