@@ -8,8 +8,9 @@
 # Stages run in the order STAGES lists them.
 #   QUICK=1 ...     shorter runs for a tight device budget: parity fp32/fp16 only, 50 timed runs per bench
 #                   row, no timed-search rows, PyTorch's graph-replay configurations and torch.compile
-#                   at batches 1 and 128. A 15-minute device budget fits two calls, the first under 600 s:
-#                   STAGES="tests bench torch variants profile" and STAGES="coldstart lab parity sanitize".
+#                   at batches 1 and 128. A 15-minute device budget fits two calls (H200, 6ebbad4: ~330 s
+#                   and ~200 s): STAGES="tests bench torch variants profile", then, while the machine is
+#                   still warm, STAGES="coldstart lab parity sanitize".
 #   DEADLINE_S=N    stop starting stages N seconds after the script began, and cut a stage's own limit to
 #                   what is left (10 s kept for the summary), so a call under an outer time limit still
 #                   ends with its summary and archive; a stage that no longer fits is listed as SKIPPED.
