@@ -196,6 +196,7 @@ struct BatchState {
     cudaGraphExec_t exec = nullptr;
     int legacy_cached = 0, by_impl[kConvImpls] = {};  // conv nodes per ConvImpl
     double choice_s[kConvImpls] = {};                 // host time preparing them, by the way chosen
+    double graph_heuristics_s = 0.0, graph_plans_s = 0.0;  // of which the chosen cuDNN graphs' heuristics, plans
     ~BatchState() {
         if (exec) cudaGraphExecDestroy(exec);
         if (graph) cudaGraphDestroy(graph);
@@ -416,6 +417,10 @@ class CudaContext : public Context {
             state->by_impl[(int)conv->impl()]++;
             state->choice_s[(int)conv->impl()] +=
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t_node).count();
+            if (const GraphConvLaunch* graph = conv->graph()) {
+                state->graph_heuristics_s += graph->heuristics_seconds();
+                state->graph_plans_s += graph->plan_seconds();
+            }
             state->convs[i] = std::move(conv);
         }
         CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -458,7 +463,9 @@ class CudaContext : public Context {
                                   conv_impl_name((ConvImpl)c), state->choice_s[c], state->by_impl[c]);
                     split += part;
                 }
-            std::fprintf(stderr, "cuda: batch %d: convolution choice by way: %s\n", batch, split.c_str());
+            std::fprintf(stderr, "cuda: batch %d: convolution choice by way: %s; the chosen cuDNN graphs' heuristics "
+                         "%.3f s, plan finalization %.3f s\n", batch, split.c_str(), state->graph_heuristics_s,
+                         state->graph_plans_s);
         }
         return *(batches_[batch] = std::move(state));
     }

@@ -56,6 +56,7 @@ class ConvNode {
     void launch(const ConvChoiceEnv& env) const;
 
     ConvImpl impl() const { return impl_; }
+    const GraphConvLaunch* graph() const { return graph_.get(); }  // the cuDNN graph ways' launch, else null
     bool legacy_from_cache() const { return legacy_from_cache_; }
 
   private:

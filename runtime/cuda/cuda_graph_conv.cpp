@@ -2,6 +2,7 @@
 // (see cuda_graph_conv.h).
 #include "cuda/cuda_graph_conv.h"
 
+#include <chrono>
 #include <cstdint>
 
 #include "cuda/cuda_check.h"
@@ -248,7 +249,10 @@ bool GraphConvLaunch::make_plan(cudnnHandle_t handle, const BackendDescriptor& c
     BackendDescriptor candidate(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, node_);
     set_attr(candidate.get(), CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle, node_);
     set_desc(candidate.get(), CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, config, node_);
-    if (cudnnBackendFinalize(candidate.get()) != CUDNN_STATUS_SUCCESS) return false;
+    const auto t0 = std::chrono::steady_clock::now();
+    const cudnnStatus_t finalized = cudnnBackendFinalize(candidate.get());
+    plans_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (finalized != CUDNN_STATUS_SUCCESS) return false;
     int64_t ws = 0, got = 0;
     if (cudnnBackendGetAttribute(candidate.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &got,
                                  &ws) != CUDNN_STATUS_SUCCESS ||
@@ -302,7 +306,9 @@ bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, Co
     *from_cache = false;
     if (!b.bias) throw Error("node '" + node_ + "': the cuDNN graph needs a bias buffer (zeros when the conv has none)");
     make_variant_pack(b);
+    const auto t0 = std::chrono::steady_clock::now();
     std::vector<BackendDescriptor> configs = heuristic_configs();
+    heuristics_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ConvAlgoChoice cached;
     if (cache.lookup(key, &cached) && cached.algo >= 0 && cached.algo < (int)configs.size() &&
         engine_allowed(configs[cached.algo]) &&

@@ -54,6 +54,10 @@ class GraphConvLaunch {
     size_t workspace_needed() const { return (size_t)workspace_; }
     int ops() const { return (int)ops_.size(); }  // operations in the graph (conv + pointwise)
     int runs() const { return slices_; }          // executions a launch makes (the groups, per group)
+    // Host time choose_plan spent querying heuristics and finalizing execution plans, seconds (the
+    // cold-start cost of this way, cache or not).
+    double heuristics_seconds() const { return heuristics_s_; }
+    double plan_seconds() const { return plans_s_; }
 
     static constexpr int kMaxCandidates = 4;
 
@@ -81,6 +85,8 @@ class GraphConvLaunch {
     ConvBuffers bound_{};  // the buffers the variant pack points at
     int rank_ = -1;
     int64_t workspace_ = 0;
+    double heuristics_s_ = 0.0;
+    mutable double plans_s_ = 0.0;  // make_plan adds to it
 };
 
 }  // namespace resnest
