@@ -28,7 +28,7 @@
 #   variants  ResNeSt50 fp16 with the timed search (full runs), with ordinary launches (--no-pdl) and with
 #             every convolution on cuDNN (--conv-gemm off); both models in fp32 with tf32/fp16's 128 MiB
 #             convolution workspace, ResNeSt50 fp16 with fp32's 1024 MiB
-#   profile   profiles in fp16 and fp32 at batches 1 and 128, with every convolution's ways timed afresh
+#   profile   profiles in fp16 and fp32 at batches 1, 8 and 128, with every convolution's ways timed afresh
 #             and logged (--verbose, no cache)
 #   lab       every kernel lab executable found in BIN (kernels/lab/: versions, correctness, timing sweep)
 #   torch     bench/compare_pytorch.py: PyTorch eager / graph / channels-last fp16 / torch.compile, side by
@@ -177,10 +177,10 @@ run_profile() {
     # per node (--verbose): the data behind the choice among cuDNN, cuDNN dense, cuBLASLt and the cuDNN graph
     # (whole and per group). fp32 (no TF32) has never been profiled: where its 0.5-0.7x of PyTorch goes.
     stage bench_profile_resnest50_fp16 "$(L 90 50)" "$RESNEST" bench --model models/resnest50.json --random-weights \
-        --backend cuda --precision fp16 --batch 1,128 --iters 50 --profile --algo-cache none --verbose \
+        --backend cuda --precision fp16 --batch 1,8,128 --iters 50 --profile --algo-cache none --verbose \
         --json "$OUT_DIR/profile_resnest50_fp16.json"
     stage bench_profile_resnest50_fp32 "$(L 90 50)" "$RESNEST" bench --model models/resnest50.json --random-weights \
-        --backend cuda --precision fp32 --batch 1,128 --iters 20 --profile --algo-cache none --verbose \
+        --backend cuda --precision fp32 --batch 1,8,128 --iters 20 --profile --algo-cache none --verbose \
         --json "$OUT_DIR/profile_resnest50_fp32.json"
 }
 
