@@ -19,6 +19,11 @@
 //       (2n < SMs) and v1 above.
 // Prediction for v1/v2 (measured below): at batch 1, layer 4, v2 with 8 blocks is > 3x faster than v1; at
 // batch 128 they are within 10% (the batch already fills the GPU).
+//   v4  v3 with 16-byte weight loads (float4 along the row, two in flight per lane) and float4 reads of the
+//       images' vectors from shared memory, where the row length allows (a multiple of 4; else as v3). Reads
+//       the pooled means directly (the lab's pool has one chunk).
+// Prediction for v4 (not yet measured): at batches 8 and 32, where v3 is bound by one 4-byte load in flight
+// per lane, layer 4 from 19-20 us to under 12 us; at batch 1 within 1 us of v3.
 // Prediction for v3 (measured below): layer 4 at batch 1 and 8 under 10 us (v1: 45 us), since fc1 and fc2
 // each spread over 32-64 blocks; at batch 32 still ahead of v1 (32 blocks); at batch 128 behind v1 or even.
 //
@@ -83,6 +88,96 @@ __global__ void gate_v2(const float* gap, const float* w1, const float* b1, cons
     }
 }
 
+// ---- v4: v3 with 16-byte loads ------------------------------------------------------------------------------
+constexpr int kTile = 8, kWarpsV4 = 8;
+
+// acc[t] += row . in[t * stride ...] for the tile's images, lanes striding along the row (all lanes end with
+// partial sums; the caller reduces). 16-byte loads when the row length and the stride are multiples of 4.
+__device__ __forceinline__ void row_dot_tile(const float* row, const float* in, int stride, int len, int tile,
+                                             float* acc) {
+    const int lane = threadIdx.x & 31;
+    if ((len & 3) == 0 && (stride & 3) == 0) {
+        const float4* r4 = reinterpret_cast<const float4*>(row);
+#pragma unroll 2
+        for (int i = lane; i < (len >> 2); i += 32) {
+            const float4 w = __ldg(r4 + i);
+#pragma unroll
+            for (int t = 0; t < kTile; t++)
+                if (t < tile) {
+                    const float4 x = *reinterpret_cast<const float4*>(in + t * stride + 4 * i);
+                    acc[t] += w.x * x.x + w.y * x.y + w.z * x.z + w.w * x.w;
+                }
+        }
+    } else {
+        for (int i = lane; i < len; i += 32) {
+            const float w = row[i];
+#pragma unroll
+            for (int t = 0; t < kTile; t++)
+                if (t < tile) acc[t] += w * in[t * stride + i];
+        }
+    }
+}
+
+__global__ void gate_v4_fc1(const float* gap, const float* w1, const float* b1, float* hidden, int n, int K, int C,
+                            int inter) {
+    extern __shared__ __align__(16) float pooled4[];  // (tile, C)
+    const int gk = C / K, ik = inter / K, n0 = blockIdx.y * kTile, tile = min(kTile, n - n0);
+    for (int i = threadIdx.x; i < tile * C; i += blockDim.x) pooled4[i] = gap[(long long)n0 * C + i];
+    __syncthreads();
+    const int lane = threadIdx.x & 31, j = blockIdx.x * kWarpsV4 + (threadIdx.x >> 5);
+    if (j >= inter) return;
+    float acc[kTile] = {};
+    row_dot_tile(w1 + (long long)j * gk, pooled4 + (j / ik) * gk, C, gk, tile, acc);
+#pragma unroll
+    for (int t = 0; t < kTile; t++) {
+        if (t >= tile) break;
+        const float v = warp_sum(acc[t]);
+        if (lane == t) hidden[(long long)(n0 + t) * inter + j] = fmaxf(v + b1[j], 0.0f);
+    }
+}
+
+__global__ void gate_v4_fc2(const float* hidden, const float* w2, const float* b2, float* attn, int n, int R, int K,
+                            int C, int inter) {
+    extern __shared__ __align__(16) float hid4[];  // (tile, inter)
+    const int gk = C / K, ik = inter / K, n0 = blockIdx.y * kTile, tile = min(kTile, n - n0);
+    for (int i = threadIdx.x; i < tile * inter; i += blockDim.x) hid4[i] = hidden[(long long)n0 * inter + i];
+    __syncthreads();
+    const int lane = threadIdx.x & 31, t = blockIdx.x * kWarpsV4 + (threadIdx.x >> 5);
+    if (t >= C) return;
+    const int k = t / gk, cp = t - k * gk;
+    float z[resnest::kSplitAttentionMaxRadix][kTile];
+#pragma unroll
+    for (int r = 0; r < resnest::kSplitAttentionMaxRadix; r++) {
+        if (r >= R) break;
+        const int row = k * R * gk + r * gk + cp;
+        float acc[kTile] = {};
+        row_dot_tile(w2 + (long long)row * ik, hid4 + k * ik, inter, ik, tile, acc);
+#pragma unroll
+        for (int m = 0; m < kTile; m++) z[r][m] = warp_sum(acc[m]) + b2[row];
+    }
+#pragma unroll
+    for (int m = 0; m < kTile; m++) {
+        if (m >= tile) break;
+        if (lane != m) continue;
+        float* out = attn + (long long)(n0 + m) * R * C + t;
+        if (R == 1) {
+            out[0] = 1.0f / (1.0f + expf(-z[0][m]));
+            continue;
+        }
+        float mx = z[0][m];
+#pragma unroll
+        for (int r = 1; r < resnest::kSplitAttentionMaxRadix; r++)
+            if (r < R) mx = fmaxf(mx, z[r][m]);
+        float total = 0.0f;
+#pragma unroll
+        for (int r = 0; r < resnest::kSplitAttentionMaxRadix; r++)
+            if (r < R) total += expf(z[r][m] - mx);
+#pragma unroll
+        for (int r = 0; r < resnest::kSplitAttentionMaxRadix; r++)
+            if (r < R) out[(long long)r * C] = expf(z[r][m] - mx) / total;
+    }
+}
+
 struct Shape {
     const char* name;
     int radix, card, c, inter;
@@ -109,13 +204,20 @@ int main() {
             LAB_CHECK(cudaMalloc(&dattn, (size_t)n * rc * sizeof(float)));
             LAB_CHECK(cudaMalloc(&dhidden, (size_t)n * s.inter * sizeof(float)));
             const double bytes = (double)n * ((w1.size() + b1.size() + w2.size() + b2.size()) * 4.0 + s.c * 4.0 + rc * 4.0);
-            for (int v = 1; v <= 3; v++) {
+            for (int v = 1; v <= 4; v++) {
                 auto run = [&] {
                     resnest::SplitAttentionGateShape gs{n, s.radix, s.card, s.c, s.inter, 1, 1};
                     if (v == 1) {
                         resnest::split_attention_gate_block_per_image(dgap, dw1, db1, dw2, db2, dattn, gs, 0);
                     } else if (v == 3) {
                         resnest::split_attention_gate_rows(dgap, dw1, db1, dw2, db2, dhidden, dattn, gs, 0);
+                    } else if (v == 4) {
+                        const dim3 tiles1((s.inter + kWarpsV4 - 1) / kWarpsV4, (n + kTile - 1) / kTile);
+                        const dim3 tiles2((s.c + kWarpsV4 - 1) / kWarpsV4, (n + kTile - 1) / kTile);
+                        gate_v4_fc1<<<tiles1, 32 * kWarpsV4, sizeof(float) * kTile * s.c>>>(dgap, dw1, db1, dhidden, n,
+                                                                                           s.card, s.c, s.inter);
+                        gate_v4_fc2<<<tiles2, 32 * kWarpsV4, sizeof(float) * kTile * s.inter>>>(
+                            dhidden, dw2, db2, dattn, n, s.radix, s.card, s.c, s.inter);
                     } else {
                         const int per = (s.c + kSplit - 1) / kSplit;
                         size_t smem = sizeof(float) * (s.c + s.inter + (size_t)per * s.radix);
