@@ -482,7 +482,8 @@ class CudaContext : public Context {
         for (int attempt = 1; attempt <= kCaptureAttempts; attempt++)
             if (capture_forward(batch, state)) return;
         std::fprintf(stderr, "warning: %s: the CUDA graph capture at batch %d was invalidated %d times (another thread "
-                     "synchronizing the device); this batch size runs without a CUDA graph\n",
+                     "synchronizing the device, or a call that cannot be captured); this batch size runs without a "
+                     "CUDA graph\n",
                      engine_->graph().source.c_str(), batch, kCaptureAttempts);
     }
 
