@@ -19,6 +19,18 @@ __device__ __forceinline__ float warp_sum_all_lanes(float v) {
     return v;
 }
 
+// dot[t] += row . in[t * stride ...] over `len` elements for the tile's images, lanes striding along the row
+// (each lane ends with its partial sums; the caller reduces over the warp).
+__device__ __forceinline__ void accumulate_row_dot_tile(const float* row, const float* in, int stride, int len,
+                                                        int tile, float* dot) {
+    for (int i = threadIdx.x & 31; i < len; i += 32) {
+        const float w = row[i];
+#pragma unroll
+        for (int t = 0; t < kGateRowsImagesPerTile; t++)
+            if (t < tile) dot[t] += w * in[t * stride + i];
+    }
+}
+
 __global__ void split_attention_gate_fc1_warp_per_row(const float* __restrict__ partial,
                                                       const float* __restrict__ fc1_w,
                                                       const float* __restrict__ fc1_b, float* __restrict__ hidden,
@@ -39,15 +51,9 @@ __global__ void split_attention_gate_fc1_warp_per_row(const float* __restrict__ 
 
     const int lane = threadIdx.x & 31, j = blockIdx.x * kGateRowsWarps + (threadIdx.x >> 5);
     if (j >= inter) return;
-    const float* row = fc1_w + (long long)j * gk;  // (gk)
-    const float* in = pooled + (j / ik) * gk;      // group j / ik of each image's pooled vector
     float dot[kGateRowsImagesPerTile] = {};
-    for (int i = lane; i < gk; i += 32) {
-        const float w = row[i];
-#pragma unroll
-        for (int t = 0; t < kGateRowsImagesPerTile; t++)
-            if (t < tile) dot[t] += w * in[t * C + i];
-    }
+    // Row j (gk) against group j / ik of each image's pooled vector.
+    accumulate_row_dot_tile(fc1_w + (long long)j * gk, pooled + (j / ik) * gk, C, gk, tile, dot);
 #pragma unroll
     for (int t = 0; t < kGateRowsImagesPerTile; t++) {
         if (t >= tile) break;
@@ -76,14 +82,8 @@ __global__ void split_attention_gate_fc2_softmax_warp_per_channel(const float* _
     for (int r = 0; r < kSplitAttentionMaxRadix; r++) {
         if (r >= R) break;
         const int row_index = k * R * gk + r * gk + cp;
-        const float* row = fc2_w + (long long)row_index * ik;  // (ik)
         float dot[kGateRowsImagesPerTile] = {};
-        for (int i = lane; i < ik; i += 32) {
-            const float w = row[i];
-#pragma unroll
-            for (int m = 0; m < kGateRowsImagesPerTile; m++)
-                if (m < tile) dot[m] += w * in[m * inter + i];
-        }
+        accumulate_row_dot_tile(fc2_w + (long long)row_index * ik, in, inter, ik, tile, dot);
         const float b = fc2_b[row_index];
 #pragma unroll
         for (int m = 0; m < kGateRowsImagesPerTile; m++) z[r][m] = warp_sum_all_lanes(dot[m]) + b;

@@ -99,7 +99,7 @@ void fill_node(const Graph& g, const HostWeights& w, const Node& n, const NodeWe
 }  // namespace
 
 WeightBlob build_weight_blob(const Graph& g, const HostWeights& w, Precision p) {
-    const int64_t es = p == Precision::fp16 ? 2 : 4;
+    const int64_t es = storage_bytes(p);
     WeightBlob blob;
     blob.nodes.resize(g.nodes.size());
     int64_t size = 0;

@@ -41,8 +41,6 @@ namespace {
 
 constexpr size_t kCublasWorkspaceBytes = 4ull << 20;  // lets cuBLAS run inside graph capture
 
-size_t element_size(Precision p) { return p == Precision::fp16 ? 2 : 4; }
-
 // One node's weights on the device: pointers into the engine's weight buffer.
 struct DeviceNodeWeights {
     const void* conv_w = nullptr;      // (Cout, KH, KW, Cin/groups) T
@@ -82,7 +80,7 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
         device_ = cuda_device_info(options.device);
         CUDA_CHECK(cudaSetDevice(options.device));
         auto t_device = clock::now();
-        esize_ = element_size(options.precision);
+        esize_ = (size_t)storage_bytes(options.precision);
         check_supported();
         plan_ = plan_memory(graph_, options.max_batch, (int64_t)esize_);
         upload(weights);
@@ -408,7 +406,7 @@ class CudaContext : public Context {
             k.kernel_h = a.kernel_h, k.kernel_w = a.kernel_w, k.stride_h = a.stride_h, k.stride_w = a.stride_w;
             k.pad_h = a.pad_h, k.pad_w = a.pad_w, k.dilation_h = a.dilation_h, k.dilation_w = a.dilation_w;
             k.groups = a.groups, k.fused_bias_relu = n.fused_relu, k.timed_search = o.conv_search == "timed";
-            k.workspace_mib = conv_workspace_mib_for(o);
+            k.workspace_mib = (int)(workspace_bytes_ >> 20);  // the limit this context's choices are held to
             ConvBuffers grouped = conv_buffers(i, false), dense = conv_buffers(i, true);
             auto conv = std::make_unique<ConvNode>();
             auto t_node = std::chrono::steady_clock::now();

@@ -46,7 +46,7 @@ bool GemmConvLaunch::describe(const ConvProblem& p, const ConvBuffers& b, const 
     if (im2col) {
         cols_shape_ = im2col_shape(p.attrs, p.batch, p.in_h, p.in_w, p.out_h, p.out_w);
         g_ = conv_as_im2col_gemm(cols_shape_, p.attrs.out_channels);
-        const size_t es = p.precision == Precision::fp16 ? 2 : 4;
+        const size_t es = (size_t)storage_bytes(p.precision);
         cols_bytes_ = ((size_t)(cols_shape_.rows() * cols_shape_.cols()) * es + 255) / 256 * 256;
         if (cols_bytes_ > b.workspace_bytes) {
             *why = "the im2col matrix (" + std::to_string(cols_bytes_ >> 20) + " MiB) does not fit the " +

@@ -91,7 +91,7 @@ bool GraphConvLaunch::describe(const ConvProblem& p, cudnnHandle_t handle, const
     const Conv2dAttrs& a = p.attrs;
     const cudnnDataType_t dt = storage_type(p.precision), acc = CUDNN_DATA_FLOAT;
     slices_ = per_group ? a.groups : 1;
-    const int64_t es = p.precision == Precision::fp16 ? 2 : 4;
+    const int64_t es = storage_bytes(p.precision);
     if (per_group && (a.groups < 2 || (a.in_channels / a.groups * es) % 16 || (a.out_channels / a.groups * es) % 16)) {
         *why = "per group needs groups whose channel slices start 16-byte aligned";
         return false;
@@ -265,7 +265,7 @@ bool GraphConvLaunch::make_plan(cudnnHandle_t handle, const BackendDescriptor& c
 
 void GraphConvLaunch::make_variant_pack(const ConvBuffers& b) {
     const Conv2dAttrs& a = p_.attrs;
-    const int64_t es = p_.precision == Precision::fp16 ? 2 : 4;
+    const int64_t es = storage_bytes(p_.precision);
     // Group g's slices: channels g*cin/G.. of x, g*cout/G.. of bias, z and y, and filter rows g*cout/G..
     const int64_t in_step = a.in_channels / slices_ * es, out_step = a.out_channels / slices_ * es;
     const int64_t w_step = (int64_t)a.out_channels / slices_ * a.kernel_h * a.kernel_w * (a.in_channels / a.groups) * es;

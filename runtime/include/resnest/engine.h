@@ -26,6 +26,8 @@ enum class Precision { fp32, tf32, fp16 };
 
 const char* backend_name(Backend b);
 const char* precision_name(Precision p);
+// Bytes of one stored activation or weight element: half in fp16, float in fp32 and tf32.
+inline int storage_bytes(Precision p) { return p == Precision::fp16 ? 2 : 4; }
 // Throws resnest::Error listing the accepted names.
 Backend parse_backend(const std::string& name);
 Precision parse_precision(const std::string& name);
