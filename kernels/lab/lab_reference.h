@@ -116,6 +116,19 @@ inline std::vector<double> split_attention_combine_avg_pool_ref(const std::vecto
     return pool2d_nhwc_ref(split_attention_combine_ref(u, attn, n, g.h * g.w, radix, c), n, c, g, false);
 }
 
+// The classifier: x (N, in), w (out, in), bias (out) or empty -> y (N, out) = x w^T + bias.
+inline std::vector<double> linear_ref(const std::vector<float>& x, const std::vector<float>& w,
+                                      const std::vector<float>& bias, int n, int in, int out) {
+    std::vector<double> y((size_t)n * out);
+    for (int b = 0; b < n; b++)
+        for (int o = 0; o < out; o++) {
+            double s = bias.empty() ? 0.0 : bias[o];
+            for (int i = 0; i < in; i++) s += (double)w[(size_t)o * in + i] * x[(size_t)b * in + i];
+            y[(size_t)b * out + o] = s;
+        }
+    return y;
+}
+
 // max |got - ref| / max |ref|; infinity when got holds a NaN or an infinity.
 inline double max_rel_error(const std::vector<float>& got, const std::vector<double>& ref) {
     double num = 0.0, den = 0.0;

@@ -24,8 +24,10 @@
 #include "channel_affine.cuh"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_conv_choice.h"
+#include "cuda/cuda_timing.h"
 #include "global_avg_pool.cuh"
 #include "layout_convert.cuh"
+#include "linear_rows.cuh"
 #include "planner.h"
 #include "pool2d_nhwc.cuh"
 #include "softmax_rows.cuh"
@@ -190,6 +192,7 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
 // Everything a context prepared for one batch size.
 struct BatchState {
     std::vector<std::unique_ptr<ConvNode>> convs;  // per node; null for other ops
+    std::vector<char> linear_rows;                 // per linear node: the warp-per-row kernel (else cuBLAS)
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
     int legacy_cached = 0, by_impl[kConvImpls] = {};  // conv nodes per ConvImpl
@@ -328,6 +331,7 @@ class CudaContext : public Context {
             p.op = node_kind(n);
             if (state.convs[i] && state.convs[i]->impl() != ConvImpl::cudnn)
                 p.op += std::string(" (") + conv_impl_name(state.convs[i]->impl()) + ")";
+            if (n.op == OpType::linear) p.op += state.linear_rows[i] ? " (warp per output row)" : " (cuBLAS)";
             p.ms = s[s.size() / 2];
             p.flops = 2.0 * (double)n.macs * batch;
             double act = (double)shape_numel(g.tensors[n.output].shape);
@@ -421,6 +425,9 @@ class CudaContext : public Context {
             }
             state->convs[i] = std::move(conv);
         }
+        state->linear_rows.assign(g.nodes.size(), 0);
+        for (size_t i = 0; i < g.nodes.size(); i++)
+            if (g.nodes[i].op == OpType::linear) choose_linear(i, batch, *state);
         CUDA_CHECK(cudaStreamSynchronize(stream_));
         auto t_convs = std::chrono::steady_clock::now();
         try {
@@ -611,12 +618,37 @@ class CudaContext : public Context {
                 global_avg_pool_nhwc<T>(x, y, batch, (int)(xs[1] * xs[2]), channels, launch_);
                 break;
             case OpType::linear:
-                linear<T>(n, w, x, y, batch);
+                if (state.linear_rows[i])
+                    linear_bias_warp_per_output_row<T>(x, (const T*)w.linear_w, w.linear_b, y, batch,
+                                                       n.linear.in_features, n.linear.out_features, launch_);
+                else
+                    linear<T>(n, w, x, y, batch);
                 break;
             case OpType::softmax:
                 softmax_rows_block_per_row<T>(x, y, batch, (int)shape_numel(xs), launch_);
                 break;
         }
+    }
+
+    // How linear node i runs at this batch size: cuBLAS's GEMM + the bias kernel, or the warp-per-output-row
+    // kernel (linear_rows.cuh), whichever is faster over a few launches (cuBLAS on a tie).
+    void choose_linear(size_t i, int batch, BatchState& state) {
+        const Node& n = engine_->graph().nodes[i];
+        const bool half = engine_->options().precision == Precision::fp16;
+        auto run = [&] {
+            if (half)
+                run_node<__half>(i, batch, state);
+            else
+                run_node<float>(i, batch, state);
+        };
+        state.linear_rows[i] = 0;
+        const float gemm_ms = mean_launch_ms(stream_, 5, run, n.name);
+        state.linear_rows[i] = 1;
+        const float rows_ms = mean_launch_ms(stream_, 5, run, n.name);
+        state.linear_rows[i] = rows_ms < gemm_ms;
+        if (engine_->options().verbose)
+            std::fprintf(stderr, "cuda: %s at batch %d, cuBLAS + bias %.4f ms, warp per output row %.4f ms: %s\n",
+                         n.name.c_str(), batch, gemm_ms, rows_ms, state.linear_rows[i] ? "warp per output row" : "cuBLAS");
     }
 
     // y (N, out) = x (N, in) W^T + b through cuBLAS (column-major: y^T = W x^T), bias in a second pass.

@@ -12,6 +12,7 @@
 #include "global_avg_pool.cuh"
 #include "graph.h"
 #include "layout_convert.cuh"
+#include "linear_rows.cuh"
 #include "pool2d_nhwc.cuh"
 #include "softmax_rows.cuh"
 #include "split_attention_combine.cuh"
@@ -358,6 +359,51 @@ TEST_CASE("channel affine (batch norm, ReLU, residual add) and softmax match the
             std::vector<float> got;
             std::string why;
             INFO(pname(p) << " softmax " << rows << "x" << cols);
+            REQUIRE(dy.download(got, &why));
+            CHECK(max_rel_error(got, ref) <= op_tolerance(p));
+        }
+}
+
+TEST_CASE("the small-batch classifier (warp per output row, bias fused) matches the CPU", "[cuda][ops]") {
+    INFO("seed " << run_seed());
+    struct LinearCase {
+        int n, in, out;
+        bool bias, misaligned;  // misaligned: x starts one element past a 16-byte boundary (the scalar path)
+    };
+    std::vector<LinearCase> cases;
+    for (int n : {1, 3, 8, 11, 20}) cases.push_back({n, 2048, 1000, true, false});  // ResNeSt's classifier
+    cases.push_back({5, 37, 13, true, false});    // a row length no multiple of 16 bytes
+    cases.push_back({9, 2048, 7, false, true});   // no bias; unaligned input
+    cases.push_back({2, 64, 9, true, true});
+    for (Precision p : {Precision::fp32, Precision::fp16})
+        for (const LinearCase& c : cases) {
+            const size_t skip = c.misaligned ? 1 : 0;
+            std::vector<float> x = round_to_storage(random_floats((size_t)c.n * c.in + skip, -1, 1, c.in + c.n), p);
+            std::vector<float> w = round_to_storage(random_floats((size_t)c.out * c.in, -0.5f, 0.5f, c.out), p);
+            std::vector<float> b = random_floats(c.out, -2, 2, c.out + 1);
+            std::vector<float> ref((size_t)c.n * c.out);
+            resnest::LinearAttrs a;
+            a.in_features = c.in, a.out_features = c.out;
+            for (int i = 0; i < c.n; i++)
+                resnest::linear(a, x.data() + skip + (size_t)i * c.in, w.data(), c.bias ? b.data() : nullptr,
+                                ref.data() + (size_t)i * c.out);
+            GuardedBuffer dx(x.size(), esize_of(p)), dw(w.size(), esize_of(p)), db(b.size(), 4), dy(ref.size(), esize_of(p));
+            dx.upload(x), dw.upload(w), db.upload(b);
+            const void* xp = (const unsigned char*)dx.data() + skip * esize_of(p);
+            const float* bp = c.bias ? (const float*)db.data() : nullptr;
+            CHECK(resnest::linear_rows_vectorized(xp, dw.data(), c.in, (int)esize_of(p)) ==
+                  (!c.misaligned && c.in % (16 / (int)esize_of(p)) == 0));
+            if (p == Precision::fp16)
+                resnest::linear_bias_warp_per_output_row<__half>((const __half*)xp, (const __half*)dw.data(), bp,
+                                                                 (__half*)dy.data(), c.n, c.in, c.out, 0);
+            else
+                resnest::linear_bias_warp_per_output_row<float>((const float*)xp, (const float*)dw.data(), bp,
+                                                                (float*)dy.data(), c.n, c.in, c.out, 0);
+            check(cudaDeviceSynchronize(), "linear");
+            std::vector<float> got;
+            std::string why;
+            INFO(pname(p) << " linear n=" << c.n << " " << c.in << " -> " << c.out << (c.bias ? "" : " no bias")
+                          << (c.misaligned ? " misaligned" : ""));
             REQUIRE(dy.download(got, &why));
             CHECK(max_rel_error(got, ref) <= op_tolerance(p));
         }

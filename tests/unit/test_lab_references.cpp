@@ -1,8 +1,10 @@
 // test_lab_references.cpp: the CPU references the kernel labs judge their versions by
 // (kernels/lab/lab_reference.h), checked against the runtime's CPU oracle (runtime/cpu) on fresh random data:
 // pooling in both divisor rules and ceil mode, and split attention's pool -> gate -> weighted sum (with and
-// without the avd pool) at radix 1, 2, 4 and cardinality 1, 2.
+// without the avd pool) at radix 1, 2, 4 and cardinality 1, 2; the classifier.
 #include <catch2/catch.hpp>
+
+#include <array>
 
 #include "cpu/cpu_ops.h"
 #include "graph.h"
@@ -99,5 +101,22 @@ TEST_CASE("lab split attention references (pool, gate, weighted sum, avd pool) e
         lab::PoolGeometry g{cs.h, cs.w, 3, 2, 1, true, oh, ow};
         std::vector<double> got_pooled = lab::split_attention_combine_avg_pool_ref(u_nhwc, attn_f, n, R, C, g);
         CHECK(rel(got_pooled, test::nchw_to_nhwc(pooled, n, C, oh * ow)) <= 1e-5);
+    }
+}
+
+TEST_CASE("lab classifier reference equals the CPU oracle", "[lab-reference]") {
+    for (auto [n, in, out] : std::vector<std::array<int, 3>>{{3, 2048, 1000}, {1, 37, 13}}) {
+        std::vector<float> x = test::random_floats((size_t)n * in), w = test::random_floats((size_t)out * in, -0.5f, 0.5f);
+        std::vector<float> b = test::random_floats(out);
+        LinearAttrs a;
+        a.in_features = in, a.out_features = out;
+        std::vector<float> y((size_t)n * out);
+        for (int i = 0; i < n; i++) linear(a, x.data() + (size_t)i * in, w.data(), b.data(), y.data() + (size_t)i * out);
+        INFO(n << " x " << in << " -> " << out);
+        CHECK(rel(lab::linear_ref(x, w, b, n, in, out), y) <= 1e-6);
+        // Without a bias, every output moves by exactly its bias.
+        std::vector<double> no_bias = lab::linear_ref(x, w, {}, n, in, out);
+        for (size_t i = 0; i < y.size(); i++) no_bias[i] += b[i % out];
+        CHECK(rel(no_bias, y) <= 1e-6);
     }
 }
