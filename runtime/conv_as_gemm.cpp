@@ -61,4 +61,12 @@ void im2col_nhwc_host(const float* x, const Im2colShape& s, float* cols) {
             }
 }
 
+std::vector<int> split_k_candidates(int64_t k, float waves) {
+    std::vector<int> splits;
+    if (!(waves > 0.0f) || waves >= 1.0f) return splits;
+    for (int s = 2; s <= 32; s *= 2)
+        if (waves * (float)s <= 2.0f && k / s >= kMinSplitDepth) splits.push_back(s);
+    return splits;
+}
+
 }  // namespace resnest

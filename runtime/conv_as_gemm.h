@@ -9,6 +9,7 @@
 //   C = z, D = y, (Cout x N*H*W) column-major, ldc = Cout; the bias has one value per row of D.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "graph.h"
 #include "im2col_shape.h"  // kernels/
@@ -40,5 +41,19 @@ ConvAsGemm conv_as_im2col_gemm(const Im2colShape& s, int out_channels);
 // The gather on the host, element for element what the CUDA kernel (kernels/im2col_nhwc.cu) writes:
 // x (N, H, W, C) -> cols (N*OH*OW, KH*KW*C).
 void im2col_nhwc_host(const float* x, const Im2colShape& s, float* cols);
+
+// Split-K: a product whose output tiles fill under one wave of the GPU (cuBLASLt's wavesCount < 1, the
+// small batches) leaves SMs idle while each tile walks the whole reduction; cutting k into s parts runs
+// s times the tiles. The split counts worth timing for a candidate with `waves` waves: powers of two from
+// 2 to 32 that keep the grid within two waves (waves * s <= 2) and every part at least kMinSplitDepth deep.
+// None when the candidate already fills a wave.
+constexpr int64_t kMinSplitDepth = 128;
+std::vector<int> split_k_candidates(int64_t k, float waves);
+
+// A cuBLASLt choice in the algorithm cache: the heuristic rank (ConvAlgoChoice::algo) and, packed into
+// ConvAlgoChoice::math_type, the split count and cuBLASLt reduction scheme (0: the candidate as returned).
+inline int pack_split_k(int split_k, int scheme) { return split_k > 1 ? split_k * 16 + (scheme & 15) : 0; }
+inline int unpacked_split_k(int packed) { return packed >= 32 ? packed / 16 : 1; }
+inline int unpacked_scheme(int packed) { return packed >= 32 ? packed % 16 : 0; }
 
 }  // namespace resnest

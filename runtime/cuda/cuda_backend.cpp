@@ -196,6 +196,7 @@ struct BatchState {
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
     int legacy_cached = 0, by_impl[kConvImpls] = {};  // conv nodes per ConvImpl
+    int split_k = 0;                                  // cuBLASLt convolutions with the reduction split
     double choice_s[kConvImpls] = {};                 // host time preparing them, by the way chosen
     double graph_heuristics_s = 0.0, graph_plans_s = 0.0;  // of which the chosen cuDNN graphs' heuristics, plans
     ~BatchState() {
@@ -419,6 +420,7 @@ class CudaContext : public Context {
             state->by_impl[(int)conv->impl()]++;
             state->choice_s[(int)conv->impl()] +=
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t_node).count();
+            if (conv->gemm() && conv->gemm()->split_k() > 1) state->split_k++;
             if (const GraphConvLaunch* graph = conv->graph()) {
                 state->graph_heuristics_s += graph->heuristics_seconds();
                 state->graph_plans_s += graph->plan_seconds();
@@ -452,8 +454,9 @@ class CudaContext : public Context {
             std::string ways;
             for (int c = 0; c < kConvImpls; c++)
                 ways += std::string(c ? ", " : "") + conv_impl_name((ConvImpl)c) + " " + std::to_string(state->by_impl[c]);
-            std::fprintf(stderr, "cuda: batch %d prepared: convolutions on %s (%d legacy searches answered by the "
-                         "cache); programmatic dependent launch %s%s\n", batch, ways.c_str(), state->legacy_cached,
+            std::fprintf(stderr, "cuda: batch %d prepared: convolutions on %s (%d of the cuBLASLt ones split-K; %d legacy "
+                         "searches answered by the cache); programmatic dependent launch %s%s\n", batch, ways.c_str(),
+                         state->split_k, state->legacy_cached,
                          launch_.dependent_launch ? "on" : "off", state->exec ? "; CUDA graph captured" : "");
             std::fprintf(stderr, "cuda: batch %d: convolution choice %.3f s, eager pass + capture %.3f s\n", batch,
                          std::chrono::duration<double>(t_convs - t0).count(),

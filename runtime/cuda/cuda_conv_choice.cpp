@@ -190,9 +190,12 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
     *this = std::move(best);
     legacy_from_cache_ = legacy_cached;
     env.cache->insert(decision_key, {(int)impl_, 0, 0});
-    if (env.verbose)
-        std::fprintf(stderr, "cuda: %s at batch %d%s: %s\n", node.c_str(), p.batch, report.c_str(),
-                     conv_impl_name(impl_));
+    if (env.verbose) {
+        std::string split;
+        if (gemm_ && gemm_->split_k() > 1) split = " (split-K " + std::to_string(gemm_->split_k()) + ")";
+        std::fprintf(stderr, "cuda: %s at batch %d%s: %s%s\n", node.c_str(), p.batch, report.c_str(),
+                     conv_impl_name(impl_), split.c_str());
+    }
 }
 
 }  // namespace resnest

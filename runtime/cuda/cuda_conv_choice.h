@@ -57,6 +57,7 @@ class ConvNode {
 
     ConvImpl impl() const { return impl_; }
     const GraphConvLaunch* graph() const { return graph_.get(); }  // the cuDNN graph ways' launch, else null
+    const GemmConvLaunch* gemm() const { return gemm_.get(); }     // the cuBLASLt ways' launch, else null
     bool legacy_from_cache() const { return legacy_from_cache_; }
 
   private:

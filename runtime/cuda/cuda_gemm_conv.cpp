@@ -3,6 +3,7 @@
 #include "cuda/cuda_gemm_conv.h"
 
 #include <cstdint>
+#include <vector>
 
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_timing.h"
@@ -121,6 +122,54 @@ cublasStatus_t GemmConvLaunch::try_launch(cublasLtHandle_t lt, const ConvBuffers
                           gemm_workspace(b), workspace_, stream);
 }
 
+bool GemmConvLaunch::configure(cublasLtHandle_t lt, const cublasLtMatmulHeuristicResult_t& base, int split_k,
+                               int scheme, size_t ws_limit, cublasLtMatmulAlgo_t* algo, size_t* workspace) const {
+    *algo = base.algo;
+    if (split_k <= 1) {  // as the heuristic returned it (usable: checked by the caller)
+        *workspace = base.workspaceSize;
+        return true;
+    }
+    const int32_t splits = split_k;
+    const uint32_t reduction = (uint32_t)scheme;
+    if (cublasLtMatmulAlgoConfigSetAttribute(algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splits, sizeof(splits)) !=
+            CUBLAS_STATUS_SUCCESS ||
+        cublasLtMatmulAlgoConfigSetAttribute(algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &reduction,
+                                             sizeof(reduction)) != CUBLAS_STATUS_SUCCESS)
+        return false;
+    cublasLtMatmulHeuristicResult_t checked = {};
+    if (cublasLtMatmulAlgoCheck(lt, op_, a_, b_, c_, c_, algo, &checked) != CUBLAS_STATUS_SUCCESS) return false;
+    if (checked.workspaceSize > ws_limit) return false;
+    *workspace = checked.workspaceSize;
+    return true;
+}
+
+std::vector<GemmConvLaunch::Candidate> GemmConvLaunch::split_k_variants(const cublasLtMatmulHeuristicResult_t& found,
+                                                                         int rank) const {
+    std::vector<Candidate> out;
+    int32_t support = 0, current = 1;
+    uint32_t schemes = 0;
+    size_t written = 0;
+    if (cublasLtMatmulAlgoCapGetAttribute(&found.algo, CUBLASLT_ALGO_CAP_SPLITK_SUPPORT, &support, sizeof(support),
+                                          &written) != CUBLAS_STATUS_SUCCESS ||
+        !support)
+        return out;
+    if (cublasLtMatmulAlgoCapGetAttribute(&found.algo, CUBLASLT_ALGO_CAP_REDUCTION_SCHEME_MASK, &schemes,
+                                          sizeof(schemes), &written) != CUBLAS_STATUS_SUCCESS)
+        return out;
+    if (cublasLtMatmulAlgoConfigGetAttribute(&found.algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &current, sizeof(current),
+                                             &written) == CUBLAS_STATUS_SUCCESS &&
+        current > 1)
+        return out;  // cuBLASLt split it already
+    // Partial sums kept in float (the compute type) always; reduced in place through the output only where
+    // the output is float too (fp16 would round every partial sum to half).
+    std::vector<int> reductions{CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE};
+    if (p_.precision != Precision::fp16) reductions.push_back(CUBLASLT_REDUCTION_SCHEME_INPLACE);
+    for (int split : split_k_candidates(g_.k, found.wavesCount))
+        for (int scheme : reductions)
+            if (schemes & (uint32_t)scheme) out.push_back({rank, split, scheme});
+    return out;
+}
+
 bool GemmConvLaunch::choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream,
                                       ConvAlgoCache& cache, const std::string& key, bool* from_cache) {
     *from_cache = false;
@@ -129,35 +178,63 @@ bool GemmConvLaunch::choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b,
     const size_t ws_limit = free_bytes < kMaxWorkspaceBytes ? free_bytes : kMaxWorkspaceBytes;
     const int count = heuristics(lt, ws_limit, found);
     auto usable = [&](int i) { return found[i].state == CUBLAS_STATUS_SUCCESS && found[i].workspaceSize <= ws_limit; };
+    // Keep a candidate: its configured algorithm, workspace, and what the cache records of it.
+    auto take = [&](const Candidate& c) {
+        if (!configure(lt, found[c.rank], c.split_k, c.scheme, ws_limit, &algo_, &workspace_)) return false;
+        rank_ = c.rank, split_k_ = c.split_k, scheme_ = c.scheme;
+        return true;
+    };
+    // Entries made before split-K was searched name only the rank; this key keeps them apart.
+    const std::string cache_key = key + " split-k";
     ConvAlgoChoice cached;
-    if (cache.lookup(key, &cached) && cached.algo >= 0 && cached.algo < count && usable(cached.algo)) {
-        algo_ = found[cached.algo].algo;
-        workspace_ = found[cached.algo].workspaceSize;
-        rank_ = cached.algo;
-        if (try_launch(lt, b, stream) == CUBLAS_STATUS_SUCCESS) {
+    if (cache.lookup(cache_key, &cached) && cached.algo >= 0 && cached.algo < count && usable(cached.algo)) {
+        const Candidate c{cached.algo, unpacked_split_k(cached.math_type), unpacked_scheme(cached.math_type)};
+        if (take(c) && try_launch(lt, b, stream) == CUBLAS_STATUS_SUCCESS) {
             *from_cache = true;
             return true;
         }
     }
-    int best = -1;
-    float best_ms = 0.0f;
-    for (int i = 0; i < count; i++) {
-        if (!usable(i)) continue;
-        algo_ = found[i].algo;
-        workspace_ = found[i].workspaceSize;
-        if (try_launch(lt, b, stream) != CUBLAS_STATUS_SUCCESS) continue;
-        float ms = time_call(lt, b, stream);
-        if (best < 0 || ms < best_ms) best = i, best_ms = ms;
+    // The heuristic's candidates as returned, then the first kSplitKRanks of them with their reduction split
+    // where the grid fills under one wave (the small batches).
+    std::vector<Candidate> candidates;
+    for (int i = 0; i < count; i++)
+        if (usable(i)) candidates.push_back({i, 1, 0});
+    const size_t unsplit = candidates.size();
+    for (size_t j = 0; j < unsplit && (int)j < kSplitKRanks; j++) {
+        std::vector<Candidate> more = split_k_variants(found[candidates[j].rank], candidates[j].rank);
+        candidates.insert(candidates.end(), more.begin(), more.end());
     }
-    if (best < 0) {
+    Candidate best{-1, 1, 0};
+    float best_ms = 0.0f;
+    for (const Candidate& c : candidates) {
+        if (!take(c) || try_launch(lt, b, stream) != CUBLAS_STATUS_SUCCESS) continue;
+        float ms = time_call(lt, b, stream);
+        if (best.rank < 0 || ms < best_ms) best = c, best_ms = ms;
+    }
+    if (best.rank < 0 || !take(best)) {
         rank_ = -1;
         return false;
     }
-    algo_ = found[best].algo;
-    workspace_ = found[best].workspaceSize;
-    rank_ = best;
-    cache.insert(key, {best, 0, (int64_t)workspace_});
+    cache.insert(cache_key, {best.rank, pack_split_k(best.split_k, best.scheme), (int64_t)workspace_});
     return true;
+}
+
+bool GemmConvLaunch::choose_split_k(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream, int split_k) {
+    cublasLtMatmulHeuristicResult_t found[kMaxCandidates] = {};
+    const size_t free_bytes = b.workspace_bytes - cols_bytes_;
+    const size_t ws_limit = free_bytes < kMaxWorkspaceBytes ? free_bytes : kMaxWorkspaceBytes;
+    const int count = heuristics(lt, ws_limit, found);
+    for (int i = 0; i < count; i++) {
+        if (found[i].state != CUBLAS_STATUS_SUCCESS || found[i].workspaceSize > ws_limit) continue;
+        for (const Candidate& c : split_k_variants(found[i], i)) {
+            if (c.split_k != split_k) continue;
+            if (!configure(lt, found[i], c.split_k, c.scheme, ws_limit, &algo_, &workspace_)) continue;
+            rank_ = c.rank, split_k_ = c.split_k, scheme_ = c.scheme;
+            if (try_launch(lt, b, stream) == CUBLAS_STATUS_SUCCESS) return true;
+        }
+    }
+    rank_ = -1, split_k_ = 1, scheme_ = 0;
+    return false;
 }
 
 void GemmConvLaunch::launch(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream) const {

@@ -8,13 +8,16 @@
 // with the dense filter (a grouped convolution's block-diagonal form): two kernels, for the small batches
 // where cuDNN's grouped 3x3 kernels run far below the card's rate.
 //
-// The algorithm is one of cuBLASLt's heuristic candidates for the actual pointer alignments: the fastest
-// of the first few by timing the call on the context's buffers, remembered in the algorithm cache by its
-// rank in the heuristic list (the list is the same for the same GPU, library version and problem).
+// The algorithm is one of cuBLASLt's heuristic candidates for the actual pointer alignments, or one of the
+// first kSplitKRanks of them with the reduction split 2 to 32 ways where the product fills under a wave
+// (split_k_candidates, conv_as_gemm.h): the fastest by timing the call on the context's buffers,
+// remembered in the algorithm cache by its rank in the heuristic list (the list is the same for the same
+// GPU, library version and problem) and its split.
 #pragma once
 #include <cublasLt.h>
 
 #include <string>
+#include <vector>
 
 #include "conv_as_gemm.h"
 #include "cuda/cuda_conv.h"
@@ -38,19 +41,37 @@ class GemmConvLaunch {
     // runs. Not during graph capture. Returns false when no candidate runs (the node stays on cuDNN).
     bool choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream, ConvAlgoCache& cache,
                           const std::string& key, bool* from_cache);
+    // Tests: the best-ranked heuristic candidate that takes a split of `split_k` (any reduction scheme
+    // cuBLASLt accepts), without timing; false when none runs. The split-K forms the timed choice may pick
+    // are then checked against the CPU whether or not they win on this GPU.
+    bool choose_split_k(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream, int split_k);
     void launch(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream) const;
     // Mean device time of a few launches after one untimed one, ms.
     float time_call(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream) const;
 
     int algorithm() const { return rank_; }  // rank in cuBLASLt's heuristic list, -1 before a choice
+    int split_k() const { return split_k_; }  // 1: the reduction in one pass
     unsigned alignment() const { return align_; }  // bytes: the least alignment of the x, w, z and y pointers
     size_t workspace_needed() const { return cols_bytes_ + workspace_; }
     bool im2col() const { return im2col_; }
 
     static constexpr int kMaxCandidates = 6;
     static constexpr size_t kMaxWorkspaceBytes = 32ull << 20;
+    static constexpr int kSplitKRanks = 3;  // heuristic candidates whose split-K forms are timed too
 
   private:
+    struct Candidate {
+        int rank;     // in the heuristic list
+        int split_k;  // 1: as returned
+        int scheme;   // cublasLtReductionScheme_t when split
+    };
+    // The heuristic candidate `base` with its reduction split `split_k` ways (1: unchanged), checked by
+    // cuBLASLt for this matmul; false when it does not run or needs more than ws_limit bytes of workspace.
+    bool configure(cublasLtHandle_t lt, const cublasLtMatmulHeuristicResult_t& base, int split_k, int scheme,
+                   size_t ws_limit, cublasLtMatmulAlgo_t* algo, size_t* workspace) const;
+    // The split-K forms of heuristic candidate `rank` worth timing (none where it fills a wave, has no
+    // split-K, or was split by cuBLASLt already).
+    std::vector<Candidate> split_k_variants(const cublasLtMatmulHeuristicResult_t& found, int rank) const;
     cublasStatus_t try_launch(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream) const;
     // cuBLASLt's candidates, best first; fewer than asked (or none) is normal.
     int heuristics(cublasLtHandle_t lt, size_t workspace_bytes, cublasLtMatmulHeuristicResult_t* out) const;
@@ -70,6 +91,7 @@ class GemmConvLaunch {
     cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, c_ = nullptr;  // filter, x, y (and z)
     cublasLtMatmulAlgo_t algo_{};
     int rank_ = -1;
+    int split_k_ = 1, scheme_ = 0;
     size_t workspace_ = 0;
 };
 

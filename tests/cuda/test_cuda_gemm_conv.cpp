@@ -1,6 +1,7 @@
 // test_cuda_gemm_conv.cpp: 1x1 convolutions as one cuBLASLt matmul (runtime/cuda/cuda_gemm_conv.cpp) against
 // the CPU oracle at every 1x1 shape of the committed models plus ragged ones, plain (bias) and fused (bias +
-// residual + ReLU), in fp32, tf32 and fp16, on poisoned outputs with guard regions; every other convolution
+// residual + ReLU), in fp32, tf32 and fp16, on poisoned outputs with guard regions, as the timed choice
+// leaves them and in every split-K form the choice may time; every other convolution
 // shape as im2col + one matmul the same way (and the gathered matrix bit for bit against the host gather).
 #include <catch2/catch.hpp>
 
@@ -47,7 +48,7 @@ TEST_CASE("1x1 convolutions as one cuBLASLt matmul match the CPU at every model 
     check(cudaMalloc(&workspace, ws_bytes), "workspace");
     resnest::ConvAlgoCache cache("");
     const int threads = (int)std::max(1u, std::thread::hardware_concurrency());
-    int ran = 0, fp32_unsupported = 0;
+    int ran = 0, split_ran = 0, fp32_unsupported = 0;
     for (const GemmCase& c : gemm_cases()) {
         resnest::Conv2dAttrs a;
         a.in_channels = c.cin, a.out_channels = c.cout, a.kernel_h = a.kernel_w = 1, a.bias = true;
@@ -100,20 +101,31 @@ TEST_CASE("1x1 convolutions as one cuBLASLt matmul match the CPU at every model 
                                                   std::to_string(c.cin) + "/" + std::to_string(c.cout) + "/" +
                                                   std::to_string(hw), &from_cache));
                 check(cudaDeviceSynchronize(), "search");
-                check(cudaMemset(dy.data(), kPoison, ref.size() * es), "poison");  // the search wrote y
-                gemm.launch(lt, buf, 0);
-                check(cudaDeviceSynchronize(), "gemm");
-                INFO("heuristic rank " << gemm.algorithm());
-                std::vector<float> got;
-                REQUIRE(dy.download(got, &why));
-                double err = max_rel_error(nhwc_to_nchw(got, n, c.cout, hw), ref);
-                if (err > op_tolerance(p) / 4)
-                    std::printf("cuda gemm conv %s %s %d->%d %dx%d rank %d: %.3g\n", resnest::precision_name(p),
-                                fused ? "fused" : "plain", c.cin, c.cout, c.h, c.w, gemm.algorithm(), err);
-                CHECK(err <= op_tolerance(p));
-                ran++;
+                // The timed choice, then every split-K form the choice may time (where the grid is under a wave).
+                for (int split : {1, 2, 4, 8, 16, 32}) {
+                    if (split > 1 && !gemm.choose_split_k(lt, buf, 0, split)) continue;
+                    check(cudaDeviceSynchronize(), "split");
+                    check(cudaMemset(dy.data(), kPoison, ref.size() * es), "poison");  // the search wrote y
+                    check(cudaMemset(workspace, kPoison, ws_bytes), "poison the workspace");  // split-K's partials
+                    gemm.launch(lt, buf, 0);
+                    check(cudaDeviceSynchronize(), "gemm");
+                    INFO("heuristic rank " << gemm.algorithm() << ", split-K " << gemm.split_k());
+                    std::vector<float> got;
+                    REQUIRE(dy.download(got, &why));
+                    double err = max_rel_error(nhwc_to_nchw(got, n, c.cout, hw), ref);
+                    if (err > op_tolerance(p) / 4)
+                        std::printf("cuda gemm conv %s %s %d->%d %dx%d rank %d split-K %d: %.3g\n",
+                                    resnest::precision_name(p), fused ? "fused" : "plain", c.cin, c.cout, c.h, c.w,
+                                    gemm.algorithm(), gemm.split_k(), err);
+                    CHECK(err <= op_tolerance(p));
+                    if (split > 1) CHECK(gemm.split_k() == split);
+                    (split == 1 ? ran : split_ran)++;
+                }
             }
     }
+    // Whether cuBLASLt offers split-K for these products at all (if not, the choice's split-K search is idle).
+    std::printf("cuda gemm conv: %d split-K forms checked against the CPU\n", split_ran);
+    if (split_ran == 0) WARN("cuBLASLt offered no split-K form for any 1x1 shape at batch 2");
     if (fp32_unsupported)
         std::printf("cuda gemm conv: cuBLASLt has no pedantic fp32 matmul here; %d fp32 cases stay on cuDNN\n",
                     fp32_unsupported);
@@ -146,7 +158,7 @@ TEST_CASE("other convolutions as im2col + one cuBLASLt matmul match the CPU at e
     ragged(24, 36, 3, 1, 2, 2, 3, 6, 5);   // dilation 2, three groups
     ragged(16, 8, 1, 2, 0, 1, 1, 5, 5);    // a strided 1x1 (not a plain matmul)
     ragged(8, 16, 5, 1, 2, 1, 2, 1, 1);    // one pixel, the window mostly padding
-    int ran = 0, fp32_unsupported = 0;
+    int ran = 0, split_ran = 0, fp32_unsupported = 0;
     for (const ConvCase& c : cases) {
         const resnest::Conv2dAttrs& a = c.a;
         const int n = 2, cin_g = a.in_channels / a.groups, khw = a.kernel_h * a.kernel_w;
@@ -231,8 +243,24 @@ TEST_CASE("other convolutions as im2col + one cuBLASLt matmul match the CPU at e
                 for (size_t i = 0; i < cols.size(); i++) mismatches += !(cols[i] == want[i]);
                 CHECK(mismatches == 0);
                 ran++;
+
+                // Every split-K form the choice may time, on a poisoned workspace (where the partial sums or
+                // the in-place reduction's counters live).
+                for (int split : {2, 4, 8, 16, 32}) {
+                    if (!gemm.choose_split_k(lt, buf, 0, split)) continue;
+                    check(cudaDeviceSynchronize(), "split");
+                    check(cudaMemset(dy.data(), kPoison, ref.size() * es), "poison");
+                    check(cudaMemset(workspace, kPoison, ws_bytes), "poison the workspace");
+                    gemm.launch(lt, buf, 0);
+                    check(cudaDeviceSynchronize(), "im2col + split-K gemm");
+                    INFO("split-K " << split);
+                    REQUIRE(dy.download(got, &why));
+                    CHECK(max_rel_error(nhwc_to_nchw(got, n, a.out_channels, ohw), ref) <= op_tolerance(p));
+                    split_ran++;
+                }
             }
     }
+    std::printf("cuda im2col + cuBLASLt: %d split-K forms checked against the CPU\n", split_ran);
     std::printf("cuda im2col + cuBLASLt: %d cases (%zu shapes x 3 precisions x plain/fused), %d fp32 without a "
                 "pedantic matmul\n", ran, cases.size(), fp32_unsupported);
     CHECK(ran + fp32_unsupported == (int)cases.size() * 6);

@@ -166,3 +166,38 @@ TEST_CASE("every other convolution is the same product over its im2col matrix an
             CHECK(test::max_rel_error(y_nhwc.data(), want.data(), want.size()) <= 1e-6);
         }
 }
+
+TEST_CASE("split-K is timed only below one wave, within two waves, and never thinner than kMinSplitDepth", "[gemm]") {
+    // Layer 4's 1x1 at batch 1: k = 2048, a few tiles (0.03 waves): splits up to 16 (2048 / 32 < 128).
+    CHECK(split_k_candidates(2048, 0.03f) == std::vector<int>{2, 4, 8, 16});
+    // Layer 4's grouped 3x3 over im2col at batch 1: k = 4608, every split up to 32.
+    CHECK(split_k_candidates(4608, 0.03f) == std::vector<int>{2, 4, 8, 16, 32});
+    // Half a wave: 2 and 4 keep the grid within two waves.
+    CHECK(split_k_candidates(2048, 0.5f) == std::vector<int>{2, 4});
+    // A shallow reduction (the stem's 3x3 over 8 channels, k = 72): no part would be 128 deep.
+    CHECK(split_k_candidates(72, 0.1f).empty());
+    CHECK(split_k_candidates(256, 0.1f) == std::vector<int>{2});
+    // A wave or more, or no wave count at all: nothing to gain.
+    CHECK(split_k_candidates(4096, 1.0f).empty());
+    CHECK(split_k_candidates(4096, 3.0f).empty());
+    CHECK(split_k_candidates(4096, 0.0f).empty());
+    for (int64_t k : {64, 200, 1152, 4608})
+        for (float waves : {0.01f, 0.2f, 0.7f})
+            for (int s : split_k_candidates(k, waves)) {
+                INFO("k " << k << " waves " << waves << " split " << s);
+                CHECK(k / s >= kMinSplitDepth);
+                CHECK(waves * s <= 2.0f);
+            }
+}
+
+TEST_CASE("a split-K choice round-trips through the algorithm cache's math_type field", "[gemm]") {
+    CHECK(pack_split_k(1, 2) == 0);  // unsplit: the heuristic candidate as returned, as older entries say
+    CHECK(unpacked_split_k(0) == 1);
+    CHECK(unpacked_scheme(0) == 0);
+    for (int s : {2, 4, 8, 16, 32})
+        for (int scheme : {1, 2, 4}) {
+            const int packed = pack_split_k(s, scheme);
+            CHECK(unpacked_split_k(packed) == s);
+            CHECK(unpacked_scheme(packed) == scheme);
+        }
+}
