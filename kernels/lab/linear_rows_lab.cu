@@ -1,7 +1,9 @@
 // linear_rows_lab.cu: lab for the classifier at small batches, y (N, out) = x (N, in) W^T + b (ResNeSt's
 // 2048 -> 1000 fully connected layer), in fp16 and fp32. The double-precision CPU reference is
 // lab::linear_ref (lab_reference.h, unit-tested against the CPU oracle); every version is checked at every
-// batch, then timed with bytes-moved arithmetic (the weights once per tile of 8 images, x, y).
+// batch, then timed with bytes-moved arithmetic (the weights once per tile of 8 images, x, y) as CUDA graph
+// replays (lab::time_graph_ms: how the forward pass runs them), with the back-to-back time beside it (the
+// gap between the two is the host's cost of issuing the launches).
 //
 //   cmake --build build --target lab_linear_rows      # built on demand
 //   build/kernels/lab/lab_linear_rows                 # on a GPU machine
@@ -104,7 +106,7 @@ __global__ void linear_v3(const T* x, const T* w, const float* bias, T* y, int n
 }
 
 template <typename T>
-bool run_precision(cublasHandle_t blas, const char* pname) {
+bool run_precision(cublasHandle_t blas, cudaStream_t stream, const char* pname) {
     const bool half = sizeof(T) == 2;
     const int in = 2048, out = 1000;
     bool all_ok = true;
@@ -133,22 +135,22 @@ bool run_precision(cublasHandle_t blas, const char* pname) {
                     LAB_CUBLAS_CHECK(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, dw, dt, in, dx, dt,
                                                   in, &zero, dy, dt, out, ct, CUBLAS_GEMM_DEFAULT));
                     resnest::channel_affine_activation<T>(dy, nullptr, db, nullptr, dy, (long long)n * out, out, false,
-                                                          0);
+                                                          stream);
                 } else if (v == 1) {
-                    resnest::linear_bias_warp_per_output_row<T>(dx, dw, db, dy, n, in, out, 0);
+                    resnest::linear_bias_warp_per_output_row<T>(dx, dw, db, dy, n, in, out, stream);
                 } else if (v == 2) {
-                    linear_v2<T><<<dim3((out + kWarps - 1) / kWarps, tiles), dim3(32, kWarps)>>>(dx, dw, db, dy, n, in,
-                                                                                                out);
+                    const dim3 grid((out + kWarps - 1) / kWarps, tiles);
+                    linear_v2<T><<<grid, dim3(32, kWarps), 0, stream>>>(dx, dw, db, dy, n, in, out);
                 } else {
                     constexpr int tile3 = sizeof(T) == 2 ? 8 : 4;
                     const int tiles3 = (n + tile3 - 1) / tile3;
                     linear_v3<T, tile3><<<dim3((out + kWarps - 1) / kWarps, tiles3), dim3(32, kWarps),
-                                          sizeof(T) * tile3 * in>>>(dx, dw, db, dy, n, in, out);
+                                          sizeof(T) * tile3 * in, stream>>>(dx, dw, db, dy, n, in, out);
                 }
             };
-            LAB_CHECK(cudaMemset(dy, 0xFF, (size_t)n * out * sizeof(T)));  // NaN poison
+            LAB_CHECK(cudaMemsetAsync(dy, 0xFF, (size_t)n * out * sizeof(T), stream));  // NaN poison
             run();
-            LAB_CHECK(cudaDeviceSynchronize());
+            LAB_CHECK(cudaStreamSynchronize(stream));
             LAB_CHECK(cudaGetLastError());
             std::vector<float> got((size_t)n * out);
             if constexpr (sizeof(T) == 2)
@@ -159,7 +161,11 @@ bool run_precision(cublasHandle_t blas, const char* pname) {
             const std::string shape = std::string(pname) + " 2048->1000 bs" + std::to_string(n);
             const std::string version = "v" + std::to_string(v);
             // fp16: the output rounded to half (2^-11) over float sums; fp32: float sums of 2048 products
-            all_ok &= lab::report(shape.c_str(), version.c_str(), lab::time_ms(run), bytes, err, half ? 2e-3 : 1e-5);
+            bool graph = false;
+            const float replayed = lab::time_graph_ms(run, stream, 50, &graph);
+            all_ok &= lab::report(shape.c_str(), version.c_str(), replayed, bytes, err, half ? 2e-3 : 1e-5);
+            std::printf("%-28s %-4s  %s; back to back %8.4f ms\n", "", "", graph ? "graph replay" : "NOT CAPTURED",
+                        lab::time_ms(run, 50, stream));
         }
         cudaFree(dx), cudaFree(dw), cudaFree(dy), cudaFree(db);
     }
@@ -167,11 +173,15 @@ bool run_precision(cublasHandle_t blas, const char* pname) {
 }
 
 int main() {
+    cudaStream_t stream = nullptr;
+    LAB_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     cublasHandle_t blas = nullptr;
     LAB_CUBLAS_CHECK(cublasCreate(&blas));
-    bool all_ok = run_precision<__half>(blas, "fp16");
-    all_ok &= run_precision<float>(blas, "fp32");
+    LAB_CUBLAS_CHECK(cublasSetStream(blas, stream));
+    bool all_ok = run_precision<__half>(blas, stream, "fp16");
+    all_ok &= run_precision<float>(blas, stream, "fp32");
     cublasDestroy(blas);
+    cudaStreamDestroy(stream);
     std::printf("%s\n", all_ok ? "all versions correct" : "SOME VERSIONS WRONG");
     return all_ok ? 0 : 1;
 }

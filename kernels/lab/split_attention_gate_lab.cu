@@ -3,7 +3,9 @@
 // from the pooled vector (N, C) to the gates (N, R*C). The double-precision CPU reference is
 // lab::split_attention_gate_ref (lab_reference.h, unit-tested against the CPU oracle); every version is
 // checked at every shape and batch, then timed with bytes-moved arithmetic (the fc weights, float, read once
-// per image; they come from L2 after the first).
+// per image; they come from L2 after the first), as CUDA graph replays (lab::time_graph_ms, how the forward
+// pass runs them) with the back-to-back time beside it. The results recorded below for 6ebbad4 and before
+// are back to back, where the host's cost of issuing a launch may be part of a small kernel's figure.
 //
 //   cmake --build build --target lab_split_attention_gate      # built on demand
 //   build/kernels/lab/lab_split_attention_gate                 # on a GPU machine
@@ -188,6 +190,8 @@ int main() {
                             {"layer3 C256", 2, 1, 256, 128},   {"layer4 C512", 2, 1, 512, 256},
                             {"ragged R4 K2 C24", 4, 2, 24, 16}, {"ragged R1 C40 sigmoid", 1, 1, 40, 32},
                             {"ragged R1 K2 C20", 1, 2, 20, 8}};
+    cudaStream_t stream = nullptr;  // capturable (the legacy default stream is not)
+    LAB_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     bool all_ok = true;
     for (const Shape& s : shapes)
         for (int n : {1, 8, 32, 128}) {
@@ -208,36 +212,41 @@ int main() {
                 auto run = [&] {
                     resnest::SplitAttentionGateShape gs{n, s.radix, s.card, s.c, s.inter, 1, 1};
                     if (v == 1) {
-                        resnest::split_attention_gate_block_per_image(dgap, dw1, db1, dw2, db2, dattn, gs, 0);
+                        resnest::split_attention_gate_block_per_image(dgap, dw1, db1, dw2, db2, dattn, gs, stream);
                     } else if (v == 3) {
-                        resnest::split_attention_gate_rows(dgap, dw1, db1, dw2, db2, dhidden, dattn, gs, 0);
+                        resnest::split_attention_gate_rows(dgap, dw1, db1, dw2, db2, dhidden, dattn, gs, stream);
                     } else if (v == 4) {
                         const dim3 tiles1((s.inter + kWarpsV4 - 1) / kWarpsV4, (n + kTile - 1) / kTile);
                         const dim3 tiles2((s.c + kWarpsV4 - 1) / kWarpsV4, (n + kTile - 1) / kTile);
-                        gate_v4_fc1<<<tiles1, 32 * kWarpsV4, sizeof(float) * kTile * s.c>>>(dgap, dw1, db1, dhidden, n,
-                                                                                           s.card, s.c, s.inter);
-                        gate_v4_fc2<<<tiles2, 32 * kWarpsV4, sizeof(float) * kTile * s.inter>>>(
+                        gate_v4_fc1<<<tiles1, 32 * kWarpsV4, sizeof(float) * kTile * s.c, stream>>>(
+                            dgap, dw1, db1, dhidden, n, s.card, s.c, s.inter);
+                        gate_v4_fc2<<<tiles2, 32 * kWarpsV4, sizeof(float) * kTile * s.inter, stream>>>(
                             dhidden, dw2, db2, dattn, n, s.radix, s.card, s.c, s.inter);
                     } else {
                         const int per = (s.c + kSplit - 1) / kSplit;
                         size_t smem = sizeof(float) * (s.c + s.inter + (size_t)per * s.radix);
-                        gate_v2<<<dim3(n, kSplit), kThreads, smem>>>(dgap, dw1, db1, dw2, db2, dattn, s.radix, s.card,
-                                                                     s.c, s.inter);
+                        gate_v2<<<dim3(n, kSplit), kThreads, smem, stream>>>(dgap, dw1, db1, dw2, db2, dattn, s.radix,
+                                                                             s.card, s.c, s.inter);
                     }
                 };
-                LAB_CHECK(cudaMemset(dattn, 0xFF, (size_t)n * rc * sizeof(float)));  // NaN poison
+                LAB_CHECK(cudaMemsetAsync(dattn, 0xFF, (size_t)n * rc * sizeof(float), stream));  // NaN poison
                 run();
-                LAB_CHECK(cudaDeviceSynchronize());
+                LAB_CHECK(cudaStreamSynchronize(stream));
                 std::vector<float> got((size_t)n * rc);
                 LAB_CHECK(cudaMemcpy(got.data(), dattn, got.size() * sizeof(float), cudaMemcpyDeviceToHost));
                 double err = lab::max_rel_error(got, ref);
                 const std::string shape = std::string(s.name) + " bs" + std::to_string(n);
                 const std::string version = "v" + std::to_string(v);
                 // float arithmetic, exp and a division per gate
-                all_ok &= lab::report(shape.c_str(), version.c_str(), lab::time_ms(run), bytes, err, 1e-5);
+                bool graph = false;
+                const float replayed = lab::time_graph_ms(run, stream, 50, &graph);
+                all_ok &= lab::report(shape.c_str(), version.c_str(), replayed, bytes, err, 1e-5);
+                std::printf("%-28s %-4s  %s; back to back %8.4f ms\n", "", "", graph ? "graph replay" : "NOT CAPTURED",
+                            lab::time_ms(run, 50, stream));
             }
             for (float* p : {dgap, dw1, db1, dw2, db2, dattn, dhidden}) cudaFree(p);
         }
+    cudaStreamDestroy(stream);
     std::printf("%s\n", all_ok ? "all versions correct" : "SOME VERSIONS WRONG");
     return all_ok ? 0 : 1;
 }

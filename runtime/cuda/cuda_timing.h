@@ -1,5 +1,13 @@
 // cuda_timing.h: the one way the CUDA backend times a candidate while it chooses (an algorithm, a plan, a
-// way to run a convolution): one untimed launch, then the mean device time of `reps` launches on CUDA events.
+// way to run a convolution or the classifier): the device time per call as the forward pass's CUDA graph
+// would run it.
+//
+// Back-to-back ordinary launches are timed first (after one untimed call). Where that comes out under
+// kHostBoundMs per call, the host's cost of issuing the call (several microseconds for a cuBLASLt or cuDNN
+// call) may be what was measured rather than the kernels, and at batch 1 every candidate lands near that
+// floor; the calls are then captured into a CUDA graph and the graph's replays are timed instead, which is
+// how the forward pass runs them. A call that cannot be captured (or a capture another thread invalidated)
+// keeps the back-to-back time.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -8,7 +16,9 @@
 
 namespace resnest {
 
-// Mean device time of `reps` calls of `launch` (which enqueues on `stream`) after one untimed call, ms.
+constexpr float kHostBoundMs = 0.05f;
+
+// Mean device time of one call of `launch` (which enqueues on `stream`), ms, over `reps` calls (see above).
 // `where` names the node in errors. Not during graph capture.
 float mean_launch_ms(cudaStream_t stream, int reps, const std::function<void()>& launch, const std::string& where);
 
