@@ -57,7 +57,7 @@ class GemmConvLaunch {
 
     static constexpr int kMaxCandidates = 6;
     static constexpr size_t kMaxWorkspaceBytes = 32ull << 20;
-    static constexpr int kSplitKRanks = 3;  // heuristic candidates whose split-K forms are timed too
+    static constexpr int kSplitKRanks = 2;  // heuristic candidates whose split-K forms are timed too
 
   private:
     struct Candidate {
