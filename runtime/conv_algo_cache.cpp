@@ -39,6 +39,31 @@ std::string conv_algo_cache_path(const std::string& option) {
     return option.empty() ? conv_algo_cache_default_path() : option;
 }
 
+std::string bytes_to_hex(const void* data, size_t bytes) {
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char* p = (const unsigned char*)data;
+    std::string hex(2 * bytes, '0');
+    for (size_t i = 0; i < bytes; i++) hex[2 * i] = digits[p[i] >> 4], hex[2 * i + 1] = digits[p[i] & 15];
+    return hex;
+}
+
+bool hex_to_bytes(const std::string& hex, void* data, size_t bytes) {
+    if (hex.size() != 2 * bytes) return false;
+    auto nibble = [](char c) {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    unsigned char* p = (unsigned char*)data;
+    for (size_t i = 0; i < bytes; i++) {
+        const int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) return false;
+        p[i] = (unsigned char)(hi * 16 + lo);
+    }
+    return true;
+}
+
 namespace {
 
 bool parse_line(const std::string& line, std::string* key, ConvAlgoChoice* c) {
@@ -48,12 +73,18 @@ bool parse_line(const std::string& line, std::string* key, ConvAlgoChoice* c) {
     std::istringstream rest(line.substr(t1 + 1));
     long long algo, math, bytes;
     if (!(rest >> algo >> math >> bytes)) return false;
-    std::string extra;
-    if (rest >> extra) return false;
-    if (algo < 0 || algo > 64 || math < 0 || math > 16 || bytes < 0 || bytes > (1ll << 40)) return false;
+    std::string opaque, extra;
+    if (rest >> opaque) {
+        if (rest >> extra) return false;
+        if (opaque.size() % 2 || opaque.size() > 1024) return false;
+        std::string raw(opaque.size() / 2, '\0');
+        if (!hex_to_bytes(opaque, &raw[0], raw.size())) return false;
+    }
+    if (algo < 0 || algo > 64 || math < 0 || math >= 1024 || bytes < 0 || bytes > (1ll << 40)) return false;
     c->algo = (int)algo;
     c->math_type = (int)math;
     c->workspace_bytes = bytes;
+    c->opaque = opaque;
     return true;
 }
 
@@ -107,7 +138,9 @@ void ConvAlgoCache::insert(const std::string& key, const ConvAlgoChoice& choice)
         warning_ = path_ + ": cannot open it for writing; the cache stays in memory";
         return;
     }
-    f << key << '\t' << choice.algo << '\t' << choice.math_type << '\t' << choice.workspace_bytes << '\n';
+    f << key << '\t' << choice.algo << '\t' << choice.math_type << '\t' << choice.workspace_bytes;
+    if (!choice.opaque.empty()) f << '\t' << choice.opaque;
+    f << '\n';
 }
 
 std::string ConvAlgoCache::last_warning() const {

@@ -3,7 +3,10 @@
 //
 // A key names everything the choice depends on: GPU, compute capability, cuDNN version, precision, batch
 // and the layer's shape (conv_algo_key). The file holds one choice per line:
-//   <key>\t<algo>\t<math type>\t<workspace bytes>
+//   <key>\t<algo>\t<math type>\t<workspace bytes>[\t<opaque>]
+// where <opaque> (optional) is a library's serialized algorithm descriptor in hex: cuBLASLt's
+// cublasLtMatmulAlgo_t (64 bytes), which its header says restores for the same cuBLAS version (in the key),
+// so a cached start skips the heuristic query.
 // Lines that do not parse are skipped and counted (a corrupt cache costs a search, never a failure).
 #pragma once
 #include <cstdint>
@@ -14,10 +17,15 @@
 namespace resnest {
 
 struct ConvAlgoChoice {
-    int algo = -1;       // cudnnConvolutionFwdAlgo_t
-    int math_type = 0;   // cudnnMathType_t
+    int algo = -1;       // cudnnConvolutionFwdAlgo_t; a rank in a heuristic list; a ConvImpl
+    int math_type = 0;   // cudnnMathType_t; cuBLASLt's split-K (pack_split_k, conv_as_gemm.h), < 1024
     int64_t workspace_bytes = 0;
+    std::string opaque;  // hex of a serialized algorithm descriptor, or empty
 };
+
+// Bytes as lowercase hex, and back: false unless `hex` is exactly 2 * bytes hex digits.
+std::string bytes_to_hex(const void* data, size_t bytes);
+bool hex_to_bytes(const std::string& hex, void* data, size_t bytes);
 
 struct ConvAlgoKeyParts {
     std::string device;  // GPU name

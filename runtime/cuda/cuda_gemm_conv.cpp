@@ -170,12 +170,36 @@ std::vector<GemmConvLaunch::Candidate> GemmConvLaunch::split_k_variants(const cu
     return out;
 }
 
+bool GemmConvLaunch::restore(cublasLtHandle_t lt, const ConvAlgoChoice& cached, size_t ws_limit) {
+    cublasLtMatmulAlgo_t algo;
+    if (cached.opaque.empty() || !hex_to_bytes(cached.opaque, &algo, sizeof(algo))) return false;
+    cublasLtMatmulHeuristicResult_t checked = {};
+    if (cublasLtMatmulAlgoCheck(lt, op_, a_, b_, c_, c_, &algo, &checked) != CUBLAS_STATUS_SUCCESS ||
+        checked.workspaceSize > ws_limit)
+        return false;
+    algo_ = algo;
+    workspace_ = checked.workspaceSize;
+    rank_ = cached.algo;
+    split_k_ = unpacked_split_k(cached.math_type);
+    scheme_ = unpacked_scheme(cached.math_type);
+    return true;
+}
+
 bool GemmConvLaunch::choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream,
                                       ConvAlgoCache& cache, const std::string& key, bool* from_cache) {
     *from_cache = false;
-    cublasLtMatmulHeuristicResult_t found[kMaxCandidates] = {};
     const size_t free_bytes = b.workspace_bytes - cols_bytes_;  // describe checked cols_bytes_ fits
     const size_t ws_limit = free_bytes < kMaxWorkspaceBytes ? free_bytes : kMaxWorkspaceBytes;
+    // Entries made before split-K was searched name only the rank; this key keeps them apart.
+    const std::string cache_key = key + " split-k";
+    ConvAlgoChoice cached;
+    const bool hit = cache.lookup(cache_key, &cached);
+    // The serialized algorithm (same cuBLAS version: the key names it), checked, without the heuristic query.
+    if (hit && restore(lt, cached, ws_limit) && try_launch(lt, b, stream) == CUBLAS_STATUS_SUCCESS) {
+        *from_cache = true;
+        return true;
+    }
+    cublasLtMatmulHeuristicResult_t found[kMaxCandidates] = {};
     const int count = heuristics(lt, ws_limit, found);
     auto usable = [&](int i) { return found[i].state == CUBLAS_STATUS_SUCCESS && found[i].workspaceSize <= ws_limit; };
     // Keep a candidate: its configured algorithm, workspace, and what the cache records of it.
@@ -184,10 +208,7 @@ bool GemmConvLaunch::choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b,
         rank_ = c.rank, split_k_ = c.split_k, scheme_ = c.scheme;
         return true;
     };
-    // Entries made before split-K was searched name only the rank; this key keeps them apart.
-    const std::string cache_key = key + " split-k";
-    ConvAlgoChoice cached;
-    if (cache.lookup(cache_key, &cached) && cached.algo >= 0 && cached.algo < count && usable(cached.algo)) {
+    if (hit && cached.algo >= 0 && cached.algo < count && usable(cached.algo)) {
         const Candidate c{cached.algo, unpacked_split_k(cached.math_type), unpacked_scheme(cached.math_type)};
         if (take(c) && try_launch(lt, b, stream) == CUBLAS_STATUS_SUCCESS) {
             *from_cache = true;
@@ -215,7 +236,8 @@ bool GemmConvLaunch::choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b,
         rank_ = -1;
         return false;
     }
-    cache.insert(cache_key, {best.rank, pack_split_k(best.split_k, best.scheme), (int64_t)workspace_});
+    cache.insert(cache_key, {best.rank, pack_split_k(best.split_k, best.scheme), (int64_t)workspace_,
+                             bytes_to_hex(&algo_, sizeof(algo_))});
     return true;
 }
 

@@ -12,7 +12,8 @@
 // first kSplitKRanks of them with the reduction split 2 to 32 ways where the product fills under a wave
 // (split_k_candidates, conv_as_gemm.h): the fastest by timing the call on the context's buffers,
 // remembered in the algorithm cache by its rank in the heuristic list (the list is the same for the same
-// GPU, library version and problem) and its split.
+// GPU, library version and problem), its split and the serialized cublasLtMatmulAlgo_t itself, which a
+// cached start checks and runs without asking for the heuristic list again.
 #pragma once
 #include <cublasLt.h>
 
@@ -72,6 +73,9 @@ class GemmConvLaunch {
     // The split-K forms of heuristic candidate `rank` worth timing (none where it fills a wave, has no
     // split-K, or was split by cuBLASLt already).
     std::vector<Candidate> split_k_variants(const cublasLtMatmulHeuristicResult_t& found, int rank) const;
+    // Takes the serialized algorithm of a cache entry where cuBLASLt accepts it for this matmul within
+    // ws_limit bytes of workspace; false (nothing changed) otherwise.
+    bool restore(cublasLtHandle_t lt, const ConvAlgoChoice& cached, size_t ws_limit);
     cublasStatus_t try_launch(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream) const;
     // cuBLASLt's candidates, best first; fewer than asked (or none) is normal.
     int heuristics(cublasLtHandle_t lt, size_t workspace_bytes, cublasLtMatmulHeuristicResult_t* out) const;

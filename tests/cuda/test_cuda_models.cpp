@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "conv_algo_cache.h"
 #include "cuda_test_helpers.h"
 #include "npy.h"
 
@@ -282,9 +283,19 @@ TEST_CASE("the algorithm cache file is written, read back and gives the same res
     std::vector<float> x = random_floats((size_t)2 * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 14);
     std::vector<float> y1 = run_engine(*e1, x, 2);
     std::ifstream cache_file(path);
-    int lines = 0;
-    for (std::string line; std::getline(cache_file, line);) lines += !line.empty();
+    int lines = 0, serialized = 0;
+    for (std::string line; std::getline(cache_file, line);) {
+        lines += !line.empty();
+        // cuBLASLt's entries carry the serialized cublasLtMatmulAlgo_t (64 bytes, 128 hex digits) last.
+        const size_t tab = line.rfind('\t');
+        serialized += tab != std::string::npos && line.size() - tab - 1 == 128;
+    }
     CHECK(lines >= 10);  // one per distinct conv shape (the fast model has 20)
+    CHECK(serialized >= 1);  // the 1x1 convolutions time cuBLASLt
+    // Every line the runtime wrote reads back (a split-K entry, a descriptor).
+    resnest::ConvAlgoCache reread(path);
+    CHECK(reread.skipped_lines() == 0);
+    CHECK(reread.loaded() >= 10);
     auto e2 = resnest::Engine::load_seeded(src("models/resnest50_fast_1s1x64d.json"), 4, o);
     CHECK(max_rel_error(run_engine(*e2, x, 2), y1) <= 1e-6);
     std::remove(path.c_str());

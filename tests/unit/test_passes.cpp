@@ -12,6 +12,7 @@
 
 #include "bench_stats.h"
 #include "conv_algo_cache.h"
+#include "conv_as_gemm.h"
 #include "cpu/cpu_ops.h"
 #include "graph.h"
 #include "npy.h"
@@ -373,17 +374,28 @@ TEST_CASE("the convolution algorithm cache: keys, file round trip, corrupt lines
         ConvAlgoChoice none;
         CHECK_FALSE(c.lookup(key, &none));
         c.insert(key, {6, 1, 123456});
+        // A cuBLASLt entry: a packed split-K (over cuDNN's math types) and a serialized 64-byte descriptor.
+        c.insert(key + "|lt", {2, pack_split_k(8, 2), 4096, std::string(128, 'a')});
         CHECK(c.last_warning().empty());
     }
     {
         std::ofstream f(path, std::ios::app);
-        // Four bad lines: no tab, two numbers, a negative algorithm, a fourth field.
-        f << "garbage line\n" << key << "x\t1\t2\n" << "k\t-1\t0\t0\n" << "k2\t1\t2\t3\textra\n";
+        // Seven bad lines: no tab, two numbers, a negative algorithm, a fifth field that is not hex, an odd
+        // number of hex digits, a sixth field, a math type of 1024.
+        f << "garbage line\n" << key << "x\t1\t2\n" << "k\t-1\t0\t0\n" << "k2\t1\t2\t3\textra\n"
+          << "k3\t1\t2\t3\tabc\n" << "k4\t1\t2\t3\tab\tcd\n" << "k5\t1\t1024\t3\n";
     }
     ConvAlgoCache c(path);
-    CHECK(c.loaded() == 1);
-    CHECK(c.skipped_lines() == 4);
-    CHECK_THAT(c.last_warning(), Contains("skipped 4 malformed"));
+    CHECK(c.loaded() == 2);
+    CHECK(c.skipped_lines() == 7);
+    CHECK_THAT(c.last_warning(), Contains("skipped 7 malformed"));
+    ConvAlgoChoice lt;
+    REQUIRE(c.lookup(key + "|lt", &lt));
+    CHECK(lt.algo == 2);
+    CHECK(unpacked_split_k(lt.math_type) == 8);
+    CHECK(unpacked_scheme(lt.math_type) == 2);
+    CHECK(lt.workspace_bytes == 4096);
+    CHECK(lt.opaque == std::string(128, 'a'));
     ConvAlgoChoice got;
     REQUIRE(c.lookup(key, &got));
     CHECK(got.algo == 6);
@@ -393,6 +405,16 @@ TEST_CASE("the convolution algorithm cache: keys, file round trip, corrupt lines
     unwritable.insert("k", {1, 0, 0});
     CHECK_THAT(unwritable.last_warning(), Contains("stays in memory"));
     CHECK(unwritable.lookup("k", &got));
+    CHECK(got.opaque.empty());
+    // Hex round trip of a descriptor's bytes; anything but exactly two hex digits a byte is refused.
+    const unsigned char bytes[5] = {0x00, 0x0f, 0xa0, 0xff, 0x5c};
+    CHECK(bytes_to_hex(bytes, 5) == "000fa0ff5c");
+    unsigned char back[5] = {};
+    REQUIRE(hex_to_bytes("000FA0ff5c", back, 5));
+    CHECK(std::memcmp(back, bytes, 5) == 0);
+    CHECK_FALSE(hex_to_bytes("000fa0ff5", back, 5));
+    CHECK_FALSE(hex_to_bytes("000fa0ff5g", back, 5));
+    CHECK_FALSE(hex_to_bytes("000fa0ff5c00", back, 5));
     // The option's three forms: no file, the default file, a named file.
     CHECK(conv_algo_cache_path("none").empty());
     CHECK(conv_algo_cache_path("") == conv_algo_cache_default_path());
