@@ -8,9 +8,10 @@
 # Stages run in the order STAGES lists them.
 #   QUICK=1 ...     shorter runs for a tight device budget: parity fp32/fp16 only, 50 timed runs per bench
 #                   row, no timed-search rows, PyTorch's graph-replay configurations and torch.compile
-#                   at batches 1 and 128. A 15-minute device budget fits two calls (H200, 6ebbad4: ~330 s
-#                   and ~200 s): STAGES="tests bench torch variants profile", then, while the machine is
-#                   still warm, STAGES="coldstart lab parity sanitize".
+#                   at batches 1 and 128. A 15-minute device budget fits two calls (H200, 6ebbad4: ~330 s,
+#                   about 370 s with the two choice variants added since, and ~200 s):
+#                   STAGES="tests bench torch variants profile", then, while the machine is still warm,
+#                   STAGES="coldstart lab parity sanitize".
 #   DEADLINE_S=N    stop starting stages N seconds after the script began, and cut a stage's own limit to
 #                   what is left (10 s kept for the summary), so a call under an outer time limit still
 #                   ends with its summary and archive; a stage that no longer fits is listed as SKIPPED.
@@ -25,9 +26,10 @@
 #             op tests of the project's own kernels
 #   coldstart load + plan to first result in a new process, first with an empty algorithm cache, then cached
 #   bench     resnest bench, both models, fp32 and fp16, batches 1,8,32,128
-#   variants  ResNeSt50 fp16 with the timed search (full runs), with ordinary launches (--no-pdl) and with
-#             every convolution on cuDNN (--conv-gemm off); both models in fp32 with tf32/fp16's 128 MiB
-#             convolution workspace, ResNeSt50 fp16 with fp32's 1024 MiB
+#   variants  ResNeSt50 fp16 with the timed search (full runs), with ordinary launches (--no-pdl), with
+#             every convolution on cuDNN (--conv-gemm off), with the choice timing back to back
+#             (RESNEST_CHOICE_TIMING=launches) and without split-K (RESNEST_SPLIT_K=off); both models in fp32
+#             with tf32/fp16's 128 MiB convolution workspace, ResNeSt50 fp16 with fp32's 1024 MiB
 #   profile   profiles in fp16 and fp32 at batches 1, 8 and 128, with every convolution's ways timed afresh
 #             and logged (--verbose, no cache)
 #   lab       every kernel lab executable found in BIN (kernels/lab/: versions, correctness, timing sweep)
@@ -160,6 +162,14 @@ run_variants() {
     stage bench_resnest50_fp16_conv_gemm_off "$(L 120 30)" "$RESNEST" bench --model models/resnest50.json \
         --random-weights --backend cuda --precision fp16 --conv-gemm off --batch 1,8,32,128 \
         --iters "$(L 100 50)" --json "$OUT_DIR/conv_gemm_off_resnest50_fp16.json"
+    # The choice's newer parts, each turned off in a fresh choice (no cache file): back-to-back timing of
+    # candidates instead of graph replays, and no split-K forms of the cuBLASLt convolutions.
+    stage bench_resnest50_fp16_choice_timing_launches "$(L 120 40)" env RESNEST_CHOICE_TIMING=launches \
+        "$RESNEST" bench --model models/resnest50.json --random-weights --backend cuda --precision fp16 \
+        --algo-cache none --batch 1,8,32,128 --iters "$(L 100 50)" --json "$OUT_DIR/choice_timing_launches_resnest50_fp16.json"
+    stage bench_resnest50_fp16_split_k_off "$(L 120 40)" env RESNEST_SPLIT_K=off \
+        "$RESNEST" bench --model models/resnest50.json --random-weights --backend cuda --precision fp16 \
+        --algo-cache none --batch 1,8,32,128 --iters "$(L 100 50)" --json "$OUT_DIR/split_k_off_resnest50_fp16.json"
     # The convolution workspace: fp32 at 128 MiB (tf32 / fp16's default; fp32's is 1024), fp16 at 1024 MiB.
     local m
     for m in resnest50 resnest50_fast_1s1x64d; do
@@ -244,6 +254,21 @@ done
 for f in "$OUT_DIR"/coldstart_resnest50_*.log; do  # where the time goes, step by step
     [[ -f $f ]] && echo "$(basename "$f" .log):" && grep -h -E "^load: (graph|backend)|rewrites;|^cuda: (engine|context|batch 1:)" "$f"
 done
+# ResNeSt50 fp16 p50 ms per batch: the default against each variant of the same call.
+"$PY" - "$OUT_DIR" <<'PYEOF'
+import json, os, sys
+d = sys.argv[1]
+rows = [("default", "bench_resnest50_fp16"), ("--no-pdl", "no_pdl_resnest50_fp16"),
+        ("--conv-gemm off", "conv_gemm_off_resnest50_fp16"),
+        ("RESNEST_CHOICE_TIMING=launches", "choice_timing_launches_resnest50_fp16"),
+        ("RESNEST_SPLIT_K=off", "split_k_off_resnest50_fp16"),
+        ("--conv-workspace 1024", "conv_workspace_1024_resnest50_fp16")]
+for label, name in rows:
+    f = f"{d}/{name}.json"
+    if os.path.exists(f):
+        r = json.load(open(f))["results"]
+        print(f"resnest50 fp16 {label:32s}" + "".join(f"  bs{x['batch']} {x['gpu_latency_ms']['p50']:.3f}" for x in r))
+PYEOF
 for f in "$OUT_DIR"/sanitize_*.log; do [[ -f $f ]] && echo "$(basename "$f" .log): $(grep -h -E "ERROR SUMMARY|RACECHECK SUMMARY" "$f" | tail -1)"; done
 printf '%s\n' "${SUMMARY[@]}"
 bundle

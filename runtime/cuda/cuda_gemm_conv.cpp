@@ -3,6 +3,8 @@
 #include "cuda/cuda_gemm_conv.h"
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "cuda/cuda_check.h"
@@ -31,6 +33,14 @@ cublasComputeType_t compute_type(Precision p) {
 }
 
 }  // namespace
+
+bool split_k_search_enabled() {
+    static const bool enabled = [] {
+        const char* v = std::getenv("RESNEST_SPLIT_K");
+        return !(v && std::strcmp(v, "off") == 0);
+    }();
+    return enabled;
+}
 
 GemmConvLaunch::~GemmConvLaunch() {
     if (a_) cublasLtMatrixLayoutDestroy(a_);
@@ -190,8 +200,9 @@ bool GemmConvLaunch::choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b,
     *from_cache = false;
     const size_t free_bytes = b.workspace_bytes - cols_bytes_;  // describe checked cols_bytes_ fits
     const size_t ws_limit = free_bytes < kMaxWorkspaceBytes ? free_bytes : kMaxWorkspaceBytes;
-    // Entries made before split-K was searched name only the rank; this key keeps them apart.
-    const std::string cache_key = key + " split-k";
+    // Entries made before split-K was searched name only the rank; this key keeps them apart (and those of
+    // RESNEST_SPLIT_K=off runs).
+    const std::string cache_key = key + (split_k_search_enabled() ? " split-k" : " split-k off");
     ConvAlgoChoice cached;
     const bool hit = cache.lookup(cache_key, &cached);
     // The serialized algorithm (same cuBLAS version: the key names it), checked, without the heuristic query.
@@ -221,7 +232,7 @@ bool GemmConvLaunch::choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b,
     for (int i = 0; i < count; i++)
         if (usable(i)) candidates.push_back({i, 1, 0});
     const size_t unsplit = candidates.size();
-    for (size_t j = 0; j < unsplit && (int)j < kSplitKRanks; j++) {
+    for (size_t j = 0; j < unsplit && (int)j < kSplitKRanks && split_k_search_enabled(); j++) {
         std::vector<Candidate> more = split_k_variants(found[candidates[j].rank], candidates[j].rank);
         candidates.insert(candidates.end(), more.begin(), more.end());
     }

@@ -25,6 +25,9 @@
 
 namespace resnest {
 
+// Whether the choice times split-K forms: yes unless RESNEST_SPLIT_K=off (a diagnostic, for comparing).
+bool split_k_search_enabled();
+
 class GemmConvLaunch {
   public:
     GemmConvLaunch() = default;

@@ -2,6 +2,9 @@
 // (see cuda_timing.h).
 #include "cuda/cuda_timing.h"
 
+#include <cstdlib>
+#include <cstring>
+
 #include "cuda/cuda_check.h"
 
 namespace resnest {
@@ -58,6 +61,15 @@ cudaGraphExec_t capture_calls(cudaStream_t stream, int reps, const std::function
     return exec;
 }
 
+// False under RESNEST_CHOICE_TIMING=launches.
+bool replay_short_calls() {
+    static const bool replay = [] {
+        const char* v = std::getenv("RESNEST_CHOICE_TIMING");
+        return !(v && std::strcmp(v, "launches") == 0);
+    }();
+    return replay;
+}
+
 }  // namespace
 
 float mean_launch_ms(cudaStream_t stream, int reps, const std::function<void()>& launch, const std::string& where) {
@@ -67,7 +79,7 @@ float mean_launch_ms(cudaStream_t stream, int reps, const std::function<void()>&
     for (int r = 0; r < reps; r++) launch();
     RESNEST_CUDA_CHECK_AT(cudaEventRecord(events.stop, stream), where);
     const float back_to_back = events.elapsed(where) / reps;
-    if (back_to_back >= kHostBoundMs) return back_to_back;
+    if (back_to_back >= kHostBoundMs || !replay_short_calls()) return back_to_back;
 
     cudaGraphExec_t exec = capture_calls(stream, reps, launch);
     if (!exec) return back_to_back;

@@ -7,7 +7,8 @@
 // call) may be what was measured rather than the kernels, and at batch 1 every candidate lands near that
 // floor; the calls are then captured into a CUDA graph and the graph's replays are timed instead, which is
 // how the forward pass runs them. A call that cannot be captured (or a capture another thread invalidated)
-// keeps the back-to-back time.
+// keeps the back-to-back time. RESNEST_CHOICE_TIMING=launches (a diagnostic, for comparing the two) keeps
+// the back-to-back time always.
 #pragma once
 #include <cuda_runtime.h>
 
