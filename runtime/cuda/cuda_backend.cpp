@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -193,6 +194,7 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
 struct BatchState {
     std::vector<std::unique_ptr<ConvNode>> convs;  // per node; null for other ops
     std::vector<char> linear_rows;                 // per linear node: the warp-per-row kernel (else cuBLAS)
+    std::vector<char> gate_rows;                   // per split-attention node: the two-kernel gate (else one block per image)
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
     int legacy_cached = 0, by_impl[kConvImpls] = {};  // conv nodes per ConvImpl
@@ -333,6 +335,7 @@ class CudaContext : public Context {
             if (state.convs[i] && state.convs[i]->impl() != ConvImpl::cudnn)
                 p.op += std::string(" (") + conv_impl_name(state.convs[i]->impl()) + ")";
             if (n.op == OpType::linear) p.op += state.linear_rows[i] ? " (warp per output row)" : " (cuBLAS)";
+            if (n.op == OpType::split_attention && state.gate_rows[i]) p.op += " (gate over rows)";
             p.ms = s[s.size() / 2];
             p.flops = 2.0 * (double)n.macs * batch;
             double act = (double)shape_numel(g.tensors[n.output].shape);
@@ -428,8 +431,11 @@ class CudaContext : public Context {
             state->convs[i] = std::move(conv);
         }
         state->linear_rows.assign(g.nodes.size(), 0);
-        for (size_t i = 0; i < g.nodes.size(); i++)
+        state->gate_rows.assign(g.nodes.size(), 0);
+        for (size_t i = 0; i < g.nodes.size(); i++) {
             if (g.nodes[i].op == OpType::linear) choose_linear(i, batch, *state);
+            if (g.nodes[i].op == OpType::split_attention) choose_gate(i, batch, *state);
+        }
         CUDA_CHECK(cudaStreamSynchronize(stream_));
         auto t_convs = std::chrono::steady_clock::now();
         try {
@@ -597,16 +603,9 @@ class CudaContext : public Context {
             case OpType::split_attention: {
                 const SplitAttentionAttrs& a = n.attn;
                 int hw = (int)(xs[1] * xs[2]);
-                const int chunks = split_attention_pool_chunks_for<T>(batch, hw, a.channels);
-                split_attention_radix_sum_pool<T>(x, gap_, batch, hw, a.radix, a.channels, chunks, launch_);
-                SplitAttentionGateShape s{batch, a.radix, a.cardinality, a.channels, a.inter_channels, hw, chunks};
-                // Below half a wave of images and with large fc weights, the gate's fc rows are spread over
-                // many blocks (two kernels); otherwise one block per image, one kernel.
-                if (split_attention_gate_rows_preferred(s, engine_->device().multiprocessors) &&
-                    split_attention_gate_rows_smem_bytes(s) <= 48 * 1024)
-                    split_attention_gate_rows(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_, s, launch_);
-                else
-                    split_attention_gate_block_per_image(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, attn_, s, launch_);
+                const SplitAttentionGateShape s = gate_shape<T>(n, batch);
+                split_attention_radix_sum_pool<T>(x, gap_, batch, hw, a.radix, a.channels, s.chunks, launch_);
+                launch_gate(i, s, state.gate_rows[i]);
                 if (a.fused_avg_pool) {
                     const Pool2dAttrs& pa = a.pool;
                     Pool2dShape ps{batch, (int)xs[1], (int)xs[2], a.channels, (int)ys[1], (int)ys[2], pa.kernel_h,
@@ -631,6 +630,46 @@ class CudaContext : public Context {
                 softmax_rows_block_per_row<T>(x, y, batch, (int)shape_numel(xs), launch_);
                 break;
         }
+    }
+
+    // Split attention's gate at this batch size (the pool's chunk count depends on the storage type).
+    template <typename T>
+    SplitAttentionGateShape gate_shape(const Node& n, int batch) const {
+        const Shape& xs = engine_->graph().tensors[n.inputs[0]].shape;
+        const SplitAttentionAttrs& a = n.attn;
+        const int hw = (int)(xs[1] * xs[2]);
+        return {batch, a.radix, a.cardinality, a.channels, a.inter_channels, hw,
+                split_attention_pool_chunks_for<T>(batch, hw, a.channels)};
+    }
+
+    // Node i's gate from the pool's chunk sums (gap_) to attn_: the two-kernel form that spreads the fc rows
+    // over many blocks (split_attention_gate_rows.cuh), or one block per image.
+    void launch_gate(size_t i, const SplitAttentionGateShape& s, bool rows) {
+        const DeviceNodeWeights& w = engine_->weights(i);
+        if (rows)
+            split_attention_gate_rows(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_, s, launch_);
+        else
+            split_attention_gate_block_per_image(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, attn_, s, launch_);
+    }
+
+    // Which gate split-attention node i runs at this batch size: the faster over a few graph replays (the
+    // gate alone, on whatever the pool buffer holds); within 2 % of each other, the gate lab's rule
+    // (split_attention_gate_rows_preferred: below half a wave of images, for fc weights of 256 KiB or more).
+    void choose_gate(size_t i, int batch, BatchState& state) {
+        const Node& n = engine_->graph().nodes[i];
+        const bool half = engine_->options().precision == Precision::fp16;
+        const SplitAttentionGateShape s = half ? gate_shape<__half>(n, batch) : gate_shape<float>(n, batch);
+        state.gate_rows[i] = 0;
+        if (split_attention_gate_rows_smem_bytes(s) > 48 * 1024) return;
+        const float block_ms = mean_launch_ms(stream_, 5, [&] { launch_gate(i, s, false); }, n.name);
+        const float rows_ms = mean_launch_ms(stream_, 5, [&] { launch_gate(i, s, true); }, n.name);
+        const bool rule = split_attention_gate_rows_preferred(s, engine_->device().multiprocessors);
+        const bool close = std::fabs(rows_ms - block_ms) <= 0.02f * std::min(rows_ms, block_ms);
+        state.gate_rows[i] = close ? rule : rows_ms < block_ms;
+        if (engine_->options().verbose)
+            std::fprintf(stderr, "cuda: %s gate at batch %d, one block per image %.4f ms, rows over many blocks %.4f ms: "
+                         "%s%s\n", n.name.c_str(), batch, block_ms, rows_ms,
+                         state.gate_rows[i] ? "rows" : "one block per image", close ? " (within 2 %: the lab's rule)" : "");
     }
 
     // How linear node i runs at this batch size: cuBLAS's GEMM + the bias kernel, or the warp-per-output-row
