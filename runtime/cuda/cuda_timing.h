@@ -2,11 +2,12 @@
 // way to run a convolution or the classifier): the device time per call as the forward pass's CUDA graph
 // would run it.
 //
-// Back-to-back ordinary launches are timed first (after one untimed call). Where that comes out under
-// kHostBoundMs per call, the host's cost of issuing the call (several microseconds for a cuBLASLt or cuDNN
-// call) may be what was measured rather than the kernels, and at batch 1 every candidate lands near that
-// floor; the calls are then captured into a CUDA graph and the graph's replays are timed instead, which is
-// how the forward pass runs them. A call that cannot be captured (or a capture another thread invalidated)
+// After one untimed call, one call is timed on its own. From kHostBoundMs up, `reps` back-to-back ordinary
+// launches are timed (the host's cost of issuing each is hidden behind the previous one). Under it, the
+// host's cost of issuing the call (several microseconds for a cuBLASLt or cuDNN call) may be what back-to-back
+// timing measures rather than the kernels, and at batch 1 every candidate lands near that floor; the `reps`
+// calls are then captured into a CUDA graph and its replays are timed instead, which is how the forward pass
+// runs them. A call that cannot be captured (or a capture another thread invalidated)
 // keeps the back-to-back time. RESNEST_CHOICE_TIMING=launches (a diagnostic, for comparing the two) keeps
 // the back-to-back time always.
 #pragma once
