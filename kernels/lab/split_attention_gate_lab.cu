@@ -24,6 +24,10 @@
 //   v4  v3 with 16-byte weight loads (float4 along the row, two in flight per lane) and float4 reads of the
 //       images' vectors from shared memory, where the row length allows (a multiple of 4; else as v3). Reads
 //       the pooled means directly (the lab's pool has one chunk).
+//   v5  the runtime's gate as two cuBLASLt matmuls (fc1 with bias + ReLU, fc2 with bias; the weights read
+//       once for the batch) and a thread-per-channel radix softmax (runtime/cuda/cuda_gate_gemm.h), for
+//       cardinality 1. Prediction (not yet measured): at batch 128 layer 4 from v1's 47 us to under 15 us,
+//       layer 3 from 19 to under 12 us; at batch 1 behind v3 (three launches, no weight reuse to gain).
 // Prediction for v4 (not yet measured): at batches 8 and 32, where v3 is bound by one 4-byte load in flight
 // per lane, layer 4 from 19-20 us to under 12 us; at batch 1 within 1 us of v3.
 // Prediction for v3 (measured below): layer 4 at batch 1 and 8 under 10 us (v1: 45 us), since fc1 and fc2
@@ -34,6 +38,7 @@
 
 #include "lab_reference.h"
 #include "lab_util.cuh"
+#include "cuda/cuda_gate_gemm.h"
 #include "split_attention_gate.cuh"
 #include "split_attention_gate_rows.cuh"
 
@@ -192,6 +197,11 @@ int main() {
                             {"ragged R1 K2 C20", 1, 2, 20, 8}};
     cudaStream_t stream = nullptr;  // capturable (the legacy default stream is not)
     LAB_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    cublasLtHandle_t lt = nullptr;
+    if (cublasLtCreate(&lt) != CUBLAS_STATUS_SUCCESS) {
+        std::fprintf(stderr, "cublasLtCreate failed\n");
+        return 1;
+    }
     bool all_ok = true;
     for (const Shape& s : shapes)
         for (int n : {1, 8, 32, 128}) {
@@ -208,13 +218,26 @@ int main() {
             LAB_CHECK(cudaMalloc(&dattn, (size_t)n * rc * sizeof(float)));
             LAB_CHECK(cudaMalloc(&dhidden, (size_t)n * s.inter * sizeof(float)));
             const double bytes = (double)n * ((w1.size() + b1.size() + w2.size() + b2.size()) * 4.0 + s.c * 4.0 + rc * 4.0);
-            for (int v = 1; v <= 4; v++) {
+            // v5: the runtime's gate as two cuBLASLt matmuls + the radix softmax (cardinality 1 only).
+            resnest::GateGemmLaunch matmuls;
+            std::string why;
+            const bool v5 = matmuls.describe({n, s.radix, s.card, s.c, s.inter, 1, 1},
+                                             {dgap, dw1, db1, dw2, db2, dhidden, dattn}, s.name, &why) &&
+                            matmuls.choose_algorithms(lt, &why);
+            for (int v = 1; v <= 5; v++) {
+                if (v == 5 && !v5) {
+                    std::printf("%-28s v5  : n/a (%s)\n", (std::string(s.name) + " bs" + std::to_string(n)).c_str(),
+                                why.c_str());
+                    continue;
+                }
                 auto run = [&] {
                     resnest::SplitAttentionGateShape gs{n, s.radix, s.card, s.c, s.inter, 1, 1};
                     if (v == 1) {
                         resnest::split_attention_gate_block_per_image(dgap, dw1, db1, dw2, db2, dattn, gs, stream);
                     } else if (v == 3) {
                         resnest::split_attention_gate_rows(dgap, dw1, db1, dw2, db2, dhidden, dattn, gs, stream);
+                    } else if (v == 5) {
+                        matmuls.launch(lt, stream);
                     } else if (v == 4) {
                         const dim3 tiles1((s.inter + kWarpsV4 - 1) / kWarpsV4, (n + kTile - 1) / kTile);
                         const dim3 tiles2((s.c + kWarpsV4 - 1) / kWarpsV4, (n + kTile - 1) / kTile);
@@ -246,6 +269,7 @@ int main() {
             }
             for (float* p : {dgap, dw1, db1, dw2, db2, dattn, dhidden}) cudaFree(p);
         }
+    cublasLtDestroy(lt);
     cudaStreamDestroy(stream);
     std::printf("%s\n", all_ok ? "all versions correct" : "SOME VERSIONS WRONG");
     return all_ok ? 0 : 1;

@@ -25,6 +25,7 @@
 #include "channel_affine.cuh"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_conv_choice.h"
+#include "cuda/cuda_gate_gemm.h"
 #include "cuda/cuda_timing.h"
 #include "global_avg_pool.cuh"
 #include "layout_convert.cuh"
@@ -190,11 +191,24 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     int64_t gap_floats_ = 0, attn_floats_ = 0, hidden_floats_ = 0;
 };
 
+// The three forms of split attention's gate: kernels/split_attention_gate.cuh, split_attention_gate_rows.cuh,
+// cuda/cuda_gate_gemm.h.
+enum class GateForm : char { block_per_image, rows, matmuls };
+const char* gate_form_name(GateForm f) {
+    switch (f) {
+        case GateForm::block_per_image: return "one block per image";
+        case GateForm::rows: return "rows over many blocks";
+        case GateForm::matmuls: return "two matmuls + softmax";
+    }
+    return "?";
+}
+
 // Everything a context prepared for one batch size.
 struct BatchState {
     std::vector<std::unique_ptr<ConvNode>> convs;  // per node; null for other ops
     std::vector<char> linear_rows;                 // per linear node: the warp-per-row kernel (else cuBLAS)
-    std::vector<char> gate_rows;                   // per split-attention node: the two-kernel gate (else one block per image)
+    std::vector<GateForm> gate_form;               // per split-attention node: how its gate runs
+    std::vector<std::unique_ptr<GateGemmLaunch>> gate_gemm;  // per node whose gate may run as matmuls
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
     int legacy_cached = 0, by_impl[kConvImpls] = {};  // conv nodes per ConvImpl
@@ -335,7 +349,8 @@ class CudaContext : public Context {
             if (state.convs[i] && state.convs[i]->impl() != ConvImpl::cudnn)
                 p.op += std::string(" (") + conv_impl_name(state.convs[i]->impl()) + ")";
             if (n.op == OpType::linear) p.op += state.linear_rows[i] ? " (warp per output row)" : " (cuBLAS)";
-            if (n.op == OpType::split_attention && state.gate_rows[i]) p.op += " (gate over rows)";
+            if (n.op == OpType::split_attention && state.gate_form[i] != GateForm::block_per_image)
+                p.op += std::string(" (gate: ") + gate_form_name(state.gate_form[i]) + ")";
             p.ms = s[s.size() / 2];
             p.flops = 2.0 * (double)n.macs * batch;
             double act = (double)shape_numel(g.tensors[n.output].shape);
@@ -431,7 +446,8 @@ class CudaContext : public Context {
             state->convs[i] = std::move(conv);
         }
         state->linear_rows.assign(g.nodes.size(), 0);
-        state->gate_rows.assign(g.nodes.size(), 0);
+        state->gate_form.assign(g.nodes.size(), GateForm::block_per_image);
+        state->gate_gemm.resize(g.nodes.size());
         for (size_t i = 0; i < g.nodes.size(); i++) {
             if (g.nodes[i].op == OpType::linear) choose_linear(i, batch, *state);
             if (g.nodes[i].op == OpType::split_attention) choose_gate(i, batch, *state);
@@ -605,7 +621,7 @@ class CudaContext : public Context {
                 int hw = (int)(xs[1] * xs[2]);
                 const SplitAttentionGateShape s = gate_shape<T>(n, batch);
                 split_attention_radix_sum_pool<T>(x, gap_, batch, hw, a.radix, a.channels, s.chunks, launch_);
-                launch_gate(i, s, state.gate_rows[i]);
+                launch_gate(i, s, state.gate_form[i], state);
                 if (a.fused_avg_pool) {
                     const Pool2dAttrs& pa = a.pool;
                     Pool2dShape ps{batch, (int)xs[1], (int)xs[2], a.channels, (int)ys[1], (int)ys[2], pa.kernel_h,
@@ -642,34 +658,75 @@ class CudaContext : public Context {
                 split_attention_pool_chunks_for<T>(batch, hw, a.channels)};
     }
 
-    // Node i's gate from the pool's chunk sums (gap_) to attn_: the two-kernel form that spreads the fc rows
-    // over many blocks (split_attention_gate_rows.cuh), or one block per image.
-    void launch_gate(size_t i, const SplitAttentionGateShape& s, bool rows) {
+    // Node i's gate from the pool's chunk sums (gap_) to attn_ in the given form.
+    void launch_gate(size_t i, const SplitAttentionGateShape& s, GateForm form, const BatchState& state) {
         const DeviceNodeWeights& w = engine_->weights(i);
-        if (rows)
-            split_attention_gate_rows(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_, s, launch_);
-        else
-            split_attention_gate_block_per_image(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, attn_, s, launch_);
+        switch (form) {
+            case GateForm::rows:
+                split_attention_gate_rows(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_, s, launch_);
+                break;
+            case GateForm::matmuls: state.gate_gemm[i]->launch(lt_, launch_); break;
+            case GateForm::block_per_image:
+                split_attention_gate_block_per_image(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, attn_, s, launch_);
+                break;
+        }
     }
 
-    // Which gate split-attention node i runs at this batch size: the faster over a few graph replays (the
-    // gate alone, on whatever the pool buffer holds); within 2 % of each other, the gate lab's rule
-    // (split_attention_gate_rows_preferred: below half a wave of images, for fc weights of 256 KiB or more).
+    // Which gate split-attention node i runs at this batch size: the fastest over a few graph replays (the
+    // gate alone, on whatever the pool buffer holds) of one block per image, the rows form (where its shared
+    // memory fits) and the matmuls (cardinality 1, a one-chunk pool). The rows form and one block per image
+    // within 2 % of each other: the gate lab's rule (split_attention_gate_rows_preferred: below half a wave
+    // of images, for fc weights of 256 KiB or more).
     void choose_gate(size_t i, int batch, BatchState& state) {
         const Node& n = engine_->graph().nodes[i];
         const bool half = engine_->options().precision == Precision::fp16;
         const SplitAttentionGateShape s = half ? gate_shape<__half>(n, batch) : gate_shape<float>(n, batch);
-        state.gate_rows[i] = 0;
-        if (split_attention_gate_rows_smem_bytes(s) > 48 * 1024) return;
-        const float block_ms = mean_launch_ms(stream_, 5, [&] { launch_gate(i, s, false); }, n.name);
-        const float rows_ms = mean_launch_ms(stream_, 5, [&] { launch_gate(i, s, true); }, n.name);
-        const bool rule = split_attention_gate_rows_preferred(s, engine_->device().multiprocessors);
-        const bool close = std::fabs(rows_ms - block_ms) <= 0.02f * std::min(rows_ms, block_ms);
-        state.gate_rows[i] = close ? rule : rows_ms < block_ms;
+        auto time_form = [&](GateForm f) {
+            return mean_launch_ms(stream_, 5, [&] { launch_gate(i, s, f, state); }, n.name);
+        };
+        const float block_ms = time_form(GateForm::block_per_image);
+        float best_ms = block_ms;
+        GateForm best = GateForm::block_per_image;
+        std::string report;
+        char part[96];
+        std::snprintf(part, sizeof(part), "%s %.4f ms", gate_form_name(best), block_ms);
+        report += part;
+        if (split_attention_gate_rows_smem_bytes(s) <= 48 * 1024) {
+            const float rows_ms = time_form(GateForm::rows);
+            const bool rule = split_attention_gate_rows_preferred(s, engine_->device().multiprocessors);
+            const bool close = std::fabs(rows_ms - block_ms) <= 0.02f * std::min(rows_ms, block_ms);
+            if (close ? rule : rows_ms < block_ms) best = GateForm::rows, best_ms = rows_ms;
+            std::snprintf(part, sizeof(part), ", %s %.4f ms%s", gate_form_name(GateForm::rows), rows_ms,
+                          close ? " (within 2 %: the lab's rule)" : "");
+            report += part;
+        }
+        const DeviceNodeWeights& w = engine_->weights(i);
+        auto gemm = std::make_unique<GateGemmLaunch>();
+        std::string why;
+        bool timed = false;
+        try {  // optional, like a convolution's ways: a library error skips it with a warning
+            if (gemm->describe(s, {gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_}, n.name, &why) &&
+                gemm->choose_algorithms(lt_, &why)) {
+                state.gate_gemm[i] = std::move(gemm);
+                const float gemm_ms = time_form(GateForm::matmuls);
+                if (gemm_ms < best_ms) best = GateForm::matmuls, best_ms = gemm_ms;
+                std::snprintf(part, sizeof(part), ", %s %.4f ms", gate_form_name(GateForm::matmuls), gemm_ms);
+                report += part;
+                timed = true;
+            }
+        } catch (const Error& e) {
+            std::fprintf(stderr, "resnest: warning: %s: the gate as matmuls skipped: %s\n", n.name.c_str(), e.what());
+            cudaGetLastError();
+            why = "skipped";
+        }
+        if (!timed) {
+            report += std::string(", ") + gate_form_name(GateForm::matmuls) + " - (" + why + ")";
+        }
+        state.gate_form[i] = best;
+        if (best != GateForm::matmuls) state.gate_gemm[i].reset();
         if (engine_->options().verbose)
-            std::fprintf(stderr, "cuda: %s gate at batch %d, one block per image %.4f ms, rows over many blocks %.4f ms: "
-                         "%s%s\n", n.name.c_str(), batch, block_ms, rows_ms,
-                         state.gate_rows[i] ? "rows" : "one block per image", close ? " (within 2 %: the lab's rule)" : "");
+            std::fprintf(stderr, "cuda: %s gate at batch %d, %s: %s\n", n.name.c_str(), batch, report.c_str(),
+                         gate_form_name(best));
     }
 
     // How linear node i runs at this batch size: cuBLAS's GEMM + the bias kernel, or the warp-per-output-row

@@ -4,10 +4,13 @@
 // Outputs are poisoned (NaN) with guard regions around them; a guard write or an unwritten element fails.
 #include <catch2/catch.hpp>
 
+#include <cublasLt.h>
+
 #include <set>
 
 #include "channel_affine.cuh"
 #include "cpu/cpu_ops.h"
+#include "cuda/cuda_gate_gemm.h"
 #include "cuda_test_helpers.h"
 #include "global_avg_pool.cuh"
 #include "graph.h"
@@ -172,6 +175,9 @@ std::vector<AttnCase> attention_cases() {
 
 TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) matches the CPU", "[cuda][ops]") {
     INFO("seed " << run_seed());
+    cublasLtHandle_t lt = nullptr;
+    REQUIRE(cublasLtCreate(&lt) == CUBLAS_STATUS_SUCCESS);
+    int matmul_gates = 0;
     for (Precision p : {Precision::fp32, Precision::fp16})
         for (const AttnCase& c : attention_cases())
             for (int n : {1, 3, 11}) {
@@ -265,6 +271,27 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
                 REQUIRE(dattn_rows.download(rows_gates, &why));
                 INFO("the small-batch gate (split_attention_gate_rows) against one block per image");
                 CHECK(max_rel_error(rows_gates, gates) <= 1e-5);
+                // The gate as two cuBLASLt matmuls + the radix softmax kernel (cardinality 1, one chunk).
+                if (K == 1 && chunks == 1) {
+                    GuardedBuffer dattn_mm((size_t)n * R * C, 4);
+                    check(cudaMemset(dhidden.data(), kPoison, (size_t)n * inter * 4), "poison");
+                    check(cudaMemset(dattn_mm.data(), kPoison, (size_t)n * R * C * 4), "poison");
+                    resnest::GateGemmLaunch mm;
+                    const resnest::GateGemmBuffers mb{(const float*)dgap.data(), (const float*)dw1.data(),
+                                                      (const float*)db1.data(), (const float*)dw2.data(),
+                                                      (const float*)db2.data(), (float*)dhidden.data(),
+                                                      (float*)dattn_mm.data()};
+                    REQUIRE(mm.describe(gs, mb, "test gate", &why));
+                    INFO(why);
+                    REQUIRE(mm.choose_algorithms(lt, &why));
+                    mm.launch(lt, resnest::KernelStream(0, true));
+                    check(cudaDeviceSynchronize(), "split attention gate as matmuls");
+                    std::vector<float> mm_gates;
+                    REQUIRE(dattn_mm.download(mm_gates, &why));
+                    INFO("the gate as matmuls (cuda_gate_gemm.h) against one block per image");
+                    CHECK(max_rel_error(mm_gates, gates) <= 1e-5);
+                    matmul_gates++;
+                }
             }
             check(cudaMemcpy(dattn.data(), planned_gates.data(), planned_gates.size() * 4, cudaMemcpyHostToDevice),
                   "gates");
@@ -307,6 +334,9 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
                 CHECK(max_rel_error(nhwc_to_nchw(got, n, C, oh * ow), pref) <= op_tolerance(p));
             }
         }
+    cublasLtDestroy(lt);
+    std::printf("cuda split attention: the gate as matmuls checked in %d cases\n", matmul_gates);
+    CHECK(matmul_gates >= 2 * 3 * 4);  // fp32, fp16 x batches 1, 3, 11 x at least ResNeSt50's four widths
 }
 
 TEST_CASE("channel affine (batch norm, ReLU, residual add) and softmax match the CPU", "[cuda][ops]") {

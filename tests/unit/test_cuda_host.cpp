@@ -10,6 +10,7 @@
 #include "conv_as_gemm.h"
 #include "split_attention_gate_rows.cuh"
 #include "cuda/cuda_conv.h"
+#include "cuda/cuda_gate_gemm.h"
 #include "cuda/cuda_gemm_conv.h"
 #include "cuda/cuda_graph_conv.h"
 #include "graph.h"
@@ -140,6 +141,40 @@ TEST_CASE("the small-batch split-attention gate is chosen below half a wave, for
     // fc weights: fc1 (inter, C/K) and fc2 (R*C, inter/K), float.
     CHECK(split_attention_gate_fc_weight_bytes({1, 2, 1, 512, 256}) == 4LL * (256 * 512 + 1024 * 256));
     CHECK(split_attention_gate_fc_weight_bytes({1, 4, 2, 24, 16}) == 4LL * (16 * 12 + 96 * 8));
+}
+
+TEST_CASE("the gate as matmuls describes every attention of both models; grouped fcs and chunked pools are refused",
+          "[cuda-host]") {
+    // Distinct fake device addresses, 256-byte aligned: describe only builds descriptors.
+    auto fake = [](uintptr_t k) { return (float*)(k << 20); };
+    const GateGemmBuffers b{fake(1), fake(2), fake(3), fake(4), fake(5), fake(6), fake(7)};
+    int described = 0;
+    for (const char* m : {"models/resnest50.json", "models/resnest50_fast_1s1x64d.json"}) {
+        Graph g = graph_load(test::source_path(m));
+        for (const Node& n : g.nodes) {
+            if (n.op != OpType::split_attention) continue;
+            const SplitAttentionAttrs& a = n.attn;
+            for (int batch : {1, 128}) {
+                SplitAttentionGateShape s{batch, a.radix, a.cardinality, a.channels, a.inter_channels, 49, 1};
+                GateGemmLaunch mm;
+                std::string why;
+                INFO(m << " " << n.name << " batch " << batch);
+                CHECK(mm.describe(s, b, n.name, &why));
+                described++;
+                // Launched before cuBLASLt chose its algorithms: an error naming the node.
+                CHECK_THROWS_WITH(mm.launch(nullptr, nullptr), Catch::Contains("node '" + n.name + "'"));
+            }
+        }
+    }
+    CHECK(described == 2 * 2 * 16);
+    GateGemmLaunch mm;
+    std::string why;
+    CHECK_FALSE(mm.describe({8, 2, 2, 64, 32, 49, 1}, b, "grouped", &why));
+    CHECK_THAT(why, Catch::Contains("cardinality 1"));
+    CHECK_FALSE(mm.describe({8, 2, 1, 64, 32, 3136, 4}, b, "chunked", &why));
+    CHECK_THAT(why, Catch::Contains("one chunk per image (planned: 4)"));
+    CHECK_FALSE(mm.describe({8, 9, 1, 64, 32, 49, 1}, b, "wide", &why));
+    CHECK_THAT(why, Catch::Contains("radix 9"));
 }
 
 TEST_CASE("cuDNN takes the operation graph conv -> bias (-> residual) (-> ReLU) of every model convolution, "
