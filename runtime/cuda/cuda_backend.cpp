@@ -619,9 +619,7 @@ class CudaContext : public Context {
             case OpType::split_attention: {
                 const SplitAttentionAttrs& a = n.attn;
                 int hw = (int)(xs[1] * xs[2]);
-                const SplitAttentionGateShape s = gate_shape<T>(n, batch);
-                split_attention_radix_sum_pool<T>(x, gap_, batch, hw, a.radix, a.channels, s.chunks, launch_);
-                launch_gate(i, s, state.gate_form[i], state);
+                pool_and_gate<T>(i, batch, state.gate_form[i], state);
                 if (a.fused_avg_pool) {
                     const Pool2dAttrs& pa = a.pool;
                     Pool2dShape ps{batch, (int)xs[1], (int)xs[2], a.channels, (int)ys[1], (int)ys[2], pa.kernel_h,
@@ -648,14 +646,25 @@ class CudaContext : public Context {
         }
     }
 
-    // Split attention's gate at this batch size (the pool's chunk count depends on the storage type).
+    // Split attention's gate at this batch size in the given form: the pool in the planned chunks (their
+    // count depends on the storage type), or in one chunk for the matmuls.
     template <typename T>
-    SplitAttentionGateShape gate_shape(const Node& n, int batch) const {
+    SplitAttentionGateShape gate_shape(const Node& n, int batch, GateForm form) const {
         const Shape& xs = engine_->graph().tensors[n.inputs[0]].shape;
         const SplitAttentionAttrs& a = n.attn;
         const int hw = (int)(xs[1] * xs[2]);
-        return {batch, a.radix, a.cardinality, a.channels, a.inter_channels, hw,
-                split_attention_pool_chunks_for<T>(batch, hw, a.channels)};
+        const int chunks = form == GateForm::matmuls ? 1 : split_attention_pool_chunks_for<T>(batch, hw, a.channels);
+        return {batch, a.radix, a.cardinality, a.channels, a.inter_channels, hw, chunks};
+    }
+
+    // Split attention's first two steps for node i: the radix sum + pool of U into gap_, then the gate.
+    template <typename T>
+    void pool_and_gate(size_t i, int batch, GateForm form, const BatchState& state) {
+        const Node& n = engine_->graph().nodes[i];
+        const SplitAttentionGateShape s = gate_shape<T>(n, batch, form);
+        split_attention_radix_sum_pool<T>((const T*)tensor(n.inputs[0]), gap_, batch, s.hw, s.radix, s.channels,
+                                          s.chunks, launch_);
+        launch_gate(i, s, form, state);
     }
 
     // Node i's gate from the pool's chunk sums (gap_) to attn_ in the given form.
@@ -672,17 +681,23 @@ class CudaContext : public Context {
         }
     }
 
-    // Which gate split-attention node i runs at this batch size: the fastest over a few graph replays (the
-    // gate alone, on whatever the pool buffer holds) of one block per image, the rows form (where its shared
-    // memory fits) and the matmuls (cardinality 1, a one-chunk pool). The rows form and one block per image
+    // Which gate split-attention node i runs at this batch size: the fastest over a few graph replays (pool
+    // and gate, the pool planned in chunks, or in one for the matmuls) of one block per image, the rows form
+    // (where its shared memory fits) and the matmuls (cardinality 1). The rows form and one block per image
     // within 2 % of each other: the gate lab's rule (split_attention_gate_rows_preferred: below half a wave
     // of images, for fc weights of 256 KiB or more).
     void choose_gate(size_t i, int batch, BatchState& state) {
         const Node& n = engine_->graph().nodes[i];
         const bool half = engine_->options().precision == Precision::fp16;
-        const SplitAttentionGateShape s = half ? gate_shape<__half>(n, batch) : gate_shape<float>(n, batch);
-        auto time_form = [&](GateForm f) {
-            return mean_launch_ms(stream_, 5, [&] { launch_gate(i, s, f, state); }, n.name);
+        auto shape = [&](GateForm f) { return half ? gate_shape<__half>(n, batch, f) : gate_shape<float>(n, batch, f); };
+        const SplitAttentionGateShape s = shape(GateForm::block_per_image);
+        auto time_form = [&](GateForm f) {  // the pool too: the matmuls need it in one chunk
+            return mean_launch_ms(stream_, 5, [&] {
+                if (half)
+                    pool_and_gate<__half>(i, batch, f, state);
+                else
+                    pool_and_gate<float>(i, batch, f, state);
+            }, n.name);
         };
         const float block_ms = time_form(GateForm::block_per_image);
         float best_ms = block_ms;
@@ -705,7 +720,8 @@ class CudaContext : public Context {
         std::string why;
         bool timed = false;
         try {  // optional, like a convolution's ways: a library error skips it with a warning
-            if (gemm->describe(s, {gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_}, n.name, &why) &&
+            if (gemm->describe(shape(GateForm::matmuls), {gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_},
+                               n.name, &why) &&
                 gemm->choose_algorithms(lt_, &why)) {
                 state.gate_gemm[i] = std::move(gemm);
                 const float gemm_ms = time_form(GateForm::matmuls);
