@@ -132,7 +132,7 @@ bool ConvLaunch::choose_algorithm(cudnnHandle_t handle, const ConvBuffers& b, Co
         algo_ = r.algo;
         workspace_ = r.memory;
         RESNEST_CUDNN_CHECK_AT(cudnnSetConvolutionMathType(conv_, math), node_);
-        cache.insert(key, {(int)r.algo, (int)math, (int64_t)r.memory});
+        cache.insert(key, {(int)r.algo, (int)math, (int64_t)r.memory, ""});
         return false;
     }
     throw Error("node '" + node_ + "': cuDNN offers no convolution algorithm for this layer within the " +

@@ -189,7 +189,7 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
     }
     *this = std::move(best);
     legacy_from_cache_ = legacy_cached;
-    env.cache->insert(decision_key, {(int)impl_, 0, 0});
+    env.cache->insert(decision_key, {(int)impl_, 0, 0, ""});
     if (env.verbose) {
         std::string split;
         if (gemm_ && gemm_->split_k() > 1) split = " (split-K " + std::to_string(gemm_->split_k()) + ")";

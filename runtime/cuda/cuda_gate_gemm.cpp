@@ -5,20 +5,10 @@
 #include <cstdint>
 
 #include "cuda/cuda_check.h"
+#include "cuda/cuda_gemm_conv.h"
 #include "split_attention_radix_softmax.cuh"
 
 namespace resnest {
-
-namespace {
-
-// The largest power of two (up to 256) that divides v.
-unsigned alignment_of_value(uintptr_t v) {
-    unsigned align = 256;
-    while (align > 1 && v % align) align /= 2;
-    return align;
-}
-
-}  // namespace
 
 GateGemmLaunch::~GateGemmLaunch() {
     destroy(fc1_);
@@ -38,7 +28,7 @@ void GateGemmLaunch::describe_matmul(Matmul& mm, int m, int n, int k, const floa
     mm.A = A, mm.B = B, mm.D = D, mm.bias = bias, mm.alpha = alpha;
     mm.align = 256;
     for (uintptr_t v : {(uintptr_t)A, (uintptr_t)B, (uintptr_t)D, (uintptr_t)k * 4, (uintptr_t)m * 4}) {
-        const unsigned a = alignment_of_value(v);
+        const unsigned a = alignment_of(v);
         if (a < mm.align) mm.align = a;
     }
     RESNEST_CUBLAS_CHECK_AT(cublasLtMatmulDescCreate(&mm.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), node_);
@@ -82,22 +72,9 @@ bool GateGemmLaunch::describe(const SplitAttentionGateShape& s, const GateGemmBu
 }
 
 bool GateGemmLaunch::choose(cublasLtHandle_t lt, Matmul& mm) {
-    cublasLtMatmulPreference_t pref = nullptr;
-    RESNEST_CUBLAS_CHECK_AT(cublasLtMatmulPreferenceCreate(&pref), node_);
-    const uint64_t no_workspace = 0;
-    const uint32_t align = mm.align;
-    cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                             &no_workspace, sizeof(no_workspace));
-    for (cublasLtMatmulPreferenceAttributes_t attr :
-         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-          CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
-        if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof(align));
     cublasLtMatmulHeuristicResult_t found = {};
-    int returned = 0;
-    if (st == CUBLAS_STATUS_SUCCESS)
-        st = cublasLtMatmulAlgoGetHeuristic(lt, mm.op, mm.a, mm.b, mm.d, mm.d, pref, 1, &found, &returned);
-    cublasLtMatmulPreferenceDestroy(pref);
-    mm.chosen = st == CUBLAS_STATUS_SUCCESS && returned > 0 && found.state == CUBLAS_STATUS_SUCCESS;
+    const int returned = lt_matmul_heuristics(lt, mm.op, mm.a, mm.b, mm.d, 0, mm.align, 1, &found, node_);
+    mm.chosen = returned > 0 && found.state == CUBLAS_STATUS_SUCCESS;
     if (mm.chosen) mm.algo = found.algo;
     return mm.chosen;
 }

@@ -13,15 +13,34 @@
 
 namespace resnest {
 
-namespace {
-
-// The largest power of two (up to 256) that divides the address.
-unsigned alignment_of(const void* p) {
-    uintptr_t a = (uintptr_t)p;
+unsigned alignment_of(uintptr_t v) {
     unsigned align = 256;
-    while (align > 1 && a % align) align /= 2;
+    while (align > 1 && v % align) align /= 2;
     return align;
 }
+
+int lt_matmul_heuristics(cublasLtHandle_t lt, cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a,
+                         cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t d, size_t workspace_bytes, unsigned align,
+                         int max_count, cublasLtMatmulHeuristicResult_t* out, const std::string& where) {
+    cublasLtMatmulPreference_t pref = nullptr;
+    RESNEST_CUBLAS_CHECK_AT(cublasLtMatmulPreferenceCreate(&pref), where);
+    const uint64_t ws = workspace_bytes;
+    const uint32_t align32 = align;
+    cublasStatus_t s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                                            sizeof(ws));
+    for (cublasLtMatmulPreferenceAttributes_t attr :
+         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+          CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+        if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(pref, attr, &align32, sizeof(align32));
+    int returned = 0;
+    if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulAlgoGetHeuristic(lt, op, a, b, d, d, pref, max_count, out, &returned);
+    cublasLtMatmulPreferenceDestroy(pref);
+    // NOT_SUPPORTED: no algorithm for this problem; INVALID_VALUE: a combination (the pedantic fp32 compute
+    // type, say) this cuBLASLt does not take.
+    return s == CUBLAS_STATUS_SUCCESS ? returned : 0;
+}
+
+namespace {
 
 cudaDataType_t storage_type(Precision p) { return p == Precision::fp16 ? CUDA_R_16F : CUDA_R_32F; }
 
@@ -69,9 +88,9 @@ bool GemmConvLaunch::describe(const ConvProblem& p, const ConvBuffers& b, const 
         cols_bytes_ = 0;
     }
     bias_ = b.bias;
-    align_ = alignment_of(matrix_b(b));
+    align_ = alignment_of((uintptr_t)matrix_b(b));
     for (const void* q : {b.w, (const void*)b.y, b.z ? b.z : (const void*)b.y})
-        if (alignment_of(q) < align_) align_ = alignment_of(q);
+        if (alignment_of((uintptr_t)q) < align_) align_ = alignment_of((uintptr_t)q);
     cublasStatus_t s = cublasLtMatmulDescCreate(&op_, compute_type(p.precision), CUDA_R_32F);
     if (s != CUBLAS_STATUS_SUCCESS) {
         op_ = nullptr;
@@ -98,25 +117,9 @@ bool GemmConvLaunch::describe(const ConvProblem& p, const ConvBuffers& b, const 
 
 int GemmConvLaunch::heuristics(cublasLtHandle_t lt, size_t workspace_bytes,
                                cublasLtMatmulHeuristicResult_t* out) const {
-    cublasLtMatmulPreference_t pref = nullptr;
-    RESNEST_CUBLAS_CHECK_AT(cublasLtMatmulPreferenceCreate(&pref), node_);
-    const uint64_t ws = workspace_bytes;
-    const uint32_t align = align_;
-    cublasStatus_t s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
-                                                            sizeof(ws));
-    for (cublasLtMatmulPreferenceAttributes_t attr :
-         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-          CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
-        if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof(align));
-    int returned = 0;
-    if (s == CUBLAS_STATUS_SUCCESS)
-        s = cublasLtMatmulAlgoGetHeuristic(lt, op_, a_, b_, c_, c_, pref, kMaxCandidates, out, &returned);
-    cublasLtMatmulPreferenceDestroy(pref);
-    // NOT_SUPPORTED: no algorithm for this problem; INVALID_VALUE: a combination (the pedantic fp32 compute
-    // type, say) this cuBLASLt does not take. Either way the node stays on cuDNN; the GPU op test requires
-    // candidates for tf32 and fp16, so a real fault still shows.
-    if (s != CUBLAS_STATUS_SUCCESS) return 0;
-    return returned;
+    // None (the node stays on cuDNN) is normal; the GPU op test requires candidates for tf32 and fp16, so a
+    // real fault still shows.
+    return lt_matmul_heuristics(lt, op_, a_, b_, c_, workspace_bytes, align_, kMaxCandidates, out, node_);
 }
 
 cublasStatus_t GemmConvLaunch::try_launch(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream) const {
@@ -195,55 +198,59 @@ bool GemmConvLaunch::restore(cublasLtHandle_t lt, const ConvAlgoChoice& cached, 
     return true;
 }
 
+size_t GemmConvLaunch::gemm_workspace_limit(const ConvBuffers& b) const {
+    const size_t free_bytes = b.workspace_bytes - cols_bytes_;  // describe checked cols_bytes_ fits
+    return free_bytes < kMaxWorkspaceBytes ? free_bytes : kMaxWorkspaceBytes;
+}
+
+void GemmConvLaunch::usable_heuristics(cublasLtHandle_t lt, size_t ws_limit, cublasLtMatmulHeuristicResult_t* found,
+                                       std::vector<int>* ranks) const {
+    const int count = heuristics(lt, ws_limit, found);
+    for (int i = 0; i < count; i++)
+        if (found[i].state == CUBLAS_STATUS_SUCCESS && found[i].workspaceSize <= ws_limit) ranks->push_back(i);
+}
+
+bool GemmConvLaunch::take(cublasLtHandle_t lt, const cublasLtMatmulHeuristicResult_t* found, const Candidate& c,
+                          size_t ws_limit) {
+    if (!configure(lt, found[c.rank], c.split_k, c.scheme, ws_limit, &algo_, &workspace_)) return false;
+    rank_ = c.rank, split_k_ = c.split_k, scheme_ = c.scheme;
+    return true;
+}
+
 bool GemmConvLaunch::choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream,
                                       ConvAlgoCache& cache, const std::string& key, bool* from_cache) {
     *from_cache = false;
-    const size_t free_bytes = b.workspace_bytes - cols_bytes_;  // describe checked cols_bytes_ fits
-    const size_t ws_limit = free_bytes < kMaxWorkspaceBytes ? free_bytes : kMaxWorkspaceBytes;
+    const size_t ws_limit = gemm_workspace_limit(b);
     // Entries made before split-K was searched name only the rank; this key keeps them apart (and those of
     // RESNEST_SPLIT_K=off runs).
     const std::string cache_key = key + (split_k_search_enabled() ? " split-k" : " split-k off");
     ConvAlgoChoice cached;
     const bool hit = cache.lookup(cache_key, &cached);
     // The serialized algorithm (same cuBLAS version: the key names it), checked, without the heuristic query.
+    // Every entry under this key carries one; one that cuBLASLt no longer takes is chosen again.
     if (hit && restore(lt, cached, ws_limit) && try_launch(lt, b, stream) == CUBLAS_STATUS_SUCCESS) {
         *from_cache = true;
         return true;
     }
     cublasLtMatmulHeuristicResult_t found[kMaxCandidates] = {};
-    const int count = heuristics(lt, ws_limit, found);
-    auto usable = [&](int i) { return found[i].state == CUBLAS_STATUS_SUCCESS && found[i].workspaceSize <= ws_limit; };
-    // Keep a candidate: its configured algorithm, workspace, and what the cache records of it.
-    auto take = [&](const Candidate& c) {
-        if (!configure(lt, found[c.rank], c.split_k, c.scheme, ws_limit, &algo_, &workspace_)) return false;
-        rank_ = c.rank, split_k_ = c.split_k, scheme_ = c.scheme;
-        return true;
-    };
-    if (hit && cached.algo >= 0 && cached.algo < count && usable(cached.algo)) {
-        const Candidate c{cached.algo, unpacked_split_k(cached.math_type), unpacked_scheme(cached.math_type)};
-        if (take(c) && try_launch(lt, b, stream) == CUBLAS_STATUS_SUCCESS) {
-            *from_cache = true;
-            return true;
-        }
-    }
+    std::vector<int> ranks;
+    usable_heuristics(lt, ws_limit, found, &ranks);
     // The heuristic's candidates as returned, then the first kSplitKRanks of them with their reduction split
     // where the grid fills under one wave (the small batches).
     std::vector<Candidate> candidates;
-    for (int i = 0; i < count; i++)
-        if (usable(i)) candidates.push_back({i, 1, 0});
-    const size_t unsplit = candidates.size();
-    for (size_t j = 0; j < unsplit && (int)j < kSplitKRanks && split_k_search_enabled(); j++) {
-        std::vector<Candidate> more = split_k_variants(found[candidates[j].rank], candidates[j].rank);
+    for (int r : ranks) candidates.push_back({r, 1, 0});
+    for (size_t j = 0; j < ranks.size() && (int)j < kSplitKRanks && split_k_search_enabled(); j++) {
+        std::vector<Candidate> more = split_k_variants(found[ranks[j]], ranks[j]);
         candidates.insert(candidates.end(), more.begin(), more.end());
     }
     Candidate best{-1, 1, 0};
     float best_ms = 0.0f;
     for (const Candidate& c : candidates) {
-        if (!take(c) || try_launch(lt, b, stream) != CUBLAS_STATUS_SUCCESS) continue;
+        if (!take(lt, found, c, ws_limit) || try_launch(lt, b, stream) != CUBLAS_STATUS_SUCCESS) continue;
         float ms = time_call(lt, b, stream);
         if (best.rank < 0 || ms < best_ms) best = c, best_ms = ms;
     }
-    if (best.rank < 0 || !take(best)) {
+    if (best.rank < 0 || !take(lt, found, best, ws_limit)) {
         rank_ = -1;
         return false;
     }
@@ -253,19 +260,14 @@ bool GemmConvLaunch::choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b,
 }
 
 bool GemmConvLaunch::choose_split_k(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream, int split_k) {
+    const size_t ws_limit = gemm_workspace_limit(b);
     cublasLtMatmulHeuristicResult_t found[kMaxCandidates] = {};
-    const size_t free_bytes = b.workspace_bytes - cols_bytes_;
-    const size_t ws_limit = free_bytes < kMaxWorkspaceBytes ? free_bytes : kMaxWorkspaceBytes;
-    const int count = heuristics(lt, ws_limit, found);
-    for (int i = 0; i < count; i++) {
-        if (found[i].state != CUBLAS_STATUS_SUCCESS || found[i].workspaceSize > ws_limit) continue;
-        for (const Candidate& c : split_k_variants(found[i], i)) {
-            if (c.split_k != split_k) continue;
-            if (!configure(lt, found[i], c.split_k, c.scheme, ws_limit, &algo_, &workspace_)) continue;
-            rank_ = c.rank, split_k_ = c.split_k, scheme_ = c.scheme;
-            if (try_launch(lt, b, stream) == CUBLAS_STATUS_SUCCESS) return true;
-        }
-    }
+    std::vector<int> ranks;
+    usable_heuristics(lt, ws_limit, found, &ranks);
+    for (int r : ranks)
+        for (const Candidate& c : split_k_variants(found[r], r))
+            if (c.split_k == split_k && take(lt, found, c, ws_limit) && try_launch(lt, b, stream) == CUBLAS_STATUS_SUCCESS)
+                return true;
     rank_ = -1, split_k_ = 1, scheme_ = 0;
     return false;
 }

@@ -17,6 +17,7 @@
 #pragma once
 #include <cublasLt.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,16 @@ namespace resnest {
 
 // Whether the choice times split-K forms: yes unless RESNEST_SPLIT_K=off (a diagnostic, for comparing).
 bool split_k_search_enabled();
+
+// The largest power of two (up to 256) that divides v (an address or a byte stride).
+unsigned alignment_of(uintptr_t v);
+
+// cuBLASLt's candidates for the matmul (op, a, b, d; C laid out as D), best first, up to max_count, for
+// A/B/C/D pointers `align`-byte aligned and at most workspace_bytes of workspace. 0 where cuBLASLt has none
+// (NOT_SUPPORTED, or a combination it does not take: INVALID_VALUE); `where` names the node in other errors.
+int lt_matmul_heuristics(cublasLtHandle_t lt, cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a,
+                         cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t d, size_t workspace_bytes, unsigned align,
+                         int max_count, cublasLtMatmulHeuristicResult_t* out, const std::string& where);
 
 class GemmConvLaunch {
   public:
@@ -73,6 +84,13 @@ class GemmConvLaunch {
     // cuBLASLt for this matmul; false when it does not run or needs more than ws_limit bytes of workspace.
     bool configure(cublasLtHandle_t lt, const cublasLtMatmulHeuristicResult_t& base, int split_k, int scheme,
                    size_t ws_limit, cublasLtMatmulAlgo_t* algo, size_t* workspace) const;
+    // What the matmul may use of b's workspace (after the im2col matrix, at most kMaxWorkspaceBytes).
+    size_t gemm_workspace_limit(const ConvBuffers& b) const;
+    // cuBLASLt's candidates into found, and the ranks of those that ran the query and fit ws_limit.
+    void usable_heuristics(cublasLtHandle_t lt, size_t ws_limit, cublasLtMatmulHeuristicResult_t* found,
+                           std::vector<int>* ranks) const;
+    // Makes candidate c (of found) the one launched; false where cuBLASLt does not take it.
+    bool take(cublasLtHandle_t lt, const cublasLtMatmulHeuristicResult_t* found, const Candidate& c, size_t ws_limit);
     // The split-K forms of heuristic candidate `rank` worth timing (none where it fills a wave, has no
     // split-K, or was split by cuBLASLt already).
     std::vector<Candidate> split_k_variants(const cublasLtMatmulHeuristicResult_t& found, int rank) const;

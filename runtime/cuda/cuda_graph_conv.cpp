@@ -344,7 +344,7 @@ bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, Co
     plan_ = std::move(best_plan);
     workspace_ = best_ws;
     rank_ = best;
-    cache.insert(key, {best, 0, best_ws});
+    cache.insert(key, {best, 0, best_ws, ""});
     return true;
 }
 

@@ -373,7 +373,7 @@ TEST_CASE("the convolution algorithm cache: keys, file round trip, corrupt lines
         CHECK(c.loaded() == 0);
         ConvAlgoChoice none;
         CHECK_FALSE(c.lookup(key, &none));
-        c.insert(key, {6, 1, 123456});
+        c.insert(key, {6, 1, 123456, ""});
         // A cuBLASLt entry: a packed split-K (over cuDNN's math types) and a serialized 64-byte descriptor.
         c.insert(key + "|lt", {2, pack_split_k(8, 2), 4096, std::string(128, 'a')});
         CHECK(c.last_warning().empty());
@@ -402,7 +402,7 @@ TEST_CASE("the convolution algorithm cache: keys, file round trip, corrupt lines
     CHECK(got.math_type == 1);
     CHECK(got.workspace_bytes == 123456);
     ConvAlgoCache unwritable("/proc/resnest_no_such_dir/algos.tsv");
-    unwritable.insert("k", {1, 0, 0});
+    unwritable.insert("k", {1, 0, 0, ""});
     CHECK_THAT(unwritable.last_warning(), Contains("stays in memory"));
     CHECK(unwritable.lookup("k", &got));
     CHECK(got.opaque.empty());
