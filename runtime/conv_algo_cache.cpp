@@ -10,18 +10,31 @@
 
 namespace resnest {
 
-std::string conv_algo_key(const ConvAlgoKeyParts& p) {
-    std::string device = p.device;
-    for (char& c : device)
+namespace {
+
+std::string one_line(std::string s) {
+    for (char& c : s)
         if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+    return s;
+}
+
+}  // namespace
+
+std::string op_algo_key(const ConvAlgoKeyParts& p, const std::string& op) {
     std::ostringstream k;
-    k << "v1|" << device << "|sm" << p.cc_major << p.cc_minor << "|cudnn" << p.cudnn_version << "|" << p.precision
-      << "|n" << p.batch << "|c" << p.in_channels << "|" << p.in_h << "x" << p.in_w << "|k" << p.out_channels
+    k << "v1|" << one_line(p.device) << "|sm" << p.cc_major << p.cc_minor << "|cudnn" << p.cudnn_version << "|"
+      << p.precision << "|n" << p.batch << "|" << one_line(op);
+    return k.str();
+}
+
+std::string conv_algo_key(const ConvAlgoKeyParts& p) {
+    std::ostringstream k;
+    k << "c" << p.in_channels << "|" << p.in_h << "x" << p.in_w << "|k" << p.out_channels
       << "|" << p.kernel_h << "x" << p.kernel_w << "|s" << p.stride_h << "x" << p.stride_w << "|p" << p.pad_h
       << "x" << p.pad_w << "|d" << p.dilation_h << "x" << p.dilation_w << "|g" << p.groups << "|"
       << (p.fused_bias_relu ? "bias_relu" : "plain") << (p.timed_search ? "|timed" : "");
     if (p.workspace_mib != 128) k << "|ws" << p.workspace_mib;
-    return k.str();
+    return op_algo_key(p, k.str());
 }
 
 std::string conv_algo_cache_default_path() {
@@ -76,7 +89,7 @@ bool parse_line(const std::string& line, std::string* key, ConvAlgoChoice* c) {
     std::string opaque, extra;
     if (rest >> opaque) {
         if (rest >> extra) return false;
-        if (opaque.size() % 2 || opaque.size() > 1024) return false;
+        if (opaque.size() % 2 || opaque.size() > kMaxOpaqueHex) return false;
         std::string raw(opaque.size() / 2, '\0');
         if (!hex_to_bytes(opaque, &raw[0], raw.size())) return false;
     }

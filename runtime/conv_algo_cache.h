@@ -6,7 +6,8 @@
 //   <key>\t<algo>\t<math type>\t<workspace bytes>[\t<opaque>]
 // where <opaque> (optional) is a library's serialized algorithm descriptor in hex: cuBLASLt's
 // cublasLtMatmulAlgo_t (64 bytes), which its header says restores for the same cuBLAS version (in the key),
-// so a cached start skips the heuristic query.
+// or a cuDNN graph engine's global index and knobs (cudnn_engine_choice.h), so a cached start skips the
+// heuristic query.
 // Lines that do not parse are skipped and counted (a corrupt cache costs a search, never a failure).
 #pragma once
 #include <cstdint>
@@ -22,6 +23,8 @@ struct ConvAlgoChoice {
     int64_t workspace_bytes = 0;
     std::string opaque;  // hex of a serialized algorithm descriptor, or empty
 };
+
+constexpr size_t kMaxOpaqueHex = 4096;  // longer <opaque> fields do not parse
 
 // Bytes as lowercase hex, and back: false unless `hex` is exactly 2 * bytes hex digits.
 std::string bytes_to_hex(const void* data, size_t bytes);
@@ -42,6 +45,9 @@ struct ConvAlgoKeyParts {
 
 // One line, no tabs or newlines (any in the device name become spaces).
 std::string conv_algo_key(const ConvAlgoKeyParts& p);
+// The key of another op's choice (the split-attention gate's form, the classifier's way): the device,
+// library, precision and batch fields of p, then `op`, which names the op's shape and its candidates.
+std::string op_algo_key(const ConvAlgoKeyParts& p, const std::string& op);
 
 // The default cache file: $RESNEST_CACHE_DIR/conv_algos.tsv, else $XDG_CACHE_HOME/resnest/..., else
 // $HOME/.cache/resnest/...; "" when none of these is set.

@@ -215,6 +215,7 @@ struct BatchState {
     int split_k = 0;                                  // cuBLASLt convolutions with the reduction split
     double choice_s[kConvImpls] = {};                 // host time preparing them, by the way chosen
     double graph_heuristics_s = 0.0, graph_plans_s = 0.0;  // of which the chosen cuDNN graphs' heuristics, plans
+    int graphs = 0, graphs_restored = 0;  // convolutions on a cuDNN graph; of them rebuilt from the cached engine
     ~BatchState() {
         if (exec) cudaGraphExecDestroy(exec);
         if (graph) cudaGraphDestroy(graph);
@@ -407,13 +408,29 @@ class CudaContext : public Context {
                 workspace_bytes_};
     }
 
+    // The algorithm cache key's device, library, precision and batch fields.
+    ConvAlgoKeyParts key_parts(int batch) const {
+        const DeviceInfo& dev = engine_->device();
+        ConvAlgoKeyParts k;
+        k.device = dev.name, k.cc_major = dev.cc_major, k.cc_minor = dev.cc_minor;
+        k.cudnn_version = dev.cudnn_version, k.precision = precision_name(engine_->options().precision);
+        k.batch = batch;
+        return k;
+    }
+
+    // The choice a previous start cached under `key`, when it is one of 0..count-1; else -1.
+    int cached_choice(const std::string& key, int count) const {
+        ConvAlgoChoice c;
+        if (!engine_->cache().lookup(key, &c) || c.algo < 0 || c.algo >= count) return -1;
+        return c.algo;
+    }
+
     // Descriptors and algorithms for a batch size, then one eager run and the graph capture.
     BatchState& prepare(int batch) {
         auto found = batches_.find(batch);
         if (found != batches_.end()) return *found->second;
         const Graph& g = engine_->graph();
         const EngineOptions& o = engine_->options();
-        const DeviceInfo& dev = engine_->device();
         auto t0 = std::chrono::steady_clock::now();
         auto state = std::make_unique<BatchState>();
         state->convs.resize(g.nodes.size());
@@ -421,9 +438,7 @@ class CudaContext : public Context {
             const Node& n = g.nodes[i];
             if (n.op != OpType::conv2d) continue;
             ConvProblem p = conv_problem(g, n, batch, o.precision);
-            ConvAlgoKeyParts k;
-            k.device = dev.name, k.cc_major = dev.cc_major, k.cc_minor = dev.cc_minor;
-            k.cudnn_version = dev.cudnn_version, k.precision = precision_name(o.precision), k.batch = batch;
+            ConvAlgoKeyParts k = key_parts(batch);
             const Conv2dAttrs& a = n.conv;
             k.in_channels = a.in_channels, k.in_h = p.in_h, k.in_w = p.in_w, k.out_channels = a.out_channels;
             k.kernel_h = a.kernel_h, k.kernel_w = a.kernel_w, k.stride_h = a.stride_h, k.stride_w = a.stride_w;
@@ -442,6 +457,8 @@ class CudaContext : public Context {
             if (const GraphConvLaunch* graph = conv->graph()) {
                 state->graph_heuristics_s += graph->heuristics_seconds();
                 state->graph_plans_s += graph->plan_seconds();
+                state->graphs++;
+                state->graphs_restored += graph->restored();
             }
             state->convs[i] = std::move(conv);
         }
@@ -494,8 +511,9 @@ class CudaContext : public Context {
                     split += part;
                 }
             std::fprintf(stderr, "cuda: batch %d: convolution choice by way: %s; the chosen cuDNN graphs' heuristics "
-                         "%.3f s, plan finalization %.3f s\n", batch, split.c_str(), state->graph_heuristics_s,
-                         state->graph_plans_s);
+                         "%.3f s, plan finalization %.3f s (%d of %d rebuilt from the cached engine)\n", batch,
+                         split.c_str(), state->graph_heuristics_s, state->graph_plans_s, state->graphs_restored,
+                         state->graphs);
         }
         return *(batches_[batch] = std::move(state));
     }
@@ -686,11 +704,47 @@ class CudaContext : public Context {
     // (where its shared memory fits) and the matmuls (cardinality 1). The rows form and one block per image
     // within 2 % of each other: the gate lab's rule (split_attention_gate_rows_preferred: below half a wave
     // of images, for fc weights of 256 KiB or more).
+    // The choice is cached per gate shape and batch size (a later start times nothing).
     void choose_gate(size_t i, int batch, BatchState& state) {
         const Node& n = engine_->graph().nodes[i];
         const bool half = engine_->options().precision == Precision::fp16;
         auto shape = [&](GateForm f) { return half ? gate_shape<__half>(n, batch, f) : gate_shape<float>(n, batch, f); };
         const SplitAttentionGateShape s = shape(GateForm::block_per_image);
+        const bool rows_fit = split_attention_gate_rows_smem_bytes(s) <= 48 * 1024;
+        const DeviceNodeWeights& w = engine_->weights(i);
+        auto gemm = std::make_unique<GateGemmLaunch>();
+        std::string why;
+        // The gate as matmuls, where it builds: optional, like a convolution's ways (a library error skips
+        // it with a warning).
+        auto build_gemm = [&] {
+            try {
+                return gemm->describe(shape(GateForm::matmuls),
+                                      {gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_}, n.name, &why) &&
+                       gemm->choose_algorithms(lt_, &why);
+            } catch (const Error& e) {
+                std::fprintf(stderr, "resnest: warning: %s: the gate as matmuls skipped: %s\n", n.name.c_str(), e.what());
+                cudaGetLastError();
+                why = "skipped";
+                return false;
+            }
+        };
+        const SplitAttentionAttrs& a = n.attn;
+        const Shape& u = engine_->graph().tensors[n.inputs[0]].shape;  // (R*C, H, W) an image
+        const std::string key = op_algo_key(
+            key_parts(batch), "split-attention gate r" + std::to_string(a.radix) + " k" + std::to_string(a.cardinality) +
+                                  " c" + std::to_string(a.channels) + " i" + std::to_string(a.inter_channels) + " hw" +
+                                  std::to_string(u[1] * u[2]) + " forms 0" + (rows_fit ? " 1" : "") + " 2 cublasLt " +
+                                  std::to_string(engine_->device().cublas_version));
+        const int cached = cached_choice(key, 3);
+        if (cached >= 0 && (cached != (int)GateForm::rows || rows_fit) &&
+            (cached != (int)GateForm::matmuls || build_gemm())) {
+            state.gate_form[i] = (GateForm)cached;
+            if (cached == (int)GateForm::matmuls) state.gate_gemm[i] = std::move(gemm);
+            if (engine_->options().verbose)
+                std::fprintf(stderr, "cuda: %s gate at batch %d: %s (cached)\n", n.name.c_str(), batch,
+                             gate_form_name(state.gate_form[i]));
+            return;
+        }
         auto time_form = [&](GateForm f) {  // the pool too: the matmuls need it in one chunk
             return mean_launch_ms(stream_, 5, [&] {
                 if (half)
@@ -706,7 +760,7 @@ class CudaContext : public Context {
         char part[96];
         std::snprintf(part, sizeof(part), "%s %.4f ms", gate_form_name(best), block_ms);
         report += part;
-        if (split_attention_gate_rows_smem_bytes(s) <= 48 * 1024) {
+        if (rows_fit) {
             const float rows_ms = time_form(GateForm::rows);
             const bool rule = split_attention_gate_rows_preferred(s, engine_->device().multiprocessors);
             const bool close = std::fabs(rows_ms - block_ms) <= 0.02f * std::min(rows_ms, block_ms);
@@ -715,31 +769,19 @@ class CudaContext : public Context {
                           close ? " (within 2 %: the lab's rule)" : "");
             report += part;
         }
-        const DeviceNodeWeights& w = engine_->weights(i);
-        auto gemm = std::make_unique<GateGemmLaunch>();
-        std::string why;
-        bool timed = false;
-        try {  // optional, like a convolution's ways: a library error skips it with a warning
-            if (gemm->describe(shape(GateForm::matmuls), {gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_},
-                               n.name, &why) &&
-                gemm->choose_algorithms(lt_, &why)) {
-                state.gate_gemm[i] = std::move(gemm);
-                const float gemm_ms = time_form(GateForm::matmuls);
-                if (gemm_ms < best_ms) best = GateForm::matmuls, best_ms = gemm_ms;
-                std::snprintf(part, sizeof(part), ", %s %.4f ms", gate_form_name(GateForm::matmuls), gemm_ms);
-                report += part;
-                timed = true;
-            }
-        } catch (const Error& e) {
-            std::fprintf(stderr, "resnest: warning: %s: the gate as matmuls skipped: %s\n", n.name.c_str(), e.what());
-            cudaGetLastError();
-            why = "skipped";
-        }
-        if (!timed) {
+        gemm = std::make_unique<GateGemmLaunch>();  // a cached form that did not build left it half made
+        if (build_gemm()) {
+            state.gate_gemm[i] = std::move(gemm);
+            const float gemm_ms = time_form(GateForm::matmuls);
+            if (gemm_ms < best_ms) best = GateForm::matmuls, best_ms = gemm_ms;
+            std::snprintf(part, sizeof(part), ", %s %.4f ms", gate_form_name(GateForm::matmuls), gemm_ms);
+            report += part;
+        } else {
             report += std::string(", ") + gate_form_name(GateForm::matmuls) + " - (" + why + ")";
         }
         state.gate_form[i] = best;
         if (best != GateForm::matmuls) state.gate_gemm[i].reset();
+        engine_->cache().insert(key, {(int)best, 0, 0, ""});
         if (engine_->options().verbose)
             std::fprintf(stderr, "cuda: %s gate at batch %d, %s: %s\n", n.name.c_str(), batch, report.c_str(),
                          gate_form_name(best));
@@ -756,11 +798,24 @@ class CudaContext : public Context {
             else
                 run_node<float>(i, batch, state);
         };
+        const std::string key =
+            op_algo_key(key_parts(batch), "linear in" + std::to_string(n.linear.in_features) + " out" +
+                                              std::to_string(n.linear.out_features) + (n.linear.bias ? " bias" : "") +
+                                              " cublas " + std::to_string(engine_->device().cublas_version));
+        const int cached = cached_choice(key, 2);
+        if (cached >= 0) {
+            state.linear_rows[i] = (char)cached;
+            if (engine_->options().verbose)
+                std::fprintf(stderr, "cuda: %s at batch %d: %s (cached)\n", n.name.c_str(), batch,
+                             cached ? "warp per output row" : "cuBLAS");
+            return;
+        }
         state.linear_rows[i] = 0;
         const float gemm_ms = mean_launch_ms(stream_, 5, run, n.name);
         state.linear_rows[i] = 1;
         const float rows_ms = mean_launch_ms(stream_, 5, run, n.name);
         state.linear_rows[i] = rows_ms < gemm_ms;
+        engine_->cache().insert(key, {(int)state.linear_rows[i], 0, 0, ""});
         if (engine_->options().verbose)
             std::fprintf(stderr, "cuda: %s at batch %d, cuBLAS + bias %.4f ms, warp per output row %.4f ms: %s\n",
                          n.name.c_str(), batch, gemm_ms, rows_ms, state.linear_rows[i] ? "warp per output row" : "cuBLAS");

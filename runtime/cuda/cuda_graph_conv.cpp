@@ -244,6 +244,79 @@ bool GraphConvLaunch::engine_allowed(const BackendDescriptor& config) const {
     return true;
 }
 
+bool GraphConvLaunch::engine_choice_of(const BackendDescriptor& config, CudnnEngineChoice* out) const {
+    BackendDescriptor engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR, node_);
+    cudnnBackendDescriptor_t e = engine.get();
+    int64_t got = 0;
+    CudnnEngineChoice c;
+    if (cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &got,
+                                 &e) != CUDNN_STATUS_SUCCESS ||
+        cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &got, &c.global_index) !=
+            CUDNN_STATUS_SUCCESS ||
+        got != 1 || c.global_index < 0)
+        return false;
+    // The knob settings: cuDNN fills as many knob-choice descriptors as the configuration has.
+    constexpr int kSlots = CUDNN_KNOB_TYPE_COUNTS < kMaxCudnnKnobs ? CUDNN_KNOB_TYPE_COUNTS : kMaxCudnnKnobs;
+    std::vector<BackendDescriptor> choices;
+    std::vector<cudnnBackendDescriptor_t> raw;
+    for (int k = 0; k < kSlots; k++) {
+        choices.emplace_back(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR, node_);
+        raw.push_back(choices.back().get());
+    }
+    int64_t count = 0;
+    if (cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_KNOB_CHOICES, CUDNN_TYPE_BACKEND_DESCRIPTOR, kSlots,
+                                 &count, raw.data()) != CUDNN_STATUS_SUCCESS ||
+        count < 0 || count > kSlots)
+        return false;
+    for (int64_t k = 0; k < count; k++) {
+        cudnnBackendKnobType_t type;
+        int64_t value = 0;
+        if (cudnnBackendGetAttribute(raw[k], CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE, CUDNN_TYPE_KNOB_TYPE, 1, &got, &type) !=
+                CUDNN_STATUS_SUCCESS ||
+            cudnnBackendGetAttribute(raw[k], CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE, CUDNN_TYPE_INT64, 1, &got, &value) !=
+                CUDNN_STATUS_SUCCESS)
+            return false;
+        c.knobs.emplace_back((int64_t)type, value);
+    }
+    *out = std::move(c);
+    return true;
+}
+
+bool GraphConvLaunch::config_from(const CudnnEngineChoice& c, BackendDescriptor* config,
+                                  std::vector<BackendDescriptor>* parts) const {
+    auto ok = [](cudnnStatus_t s) { return s == CUDNN_STATUS_SUCCESS; };
+    std::vector<BackendDescriptor> made;
+    made.emplace_back(CUDNN_BACKEND_ENGINE_DESCRIPTOR, node_);
+    cudnnBackendDescriptor_t engine = made.back().get(), graph = graph_.get();
+    if (!ok(cudnnBackendSetAttribute(engine, CUDNN_ATTR_ENGINE_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                                     &graph)) ||
+        !ok(cudnnBackendSetAttribute(engine, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &c.global_index)) ||
+        !ok(cudnnBackendFinalize(engine)))
+        return false;
+    std::vector<cudnnBackendDescriptor_t> knobs;
+    for (const auto& k : c.knobs) {
+        made.emplace_back(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR, node_);
+        cudnnBackendDescriptor_t choice = made.back().get();
+        const cudnnBackendKnobType_t type = (cudnnBackendKnobType_t)k.first;
+        const int64_t value = k.second;
+        if (!ok(cudnnBackendSetAttribute(choice, CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE, CUDNN_TYPE_KNOB_TYPE, 1, &type)) ||
+            !ok(cudnnBackendSetAttribute(choice, CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE, CUDNN_TYPE_INT64, 1, &value)) ||
+            !ok(cudnnBackendFinalize(choice)))
+            return false;
+        knobs.push_back(choice);
+    }
+    BackendDescriptor cfg(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, node_);
+    if (!ok(cudnnBackendSetAttribute(cfg.get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &engine)) ||
+        (!knobs.empty() && !ok(cudnnBackendSetAttribute(cfg.get(), CUDNN_ATTR_ENGINECFG_KNOB_CHOICES,
+                                                        CUDNN_TYPE_BACKEND_DESCRIPTOR, (int64_t)knobs.size(),
+                                                        knobs.data()))) ||
+        !ok(cudnnBackendFinalize(cfg.get())))
+        return false;
+    *config = std::move(cfg);
+    *parts = std::move(made);
+    return true;
+}
+
 bool GraphConvLaunch::make_plan(cudnnHandle_t handle, const BackendDescriptor& config, size_t workspace_limit,
                                 BackendDescriptor* plan, int64_t* workspace) const {
     BackendDescriptor candidate(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, node_);
@@ -304,18 +377,38 @@ cudnnStatus_t GraphConvLaunch::execute(cudnnHandle_t handle, const BackendDescri
 bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, ConvAlgoCache& cache,
                                   const std::string& key, bool* from_cache) {
     *from_cache = false;
+    restored_ = false;
     if (!b.bias) throw Error("node '" + node_ + "': the cuDNN graph needs a bias buffer (zeros when the conv has none)");
     make_variant_pack(b);
+    // A cached engine: rebuilt from its global index and knobs, with no heuristic query.
+    ConvAlgoChoice cached;
+    const bool have_cached = cache.lookup(key, &cached) && cached.algo >= 0;
+    CudnnEngineChoice engine;
+    if (have_cached && decode_cudnn_engine_choice(cached.opaque, &engine)) {
+        BackendDescriptor config;
+        std::vector<BackendDescriptor> parts;
+        if (config_from(engine, &config, &parts) && engine_allowed(config) &&
+            make_plan(handle, config, b.workspace_bytes, &plan_, &workspace_) &&
+            execute(handle, plan_) == CUDNN_STATUS_SUCCESS) {
+            parts.push_back(std::move(config));
+            restored_parts_ = std::move(parts);
+            rank_ = cached.algo;
+            restored_ = true;
+            *from_cache = true;
+            return true;
+        }
+    }
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<BackendDescriptor> configs = heuristic_configs();
     heuristics_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    ConvAlgoChoice cached;
-    if (cache.lookup(key, &cached) && cached.algo >= 0 && cached.algo < (int)configs.size() &&
-        engine_allowed(configs[cached.algo]) &&
+    // Else its rank in the heuristic list (an entry without the engine gains it for the next start).
+    if (have_cached && cached.algo < (int)configs.size() && engine_allowed(configs[cached.algo]) &&
         make_plan(handle, configs[cached.algo], b.workspace_bytes, &plan_, &workspace_) &&
         execute(handle, plan_) == CUDNN_STATUS_SUCCESS) {
         rank_ = cached.algo;
         *from_cache = true;
+        if (cached.opaque.empty() && engine_choice_of(configs[cached.algo], &engine))
+            cache.insert(key, {cached.algo, 0, workspace_, encode_cudnn_engine_choice(engine)});
         return true;
     }
     cudaStream_t stream = nullptr;
@@ -344,7 +437,9 @@ bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, Co
     plan_ = std::move(best_plan);
     workspace_ = best_ws;
     rank_ = best;
-    cache.insert(key, {best, 0, best_ws, ""});
+    std::string serialized;
+    if (engine_choice_of(configs[best], &engine)) serialized = encode_cudnn_engine_choice(engine);
+    cache.insert(key, {best, 0, best_ws, serialized});
     return true;
 }
 

@@ -5,7 +5,9 @@
 // from cuDNN's heuristics (mode A); engines that compile at run time (their compile would cost the cold start),
 // non-deterministic ones, and in fp32 those using tensor cores or down-converting inputs are left out. The
 // first few that become execution plans within the workspace are timed on the context's buffers and the
-// fastest is kept; the algorithm cache remembers its rank in the heuristic list.
+// fastest is kept. The algorithm cache remembers its rank in the heuristic list and the engine itself (global
+// index and knobs, cudnn_engine_choice.h): a cached start rebuilds that configuration without the heuristic
+// query, and falls back to the rank (then to the search) where cuDNN refuses it.
 //
 // Per group (grouped convolutions): the graph describes one group as a dense convolution over a channel
 // slice of x and y (NHWC strides of the whole tensors), and the plan runs once a group with the pointers
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "cuda/cuda_conv.h"
+#include "cudnn_engine_choice.h"
 
 namespace resnest {
 
@@ -51,6 +54,8 @@ class GraphConvLaunch {
     void launch(cudnnHandle_t handle, const ConvBuffers& b, cudaStream_t stream) const;
 
     int algorithm() const { return rank_; }  // rank in the heuristic list, -1 before a choice
+    // Whether the plan was rebuilt from the cached engine (global index and knobs), with no heuristic query.
+    bool restored() const { return restored_; }
     size_t workspace_needed() const { return (size_t)workspace_; }
     int ops() const { return (int)ops_.size(); }  // operations in the graph (conv + pointwise)
     int runs() const { return slices_; }          // executions a launch makes (the groups, per group)
@@ -66,6 +71,11 @@ class GraphConvLaunch {
     std::vector<BackendDescriptor> heuristic_configs() const;
     // Whether the engine behind a configuration is one this precision may use (see the header comment).
     bool engine_allowed(const BackendDescriptor& config) const;
+    // A configuration's engine global index and knob settings; false where cuDNN does not say.
+    bool engine_choice_of(const BackendDescriptor& config, CudnnEngineChoice* out) const;
+    // The configuration of engine c on this graph, in *config with the descriptors it refers to in *parts
+    // (kept as long as the plan); false where cuDNN refuses any of it.
+    bool config_from(const CudnnEngineChoice& c, BackendDescriptor* config, std::vector<BackendDescriptor>* parts) const;
     // An execution plan for a configuration; false when cuDNN refuses it or it needs too much workspace.
     bool make_plan(cudnnHandle_t handle, const BackendDescriptor& config, size_t workspace_limit,
                    BackendDescriptor* plan, int64_t* workspace) const;
@@ -80,10 +90,12 @@ class GraphConvLaunch {
     std::string node_;
     std::vector<BackendDescriptor> tensors_, pointwise_, ops_;
     BackendDescriptor conv_, graph_, plan_;
+    std::vector<BackendDescriptor> restored_parts_;  // the restored configuration's engine and knob choices
     std::vector<BackendDescriptor> packs_;
     int slices_ = 1;
     ConvBuffers bound_{};  // the buffers the variant pack points at
     int rank_ = -1;
+    bool restored_ = false;
     int64_t workspace_ = 0;
     double heuristics_s_ = 0.0;
     mutable double plans_s_ = 0.0;  // make_plan adds to it

@@ -1,7 +1,8 @@
 // test_cuda_conv.cpp: convolutions on the GPU against the CPU oracle at every convolution shape of the
 // committed models plus ragged ones, with bias, bias + ReLU and bias + residual + ReLU, in fp32, tf32 and
 // fp16, on poisoned outputs with guard regions: cuDNN's legacy call (runtime/cuda/cuda_conv.cpp) and cuDNN's
-// operation graph (runtime/cuda/cuda_graph_conv.cpp) on the same data; and a bit-exact grouped convolution
+// operation graph (runtime/cuda/cuda_graph_conv.cpp) on the same data, and that plan rebuilt from the cached
+// engine; and a bit-exact grouped convolution
 // with an implicit-GEMM algorithm pinned.
 #include <catch2/catch.hpp>
 #include <cudnn.h>
@@ -56,7 +57,7 @@ TEST_CASE("convolutions (bias; bias + ReLU; bias + residual + ReLU) match the CP
     check(cudaMalloc(&workspace, ws_bytes), "workspace");
     resnest::ConvAlgoCache cache("");
     const int threads = (int)std::max(1u, std::thread::hardware_concurrency());
-    int graph_planned = 0, graph_unplanned = 0, group_planned = 0, group_unplanned = 0;
+    int graph_planned = 0, graph_unplanned = 0, group_planned = 0, group_unplanned = 0, restored = 0;
     for (const ConvCase& c : conv_cases()) {
         const resnest::Conv2dAttrs& a = c.a;
         const int n = 2, cin = a.in_channels, cout = a.out_channels, hw = c.h * c.w, ohw = c.oh * c.ow;
@@ -141,12 +142,32 @@ TEST_CASE("convolutions (bias; bias + ReLU; bias + residual + ReLU) match the CP
                                                          << graph.runs() << " runs), rel err " << gerr);
                     CHECK(gerr <= op_tolerance(p));
                     (per_group ? group_planned : graph_planned)++;
+
+                    // A second start: the cached engine (global index and knobs) is rebuilt with no heuristic
+                    // query, and runs the same plan: the same bits.
+                    resnest::GraphConvLaunch again;
+                    REQUIRE(again.describe(prob, handle.h, "test graph conv (cached)", &why, per_group));
+                    bool again_cached = false;
+                    REQUIRE(again.choose_plan(handle.h, buf, cache, key + (per_group ? "/graph per group" : "/graph"),
+                                              &again_cached));
+                    CHECK(again_cached);
+                    CHECK(again.restored());
+                    CHECK(again.heuristics_seconds() == 0.0);
+                    CHECK(again.algorithm() == graph.algorithm());
+                    CHECK(again.workspace_needed() == graph.workspace_needed());
+                    restored += again.restored();
+                    check(cudaMemset(dy.data(), kPoison, ref.size() * es), "poison");
+                    again.launch(handle.h, buf, 0);
+                    check(cudaDeviceSynchronize(), "restored graph conv");
+                    std::vector<float> got_again;
+                    REQUIRE(dy.download(got_again, &why));
+                    CHECK(got_again == got);
                 }
             }
     }
     std::printf("cuda conv: %d cases also ran on a cuDNN graph plan, %d had no precompiled deterministic engine; "
-                "grouped cases per group: %d ran, %d had no engine\n",
-                graph_planned, graph_unplanned, group_planned, group_unplanned);
+                "grouped cases per group: %d ran, %d had no engine; %d plans rebuilt from the cached engine\n",
+                graph_planned, graph_unplanned, group_planned, group_unplanned, restored);
     CHECK(graph_planned > 0);
     cudaFree(workspace);
 }

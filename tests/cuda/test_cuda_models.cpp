@@ -283,21 +283,30 @@ TEST_CASE("the algorithm cache file is written, read back and gives the same res
     std::vector<float> x = random_floats((size_t)2 * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 14);
     std::vector<float> y1 = run_engine(*e1, x, 2);
     std::ifstream cache_file(path);
-    int lines = 0, serialized = 0;
+    int lines = 0, serialized = 0, gates = 0, linears = 0;
     for (std::string line; std::getline(cache_file, line);) {
         lines += !line.empty();
         // cuBLASLt's entries carry the serialized cublasLtMatmulAlgo_t (64 bytes, 128 hex digits) last.
         const size_t tab = line.rfind('\t');
         serialized += tab != std::string::npos && line.size() - tab - 1 == 128;
+        gates += line.find("|split-attention gate ") != std::string::npos;
+        linears += line.find("|linear in2048 out1000 bias") != std::string::npos;
     }
     CHECK(lines >= 10);  // one per distinct conv shape (the fast model has 20)
     CHECK(serialized >= 1);  // the 1x1 convolutions time cuBLASLt
+    CHECK(gates >= 4);  // the gate's form, one per gate shape (four channel counts)
+    CHECK(linears == 1);  // the classifier's way
     // Every line the runtime wrote reads back (a split-K entry, a descriptor).
     resnest::ConvAlgoCache reread(path);
     CHECK(reread.skipped_lines() == 0);
     CHECK(reread.loaded() >= 10);
     auto e2 = resnest::Engine::load_seeded(src("models/resnest50_fast_1s1x64d.json"), 4, o);
     CHECK(max_rel_error(run_engine(*e2, x, 2), y1) <= 1e-6);
+    // The second start found every choice in the file (convolutions, gates, classifier): it added nothing.
+    std::ifstream after(path);
+    int lines_after = 0;
+    for (std::string line; std::getline(after, line);) lines_after += !line.empty();
+    CHECK(lines_after == lines);
     std::remove(path.c_str());
 }
 

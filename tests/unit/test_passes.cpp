@@ -13,6 +13,7 @@
 #include "bench_stats.h"
 #include "conv_algo_cache.h"
 #include "conv_as_gemm.h"
+#include "cudnn_engine_choice.h"
 #include "cpu/cpu_ops.h"
 #include "graph.h"
 #include "npy.h"
@@ -365,6 +366,18 @@ TEST_CASE("the convolution algorithm cache: keys, file round trip, corrupt lines
     CHECK(conv_algo_key(k2) != key);
     k2 = k, k2.workspace_mib = 0;
     CHECK(conv_algo_key(k2) != key);
+    // Other ops' keys: the same device, library, precision and batch fields, then the op.
+    const std::string gate = op_algo_key(k, "gate r2\tc64");
+    CHECK(gate.find('\t') == std::string::npos);
+    CHECK(key.rfind(op_algo_key(k, ""), 0) == 0);
+    CHECK(gate.rfind(op_algo_key(k, ""), 0) == 0);
+    CHECK(op_algo_key(k, "gate r2 c64") != op_algo_key(k, "gate r2 c128"));
+    k2 = k, k2.batch = 9;
+    CHECK(op_algo_key(k2, "gate") != op_algo_key(k, "gate"));
+    k2 = k, k2.precision = "fp32";
+    CHECK(op_algo_key(k2, "gate") != op_algo_key(k, "gate"));
+    k2 = k, k2.device = "NVIDIA H100";
+    CHECK(op_algo_key(k2, "gate") != op_algo_key(k, "gate"));
 
     test::TempDir dir;
     std::string path = (dir.path / "sub" / "algos.tsv").string();
@@ -419,6 +432,75 @@ TEST_CASE("the convolution algorithm cache: keys, file round trip, corrupt lines
     CHECK(conv_algo_cache_path("none").empty());
     CHECK(conv_algo_cache_path("") == conv_algo_cache_default_path());
     CHECK(conv_algo_cache_path("/tmp/algos.tsv") == "/tmp/algos.tsv");
+}
+
+TEST_CASE("a cuDNN graph engine's cached form: global index and knobs round trip, malformed records refused",
+          "[passes][cuda-host]") {
+    auto next = [] { return (int64_t)test::rng()(); };  // fresh values each run, negative ones included
+    for (int knobs : {0, 1, 7, kMaxCudnnKnobs}) {
+        CudnnEngineChoice c;
+        c.global_index = next() & 0xffff;
+        for (int k = 0; k < knobs; k++) c.knobs.emplace_back((next() & 0x7fffffff) % 1024, next());
+        const std::string hex = encode_cudnn_engine_choice(c);
+        CHECK(hex.size() == (size_t)(3 + 2 * knobs) * 16);
+        CHECK(hex.size() <= kMaxOpaqueHex);  // the algorithm cache keeps it
+        CudnnEngineChoice back;
+        REQUIRE(decode_cudnn_engine_choice(hex, &back));
+        CHECK(back.global_index == c.global_index);
+        CHECK(back.knobs == c.knobs);
+        // Every truncation, and one word more, is refused.
+        for (size_t cut = 2; cut < hex.size(); cut += 2) CHECK_FALSE(decode_cudnn_engine_choice(hex.substr(0, cut), &back));
+        CHECK_FALSE(decode_cudnn_engine_choice(hex + std::string(16, '0'), &back));
+    }
+    // Little-endian words: format 1, index 5, one knob (type 3, value -2).
+    const std::string one = "0100000000000000" "0500000000000000" "0100000000000000" "0300000000000000"
+                            "feffffffffffffff";
+    CudnnEngineChoice got;
+    REQUIRE(decode_cudnn_engine_choice(one, &got));
+    CHECK(got.global_index == 5);
+    REQUIRE(got.knobs.size() == 1);
+    CHECK(got.knobs[0] == std::make_pair<int64_t, int64_t>(3, -2));
+    got.global_index = 77;
+    auto refused = [&](std::string hex) {
+        bool ok = decode_cudnn_engine_choice(hex, &got);
+        CHECK(got.global_index == 77);  // left alone
+        return !ok;
+    };
+    std::string bad = one;
+    bad[1] = '2';  // format 2
+    CHECK(refused(bad));
+    bad = one, bad[30] = 'f';  // a negative index (the top byte 0xf0)
+    CHECK(refused(bad));
+    bad = one, bad[32] = '2';  // two knobs announced, one there
+    CHECK(refused(bad));
+    bad = one, bad[51] = '4';  // knob type 0x403 = 1027
+    CHECK(refused(bad));
+    bad = one, bad[7] = 'x';  // not hex
+    CHECK(refused(bad));
+    CHECK(refused(std::string(128, 'a')));  // a cuBLASLt descriptor's 64 bytes are not an engine
+    CHECK(refused(""));
+    // A record with every knob slot used is an algorithm cache line that reads back.
+    test::TempDir dir;
+    const std::string path = (dir.path / "algos.tsv").string();
+    CudnnEngineChoice full;
+    full.global_index = 12;
+    for (int k = 0; k < kMaxCudnnKnobs; k++) full.knobs.emplace_back(k, next());
+    {
+        ConvAlgoCache c(path);
+        c.insert("graph", {3, 0, 1 << 20, encode_cudnn_engine_choice(full)});
+    }
+    {
+        std::ofstream f(path, std::ios::app);
+        f << "too long\t1\t0\t0\t" << std::string(kMaxOpaqueHex + 2, 'a') << "\n";
+    }
+    ConvAlgoCache reread(path);
+    CHECK(reread.loaded() == 1);
+    CHECK(reread.skipped_lines() == 1);
+    ConvAlgoChoice entry;
+    REQUIRE(reread.lookup("graph", &entry));
+    REQUIRE(decode_cudnn_engine_choice(entry.opaque, &got));
+    CHECK(got.global_index == 12);
+    CHECK(got.knobs == full.knobs);
 }
 
 TEST_CASE("roofline arithmetic and card peaks", "[bench]") {
