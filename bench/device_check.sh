@@ -195,8 +195,9 @@ run_profile() {
 }
 
 run_coldstart() {
-    # Load + plan to the first result, each in a new process (CUDA initialisation included): the first time,
-    # with an empty algorithm cache file (every search runs), then with the file the first run wrote.
+    # Load + plan to the first result, each in a new process (CUDA's initialisation included, beside the host's
+    # part of the load): the first time, with an empty algorithm cache file (every search runs), then with the
+    # file the first run wrote.
     # --verbose logs how long each step took (graph, weights, passes, device, upload, context, choice, capture).
     local m run
     for m in resnest50 resnest50_fast_1s1x64d; do
@@ -248,11 +249,11 @@ import json, sys
 d, m = sys.argv[1], sys.argv[2]
 r = {k: json.load(open(f"{d}/coldstart_{m}_{k}.json")) for k in ("first", "cached")}
 print(f"cold start {m} fp16 bs1: first {r['first']['first_result_s']:.3f} s, cached {r['cached']['first_result_s']:.3f} s"
-      f" (CUDA init {r['cached']['cuda_init_s']:.3f} s)")
+      f" (load + plan {r['cached']['load_plan_s']:.3f} s, CUDA's initialisation beside it)")
 PYEOF
 done
 for f in "$OUT_DIR"/coldstart_resnest50_*.log; do  # where the time goes, step by step
-    [[ -f $f ]] && echo "$(basename "$f" .log):" && grep -h -E "^load: (graph|backend)|rewrites;|^cuda: (engine|context|batch 1:)" "$f"
+    [[ -f $f ]] && echo "$(basename "$f" .log):" && grep -h -E "^load: (graph|backend|CUDA context)|rewrites;|^cuda: (engine|context|batch 1:)" "$f"
 done
 # ResNeSt50 fp16 p50 ms per batch: the default against each variant of the same call.
 "$PY" - "$OUT_DIR" <<'PYEOF'

@@ -111,6 +111,26 @@ static double seconds_since(load_clock::time_point t) {
 
 // Hands a validated graph and its weights to the backend; logs the plan and how long each step of the load
 // took when verbose (t_load: when the load began; t_weights: when the graph was parsed).
+// What a load does before it reaches the backend runs beside CUDA's initialisation (CudaInitialization).
+struct CudaStartup {
+#ifdef RESNEST_HAVE_CUDA
+    std::unique_ptr<CudaInitialization> init;
+    explicit CudaStartup(const EngineOptions& o) {
+        if (o.backend == Backend::cuda) init = std::make_unique<CudaInitialization>(o.device);
+    }
+    void log(const EngineOptions& o) {
+        if (!init) return;
+        init->wait();
+        if (o.verbose)
+            std::fprintf(stderr, "load: CUDA context on device %d created in %.3f s, beside the host's part of the load\n",
+                         o.device, init->seconds());
+    }
+#else
+    explicit CudaStartup(const EngineOptions&) {}
+    void log(const EngineOptions&) {}
+#endif
+};
+
 static std::shared_ptr<Engine> create_engine(Graph graph, HostWeights weights, const std::string& weights_source,
                                              const EngineOptions& options, load_clock::time_point t_load,
                                              load_clock::time_point t_weights) {
@@ -166,22 +186,28 @@ std::shared_ptr<Engine> Engine::load(const std::string& graph_path, const std::s
                                      const EngineOptions& options) {
     auto t_load = load_clock::now();
     check_options(options);
+    CudaStartup cuda(options);
     Graph graph = graph_load(graph_path);
     auto t_weights = load_clock::now();
     std::shared_ptr<SafetensorsFile> file = SafetensorsFile::open(weights_path);
     HostWeights weights = bind_weights(graph, *file);
-    return create_engine(std::move(graph), std::move(weights), weights_path, options, t_load, t_weights);
+    auto engine = create_engine(std::move(graph), std::move(weights), weights_path, options, t_load, t_weights);
+    cuda.log(options);
+    return engine;
 }
 
 std::shared_ptr<Engine> Engine::load_seeded(const std::string& graph_path, uint64_t seed,
                                             const EngineOptions& options) {
     auto t_load = load_clock::now();
     check_options(options);
+    CudaStartup cuda(options);
     Graph graph = graph_load(graph_path);
     auto t_weights = load_clock::now();
     HostWeights weights = make_seeded_weights(graph, seed);
-    return create_engine(std::move(graph), std::move(weights), "seeded weights (seed " + std::to_string(seed) + ")",
-                         options, t_load, t_weights);
+    auto engine = create_engine(std::move(graph), std::move(weights),
+                                "seeded weights (seed " + std::to_string(seed) + ")", options, t_load, t_weights);
+    cuda.log(options);
+    return engine;
 }
 
 }  // namespace resnest

@@ -81,13 +81,16 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
         options_ = options;
         summary_ = summary;
         pass_log_ = std::move(pass_log);
-        device_ = cuda_device_info(options.device);
-        CUDA_CHECK(cudaSetDevice(options.device));
-        auto t_device = clock::now();
+        // The host's part first: it runs beside CUDA's initialisation where Engine::load started it.
         esize_ = (size_t)storage_bytes(options.precision);
         check_supported();
         plan_ = plan_memory(graph_, options.max_batch, (int64_t)esize_);
-        upload(weights);
+        WeightBlob blob = build_weight_blob(graph_, weights, options.precision);
+        auto t_layout = clock::now();
+        device_ = cuda_device_info(options.device);
+        CUDA_CHECK(cudaSetDevice(options.device));
+        auto t_device = clock::now();
+        upload(blob);
         auto t_upload = clock::now();
         std::string cache_path = conv_algo_cache_path(options.algo_cache);
         cache_ = std::make_unique<ConvAlgoCache>(cache_path);
@@ -99,8 +102,9 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
             std::fprintf(stderr, "cuda: algorithm cache %s (%d entries%s)\n",
                          cache_path.empty() ? "in memory only" : cache_path.c_str(), cache_->loaded(),
                          cache_->skipped_lines() ? (", " + cache_->last_warning()).c_str() : "");
-            std::fprintf(stderr, "cuda: engine: device query %.3f s, plan + weight layout + upload %.3f s\n",
-                         std::chrono::duration<double>(t_device - t0).count(),
+            std::fprintf(stderr, "cuda: engine: plan + weight layout %.3f s (host), device query %.3f s, upload %.3f s\n",
+                         std::chrono::duration<double>(t_layout - t0).count(),
+                         std::chrono::duration<double>(t_device - t_layout).count(),
                          std::chrono::duration<double>(t_upload - t_device).count());
         }
     }
@@ -149,8 +153,7 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
         }
     }
 
-    void upload(const HostWeights& w) {
-        WeightBlob blob = build_weight_blob(graph_, w, options_.precision);
+    void upload(const WeightBlob& blob) {
         weights_bytes_ = blob.size;
         if (weights_bytes_ > 0) {
             RESNEST_CUDA_CHECK_AT(cudaMalloc(&weights_dev_, (size_t)blob.size), graph_.source + " weights");

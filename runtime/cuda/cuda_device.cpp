@@ -3,6 +3,9 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
+#include <chrono>
+
+#include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 #include "kernel_stream.h"
 #include "resnest/engine.h"
@@ -29,6 +32,15 @@ const char* cublas_status_text(cublasStatus_t s) {
         case CUBLAS_STATUS_LICENSE_ERROR: return "CUBLAS_STATUS_LICENSE_ERROR";
         default: return "unknown cuBLAS status";
     }
+}
+
+CudaInitialization::CudaInitialization(int device) {
+    thread_ = std::thread([this, device] {
+        auto t0 = std::chrono::steady_clock::now();
+        if (cudaSetDevice(device) == cudaSuccess) cudaFree(nullptr);  // the primary context, made current
+        cudaGetLastError();  // this thread's; a bad device is reported by the load's own calls
+        seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    });
 }
 
 bool cuda_backend_built() { return true; }

@@ -2,13 +2,14 @@
 // GPU or not: cuDNN's tensor, filter and convolution descriptors for every convolution of the committed
 // models (cuDNN must compute the output shape the graph says), and cuBLASLt's matmul and matrix layouts for
 // every 1x1 convolution, and cuDNN's operation graph (conv -> bias -> residual -> ReLU) for every
-// convolution, in each precision. None of these calls touches a device.
+// convolution, in each precision; CUDA's initialisation beside a load. None of these calls needs a device.
 #include <catch2/catch.hpp>
 
 #ifdef RESNEST_HAVE_CUDA
 
 #include "conv_as_gemm.h"
 #include "split_attention_gate_rows.cuh"
+#include "cuda/cuda_backend.h"
 #include "cuda/cuda_conv.h"
 #include "cuda/cuda_gate_gemm.h"
 #include "cuda/cuda_gemm_conv.h"
@@ -219,6 +220,22 @@ TEST_CASE("a cuDNN graph launched before a plan was chosen is an error naming th
     REQUIRE(conv.describe(p, nullptr, "conv1.0", &why));
     CHECK_THROWS_WITH(conv.launch(nullptr, fake_buffers(64, false), nullptr),
                       Catch::Contains("node 'conv1.0': the cuDNN graph was launched before a plan was chosen"));
+}
+
+TEST_CASE("CUDA's initialisation on a thread of its own returns, device or not, and leaves errors to the load",
+          "[cuda-host]") {
+    for (int device : {0, 63}) {
+        CudaInitialization init(device);
+        init.wait();
+        init.wait();  // a second wait is a no-op
+        CHECK(init.seconds() >= 0.0);
+    }
+    // A load started beside one names the missing device as before (no GPU here: device 0 is missing too).
+    EngineOptions o;
+    o.backend = Backend::cuda;
+    o.device = 63;
+    CHECK_THROWS_WITH(Engine::load_seeded(test::source_path("models/resnest50_fast_1s1x64d.json"), 1, o),
+                      Catch::Contains("CUDA device 63 does not exist"));
 }
 
 #endif  // RESNEST_HAVE_CUDA
