@@ -270,6 +270,19 @@ for label, name in rows:
         r = json.load(open(f))["results"]
         print(f"resnest50 fp16 {label:32s}" + "".join(f"  bs{x['batch']} {x['gpu_latency_ms']['p50']:.3f}" for x in r))
 PYEOF
+# The profile's batch-1 and batch-8 totals (replayed with events, eager) and the five costliest nodes.
+"$PY" - "$OUT_DIR" <<'PYEOF'
+import json, os, sys
+f = f"{sys.argv[1]}/profile_resnest50_fp16.json"
+if os.path.exists(f):
+    for r in json.load(open(f))["results"]:
+        p = r.get("profile")
+        if not p or r["batch"] > 8:
+            continue
+        top = sorted(p["nodes"], key=lambda n: -(n.get("replay_ms") or n["ms"]))[:5]
+        print(f"profile resnest50 fp16 bs{r['batch']}: replayed {p.get('replay_total_ms', 0):.3f} ms, eager "
+              f"{p['eager_total_ms']:.3f} ms; " + ", ".join(f"{n['node']} {1e3 * (n.get('replay_ms') or n['ms']):.1f} us" for n in top))
+PYEOF
 for f in "$OUT_DIR"/sanitize_*.log; do [[ -f $f ]] && echo "$(basename "$f" .log): $(grep -h -E "ERROR SUMMARY|RACECHECK SUMMARY" "$f" | tail -1)"; done
 printf '%s\n' "${SUMMARY[@]}"
 bundle

@@ -331,7 +331,7 @@ class CudaContext : public Context {
         size_t count = g.nodes.size();
         std::vector<cudaEvent_t> events(count + 1);
         for (cudaEvent_t& e : events) CUDA_CHECK(cudaEventCreate(&e));
-        std::vector<std::vector<float>> samples(count);
+        std::vector<std::vector<float>> samples(count), replayed(count);
         for (int it = 0; it < std::max(1, iters); it++) {
             forward(batch, state, &events);
             CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -341,6 +341,7 @@ class CudaContext : public Context {
                 samples[i].push_back(ms);
             }
         }
+        if (engine_->options().cuda_graph && !debug_sync_) profile_replayed(batch, state, events, iters, &replayed);
         for (cudaEvent_t e : events) cudaEventDestroy(e);
         std::vector<NodeProfile> out;
         for (size_t i = 0; i < count; i++) {
@@ -356,6 +357,11 @@ class CudaContext : public Context {
             if (n.op == OpType::split_attention && state.gate_form[i] != GateForm::block_per_image)
                 p.op += std::string(" (gate: ") + gate_form_name(state.gate_form[i]) + ")";
             p.ms = s[s.size() / 2];
+            std::vector<float>& r = replayed[i];
+            if (!r.empty()) {
+                std::nth_element(r.begin(), r.begin() + r.size() / 2, r.end());
+                p.replay_ms = r[r.size() / 2];
+            }
             p.flops = 2.0 * (double)n.macs * batch;
             double act = (double)shape_numel(g.tensors[n.output].shape);
             for (int t : n.inputs) act += (double)shape_numel(g.tensors[t].shape);
@@ -368,6 +374,65 @@ class CudaContext : public Context {
     int64_t device_bytes() const override { return allocated_bytes_; }
 
   private:
+    // Per-node device times as the forward pass runs in production: captured into a CUDA graph with the
+    // events as event-record nodes between the nodes, replayed `iters` times (at small batches eager
+    // launches measure the host's launch cost more than the kernels). A capture refused with programmatic
+    // dependent launch is taken again without it; where that fails too, `out` is left empty with a warning
+    // (the eager times still stand).
+    void profile_replayed(int batch, BatchState& state, std::vector<cudaEvent_t>& events, int iters,
+                          std::vector<std::vector<float>>* out) {
+        std::string first_error;
+        if (try_profile_replayed(batch, state, events, iters, out, &first_error)) return;
+        if (launch_.dependent_launch) {
+            launch_.dependent_launch = false;
+            std::string again;
+            const bool ok = try_profile_replayed(batch, state, events, iters, out, &again);
+            launch_.dependent_launch = true;
+            if (ok) return;
+            first_error += "; with ordinary launches: " + again;
+        }
+        std::fprintf(stderr, "resnest: warning: the profile's graph replay failed (%s); eager times only\n",
+                     first_error.c_str());
+    }
+
+    bool try_profile_replayed(int batch, BatchState& state, std::vector<cudaEvent_t>& events, int iters,
+                              std::vector<std::vector<float>>* out, std::string* error) {
+        cudaGraph_t graph = nullptr;
+        cudaGraphExec_t exec = nullptr;
+        bool ok = true;
+        try {
+            CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+            try {
+                forward(batch, state, &events, true);
+            } catch (...) {
+                cudaGraph_t broken = nullptr;
+                cudaStreamEndCapture(stream_, &broken);
+                if (broken) cudaGraphDestroy(broken);
+                throw;
+            }
+            CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+            CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+            for (int it = 0; it < std::max(1, iters); it++) {
+                CUDA_CHECK(cudaGraphLaunch(exec, stream_));
+                CUDA_CHECK(cudaStreamSynchronize(stream_));
+                for (size_t i = 0; i < out->size(); i++) {
+                    float ms = 0.0f;
+                    CUDA_CHECK(cudaEventElapsedTime(&ms, events[i], events[i + 1]));
+                    (*out)[i].push_back(ms);
+                }
+            }
+        } catch (const Error& e) {
+            *error = e.what();
+            cudaGetLastError();
+            cudaStreamSynchronize(stream_);
+            for (auto& v : *out) v.clear();
+            ok = false;
+        }
+        if (exec) cudaGraphExecDestroy(exec);
+        if (graph) cudaGraphDestroy(graph);
+        return ok;
+    }
+
     void check_batch(int batch) const {
         int max_batch = engine_->options().max_batch;
         if (batch < 1 || batch > max_batch)
@@ -570,8 +635,15 @@ class CudaContext : public Context {
         return true;
     }
 
-    // Enqueues the whole forward pass; with `events`, records events[i] before node i and events[n] after.
-    void forward(int batch, BatchState& state, std::vector<cudaEvent_t>* events) {
+    // Enqueues the whole forward pass; with `events`, records events[i] before node i and events[n] after
+    // (`as_graph_nodes`: during a capture, as event-record nodes of the graph, cudaEventRecordExternal).
+    void forward(int batch, BatchState& state, std::vector<cudaEvent_t>* events, bool as_graph_nodes = false) {
+        auto record = [&](size_t i) {
+            if (as_graph_nodes)
+                CUDA_CHECK(cudaEventRecordWithFlags((*events)[i], stream_, cudaEventRecordExternal));
+            else
+                CUDA_CHECK(cudaEventRecord((*events)[i], stream_));
+        };
         const Graph& g = engine_->graph();
         const Shape& in = g.input_shape;
         const int c = (int)in[0], c_padded = (int)g.tensors[g.input].shape[0], hw = (int)(in[1] * in[2]);
@@ -581,7 +653,7 @@ class CudaContext : public Context {
         else
             nchw_float_to_nhwc<float>(input_f_, (float*)input_t_, batch, c, c_padded, hw, launch_);
         for (size_t i = 0; i < g.nodes.size(); i++) {
-            if (events) CUDA_CHECK(cudaEventRecord((*events)[i], stream_));
+            if (events) record(i);
             if (half)
                 run_node<__half>(i, batch, state);
             else
@@ -591,7 +663,7 @@ class CudaContext : public Context {
                 RESNEST_CUDA_CHECK_AT(cudaGetLastError(), g.nodes[i].name);
             }
         }
-        if (events) CUDA_CHECK(cudaEventRecord((*events)[g.nodes.size()], stream_));
+        if (events) record(g.nodes.size());
         int out = g.outputs[0];
         const Shape& os = g.tensors[out].shape;
         const int out_hw = os.size() == 3 ? (int)(os[1] * os[2]) : 1;

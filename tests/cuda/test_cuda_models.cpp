@@ -1,7 +1,7 @@
 // test_cuda_models.cpp: whole models on the CUDA backend against the CPU oracle (both models, both
 // semantics, seeded weights generated in the engine), the tiny fixtures against their framework logits,
 // concurrency (4 threads x 4 contexts on one engine), CUDA graph vs eager, programmatic dependent launch vs
-// ordinary launches, the algorithm cache file, and the errors a user can cause.
+// ordinary launches, the algorithm cache file, the profile, and the errors a user can cause.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -308,6 +309,39 @@ TEST_CASE("the algorithm cache file is written, read back and gives the same res
     for (std::string line; std::getline(after, line);) lines_after += !line.empty();
     CHECK(lines_after == lines);
     std::remove(path.c_str());
+}
+
+TEST_CASE("the profile times every executed node, eager and inside a replayed CUDA graph", "[cuda][models]") {
+    const int batch = 2;
+    auto e = resnest::Engine::load_seeded(src("models/resnest50_fast_1s1x64d.json"), 5, cuda_options(Precision::fp16, batch));
+    const auto& s = e->summary();
+    std::vector<float> x = random_floats((size_t)batch * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 16);
+    auto ctx = e->create_context();
+    ctx->set_input(x.data(), batch);
+    std::vector<double> replays;
+    for (int i = 0; i < 20; i++) replays.push_back(ctx->run_loaded(batch).device_ms);
+    std::nth_element(replays.begin(), replays.begin() + 10, replays.end());
+    const double p50 = replays[10];
+    std::vector<resnest::NodeProfile> prof = ctx->profile(batch, 5);
+    REQUIRE(prof.size() >= 50);  // the fused graph: fewer nodes than the summary's, each one of them
+    std::set<std::string> names;
+    for (const auto& n : s.nodes) names.insert(n.name);
+    double eager = 0.0, replayed = 0.0;
+    for (const auto& p : prof) {
+        INFO(p.name << " (" << p.op << "): eager " << p.ms << " ms, replayed " << p.replay_ms << " ms");
+        CHECK(names.count(p.name) == 1);
+        CHECK(std::isfinite(p.ms));
+        CHECK(std::isfinite(p.replay_ms));
+        CHECK(p.ms > 0.0);
+        CHECK(p.replay_ms > 0.0);
+        eager += p.ms, replayed += p.replay_ms;
+    }
+    std::printf("cuda profile fast fp16 batch %d: %zu nodes, eager %.3f ms, replayed with events %.3f ms, graph p50 %.3f ms\n",
+                batch, prof.size(), eager, replayed, p50);
+    // The nodes cover the forward pass but for the input and output layout kernels; the events between
+    // them cost some overlap, not a multiple.
+    CHECK(replayed >= 0.8 * p50);
+    CHECK(replayed <= 3.0 * p50);
 }
 
 TEST_CASE("on Hopper the kernels run as sm_90 code, so they take programmatic dependent launches", "[cuda][models]") {

@@ -109,7 +109,8 @@ struct RunTiming {
 struct NodeProfile {
     std::string name;
     std::string op;         // e.g. "conv2d+bias+relu", "split_attention"
-    double ms = 0.0;        // median device time
+    double ms = 0.0;        // median device time, eager launches
+    double replay_ms = 0.0; // median device time inside a replayed CUDA graph of the forward pass (0: not run)
     double flops = 0.0;     // 2 x MACs for the batch
     double bytes = 0.0;     // activations read + written and weights read, at the storage precision
 };
@@ -126,7 +127,8 @@ class Context {
     virtual RunTiming run_loaded(int batch) = 0;
     virtual void get_output(float* output, int batch) = 0;
 
-    // Per-node device times over `iters` eager runs (CUDA only; the CPU backend returns nothing).
+    // Per-node device times over `iters` eager runs, and over `iters` replays of a CUDA graph of the forward
+    // pass with events between the nodes (CUDA only; the CPU backend returns nothing).
     virtual std::vector<NodeProfile> profile(int batch, int iters) { (void)batch, (void)iters; return {}; }
     // Device memory this context holds (arena, workspace, I/O buffers), bytes.
     virtual int64_t device_bytes() const { return 0; }
