@@ -28,7 +28,7 @@ static const char* kBenchHelp =
     "                     [--batch 1,4,8,32,128] [--warmup N] [--iters N | --duration SECONDS] [--streams N]\n"
     "                     [--no-graph] [--no-pdl] [--passes auto|on|off] [--algo-cache FILE|none] [--profile]\n"
     "                     [--conv-search find|timed] [--conv-gemm auto|on|off] [--conv-graph auto|on|off]\n"
-    "                     [--conv-workspace auto|MIB] [--threads T] [--json FILE]\n"
+    "                     [--conv-workspace auto|MIB] [--threads T] [--reload] [--json FILE]\n"
     "\n"
     "Times the forward pass at each batch size on input already on the device: latency min / p50 / p90 / p99 /\n"
     "mean on the device's clock (CUDA events; the CPU backend's wall time) and the host-observed p50 (launch\n"
@@ -53,6 +53,8 @@ static const char* kBenchHelp =
     "                   considered (auto, the default: 1024 for fp32, 128 for tf32 and fp16)\n"
     "  --profile        per-node device time (replayed in a CUDA graph with events between nodes, and\n"
     "                   eager launches), TFLOP/s, GB/s, sorted, and the distance from the roofline floor\n"
+    "  --reload         after the cold start, time a second load + plan to the first result in this process\n"
+    "                   (the runtime initialised, the algorithm cache as the first load left it)\n"
     "  --json FILE      also write the configuration, machine, commit and every sample as JSON\n";
 
 namespace {
@@ -134,7 +136,8 @@ int cmd_bench(int argc, char** argv) {
                             {"--backend", true}, {"--precision", true}, {"--passes", true}, {"--no-graph", false}, {"--no-pdl", false},
                             {"--algo-cache", true}, {"--conv-search", true}, {"--conv-gemm", true}, {"--conv-graph", true}, {"--conv-workspace", true}, {"--batch", true}, {"--warmup", true}, {"--iters", true},
                             {"--duration", true}, {"--threads", true}, {"--device", true}, {"--streams", true},
-                            {"--profile", false}, {"--json", true}, {"--verbose", false}, {"--help", false}},
+                            {"--profile", false}, {"--reload", false}, {"--json", true}, {"--verbose", false},
+                            {"--help", false}},
                            false);
     if (args.has("--help")) {
         std::fputs(kBenchHelp, stdout);
@@ -180,6 +183,21 @@ int cmd_bench(int argc, char** argv) {
     ctx->set_input(input.data(), batches[0]);
     ctx->run_loaded(batches[0]);
     const double first_result_s = std::chrono::duration<double>(clock::now() - t0).count();
+    // --reload: the same again in this process, CUDA (or the CPU backend) already up and the algorithm cache
+    // as the first load left it: what loading a further model costs a running server.
+    double reload_s = -1.0;
+    if (args.has("--reload")) {
+        auto t1 = clock::now();
+        auto again = args.has("--weights") ? resnest::Engine::load(model, args.get("--weights"), opt)
+                                           : resnest::Engine::load_seeded(model, (uint64_t)seed, opt);
+        auto again_ctx = again->create_context();
+        again_ctx->set_input(input.data(), batches[0]);
+        again_ctx->run_loaded(batches[0]);
+        reload_s = std::chrono::duration<double>(clock::now() - t1).count();
+    }
+    char reload_note[96] = "";
+    if (reload_s >= 0.0)
+        std::snprintf(reload_note, sizeof(reload_note), "; again in this process %.3f s", reload_s);
     // A cold start with a filled algorithm cache file skips the search: name the file with the figure.
     const std::string cache_file = resnest::conv_algo_cache_path(opt.algo_cache);
     const std::string algo_cache_note =
@@ -203,11 +221,11 @@ int cmd_bench(int argc, char** argv) {
     std::printf("  %d warm-up run(s), then %s per batch size\n", warmup,
                 duration_s ? (std::to_string(duration_s) + " s").c_str() : (std::to_string(iters) + " runs").c_str());
     if (cuda)
-        std::printf("  cold start: load + plan %.3f s (CUDA's initialisation beside it), first result (batch %d) %.3f s%s\n",
-                    load_s, batches[0], first_result_s, algo_cache_note.c_str());
+        std::printf("  cold start: load + plan %.3f s (CUDA's initialisation beside it), first result (batch %d) %.3f s%s%s\n",
+                    load_s, batches[0], first_result_s, reload_note, algo_cache_note.c_str());
     else
-        std::printf("  cold start: load + plan %.3f s, first result (batch %d) %.3f s\n", load_s, batches[0],
-                    first_result_s);
+        std::printf("  cold start: load + plan %.3f s, first result (batch %d) %.3f s%s\n", load_s, batches[0],
+                    first_result_s, reload_note);
     std::printf("\n%6s %9s %9s %9s %9s %9s %9s %11s %9s %6s %9s\n", "batch", "min ms", "p50 ms", "p90 ms", "p99 ms",
                 "mean ms", "host p50", "img/s", "TFLOP/s", "%peak", "mem MiB");
 
@@ -319,6 +337,7 @@ int cmd_bench(int argc, char** argv) {
             {"model", {{"params", s.params}, {"macs_per_image", s.macs}, {"input_shape", s.input_shape}}},
             {"load_plan_s", load_s}, {"first_result_s", first_result_s}, {"peak_rss_bytes", peak_rss_bytes()},
             {"device_weight_bytes", engine->device_bytes()}, {"results", rows}};
+        if (reload_s >= 0.0) j["reload_first_result_s"] = reload_s;
         std::ofstream f(args.get("--json"));
         f << j.dump(1) << "\n";
         if (!f) throw resnest::Error(args.get("--json") + ": cannot write the JSON report");

@@ -93,6 +93,7 @@ expect 0 "p50 ms" -- "$BIN" bench --model "$TINY.json" --batch 1,2 --warmup 1 --
 if "$PY" -c "
 import json
 j = json.load(open('$TMP/bench.json'))
+assert 'reload_first_result_s' not in j  # only with --reload
 assert j['config']['batches'] == [1, 2] and j['model']['macs_per_image'] > 0 and j['git_commit']
 assert j['config']['dependent_launch'] is False  # the CPU backend never launches kernels
 assert j['config']['conv_workspace_mib'] == 64
@@ -101,5 +102,12 @@ for r in j['results']:
     assert len(s) == 4 and r['latency_ms']['min'] == s[0] and s[0] <= r['latency_ms']['p50'] <= s[-1]
     assert abs(r['throughput_img_s'] - r['batch'] / (r['latency_ms']['p50'] / 1e3)) < 1e-6 * r['throughput_img_s']
 " 2>"$TMP/err"; then ok; else bad "bench JSON: $(cat "$TMP/err")"; fi
+# --reload times a second load + plan to the first result in the same process
+expect 0 "first result \(batch 1\) [0-9.]+ s; again in this process [0-9.]+ s" -- "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --reload --json "$TMP/bench_reload.json"
+if "$PY" -c "
+import json
+j = json.load(open('$TMP/bench_reload.json'))
+assert 0 < j['reload_first_result_s'] < 60, j['reload_first_result_s']
+" 2>"$TMP/err"; then ok; else bad "bench --reload JSON: $(cat "$TMP/err")"; fi
 
 finish
