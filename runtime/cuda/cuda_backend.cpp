@@ -654,10 +654,7 @@ class CudaContext : public Context {
             nchw_float_to_nhwc<float>(input_f_, (float*)input_t_, batch, c, c_padded, hw, launch_);
         for (size_t i = 0; i < g.nodes.size(); i++) {
             if (events) record(i);
-            if (half)
-                run_node<__half>(i, batch, state);
-            else
-                run_node<float>(i, batch, state);
+            run_node_stored(i, batch, state);
             if (debug_sync_) {
                 RESNEST_CUDA_CHECK_AT(cudaStreamSynchronize(stream_), g.nodes[i].name);
                 RESNEST_CUDA_CHECK_AT(cudaGetLastError(), g.nodes[i].name);
@@ -671,6 +668,20 @@ class CudaContext : public Context {
             nhwc_to_nchw_float<__half>((const __half*)tensor(out), output_f_, batch, (int)os[0], out_hw, launch_);
         else
             nhwc_to_nchw_float<float>((const float*)tensor(out), output_f_, batch, (int)os[0], out_hw, launch_);
+    }
+
+    // run_node and pool_and_gate in the engine's storage type.
+    void run_node_stored(size_t i, int batch, BatchState& state) {
+        if (engine_->options().precision == Precision::fp16)
+            run_node<__half>(i, batch, state);
+        else
+            run_node<float>(i, batch, state);
+    }
+    void pool_and_gate_stored(size_t i, int batch, GateForm f, BatchState& state) {
+        if (engine_->options().precision == Precision::fp16)
+            pool_and_gate<__half>(i, batch, f, state);
+        else
+            pool_and_gate<float>(i, batch, f, state);
     }
 
     template <typename T>
@@ -821,12 +832,7 @@ class CudaContext : public Context {
             return;
         }
         auto time_form = [&](GateForm f) {  // the pool too: the matmuls need it in one chunk
-            return mean_launch_ms(stream_, 5, [&] {
-                if (half)
-                    pool_and_gate<__half>(i, batch, f, state);
-                else
-                    pool_and_gate<float>(i, batch, f, state);
-            }, n.name);
+            return mean_launch_ms(stream_, 5, [&] { pool_and_gate_stored(i, batch, f, state); }, n.name);
         };
         const float block_ms = time_form(GateForm::block_per_image);
         float best_ms = block_ms;
@@ -866,13 +872,7 @@ class CudaContext : public Context {
     // kernel (linear_rows.cuh), whichever is faster over a few launches (cuBLAS on a tie).
     void choose_linear(size_t i, int batch, BatchState& state) {
         const Node& n = engine_->graph().nodes[i];
-        const bool half = engine_->options().precision == Precision::fp16;
-        auto run = [&] {
-            if (half)
-                run_node<__half>(i, batch, state);
-            else
-                run_node<float>(i, batch, state);
-        };
+        auto run = [&] { run_node_stored(i, batch, state); };
         const std::string key =
             op_algo_key(key_parts(batch), "linear in" + std::to_string(n.linear.in_features) + " out" +
                                               std::to_string(n.linear.out_features) + (n.linear.bias ? " bias" : "") +
