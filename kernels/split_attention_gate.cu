@@ -6,6 +6,7 @@
 #include "split_attention_gate.cuh"
 
 #include "kernel_common.cuh"
+#include "split_attention_radix_softmax_math.cuh"
 
 namespace resnest {
 
@@ -62,16 +63,15 @@ __global__ void split_attention_gate_kernel(const float* __restrict__ partial, c
     float* out = attn + n * rc;
     for (int t = threadIdx.x; t < C; t += blockDim.x) {  // t = k*gk + c'
         int k = t / gk, cp = t - k * gk;
-        if (R == 1) {
-            out[t] = 1.0f / (1.0f + expf(-logits[t]));
-            continue;
-        }
         const float* z = logits + k * R * gk + cp;  // z[r * gk]
-        float m = z[0];
-        for (int r = 1; r < R; r++) m = fmaxf(m, z[r * gk]);
-        float e[kSplitAttentionMaxRadix], total = 0.0f;
-        for (int r = 0; r < R; r++) total += (e[r] = expf(z[r * gk] - m));
-        for (int r = 0; r < R; r++) out[r * C + t] = e[r] / total;
+        float v[kSplitAttentionMaxRadix];
+#pragma unroll
+        for (int r = 0; r < kSplitAttentionMaxRadix; r++)
+            if (r < R) v[r] = z[r * gk];
+        radix_softmax_in_registers(v, R);
+#pragma unroll
+        for (int r = 0; r < kSplitAttentionMaxRadix; r++)
+            if (r < R) out[r * C + t] = v[r];
     }
 }
 

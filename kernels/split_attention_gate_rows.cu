@@ -9,6 +9,7 @@
 #include "split_attention_gate_rows.cuh"
 
 #include "kernel_common.cuh"
+#include "split_attention_radix_softmax_math.cuh"
 
 namespace resnest {
 
@@ -94,21 +95,14 @@ __global__ void split_attention_gate_fc2_softmax_warp_per_channel(const float* _
         if (m >= tile) break;
         if (lane != m) continue;
         float* out = attn + (long long)(n0 + m) * R * C + t;
-        if (R == 1) {
-            out[0] = 1.0f / (1.0f + expf(-z[0][m]));
-            continue;
-        }
-        float mx = z[0][m];
-#pragma unroll
-        for (int r = 1; r < kSplitAttentionMaxRadix; r++)
-            if (r < R) mx = fmaxf(mx, z[r][m]);
-        float e[kSplitAttentionMaxRadix], total = 0.0f;
+        float v[kSplitAttentionMaxRadix];
 #pragma unroll
         for (int r = 0; r < kSplitAttentionMaxRadix; r++)
-            if (r < R) total += (e[r] = expf(z[r][m] - mx));
+            if (r < R) v[r] = z[r][m];
+        radix_softmax_in_registers(v, R);
 #pragma unroll
         for (int r = 0; r < kSplitAttentionMaxRadix; r++)
-            if (r < R) out[(long long)r * C] = e[r] / total;
+            if (r < R) out[(long long)r * C] = v[r];
     }
 }
 

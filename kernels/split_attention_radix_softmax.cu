@@ -1,10 +1,10 @@
 // split_attention_radix_softmax.cu: a thread per (image, channel) reads the channel's R logits (strided by C:
 // consecutive threads read consecutive channels, coalesced), and writes their softmax (sigmoid for R = 1)
-// back in place, with the same arithmetic as the gate kernels' last step (max subtracted, expf, one division).
+// back in place: the gate kernels' last step (split_attention_radix_softmax_math.cuh).
 #include "split_attention_radix_softmax.cuh"
 
 #include "kernel_common.cuh"
-#include "split_attention_gate.cuh"
+#include "split_attention_radix_softmax_math.cuh"
 
 namespace resnest {
 
@@ -15,22 +15,14 @@ __global__ void split_attention_radix_softmax_kernel(float* __restrict__ attn, l
     if (i >= count) return;
     const long long n = i / channels;
     float* z = attn + n * radix * channels + (i - n * channels);
-    if (radix == 1) {
-        z[0] = 1.0f / (1.0f + expf(-z[0]));
-        return;
-    }
     float v[kSplitAttentionMaxRadix];
-    float mx = z[0];
 #pragma unroll
     for (int r = 0; r < kSplitAttentionMaxRadix; r++)
-        if (r < radix) mx = fmaxf(mx, v[r] = z[(long long)r * channels]);
-    float total = 0.0f;
+        if (r < radix) v[r] = z[(long long)r * channels];
+    radix_softmax_in_registers(v, radix);
 #pragma unroll
     for (int r = 0; r < kSplitAttentionMaxRadix; r++)
-        if (r < radix) total += (v[r] = expf(v[r] - mx));
-#pragma unroll
-    for (int r = 0; r < kSplitAttentionMaxRadix; r++)
-        if (r < radix) z[(long long)r * channels] = v[r] / total;
+        if (r < radix) z[(long long)r * channels] = v[r];
 }
 
 void split_attention_radix_softmax_thread_per_channel(float* attn, int n, int radix, int channels,

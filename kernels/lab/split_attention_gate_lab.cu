@@ -41,6 +41,7 @@
 #include "cuda/cuda_gate_gemm.h"
 #include "split_attention_gate.cuh"
 #include "split_attention_gate_rows.cuh"
+#include "split_attention_radix_softmax_math.cuh"
 
 constexpr int kSplit = 8, kThreads = 256;
 
@@ -167,21 +168,14 @@ __global__ void gate_v4_fc2(const float* hidden, const float* w2, const float* b
         if (m >= tile) break;
         if (lane != m) continue;
         float* out = attn + (long long)(n0 + m) * R * C + t;
-        if (R == 1) {
-            out[0] = 1.0f / (1.0f + expf(-z[0][m]));
-            continue;
-        }
-        float mx = z[0][m];
-#pragma unroll
-        for (int r = 1; r < resnest::kSplitAttentionMaxRadix; r++)
-            if (r < R) mx = fmaxf(mx, z[r][m]);
-        float total = 0.0f;
+        float v[resnest::kSplitAttentionMaxRadix];
 #pragma unroll
         for (int r = 0; r < resnest::kSplitAttentionMaxRadix; r++)
-            if (r < R) total += expf(z[r][m] - mx);
+            if (r < R) v[r] = z[r][m];
+        resnest::radix_softmax_in_registers(v, R);  // the production gates' last step
 #pragma unroll
         for (int r = 0; r < resnest::kSplitAttentionMaxRadix; r++)
-            if (r < R) out[(long long)r * C] = expf(z[r][m] - mx) / total;
+            if (r < R) out[(long long)r * C] = v[r];
     }
 }
 
