@@ -57,16 +57,14 @@ inline std::vector<float> download_half(const __half* d, size_t count) {
     return v;
 }
 
-// Mean device time of `reps` launches after one untimed one, ms, on `stream` (the work `launch` enqueues
-// must go there).
-template <typename Launch>
-float time_ms(Launch launch, int reps = 50, cudaStream_t stream = 0) {
+// Device time of the work `enqueue` puts on `stream`, ms: between two events recorded around it.
+template <typename Enqueue>
+float elapsed_ms(cudaStream_t stream, Enqueue enqueue) {
     cudaEvent_t a, b;
     LAB_CHECK(cudaEventCreate(&a));
     LAB_CHECK(cudaEventCreate(&b));
-    launch();
     LAB_CHECK(cudaEventRecord(a, stream));
-    for (int i = 0; i < reps; i++) launch();
+    enqueue();
     LAB_CHECK(cudaEventRecord(b, stream));
     LAB_CHECK(cudaEventSynchronize(b));
     float ms = 0.0f;
@@ -74,6 +72,17 @@ float time_ms(Launch launch, int reps = 50, cudaStream_t stream = 0) {
     cudaEventDestroy(a);
     cudaEventDestroy(b);
     LAB_CHECK(cudaGetLastError());
+    return ms;
+}
+
+// Mean device time of `reps` launches after one untimed one, ms, on `stream` (the work `launch` enqueues
+// must go there).
+template <typename Launch>
+float time_ms(Launch launch, int reps = 50, cudaStream_t stream = 0) {
+    launch();
+    const float ms = elapsed_ms(stream, [&] {
+        for (int i = 0; i < reps; i++) launch();
+    });
     return ms / reps;
 }
 
@@ -100,21 +109,10 @@ float time_graph_ms(Launch launch, cudaStream_t stream, int reps = 50, bool* gra
         if (g) cudaGraphDestroy(g);
         return time_ms(launch, reps, stream);
     }
-    cudaEvent_t a, b;
-    LAB_CHECK(cudaEventCreate(&a));
-    LAB_CHECK(cudaEventCreate(&b));
-    LAB_CHECK(cudaGraphLaunch(exec, stream));
-    LAB_CHECK(cudaEventRecord(a, stream));
-    LAB_CHECK(cudaGraphLaunch(exec, stream));
-    LAB_CHECK(cudaEventRecord(b, stream));
-    LAB_CHECK(cudaEventSynchronize(b));
-    float ms = 0.0f;
-    LAB_CHECK(cudaEventElapsedTime(&ms, a, b));
+    LAB_CHECK(cudaGraphLaunch(exec, stream));  // untimed
+    const float ms = elapsed_ms(stream, [&] { LAB_CHECK(cudaGraphLaunch(exec, stream)); });
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(g);
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
-    LAB_CHECK(cudaGetLastError());
     return ms / reps;
 }
 
