@@ -218,7 +218,7 @@ struct BatchState {
     int split_k = 0;                                  // cuBLASLt convolutions with the reduction split
     double choice_s[kConvImpls] = {};                 // host time preparing them, by the way chosen
     double graph_heuristics_s = 0.0, graph_plans_s = 0.0;  // of which the chosen cuDNN graphs' heuristics, plans
-    int graphs = 0, graphs_restored = 0;  // convolutions on a cuDNN graph; of them rebuilt from the cached engine
+    int graphs_restored = 0;  // convolutions on a cuDNN graph rebuilt from the cached engine
     ~BatchState() {
         if (exec) cudaGraphExecDestroy(exec);
         if (graph) cudaGraphDestroy(graph);
@@ -335,19 +335,17 @@ class CudaContext : public Context {
         for (int it = 0; it < std::max(1, iters); it++) {
             forward(batch, state, &events);
             CUDA_CHECK(cudaStreamSynchronize(stream_));
-            for (size_t i = 0; i < count; i++) {
-                float ms = 0.0f;
-                CUDA_CHECK(cudaEventElapsedTime(&ms, events[i], events[i + 1]));
-                samples[i].push_back(ms);
-            }
+            add_node_times(events, &samples);
         }
         if (engine_->options().cuda_graph && !debug_sync_) profile_replayed(batch, state, events, iters, &replayed);
         for (cudaEvent_t e : events) cudaEventDestroy(e);
+        auto median = [](std::vector<float>& v) {  // the upper one of an even count
+            std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+            return v[v.size() / 2];
+        };
         std::vector<NodeProfile> out;
         for (size_t i = 0; i < count; i++) {
             const Node& n = g.nodes[i];
-            std::vector<float>& s = samples[i];
-            std::nth_element(s.begin(), s.begin() + s.size() / 2, s.end());
             NodeProfile p;
             p.name = n.name;
             p.op = node_kind(n);
@@ -356,12 +354,8 @@ class CudaContext : public Context {
             if (n.op == OpType::linear) p.op += state.linear_rows[i] ? " (warp per output row)" : " (cuBLAS)";
             if (n.op == OpType::split_attention && state.gate_form[i] != GateForm::block_per_image)
                 p.op += std::string(" (gate: ") + gate_form_name(state.gate_form[i]) + ")";
-            p.ms = s[s.size() / 2];
-            std::vector<float>& r = replayed[i];
-            if (!r.empty()) {
-                std::nth_element(r.begin(), r.begin() + r.size() / 2, r.end());
-                p.replay_ms = r[r.size() / 2];
-            }
+            p.ms = median(samples[i]);
+            if (!replayed[i].empty()) p.replay_ms = median(replayed[i]);
             p.flops = 2.0 * (double)n.macs * batch;
             double act = (double)shape_numel(g.tensors[n.output].shape);
             for (int t : n.inputs) act += (double)shape_numel(g.tensors[t].shape);
@@ -374,6 +368,15 @@ class CudaContext : public Context {
     int64_t device_bytes() const override { return allocated_bytes_; }
 
   private:
+    // Appends node i's time in the run just finished (events[i] to events[i + 1], ms) to (*times)[i].
+    void add_node_times(const std::vector<cudaEvent_t>& events, std::vector<std::vector<float>>* times) const {
+        for (size_t i = 0; i < times->size(); i++) {
+            float ms = 0.0f;
+            CUDA_CHECK(cudaEventElapsedTime(&ms, events[i], events[i + 1]));
+            (*times)[i].push_back(ms);
+        }
+    }
+
     // Per-node device times as the forward pass runs in production: captured into a CUDA graph with the
     // events as event-record nodes between the nodes, replayed `iters` times (at small batches eager
     // launches measure the host's launch cost more than the kernels). A capture refused with programmatic
@@ -401,25 +404,12 @@ class CudaContext : public Context {
         cudaGraphExec_t exec = nullptr;
         bool ok = true;
         try {
-            CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
-            try {
-                forward(batch, state, &events, true);
-            } catch (...) {
-                cudaGraph_t broken = nullptr;
-                cudaStreamEndCapture(stream_, &broken);
-                if (broken) cudaGraphDestroy(broken);
-                throw;
-            }
-            CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+            CUDA_CHECK(capture_stream(&graph, [&] { forward(batch, state, &events, true); }));
             CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
             for (int it = 0; it < std::max(1, iters); it++) {
                 CUDA_CHECK(cudaGraphLaunch(exec, stream_));
                 CUDA_CHECK(cudaStreamSynchronize(stream_));
-                for (size_t i = 0; i < out->size(); i++) {
-                    float ms = 0.0f;
-                    CUDA_CHECK(cudaEventElapsedTime(&ms, events[i], events[i + 1]));
-                    (*out)[i].push_back(ms);
-                }
+                add_node_times(events, out);
             }
         } catch (const Error& e) {
             *error = e.what();
@@ -525,7 +515,6 @@ class CudaContext : public Context {
             if (const GraphConvLaunch* graph = conv->graph()) {
                 state->graph_heuristics_s += graph->heuristics_seconds();
                 state->graph_plans_s += graph->plan_seconds();
-                state->graphs++;
                 state->graphs_restored += graph->restored();
             }
             state->convs[i] = std::move(conv);
@@ -581,7 +570,7 @@ class CudaContext : public Context {
             std::fprintf(stderr, "cuda: batch %d: convolution choice by way: %s; the chosen cuDNN graphs' heuristics "
                          "%.3f s, plan finalization %.3f s (%d of %d rebuilt from the cached engine)\n", batch,
                          split.c_str(), state->graph_heuristics_s, state->graph_plans_s, state->graphs_restored,
-                         state->graphs);
+                         state->by_impl[(int)ConvImpl::cudnn_graph] + state->by_impl[(int)ConvImpl::cudnn_graph_per_group]);
         }
         return *(batches_[batch] = std::move(state));
     }
@@ -603,29 +592,40 @@ class CudaContext : public Context {
                      engine_->graph().source.c_str(), batch, kCaptureAttempts);
     }
 
+    // Captures what `enqueue` launches on the stream into *graph (left null unless the capture succeeded) and
+    // returns how the capture ended: cudaErrorStreamCaptureInvalidated when it was invalidated from outside,
+    // also where that made a call inside `enqueue` throw; any other exception from `enqueue` propagates
+    // once the capture is ended.
+    template <typename Enqueue>
+    cudaError_t capture_stream(cudaGraph_t* graph, Enqueue enqueue) {
+        *graph = nullptr;
+        CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+        try {
+            enqueue();
+        } catch (...) {
+            cudaGraph_t broken = nullptr;
+            cudaError_t ended = cudaStreamEndCapture(stream_, &broken);
+            if (broken) cudaGraphDestroy(broken);
+            cudaGetLastError();
+            if (ended == cudaErrorStreamCaptureInvalidated) return ended;  // the call failed because of it
+            throw;
+        }
+        cudaError_t e = cudaStreamEndCapture(stream_, graph);
+        if (e != cudaSuccess) {
+            if (*graph) cudaGraphDestroy(*graph), *graph = nullptr;
+            cudaGetLastError();
+        }
+        return e;
+    }
+
     // Captures the forward pass into state.graph / state.exec. False when the capture was invalidated from
     // outside (nothing kept); a capture that fails otherwise throws (KernelLaunchError when the graph does
     // not end or instantiate, the failing call's error when a launch fails).
     bool capture_forward(int batch, BatchState& state) {
         if (state.exec) cudaGraphExecDestroy(state.exec), state.exec = nullptr;
         if (state.graph) cudaGraphDestroy(state.graph), state.graph = nullptr;
-        CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
-        try {
-            forward(batch, state, nullptr);
-        } catch (...) {
-            cudaGraph_t broken = nullptr;
-            cudaError_t ended = cudaStreamEndCapture(stream_, &broken);
-            if (broken) cudaGraphDestroy(broken);
-            cudaGetLastError();
-            if (ended == cudaErrorStreamCaptureInvalidated) return false;  // the launch failed because of it
-            throw;
-        }
-        cudaError_t e = cudaStreamEndCapture(stream_, &state.graph);
-        if (e == cudaErrorStreamCaptureInvalidated) {
-            if (state.graph) cudaGraphDestroy(state.graph), state.graph = nullptr;
-            cudaGetLastError();
-            return false;
-        }
+        cudaError_t e = capture_stream(&state.graph, [&] { forward(batch, state, nullptr); });
+        if (e == cudaErrorStreamCaptureInvalidated) return false;
         if (e == cudaSuccess) e = cudaGraphInstantiate(&state.exec, state.graph, 0);
         if (e != cudaSuccess) {
             cudaGetLastError();
