@@ -390,8 +390,6 @@ bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, Co
         if (config_from(engine, &config, &parts) && engine_allowed(config) &&
             make_plan(handle, config, b.workspace_bytes, &plan_, &workspace_) &&
             execute(handle, plan_) == CUDNN_STATUS_SUCCESS) {
-            parts.push_back(std::move(config));
-            restored_parts_ = std::move(parts);
             rank_ = cached.algo;
             restored_ = true;
             *from_cache = true;

@@ -74,7 +74,7 @@ class GraphConvLaunch {
     // A configuration's engine global index and knob settings; false where cuDNN does not say.
     bool engine_choice_of(const BackendDescriptor& config, CudnnEngineChoice* out) const;
     // The configuration of engine c on this graph, in *config with the descriptors it refers to in *parts
-    // (kept as long as the plan); false where cuDNN refuses any of it.
+    // (alive until the plan is made); false where cuDNN refuses any of it.
     bool config_from(const CudnnEngineChoice& c, BackendDescriptor* config, std::vector<BackendDescriptor>* parts) const;
     // An execution plan for a configuration; false when cuDNN refuses it or it needs too much workspace.
     bool make_plan(cudnnHandle_t handle, const BackendDescriptor& config, size_t workspace_limit,
@@ -90,7 +90,6 @@ class GraphConvLaunch {
     std::string node_;
     std::vector<BackendDescriptor> tensors_, pointwise_, ops_;
     BackendDescriptor conv_, graph_, plan_;
-    std::vector<BackendDescriptor> restored_parts_;  // the restored configuration's engine and knob choices
     std::vector<BackendDescriptor> packs_;
     int slices_ = 1;
     ConvBuffers bound_{};  // the buffers the variant pack points at
