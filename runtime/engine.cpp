@@ -109,8 +109,6 @@ static double seconds_since(load_clock::time_point t) {
     return std::chrono::duration<double>(load_clock::now() - t).count();
 }
 
-// Hands a validated graph and its weights to the backend; logs the plan and how long each step of the load
-// took when verbose (t_load: when the load began; t_weights: when the graph was parsed).
 // What a load does before it reaches the backend runs beside CUDA's initialisation (CudaInitialization).
 struct CudaStartup {
 #ifdef RESNEST_HAVE_CUDA
@@ -131,9 +129,12 @@ struct CudaStartup {
 #endif
 };
 
+// Hands a validated graph and its weights to the backend; logs the plan and how long each step of the load
+// took when verbose (t_load: when the load began; t_weights: when the graph was parsed; cuda: the CUDA
+// initialisation started beside the load, waited for here).
 static std::shared_ptr<Engine> create_engine(Graph graph, HostWeights weights, const std::string& weights_source,
                                              const EngineOptions& options, load_clock::time_point t_load,
-                                             load_clock::time_point t_weights) {
+                                             load_clock::time_point t_weights, CudaStartup& cuda) {
     auto t0 = load_clock::now();
     ModelSummary summary = summarize(graph);
     if (options.verbose) {
@@ -173,6 +174,7 @@ static std::shared_ptr<Engine> create_engine(Graph graph, HostWeights weights, c
     if (options.verbose)
         std::fprintf(stderr, "load: backend ready in %.3f s; %.3f s since the load began\n", seconds_since(t0),
                      seconds_since(t_load));
+    cuda.log(options);
     return engine;
 }
 
@@ -191,9 +193,7 @@ std::shared_ptr<Engine> Engine::load(const std::string& graph_path, const std::s
     auto t_weights = load_clock::now();
     std::shared_ptr<SafetensorsFile> file = SafetensorsFile::open(weights_path);
     HostWeights weights = bind_weights(graph, *file);
-    auto engine = create_engine(std::move(graph), std::move(weights), weights_path, options, t_load, t_weights);
-    cuda.log(options);
-    return engine;
+    return create_engine(std::move(graph), std::move(weights), weights_path, options, t_load, t_weights, cuda);
 }
 
 std::shared_ptr<Engine> Engine::load_seeded(const std::string& graph_path, uint64_t seed,
@@ -204,10 +204,8 @@ std::shared_ptr<Engine> Engine::load_seeded(const std::string& graph_path, uint6
     Graph graph = graph_load(graph_path);
     auto t_weights = load_clock::now();
     HostWeights weights = make_seeded_weights(graph, seed);
-    auto engine = create_engine(std::move(graph), std::move(weights),
-                                "seeded weights (seed " + std::to_string(seed) + ")", options, t_load, t_weights);
-    cuda.log(options);
-    return engine;
+    return create_engine(std::move(graph), std::move(weights), "seeded weights (seed " + std::to_string(seed) + ")",
+                         options, t_load, t_weights, cuda);
 }
 
 }  // namespace resnest

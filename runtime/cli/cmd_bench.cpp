@@ -164,9 +164,12 @@ int cmd_bench(int argc, char** argv) {
     // Cold start is timed from here: CUDA's initialisation counts, as it does for a process that starts, loads
     // and answers (Engine::load runs it beside the host's part of the load).
     using clock = std::chrono::steady_clock;
+    auto load = [&] {
+        return args.has("--weights") ? resnest::Engine::load(model, args.get("--weights"), opt)
+                                     : resnest::Engine::load_seeded(model, (uint64_t)seed, opt);
+    };
     auto t0 = clock::now();
-    auto engine = args.has("--weights") ? resnest::Engine::load(model, args.get("--weights"), opt)
-                                        : resnest::Engine::load_seeded(model, (uint64_t)seed, opt);
+    auto engine = load();
     auto ctx = engine->create_context();
     const double load_s = std::chrono::duration<double>(clock::now() - t0).count();
     resnest::DeviceInfo dev;
@@ -188,8 +191,7 @@ int cmd_bench(int argc, char** argv) {
     double reload_s = -1.0;
     if (args.has("--reload")) {
         auto t1 = clock::now();
-        auto again = args.has("--weights") ? resnest::Engine::load(model, args.get("--weights"), opt)
-                                           : resnest::Engine::load_seeded(model, (uint64_t)seed, opt);
+        auto again = load();
         auto again_ctx = again->create_context();
         again_ctx->set_input(input.data(), batches[0]);
         again_ctx->run_loaded(batches[0]);
