@@ -143,8 +143,9 @@ static std::shared_ptr<Engine> create_engine(Graph graph, HostWeights weights, c
                      graph.nodes.size(), (long long)graph.params, graph.macs / 1e9);
         std::fprintf(stderr, "load: %s: %zu tensors bound, %d in the file unused\n", weights_source.c_str(),
                      graph.weights.size(), weights.unused_in_file);
-        std::fprintf(stderr, "plan: batch %d: arena %.2f MiB (%d outputs written in place; %.2f MiB without reuse)\n",
-                     plan.batch, plan.arena_bytes / 1048576.0, plan.in_place, plan.naive_bytes / 1048576.0);
+        std::fprintf(stderr, "plan: batch %d: arena %.2f MiB, placed %s (at least %.2f MiB alive at one node; %d outputs "
+                     "written in place; %.2f MiB without reuse)\n", plan.batch, plan.arena_bytes / 1048576.0,
+                     plan.placement.c_str(), plan.peak_live_bytes / 1048576.0, plan.in_place, plan.naive_bytes / 1048576.0);
     }
     if (options.verbose)
         std::fprintf(stderr, "load: graph parsed in %.3f s, weights %s in %.3f s\n",

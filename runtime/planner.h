@@ -1,9 +1,14 @@
 // planner.h: the activation memory plan: every intermediate tensor gets an offset in one arena.
 //
-// Walks the nodes in execution order. Each output takes the best-fitting free block (the smallest that is
-// large enough), or extends the arena; each input is freed after its last consumer. An op marked safe
-// (relu, batch_norm, add) writes over an input that dies at that node. The graph input lives outside the
-// arena; graph outputs stay live to the end. Offsets are 64-byte aligned.
+// Liveness first: a tensor lives from the node that writes it to its last reader (graph outputs to the end;
+// the graph input, when it is placed in the arena, from before the first node). An op marked safe (relu,
+// batch_norm, add) writes over an input of the same size that dies at that node; such chains share one
+// block, live over their members' union. Then the blocks are placed offline, each at the smallest gap left
+// between the blocks already placed that overlap it in time (best fit), in two orders: largest block
+// first, and in execution order; the smaller arena is kept. Offsets are 64-byte aligned.
+//
+// `peak_live_bytes` is the most bytes alive at any node: no plan can use less, and the gap between it and
+// `arena_bytes` is what fragmentation costs.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -15,14 +20,18 @@ namespace resnest {
 
 struct MemoryPlan {
     int batch = 0;
-    std::vector<int64_t> offset;  // per tensor id, bytes; -1 for the graph input
+    std::vector<int64_t> offset;  // per tensor id, bytes; -1 for the graph input when it is not in the arena
     std::vector<int64_t> bytes;   // per tensor id, bytes at this batch (before alignment)
     int64_t arena_bytes = 0;
+    int64_t peak_live_bytes = 0;  // the lower bound on arena_bytes (aligned sizes)
     int in_place = 0;             // outputs written over a dying input
-    int64_t naive_bytes = 0;      // the sum of every tensor's size: what no reuse would cost
+    int64_t naive_bytes = 0;      // the sum of every arena tensor's size: what no reuse would cost
+    std::string placement;        // the order that gave the kept plan: "largest first" or "execution order"
 };
 
-MemoryPlan plan_memory(const Graph& g, int batch, int64_t element_size);
+// input_in_arena: the graph input gets a block too (a backend that writes it at the start of every run, such
+// as the CUDA backend's NHWC input); otherwise it lives outside the arena (offset -1).
+MemoryPlan plan_memory(const Graph& g, int batch, int64_t element_size, bool input_in_arena = false);
 
 // True for ops whose output may overwrite their first (or, for add, either) input.
 bool op_in_place_safe(OpType op);

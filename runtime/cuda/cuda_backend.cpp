@@ -2,8 +2,9 @@
 //
 // The engine uploads the weights once (laid out by weight_blob.h: NHWC filters in the storage type, biases,
 // split-attention fc weights with the inner BN folded into fc1) into one device buffer and plans
-// one activation arena for the largest batch. A context owns a stream, cuDNN, cuBLAS and cuBLASLt handles,
-// the arena, a convolution workspace and the model's float NCHW input/output buffers. The first run at a
+// one activation arena for the largest batch (planner.h; the NHWC input has a block in it too). A context owns
+// a stream, cuDNN, cuBLAS and cuBLASLt handles, the arena, a convolution workspace and the model's float NCHW
+// input/output buffers. The first run at a
 // batch size chooses how each convolution runs (cuda_conv_choice.h: cuDNN's call, its dense form, one
 // cuBLASLt matmul or cuDNN's operation graph, whole or a group at a time; from the cache file or by timing),
 // runs the forward pass once eagerly and captures it as a CUDA graph; later runs replay the graph. Where the
@@ -84,7 +85,9 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
         // The host's part first: it runs beside CUDA's initialisation where Engine::load started it.
         esize_ = (size_t)storage_bytes(options.precision);
         check_supported();
-        plan_ = plan_memory(graph_, options.max_batch, (int64_t)esize_);
+        // The NHWC input is written at the start of every forward pass: it takes a block in the arena,
+        // which later activations reuse once the stem has read it.
+        plan_ = plan_memory(graph_, options.max_batch, (int64_t)esize_, /*input_in_arena=*/true);
         WeightBlob blob = build_weight_blob(graph_, weights, options.precision);
         auto t_layout = clock::now();
         device_ = cuda_device_info(options.device);
@@ -97,8 +100,10 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
         if (options.verbose) {
             std::fprintf(stderr, "cuda: %s (sm_%d%d), cuDNN %d, %s, layout NHWC\n", device_.name.c_str(),
                          device_.cc_major, device_.cc_minor, device_.cudnn_version, precision_name(options.precision));
-            std::fprintf(stderr, "cuda: weights %.2f MiB on the device; arena %.2f MiB at batch %d\n",
-                         weights_bytes_ / 1048576.0, plan_.arena_bytes / 1048576.0, options.max_batch);
+            std::fprintf(stderr, "cuda: weights %.2f MiB on the device; arena %.2f MiB at batch %d, input included, "
+                         "placed %s (at least %.2f MiB alive at one node)\n", weights_bytes_ / 1048576.0,
+                         plan_.arena_bytes / 1048576.0, options.max_batch, plan_.placement.c_str(),
+                         plan_.peak_live_bytes / 1048576.0);
             std::fprintf(stderr, "cuda: algorithm cache %s (%d entries%s)\n",
                          cache_path.empty() ? "in memory only" : cache_path.c_str(), cache_->loaded(),
                          cache_->skipped_lines() ? (", " + cache_->last_warning()).c_str() : "");
@@ -246,12 +251,10 @@ class CudaContext : public Context {
         CUDA_CHECK(cudaEventCreate(&start_));
         CUDA_CHECK(cudaEventCreate(&stop_));
         in_numel_ = shape_numel(g.input_shape);
-        in_t_numel_ = shape_numel(g.tensors[g.input].shape);  // with the channels pad_input_channels added
         out_numel_ = shape_numel(g.tensors[g.outputs[0]].shape);
         const int64_t n = o.max_batch;
         arena_ = alloc(std::max<int64_t>(engine_->plan().arena_bytes, 256), "activation arena");
         input_f_ = (float*)alloc(n * in_numel_ * 4, "input");
-        input_t_ = alloc(n * in_t_numel_ * (int64_t)engine_->esize(), "input (NHWC)");
         output_f_ = (float*)alloc(n * out_numel_ * 4, "output");
         workspace_bytes_ = (size_t)conv_workspace_mib_for(o) << 20;  // algorithms needing more are not considered
         workspace_ = alloc((int64_t)workspace_bytes_, "convolution workspace");
@@ -453,9 +456,7 @@ class CudaContext : public Context {
 
     // The NHWC storage of tensor t.
     void* tensor(int t) const {
-        const Graph& g = engine_->graph();
-        if (t == g.input) return input_t_;
-        return (unsigned char*)arena_ + engine_->plan().offset[t];
+        return (unsigned char*)arena_ + engine_->plan().offset[t];  // the graph input's too (in the arena)
     }
 
     ConvBuffers conv_buffers(size_t i, bool dense) const {
@@ -649,9 +650,9 @@ class CudaContext : public Context {
         const int c = (int)in[0], c_padded = (int)g.tensors[g.input].shape[0], hw = (int)(in[1] * in[2]);
         const bool half = engine_->options().precision == Precision::fp16;
         if (half)
-            nchw_float_to_nhwc<__half>(input_f_, (__half*)input_t_, batch, c, c_padded, hw, launch_);
+            nchw_float_to_nhwc<__half>(input_f_, (__half*)tensor(g.input), batch, c, c_padded, hw, launch_);
         else
-            nchw_float_to_nhwc<float>(input_f_, (float*)input_t_, batch, c, c_padded, hw, launch_);
+            nchw_float_to_nhwc<float>(input_f_, (float*)tensor(g.input), batch, c, c_padded, hw, launch_);
         for (size_t i = 0; i < g.nodes.size(); i++) {
             if (events) record(i);
             run_node_stored(i, batch, state);
@@ -925,7 +926,6 @@ class CudaContext : public Context {
     int64_t allocated_bytes_ = 0;
     void* arena_ = nullptr;
     float* input_f_ = nullptr;   // (N, C, H, W) float
-    void* input_t_ = nullptr;    // (N, H, W, C_padded) T
     float* output_f_ = nullptr;  // (N, classes) float
     void* workspace_ = nullptr;  // (workspace_bytes_) the convolutions' scratch
     size_t workspace_bytes_ = 0;
@@ -933,7 +933,7 @@ class CudaContext : public Context {
     float* gap_ = nullptr;   // (N, chunks, C) split attention's pooled chunk sums
     float* attn_ = nullptr;  // (N, R*C) its gates
     float* hidden_ = nullptr;  // (N, inter) fc1's outputs, between the two kernels of the small-batch gate
-    int64_t in_numel_ = 0, in_t_numel_ = 0, out_numel_ = 0;
+    int64_t in_numel_ = 0, out_numel_ = 0;
     int loaded_batch_ = 0;
     bool debug_sync_ = false;
     std::map<int, std::unique_ptr<BatchState>> batches_;
