@@ -119,8 +119,9 @@ void split_attention_folded_fc1(const Graph& g, const Node& n, const HostWeights
 }
 
 int fold_batch_norm(Graph& g, HostWeights& w, PassLog* log) {
-    // The rewrites are decided in graph order; the arithmetic of each fold is a job, and the jobs run in
-    // parallel afterwards (they read the original tensors and write new ones).
+    // Three phases, so that an error leaves g, w and the log as they were: the folds are decided in graph
+    // order (nothing written), their arithmetic runs as parallel jobs (reading the original tensors, writing
+    // the jobs' own vectors), and only when every job has succeeded are the graph, weights and log changed.
     struct FoldJob {
         int bn = -1, conv = -1;                   // conv = -1: a split attention's inner BN into its fc1
         std::string weight, bias;                 // the tensors folded ("" = no bias)
@@ -128,33 +129,25 @@ int fold_batch_norm(Graph& g, HostWeights& w, PassLog* log) {
         std::vector<float> weight_out, bias_out;  // filled by the job
     };
     std::vector<FoldJob> jobs;
-    std::vector<bool> dead(g.nodes.size(), false);
     for (size_t i = 0; i < g.nodes.size(); i++) {
-        Node& bn = g.nodes[i];
+        const Node& bn = g.nodes[i];
         if (bn.op == OpType::split_attention && !bn.attn.bn_folded) {
             FoldJob job;
             job.bn = (int)i;
             job.new_weight = bn.name + ":folded_fc1_weight", job.new_bias = bn.name + ":folded_fc1_bias";
             jobs.push_back(std::move(job));
-            note(log, "fold_batch_norm: " + bn.name + " inner BN into fc1");
             continue;
         }
         if (bn.op != OpType::batch_norm) continue;
         int p = sole_producer(g, bn.inputs[0], (int)i);
         if (p < 0 || g.nodes[p].op != OpType::conv2d || g.nodes[p].fused_relu || g.nodes[p].inputs.size() != 1) continue;
-        Node& conv = g.nodes[p];
+        const Node& conv = g.nodes[p];
         FoldJob job;
         job.bn = (int)i, job.conv = p;
         job.weight = conv.weights.at("weight");
         job.bias = conv.conv.bias ? conv.weights.at("bias") : "";
         job.new_weight = conv.name + ":folded_weight", job.new_bias = conv.name + ":folded_bias";
-        conv.weights["weight"] = job.new_weight;
-        conv.weights["bias"] = job.new_bias;
-        conv.conv.bias = true;
-        conv.output = bn.output;
-        dead[i] = true;
         jobs.push_back(std::move(job));
-        note(log, "fold_batch_norm: " + bn.name + " into " + conv.name);
     }
     // A corrupt variance is reported for the first such job in graph order, whichever thread meets it.
     parallel_for_each_index((int64_t)jobs.size(), [&](int64_t k) {
@@ -169,16 +162,27 @@ int fold_batch_norm(Graph& g, HostWeights& w, PassLog* log) {
         fold_rows(w.tensors.at(job.weight), job.bias.empty() ? nullptr : &w.tensors.at(job.bias), scale, shift,
                   job.weight_out, job.bias_out);
     });
+    std::vector<bool> dead(g.nodes.size(), false);
     for (FoldJob& job : jobs) {
         w.tensors[job.new_weight] = std::move(job.weight_out);
         w.tensors[job.new_bias] = std::move(job.bias_out);
-        if (job.conv >= 0) continue;
-        Node& attn = g.nodes[job.bn];
-        for (const char* role : {"bn_weight", "bn_bias", "bn_running_mean", "bn_running_var"}) attn.weights.erase(role);
-        attn.weights["fc1_weight"] = job.new_weight;
-        attn.weights["fc1_bias"] = job.new_bias;
-        attn.attn.fc1_bias = true;
-        attn.attn.bn_folded = true;
+        Node& bn = g.nodes[job.bn];
+        if (job.conv >= 0) {
+            Node& conv = g.nodes[job.conv];
+            conv.weights["weight"] = job.new_weight;
+            conv.weights["bias"] = job.new_bias;
+            conv.conv.bias = true;
+            conv.output = bn.output;
+            dead[job.bn] = true;
+            note(log, "fold_batch_norm: " + bn.name + " into " + conv.name);
+            continue;
+        }
+        for (const char* role : {"bn_weight", "bn_bias", "bn_running_mean", "bn_running_var"}) bn.weights.erase(role);
+        bn.weights["fc1_weight"] = job.new_weight;
+        bn.weights["fc1_bias"] = job.new_bias;
+        bn.attn.fc1_bias = true;
+        bn.attn.bn_folded = true;
+        note(log, "fold_batch_norm: " + bn.name + " inner BN into fc1");
     }
     graph_relink(g, dead);
     return (int)jobs.size();

@@ -24,7 +24,7 @@ namespace resnest {
 using PassLog = std::vector<std::string>;
 
 // Throws on a variance + eps that is not positive (naming the first such tensor in graph order), leaving g,
-// w and the log part-rewritten: callers drop them (the engine works on its own copy).
+// w and the log as they were.
 int fold_batch_norm(Graph& g, HostWeights& w, PassLog* log);
 int fuse_conv_residual_add(Graph& g, PassLog* log);
 int fuse_conv_relu(Graph& g, PassLog* log);

@@ -172,6 +172,40 @@ TEST_CASE("a non-positive variance is refused by the fold, naming the tensor", "
     CHECK_THROWS_WITH(fold_batch_norm(g, w, nullptr), Contains("bn1.running_var") && Contains("not positive"));
 }
 
+TEST_CASE("a refused fold leaves the graph, the weights and the log as they were", "[passes]") {
+    Graph g = graph_load(test::source_path("models/resnest50.json"));
+    HostWeights w;
+    for (const WeightRequirement& r : g.weights)
+        w.tensors[r.tensor] = test::random_floats((size_t)shape_numel(r.shape), 0.5f, 1.5f);
+    // Corrupt the last BN's variance, so that every fold before it would have been made.
+    std::string last_var;
+    for (const Node& n : g.nodes)
+        if (n.op == OpType::batch_norm) last_var = n.weights.at("running_var");
+    REQUIRE(!last_var.empty());
+    w.tensors.at(last_var).back() = -2.0f;
+    const Graph before = g;
+    const HostWeights weights_before = w;
+    PassLog log{"an earlier line"};
+    CHECK_THROWS_WITH(fold_batch_norm(g, w, &log), Contains(last_var) && Contains("not positive"));
+    CHECK(log == PassLog{"an earlier line"});
+    REQUIRE(g.nodes.size() == before.nodes.size());
+    REQUIRE(g.tensors.size() == before.tensors.size());
+    for (size_t i = 0; i < g.nodes.size(); i++) {
+        INFO(g.nodes[i].name);
+        CHECK(g.nodes[i].output == before.nodes[i].output);
+        CHECK(g.nodes[i].inputs == before.nodes[i].inputs);
+        CHECK(g.nodes[i].weights == before.nodes[i].weights);
+        CHECK(g.nodes[i].conv.bias == before.nodes[i].conv.bias);
+        CHECK(g.nodes[i].attn.bn_folded == before.nodes[i].attn.bn_folded);
+    }
+    CHECK(g.weights.size() == before.weights.size());
+    CHECK(w.tensors == weights_before.tensors);
+    // The same graph with the variance mended folds every BN.
+    w.tensors.at(last_var).back() = 1.0f;
+    CHECK(fold_batch_norm(g, w, &log) > 0);
+    CHECK(log.size() > 1);
+}
+
 TEST_CASE("the CPU engine computes the same function with the passes on (tiny fixtures and ResNeSt50)", "[passes]") {
     std::ifstream f(test::source_path("tests/fixtures/fixtures.json"));
     nlohmann::json manifest = nlohmann::json::parse(f);
