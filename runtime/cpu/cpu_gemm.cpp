@@ -1,18 +1,17 @@
 // cpu_gemm.cpp: single-precision GEMM for the CPU backend: packed panels, a 6x16 register tile written
 // with the compiler's vector extension (8 floats per vector: AVX2 when built for x86-64-v3), and a plain
-// split of rows or columns over threads. Accumulates in float with FMA.
+// split of rows or columns over the threads of parallel_for.h's pool. Accumulates in float with FMA.
 //
 // Blocking (Goto/BLIS style): for each KC-deep slice of K, B's slice is packed into NR-wide strips and A's
 // MC-row block into MR-tall strips, so the inner loop streams both from contiguous, aligned memory.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <exception>
 #include <memory>
-#include <thread>
 #include <vector>
 
 #include "cpu/cpu_ops.h"
+#include "parallel_for.h"
 
 namespace resnest {
 
@@ -140,26 +139,14 @@ void cpu_sgemm(int M, int N, int K, const float* A, int lda, const float* B, int
     int align = split_cols ? NR : MR;
     int chunk = ((extent + threads - 1) / threads + align - 1) / align * align;
     int chunks = (extent + chunk - 1) / chunk;
-    // A worker's exception (out of memory for its packing buffers) is carried back to the caller.
-    std::vector<std::exception_ptr> errors(chunks);
-    auto run_chunk = [&](int index) {
-        int begin = index * chunk, len = std::min(chunk, extent - begin);
-        try {
-            if (split_cols)
-                sgemm_serial(M, len, K, A, lda, B + begin, ldb, C + begin, ldc, accumulate);
-            else
-                sgemm_serial(len, N, K, A + (size_t)begin * lda, lda, B, ldb, C + (size_t)begin * ldc, ldc,
-                             accumulate);
-        } catch (...) {
-            errors[index] = std::current_exception();
-        }
-    };
-    std::vector<std::thread> workers;
-    for (int index = 1; index < chunks; index++) workers.emplace_back(run_chunk, index);
-    run_chunk(0);
-    for (std::thread& t : workers) t.join();
-    for (const std::exception_ptr& e : errors)
-        if (e) std::rethrow_exception(e);
+    // A chunk's exception (out of memory for its packing buffers) reaches the caller.
+    parallel_for_each_index(chunks, [&](int64_t index) {
+        int begin = (int)index * chunk, len = std::min(chunk, extent - begin);
+        if (split_cols)
+            sgemm_serial(M, len, K, A, lda, B + begin, ldb, C + begin, ldc, accumulate);
+        else
+            sgemm_serial(len, N, K, A + (size_t)begin * lda, lda, B, ldb, C + (size_t)begin * ldc, ldc, accumulate);
+    }, chunks);
 }
 
 }  // namespace resnest

@@ -1,6 +1,6 @@
 // test_seeded_weights.cpp: the engine's seeded weights are bit-identical to the files
 // weights_tools/random_weights.py wrote for the committed tiny fixtures (same seed, every role), drawn a
-// tensor a thread by parallel_for_each_index, which is checked here too.
+// tensor a thread by parallel_for_each_index, which is checked here too (errors, several callers, nesting).
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -90,4 +90,33 @@ TEST_CASE("parallel_for_each_index runs every index once and rethrows the first 
                               },
                               4),
                           "item 3 failed");
+}
+
+TEST_CASE("parallel_for_each_index serves several callers at once and calls from inside an item", "[seeded]") {
+    // Four threads each make calls whose items make nested calls, through the one shared pool; every
+    // index runs once, and each call's own error comes back to its caller.
+    std::atomic<int> wrong{0}, nested_items{0}, errors_right{0};
+    std::vector<std::thread> callers;
+    for (int c = 0; c < 4; c++)
+        callers.emplace_back([&, c] {
+            for (int rep = 0; rep < 50; rep++) {
+                std::vector<std::atomic<int>> hits(300);
+                parallel_for_each_index(300, [&](int64_t i) {
+                    hits[i]++;
+                    if (i % 100 == 0) parallel_for_each_index(10, [&](int64_t) { nested_items++; }, 3);
+                }, c + 1);
+                for (auto& h : hits) wrong += h.load() != 1;
+                try {
+                    parallel_for_each_index(50, [c](int64_t i) {
+                        if (i == 7 + c || i == 30) throw std::runtime_error("item " + std::to_string(i));
+                    }, 4);
+                } catch (const std::runtime_error& e) {
+                    errors_right += std::string(e.what()) == "item " + std::to_string(7 + c);
+                }
+            }
+        });
+    for (std::thread& t : callers) t.join();
+    CHECK(wrong == 0);
+    CHECK(nested_items == 4 * 50 * 3 * 10);
+    CHECK(errors_right == 4 * 50);
 }
