@@ -2,7 +2,9 @@
 // planner it feeds. Any input must end in a parsed graph or a resnest::Error; anything else (a crash, a
 // sanitizer report, another exception type, a hang, runaway memory) is a finding. A graph that loads must
 // be internally consistent: nodes in topological order, every tensor non-empty and within the limits, and
-// a memory plan in which every tensor fits the arena.
+// a memory plan (graph input in the arena or not) in which every tensor fits the arena, no two tensors alive
+// at the same node share a byte (but an in-place output and its dying input), and the arena is not under
+// the most bytes alive at one node.
 //
 // Build and run (see tests/fuzz/README.md):
 //   bash tests/fuzz/run_fuzzers.sh 600          # every target, 600 s each
@@ -11,6 +13,8 @@
 #include <cstddef>  // size_t
 #include <cstdint>  // uint8_t
 #include <string>   // std::string
+#include <utility>  // std::pair
+#include <vector>   // std::vector
 
 #include "graph.h"          // resnest::graph_parse, kGraph* limits
 #include "planner.h"        // resnest::plan_memory
@@ -39,11 +43,38 @@ void check_graph(const resnest::Graph& g) {
         int64_t numel = resnest::shape_numel(t.shape);
         check(!t.shape.empty() && numel > 0 && numel <= resnest::kMaxTensorElements);
     }
+    // Live interval of each tensor (the input from -1, written before the first node).
+    const int end = static_cast<int>(g.nodes.size());
+    std::vector<std::pair<int, int>> live(g.tensors.size());
+    for (size_t t = 0; t < g.tensors.size(); t++) {
+        const resnest::TensorInfo& ti = g.tensors[t];
+        const int last = ti.consumers.empty() ? ti.producer : ti.consumers.back();
+        live[t] = {ti.producer, ti.is_output ? end : last};
+    }
     for (int batch : {1, 7}) {
-        resnest::MemoryPlan plan = resnest::plan_memory(g, batch, sizeof(float));
-        for (size_t t = 0; t < g.tensors.size(); t++) {
-            if (static_cast<int>(t) == g.input) continue;
-            check(plan.offset[t] >= 0 && plan.offset[t] + plan.bytes[t] <= plan.arena_bytes);
+        for (bool input_in_arena : {false, true}) {
+            resnest::MemoryPlan plan = resnest::plan_memory(g, batch, sizeof(float), input_in_arena);
+            check(plan.arena_bytes >= plan.peak_live_bytes);
+            for (size_t a = 0; a < g.tensors.size(); a++) {
+                if (static_cast<int>(a) == g.input && !input_in_arena) {
+                    check(plan.offset[a] == -1);
+                    continue;
+                }
+                check(plan.offset[a] >= 0 && plan.offset[a] + plan.bytes[a] <= plan.arena_bytes);
+                // No byte shared with a tensor alive at the same time, but an in-place output's dying input.
+                for (size_t b = a + 1; b < g.tensors.size() && g.tensors.size() <= 4096; b++) {
+                    if (static_cast<int>(b) == g.input && !input_in_arena) continue;
+                    if (live[a].first > live[b].second || live[b].first > live[a].second) continue;
+                    if (plan.offset[a] >= plan.offset[b] + plan.bytes[b] || plan.offset[b] >= plan.offset[a] + plan.bytes[a])
+                        continue;
+                    check(g.tensors[b].producer >= 0);  // b > a >= 0 = the input: a node's output
+                    const resnest::Node& pb = g.nodes[g.tensors[b].producer];
+                    bool reads_a = false;
+                    for (int t : pb.inputs) reads_a |= t == static_cast<int>(a);
+                    check(resnest::op_in_place_safe(pb.op) && reads_a && live[a].second == g.tensors[b].producer &&
+                          static_cast<int>(a) != g.input && plan.offset[a] == plan.offset[b]);
+                }
+            }
         }
     }
 }
