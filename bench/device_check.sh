@@ -9,7 +9,7 @@
 #   QUICK=1 ...     shorter runs for a tight device budget: parity fp32/fp16 only, 50 timed runs per bench
 #                   row, no timed-search rows, PyTorch's graph-replay configurations and torch.compile
 #                   at batches 1 and 128. A 15-minute device budget fits two calls (H200, 6ebbad4: ~330 s,
-#                   about 370 s with the two choice variants added since, and ~200 s):
+#                   about 395 s with the choice and workspace variants added since, and ~200 s):
 #                   STAGES="tests bench torch variants profile", then, while the machine is still warm,
 #                   STAGES="coldstart lab parity sanitize".
 #   DEADLINE_S=N    stop starting stages N seconds after the script began, and cut a stage's own limit to
@@ -29,7 +29,7 @@
 #   variants  ResNeSt50 fp16 with the timed search (full runs), with ordinary launches (--no-pdl), with
 #             every convolution on cuDNN (--conv-gemm off), with the choice timing back to back
 #             (RESNEST_CHOICE_TIMING=launches) and without split-K (RESNEST_SPLIT_K=off); both models in fp32
-#             with tf32/fp16's 128 MiB convolution workspace, ResNeSt50 fp16 with fp32's 1024 MiB
+#             with tf32/fp16's 128 MiB convolution workspace, ResNeSt50 fp16 with 384 MiB and fp32's 1024 MiB
 #   profile   profiles in fp16 and fp32 at batches 1, 8 and 128, with every convolution's ways timed afresh
 #             and logged (--verbose, no cache)
 #   lab       every kernel lab executable found in BIN (kernels/lab/: versions, correctness, timing sweep)
@@ -177,9 +177,14 @@ run_variants() {
             --random-weights --backend cuda --precision fp32 --conv-workspace 128 --batch 1,8,32,128 \
             --iters "$(L 100 50)" --json "$OUT_DIR/conv_workspace_128_${m}_fp32.json"
     done
-    stage bench_resnest50_fp16_conv_workspace_1024 "$(L 120 30)" "$RESNEST" bench --model models/resnest50.json \
-        --random-weights --backend cuda --precision fp16 --conv-workspace 1024 --batch 1,8,32,128 \
-        --iters "$(L 100 50)" --json "$OUT_DIR/conv_workspace_1024_resnest50_fp16.json"
+    # fp16 between the two: the memory the planner freed (about 245 MiB at batch 128) buys workspace; which
+    # share of the 1024 MiB gain does 384 MiB keep, and within half of PyTorch's memory?
+    local ws
+    for ws in 384 1024; do
+        stage "bench_resnest50_fp16_conv_workspace_$ws" "$(L 120 30)" "$RESNEST" bench --model models/resnest50.json \
+            --random-weights --backend cuda --precision fp16 --conv-workspace $ws --batch 1,8,32,128 \
+            --iters "$(L 100 50)" --json "$OUT_DIR/conv_workspace_${ws}_resnest50_fp16.json"
+    done
 }
 
 run_profile() {
@@ -265,12 +270,14 @@ rows = [("default", "bench_resnest50_fp16"), ("--no-pdl", "no_pdl_resnest50_fp16
         ("--conv-gemm off", "conv_gemm_off_resnest50_fp16"),
         ("RESNEST_CHOICE_TIMING=launches", "choice_timing_launches_resnest50_fp16"),
         ("RESNEST_SPLIT_K=off", "split_k_off_resnest50_fp16"),
+        ("--conv-workspace 384", "conv_workspace_384_resnest50_fp16"),
         ("--conv-workspace 1024", "conv_workspace_1024_resnest50_fp16")]
 for label, name in rows:
     f = f"{d}/{name}.json"
     if os.path.exists(f):
         r = json.load(open(f))["results"]
-        print(f"resnest50 fp16 {label:32s}" + "".join(f"  bs{x['batch']} {x['gpu_latency_ms']['p50']:.3f}" for x in r))
+        print(f"resnest50 fp16 {label:32s}" + "".join(f"  bs{x['batch']} {x['gpu_latency_ms']['p50']:.3f}" for x in r)
+              + f"  mem {r[-1]['device_memory_bytes'] / 2**20:.0f} MiB")
 PYEOF
 # The profile's batch-1 and batch-8 totals (replayed with events, eager) and the five costliest nodes.
 "$PY" - "$OUT_DIR" <<'PYEOF'
