@@ -56,10 +56,19 @@ struct Job {
 
 class WorkerPool {
   public:
-    // Never destroyed: workers may still be waiting on its queue when the process exits.
+    // Destroyed at exit, after stopping and joining its workers (no call may be running then).
     static WorkerPool& shared() {
-        static WorkerPool* pool = new WorkerPool(usable_cpus() - 1);
-        return *pool;
+        static WorkerPool pool(usable_cpus() - 1);
+        return pool;
+    }
+
+    ~WorkerPool() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            stopping_ = true;
+        }
+        work_ready_.notify_all();
+        for (std::thread& t : threads_) t.join();
     }
 
     int workers() const { return (int)threads_.size(); }
@@ -92,7 +101,8 @@ class WorkerPool {
     void work_loop() {
         std::unique_lock<std::mutex> lock(mutex_);
         for (;;) {
-            work_ready_.wait(lock, [&] { return !queue_.empty(); });
+            work_ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;  // stopping, nothing left to help with
             Job* job = queue_.front();
             if (--job->helpers_wanted == 0) queue_.pop_front();
             job->helpers_running++;
@@ -106,6 +116,7 @@ class WorkerPool {
     std::mutex mutex_;
     std::condition_variable work_ready_, helper_done_;
     std::deque<Job*> queue_;  // calls still wanting helpers, oldest first
+    bool stopping_ = false;
     std::vector<std::thread> threads_;
 };
 
