@@ -114,10 +114,6 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
         }
     }
 
-    ~CudaEngine() override {
-        if (weights_dev_) cudaFree(weights_dev_);
-    }
-
     std::unique_ptr<Context> create_context() const override;
     int64_t device_bytes() const override { return weights_bytes_; }
 
@@ -161,11 +157,13 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     void upload(const WeightBlob& blob) {
         weights_bytes_ = blob.size;
         if (weights_bytes_ > 0) {
-            RESNEST_CUDA_CHECK_AT(cudaMalloc(&weights_dev_, (size_t)blob.size), graph_.source + " weights");
-            CUDA_CHECK(cudaMemcpy(weights_dev_, blob.data.get(), (size_t)blob.size, cudaMemcpyHostToDevice));
+            void* dev = nullptr;
+            RESNEST_CUDA_CHECK_AT(cudaMalloc(&dev, (size_t)blob.size), graph_.source + " weights");
+            weights_dev_.reset(dev);
+            CUDA_CHECK(cudaMemcpy(dev, blob.data.get(), (size_t)blob.size, cudaMemcpyHostToDevice));
         }
         auto at = [&](int64_t off) -> const void* {
-            return off < 0 ? nullptr : (const void*)((const unsigned char*)weights_dev_ + off);
+            return off < 0 ? nullptr : (const void*)((const unsigned char*)weights_dev_.get() + off);
         };
         auto atf = [&](int64_t off) { return (const float*)at(off); };
         node_weights_.resize(graph_.nodes.size());
@@ -192,7 +190,10 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     DeviceInfo device_;
     size_t esize_ = 4;
     MemoryPlan plan_;
-    void* weights_dev_ = nullptr;
+    struct CudaFree {
+        void operator()(void* p) const { cudaFree(p); }
+    };
+    std::unique_ptr<void, CudaFree> weights_dev_;  // freed however the constructor ends
     int64_t weights_bytes_ = 0;
     std::vector<DeviceNodeWeights> node_weights_;
     std::unique_ptr<ConvAlgoCache> cache_;
@@ -230,9 +231,42 @@ struct BatchState {
     }
 };
 
+// CUDA events for timing, created together and destroyed with the holder (also when a profile throws).
+struct TimingEvents {
+    std::vector<cudaEvent_t> events;
+    explicit TimingEvents(size_t count) : events(count, nullptr) {
+        for (cudaEvent_t& e : events) {
+            cudaError_t status = cudaEventCreate(&e);
+            if (status != cudaSuccess) {
+                e = nullptr;
+                release();
+                RESNEST_CUDA_CHECK_AT(status, "the profile's timing events");
+            }
+        }
+    }
+    ~TimingEvents() { release(); }
+    TimingEvents(const TimingEvents&) = delete;
+    TimingEvents& operator=(const TimingEvents&) = delete;
+    void release() {
+        for (cudaEvent_t& e : events)
+            if (e) cudaEventDestroy(e), e = nullptr;
+    }
+};
+
 class CudaContext : public Context {
   public:
     explicit CudaContext(std::shared_ptr<const CudaEngine> engine) : engine_(std::move(engine)) {
+        try {
+            initialize();
+        } catch (...) {
+            release();  // a constructor that throws runs no destructor: what was made so far goes here
+            throw;
+        }
+    }
+
+    ~CudaContext() override { release(); }
+
+    void initialize() {
         const EngineOptions& o = engine_->options();
         const Graph& g = engine_->graph();
         auto t0 = std::chrono::steady_clock::now();
@@ -269,17 +303,22 @@ class CudaContext : public Context {
                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
 
-    ~CudaContext() override {
+    // Everything the context holds, whatever part of initialize() ran (statuses ignored: nothing to do here
+    // about a failure).
+    void release() noexcept {
         cudaSetDevice(engine_->options().device);
         if (stream_) cudaStreamSynchronize(stream_);
         batches_.clear();
         for (void* p : allocations_) cudaFree(p);
+        allocations_.clear();
         if (start_) cudaEventDestroy(start_);
         if (stop_) cudaEventDestroy(stop_);
         if (lt_) cublasLtDestroy(lt_);
         if (cublas_) cublasDestroy(cublas_);
         if (cudnn_) cudnnDestroy(cudnn_);
         if (stream_) cudaStreamDestroy(stream_);
+        start_ = stop_ = nullptr, lt_ = nullptr, cublas_ = nullptr, cudnn_ = nullptr, stream_ = nullptr;
+        cudaGetLastError();
     }
 
     void run(const float* input, int batch, float* output) override {
@@ -332,8 +371,8 @@ class CudaContext : public Context {
         BatchState& state = prepare(batch);
         const Graph& g = engine_->graph();
         size_t count = g.nodes.size();
-        std::vector<cudaEvent_t> events(count + 1);
-        for (cudaEvent_t& e : events) CUDA_CHECK(cudaEventCreate(&e));
+        TimingEvents held(count + 1);  // destroyed however the profile ends
+        std::vector<cudaEvent_t>& events = held.events;
         std::vector<std::vector<float>> samples(count), replayed(count);
         for (int it = 0; it < std::max(1, iters); it++) {
             forward(batch, state, &events);
@@ -341,7 +380,6 @@ class CudaContext : public Context {
             add_node_times(events, &samples);
         }
         if (engine_->options().cuda_graph && !debug_sync_) profile_replayed(batch, state, events, iters, &replayed);
-        for (cudaEvent_t e : events) cudaEventDestroy(e);
         auto median = [](std::vector<float>& v) {  // the upper one of an even count
             std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
             return v[v.size() / 2];
@@ -578,7 +616,9 @@ class CudaContext : public Context {
 
     // One eager pass (lazy library set-up happens here, outside the capture), then the CUDA graph capture.
     // Another thread that synchronizes the device meanwhile (destroying a context: cudaFree, cublasDestroy)
-    // can invalidate the capture; it is then taken again, and after kCaptureAttempts this batch size runs
+    // can invalidate the capture; it is then taken again. A call of the pass that the capture refuses
+    // invalidates it too, and reads the same from here: so after kCaptureAttempts with programmatic dependent
+    // launch on, a KernelLaunchError lets prepare() try again without it; with it off, this batch size runs
     // with ordinary launches, node by node (the same results).
     void run_and_capture(int batch, BatchState& state) {
         forward(batch, state, nullptr);
@@ -587,6 +627,10 @@ class CudaContext : public Context {
         constexpr int kCaptureAttempts = 3;
         for (int attempt = 1; attempt <= kCaptureAttempts; attempt++)
             if (capture_forward(batch, state)) return;
+        if (launch_.dependent_launch)
+            throw KernelLaunchError(engine_->graph().source + ": the CUDA graph capture at batch " + std::to_string(batch) +
+                                    " was invalidated " + std::to_string(kCaptureAttempts) +
+                                    " times with programmatic dependent launch on");
         std::fprintf(stderr, "warning: %s: the CUDA graph capture at batch %d was invalidated %d times (another thread "
                      "synchronizing the device, or a call that cannot be captured); this batch size runs without a "
                      "CUDA graph\n",
@@ -594,9 +638,9 @@ class CudaContext : public Context {
     }
 
     // Captures what `enqueue` launches on the stream into *graph (left null unless the capture succeeded) and
-    // returns how the capture ended: cudaErrorStreamCaptureInvalidated when it was invalidated from outside,
-    // also where that made a call inside `enqueue` throw; any other exception from `enqueue` propagates
-    // once the capture is ended.
+    // returns how the capture ended: cudaErrorStreamCaptureInvalidated when it was invalidated, also where
+    // that made a call inside `enqueue` throw (invalidated from outside, or by a call the capture refused:
+    // the two read the same); any other exception from `enqueue` propagates once the capture is ended.
     template <typename Enqueue>
     cudaError_t capture_stream(cudaGraph_t* graph, Enqueue enqueue) {
         *graph = nullptr;
@@ -619,9 +663,9 @@ class CudaContext : public Context {
         return e;
     }
 
-    // Captures the forward pass into state.graph / state.exec. False when the capture was invalidated from
-    // outside (nothing kept); a capture that fails otherwise throws (KernelLaunchError when the graph does
-    // not end or instantiate, the failing call's error when a launch fails).
+    // Captures the forward pass into state.graph / state.exec. False when the capture was invalidated
+    // (nothing kept; see capture_stream); a capture that fails otherwise throws (KernelLaunchError when the
+    // graph does not end or instantiate, the failing call's error when a call fails without invalidating it).
     bool capture_forward(int batch, BatchState& state) {
         if (state.exec) cudaGraphExecDestroy(state.exec), state.exec = nullptr;
         if (state.graph) cudaGraphDestroy(state.graph), state.graph = nullptr;
