@@ -845,13 +845,17 @@ class CudaContext : public Context {
         const DeviceNodeWeights& w = engine_->weights(i);
         auto gemm = std::make_unique<GateGemmLaunch>();
         std::string why;
-        // The gate as matmuls, where it builds: optional, like a convolution's ways (a library error skips
-        // it with a warning).
+        // The gate as matmuls, where it builds and one launch of it runs: optional, like a convolution's ways
+        // (a library error skips it with a warning, from the cache too).
         auto build_gemm = [&] {
             try {
-                return gemm->describe(shape(GateForm::matmuls),
-                                      {gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_}, n.name, &why) &&
-                       gemm->choose_algorithms(lt_, &why);
+                if (!gemm->describe(shape(GateForm::matmuls),
+                                    {gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_}, n.name, &why) ||
+                    !gemm->choose_algorithms(lt_, &why))
+                    return false;
+                gemm->launch(lt_, launch_);  // throws where cuBLASLt refuses the algorithm it offered
+                CUDA_CHECK(cudaStreamSynchronize(stream_));
+                return true;
             } catch (const Error& e) {
                 std::fprintf(stderr, "resnest: warning: %s: the gate as matmuls skipped: %s\n", n.name.c_str(), e.what());
                 cudaGetLastError();

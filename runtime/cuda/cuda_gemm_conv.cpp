@@ -259,14 +259,16 @@ bool GemmConvLaunch::choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b,
     return true;
 }
 
-bool GemmConvLaunch::choose_split_k(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream, int split_k) {
+bool GemmConvLaunch::choose_split_k(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream, int split_k,
+                                    int scheme) {
     const size_t ws_limit = gemm_workspace_limit(b);
     cublasLtMatmulHeuristicResult_t found[kMaxCandidates] = {};
     std::vector<int> ranks;
     usable_heuristics(lt, ws_limit, found, &ranks);
     for (int r : ranks)
         for (const Candidate& c : split_k_variants(found[r], r))
-            if (c.split_k == split_k && take(lt, found, c, ws_limit) && try_launch(lt, b, stream) == CUBLAS_STATUS_SUCCESS)
+            if (c.split_k == split_k && c.scheme == scheme && take(lt, found, c, ws_limit) &&
+                try_launch(lt, b, stream) == CUBLAS_STATUS_SUCCESS)
                 return true;
     rank_ = -1, split_k_ = 1, scheme_ = 0;
     return false;

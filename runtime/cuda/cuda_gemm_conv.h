@@ -56,10 +56,11 @@ class GemmConvLaunch {
     // runs. Not during graph capture. Returns false when no candidate runs (the node stays on cuDNN).
     bool choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream, ConvAlgoCache& cache,
                           const std::string& key, bool* from_cache);
-    // Tests: the best-ranked heuristic candidate that takes a split of `split_k` (any reduction scheme
-    // cuBLASLt accepts), without timing; false when none runs. The split-K forms the timed choice may pick
-    // are then checked against the CPU whether or not they win on this GPU.
-    bool choose_split_k(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream, int split_k);
+    // Tests: the best-ranked heuristic candidate that takes a split of `split_k` with reduction `scheme`
+    // (a cublasLtReductionScheme_t: CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE or _INPLACE), without timing;
+    // false when none runs. The split-K forms the timed choice may pick are then checked against the CPU
+    // whether or not they win on this GPU.
+    bool choose_split_k(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream, int split_k, int scheme);
     void launch(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream) const;
     // Mean device time of a few launches after one untimed one, ms.
     float time_call(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream) const;

@@ -8,6 +8,8 @@
 #include <cublasLt.h>
 
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "conv_as_gemm.h"
 #include "cpu/cpu_ops.h"
@@ -101,15 +103,21 @@ TEST_CASE("1x1 convolutions as one cuBLASLt matmul match the CPU at every model 
                                                   std::to_string(c.cin) + "/" + std::to_string(c.cout) + "/" +
                                                   std::to_string(hw), &from_cache));
                 check(cudaDeviceSynchronize(), "search");
-                // The timed choice, then every split-K form the choice may time (where the grid is under a wave).
-                for (int split : {1, 2, 4, 8, 16, 32}) {
-                    if (split > 1 && !gemm.choose_split_k(lt, buf, 0, split)) continue;
+                // The timed choice, then every split-K form the choice may time (where the grid is under a wave),
+                // with each reduction scheme: partial sums in the workspace, or added in place in y.
+                std::vector<std::pair<int, int>> forms{{1, 0}};  // (split, reduction scheme)
+                for (int split : {2, 4, 8, 16, 32})
+                    for (int scheme : {CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE, CUBLASLT_REDUCTION_SCHEME_INPLACE})
+                        forms.push_back({split, scheme});
+                for (const auto& [split, scheme] : forms) {
+                    if (split > 1 && !gemm.choose_split_k(lt, buf, 0, split, scheme)) continue;
                     check(cudaDeviceSynchronize(), "split");
                     check(cudaMemset(dy.data(), kPoison, ref.size() * es), "poison");  // the search wrote y
                     check(cudaMemset(workspace, kPoison, ws_bytes), "poison the workspace");  // split-K's partials
                     gemm.launch(lt, buf, 0);
                     check(cudaDeviceSynchronize(), "gemm");
-                    INFO("heuristic rank " << gemm.algorithm() << ", split-K " << gemm.split_k());
+                    INFO("heuristic rank " << gemm.algorithm() << ", split-K " << gemm.split_k() << ", reduction scheme "
+                                           << (split > 1 ? scheme : 0));
                     std::vector<float> got;
                     REQUIRE(dy.download(got, &why));
                     double err = max_rel_error(nhwc_to_nchw(got, n, c.cout, hw), ref);
@@ -246,14 +254,15 @@ TEST_CASE("other convolutions as im2col + one cuBLASLt matmul match the CPU at e
 
                 // Every split-K form the choice may time, on a poisoned workspace (where the partial sums or
                 // the in-place reduction's counters live).
-                for (int split : {2, 4, 8, 16, 32}) {
-                    if (!gemm.choose_split_k(lt, buf, 0, split)) continue;
+                for (int split : {2, 4, 8, 16, 32})
+                for (int scheme : {CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE, CUBLASLT_REDUCTION_SCHEME_INPLACE}) {
+                    if (!gemm.choose_split_k(lt, buf, 0, split, scheme)) continue;
                     check(cudaDeviceSynchronize(), "split");
                     check(cudaMemset(dy.data(), kPoison, ref.size() * es), "poison");
                     check(cudaMemset(workspace, kPoison, ws_bytes), "poison the workspace");
                     gemm.launch(lt, buf, 0);
                     check(cudaDeviceSynchronize(), "im2col + split-K gemm");
-                    INFO("split-K " << split);
+                    INFO("split-K " << split << ", reduction scheme " << scheme);
                     REQUIRE(dy.download(got, &why));
                     CHECK(max_rel_error(nhwc_to_nchw(got, n, a.out_channels, ohw), ref) <= op_tolerance(p));
                     split_ran++;

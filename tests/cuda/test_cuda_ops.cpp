@@ -177,7 +177,7 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
     INFO("seed " << run_seed());
     cublasLtHandle_t lt = nullptr;
     REQUIRE(cublasLtCreate(&lt) == CUBLAS_STATUS_SUCCESS);
-    int matmul_gates = 0;
+    int matmul_gates = 0, matmul_refused = 0;
     for (Precision p : {Precision::fp32, Precision::fp16})
         for (const AttnCase& c : attention_cases())
             for (int n : {1, 3, 11}) {
@@ -283,7 +283,12 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
                                                       (float*)dattn_mm.data()};
                     REQUIRE(mm.describe(gs, mb, "test gate", &why));
                     INFO(why);
-                    REQUIRE(mm.choose_algorithms(lt, &why));
+                    if (!mm.choose_algorithms(lt, &why)) {  // the runtime then keeps the gate kernels, as here
+                        std::printf("cuda split attention: no cuBLASLt algorithm for the gate as matmuls at C %d, "
+                                    "inter %d, batch %d: %s\n", C, inter, n, why.c_str());
+                        matmul_refused++;
+                        continue;
+                    }
                     mm.launch(lt, resnest::KernelStream(0, true));
                     check(cudaDeviceSynchronize(), "split attention gate as matmuls");
                     std::vector<float> mm_gates;
@@ -335,7 +340,8 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
             }
         }
     cublasLtDestroy(lt);
-    std::printf("cuda split attention: the gate as matmuls checked in %d cases\n", matmul_gates);
+    std::printf("cuda split attention: the gate as matmuls checked in %d cases, refused by cuBLASLt in %d\n",
+                matmul_gates, matmul_refused);
     CHECK(matmul_gates >= 2 * 3 * 4);  // fp32, fp16 x batches 1, 3, 11 x at least ResNeSt50's four widths
 }
 
