@@ -32,7 +32,7 @@ std::string conv_algo_key(const ConvAlgoKeyParts& p) {
     k << "c" << p.in_channels << "|" << p.in_h << "x" << p.in_w << "|k" << p.out_channels
       << "|" << p.kernel_h << "x" << p.kernel_w << "|s" << p.stride_h << "x" << p.stride_w << "|p" << p.pad_h
       << "x" << p.pad_w << "|d" << p.dilation_h << "x" << p.dilation_w << "|g" << p.groups << "|"
-      << (p.fused_bias_relu ? "bias_relu" : "plain") << (p.timed_search ? "|timed" : "");
+      << (p.fused_bias_relu ? "bias_relu" : "plain") << (p.residual ? "|z" : "") << (p.timed_search ? "|timed" : "");
     if (p.workspace_mib != 128) k << "|ws" << p.workspace_mib;
     return op_algo_key(p, k.str());
 }
@@ -93,7 +93,7 @@ bool parse_line(const std::string& line, std::string* key, ConvAlgoChoice* c) {
         std::string raw(opaque.size() / 2, '\0');
         if (!hex_to_bytes(opaque, &raw[0], raw.size())) return false;
     }
-    if (algo < 0 || algo > 64 || math < 0 || math >= 1024 || bytes < 0 || bytes > (1ll << 40)) return false;
+    if (algo < 0 || algo > kMaxCachedAlgo || math < 0 || math >= 1024 || bytes < 0 || bytes > (1ll << 40)) return false;
     c->algo = (int)algo;
     c->math_type = (int)math;
     c->workspace_bytes = bytes;

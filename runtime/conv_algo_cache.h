@@ -25,6 +25,7 @@ struct ConvAlgoChoice {
 };
 
 constexpr size_t kMaxOpaqueHex = 4096;  // longer <opaque> fields do not parse
+constexpr int kMaxCachedAlgo = 1023;    // larger <algo> fields (an algorithm enum or a heuristic rank) do not parse
 
 // Bytes as lowercase hex, and back: false unless `hex` is exactly 2 * bytes hex digits.
 std::string bytes_to_hex(const void* data, size_t bytes);
@@ -39,6 +40,7 @@ struct ConvAlgoKeyParts {
     int kernel_h = 0, kernel_w = 0, stride_h = 0, stride_w = 0, pad_h = 0, pad_w = 0;
     int dilation_h = 0, dilation_w = 0, groups = 0;
     bool fused_bias_relu = false;  // the cudnnConvolutionBiasActivationForward call (restricts the algorithms)
+    bool residual = false;         // a second input z added before the ReLU (another cuDNN operation graph)
     bool timed_search = false;     // chosen by timing the node's own call (EngineOptions::conv_search "timed")
     int workspace_mib = 128;       // the workspace the choice was limited to (named in the key unless 128)
 };

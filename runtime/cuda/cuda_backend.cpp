@@ -540,7 +540,7 @@ class CudaContext : public Context {
             k.in_channels = a.in_channels, k.in_h = p.in_h, k.in_w = p.in_w, k.out_channels = a.out_channels;
             k.kernel_h = a.kernel_h, k.kernel_w = a.kernel_w, k.stride_h = a.stride_h, k.stride_w = a.stride_w;
             k.pad_h = a.pad_h, k.pad_w = a.pad_w, k.dilation_h = a.dilation_h, k.dilation_w = a.dilation_w;
-            k.groups = a.groups, k.fused_bias_relu = n.fused_relu, k.timed_search = o.conv_search == "timed";
+            k.groups = a.groups, k.fused_bias_relu = n.fused_relu, k.residual = n.inputs.size() > 1, k.timed_search = o.conv_search == "timed";
             k.workspace_mib = (int)(workspace_bytes_ >> 20);  // the limit this context's choices are held to
             ConvBuffers grouped = conv_buffers(i, false), dense = conv_buffers(i, true);
             auto conv = std::make_unique<ConvNode>();

@@ -207,6 +207,7 @@ std::vector<BackendDescriptor> GraphConvLaunch::heuristic_configs() const {
                                  nullptr) != CUDNN_STATUS_SUCCESS ||
         count <= 0)
         return configs;
+    count = std::min<int64_t>(count, kMaxCachedAlgo + 1);  // a rank the cache file can hold
     for (int64_t i = 0; i < count; i++) configs.emplace_back(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, node_);
     std::vector<cudnnBackendDescriptor_t> raw;
     for (const BackendDescriptor& c : configs) raw.push_back(c.get());
@@ -297,6 +298,7 @@ bool GraphConvLaunch::config_from(const CudnnEngineChoice& c, BackendDescriptor*
     for (const auto& k : c.knobs) {
         made.emplace_back(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR, node_);
         cudnnBackendDescriptor_t choice = made.back().get();
+        if (k.first < 0 || k.first >= (int64_t)CUDNN_KNOB_TYPE_COUNTS) return false;  // not a knob of this cuDNN
         const cudnnBackendKnobType_t type = (cudnnBackendKnobType_t)k.first;
         const int64_t value = k.second;
         if (!ok(cudnnBackendSetAttribute(choice, CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE, CUDNN_TYPE_KNOB_TYPE, 1, &type)) ||
@@ -388,7 +390,7 @@ bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, Co
         BackendDescriptor config;
         std::vector<BackendDescriptor> parts;
         if (config_from(engine, &config, &parts) && engine_allowed(config) &&
-            make_plan(handle, config, b.workspace_bytes, &plan_, &workspace_) &&
+            make_plan(handle, config, b.workspace_bytes, &plan_, &workspace_) && workspace_ == cached.workspace_bytes &&
             execute(handle, plan_) == CUDNN_STATUS_SUCCESS) {
             rank_ = cached.algo;
             restored_ = true;
@@ -399,14 +401,17 @@ bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, Co
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<BackendDescriptor> configs = heuristic_configs();
     heuristics_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    // Else its rank in the heuristic list (an entry without the engine gains it for the next start).
+    // Else its rank in the heuristic list (an entry without the engine, or whose engine did not rebuild
+    // here, gains the rank's engine for the next start).
     if (have_cached && cached.algo < (int)configs.size() && engine_allowed(configs[cached.algo]) &&
         make_plan(handle, configs[cached.algo], b.workspace_bytes, &plan_, &workspace_) &&
         execute(handle, plan_) == CUDNN_STATUS_SUCCESS) {
         rank_ = cached.algo;
         *from_cache = true;
-        if (cached.opaque.empty() && engine_choice_of(configs[cached.algo], &engine))
-            cache.insert(key, {cached.algo, 0, workspace_, encode_cudnn_engine_choice(engine)});
+        if (engine_choice_of(configs[cached.algo], &engine)) {
+            const std::string record = encode_cudnn_engine_choice(engine);
+            if (record != cached.opaque) cache.insert(key, {cached.algo, 0, workspace_, record});
+        }
         return true;
     }
     cudaStream_t stream = nullptr;

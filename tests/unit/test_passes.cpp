@@ -394,6 +394,8 @@ TEST_CASE("the convolution algorithm cache: keys, file round trip, corrupt lines
     CHECK(conv_algo_key(k2) != key);
     k2 = k, k2.fused_bias_relu = false;
     CHECK(conv_algo_key(k2) != key);
+    k2 = k, k2.residual = true;
+    CHECK(conv_algo_key(k2) != key);
     k2 = k, k2.timed_search = true;
     CHECK(conv_algo_key(k2) != key);
     k2 = k, k2.workspace_mib = 1024;  // a choice limited to another workspace is another choice
@@ -423,19 +425,24 @@ TEST_CASE("the convolution algorithm cache: keys, file round trip, corrupt lines
         c.insert(key, {6, 1, 123456, ""});
         // A cuBLASLt entry: a packed split-K (over cuDNN's math types) and a serialized 64-byte descriptor.
         c.insert(key + "|lt", {2, pack_split_k(8, 2), 4096, std::string(128, 'a')});
+        c.insert(key + "|rank", {kMaxCachedAlgo, 0, 0, ""});  // a cuDNN graph's heuristic rank may pass 64
         CHECK(c.last_warning().empty());
     }
     {
         std::ofstream f(path, std::ios::app);
-        // Seven bad lines: no tab, two numbers, a negative algorithm, a fifth field that is not hex, an odd
-        // number of hex digits, a sixth field, a math type of 1024.
+        // Eight bad lines: no tab, two numbers, a negative algorithm, a fifth field that is not hex, an odd
+        // number of hex digits, a sixth field, a math type of 1024, an algorithm past kMaxCachedAlgo.
         f << "garbage line\n" << key << "x\t1\t2\n" << "k\t-1\t0\t0\n" << "k2\t1\t2\t3\textra\n"
-          << "k3\t1\t2\t3\tabc\n" << "k4\t1\t2\t3\tab\tcd\n" << "k5\t1\t1024\t3\n";
+          << "k3\t1\t2\t3\tabc\n" << "k4\t1\t2\t3\tab\tcd\n" << "k5\t1\t1024\t3\n"
+          << "k6\t" << kMaxCachedAlgo + 1 << "\t0\t0\n";
     }
     ConvAlgoCache c(path);
-    CHECK(c.loaded() == 2);
-    CHECK(c.skipped_lines() == 7);
-    CHECK_THAT(c.last_warning(), Contains("skipped 7 malformed"));
+    CHECK(c.loaded() == 3);
+    CHECK(c.skipped_lines() == 8);
+    CHECK_THAT(c.last_warning(), Contains("skipped 8 malformed"));
+    ConvAlgoChoice rank;
+    REQUIRE(c.lookup(key + "|rank", &rank));
+    CHECK(rank.algo == kMaxCachedAlgo);
     ConvAlgoChoice lt;
     REQUIRE(c.lookup(key + "|lt", &lt));
     CHECK(lt.algo == 2);
@@ -505,7 +512,7 @@ TEST_CASE("a cuDNN graph engine's cached form: global index and knobs round trip
     CHECK(refused(bad));
     bad = one, bad[30] = 'f';  // a negative index (the top byte 0xf0)
     CHECK(refused(bad));
-    bad = one, bad[32] = '2';  // two knobs announced, one there
+    bad = one, bad[33] = '2';  // two knobs announced, one there
     CHECK(refused(bad));
     bad = one, bad[51] = '4';  // knob type 0x403 = 1027
     CHECK(refused(bad));
