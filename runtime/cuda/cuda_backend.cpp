@@ -231,6 +231,13 @@ struct BatchState {
     }
 };
 
+// The forward pass's CUDA graph did not end or instantiate (its eager pass had run): with programmatic
+// dependent launch on, prepare() captures again without it; with it off, the batch size runs eagerly.
+class GraphCaptureError : public KernelLaunchError {
+  public:
+    using KernelLaunchError::KernelLaunchError;
+};
+
 // CUDA events for timing, created together and destroyed with the holder (also when a profile throws).
 struct TimingEvents {
     std::vector<cudaEvent_t> events;
@@ -619,14 +626,22 @@ class CudaContext : public Context {
     // can invalidate the capture; it is then taken again. A call of the pass that the capture refuses
     // invalidates it too, and reads the same from here: so after kCaptureAttempts with programmatic dependent
     // launch on, a KernelLaunchError lets prepare() try again without it; with it off, this batch size runs
-    // with ordinary launches, node by node (the same results).
+    // with ordinary launches, node by node (the same results). A graph that does not end or instantiate
+    // (GraphCaptureError) goes the same two ways at once.
     void run_and_capture(int batch, BatchState& state) {
         forward(batch, state, nullptr);
         CUDA_CHECK(cudaStreamSynchronize(stream_));
         if (!engine_->options().cuda_graph || debug_sync_) return;
         constexpr int kCaptureAttempts = 3;
-        for (int attempt = 1; attempt <= kCaptureAttempts; attempt++)
-            if (capture_forward(batch, state)) return;
+        for (int attempt = 1; attempt <= kCaptureAttempts; attempt++) {
+            try {
+                if (capture_forward(batch, state)) return;
+            } catch (const GraphCaptureError& e) {
+                if (launch_.dependent_launch) throw;  // prepare() tries again without it
+                std::fprintf(stderr, "warning: %s; batch %d runs without a CUDA graph (as --no-graph)\n", e.what(), batch);
+                return;
+            }
+        }
         if (launch_.dependent_launch)
             throw KernelLaunchError(engine_->graph().source + ": the CUDA graph capture at batch " + std::to_string(batch) +
                                     " was invalidated " + std::to_string(kCaptureAttempts) +
@@ -664,8 +679,9 @@ class CudaContext : public Context {
     }
 
     // Captures the forward pass into state.graph / state.exec. False when the capture was invalidated
-    // (nothing kept; see capture_stream); a capture that fails otherwise throws (KernelLaunchError when the
-    // graph does not end or instantiate, the failing call's error when a call fails without invalidating it).
+    // (nothing kept; see capture_stream); a capture that fails otherwise throws (GraphCaptureError, nothing
+    // kept, when the graph does not end or instantiate; the failing call's error when a call fails without
+    // invalidating it).
     bool capture_forward(int batch, BatchState& state) {
         if (state.exec) cudaGraphExecDestroy(state.exec), state.exec = nullptr;
         if (state.graph) cudaGraphDestroy(state.graph), state.graph = nullptr;
@@ -674,7 +690,9 @@ class CudaContext : public Context {
         if (e == cudaSuccess) e = cudaGraphInstantiate(&state.exec, state.graph, 0);
         if (e != cudaSuccess) {
             cudaGetLastError();
-            throw KernelLaunchError(engine_->graph().source + ": the CUDA graph capture of the forward pass failed: " +
+            if (state.exec) cudaGraphExecDestroy(state.exec), state.exec = nullptr;
+            if (state.graph) cudaGraphDestroy(state.graph), state.graph = nullptr;
+            throw GraphCaptureError(engine_->graph().source + ": the CUDA graph capture of the forward pass failed: " +
                                     cudaGetErrorString(e) + " (--no-graph runs without it)");
         }
         return true;
