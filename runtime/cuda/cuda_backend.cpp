@@ -218,17 +218,12 @@ struct BatchState {
     std::vector<char> linear_rows;                 // per linear node: the warp-per-row kernel (else cuBLAS)
     std::vector<GateForm> gate_form;               // per split-attention node: how its gate runs
     std::vector<std::unique_ptr<GateGemmLaunch>> gate_gemm;  // per node whose gate may run as matmuls
-    cudaGraph_t graph = nullptr;
-    cudaGraphExec_t exec = nullptr;
+    CapturedGraph captured;                        // the forward pass, replayed by later runs
     int legacy_cached = 0, by_impl[kConvImpls] = {};  // conv nodes per ConvImpl
     int split_k = 0;                                  // cuBLASLt convolutions with the reduction split
     double choice_s[kConvImpls] = {};                 // host time preparing them, by the way chosen
     double graph_heuristics_s = 0.0, graph_plans_s = 0.0;  // of which the chosen cuDNN graphs' heuristics, plans
     int graphs_restored = 0;  // convolutions on a cuDNN graph rebuilt from the cached engine
-    ~BatchState() {
-        if (exec) cudaGraphExecDestroy(exec);
-        if (graph) cudaGraphDestroy(graph);
-    }
 };
 
 // The forward pass's CUDA graph did not end or instantiate (its eager pass had run): with programmatic
@@ -236,28 +231,6 @@ struct BatchState {
 class GraphCaptureError : public KernelLaunchError {
   public:
     using KernelLaunchError::KernelLaunchError;
-};
-
-// CUDA events for timing, created together and destroyed with the holder (also when a profile throws).
-struct TimingEvents {
-    std::vector<cudaEvent_t> events;
-    explicit TimingEvents(size_t count) : events(count, nullptr) {
-        for (cudaEvent_t& e : events) {
-            cudaError_t status = cudaEventCreate(&e);
-            if (status != cudaSuccess) {
-                e = nullptr;
-                release();
-                RESNEST_CUDA_CHECK_AT(status, "the profile's timing events");
-            }
-        }
-    }
-    ~TimingEvents() { release(); }
-    TimingEvents(const TimingEvents&) = delete;
-    TimingEvents& operator=(const TimingEvents&) = delete;
-    void release() {
-        for (cudaEvent_t& e : events)
-            if (e) cudaEventDestroy(e), e = nullptr;
-    }
 };
 
 class CudaContext : public Context {
@@ -350,8 +323,8 @@ class CudaContext : public Context {
         BatchState& state = prepare(batch);
         auto t0 = std::chrono::steady_clock::now();
         CUDA_CHECK(cudaEventRecord(start_, stream_));
-        if (state.exec)
-            CUDA_CHECK(cudaGraphLaunch(state.exec, stream_));
+        if (state.captured.exec)
+            CUDA_CHECK(cudaGraphLaunch(state.captured.exec, stream_));
         else
             forward(batch, state, nullptr);
         CUDA_CHECK(cudaEventRecord(stop_, stream_));
@@ -378,15 +351,15 @@ class CudaContext : public Context {
         BatchState& state = prepare(batch);
         const Graph& g = engine_->graph();
         size_t count = g.nodes.size();
-        TimingEvents held(count + 1);  // destroyed however the profile ends
+        TimingEvents held(count + 1, "the profile's events");  // destroyed however the profile ends
         std::vector<cudaEvent_t>& events = held.events;
         std::vector<std::vector<float>> samples(count), replayed(count);
         for (int it = 0; it < std::max(1, iters); it++) {
             forward(batch, state, &events);
             CUDA_CHECK(cudaStreamSynchronize(stream_));
-            add_node_times(events, &samples);
+            add_node_times(held, &samples);
         }
-        if (engine_->options().cuda_graph && !debug_sync_) profile_replayed(batch, state, events, iters, &replayed);
+        if (engine_->options().cuda_graph && !debug_sync_) profile_replayed(batch, state, held, iters, &replayed);
         auto median = [](std::vector<float>& v) {  // the upper one of an even count
             std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
             return v[v.size() / 2];
@@ -417,12 +390,9 @@ class CudaContext : public Context {
 
   private:
     // Appends node i's time in the run just finished (events[i] to events[i + 1], ms) to (*times)[i].
-    void add_node_times(const std::vector<cudaEvent_t>& events, std::vector<std::vector<float>>* times) const {
-        for (size_t i = 0; i < times->size(); i++) {
-            float ms = 0.0f;
-            CUDA_CHECK(cudaEventElapsedTime(&ms, events[i], events[i + 1]));
-            (*times)[i].push_back(ms);
-        }
+    void add_node_times(const TimingEvents& events, std::vector<std::vector<float>>* times) const {
+        for (size_t i = 0; i < times->size(); i++)
+            (*times)[i].push_back(events.elapsed(i, i + 1, engine_->graph().nodes[i].name));
     }
 
     // Per-node device times as the forward pass runs in production: captured into a CUDA graph with the
@@ -430,7 +400,7 @@ class CudaContext : public Context {
     // launches measure the host's launch cost more than the kernels). A capture refused with programmatic
     // dependent launch is taken again without it; where that fails too, `out` is left empty with a warning
     // (the eager times still stand).
-    void profile_replayed(int batch, BatchState& state, std::vector<cudaEvent_t>& events, int iters,
+    void profile_replayed(int batch, BatchState& state, TimingEvents& events, int iters,
                           std::vector<std::vector<float>>* out) {
         std::string first_error;
         if (try_profile_replayed(batch, state, events, iters, out, &first_error)) return;
@@ -446,16 +416,15 @@ class CudaContext : public Context {
                      first_error.c_str());
     }
 
-    bool try_profile_replayed(int batch, BatchState& state, std::vector<cudaEvent_t>& events, int iters,
+    bool try_profile_replayed(int batch, BatchState& state, TimingEvents& events, int iters,
                               std::vector<std::vector<float>>* out, std::string* error) {
-        cudaGraph_t graph = nullptr;
-        cudaGraphExec_t exec = nullptr;
+        CapturedGraph captured;
         bool ok = true;
         try {
-            CUDA_CHECK(capture_stream(&graph, [&] { forward(batch, state, &events, true); }));
-            CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+            CUDA_CHECK(capture_stream(&captured.graph, [&] { forward(batch, state, &events.events, true); }));
+            CUDA_CHECK(cudaGraphInstantiate(&captured.exec, captured.graph, 0));
             for (int it = 0; it < std::max(1, iters); it++) {
-                CUDA_CHECK(cudaGraphLaunch(exec, stream_));
+                CUDA_CHECK(cudaGraphLaunch(captured.exec, stream_));
                 CUDA_CHECK(cudaStreamSynchronize(stream_));
                 add_node_times(events, out);
             }
@@ -466,8 +435,6 @@ class CudaContext : public Context {
             for (auto& v : *out) v.clear();
             ok = false;
         }
-        if (exec) cudaGraphExecDestroy(exec);
-        if (graph) cudaGraphDestroy(graph);
         return ok;
     }
 
@@ -599,7 +566,7 @@ class CudaContext : public Context {
             std::fprintf(stderr, "cuda: batch %d prepared: convolutions on %s (%d of the cuBLASLt ones split-K; %d legacy "
                          "searches answered by the cache); programmatic dependent launch %s%s\n", batch, ways.c_str(),
                          state->split_k, state->legacy_cached,
-                         launch_.dependent_launch ? "on" : "off", state->exec ? "; CUDA graph captured" : "");
+                         launch_.dependent_launch ? "on" : "off", state->captured.exec ? "; CUDA graph captured" : "");
             std::fprintf(stderr, "cuda: batch %d: convolution choice %.3f s, eager pass + capture %.3f s\n", batch,
                          std::chrono::duration<double>(t_convs - t0).count(),
                          std::chrono::duration<double>(t_end - t_convs).count());
@@ -678,20 +645,18 @@ class CudaContext : public Context {
         return e;
     }
 
-    // Captures the forward pass into state.graph / state.exec. False when the capture was invalidated
+    // Captures the forward pass into state.captured. False when the capture was invalidated
     // (nothing kept; see capture_stream); a capture that fails otherwise throws (GraphCaptureError, nothing
     // kept, when the graph does not end or instantiate; the failing call's error when a call fails without
     // invalidating it).
     bool capture_forward(int batch, BatchState& state) {
-        if (state.exec) cudaGraphExecDestroy(state.exec), state.exec = nullptr;
-        if (state.graph) cudaGraphDestroy(state.graph), state.graph = nullptr;
-        cudaError_t e = capture_stream(&state.graph, [&] { forward(batch, state, nullptr); });
+        state.captured.reset();
+        cudaError_t e = capture_stream(&state.captured.graph, [&] { forward(batch, state, nullptr); });
         if (e == cudaErrorStreamCaptureInvalidated) return false;
-        if (e == cudaSuccess) e = cudaGraphInstantiate(&state.exec, state.graph, 0);
+        if (e == cudaSuccess) e = cudaGraphInstantiate(&state.captured.exec, state.captured.graph, 0);
         if (e != cudaSuccess) {
             cudaGetLastError();
-            if (state.exec) cudaGraphExecDestroy(state.exec), state.exec = nullptr;
-            if (state.graph) cudaGraphDestroy(state.graph), state.graph = nullptr;
+            state.captured.reset();
             throw GraphCaptureError(engine_->graph().source + ": the CUDA graph capture of the forward pass failed: " +
                                     cudaGetErrorString(e) + " (--no-graph runs without it)");
         }

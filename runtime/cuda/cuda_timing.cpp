@@ -11,39 +11,13 @@ namespace resnest {
 
 namespace {
 
-// Two events, destroyed with the object.
-struct EventPair {
-    cudaEvent_t start = nullptr, stop = nullptr;
-    explicit EventPair(const std::string& where) {
-        RESNEST_CUDA_CHECK_AT(cudaEventCreate(&start), where);
-        cudaError_t e = cudaEventCreate(&stop);
-        if (e != cudaSuccess) {
-            cudaEventDestroy(start);
-            RESNEST_CUDA_CHECK_AT(e, where);
-        }
-    }
-    ~EventPair() {
-        cudaEventDestroy(start);
-        cudaEventDestroy(stop);
-    }
-    EventPair(const EventPair&) = delete;
-    EventPair& operator=(const EventPair&) = delete;
-
-    // ms between the two, once `stop` is recorded.
-    float elapsed(const std::string& where) const {
-        RESNEST_CUDA_CHECK_AT(cudaEventSynchronize(stop), where);
-        float ms = 0.0f;
-        RESNEST_CUDA_CHECK_AT(cudaEventElapsedTime(&ms, start, stop), where);
-        return ms;
-    }
-};
-
-// The calls captured into an executable graph; null when the capture was refused or invalidated (nothing
-// left pending: the capture is ended and the error cleared).
-cudaGraphExec_t capture_calls(cudaStream_t stream, int reps, const std::function<void()>& launch) {
+// The calls captured into *out, instantiated; false (out left empty) when the capture was refused or
+// invalidated (nothing left pending: the capture is ended and the error cleared).
+bool capture_calls(cudaStream_t stream, int reps, const std::function<void()>& launch, CapturedGraph* out) {
+    out->reset();
     if (cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
         cudaGetLastError();
-        return nullptr;
+        return false;
     }
     bool launched = true;
     try {
@@ -51,14 +25,12 @@ cudaGraphExec_t capture_calls(cudaStream_t stream, int reps, const std::function
     } catch (...) {
         launched = false;  // a call refused inside a capture: it ran outside one a moment ago
     }
-    cudaGraph_t graph = nullptr;
-    cudaError_t ended = cudaStreamEndCapture(stream, &graph);
-    cudaGraphExec_t exec = nullptr;
-    if (launched && ended == cudaSuccess && graph && cudaGraphInstantiate(&exec, graph, 0) != cudaSuccess)
-        exec = nullptr;
-    if (graph) cudaGraphDestroy(graph);
+    const cudaError_t ended = cudaStreamEndCapture(stream, &out->graph);
+    const bool ok = launched && ended == cudaSuccess && out->graph &&
+                    cudaGraphInstantiate(&out->exec, out->graph, 0) == cudaSuccess;
     cudaGetLastError();
-    return exec;
+    if (!ok) out->reset();
+    return ok;
 }
 
 // False under RESNEST_CHOICE_TIMING=launches.
@@ -72,44 +44,64 @@ bool replay_short_calls() {
 
 }  // namespace
 
+TimingEvents::TimingEvents(size_t count, const std::string& where) : events(count, nullptr) {
+    for (cudaEvent_t& e : events) {
+        const cudaError_t status = cudaEventCreate(&e);
+        if (status == cudaSuccess) continue;
+        e = nullptr;
+        release();  // a constructor that throws runs no destructor
+        RESNEST_CUDA_CHECK_AT(status, where);
+    }
+}
+
+TimingEvents::~TimingEvents() { release(); }
+
+void TimingEvents::release() {
+    for (cudaEvent_t& e : events)
+        if (e) cudaEventDestroy(e), e = nullptr;
+}
+
+float TimingEvents::elapsed(size_t from, size_t to, const std::string& where) const {
+    RESNEST_CUDA_CHECK_AT(cudaEventSynchronize(events[to]), where);
+    float ms = 0.0f;
+    RESNEST_CUDA_CHECK_AT(cudaEventElapsedTime(&ms, events[from], events[to]), where);
+    return ms;
+}
+
+void CapturedGraph::reset() {
+    if (exec) cudaGraphExecDestroy(exec), exec = nullptr;
+    if (graph) cudaGraphDestroy(graph), graph = nullptr;
+}
+
 float mean_launch_ms(cudaStream_t stream, int reps, const std::function<void()>& launch, const std::string& where) {
-    EventPair events(where);
+    TimingEvents events(2, where);
+    const cudaEvent_t start = events.events[0], stop = events.events[1];
     launch();  // untimed: lazy library set-up, outside any capture
     // One call on its own says which kind of call this is (a long one needs no graph).
-    RESNEST_CUDA_CHECK_AT(cudaEventRecord(events.start, stream), where);
+    RESNEST_CUDA_CHECK_AT(cudaEventRecord(start, stream), where);
     launch();
-    RESNEST_CUDA_CHECK_AT(cudaEventRecord(events.stop, stream), where);
-    const float single = events.elapsed(where);
+    RESNEST_CUDA_CHECK_AT(cudaEventRecord(stop, stream), where);
+    const float single = events.elapsed(0, 1, where);
     auto back_to_back = [&] {
-        RESNEST_CUDA_CHECK_AT(cudaEventRecord(events.start, stream), where);
+        RESNEST_CUDA_CHECK_AT(cudaEventRecord(start, stream), where);
         for (int r = 0; r < reps; r++) launch();
-        RESNEST_CUDA_CHECK_AT(cudaEventRecord(events.stop, stream), where);
-        return events.elapsed(where) / reps;
+        RESNEST_CUDA_CHECK_AT(cudaEventRecord(stop, stream), where);
+        return events.elapsed(0, 1, where) / reps;
     };
     if (single >= kHostBoundMs || !replay_short_calls()) return back_to_back();
 
-    cudaGraphExec_t exec = capture_calls(stream, reps, launch);
-    if (!exec) return back_to_back();
+    CapturedGraph captured;
+    if (!capture_calls(stream, reps, launch, &captured)) return back_to_back();
     constexpr int kReplays = 3;
-    float replayed = 0.0f;
-    cudaError_t e = cudaGraphLaunch(exec, stream);  // untimed: the first replay uploads the graph
-    if (e == cudaSuccess) e = cudaEventRecord(events.start, stream);
-    for (int r = 0; r < kReplays && e == cudaSuccess; r++) e = cudaGraphLaunch(exec, stream);
-    if (e == cudaSuccess) e = cudaEventRecord(events.stop, stream);
-    if (e == cudaSuccess) {
-        try {
-            replayed = events.elapsed(where) / (kReplays * reps);
-        } catch (...) {
-            cudaGraphExecDestroy(exec);
-            throw;
-        }
-    }
-    cudaGraphExecDestroy(exec);
+    cudaError_t e = cudaGraphLaunch(captured.exec, stream);  // untimed: the first replay uploads the graph
+    if (e == cudaSuccess) e = cudaEventRecord(start, stream);
+    for (int r = 0; r < kReplays && e == cudaSuccess; r++) e = cudaGraphLaunch(captured.exec, stream);
+    if (e == cudaSuccess) e = cudaEventRecord(stop, stream);
     if (e != cudaSuccess) {  // the replay was refused: time ordinary launches
         cudaGetLastError();
         return back_to_back();
     }
-    return replayed;
+    return events.elapsed(0, 1, where) / (kReplays * reps);
 }
 
 }  // namespace resnest

@@ -10,13 +10,43 @@
 // runs them. A call that cannot be captured (or a capture another thread invalidated)
 // keeps the back-to-back time. RESNEST_CHOICE_TIMING=launches (a diagnostic, for comparing the two) keeps
 // the back-to-back time always.
+//
+// Also the owners of what timing and capture hold, shared with the backend's profile and forward-pass
+// graph: a set of CUDA events, and a captured graph with its executable instance.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace resnest {
+
+// CUDA events (timing enabled), created together and destroyed with the object, also when a creation
+// fails part way (`where` names the caller in that error).
+struct TimingEvents {
+    std::vector<cudaEvent_t> events;
+    TimingEvents(size_t count, const std::string& where);
+    ~TimingEvents();
+    TimingEvents(const TimingEvents&) = delete;
+    TimingEvents& operator=(const TimingEvents&) = delete;
+    // ms from events[from] to events[to], once events[to] has completed (waited for here).
+    float elapsed(size_t from, size_t to, const std::string& where) const;
+
+  private:
+    void release();
+};
+
+// A captured CUDA graph and its executable instance, destroyed together; reset() empties it early.
+struct CapturedGraph {
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    CapturedGraph() = default;
+    ~CapturedGraph() { reset(); }
+    CapturedGraph(const CapturedGraph&) = delete;
+    CapturedGraph& operator=(const CapturedGraph&) = delete;
+    void reset();
+};
 
 constexpr float kHostBoundMs = 0.05f;
 
