@@ -1,0 +1,372 @@
+// cuda_context.cpp: a CUDA context's set-up and tear-down, its runs, and the forward pass node by node
+// (cuda_context.h).
+#include "cuda/cuda_context.h"
+
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
+#include "channel_affine.cuh"
+#include "cuda/cuda_check.h"
+#include "global_avg_pool.cuh"
+#include "layout_convert.cuh"
+#include "linear_rows.cuh"
+#include "pool2d_nhwc.cuh"
+#include "softmax_rows.cuh"
+#include "split_attention_combine.cuh"
+#include "split_attention_gate.cuh"
+#include "split_attention_gate_rows.cuh"
+#include "split_attention_pool.cuh"
+
+namespace resnest {
+
+namespace {
+constexpr size_t kCublasWorkspaceBytes = 4ull << 20;  // lets cuBLAS run inside graph capture
+}  // namespace
+
+const char* gate_form_name(GateForm f) {
+    switch (f) {
+        case GateForm::block_per_image: return "one block per image";
+        case GateForm::rows: return "rows over many blocks";
+        case GateForm::matmuls: return "two matmuls + softmax";
+    }
+    return "?";
+}
+
+CudaContext::CudaContext(std::shared_ptr<const CudaEngine> engine) : engine_(std::move(engine)) {
+    try {
+        initialize();
+    } catch (...) {
+        release();  // a constructor that throws runs no destructor: what was made so far goes here
+        throw;
+    }
+}
+
+CudaContext::~CudaContext() { release(); }
+
+void CudaContext::initialize() {
+    const EngineOptions& o = engine_->options();
+    const Graph& g = engine_->graph();
+    auto t0 = std::chrono::steady_clock::now();
+    CUDA_CHECK(cudaSetDevice(o.device));
+    debug_sync_ = std::getenv("RESNEST_CUDA_DEBUG") && std::string(std::getenv("RESNEST_CUDA_DEBUG")) == "1";
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    CUDNN_CHECK(cudnnCreate(&cudnn_));
+    CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
+    CUBLAS_CHECK(cublasCreate(&cublas_));
+    CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+    CUBLAS_CHECK(cublasLtCreate(&lt_));
+    env_.cudnn = cudnn_, env_.lt = lt_, env_.stream = stream_, env_.cache = &engine_->cache();
+    env_.conv_gemm = o.conv_gemm, env_.conv_graph = o.conv_graph, env_.timed_search = o.conv_search == "timed";
+    env_.verbose = o.verbose, env_.cublas_version = engine_->device().cublas_version;
+    launch_ = KernelStream(stream_, o.dependent_launch && engine_->device().kernels_arch >= 90);
+    CUDA_CHECK(cudaEventCreate(&start_));
+    CUDA_CHECK(cudaEventCreate(&stop_));
+    in_numel_ = shape_numel(g.input_shape);
+    out_numel_ = shape_numel(g.tensors[g.outputs[0]].shape);
+    const int64_t n = o.max_batch;
+    arena_ = alloc(std::max<int64_t>(engine_->plan().arena_bytes, 256), "activation arena");
+    input_f_ = (float*)alloc(n * in_numel_ * 4, "input");
+    output_f_ = (float*)alloc(n * out_numel_ * 4, "output");
+    workspace_bytes_ = (size_t)conv_workspace_mib_for(o) << 20;  // algorithms needing more are not considered
+    workspace_ = alloc((int64_t)workspace_bytes_, "convolution workspace");
+    cublas_ws_ = alloc((int64_t)kCublasWorkspaceBytes, "cuBLAS workspace");
+    CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_ws_, kCublasWorkspaceBytes));
+    if (engine_->gap_floats()) gap_ = (float*)alloc(engine_->gap_floats() * 4, "attention pool");
+    if (engine_->attn_floats()) attn_ = (float*)alloc(engine_->attn_floats() * 4, "attention weights");
+    if (engine_->hidden_floats()) hidden_ = (float*)alloc(engine_->hidden_floats() * 4, "attention fc1 outputs");
+    if (o.verbose)
+        std::fprintf(stderr, "cuda: context: stream, cuDNN / cuBLAS / cuBLASLt handles and %.1f MiB in %.3f s\n",
+                     allocated_bytes_ / 1048576.0,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+}
+
+// Everything the context holds, whatever part of initialize() ran (statuses ignored: nothing to do here
+// about a failure).
+void CudaContext::release() noexcept {
+    cudaSetDevice(engine_->options().device);
+    if (stream_) cudaStreamSynchronize(stream_);
+    batches_.clear();
+    for (void* p : allocations_) cudaFree(p);
+    allocations_.clear();
+    if (start_) cudaEventDestroy(start_);
+    if (stop_) cudaEventDestroy(stop_);
+    if (lt_) cublasLtDestroy(lt_);
+    if (cublas_) cublasDestroy(cublas_);
+    if (cudnn_) cudnnDestroy(cudnn_);
+    if (stream_) cudaStreamDestroy(stream_);
+    start_ = stop_ = nullptr, lt_ = nullptr, cublas_ = nullptr, cudnn_ = nullptr, stream_ = nullptr;
+    cudaGetLastError();
+}
+
+void CudaContext::run(const float* input, int batch, float* output) {
+    if (!input || !output) throw Error("Context::run: input and output must not be null");
+    set_input(input, batch);
+    run_loaded(batch);
+    get_output(output, batch);
+}
+
+void CudaContext::set_input(const float* input, int batch) {
+    check_batch(batch);
+    if (!input) throw Error("Context::set_input: input must not be null");
+    CUDA_CHECK(cudaSetDevice(engine_->options().device));
+    CUDA_CHECK(cudaMemcpyAsync(input_f_, input, (size_t)(batch * in_numel_) * 4, cudaMemcpyHostToDevice, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    loaded_batch_ = batch;
+}
+
+RunTiming CudaContext::run_loaded(int batch) {
+    check_loaded(batch, "run_loaded");
+    CUDA_CHECK(cudaSetDevice(engine_->options().device));
+    BatchState& state = prepare(batch);
+    auto t0 = std::chrono::steady_clock::now();
+    CUDA_CHECK(cudaEventRecord(start_, stream_));
+    if (state.captured.exec)
+        CUDA_CHECK(cudaGraphLaunch(state.captured.exec, stream_));
+    else
+        forward(batch, state, nullptr);
+    CUDA_CHECK(cudaEventRecord(stop_, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    RunTiming t;
+    t.host_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    float ms = 0.0f;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
+    t.device_ms = ms;
+    return t;
+}
+
+void CudaContext::get_output(float* output, int batch) {
+    check_loaded(batch, "get_output");
+    if (!output) throw Error("Context::get_output: output must not be null");
+    CUDA_CHECK(cudaSetDevice(engine_->options().device));
+    CUDA_CHECK(cudaMemcpyAsync(output, output_f_, (size_t)(batch * out_numel_) * 4, cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+void CudaContext::check_batch(int batch) const {
+    int max_batch = engine_->options().max_batch;
+    if (batch < 1 || batch > max_batch)
+        throw Error("Context::run: batch " + std::to_string(batch) + " is outside [1, " + std::to_string(max_batch) +
+                    "], the engine's max_batch (raise EngineOptions::max_batch or --batch)");
+}
+
+void CudaContext::check_loaded(int batch, const char* what) const {
+    check_batch(batch);
+    if (batch != loaded_batch_)
+        throw Error(std::string("Context::") + what + ": batch " + std::to_string(batch) +
+                    " but set_input loaded " + std::to_string(loaded_batch_));
+}
+
+void* CudaContext::alloc(int64_t bytes, const char* what) {
+    void* p = nullptr;
+    cudaError_t e = cudaMalloc(&p, (size_t)bytes);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        throw Error(std::string("cannot allocate the ") + what + " (" + std::to_string(bytes >> 20) +
+                    " MiB) on CUDA device " + std::to_string(engine_->options().device) + ": " +
+                    cudaGetErrorString(e) + "; lower --batch or free device memory");
+    }
+    allocations_.push_back(p);
+    allocated_bytes_ += bytes;
+    return p;
+}
+
+// The NHWC storage of tensor t.
+void* CudaContext::tensor(int t) const {
+    return (unsigned char*)arena_ + engine_->plan().offset[t];  // the graph input's too (in the arena)
+}
+
+ConvBuffers CudaContext::conv_buffers(size_t i, bool dense) const {
+    const Node& n = engine_->graph().nodes[i];
+    const DeviceNodeWeights& w = engine_->weights(i);
+    return {tensor(n.inputs[0]), dense ? w.conv_w_dense : w.conv_w, w.conv_b, w.conv_b_f,
+            n.inputs.size() > 1 ? tensor(n.inputs[1]) : nullptr, tensor(n.output), workspace_,
+            workspace_bytes_};
+}
+
+// Enqueues the whole forward pass; with `events`, records events[i] before node i and events[n] after
+// (`as_graph_nodes`: during a capture, as event-record nodes of the graph, cudaEventRecordExternal).
+void CudaContext::forward(int batch, BatchState& state, std::vector<cudaEvent_t>* events, bool as_graph_nodes) {
+    auto record = [&](size_t i) {
+        if (as_graph_nodes)
+            CUDA_CHECK(cudaEventRecordWithFlags((*events)[i], stream_, cudaEventRecordExternal));
+        else
+            CUDA_CHECK(cudaEventRecord((*events)[i], stream_));
+    };
+    const Graph& g = engine_->graph();
+    const Shape& in = g.input_shape;
+    const int c = (int)in[0], c_padded = (int)g.tensors[g.input].shape[0], hw = (int)(in[1] * in[2]);
+    const bool half = engine_->options().precision == Precision::fp16;
+    if (half)
+        nchw_float_to_nhwc<__half>(input_f_, (__half*)tensor(g.input), batch, c, c_padded, hw, launch_);
+    else
+        nchw_float_to_nhwc<float>(input_f_, (float*)tensor(g.input), batch, c, c_padded, hw, launch_);
+    for (size_t i = 0; i < g.nodes.size(); i++) {
+        if (events) record(i);
+        run_node_stored(i, batch, state);
+        if (debug_sync_) {
+            RESNEST_CUDA_CHECK_AT(cudaStreamSynchronize(stream_), g.nodes[i].name);
+            RESNEST_CUDA_CHECK_AT(cudaGetLastError(), g.nodes[i].name);
+        }
+    }
+    if (events) record(g.nodes.size());
+    int out = g.outputs[0];
+    const Shape& os = g.tensors[out].shape;
+    const int out_hw = os.size() == 3 ? (int)(os[1] * os[2]) : 1;
+    if (half)
+        nhwc_to_nchw_float<__half>((const __half*)tensor(out), output_f_, batch, (int)os[0], out_hw, launch_);
+    else
+        nhwc_to_nchw_float<float>((const float*)tensor(out), output_f_, batch, (int)os[0], out_hw, launch_);
+}
+
+// run_node, pool_and_gate and gate_shape in the engine's storage type.
+void CudaContext::run_node_stored(size_t i, int batch, BatchState& state) {
+    if (engine_->options().precision == Precision::fp16)
+        run_node<__half>(i, batch, state);
+    else
+        run_node<float>(i, batch, state);
+}
+void CudaContext::pool_and_gate_stored(size_t i, int batch, GateForm f, BatchState& state) {
+    if (engine_->options().precision == Precision::fp16)
+        pool_and_gate<__half>(i, batch, f, state);
+    else
+        pool_and_gate<float>(i, batch, f, state);
+}
+SplitAttentionGateShape CudaContext::gate_shape_stored(const Node& n, int batch, GateForm form) const {
+    if (engine_->options().precision == Precision::fp16) return gate_shape<__half>(n, batch, form);
+    return gate_shape<float>(n, batch, form);
+}
+
+template <typename T>
+void CudaContext::run_node(size_t i, int batch, BatchState& state) {
+    const Graph& g = engine_->graph();
+    const Node& n = g.nodes[i];
+    const DeviceNodeWeights& w = engine_->weights(i);
+    const Shape& xs = g.tensors[n.inputs[0]].shape;
+    const Shape& ys = g.tensors[n.output].shape;
+    const T* x = (const T*)tensor(n.inputs[0]);
+    T* y = (T*)tensor(n.output);
+    const int channels = (int)xs[0];
+    const long long count = (long long)batch * shape_numel(xs);
+    switch (n.op) {
+        case OpType::conv2d:
+            state.convs[i]->launch(env_);
+            break;
+        case OpType::batch_norm:
+            channel_affine_activation<T>(x, w.bn_scale, w.bn_shift, nullptr, y, count, channels, false, launch_);
+            break;
+        case OpType::relu:
+            channel_affine_activation<T>(x, nullptr, nullptr, nullptr, y, count, channels, true, launch_);
+            break;
+        case OpType::add:
+            channel_affine_activation<T>(x, nullptr, nullptr, (const T*)tensor(n.inputs[1]), y, count, channels,
+                                         false, launch_);
+            break;
+        case OpType::max_pool2d:
+        case OpType::avg_pool2d: {
+            const Pool2dAttrs& a = n.pool;
+            Pool2dShape s{batch, (int)xs[1], (int)xs[2], channels, (int)ys[1], (int)ys[2], a.kernel_h, a.kernel_w,
+                          a.stride_h, a.stride_w, a.pad_h, a.pad_w, a.count_include_pad};
+            if (n.op == OpType::max_pool2d)
+                max_pool2d_nhwc<T>(x, y, s, launch_);
+            else
+                avg_pool2d_nhwc<T>(x, y, s, launch_);
+            break;
+        }
+        case OpType::split_attention: {
+            const SplitAttentionAttrs& a = n.attn;
+            int hw = (int)(xs[1] * xs[2]);
+            pool_and_gate<T>(i, batch, state.gate_form[i], state);
+            if (a.fused_avg_pool) {
+                const Pool2dAttrs& pa = a.pool;
+                Pool2dShape ps{batch, (int)xs[1], (int)xs[2], a.channels, (int)ys[1], (int)ys[2], pa.kernel_h,
+                               pa.kernel_w, pa.stride_h, pa.stride_w, pa.pad_h, pa.pad_w, pa.count_include_pad};
+                split_attention_weighted_sum_avg_pool<T>(x, attn_, y, a.radix, ps, launch_);
+            } else {
+                split_attention_weighted_sum<T>(x, attn_, y, batch, hw, a.radix, a.channels, launch_);
+            }
+            break;
+        }
+        case OpType::global_avg_pool:
+            global_avg_pool_nhwc<T>(x, y, batch, (int)(xs[1] * xs[2]), channels, launch_);
+            break;
+        case OpType::linear:
+            if (state.linear_rows[i])
+                linear_bias_warp_per_output_row<T>(x, (const T*)w.linear_w, w.linear_b, y, batch,
+                                                   n.linear.in_features, n.linear.out_features, launch_);
+            else
+                linear<T>(n, w, x, y, batch);
+            break;
+        case OpType::softmax:
+            softmax_rows_block_per_row<T>(x, y, batch, (int)shape_numel(xs), launch_);
+            break;
+    }
+}
+
+// Split attention's gate at this batch size in the given form: the pool in the planned chunks (their
+// count depends on the storage type), or in one chunk for the matmuls.
+template <typename T>
+SplitAttentionGateShape CudaContext::gate_shape(const Node& n, int batch, GateForm form) const {
+    const Shape& xs = engine_->graph().tensors[n.inputs[0]].shape;
+    const SplitAttentionAttrs& a = n.attn;
+    const int hw = (int)(xs[1] * xs[2]);
+    const int chunks = form == GateForm::matmuls ? 1 : split_attention_pool_chunks_for<T>(batch, hw, a.channels);
+    return {batch, a.radix, a.cardinality, a.channels, a.inter_channels, hw, chunks};
+}
+
+// Split attention's first two steps for node i: the radix sum + pool of U into gap_, then the gate.
+template <typename T>
+void CudaContext::pool_and_gate(size_t i, int batch, GateForm form, const BatchState& state) {
+    const Node& n = engine_->graph().nodes[i];
+    const SplitAttentionGateShape s = gate_shape<T>(n, batch, form);
+    split_attention_radix_sum_pool<T>((const T*)tensor(n.inputs[0]), gap_, batch, s.hw, s.radix, s.channels,
+                                      s.chunks, launch_);
+    launch_gate(i, s, form, state);
+}
+
+// Node i's gate from the pool's chunk sums (gap_) to attn_ in the given form.
+void CudaContext::launch_gate(size_t i, const SplitAttentionGateShape& s, GateForm form, const BatchState& state) {
+    const DeviceNodeWeights& w = engine_->weights(i);
+    switch (form) {
+        case GateForm::rows:
+            split_attention_gate_rows(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_, s, launch_);
+            break;
+        case GateForm::matmuls: state.gate_gemm[i]->launch(lt_, launch_); break;
+        case GateForm::block_per_image:
+            split_attention_gate_block_per_image(gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, attn_, s, launch_);
+            break;
+    }
+}
+
+// y (N, out) = x (N, in) W^T + b through cuBLAS (column-major: y^T = W x^T), bias in a second pass.
+template <typename T>
+void CudaContext::linear(const Node& n, const DeviceNodeWeights& w, const T* x, T* y, int batch) {
+    const Precision p = engine_->options().precision;
+    const int in = n.linear.in_features, out = n.linear.out_features;
+    const float one = 1.0f, zero = 0.0f;
+    cudaDataType_t dt = p == Precision::fp16 ? CUDA_R_16F : CUDA_R_32F;
+    cublasComputeType_t ct = p == Precision::fp32   ? CUBLAS_COMPUTE_32F_PEDANTIC
+                             : p == Precision::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                    : CUBLAS_COMPUTE_32F;
+    RESNEST_CUBLAS_CHECK_AT(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, out, batch, in, &one, w.linear_w, dt, in,
+                                         x, dt, in, &zero, y, dt, out, ct, CUBLAS_GEMM_DEFAULT),
+                            n.name);
+    if (w.linear_b)
+        channel_affine_activation<T>(y, nullptr, w.linear_b, nullptr, y, (long long)batch * out, out, false, launch_);
+}
+
+std::shared_ptr<const CudaEngine> engine_;
+cudaStream_t stream_ = nullptr;
+cudnnHandle_t cudnn_ = nullptr;
+cublasHandle_t cublas_ = nullptr;
+cublasLtHandle_t lt_ = nullptr;
+ConvChoiceEnv env_;  // handles, stream and options the convolution choice and launches use
+KernelStream launch_;  // stream_, and whether kernels/ launches are programmatic dependent launches
+cudaEvent_t start_ = nullptr, stop_ = nullptr;
+std::vector<void*> allocations_;
+int64_t allocated_bytes_ = 0;
+
+}  // namespace resnest

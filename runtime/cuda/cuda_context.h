@@ -1,0 +1,139 @@
+// cuda_context.h: one CUDA context of an engine (cuda_engine.h): a stream, cuDNN, cuBLAS and cuBLASLt handles,
+// the activation arena, a convolution workspace and the model's float NCHW input/output buffers. The first
+// run at a batch size chooses how each convolution runs (cuda_conv_choice.h: cuDNN's call, its dense form,
+// one cuBLASLt matmul or cuDNN's operation graph, whole or a group at a time; from the cache file or by
+// timing), and each split-attention gate and classifier form, runs the forward pass once eagerly and captures
+// it as a CUDA graph; later runs replay the graph. Where the kernels of kernels/ run as sm_90 code or later
+// (DeviceInfo::kernels_arch) they are programmatic dependent launches (kernel_stream.h) unless
+// EngineOptions::dependent_launch is off.
+//
+// Activations are NHWC in T = float (fp32, tf32) or __half (fp16); edges convert from and to float NCHW.
+// The member functions live in three files: cuda_context.cpp (set-up, runs, the forward pass and its nodes),
+// cuda_context_prepare.cpp (a batch size's choices and the graph capture), cuda_context_profile.cpp.
+#pragma once
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda_conv_choice.h"
+#include "cuda/cuda_engine.h"
+#include "cuda/cuda_gate_gemm.h"
+#include "cuda/cuda_timing.h"
+#include "kernel_stream.h"
+#include "split_attention_gate.cuh"
+
+namespace resnest {
+
+// The three forms of split attention's gate: kernels/split_attention_gate.cuh, split_attention_gate_rows.cuh,
+// cuda/cuda_gate_gemm.h.
+enum class GateForm : char { block_per_image, rows, matmuls };
+const char* gate_form_name(GateForm f);
+
+// Everything a context prepared for one batch size.
+struct BatchState {
+    std::vector<std::unique_ptr<ConvNode>> convs;  // per node; null for other ops
+    std::vector<char> linear_rows;                 // per linear node: the warp-per-row kernel (else cuBLAS)
+    std::vector<GateForm> gate_form;               // per split-attention node: how its gate runs
+    std::vector<std::unique_ptr<GateGemmLaunch>> gate_gemm;  // per node whose gate may run as matmuls
+    CapturedGraph captured;                        // the forward pass, replayed by later runs
+    int legacy_cached = 0, by_impl[kConvImpls] = {};  // conv nodes per ConvImpl
+    int split_k = 0;                                  // cuBLASLt convolutions with the reduction split
+    double choice_s[kConvImpls] = {};                 // host time preparing them, by the way chosen
+    double graph_heuristics_s = 0.0, graph_plans_s = 0.0;  // of which the chosen cuDNN graphs' heuristics, plans
+    int graphs_restored = 0;  // convolutions on a cuDNN graph rebuilt from the cached engine
+};
+
+// The forward pass's CUDA graph did not end or instantiate (its eager pass had run): with programmatic
+// dependent launch on, prepare() captures again without it; with it off, the batch size runs eagerly.
+class GraphCaptureError : public KernelLaunchError {
+  public:
+    using KernelLaunchError::KernelLaunchError;
+};
+
+class CudaContext : public Context {
+  public:
+    explicit CudaContext(std::shared_ptr<const CudaEngine> engine);
+    ~CudaContext() override;
+
+    void run(const float* input, int batch, float* output) override;
+    void set_input(const float* input, int batch) override;
+    RunTiming run_loaded(int batch) override;
+    void get_output(float* output, int batch) override;
+    std::vector<NodeProfile> profile(int batch, int iters) override;
+    int64_t device_bytes() const override { return allocated_bytes_; }
+
+  private:
+    // Set-up and tear-down (cuda_context.cpp).
+    void initialize();
+    void release() noexcept;
+    void* alloc(int64_t bytes, const char* what);
+    void check_batch(int batch) const;
+    void check_loaded(int batch, const char* what) const;
+
+    // A batch size's choices and its graph capture (cuda_context_prepare.cpp).
+    BatchState& prepare(int batch);
+    void choose_gate(size_t i, int batch, BatchState& state);
+    void choose_linear(size_t i, int batch, BatchState& state);
+    int cached_choice(const std::string& key, int count) const;
+    ConvAlgoKeyParts key_parts(int batch) const;
+    void run_and_capture(int batch, BatchState& state);
+    bool capture_forward(int batch, BatchState& state);
+    cudaError_t capture_stream(cudaGraph_t* graph, const std::function<void()>& enqueue);
+
+    // The forward pass and its nodes (cuda_context.cpp).
+    void forward(int batch, BatchState& state, std::vector<cudaEvent_t>* events, bool as_graph_nodes = false);
+    void* tensor(int t) const;
+    ConvBuffers conv_buffers(size_t i, bool dense) const;
+    void run_node_stored(size_t i, int batch, BatchState& state);
+    void pool_and_gate_stored(size_t i, int batch, GateForm f, BatchState& state);
+    SplitAttentionGateShape gate_shape_stored(const Node& n, int batch, GateForm form) const;
+    template <typename T>
+    void run_node(size_t i, int batch, BatchState& state);
+    template <typename T>
+    SplitAttentionGateShape gate_shape(const Node& n, int batch, GateForm form) const;
+    template <typename T>
+    void pool_and_gate(size_t i, int batch, GateForm form, const BatchState& state);
+    void launch_gate(size_t i, const SplitAttentionGateShape& s, GateForm form, const BatchState& state);
+    template <typename T>
+    void linear(const Node& n, const DeviceNodeWeights& w, const T* x, T* y, int batch);
+
+    // Per-node times (cuda_context_profile.cpp).
+    void add_node_times(const TimingEvents& events, std::vector<std::vector<float>>* times) const;
+    void profile_replayed(int batch, BatchState& state, TimingEvents& events, int iters,
+                          std::vector<std::vector<float>>* out);
+    bool try_profile_replayed(int batch, BatchState& state, TimingEvents& events, int iters,
+                              std::vector<std::vector<float>>* out, std::string* error);
+
+    std::shared_ptr<const CudaEngine> engine_;
+    cudaStream_t stream_ = nullptr;
+    cudnnHandle_t cudnn_ = nullptr;
+    cublasHandle_t cublas_ = nullptr;
+    cublasLtHandle_t lt_ = nullptr;
+    ConvChoiceEnv env_;  // handles, stream and options the convolution choice and launches use
+    KernelStream launch_;  // stream_, and whether kernels/ launches are programmatic dependent launches
+    cudaEvent_t start_ = nullptr, stop_ = nullptr;
+    std::vector<void*> allocations_;
+    int64_t allocated_bytes_ = 0;
+    void* arena_ = nullptr;
+    float* input_f_ = nullptr;   // (N, C, H, W) float
+    float* output_f_ = nullptr;  // (N, classes) float
+    void* workspace_ = nullptr;  // (workspace_bytes_) the convolutions' scratch
+    size_t workspace_bytes_ = 0;
+    void* cublas_ws_ = nullptr;
+    float* gap_ = nullptr;   // (N, chunks, C) split attention's pooled chunk sums
+    float* attn_ = nullptr;  // (N, R*C) its gates
+    float* hidden_ = nullptr;  // (N, inter) fc1's outputs, between the two kernels of the small-batch gate
+    int64_t in_numel_ = 0, out_numel_ = 0;
+    int loaded_batch_ = 0;
+    bool debug_sync_ = false;
+    std::map<int, std::unique_ptr<BatchState>> batches_;
+};
+
+}  // namespace resnest

@@ -1,0 +1,315 @@
+// cuda_context_prepare.cpp: what a CUDA context prepares for a batch size at its first run (cuda_context.h):
+// each convolution's way, each split-attention gate's form and the classifier's way, from the algorithm
+// cache or by timing; then one eager pass and the CUDA graph capture of the forward pass.
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "cuda/cuda_check.h"
+#include "cuda/cuda_context.h"
+#include "split_attention_gate_rows.cuh"
+
+namespace resnest {
+
+// Descriptors and algorithms for a batch size, then one eager run and the graph capture.
+BatchState& CudaContext::prepare(int batch) {
+    auto found = batches_.find(batch);
+    if (found != batches_.end()) return *found->second;
+    const Graph& g = engine_->graph();
+    const EngineOptions& o = engine_->options();
+    auto t0 = std::chrono::steady_clock::now();
+    auto state = std::make_unique<BatchState>();
+    state->convs.resize(g.nodes.size());
+    for (size_t i = 0; i < g.nodes.size(); i++) {
+        const Node& n = g.nodes[i];
+        if (n.op != OpType::conv2d) continue;
+        ConvProblem p = conv_problem(g, n, batch, o.precision);
+        ConvAlgoKeyParts k = key_parts(batch);
+        const Conv2dAttrs& a = n.conv;
+        k.in_channels = a.in_channels, k.in_h = p.in_h, k.in_w = p.in_w, k.out_channels = a.out_channels;
+        k.kernel_h = a.kernel_h, k.kernel_w = a.kernel_w, k.stride_h = a.stride_h, k.stride_w = a.stride_w;
+        k.pad_h = a.pad_h, k.pad_w = a.pad_w, k.dilation_h = a.dilation_h, k.dilation_w = a.dilation_w;
+        k.groups = a.groups, k.fused_bias_relu = n.fused_relu, k.residual = n.inputs.size() > 1;
+        k.timed_search = o.conv_search == "timed";
+        k.workspace_mib = (int)(workspace_bytes_ >> 20);  // the limit this context's choices are held to
+        ConvBuffers grouped = conv_buffers(i, false), dense = conv_buffers(i, true);
+        auto conv = std::make_unique<ConvNode>();
+        auto t_node = std::chrono::steady_clock::now();
+        conv->prepare(p, k, grouped, a.groups > 1 ? &dense : nullptr, env_, n.name);
+        state->legacy_cached += conv->legacy_from_cache();
+        state->by_impl[(int)conv->impl()]++;
+        state->choice_s[(int)conv->impl()] +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t_node).count();
+        if (conv->gemm() && conv->gemm()->split_k() > 1) state->split_k++;
+        if (const GraphConvLaunch* graph = conv->graph()) {
+            state->graph_heuristics_s += graph->heuristics_seconds();
+            state->graph_plans_s += graph->plan_seconds();
+            state->graphs_restored += graph->restored();
+        }
+        state->convs[i] = std::move(conv);
+    }
+    state->linear_rows.assign(g.nodes.size(), 0);
+    state->gate_form.assign(g.nodes.size(), GateForm::block_per_image);
+    state->gate_gemm.resize(g.nodes.size());
+    for (size_t i = 0; i < g.nodes.size(); i++) {
+        if (g.nodes[i].op == OpType::linear) choose_linear(i, batch, *state);
+        if (g.nodes[i].op == OpType::split_attention) choose_gate(i, batch, *state);
+    }
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    auto t_convs = std::chrono::steady_clock::now();
+    try {
+        run_and_capture(batch, *state);
+    } catch (const KernelLaunchError& e) {
+        // A launch or capture refused while programmatic dependent launch is on: warn and go on without
+        // it, for this batch size and the ones after. Any other error is the node's, and propagates.
+        if (!launch_.dependent_launch) throw;
+        std::fprintf(stderr, "warning: %s; going on without programmatic dependent launch (as --no-pdl)\n",
+                     e.what());
+        cudaGetLastError();
+        cudaStreamSynchronize(stream_);  // a sticky fault shows in the retry, with the first message
+        launch_.dependent_launch = false;
+        try {
+            run_and_capture(batch, *state);
+        } catch (const Error& again) {
+            throw Error(std::string(e.what()) + "; and with ordinary launches: " + again.what());
+        }
+    }
+    if (o.verbose) {
+        auto t_end = std::chrono::steady_clock::now();
+        std::string ways;
+        for (int c = 0; c < kConvImpls; c++)
+            ways += std::string(c ? ", " : "") + conv_impl_name((ConvImpl)c) + " " + std::to_string(state->by_impl[c]);
+        std::fprintf(stderr, "cuda: batch %d prepared: convolutions on %s (%d of the cuBLASLt ones split-K; %d legacy "
+                     "searches answered by the cache); programmatic dependent launch %s%s\n", batch, ways.c_str(),
+                     state->split_k, state->legacy_cached,
+                     launch_.dependent_launch ? "on" : "off", state->captured.exec ? "; CUDA graph captured" : "");
+        std::fprintf(stderr, "cuda: batch %d: convolution choice %.3f s, eager pass + capture %.3f s\n", batch,
+                     std::chrono::duration<double>(t_convs - t0).count(),
+                     std::chrono::duration<double>(t_end - t_convs).count());
+        // Where the choice's time went, by the way each node ended on (cached starts too: the data
+        // for the cold-start target).
+        std::string split;
+        for (int c = 0; c < kConvImpls; c++)
+            if (state->by_impl[c]) {
+                char part[96];
+                std::snprintf(part, sizeof(part), "%s%s %.3f s (%d)", split.empty() ? "" : ", ",
+                              conv_impl_name((ConvImpl)c), state->choice_s[c], state->by_impl[c]);
+                split += part;
+            }
+        std::fprintf(stderr, "cuda: batch %d: convolution choice by way: %s; the chosen cuDNN graphs' heuristics "
+                     "%.3f s, plan finalization %.3f s (%d of %d rebuilt from the cached engine)\n", batch,
+                     split.c_str(), state->graph_heuristics_s, state->graph_plans_s, state->graphs_restored,
+                     state->by_impl[(int)ConvImpl::cudnn_graph] + state->by_impl[(int)ConvImpl::cudnn_graph_per_group]);
+    }
+    return *(batches_[batch] = std::move(state));
+}
+
+// Which gate split-attention node i runs at this batch size: the fastest over a few graph replays (pool
+// and gate, the pool planned in chunks, or in one for the matmuls) of one block per image, the rows form
+// (where its shared memory fits) and the matmuls (cardinality 1). The rows form and one block per image
+// within 2 % of each other: the gate lab's rule (split_attention_gate_rows_preferred: below half a wave
+// of images, for fc weights of 256 KiB or more).
+// The choice is cached per gate shape and batch size (a later start times nothing).
+void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
+    const Node& n = engine_->graph().nodes[i];
+    auto shape = [&](GateForm f) { return gate_shape_stored(n, batch, f); };
+    const SplitAttentionGateShape s = shape(GateForm::block_per_image);
+    const bool rows_fit = split_attention_gate_rows_smem_bytes(s) <= 48 * 1024;
+    const DeviceNodeWeights& w = engine_->weights(i);
+    auto gemm = std::make_unique<GateGemmLaunch>();
+    std::string why;
+    // The gate as matmuls, where it builds and one launch of it runs: optional, like a convolution's ways
+    // (a library error skips it with a warning, from the cache too).
+    auto build_gemm = [&] {
+        try {
+            if (!gemm->describe(shape(GateForm::matmuls),
+                                {gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_}, n.name, &why) ||
+                !gemm->choose_algorithms(lt_, &why))
+                return false;
+            gemm->launch(lt_, launch_);  // throws where cuBLASLt refuses the algorithm it offered
+            CUDA_CHECK(cudaStreamSynchronize(stream_));
+            return true;
+        } catch (const Error& e) {
+            std::fprintf(stderr, "resnest: warning: %s: the gate as matmuls skipped: %s\n", n.name.c_str(), e.what());
+            cudaGetLastError();
+            why = "skipped";
+            return false;
+        }
+    };
+    const SplitAttentionAttrs& a = n.attn;
+    const Shape& u = engine_->graph().tensors[n.inputs[0]].shape;  // (R*C, H, W) an image
+    const std::string key = op_algo_key(
+        key_parts(batch), "split-attention gate r" + std::to_string(a.radix) + " k" + std::to_string(a.cardinality) +
+                              " c" + std::to_string(a.channels) + " i" + std::to_string(a.inter_channels) + " hw" +
+                              std::to_string(u[1] * u[2]) + " forms 0" + (rows_fit ? " 1" : "") + " 2 cublasLt " +
+                              std::to_string(engine_->device().cublas_version));
+    const int cached = cached_choice(key, 3);
+    if (cached >= 0 && (cached != (int)GateForm::rows || rows_fit) &&
+        (cached != (int)GateForm::matmuls || build_gemm())) {
+        state.gate_form[i] = (GateForm)cached;
+        if (cached == (int)GateForm::matmuls) state.gate_gemm[i] = std::move(gemm);
+        if (engine_->options().verbose)
+            std::fprintf(stderr, "cuda: %s gate at batch %d: %s (cached)\n", n.name.c_str(), batch,
+                         gate_form_name(state.gate_form[i]));
+        return;
+    }
+    auto time_form = [&](GateForm f) {  // the pool too: the matmuls need it in one chunk
+        return mean_launch_ms(stream_, 5, [&] { pool_and_gate_stored(i, batch, f, state); }, n.name);
+    };
+    const float block_ms = time_form(GateForm::block_per_image);
+    float best_ms = block_ms;
+    GateForm best = GateForm::block_per_image;
+    std::string report;
+    char part[96];
+    std::snprintf(part, sizeof(part), "%s %.4f ms", gate_form_name(best), block_ms);
+    report += part;
+    if (rows_fit) {
+        const float rows_ms = time_form(GateForm::rows);
+        const bool rule = split_attention_gate_rows_preferred(s, engine_->device().multiprocessors);
+        const bool close = std::fabs(rows_ms - block_ms) <= 0.02f * std::min(rows_ms, block_ms);
+        if (close ? rule : rows_ms < block_ms) best = GateForm::rows, best_ms = rows_ms;
+        std::snprintf(part, sizeof(part), ", %s %.4f ms%s", gate_form_name(GateForm::rows), rows_ms,
+                      close ? " (within 2 %: the lab's rule)" : "");
+        report += part;
+    }
+    gemm = std::make_unique<GateGemmLaunch>();  // a cached form that did not build left it half made
+    if (build_gemm()) {
+        state.gate_gemm[i] = std::move(gemm);
+        const float gemm_ms = time_form(GateForm::matmuls);
+        if (gemm_ms < best_ms) best = GateForm::matmuls, best_ms = gemm_ms;
+        std::snprintf(part, sizeof(part), ", %s %.4f ms", gate_form_name(GateForm::matmuls), gemm_ms);
+        report += part;
+    } else {
+        report += std::string(", ") + gate_form_name(GateForm::matmuls) + " - (" + why + ")";
+    }
+    state.gate_form[i] = best;
+    if (best != GateForm::matmuls) state.gate_gemm[i].reset();
+    engine_->cache().insert(key, {(int)best, 0, 0, ""});
+    if (engine_->options().verbose)
+        std::fprintf(stderr, "cuda: %s gate at batch %d, %s: %s\n", n.name.c_str(), batch, report.c_str(),
+                     gate_form_name(best));
+}
+
+// How linear node i runs at this batch size: cuBLAS's GEMM + the bias kernel, or the warp-per-output-row
+// kernel (linear_rows.cuh), whichever is faster over a few launches (cuBLAS on a tie).
+void CudaContext::choose_linear(size_t i, int batch, BatchState& state) {
+    const Node& n = engine_->graph().nodes[i];
+    auto run = [&] { run_node_stored(i, batch, state); };
+    const std::string key =
+        op_algo_key(key_parts(batch), "linear in" + std::to_string(n.linear.in_features) + " out" +
+                                          std::to_string(n.linear.out_features) + (n.linear.bias ? " bias" : "") +
+                                          " cublas " + std::to_string(engine_->device().cublas_version));
+    const int cached = cached_choice(key, 2);
+    if (cached >= 0) {
+        state.linear_rows[i] = (char)cached;
+        if (engine_->options().verbose)
+            std::fprintf(stderr, "cuda: %s at batch %d: %s (cached)\n", n.name.c_str(), batch,
+                         cached ? "warp per output row" : "cuBLAS");
+        return;
+    }
+    state.linear_rows[i] = 0;
+    const float gemm_ms = mean_launch_ms(stream_, 5, run, n.name);
+    state.linear_rows[i] = 1;
+    const float rows_ms = mean_launch_ms(stream_, 5, run, n.name);
+    state.linear_rows[i] = rows_ms < gemm_ms;
+    engine_->cache().insert(key, {(int)state.linear_rows[i], 0, 0, ""});
+    if (engine_->options().verbose)
+        std::fprintf(stderr, "cuda: %s at batch %d, cuBLAS + bias %.4f ms, warp per output row %.4f ms: %s\n",
+                     n.name.c_str(), batch, gemm_ms, rows_ms, state.linear_rows[i] ? "warp per output row" : "cuBLAS");
+}
+
+// The choice a previous start cached under `key`, when it is one of 0..count-1; else -1.
+int CudaContext::cached_choice(const std::string& key, int count) const {
+    ConvAlgoChoice c;
+    if (!engine_->cache().lookup(key, &c) || c.algo < 0 || c.algo >= count) return -1;
+    return c.algo;
+}
+
+// The algorithm cache key's device, library, precision and batch fields.
+ConvAlgoKeyParts CudaContext::key_parts(int batch) const {
+    const DeviceInfo& dev = engine_->device();
+    ConvAlgoKeyParts k;
+    k.device = dev.name, k.cc_major = dev.cc_major, k.cc_minor = dev.cc_minor;
+    k.cudnn_version = dev.cudnn_version, k.precision = precision_name(engine_->options().precision);
+    k.batch = batch;
+    return k;
+}
+
+// One eager pass (lazy library set-up happens here, outside the capture), then the CUDA graph capture.
+// Another thread that synchronizes the device meanwhile (destroying a context: cudaFree, cublasDestroy)
+// can invalidate the capture; it is then taken again. A call of the pass that the capture refuses
+// invalidates it too, and reads the same from here: so after kCaptureAttempts with programmatic dependent
+// launch on, a KernelLaunchError lets prepare() try again without it; with it off, this batch size runs
+// with ordinary launches, node by node (the same results). A graph that does not end or instantiate
+// (GraphCaptureError) goes the same two ways at once.
+void CudaContext::run_and_capture(int batch, BatchState& state) {
+    forward(batch, state, nullptr);
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    if (!engine_->options().cuda_graph || debug_sync_) return;
+    constexpr int kCaptureAttempts = 3;
+    for (int attempt = 1; attempt <= kCaptureAttempts; attempt++) {
+        try {
+            if (capture_forward(batch, state)) return;
+        } catch (const GraphCaptureError& e) {
+            if (launch_.dependent_launch) throw;  // prepare() tries again without it
+            std::fprintf(stderr, "warning: %s; batch %d runs without a CUDA graph (as --no-graph)\n", e.what(), batch);
+            return;
+        }
+    }
+    if (launch_.dependent_launch)
+        throw KernelLaunchError(engine_->graph().source + ": the CUDA graph capture at batch " + std::to_string(batch) +
+                                " was invalidated " + std::to_string(kCaptureAttempts) +
+                                " times with programmatic dependent launch on");
+    std::fprintf(stderr, "warning: %s: the CUDA graph capture at batch %d was invalidated %d times (another thread "
+                 "synchronizing the device, or a call that cannot be captured); this batch size runs without a "
+                 "CUDA graph\n",
+                 engine_->graph().source.c_str(), batch, kCaptureAttempts);
+}
+
+// Captures the forward pass into state.captured. False when the capture was invalidated
+// (nothing kept; see capture_stream); a capture that fails otherwise throws (GraphCaptureError, nothing
+// kept, when the graph does not end or instantiate; the failing call's error when a call fails without
+// invalidating it).
+bool CudaContext::capture_forward(int batch, BatchState& state) {
+    state.captured.reset();
+    cudaError_t e = capture_stream(&state.captured.graph, [&] { forward(batch, state, nullptr); });
+    if (e == cudaErrorStreamCaptureInvalidated) return false;
+    if (e == cudaSuccess) e = cudaGraphInstantiate(&state.captured.exec, state.captured.graph, 0);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        state.captured.reset();
+        throw GraphCaptureError(engine_->graph().source + ": the CUDA graph capture of the forward pass failed: " +
+                                cudaGetErrorString(e) + " (--no-graph runs without it)");
+    }
+    return true;
+}
+
+// Captures what `enqueue` launches on the stream into *graph (left null unless the capture succeeded) and
+// returns how the capture ended: cudaErrorStreamCaptureInvalidated when it was invalidated, also where
+// that made a call inside `enqueue` throw (invalidated from outside, or by a call the capture refused:
+// the two read the same); any other exception from `enqueue` propagates once the capture is ended.
+cudaError_t CudaContext::capture_stream(cudaGraph_t* graph, const std::function<void()>& enqueue) {
+    *graph = nullptr;
+    CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+    try {
+        enqueue();
+    } catch (...) {
+        cudaGraph_t broken = nullptr;
+        cudaError_t ended = cudaStreamEndCapture(stream_, &broken);
+        if (broken) cudaGraphDestroy(broken);
+        cudaGetLastError();
+        if (ended == cudaErrorStreamCaptureInvalidated) return ended;  // the call failed because of it
+        throw;
+    }
+    cudaError_t e = cudaStreamEndCapture(stream_, graph);
+    if (e != cudaSuccess) {
+        if (*graph) cudaGraphDestroy(*graph), *graph = nullptr;
+        cudaGetLastError();
+    }
+    return e;
+}
+
+}  // namespace resnest

@@ -1,0 +1,114 @@
+// cuda_context_profile.cpp: per-node device times of a CUDA context's forward pass (Context::profile), eager
+// and inside a replayed CUDA graph (cuda_context.h).
+#include <algorithm>
+#include <cstdio>
+
+#include "cuda/cuda_check.h"
+#include "cuda/cuda_context.h"
+
+namespace resnest {
+
+namespace {
+
+std::string node_kind(const Node& n) {
+    if (n.op != OpType::conv2d) return op_name(n.op);
+    std::string k = "conv2d";
+    if (n.conv.bias) k += "+bias";
+    if (n.inputs.size() > 1) k += "+residual";
+    if (n.fused_relu) k += "+relu";
+    return k;
+}
+
+}  // namespace
+
+std::vector<NodeProfile> CudaContext::profile(int batch, int iters) {
+    check_loaded(batch, "profile");
+    CUDA_CHECK(cudaSetDevice(engine_->options().device));
+    BatchState& state = prepare(batch);
+    const Graph& g = engine_->graph();
+    size_t count = g.nodes.size();
+    TimingEvents held(count + 1, "the profile's events");  // destroyed however the profile ends
+    std::vector<cudaEvent_t>& events = held.events;
+    std::vector<std::vector<float>> samples(count), replayed(count);
+    for (int it = 0; it < std::max(1, iters); it++) {
+        forward(batch, state, &events);
+        CUDA_CHECK(cudaStreamSynchronize(stream_));
+        add_node_times(held, &samples);
+    }
+    if (engine_->options().cuda_graph && !debug_sync_) profile_replayed(batch, state, held, iters, &replayed);
+    auto median = [](std::vector<float>& v) {  // the upper one of an even count
+        std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+        return v[v.size() / 2];
+    };
+    std::vector<NodeProfile> out;
+    for (size_t i = 0; i < count; i++) {
+        const Node& n = g.nodes[i];
+        NodeProfile p;
+        p.name = n.name;
+        p.op = node_kind(n);
+        if (state.convs[i] && state.convs[i]->impl() != ConvImpl::cudnn)
+            p.op += std::string(" (") + conv_impl_name(state.convs[i]->impl()) + ")";
+        if (n.op == OpType::linear) p.op += state.linear_rows[i] ? " (warp per output row)" : " (cuBLAS)";
+        if (n.op == OpType::split_attention && state.gate_form[i] != GateForm::block_per_image)
+            p.op += std::string(" (gate: ") + gate_form_name(state.gate_form[i]) + ")";
+        p.ms = median(samples[i]);
+        if (!replayed[i].empty()) p.replay_ms = median(replayed[i]);
+        p.flops = 2.0 * (double)n.macs * batch;
+        double act = (double)shape_numel(g.tensors[n.output].shape);
+        for (int t : n.inputs) act += (double)shape_numel(g.tensors[t].shape);
+        p.bytes = act * batch * engine_->esize() + (double)engine_->weights(i).bytes;
+        out.push_back(p);
+    }
+    return out;
+}
+
+// Appends node i's time in the run just finished (events[i] to events[i + 1], ms) to (*times)[i].
+void CudaContext::add_node_times(const TimingEvents& events, std::vector<std::vector<float>>* times) const {
+    for (size_t i = 0; i < times->size(); i++)
+        (*times)[i].push_back(events.elapsed(i, i + 1, engine_->graph().nodes[i].name));
+}
+
+// Per-node device times as the forward pass runs in production: captured into a CUDA graph with the
+// events as event-record nodes between the nodes, replayed `iters` times (at small batches eager
+// launches measure the host's launch cost more than the kernels). A capture refused with programmatic
+// dependent launch is taken again without it; where that fails too, `out` is left empty with a warning
+// (the eager times still stand).
+void CudaContext::profile_replayed(int batch, BatchState& state, TimingEvents& events, int iters,
+                      std::vector<std::vector<float>>* out) {
+    std::string first_error;
+    if (try_profile_replayed(batch, state, events, iters, out, &first_error)) return;
+    if (launch_.dependent_launch) {
+        launch_.dependent_launch = false;
+        std::string again;
+        const bool ok = try_profile_replayed(batch, state, events, iters, out, &again);
+        launch_.dependent_launch = true;
+        if (ok) return;
+        first_error += "; with ordinary launches: " + again;
+    }
+    std::fprintf(stderr, "resnest: warning: the profile's graph replay failed (%s); eager times only\n",
+                 first_error.c_str());
+}
+
+bool CudaContext::try_profile_replayed(int batch, BatchState& state, TimingEvents& events, int iters,
+                          std::vector<std::vector<float>>* out, std::string* error) {
+    CapturedGraph captured;
+    bool ok = true;
+    try {
+        CUDA_CHECK(capture_stream(&captured.graph, [&] { forward(batch, state, &events.events, true); }));
+        CUDA_CHECK(cudaGraphInstantiate(&captured.exec, captured.graph, 0));
+        for (int it = 0; it < std::max(1, iters); it++) {
+            CUDA_CHECK(cudaGraphLaunch(captured.exec, stream_));
+            CUDA_CHECK(cudaStreamSynchronize(stream_));
+            add_node_times(events, out);
+        }
+    } catch (const Error& e) {
+        *error = e.what();
+        cudaGetLastError();
+        cudaStreamSynchronize(stream_);
+        for (auto& v : *out) v.clear();
+        ok = false;
+    }
+    return ok;
+}
+
+}  // namespace resnest

@@ -1,0 +1,128 @@
+// cuda_engine.cpp: the CUDA backend's engine (cuda_engine.h): the weights on the device, the memory plan,
+// the algorithm cache, and cuda_backend.h's factory.
+#include "cuda/cuda_engine.h"
+
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "cuda/cuda_backend.h"
+#include "cuda/cuda_check.h"
+#include "cuda/cuda_context.h"
+#include "split_attention_combine.cuh"
+#include "split_attention_gate.cuh"
+#include "split_attention_pool.cuh"
+
+namespace resnest {
+
+CudaEngine::CudaEngine(Graph graph, const HostWeights& weights, const EngineOptions& options,
+                       const ModelSummary& summary, std::vector<std::string> pass_log)
+    : graph_(std::move(graph)) {
+    using clock = std::chrono::steady_clock;
+    auto t0 = clock::now();
+    options_ = options;
+    summary_ = summary;
+    pass_log_ = std::move(pass_log);
+    // The host's part first: it runs beside CUDA's initialisation where Engine::load started it.
+    esize_ = (size_t)storage_bytes(options.precision);
+    check_supported();
+    // The NHWC input is written at the start of every forward pass: it takes a block in the arena,
+    // which later activations reuse once the stem has read it.
+    plan_ = plan_memory(graph_, options.max_batch, (int64_t)esize_, /*input_in_arena=*/true);
+    WeightBlob blob = build_weight_blob(graph_, weights, options.precision);
+    auto t_layout = clock::now();
+    device_ = cuda_device_info(options.device);
+    CUDA_CHECK(cudaSetDevice(options.device));
+    auto t_device = clock::now();
+    upload(blob);
+    auto t_upload = clock::now();
+    std::string cache_path = conv_algo_cache_path(options.algo_cache);
+    cache_ = std::make_unique<ConvAlgoCache>(cache_path);
+    if (options.verbose) {
+        std::fprintf(stderr, "cuda: %s (sm_%d%d), cuDNN %d, %s, layout NHWC\n", device_.name.c_str(),
+                     device_.cc_major, device_.cc_minor, device_.cudnn_version, precision_name(options.precision));
+        std::fprintf(stderr, "cuda: weights %.2f MiB on the device; arena %.2f MiB at batch %d, input included, "
+                     "placed %s (at least %.2f MiB alive at one node)\n", weights_bytes_ / 1048576.0,
+                     plan_.arena_bytes / 1048576.0, options.max_batch, plan_.placement.c_str(),
+                     plan_.peak_live_bytes / 1048576.0);
+        std::fprintf(stderr, "cuda: algorithm cache %s (%d entries%s)\n",
+                     cache_path.empty() ? "in memory only" : cache_path.c_str(), cache_->loaded(),
+                     cache_->skipped_lines() ? (", " + cache_->last_warning()).c_str() : "");
+        std::fprintf(stderr, "cuda: engine: plan + weight layout %.3f s (host), device query %.3f s, upload %.3f s\n",
+                     std::chrono::duration<double>(t_layout - t0).count(),
+                     std::chrono::duration<double>(t_device - t_layout).count(),
+                     std::chrono::duration<double>(t_upload - t_device).count());
+    }
+}
+
+void CudaEngine::check_supported() {
+    for (const Node& n : graph_.nodes) {
+        if (n.op != OpType::split_attention) continue;
+        const SplitAttentionAttrs& a = n.attn;
+        SplitAttentionGateShape s{options_.max_batch, a.radix, a.cardinality, a.channels, a.inter_channels};
+        if (a.radix > kSplitAttentionMaxRadix || (a.fused_avg_pool && a.radix > kMaxCombineRadix))
+            throw Error(graph_.source + ": node '" + n.name + "': radix " + std::to_string(a.radix) +
+                        " is over the CUDA backend's limit of " + std::to_string(kSplitAttentionMaxRadix));
+        if (split_attention_gate_smem_bytes(s) > 48 * 1024)
+            throw Error(graph_.source + ": node '" + n.name + "': " + std::to_string(a.channels) +
+                        " channels x radix " + std::to_string(a.radix) +
+                        " need more shared memory than the attention kernel has (48 KiB)");
+        // The pool's chunk sums (N, chunks, C): the chunk count falls as the batch grows, so take the
+        // largest N * chunks over every batch size a context may run.
+        const Shape& u = graph_.tensors[n.inputs[0]].shape;
+        const int hw = (int)(u[1] * u[2]);
+        const bool half = options_.precision == Precision::fp16;
+        for (int b = 1; b <= options_.max_batch; b++) {
+            int chunks = half ? split_attention_pool_chunks_for<__half>(b, hw, a.channels)
+                              : split_attention_pool_chunks_for<float>(b, hw, a.channels);
+            gap_floats_ = std::max<int64_t>(gap_floats_, (int64_t)b * chunks * a.channels);
+        }
+        attn_floats_ = std::max<int64_t>(attn_floats_, (int64_t)options_.max_batch * a.radix * a.channels);
+        hidden_floats_ = std::max<int64_t>(hidden_floats_, (int64_t)options_.max_batch * a.inter_channels);
+    }
+}
+
+void CudaEngine::upload(const WeightBlob& blob) {
+    weights_bytes_ = blob.size;
+    if (weights_bytes_ > 0) {
+        void* dev = nullptr;
+        RESNEST_CUDA_CHECK_AT(cudaMalloc(&dev, (size_t)blob.size), graph_.source + " weights");
+        weights_dev_.reset(dev);
+        CUDA_CHECK(cudaMemcpy(dev, blob.data.get(), (size_t)blob.size, cudaMemcpyHostToDevice));
+    }
+    auto at = [&](int64_t off) -> const void* {
+        return off < 0 ? nullptr : (const void*)((const unsigned char*)weights_dev_.get() + off);
+    };
+    auto atf = [&](int64_t off) { return (const float*)at(off); };
+    node_weights_.resize(graph_.nodes.size());
+    for (size_t i = 0; i < blob.nodes.size(); i++) {
+        const NodeWeightOffsets& o = blob.nodes[i];
+        DeviceNodeWeights& d = node_weights_[i];
+        d.conv_w = at(o.conv_w);
+        d.conv_w_dense = at(o.conv_w_dense);
+        d.conv_b = at(o.conv_b);
+        d.conv_b_f = atf(o.conv_b_f);
+        d.bn_scale = atf(o.bn_scale);
+        d.bn_shift = atf(o.bn_shift);
+        d.fc1_w = atf(o.fc1_w);
+        d.fc1_b = atf(o.fc1_b);
+        d.fc2_w = atf(o.fc2_w);
+        d.fc2_b = atf(o.fc2_b);
+        d.linear_w = at(o.linear_w);
+        d.linear_b = atf(o.linear_b);
+        d.bytes = o.bytes;
+    }
+}
+
+std::unique_ptr<Context> CudaEngine::create_context() const {
+    return std::make_unique<CudaContext>(shared_from_this());
+}
+
+std::shared_ptr<Engine> cuda_engine_create(Graph graph, HostWeights weights, const EngineOptions& options,
+                                           const ModelSummary& summary, std::vector<std::string> pass_log) {
+    return std::make_shared<CudaEngine>(std::move(graph), weights, options, summary, std::move(pass_log));
+}
+
+}  // namespace resnest

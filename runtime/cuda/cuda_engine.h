@@ -1,0 +1,75 @@
+// cuda_engine.h: the CUDA backend's engine, what every context of one model shares. It uploads the weights
+// once (laid out by weight_blob.h: NHWC filters in the storage type, biases, split-attention fc weights with
+// the inner BN folded into fc1) into one device buffer, plans one activation arena for the largest batch
+// (planner.h; the NHWC input has a block in it too) and holds the algorithm cache. Contexts (cuda_context.h)
+// run the forward pass.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "conv_algo_cache.h"
+#include "graph.h"
+#include "planner.h"
+#include "resnest/engine.h"
+#include "weight_blob.h"
+#include "weights.h"
+
+namespace resnest {
+
+// One node's weights on the device: pointers into the engine's weight buffer.
+struct DeviceNodeWeights {
+    const void* conv_w = nullptr;      // (Cout, KH, KW, Cin/groups) T
+    const void* conv_w_dense = nullptr;  // grouped convs: the equivalent dense filter (Cout, KH, KW, Cin) T
+    const void* conv_b = nullptr;      // (Cout) T; zeros when the conv has no bias (the fused call needs one)
+    const float* conv_b_f = nullptr;   // (Cout) float, or null when the conv has no bias
+    const float* bn_scale = nullptr;   // (C) batch_norm: gamma / sqrt(var + eps)
+    const float* bn_shift = nullptr;   // (C) beta - mean * scale
+    const float* fc1_w = nullptr;      // (inter, gk) split attention, BN folded in
+    const float* fc1_b = nullptr;      // (inter)
+    const float* fc2_w = nullptr;      // (R*C, ik)
+    const float* fc2_b = nullptr;      // (R*C)
+    const void* linear_w = nullptr;    // (out, in) T
+    const float* linear_b = nullptr;   // (out) float, or null
+    int64_t bytes = 0;                 // weight bytes the node reads per run
+};
+
+class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine> {
+  public:
+    CudaEngine(Graph graph, const HostWeights& weights, const EngineOptions& options, const ModelSummary& summary,
+               std::vector<std::string> pass_log);
+
+    std::unique_ptr<Context> create_context() const override;
+    int64_t device_bytes() const override { return weights_bytes_; }
+
+    const Graph& graph() const { return graph_; }
+    const MemoryPlan& plan() const { return plan_; }
+    const DeviceNodeWeights& weights(size_t node) const { return node_weights_[node]; }
+    const DeviceInfo& device() const { return device_; }
+    ConvAlgoCache& cache() const { return *cache_; }
+    size_t esize() const { return esize_; }
+    int64_t gap_floats() const { return gap_floats_; }
+    int64_t attn_floats() const { return attn_floats_; }
+    int64_t hidden_floats() const { return hidden_floats_; }
+
+  private:
+    void check_supported();
+    void upload(const WeightBlob& blob);
+
+    Graph graph_;
+    DeviceInfo device_;
+    size_t esize_ = 4;
+    MemoryPlan plan_;
+    struct CudaFree {
+        void operator()(void* p) const { cudaFree(p); }
+    };
+    std::unique_ptr<void, CudaFree> weights_dev_;  // freed however the constructor ends
+    int64_t weights_bytes_ = 0;
+    std::vector<DeviceNodeWeights> node_weights_;
+    std::unique_ptr<ConvAlgoCache> cache_;
+    int64_t gap_floats_ = 0, attn_floats_ = 0, hidden_floats_ = 0;
+};
+
+}  // namespace resnest
