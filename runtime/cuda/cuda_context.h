@@ -81,7 +81,7 @@ class CudaContext : public Context {
     BatchState& prepare(int batch);
     void choose_gate(size_t i, int batch, BatchState& state);
     void choose_linear(size_t i, int batch, BatchState& state);
-    int cached_choice(const std::string& key, int count) const;
+    int cached_choice(const std::string& key, int count, std::string* opaque = nullptr) const;
     ConvAlgoKeyParts key_parts(int batch) const;
     void run_and_capture(int batch, BatchState& state);
     bool capture_forward(int batch, BatchState& state);

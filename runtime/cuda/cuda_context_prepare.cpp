@@ -121,14 +121,18 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
     const DeviceNodeWeights& w = engine_->weights(i);
     auto gemm = std::make_unique<GateGemmLaunch>();
     std::string why;
+    bool restored = false;
     // The gate as matmuls, where it builds and one launch of it runs: optional, like a convolution's ways
-    // (a library error skips it with a warning, from the cache too).
-    auto build_gemm = [&] {
+    // (a library error skips it with a warning, from the cache too). `algorithms`: both matmuls' algorithms
+    // as a previous start cached them (GateGemmLaunch::algorithms_hex), taken where cuBLASLt accepts them,
+    // else the heuristics' first.
+    auto build_gemm = [&](const std::string& algorithms) {
         try {
             if (!gemm->describe(shape(GateForm::matmuls),
-                                {gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_}, n.name, &why) ||
-                !gemm->choose_algorithms(lt_, &why))
+                                {gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_}, n.name, &why))
                 return false;
+            restored = !algorithms.empty() && gemm->restore_algorithms(lt_, algorithms);
+            if (!restored && !gemm->choose_algorithms(lt_, &why)) return false;
             gemm->launch(lt_, launch_);  // throws where cuBLASLt refuses the algorithm it offered
             CUDA_CHECK(cudaStreamSynchronize(stream_));
             return true;
@@ -146,14 +150,22 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
                               " c" + std::to_string(a.channels) + " i" + std::to_string(a.inter_channels) + " hw" +
                               std::to_string(u[1] * u[2]) + " forms 0" + (rows_fit ? " 1" : "") + " 2 cublasLt " +
                               std::to_string(engine_->device().cublas_version));
-    const int cached = cached_choice(key, 3);
+    std::string cached_algorithms;
+    const int cached = cached_choice(key, 3, &cached_algorithms);
     if (cached >= 0 && (cached != (int)GateForm::rows || rows_fit) &&
-        (cached != (int)GateForm::matmuls || build_gemm())) {
+        (cached != (int)GateForm::matmuls || build_gemm(cached_algorithms))) {
         state.gate_form[i] = (GateForm)cached;
-        if (cached == (int)GateForm::matmuls) state.gate_gemm[i] = std::move(gemm);
+        const char* algorithms = "";
+        if (cached == (int)GateForm::matmuls) {
+            state.gate_gemm[i] = std::move(gemm);
+            algorithms = restored ? "; matmul algorithms restored" : "; matmul algorithms from the heuristics";
+            // An entry written before the algorithms were cached, or whose algorithms cuBLASLt no longer
+            // takes: rewritten with the heuristics' (read back by the next start).
+            if (!restored) engine_->cache().insert(key, {cached, 0, 0, state.gate_gemm[i]->algorithms_hex()});
+        }
         if (engine_->options().verbose)
-            std::fprintf(stderr, "cuda: %s gate at batch %d: %s (cached)\n", n.name.c_str(), batch,
-                         gate_form_name(state.gate_form[i]));
+            std::fprintf(stderr, "cuda: %s gate at batch %d: %s (cached%s)\n", n.name.c_str(), batch,
+                         gate_form_name(state.gate_form[i]), algorithms);
         return;
     }
     auto time_form = [&](GateForm f) {  // the pool too: the matmuls need it in one chunk
@@ -176,7 +188,7 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
         report += part;
     }
     gemm = std::make_unique<GateGemmLaunch>();  // a cached form that did not build left it half made
-    if (build_gemm()) {
+    if (build_gemm("")) {
         state.gate_gemm[i] = std::move(gemm);
         const float gemm_ms = time_form(GateForm::matmuls);
         if (gemm_ms < best_ms) best = GateForm::matmuls, best_ms = gemm_ms;
@@ -187,7 +199,8 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
     }
     state.gate_form[i] = best;
     if (best != GateForm::matmuls) state.gate_gemm[i].reset();
-    engine_->cache().insert(key, {(int)best, 0, 0, ""});
+    const std::string algorithms = best == GateForm::matmuls ? state.gate_gemm[i]->algorithms_hex() : "";
+    engine_->cache().insert(key, {(int)best, 0, 0, algorithms});
     if (engine_->options().verbose)
         std::fprintf(stderr, "cuda: %s gate at batch %d, %s: %s\n", n.name.c_str(), batch, report.c_str(),
                      gate_form_name(best));
@@ -221,10 +234,12 @@ void CudaContext::choose_linear(size_t i, int batch, BatchState& state) {
                      n.name.c_str(), batch, gemm_ms, rows_ms, state.linear_rows[i] ? "warp per output row" : "cuBLAS");
 }
 
-// The choice a previous start cached under `key`, when it is one of 0..count-1; else -1.
-int CudaContext::cached_choice(const std::string& key, int count) const {
+// The choice a previous start cached under `key`, when it is one of 0..count-1 (and its serialized algorithm
+// in *opaque, where given); else -1.
+int CudaContext::cached_choice(const std::string& key, int count, std::string* opaque) const {
     ConvAlgoChoice c;
     if (!engine_->cache().lookup(key, &c) || c.algo < 0 || c.algo >= count) return -1;
+    if (opaque) *opaque = c.opaque;
     return c.algo;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "conv_algo_cache.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_gemm_conv.h"
 #include "split_attention_radix_softmax.cuh"
@@ -84,6 +85,30 @@ bool GateGemmLaunch::choose_algorithms(cublasLtHandle_t lt, std::string* why) {
     if (choose(lt, fc1_) && choose(lt, fc2_)) return true;
     *why = "cuBLASLt has no algorithm for the gate's matmuls without workspace";
     return false;
+}
+
+std::string GateGemmLaunch::algorithms_hex() const {
+    if (!fc1_.chosen || !fc2_.chosen) return "";
+    cublasLtMatmulAlgo_t both[2] = {fc1_.algo, fc2_.algo};
+    return bytes_to_hex(both, sizeof(both));
+}
+
+bool GateGemmLaunch::restore_algorithms(cublasLtHandle_t lt, const std::string& hex) {
+    if (!fc1_.op || !fc2_.op)
+        throw Error("node '" + node_ + "': the gate's matmuls were restored before they were described");
+    cublasLtMatmulAlgo_t both[2];
+    if (!hex_to_bytes(hex, both, sizeof(both))) return false;
+    Matmul* mms[2] = {&fc1_, &fc2_};
+    for (int j = 0; j < 2; j++) {
+        cublasLtMatmulHeuristicResult_t checked = {};
+        const Matmul& mm = *mms[j];
+        if (!lt_algo_takes_alignment(both[j], mm.align) ||
+            cublasLtMatmulAlgoCheck(lt, mm.op, mm.a, mm.b, mm.d, mm.d, &both[j], &checked) != CUBLAS_STATUS_SUCCESS ||
+            checked.workspaceSize != 0)
+            return false;
+    }
+    for (int j = 0; j < 2; j++) mms[j]->algo = both[j], mms[j]->chosen = true;
+    return true;
 }
 
 void GateGemmLaunch::launch(cublasLtHandle_t lt, KernelStream stream) const {

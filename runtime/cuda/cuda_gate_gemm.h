@@ -41,6 +41,12 @@ class GateGemmLaunch {
     bool describe(const SplitAttentionGateShape& s, const GateGemmBuffers& b, const std::string& node, std::string* why);
     // cuBLASLt's first heuristic algorithm for each product (no workspace). False with why when it has none.
     bool choose_algorithms(cublasLtHandle_t lt, std::string* why);
+    // Both chosen algorithms serialized (fc1's cublasLtMatmulAlgo_t then fc2's, as hex) for the algorithm
+    // cache, and back: restore_algorithms takes them where they parse and cuBLASLt accepts each for its
+    // product without workspace (cublasLtMatmulAlgoCheck), so a cached start skips the heuristic queries.
+    // False (nothing taken) otherwise: the caller asks the heuristics instead.
+    std::string algorithms_hex() const;
+    bool restore_algorithms(cublasLtHandle_t lt, const std::string& hex);
     // Both matmuls, then the softmax kernel (a dependent launch where `stream` says so).
     void launch(cublasLtHandle_t lt, KernelStream stream) const;
 

@@ -40,6 +40,19 @@ int lt_matmul_heuristics(cublasLtHandle_t lt, cublasLtMatmulDesc_t op, cublasLtM
     return s == CUBLAS_STATUS_SUCCESS ? returned : 0;
 }
 
+bool lt_algo_takes_alignment(const cublasLtMatmulAlgo_t& algo, unsigned align) {
+    for (cublasLtMatmulAlgoCapAttributes_t cap :
+         {CUBLASLT_ALGO_CAP_MIN_ALIGNMENT_A_BYTES, CUBLASLT_ALGO_CAP_MIN_ALIGNMENT_B_BYTES,
+          CUBLASLT_ALGO_CAP_MIN_ALIGNMENT_C_BYTES, CUBLASLT_ALGO_CAP_MIN_ALIGNMENT_D_BYTES}) {
+        uint32_t least = 0;
+        size_t written = 0;
+        if (cublasLtMatmulAlgoCapGetAttribute(&algo, cap, &least, sizeof(least), &written) == CUBLAS_STATUS_SUCCESS &&
+            written == sizeof(least) && least > align)
+            return false;
+    }
+    return true;
+}
+
 namespace {
 
 cudaDataType_t storage_type(Precision p) { return p == Precision::fp16 ? CUDA_R_16F : CUDA_R_32F; }
@@ -187,7 +200,8 @@ bool GemmConvLaunch::restore(cublasLtHandle_t lt, const ConvAlgoChoice& cached, 
     cublasLtMatmulAlgo_t algo;
     if (cached.opaque.empty() || !hex_to_bytes(cached.opaque, &algo, sizeof(algo))) return false;
     cublasLtMatmulHeuristicResult_t checked = {};
-    if (cublasLtMatmulAlgoCheck(lt, op_, a_, b_, c_, c_, &algo, &checked) != CUBLAS_STATUS_SUCCESS ||
+    if (!lt_algo_takes_alignment(algo, align_) ||
+        cublasLtMatmulAlgoCheck(lt, op_, a_, b_, c_, c_, &algo, &checked) != CUBLAS_STATUS_SUCCESS ||
         checked.workspaceSize > ws_limit)
         return false;
     algo_ = algo;

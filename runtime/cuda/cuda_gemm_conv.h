@@ -39,6 +39,11 @@ int lt_matmul_heuristics(cublasLtHandle_t lt, cublasLtMatmulDesc_t op, cublasLtM
                          cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t d, size_t workspace_bytes, unsigned align,
                          int max_count, cublasLtMatmulHeuristicResult_t* out, const std::string& where);
 
+// Whether `algo` takes A/B/C/D pointers that are only `align`-byte aligned (its CUBLASLT_ALGO_CAP_MIN_ALIGNMENT_*
+// capabilities; true where cuBLASLt does not report them). A serialized algorithm restored from the cache
+// was chosen for the alignments of the start that cached it: this checks it against this start's.
+bool lt_algo_takes_alignment(const cublasLtMatmulAlgo_t& algo, unsigned align);
+
 class GemmConvLaunch {
   public:
     GemmConvLaunch() = default;

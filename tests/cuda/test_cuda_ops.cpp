@@ -177,7 +177,7 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
     INFO("seed " << run_seed());
     cublasLtHandle_t lt = nullptr;
     REQUIRE(cublasLtCreate(&lt) == CUBLAS_STATUS_SUCCESS);
-    int matmul_gates = 0, matmul_refused = 0;
+    int matmul_gates = 0, matmul_refused = 0, matmul_restored = 0;
     for (Precision p : {Precision::fp32, Precision::fp16})
         for (const AttnCase& c : attention_cases())
             for (int n : {1, 3, 11}) {
@@ -296,6 +296,23 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
                     INFO("the gate as matmuls (cuda_gate_gemm.h) against one block per image");
                     CHECK(max_rel_error(mm_gates, gates) <= 1e-5);
                     matmul_gates++;
+                    // Its algorithms as the cache keeps them, restored by a second launch described the same
+                    // way (a cached start): cuBLASLt must take them back, and the gates must not change.
+                    const std::string hex = mm.algorithms_hex();
+                    CHECK(hex.size() == 2 * 2 * sizeof(cublasLtMatmulAlgo_t));
+                    resnest::GateGemmLaunch again;
+                    REQUIRE(again.describe(gs, mb, "test gate, restored", &why));
+                    CHECK_FALSE(again.restore_algorithms(lt, hex.substr(0, hex.size() / 2)));
+                    REQUIRE(again.restore_algorithms(lt, hex));
+                    CHECK(again.algorithms_hex() == hex);
+                    check(cudaMemset(dhidden.data(), kPoison, (size_t)n * inter * 4), "poison");
+                    check(cudaMemset(dattn_mm.data(), kPoison, (size_t)n * R * C * 4), "poison");
+                    again.launch(lt, resnest::KernelStream(0, true));
+                    check(cudaDeviceSynchronize(), "split attention gate as matmuls, restored algorithms");
+                    REQUIRE(dattn_mm.download(mm_gates, &why));
+                    INFO("the gate as matmuls with the algorithms restored from their hex");
+                    CHECK(max_rel_error(mm_gates, gates) <= 1e-5);
+                    matmul_restored++;
                 }
             }
             check(cudaMemcpy(dattn.data(), planned_gates.data(), planned_gates.size() * 4, cudaMemcpyHostToDevice),
@@ -340,8 +357,10 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
             }
         }
     cublasLtDestroy(lt);
-    std::printf("cuda split attention: the gate as matmuls checked in %d cases, refused by cuBLASLt in %d\n",
-                matmul_gates, matmul_refused);
+    std::printf("cuda split attention: the gate as matmuls checked in %d cases (%d with the algorithms restored "
+                "from the cache's hex), refused by cuBLASLt in %d\n",
+                matmul_gates, matmul_restored, matmul_refused);
+    CHECK(matmul_restored == matmul_gates);
     CHECK(matmul_gates >= 2 * 3 * 4);  // fp32, fp16 x batches 1, 3, 11 x at least ResNeSt50's four widths
 }
 

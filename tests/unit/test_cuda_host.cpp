@@ -144,7 +144,8 @@ TEST_CASE("the small-batch split-attention gate is chosen below half a wave, for
     CHECK(split_attention_gate_fc_weight_bytes({1, 4, 2, 24, 16}) == 4LL * (16 * 12 + 96 * 8));
 }
 
-TEST_CASE("the gate as matmuls describes every attention of both models; grouped fcs and chunked pools are refused",
+TEST_CASE("the gate as matmuls describes every attention of both models; grouped fcs, chunked pools and cached "
+          "algorithms that do not parse are refused",
           "[cuda-host]") {
     // Distinct fake device addresses, 256-byte aligned: describe only builds descriptors.
     auto fake = [](uintptr_t k) { return (float*)(k << 20); };
@@ -162,14 +163,25 @@ TEST_CASE("the gate as matmuls describes every attention of both models; grouped
                 INFO(m << " " << n.name << " batch " << batch);
                 CHECK(mm.describe(s, b, n.name, &why));
                 described++;
-                // Launched before cuBLASLt chose its algorithms: an error naming the node.
+                // Launched before cuBLASLt chose its algorithms: an error naming the node; nothing to cache.
                 CHECK_THROWS_WITH(mm.launch(nullptr, nullptr), Catch::Contains("node '" + n.name + "'"));
+                CHECK(mm.algorithms_hex().empty());
+                // A cached entry whose algorithms do not parse (cut short, one digit too many, not hex) is not
+                // taken, before cuBLASLt is asked (no handle here), and the form still cannot launch.
+                const std::string two_algos(2 * 2 * sizeof(cublasLtMatmulAlgo_t), 'a');
+                for (const std::string& bad : {std::string(), two_algos.substr(1), two_algos + "0",
+                                               "zz" + two_algos.substr(2), two_algos.substr(0, two_algos.size() / 2)})
+                    CHECK_FALSE(mm.restore_algorithms(nullptr, bad));
+                CHECK_THROWS_WITH(mm.launch(nullptr, nullptr), Catch::Contains("before an algorithm was chosen"));
             }
         }
     }
     CHECK(described == 2 * 2 * 16);
     GateGemmLaunch mm;
     std::string why;
+    // Restored before it was described: an error naming the node.
+    CHECK_THROWS_WITH(mm.restore_algorithms(nullptr, std::string(256, '0')),
+                      Catch::Contains("before they were described"));
     CHECK_FALSE(mm.describe({8, 2, 2, 64, 32, 49, 1}, b, "grouped", &why));
     CHECK_THAT(why, Catch::Contains("cardinality 1"));
     CHECK_FALSE(mm.describe({8, 2, 1, 64, 32, 3136, 4}, b, "chunked", &why));
