@@ -84,22 +84,34 @@ void CudaContext::initialize() {
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
-// Everything the context holds, whatever part of initialize() ran (statuses ignored: nothing to do here
-// about a failure).
+// Everything the context holds, whatever part of initialize() ran. A destructor cannot throw and nothing
+// can be done about a failure here, but it is not silent: the first one goes to stderr (a sticky fault from
+// the last run, say), except while the process exits and CUDA is already unloading.
 void CudaContext::release() noexcept {
-    cudaSetDevice(engine_->options().device);
-    if (stream_) cudaStreamSynchronize(stream_);
+    std::string failed;
+    auto cuda = [&](cudaError_t e, const char* call) {
+        if (e != cudaSuccess && e != cudaErrorCudartUnloading && failed.empty())
+            failed = std::string(call) + ": " + cudaGetErrorString(e);
+    };
+    auto library = [&](bool ok, const char* call) {
+        if (!ok && failed.empty()) failed = call;
+    };
+    cuda(cudaSetDevice(engine_->options().device), "cudaSetDevice");
+    if (stream_) cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
     batches_.clear();
-    for (void* p : allocations_) cudaFree(p);
+    for (void* p : allocations_) cuda(cudaFree(p), "cudaFree");
     allocations_.clear();
-    if (start_) cudaEventDestroy(start_);
-    if (stop_) cudaEventDestroy(stop_);
-    if (lt_) cublasLtDestroy(lt_);
-    if (cublas_) cublasDestroy(cublas_);
-    if (cudnn_) cudnnDestroy(cudnn_);
-    if (stream_) cudaStreamDestroy(stream_);
+    if (start_) cuda(cudaEventDestroy(start_), "cudaEventDestroy");
+    if (stop_) cuda(cudaEventDestroy(stop_), "cudaEventDestroy");
+    if (lt_) library(cublasLtDestroy(lt_) == CUBLAS_STATUS_SUCCESS, "cublasLtDestroy");
+    if (cublas_) library(cublasDestroy(cublas_) == CUBLAS_STATUS_SUCCESS, "cublasDestroy");
+    if (cudnn_) library(cudnnDestroy(cudnn_) == CUDNN_STATUS_SUCCESS, "cudnnDestroy");
+    if (stream_) cuda(cudaStreamDestroy(stream_), "cudaStreamDestroy");
     start_ = stop_ = nullptr, lt_ = nullptr, cublas_ = nullptr, cudnn_ = nullptr, stream_ = nullptr;
     cudaGetLastError();
+    if (!failed.empty())
+        std::fprintf(stderr, "resnest: warning: releasing a CUDA context of %s: %s (its memory and handles may not "
+                     "have been freed)\n", engine_->graph().source.c_str(), failed.c_str());
 }
 
 void CudaContext::run(const float* input, int batch, float* output) {
