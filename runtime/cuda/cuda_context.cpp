@@ -370,15 +370,4 @@ void CudaContext::linear(const Node& n, const DeviceNodeWeights& w, const T* x, 
         channel_affine_activation<T>(y, nullptr, w.linear_b, nullptr, y, (long long)batch * out, out, false, launch_);
 }
 
-std::shared_ptr<const CudaEngine> engine_;
-cudaStream_t stream_ = nullptr;
-cudnnHandle_t cudnn_ = nullptr;
-cublasHandle_t cublas_ = nullptr;
-cublasLtHandle_t lt_ = nullptr;
-ConvChoiceEnv env_;  // handles, stream and options the convolution choice and launches use
-KernelStream launch_;  // stream_, and whether kernels/ launches are programmatic dependent launches
-cudaEvent_t start_ = nullptr, stop_ = nullptr;
-std::vector<void*> allocations_;
-int64_t allocated_bytes_ = 0;
-
 }  // namespace resnest
