@@ -9,7 +9,7 @@
 #   QUICK=1 ...     shorter runs for a tight device budget: parity fp32/fp16 only, 50 timed runs per bench
 #                   row, no timed-search rows, PyTorch's graph-replay configurations and torch.compile
 #                   at batches 1 and 128. A 15-minute device budget fits two calls (H200, 6ebbad4: ~330 s,
-#                   about 395 s with the choice and workspace variants added since, and ~200 s):
+#                   about 405 s with the choice, workspace and pool variants added since, and ~200 s):
 #                   STAGES="tests bench torch variants profile", then, while the machine is still warm,
 #                   STAGES="coldstart lab parity sanitize".
 #   DEADLINE_S=N    stop starting stages N seconds after the script began, and cut a stage's own limit to
@@ -28,7 +28,8 @@
 #   bench     resnest bench, both models, fp32 and fp16, batches 1,8,32,128
 #   variants  ResNeSt50 fp16 with the timed search (full runs), with ordinary launches (--no-pdl), with
 #             every convolution on cuDNN (--conv-gemm off), with the choice timing back to back
-#             (RESNEST_CHOICE_TIMING=launches) and without split-K (RESNEST_SPLIT_K=off); both models in fp32
+#             (RESNEST_CHOICE_TIMING=launches) and without split-K (RESNEST_SPLIT_K=off); both models in fp16
+#             with the row-lanes attention pool (RESNEST_ATTENTION_POOL=row-lanes); both models in fp32
 #             with tf32/fp16's 128 MiB convolution workspace, ResNeSt50 fp16 with 384 MiB and fp32's 1024 MiB
 #   profile   profiles in fp16 and fp32 at batches 1, 8 and 128, with every convolution's ways timed afresh
 #             and logged (--verbose, no cache)
@@ -170,8 +171,15 @@ run_variants() {
     stage bench_resnest50_fp16_split_k_off "$(L 120 40)" env RESNEST_SPLIT_K=off \
         "$RESNEST" bench --model models/resnest50.json --random-weights --backend cuda --precision fp16 \
         --algo-cache none --batch 1,8,32,128 --iters "$(L 100 50)" --json "$OUT_DIR/split_k_off_resnest50_fp16.json"
-    # The convolution workspace: fp32 at 128 MiB (tf32 / fp16's default; fp32's is 1024), fp16 at 1024 MiB.
+    # Split attention's pool with 16-byte row lanes (RESNEST_ATTENTION_POOL=row-lanes), both models in fp16 with
+    # the choices the default rows above cached: the pool kernel is all that differs (and the tax with it).
     local m
+    for m in resnest50 resnest50_fast_1s1x64d; do
+        stage "bench_${m}_fp16_pool_row_lanes" "$(L 120 30)" env RESNEST_ATTENTION_POOL=row-lanes "$RESNEST" bench \
+            --model models/$m.json --random-weights --backend cuda --precision fp16 --batch 1,8,32,128 \
+            --iters "$(L 100 50)" --json "$OUT_DIR/pool_row_lanes_${m}_fp16.json"
+    done
+    # The convolution workspace: fp32 at 128 MiB (tf32 / fp16's default; fp32's is 1024), fp16 at 1024 MiB.
     for m in resnest50 resnest50_fast_1s1x64d; do
         stage "bench_${m}_fp32_conv_workspace_128" "$(L 120 30)" "$RESNEST" bench --model models/$m.json \
             --random-weights --backend cuda --precision fp32 --conv-workspace 128 --batch 1,8,32,128 \
@@ -270,6 +278,7 @@ rows = [("default", "bench_resnest50_fp16"), ("--no-pdl", "no_pdl_resnest50_fp16
         ("--conv-gemm off", "conv_gemm_off_resnest50_fp16"),
         ("RESNEST_CHOICE_TIMING=launches", "choice_timing_launches_resnest50_fp16"),
         ("RESNEST_SPLIT_K=off", "split_k_off_resnest50_fp16"),
+        ("RESNEST_ATTENTION_POOL=row-lanes", "pool_row_lanes_resnest50_fp16"),
         ("--conv-workspace 384", "conv_workspace_384_resnest50_fp16"),
         ("--conv-workspace 1024", "conv_workspace_1024_resnest50_fp16")]
 for label, name in rows:
@@ -278,6 +287,17 @@ for label, name in rows:
         r = json.load(open(f))["results"]
         print(f"resnest50 fp16 {label:32s}" + "".join(f"  bs{x['batch']} {x['gpu_latency_ms']['p50']:.3f}" for x in r)
               + f"  mem {r[-1]['device_memory_bytes'] / 2**20:.0f} MiB")
+# The split-attention tax at batch 128 (img/s of ResNeSt50 over the fast model's), default and row-lanes pool.
+def bs128_ips(name):
+    f = f"{d}/{name}.json"
+    if not os.path.exists(f):
+        return None
+    return next((x["throughput_img_s"] for x in json.load(open(f))["results"] if x["batch"] == 128), None)
+for label, a, b in [("default", "bench_resnest50_fp16", "bench_resnest50_fast_1s1x64d_fp16"),
+                    ("row-lanes pool", "pool_row_lanes_resnest50_fp16", "pool_row_lanes_resnest50_fast_1s1x64d_fp16")]:
+    x, y = bs128_ips(a), bs128_ips(b)
+    if x and y:
+        print(f"split-attention tax fp16 bs128, {label}: {x:.0f} / {y:.0f} img/s = {x / y:.3f}")
 PYEOF
 # The profile's batch-1 and batch-8 totals (replayed with events, eager) and the five costliest nodes.
 "$PY" - "$OUT_DIR" <<'PYEOF'

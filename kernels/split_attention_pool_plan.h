@@ -28,16 +28,32 @@ inline int split_attention_pool_lane_blocks(int channels, bool paired) {
     return (lanes + kPoolLanes - 1) / kPoolLanes;
 }
 
-// Chunks per image for n images of hw positions: the fewest that give kPoolTargetBlocks blocks, no more
-// than the positions allow (kPoolMinChunkPositions each) or kPoolMaxChunks; at least 1.
-inline int split_attention_pool_chunks(int n, int hw, int channels, bool paired) {
-    long long blocks = (long long)split_attention_pool_lane_blocks(channels, paired) * n;
+// Chunks per image when each chunk takes `blocks` blocks in all (over the images and lane blocks): the
+// fewest that give kPoolTargetBlocks blocks, no more than the hw positions allow (kPoolMinChunkPositions
+// each) or kPoolMaxChunks; at least 1.
+inline int split_attention_pool_chunks_over(long long blocks, int hw) {
     long long want = (kPoolTargetBlocks + blocks - 1) / blocks;
     long long by_positions = hw / kPoolMinChunkPositions;
     long long chunks = want < by_positions ? want : by_positions;
     if (chunks > kPoolMaxChunks) chunks = kPoolMaxChunks;
     return chunks < 1 ? 1 : (int)chunks;
 }
+
+// Chunks per image for n images of hw positions, for the channel-lanes pool (split_attention_pool.cu).
+inline int split_attention_pool_chunks(int n, int hw, int channels, bool paired) {
+    return split_attention_pool_chunks_over((long long)split_attention_pool_lane_blocks(channels, paired) * n, hw);
+}
+
+// The row-lanes pool (split_attention_pool_row_lanes.cu): a block of kPoolRowLanesThreads threads takes one
+// image and one chunk; a lane is 16 bytes (`vec` elements) of the R*C channel row, so the row must be a
+// whole number of lanes, and at most one block of them.
+constexpr int kPoolRowLanesThreads = 256;
+inline bool split_attention_pool_row_lanes_fits(int radix, int channels, int vec) {
+    const long long row = (long long)radix * channels;
+    return radix >= 1 && channels >= 1 && row % vec == 0 && row / vec <= kPoolRowLanesThreads;
+}
+// Its chunk count: one block per image and chunk.
+inline int split_attention_pool_row_lanes_chunks(int n, int hw) { return split_attention_pool_chunks_over(n, hw); }
 
 // Positions per chunk (the last chunk may be shorter, or empty when hw is small).
 RESNEST_HOST_DEVICE inline int split_attention_pool_chunk_positions(int hw, int chunks) { return (hw + chunks - 1) / chunks; }

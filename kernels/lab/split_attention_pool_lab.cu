@@ -17,6 +17,14 @@
 //   v4  the production launcher (kernels/split_attention_pool.cu since v3 went in): v3's kernel with the chunk
 //       count from split_attention_pool_plan.h (the table shows the planned count); the backend's gate adds the
 //       chunks, here pool_sum_chunks does.
+//   v5  kernels/split_attention_pool_row_lanes.cu (RESNEST_ATTENTION_POOL=row-lanes): one block of 256 threads
+//       per image and chunk, a lane = 16 bytes (8 halves) of the whole R*C row, rows of lanes over the positions,
+//       four 16-byte loads in flight a thread; shared memory adds the rows and the R splits per channel.
+//   v6  v5 at its planned chunk count (split_attention_pool_row_lanes_chunks: one block per image and chunk).
+// Prediction for v5/v6 (not yet measured): v3/v4 issue 4-byte loads, 2 per position and thread, and stop
+// near 1.8 TB/s on layer 1 at batch 128 (0.0563 ms); the weighted sum, which moves 16 bytes a thread, reached
+// 3.2 TB/s on the same tensor (split_attention_combine_lab). v6 at batch 128: layer 1 under 0.040 ms
+// (> 2.6 TB/s), layer 2 under 0.022 ms; layers 3-4 no worse than v4; batch 1 and 8 within 10 % of v4.
 // Prediction (measured below): v2/v3 reach > 2 TB/s on the layer-1 shape, U read once (103 MB) in < 50 us;
 // at batch 1 (layer 1: 2 blocks in v1, 64 in v4) v4 is > 10x faster than v1.
 //
@@ -29,6 +37,7 @@
 #include "lab_reference.h"
 #include "lab_util.cuh"
 #include "split_attention_pool.cuh"
+#include "split_attention_pool_row_lanes.cuh"
 
 // ---- v1 -------------------------------------------------------------------------------------------------
 __global__ void pool_v1(const __half* u, float* gap, int hw, int radix, int c) {
@@ -109,7 +118,11 @@ struct Shape {
 
 static void run_version(int v, int chunks, const __half* du, float* dpart, float* dgap, const Shape& s) {
     dim3 block(32, 8);
-    if (v == 4) {
+    if (v == 5 || v == 6) {
+        if (v == 6) chunks = resnest::split_attention_pool_row_lanes_chunks(s.n, s.hw);
+        resnest::split_attention_radix_sum_pool_row_lanes<__half>(du, dpart, s.n, s.hw, s.radix, s.c, chunks, 0);
+        pool_sum_chunks<<<(s.n * s.c + 255) / 256, 256>>>(dpart, dgap, s.n * s.c, s.c, chunks, s.hw);
+    } else if (v == 4) {
         chunks = resnest::split_attention_pool_chunks_for<__half>(s.n, s.hw, s.c);
         resnest::split_attention_radix_sum_pool<__half>(du, dpart, s.n, s.hw, s.radix, s.c, chunks, 0);
         pool_sum_chunks<<<(s.n * s.c + 255) / 256, 256>>>(dpart, dgap, s.n * s.c, s.c, chunks, s.hw);
@@ -142,16 +155,17 @@ int main() {
         std::vector<double> ref = lab::split_attention_pool_ref(uf, s.n, s.hw, s.radix, s.c);
         __half* du;
         float *dgap, *dpart;
-        const int max_chunks = 64;  // v4 may plan up to kPoolMaxChunks
+        const int max_chunks = 64;  // v4 and v6 may plan up to kPoolMaxChunks
         LAB_CHECK(cudaMalloc(&du, count * sizeof(__half)));
         LAB_CHECK(cudaMalloc(&dgap, (size_t)s.n * s.c * sizeof(float)));
         LAB_CHECK(cudaMalloc(&dpart, (size_t)s.n * s.c * max_chunks * sizeof(float)));
         LAB_CHECK(cudaMemcpy(du, u.data(), count * sizeof(__half), cudaMemcpyHostToDevice));
         const double bytes = (double)count * sizeof(__half);
-        for (int v = 1; v <= 4; v++)
+        for (int v = 1; v <= 6; v++)
             for (int chunks : {1, 2, 4, 8, 16, 32}) {
-                if ((v == 1 || v == 4) && chunks > 1) continue;
+                if ((v == 1 || v == 4 || v == 6) && chunks > 1) continue;
                 if (v == 3 && s.c % 2) continue;
+                if (v >= 5 && !resnest::split_attention_pool_row_lanes_fits_for<__half>(s.radix, s.c)) continue;
                 LAB_CHECK(cudaMemset(dgap, 0xFF, (size_t)s.n * s.c * sizeof(float)));  // NaN poison
                 run_version(v, chunks, du, dpart, dgap, s);
                 LAB_CHECK(cudaDeviceSynchronize());
@@ -175,7 +189,9 @@ int main() {
                 float ms = 0.0f;
                 LAB_CHECK(cudaEventElapsedTime(&ms, a, b));
                 ms /= reps;
-                const int shown = v == 4 ? resnest::split_attention_pool_chunks_for<__half>(s.n, s.hw, s.c) : chunks;
+                const int shown = v == 4   ? resnest::split_attention_pool_chunks_for<__half>(s.n, s.hw, s.c)
+                                  : v == 6 ? resnest::split_attention_pool_row_lanes_chunks(s.n, s.hw)
+                                           : chunks;
                 std::printf("%-20s v%d chunks %2d: %8.4f ms %8.1f GB/s  rel err %.2e %s\n", s.name, v, shown, ms,
                             bytes / (ms * 1e6), err / mx, ok ? "ok" : "WRONG");
                 cudaEventDestroy(a);

@@ -20,6 +20,7 @@
 #include "split_attention_gate.cuh"
 #include "split_attention_gate_rows.cuh"
 #include "split_attention_pool.cuh"
+#include "split_attention_pool_row_lanes.cuh"
 
 namespace resnest {
 
@@ -234,7 +235,7 @@ void CudaContext::forward(int batch, BatchState& state, std::vector<cudaEvent_t>
         nhwc_to_nchw_float<float>((const float*)tensor(out), output_f_, batch, (int)os[0], out_hw, launch_);
 }
 
-// run_node, pool_and_gate and gate_shape in the engine's storage type.
+// run_node and pool_and_gate in the engine's storage type.
 void CudaContext::run_node_stored(size_t i, int batch, BatchState& state) {
     if (engine_->options().precision == Precision::fp16)
         run_node<__half>(i, batch, state);
@@ -246,10 +247,6 @@ void CudaContext::pool_and_gate_stored(size_t i, int batch, GateForm f, BatchSta
         pool_and_gate<__half>(i, batch, f, state);
     else
         pool_and_gate<float>(i, batch, f, state);
-}
-SplitAttentionGateShape CudaContext::gate_shape_stored(const Node& n, int batch, GateForm form) const {
-    if (engine_->options().precision == Precision::fp16) return gate_shape<__half>(n, batch, form);
-    return gate_shape<float>(n, batch, form);
 }
 
 template <typename T>
@@ -319,13 +316,13 @@ void CudaContext::run_node(size_t i, int batch, BatchState& state) {
 }
 
 // Split attention's gate at this batch size in the given form: the pool in the planned chunks (their
-// count depends on the storage type), or in one chunk for the matmuls.
-template <typename T>
+// count depends on the pool's kernel and the storage type: CudaEngine::pool_chunks), or in one chunk for
+// the matmuls.
 SplitAttentionGateShape CudaContext::gate_shape(const Node& n, int batch, GateForm form) const {
     const Shape& xs = engine_->graph().tensors[n.inputs[0]].shape;
     const SplitAttentionAttrs& a = n.attn;
     const int hw = (int)(xs[1] * xs[2]);
-    const int chunks = form == GateForm::matmuls ? 1 : split_attention_pool_chunks_for<T>(batch, hw, a.channels);
+    const int chunks = form == GateForm::matmuls ? 1 : engine_->pool_chunks(n, batch);
     return {batch, a.radix, a.cardinality, a.channels, a.inter_channels, hw, chunks};
 }
 
@@ -333,9 +330,12 @@ SplitAttentionGateShape CudaContext::gate_shape(const Node& n, int batch, GateFo
 template <typename T>
 void CudaContext::pool_and_gate(size_t i, int batch, GateForm form, const BatchState& state) {
     const Node& n = engine_->graph().nodes[i];
-    const SplitAttentionGateShape s = gate_shape<T>(n, batch, form);
-    split_attention_radix_sum_pool<T>((const T*)tensor(n.inputs[0]), gap_, batch, s.hw, s.radix, s.channels,
-                                      s.chunks, launch_);
+    const SplitAttentionGateShape s = gate_shape(n, batch, form);
+    const T* u = (const T*)tensor(n.inputs[0]);
+    if (engine_->pool_row_lanes(n))
+        split_attention_radix_sum_pool_row_lanes<T>(u, gap_, batch, s.hw, s.radix, s.channels, s.chunks, launch_);
+    else
+        split_attention_radix_sum_pool<T>(u, gap_, batch, s.hw, s.radix, s.channels, s.chunks, launch_);
     launch_gate(i, s, form, state);
 }
 

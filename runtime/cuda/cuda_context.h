@@ -93,10 +93,8 @@ class CudaContext : public Context {
     ConvBuffers conv_buffers(size_t i, bool dense) const;
     void run_node_stored(size_t i, int batch, BatchState& state);
     void pool_and_gate_stored(size_t i, int batch, GateForm f, BatchState& state);
-    SplitAttentionGateShape gate_shape_stored(const Node& n, int batch, GateForm form) const;
     template <typename T>
     void run_node(size_t i, int batch, BatchState& state);
-    template <typename T>
     SplitAttentionGateShape gate_shape(const Node& n, int batch, GateForm form) const;
     template <typename T>
     void pool_and_gate(size_t i, int batch, GateForm form, const BatchState& state);

@@ -115,7 +115,7 @@ BatchState& CudaContext::prepare(int batch) {
 // The choice is cached per gate shape and batch size (a later start times nothing).
 void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
     const Node& n = engine_->graph().nodes[i];
-    auto shape = [&](GateForm f) { return gate_shape_stored(n, batch, f); };
+    auto shape = [&](GateForm f) { return gate_shape(n, batch, f); };
     const SplitAttentionGateShape s = shape(GateForm::block_per_image);
     const bool rows_fit = split_attention_gate_rows_smem_bytes(s) <= 48 * 1024;
     const DeviceNodeWeights& w = engine_->weights(i);

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
@@ -27,6 +29,9 @@ CudaEngine::CudaEngine(Graph graph, const HostWeights& weights, const EngineOpti
     pass_log_ = std::move(pass_log);
     // The host's part first: it runs beside CUDA's initialisation where Engine::load started it.
     esize_ = (size_t)storage_bytes(options.precision);
+    std::string pool_warning;
+    row_lanes_requested_ = attention_pool_row_lanes_from(std::getenv("RESNEST_ATTENTION_POOL"), &pool_warning);
+    if (!pool_warning.empty()) std::fprintf(stderr, "resnest: warning: %s\n", pool_warning.c_str());
     check_supported();
     // The NHWC input is written at the start of every forward pass: it takes a block in the arena,
     // which later activations reuse once the stem has read it.
@@ -47,6 +52,9 @@ CudaEngine::CudaEngine(Graph graph, const HostWeights& weights, const EngineOpti
                      "placed %s (at least %.2f MiB alive at one node)\n", weights_bytes_ / 1048576.0,
                      plan_.arena_bytes / 1048576.0, options.max_batch, plan_.placement.c_str(),
                      plan_.peak_live_bytes / 1048576.0);
+        if (row_lanes_requested_)
+            std::fprintf(stderr, "cuda: split attention pools with row lanes where the shape fits "
+                         "(RESNEST_ATTENTION_POOL=row-lanes)\n");
         std::fprintf(stderr, "cuda: algorithm cache %s (%d entries%s)\n",
                      cache_path.empty() ? "in memory only" : cache_path.c_str(), cache_->loaded(),
                      cache_->skipped_lines() ? (", " + cache_->last_warning()).c_str() : "");
@@ -71,17 +79,33 @@ void CudaEngine::check_supported() {
                         " need more shared memory than the attention kernel has (48 KiB)");
         // The pool's chunk sums (N, chunks, C): the chunk count falls as the batch grows, so take the
         // largest N * chunks over every batch size a context may run.
-        const Shape& u = graph_.tensors[n.inputs[0]].shape;
-        const int hw = (int)(u[1] * u[2]);
-        const bool half = options_.precision == Precision::fp16;
-        for (int b = 1; b <= options_.max_batch; b++) {
-            int chunks = half ? split_attention_pool_chunks_for<__half>(b, hw, a.channels)
-                              : split_attention_pool_chunks_for<float>(b, hw, a.channels);
-            gap_floats_ = std::max<int64_t>(gap_floats_, (int64_t)b * chunks * a.channels);
-        }
+        for (int b = 1; b <= options_.max_batch; b++)
+            gap_floats_ = std::max<int64_t>(gap_floats_, (int64_t)b * pool_chunks(n, b) * a.channels);
         attn_floats_ = std::max<int64_t>(attn_floats_, (int64_t)options_.max_batch * a.radix * a.channels);
         hidden_floats_ = std::max<int64_t>(hidden_floats_, (int64_t)options_.max_batch * a.inter_channels);
     }
+}
+
+bool attention_pool_row_lanes_from(const char* value, std::string* warning) {
+    warning->clear();
+    if (!value || !*value || std::strcmp(value, "channel-lanes") == 0) return false;
+    if (std::strcmp(value, "row-lanes") == 0) return true;
+    *warning = std::string("RESNEST_ATTENTION_POOL=") + value +
+               " is neither row-lanes nor channel-lanes; split attention pools with channel lanes";
+    return false;
+}
+
+bool CudaEngine::pool_row_lanes(const Node& n) const {
+    const int vec = 16 / (int)esize_;
+    return row_lanes_requested_ && split_attention_pool_row_lanes_fits(n.attn.radix, n.attn.channels, vec);
+}
+
+int CudaEngine::pool_chunks(const Node& n, int batch) const {
+    const Shape& u = graph_.tensors[n.inputs[0]].shape;  // (R*C, H, W) an image
+    const int hw = (int)(u[1] * u[2]);
+    if (pool_row_lanes(n)) return split_attention_pool_row_lanes_chunks(batch, hw);
+    return options_.precision == Precision::fp16 ? split_attention_pool_chunks_for<__half>(batch, hw, n.attn.channels)
+                                                 : split_attention_pool_chunks_for<float>(batch, hw, n.attn.channels);
 }
 
 void CudaEngine::upload(const WeightBlob& blob) {

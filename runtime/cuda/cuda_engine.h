@@ -53,6 +53,10 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     int64_t gap_floats() const { return gap_floats_; }
     int64_t attn_floats() const { return attn_floats_; }
     int64_t hidden_floats() const { return hidden_floats_; }
+    // Split-attention node n's pool: the row-lanes kernel (RESNEST_ATTENTION_POOL=row-lanes, where the
+    // shape fits) or the channel-lanes one, and its chunk count at this batch size.
+    bool pool_row_lanes(const Node& n) const;
+    int pool_chunks(const Node& n, int batch) const;
 
   private:
     void check_supported();
@@ -70,6 +74,11 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     std::vector<DeviceNodeWeights> node_weights_;
     std::unique_ptr<ConvAlgoCache> cache_;
     int64_t gap_floats_ = 0, attn_floats_ = 0, hidden_floats_ = 0;
+    bool row_lanes_requested_ = false;
 };
+
+// Which split-attention pool RESNEST_ATTENTION_POOL asks for: true for "row-lanes"; false for unset, "" or
+// "channel-lanes" (the default); any other value is false with *warning set to say so.
+bool attention_pool_row_lanes_from(const char* value, std::string* warning);
 
 }  // namespace resnest

@@ -426,3 +426,42 @@ TEST_CASE("whole models with every convolution forced onto cuBLASLt (1x1 directl
             }
     }
 }
+
+TEST_CASE("whole models with split attention pooled in row lanes (RESNEST_ATTENTION_POOL=row-lanes) match the CPU",
+          "[cuda][models]") {
+    INFO("seed " << run_seed());
+    struct EnvGuard {  // the variable is read when an engine is made; unset again however the test ends
+        EnvGuard() { setenv("RESNEST_ATTENTION_POOL", "row-lanes", 1); }
+        ~EnvGuard() { unsetenv("RESNEST_ATTENTION_POOL"); }
+    };
+    const int batch = 5;
+    for (const char* model : {"models/resnest50.json", "models/resnest50_fast_1s1x64d_torch.json"}) {
+        resnest::EngineOptions cpu;
+        cpu.max_batch = batch;
+        auto ref_engine = resnest::Engine::load_seeded(src(model), 8, cpu);
+        const auto& s = ref_engine->summary();
+        std::vector<float> x =
+            random_floats((size_t)batch * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 17);
+        std::vector<float> ref = run_engine(*ref_engine, x, batch);
+        const int classes = (int)s.num_outputs;
+        for (Precision p : {Precision::fp32, Precision::fp16}) {
+            std::shared_ptr<resnest::Engine> e;
+            {
+                EnvGuard row_lanes;
+                e = resnest::Engine::load_seeded(src(model), 8, cuda_options(p, batch));
+            }
+            std::vector<float> got = run_engine(*e, x, batch);
+            double err = max_rel_error(got, ref);
+            std::printf("cuda %s %s, row-lanes pool: max|d|/max|ref| %.3g\n", model, resnest::precision_name(p), err);
+            INFO(model << " " << resnest::precision_name(p) << " row-lanes pool, rel " << err);
+            CHECK(err <= (p == Precision::fp32 ? 1e-4 : 1e-2));
+            for (int b = 0; b < batch; b++) {
+                const double margin = top1_margin(got.data() + b * classes, ref.data() + b * classes, classes);
+                INFO("image " << b << ": reference top-1 margin over the GPU's top-1 " << margin);
+                if (p == Precision::fp32) CHECK(margin == 0.0);
+                else CHECK(margin <= 2.0 * err);
+                CHECK(cosine(got.data() + b * classes, ref.data() + b * classes, classes) >= 0.999);
+            }
+        }
+    }
+}

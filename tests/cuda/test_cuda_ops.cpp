@@ -22,6 +22,7 @@
 #include "split_attention_gate.cuh"
 #include "split_attention_gate_rows.cuh"
 #include "split_attention_pool.cuh"
+#include "split_attention_pool_row_lanes.cuh"
 
 using namespace cuda_test;
 using resnest::Precision;
@@ -177,7 +178,7 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
     INFO("seed " << run_seed());
     cublasLtHandle_t lt = nullptr;
     REQUIRE(cublasLtCreate(&lt) == CUBLAS_STATUS_SUCCESS);
-    int matmul_gates = 0, matmul_refused = 0, matmul_restored = 0;
+    int matmul_gates = 0, matmul_refused = 0, matmul_restored = 0, row_lane_pools = 0;
     for (Precision p : {Precision::fp32, Precision::fp16})
         for (const AttnCase& c : attention_cases())
             for (int n : {1, 3, 11}) {
@@ -253,6 +254,30 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
                         want[(size_t)b * C + ch] = (float)(gap_ref[(size_t)b * C + ch] / hw);
                     }
                 CHECK(max_rel_error(means, want) <= 1e-5);
+                // The row-lanes pool (16-byte loads across the R*C row; RESNEST_ATTENTION_POOL=row-lanes) where
+                // the shape fits, into a poisoned buffer at the same chunk count, as a dependent launch (as the
+                // backend makes it): the same chunk sums up to the order of the additions.
+                const bool row_lanes_fit = p == Precision::fp16
+                                               ? resnest::split_attention_pool_row_lanes_fits_for<__half>(R, C)
+                                               : resnest::split_attention_pool_row_lanes_fits_for<float>(R, C);
+                if (row_lanes_fit) {
+                    GuardedBuffer dgap_rows((size_t)n * chunks * C, 4);
+                    check(cudaMemset(dgap_rows.data(), kPoison, (size_t)n * chunks * C * 4), "poison");
+                    if (p == Precision::fp16)
+                        resnest::split_attention_radix_sum_pool_row_lanes<__half>(
+                            (const __half*)du.data(), (float*)dgap_rows.data(), n, hw, R, C, chunks,
+                            resnest::KernelStream(0, true));
+                    else
+                        resnest::split_attention_radix_sum_pool_row_lanes<float>(
+                            (const float*)du.data(), (float*)dgap_rows.data(), n, hw, R, C, chunks,
+                            resnest::KernelStream(0, true));
+                    check(cudaDeviceSynchronize(), "split attention pool, row lanes");
+                    std::vector<float> row_sums;
+                    REQUIRE(dgap_rows.download(row_sums, &why));
+                    INFO("the row-lanes pool against the channel-lanes one");
+                    CHECK(max_rel_error(row_sums, sums) <= 1e-5);
+                    row_lane_pools++;
+                }
                 if (chunks == planned)
                     planned_gates = gates;
                 else
@@ -361,6 +386,9 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
                 "from the cache's hex), refused by cuBLASLt in %d\n",
                 matmul_gates, matmul_restored, matmul_refused);
     CHECK(matmul_restored == matmul_gates);
+    std::printf("cuda split attention: the row-lanes pool checked in %d cases\n", row_lane_pools);
+    // fp32 and fp16 x batches 1, 3, 11 x 3 chunk counts x at least ResNeSt50's four widths.
+    CHECK(row_lane_pools >= 2 * 3 * 3 * 4);
     CHECK(matmul_gates >= 2 * 3 * 4);  // fp32, fp16 x batches 1, 3, 11 x at least ResNeSt50's four widths
 }
 

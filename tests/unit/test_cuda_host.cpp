@@ -11,6 +11,7 @@
 #include "split_attention_gate_rows.cuh"
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_conv.h"
+#include "cuda/cuda_engine.h"
 #include "cuda/cuda_gate_gemm.h"
 #include "cuda/cuda_gemm_conv.h"
 #include "cuda/cuda_graph_conv.h"
@@ -251,3 +252,17 @@ TEST_CASE("CUDA's initialisation on a thread of its own returns, device or not, 
 }
 
 #endif  // RESNEST_HAVE_CUDA
+
+TEST_CASE("RESNEST_ATTENTION_POOL picks the row-lanes pool; another value is named in a warning", "[cuda-host]") {
+    std::string warning;
+    for (const char* v : {(const char*)nullptr, "", "channel-lanes"}) {
+        INFO((v ? v : "(unset)"));
+        CHECK_FALSE(attention_pool_row_lanes_from(v, &warning));
+        CHECK(warning.empty());
+    }
+    CHECK(attention_pool_row_lanes_from("row-lanes", &warning));
+    CHECK(warning.empty());
+    CHECK_FALSE(attention_pool_row_lanes_from("rows", &warning));
+    CHECK_THAT(warning, Catch::Contains("RESNEST_ATTENTION_POOL=rows") && Catch::Contains("row-lanes") &&
+                            Catch::Contains("channel lanes"));
+}

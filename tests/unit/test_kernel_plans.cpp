@@ -48,3 +48,42 @@ TEST_CASE("split attention pool lanes: one per channel, or per pair with half2",
     CHECK(split_attention_pool_chunks(128, 784, 128, true) == 4);
     CHECK(split_attention_pool_chunks(128, 49, 512, true) == 1);
 }
+
+TEST_CASE("the row-lanes pool takes whole 16-byte lanes in one block, one block per image and chunk",
+          "[kernel-plan]") {
+    // fp16 (8 halves a lane) and fp32 (4 floats): every ResNeSt50 / fast attention row (R = 2, C 64..512).
+    for (int c : {64, 128, 256, 512}) {
+        CHECK(split_attention_pool_row_lanes_fits(2, c, 8));
+        CHECK(split_attention_pool_row_lanes_fits(2, c, 4));
+    }
+    CHECK(split_attention_pool_row_lanes_fits(4, 24, 8));       // 96 halves: 12 lanes (splits straddle lanes)
+    CHECK_FALSE(split_attention_pool_row_lanes_fits(3, 5, 8));  // 15 halves: not whole 16-byte lanes
+    CHECK_FALSE(split_attention_pool_row_lanes_fits(2, 3, 4));  // 6 floats
+    CHECK(split_attention_pool_row_lanes_fits(4, 512, 8));      // 2048 halves: 256 lanes, one block
+    CHECK_FALSE(split_attention_pool_row_lanes_fits(4, 520, 8));  // 260 lanes: more than a block
+    CHECK_FALSE(split_attention_pool_row_lanes_fits(4, 512, 4));  // 512 lanes of floats
+    CHECK_FALSE(split_attention_pool_row_lanes_fits(0, 64, 8));
+    // The shared-memory row sums hold (rows, R*C) floats: rows * lanes <= the block, so at most 256 * vec.
+    for (int radix : {1, 2, 3, 4})
+        for (int c = 1; c <= 1024; c++)
+            for (int vec : {4, 8})
+                if (split_attention_pool_row_lanes_fits(radix, c, vec)) {
+                    const int lanes = radix * c / vec, rows = kPoolRowLanesThreads / lanes;
+                    REQUIRE(rows >= 1);
+                    CHECK(rows * radix * c <= kPoolRowLanesThreads * vec);
+                }
+    // Chunks: one block per image and chunk, so more chunks than the channel-lanes plan where that has
+    // several lane blocks (layer 4 at batch 128: 1 there, 3 here, the positions' limit), the same at layer 1.
+    CHECK(split_attention_pool_row_lanes_chunks(128, 3136) == 8);
+    CHECK(split_attention_pool_row_lanes_chunks(128, 49) == 3);
+    CHECK(split_attention_pool_row_lanes_chunks(1, 3136) == kPoolMaxChunks);
+    for (int hw : {1, 15, 49, 196, 784, 3136})
+        for (int n : {1, 3, 8, 128}) {
+            const int chunks = split_attention_pool_row_lanes_chunks(n, hw);
+            CHECK(chunks >= 1);
+            CHECK(chunks <= kPoolMaxChunks);
+            CHECK((chunks == 1 || hw / chunks >= kPoolMinChunkPositions));
+            if (chunks < kPoolMaxChunks && chunks < hw / kPoolMinChunkPositions)
+                CHECK((long long)n * chunks >= kPoolTargetBlocks);
+        }
+}
