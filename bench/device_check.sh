@@ -172,7 +172,8 @@ run_variants() {
         "$RESNEST" bench --model models/resnest50.json --random-weights --backend cuda --precision fp16 \
         --algo-cache none --batch 1,8,32,128 --iters "$(L 100 50)" --json "$OUT_DIR/split_k_off_resnest50_fp16.json"
     # Split attention's pool with 16-byte row lanes (RESNEST_ATTENTION_POOL=row-lanes), both models in fp16 with
-    # the choices the default rows above cached: the pool kernel is all that differs (and the tax with it).
+    # the convolution choices the default rows above cached (the gate forms are timed afresh with this pool:
+    # their cache key names it): the split-attention nodes are all that differs (and the tax with them).
     local m
     for m in resnest50 resnest50_fast_1s1x64d; do
         stage "bench_${m}_fp16_pool_row_lanes" "$(L 120 30)" env RESNEST_ATTENTION_POOL=row-lanes "$RESNEST" bench \

@@ -112,7 +112,7 @@ BatchState& CudaContext::prepare(int batch) {
 // (where its shared memory fits) and the matmuls (cardinality 1). The rows form and one block per image
 // within 2 % of each other: the gate lab's rule (split_attention_gate_rows_preferred: below half a wave
 // of images, for fc weights of 256 KiB or more).
-// The choice is cached per gate shape and batch size (a later start times nothing).
+// The choice is cached per gate shape, batch size and pool kernel (timed with it; a later start times nothing).
 void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
     const Node& n = engine_->graph().nodes[i];
     auto shape = [&](GateForm f) { return gate_shape(n, batch, f); };
@@ -149,7 +149,8 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
         key_parts(batch), "split-attention gate r" + std::to_string(a.radix) + " k" + std::to_string(a.cardinality) +
                               " c" + std::to_string(a.channels) + " i" + std::to_string(a.inter_channels) + " hw" +
                               std::to_string(u[1] * u[2]) + " forms 0" + (rows_fit ? " 1" : "") + " 2 cublasLt " +
-                              std::to_string(engine_->device().cublas_version));
+                              std::to_string(engine_->device().cublas_version) +
+                              (engine_->pool_row_lanes(n) ? " pool row-lanes" : ""));
     std::string cached_algorithms;
     const int cached = cached_choice(key, 3, &cached_algorithms);
     if (cached >= 0 && (cached != (int)GateForm::rows || rows_fit) &&
