@@ -7,6 +7,7 @@
 // splits in a fixed order, writing the chunk's plain sum (the gate adds the chunks and divides).
 #include "split_attention_pool_row_lanes.cuh"
 
+#include <cstdint>
 #include <string>
 
 #include "kernel_common.cuh"
@@ -59,6 +60,8 @@ void split_attention_radix_sum_pool_row_lanes(const T* u, float* partial, int n,
     if (!split_attention_pool_row_lanes_fits_for<T>(radix, c))
         throw Error(std::string(name) + ": " + std::to_string(radix) + " x " + std::to_string(c) +
                     " channels are not whole 16-byte lanes in one block of " + std::to_string(kPoolRowLanesThreads));
+    if (reinterpret_cast<uintptr_t>(u) % 16 != 0)
+        throw Error(std::string(name) + ": the input is not 16-byte aligned");
     if (chunks < 1 || chunks > kPoolMaxChunks)
         throw Error(std::string(name) + ": " + std::to_string(chunks) + " chunks is outside 1.." +
                     std::to_string(kPoolMaxChunks));

@@ -332,7 +332,8 @@ void CudaContext::pool_and_gate(size_t i, int batch, GateForm form, const BatchS
     const Node& n = engine_->graph().nodes[i];
     const SplitAttentionGateShape s = gate_shape(n, batch, form);
     const T* u = (const T*)tensor(n.inputs[0]);
-    if (engine_->pool_row_lanes(n))
+    // The matmuls pool in one chunk per image: one row-lanes block an image would leave most SMs idle.
+    if (form != GateForm::matmuls && engine_->pool_row_lanes(n))
         split_attention_radix_sum_pool_row_lanes<T>(u, gap_, batch, s.hw, s.radix, s.channels, s.chunks, launch_);
     else
         split_attention_radix_sum_pool<T>(u, gap_, batch, s.hw, s.radix, s.channels, s.chunks, launch_);

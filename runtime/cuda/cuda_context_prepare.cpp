@@ -161,8 +161,10 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
             state.gate_gemm[i] = std::move(gemm);
             algorithms = restored ? "; matmul algorithms restored" : "; matmul algorithms from the heuristics";
             // An entry written before the algorithms were cached, or whose algorithms cuBLASLt no longer
-            // takes: rewritten with the heuristics' (read back by the next start).
-            if (!restored) engine_->cache().insert(key, {cached, 0, 0, state.gate_gemm[i]->algorithms_hex()});
+            // takes: rewritten with the heuristics' (read back by the next start), unless they are the same
+            // ones (the file would grow by a line at every start).
+            const std::string found = state.gate_gemm[i]->algorithms_hex();
+            if (!restored && found != cached_algorithms) engine_->cache().insert(key, {cached, 0, 0, found});
         }
         if (engine_->options().verbose)
             std::fprintf(stderr, "cuda: %s gate at batch %d: %s (cached%s)\n", n.name.c_str(), batch,

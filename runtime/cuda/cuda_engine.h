@@ -54,7 +54,8 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     int64_t attn_floats() const { return attn_floats_; }
     int64_t hidden_floats() const { return hidden_floats_; }
     // Split-attention node n's pool: the row-lanes kernel (RESNEST_ATTENTION_POOL=row-lanes, where the
-    // shape fits) or the channel-lanes one, and its chunk count at this batch size.
+    // shape fits) or the channel-lanes one, and its chunk count at this batch size. (The gate as matmuls
+    // pools in one chunk, with channel lanes.)
     bool pool_row_lanes(const Node& n) const;
     int pool_chunks(const Node& n, int batch) const;
 

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "conv_algo_cache.h"
+#include "cuda/cuda_engine.h"
 #include "cuda_test_helpers.h"
 #include "npy.h"
 
@@ -430,9 +432,17 @@ TEST_CASE("whole models with every convolution forced onto cuBLASLt (1x1 directl
 TEST_CASE("whole models with split attention pooled in row lanes (RESNEST_ATTENTION_POOL=row-lanes) match the CPU",
           "[cuda][models]") {
     INFO("seed " << run_seed());
-    struct EnvGuard {  // the variable is read when an engine is made; unset again however the test ends
-        EnvGuard() { setenv("RESNEST_ATTENTION_POOL", "row-lanes", 1); }
-        ~EnvGuard() { unsetenv("RESNEST_ATTENTION_POOL"); }
+    struct EnvGuard {  // the variable is read when an engine is made; restored however the test ends
+        bool had = false;
+        std::string old;
+        EnvGuard() {
+            if (const char* v = std::getenv("RESNEST_ATTENTION_POOL")) had = true, old = v;
+            setenv("RESNEST_ATTENTION_POOL", "row-lanes", 1);
+        }
+        ~EnvGuard() {
+            if (had) setenv("RESNEST_ATTENTION_POOL", old.c_str(), 1);
+            else unsetenv("RESNEST_ATTENTION_POOL");
+        }
     };
     const int batch = 5;
     for (const char* model : {"models/resnest50.json", "models/resnest50_fast_1s1x64d_torch.json"}) {
@@ -450,6 +460,16 @@ TEST_CASE("whole models with split attention pooled in row lanes (RESNEST_ATTENT
                 EnvGuard row_lanes;
                 e = resnest::Engine::load_seeded(src(model), 8, cuda_options(p, batch));
             }
+            // Every split-attention node of these models takes the row-lanes pool (R*C whole 16-byte lanes).
+            const auto* cuda_engine = dynamic_cast<const resnest::CudaEngine*>(e.get());
+            REQUIRE(cuda_engine);
+            int row_lane_nodes = 0;
+            for (const resnest::Node& n : cuda_engine->graph().nodes)
+                if (n.op == resnest::OpType::split_attention) {
+                    CHECK(cuda_engine->pool_row_lanes(n));
+                    row_lane_nodes++;
+                }
+            CHECK(row_lane_nodes == 16);
             std::vector<float> got = run_engine(*e, x, batch);
             double err = max_rel_error(got, ref);
             std::printf("cuda %s %s, row-lanes pool: max|d|/max|ref| %.3g\n", model, resnest::precision_name(p), err);

@@ -251,7 +251,6 @@ TEST_CASE("CUDA's initialisation on a thread of its own returns, device or not, 
                       Catch::Contains("CUDA device 63 does not exist"));
 }
 
-#endif  // RESNEST_HAVE_CUDA
 
 TEST_CASE("RESNEST_ATTENTION_POOL picks the row-lanes pool; another value is named in a warning", "[cuda-host]") {
     std::string warning;
@@ -266,3 +265,5 @@ TEST_CASE("RESNEST_ATTENTION_POOL picks the row-lanes pool; another value is nam
     CHECK_THAT(warning, Catch::Contains("RESNEST_ATTENTION_POOL=rows") && Catch::Contains("row-lanes") &&
                             Catch::Contains("channel lanes"));
 }
+
+#endif  // RESNEST_HAVE_CUDA
