@@ -130,6 +130,23 @@ inline std::vector<double> linear_ref(const std::vector<float>& x, const std::ve
 }
 
 // max |got - ref| / max |ref|; infinity when got holds a NaN or an infinity.
+// One output of a 3x3, stride-1, pad-1 convolution with `groups` groups, in double: x (N, H, W, Cin) NHWC,
+// w (Cout, 3, 3, Cin/groups); output channel o of image n at (oy, ox).
+inline double grouped_conv3x3_ref(const std::vector<float>& x, const std::vector<float>& w, int h, int wd, int cin,
+                                  int cout, int groups, int n, int oy, int ox, int o) {
+    const int cin_g = cin / groups, g = o / (cout / groups);
+    double acc = 0.0;
+    for (int ky = 0; ky < 3; ky++)
+        for (int kx = 0; kx < 3; kx++) {
+            const int iy = oy - 1 + ky, ix = ox - 1 + kx;
+            if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
+            const float* xp = &x[(((size_t)n * h + iy) * wd + ix) * cin + (size_t)g * cin_g];
+            const float* wp = &w[(((size_t)o * 3 + ky) * 3 + kx) * cin_g];
+            for (int c = 0; c < cin_g; c++) acc += (double)xp[c] * wp[c];
+        }
+    return acc;
+}
+
 inline double max_rel_error(const std::vector<float>& got, const std::vector<double>& ref) {
     double num = 0.0, den = 0.0;
     for (size_t i = 0; i < got.size() && i < ref.size(); i++) {

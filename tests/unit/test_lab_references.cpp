@@ -1,7 +1,7 @@
 // test_lab_references.cpp: the CPU references the kernel labs judge their versions by
 // (kernels/lab/lab_reference.h), checked against the runtime's CPU oracle (runtime/cpu) on fresh random data:
 // pooling in both divisor rules and ceil mode, and split attention's pool -> gate -> weighted sum (with and
-// without the avd pool) at radix 1, 2, 4 and cardinality 1, 2; the classifier.
+// without the avd pool) at radix 1, 2, 4 and cardinality 1, 2; the classifier; a grouped 3x3 convolution.
 #include <catch2/catch.hpp>
 
 #include <array>
@@ -118,5 +118,35 @@ TEST_CASE("lab classifier reference equals the CPU oracle", "[lab-reference]") {
         std::vector<double> no_bias = lab::linear_ref(x, w, {}, n, in, out);
         for (size_t i = 0; i < y.size(); i++) no_bias[i] += b[i % out];
         CHECK(rel(no_bias, y) <= 1e-6);
+    }
+}
+
+TEST_CASE("lab grouped 3x3 convolution reference equals the CPU oracle", "[lab-reference]") {
+    for (auto [n, h, w, cin, cout, groups] :
+         std::vector<std::array<int, 6>>{{2, 6, 5, 8, 6, 2}, {1, 4, 4, 6, 6, 1}, {1, 3, 7, 12, 8, 4}}) {
+        Conv2dAttrs a;
+        a.in_channels = cin, a.out_channels = cout, a.kernel_h = a.kernel_w = 3, a.stride_h = a.stride_w = 1;
+        a.pad_h = a.pad_w = 1, a.groups = groups;
+        const int cin_g = cin / groups;
+        std::vector<float> x = test::random_floats((size_t)n * cin * h * w);  // (N, Cin, H, W)
+        std::vector<float> wt = test::random_floats((size_t)cout * cin_g * 9, -0.5f, 0.5f);  // (Cout, Cin/g, 3, 3)
+        std::vector<float> y((size_t)n * cout * h * w);
+        for (int b = 0; b < n; b++)
+            conv2d_direct_double(a, x.data() + (size_t)b * cin * h * w, h, w, wt.data(), nullptr,
+                                 y.data() + (size_t)b * cout * h * w, h, w);
+        // The lab's layouts: x NHWC, w (Cout, 3, 3, Cin/g).
+        std::vector<float> x_nhwc = test::nchw_to_nhwc(x, n, cin, h * w), w_ohwi((size_t)cout * 9 * cin_g);
+        for (int o = 0; o < cout; o++)
+            for (int c = 0; c < cin_g; c++)
+                for (int k = 0; k < 9; k++) w_ohwi[((size_t)o * 9 + k) * cin_g + c] = wt[((size_t)o * cin_g + c) * 9 + k];
+        std::vector<double> got(y.size());
+        for (int b = 0; b < n; b++)
+            for (int o = 0; o < cout; o++)
+                for (int oy = 0; oy < h; oy++)
+                    for (int ox = 0; ox < w; ox++)
+                        got[(((size_t)b * cout + o) * h + oy) * w + ox] =
+                            lab::grouped_conv3x3_ref(x_nhwc, w_ohwi, h, w, cin, cout, groups, b, oy, ox, o);
+        INFO(n << " x " << cin << " -> " << cout << ", " << h << "x" << w << ", groups " << groups);
+        CHECK(rel(got, y) <= 1e-6);
     }
 }
