@@ -62,6 +62,40 @@ double cosine(const float* a, const float* b, int n) {
     return ab / std::sqrt(aa * bb);
 }
 
+// A model's CPU-engine logits on a random batch: the oracle a GPU configuration is checked against.
+struct CpuReference {
+    std::vector<float> x, logits;
+    int classes = 0;
+};
+CpuReference cpu_reference(const std::string& model, uint64_t weights_seed, int batch, uint64_t input_seed) {
+    resnest::EngineOptions cpu;
+    cpu.max_batch = batch;
+    auto engine = resnest::Engine::load_seeded(src(model), weights_seed, cpu);
+    const auto& s = engine->summary();
+    CpuReference r;
+    r.x = random_floats((size_t)batch * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, input_seed);
+    r.logits = run_engine(*engine, r.x, batch);
+    r.classes = (int)s.num_outputs;
+    return r;
+}
+
+// GPU logits against the reference: within 1e-4 (fp32) or 1e-2 of max|ref|, cosine >= 0.999 per image, and
+// the same top-1 class, except that tf32 / fp16 may swap a near-tie of seeded random weights where the
+// reference's margin is within twice the error measured on this batch. Returns the error.
+double check_logits(const std::vector<float>& got, const CpuReference& ref, int batch, Precision p) {
+    const double err = max_rel_error(got, ref.logits);
+    CHECK(err <= (p == Precision::fp32 ? 1e-4 : 1e-2));
+    const int k = ref.classes;
+    for (int b = 0; b < batch; b++) {
+        const double margin = top1_margin(got.data() + b * k, ref.logits.data() + b * k, k);
+        INFO("image " << b << ": reference top-1 margin over the GPU's top-1 " << margin);
+        if (p == Precision::fp32) CHECK(margin == 0.0);
+        else CHECK(margin <= 2.0 * err);
+        CHECK(cosine(got.data() + b * k, ref.logits.data() + b * k, k) >= 0.999);
+    }
+    return err;
+}
+
 }  // namespace
 
 TEST_CASE("whole models in fp32 match the CPU engine to 1e-4", "[cuda][models]") {
@@ -396,14 +430,7 @@ TEST_CASE("whole models with every convolution forced onto cuBLASLt (1x1 directl
     INFO("seed " << run_seed());
     const int batch = 4;
     for (const char* model : {"models/resnest50.json", "models/resnest50_fast_1s1x64d_torch.json"}) {
-        resnest::EngineOptions cpu;
-        cpu.max_batch = batch;
-        auto ref_engine = resnest::Engine::load_seeded(src(model), 7, cpu);
-        const auto& s = ref_engine->summary();
-        std::vector<float> x =
-            random_floats((size_t)batch * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 16);
-        std::vector<float> ref = run_engine(*ref_engine, x, batch);
-        const int classes = (int)s.num_outputs;
+        const CpuReference ref = cpu_reference(model, 7, batch, 16);
         for (const char* way : {"--conv-gemm on", "--conv-graph on"})
             for (Precision p : {Precision::fp32, Precision::tf32, Precision::fp16}) {
                 resnest::EngineOptions o = cuda_options(p, batch);
@@ -411,20 +438,10 @@ TEST_CASE("whole models with every convolution forced onto cuBLASLt (1x1 directl
                 o.conv_gemm = gemm ? "on" : "off";
                 o.conv_graph = gemm ? "off" : "on";
                 auto e = resnest::Engine::load_seeded(src(model), 7, o);
-                std::vector<float> got = run_engine(*e, x, batch);
-                double err = max_rel_error(got, ref);
+                std::vector<float> got = run_engine(*e, ref.x, batch);
+                INFO(model << " " << resnest::precision_name(p) << " " << way);
+                const double err = check_logits(got, ref, batch, p);
                 std::printf("cuda %s %s %s: max|d|/max|ref| %.3g\n", model, resnest::precision_name(p), way, err);
-                INFO(model << " " << resnest::precision_name(p) << " " << way << ", rel " << err);
-                CHECK(err <= (p == Precision::fp32 ? 1e-4 : 1e-2));
-                // Seeded random weights give near-ties between the top two classes: tf32 / fp16 may swap them
-                // only where the reference's margin is within twice the error measured on this batch.
-                for (int b = 0; b < batch; b++) {
-                    const double margin = top1_margin(got.data() + b * classes, ref.data() + b * classes, classes);
-                    INFO("image " << b << ": reference top-1 margin over the GPU's top-1 " << margin);
-                    if (p == Precision::fp32) CHECK(margin == 0.0);
-                    else CHECK(margin <= 2.0 * err);
-                    CHECK(cosine(got.data() + b * classes, ref.data() + b * classes, classes) >= 0.999);
-                }
             }
     }
 }
@@ -446,14 +463,7 @@ TEST_CASE("whole models with split attention pooled in row lanes (RESNEST_ATTENT
     };
     const int batch = 5;
     for (const char* model : {"models/resnest50.json", "models/resnest50_fast_1s1x64d_torch.json"}) {
-        resnest::EngineOptions cpu;
-        cpu.max_batch = batch;
-        auto ref_engine = resnest::Engine::load_seeded(src(model), 8, cpu);
-        const auto& s = ref_engine->summary();
-        std::vector<float> x =
-            random_floats((size_t)batch * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 17);
-        std::vector<float> ref = run_engine(*ref_engine, x, batch);
-        const int classes = (int)s.num_outputs;
+        const CpuReference ref = cpu_reference(model, 8, batch, 17);
         for (Precision p : {Precision::fp32, Precision::fp16}) {
             std::shared_ptr<resnest::Engine> e;
             {
@@ -470,18 +480,10 @@ TEST_CASE("whole models with split attention pooled in row lanes (RESNEST_ATTENT
                     row_lane_nodes++;
                 }
             CHECK(row_lane_nodes == 16);
-            std::vector<float> got = run_engine(*e, x, batch);
-            double err = max_rel_error(got, ref);
+            std::vector<float> got = run_engine(*e, ref.x, batch);
+            INFO(model << " " << resnest::precision_name(p) << " row-lanes pool");
+            const double err = check_logits(got, ref, batch, p);
             std::printf("cuda %s %s, row-lanes pool: max|d|/max|ref| %.3g\n", model, resnest::precision_name(p), err);
-            INFO(model << " " << resnest::precision_name(p) << " row-lanes pool, rel " << err);
-            CHECK(err <= (p == Precision::fp32 ? 1e-4 : 1e-2));
-            for (int b = 0; b < batch; b++) {
-                const double margin = top1_margin(got.data() + b * classes, ref.data() + b * classes, classes);
-                INFO("image " << b << ": reference top-1 margin over the GPU's top-1 " << margin);
-                if (p == Precision::fp32) CHECK(margin == 0.0);
-                else CHECK(margin <= 2.0 * err);
-                CHECK(cosine(got.data() + b * classes, ref.data() + b * classes, classes) >= 0.999);
-            }
         }
     }
 }
