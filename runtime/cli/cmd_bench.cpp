@@ -5,11 +5,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -97,6 +99,15 @@ std::string utc_now() {
     char buf[32];
     std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
     return buf;
+}
+
+// The diagnostic environment variables that change how the CUDA backend runs (README), those set: a row
+// measured under one of them says so, on the screen and in the JSON.
+std::vector<std::pair<std::string, std::string>> diagnostic_environment() {
+    std::vector<std::pair<std::string, std::string>> set;
+    for (const char* name : {"RESNEST_ATTENTION_POOL", "RESNEST_CHOICE_TIMING", "RESNEST_SPLIT_K", "RESNEST_CUDA_DEBUG"})
+        if (const char* v = std::getenv(name)) set.emplace_back(name, v);
+    return set;
 }
 
 }  // namespace
@@ -218,6 +229,12 @@ int cmd_bench(int argc, char** argv) {
                 cuda ? (opt.cuda_graph ? "CUDA graph replay" : "eager launches (--no-graph)") : "host loop",
                 !cuda ? "" : opt.dependent_launch && dev.kernels_arch >= 90 ? ", programmatic dependent launch"
                                                                            : ", ordinary launches");
+    const auto environment = diagnostic_environment();
+    if (!environment.empty()) {
+        std::string list;
+        for (const auto& [name, value] : environment) list += (list.empty() ? "" : ", ") + name + "=" + value;
+        std::printf("  diagnostics: %s\n", list.c_str());
+    }
     std::printf("  weights: %s; input N x %lldx%lldx%lld, seeded\n", weights_desc.c_str(),
                 (long long)s.input_shape[0], (long long)s.input_shape[1], (long long)s.input_shape[2]);
     std::printf("  %d warm-up run(s), then %s per batch size\n", warmup,
@@ -335,10 +352,11 @@ int cmd_bench(int argc, char** argv) {
                         {"dependent_launch", cuda && opt.dependent_launch && dev.kernels_arch >= 90},
                         {"passes", engine->pass_log().size()}, {"weights", weights_desc}, {"batches", batches},
                         {"warmup", warmup}, {"iters", duration_s ? 0 : iters}, {"duration_s", duration_s},
-                        {"streams", streams}}},
+                        {"streams", streams}, {"environment", nlohmann::json::object()}}},
             {"model", {{"params", s.params}, {"macs_per_image", s.macs}, {"input_shape", s.input_shape}}},
             {"load_plan_s", load_s}, {"first_result_s", first_result_s}, {"peak_rss_bytes", peak_rss_bytes()},
             {"device_weight_bytes", engine->device_bytes()}, {"results", rows}};
+        for (const auto& [name, value] : environment) j["config"]["environment"][name] = value;
         if (reload_s >= 0.0) j["reload_first_result_s"] = reload_s;
         std::ofstream f(args.get("--json"));
         f << j.dump(1) << "\n";
