@@ -182,7 +182,6 @@ int main() {
                         w_dense[((size_t)o * 9 + k) * s.cin + (size_t)(o / cout_g) * cin_g + c] =
                             w[((size_t)o * 9 + k) * cin_g + c];
             __half* up = lab::upload_half(w_dense);
-            LAB_CHECK(cudaDeviceSynchronize());  // the pageable upload's DMA may still run when cudaMemcpy returns
             // Device-to-device copies and memsets go on `stream` (not the legacy default stream, which this
             // non-blocking stream does not wait for).
             LAB_CHECK(cudaMemcpyAsync(dw_dense, up, nw * kGroups * 2, cudaMemcpyDeviceToDevice, stream));

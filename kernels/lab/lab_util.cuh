@@ -39,6 +39,8 @@ inline __half* upload_half(const std::vector<float>& v) {
     __half* d = nullptr;
     LAB_CHECK(cudaMalloc(&d, h.size() * sizeof(__half)));
     LAB_CHECK(cudaMemcpy(d, h.data(), h.size() * sizeof(__half), cudaMemcpyHostToDevice));
+    LAB_CHECK(cudaDeviceSynchronize());  // from pageable memory the DMA may outlive cudaMemcpy's return, and a
+                                         // non-blocking stream would not wait for it
     return d;
 }
 
@@ -46,6 +48,7 @@ inline float* upload_float(const std::vector<float>& v) {
     float* d = nullptr;
     LAB_CHECK(cudaMalloc(&d, v.size() * sizeof(float)));
     LAB_CHECK(cudaMemcpy(d, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice));
+    LAB_CHECK(cudaDeviceSynchronize());  // as upload_half
     return d;
 }
 
