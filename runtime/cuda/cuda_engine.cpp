@@ -140,6 +140,14 @@ void CudaEngine::upload(const WeightBlob& blob) {
     }
 }
 
+void CudaEngine::CudaFree::operator()(void* p) const {
+    const cudaError_t e = cudaFree(p);
+    if (e == cudaSuccess) return;
+    cudaGetLastError();  // the failure is this call's: not left for the thread's next check
+    if (e != cudaErrorCudartUnloading)
+        std::fprintf(stderr, "resnest: warning: freeing an engine's device weights: %s\n", cudaGetErrorString(e));
+}
+
 std::unique_ptr<Context> CudaEngine::create_context() const {
     return std::make_unique<CudaContext>(shared_from_this());
 }

@@ -67,8 +67,8 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     DeviceInfo device_;
     size_t esize_ = 4;
     MemoryPlan plan_;
-    struct CudaFree {
-        void operator()(void* p) const { cudaFree(p); }
+    struct CudaFree {  // a failure is reported (as CudaContext::release does), not thrown
+        void operator()(void* p) const;
     };
     std::unique_ptr<void, CudaFree> weights_dev_;  // freed however the constructor ends
     int64_t weights_bytes_ = 0;
