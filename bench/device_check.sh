@@ -9,7 +9,8 @@
 #   QUICK=1 ...     shorter runs for a tight device budget: parity fp32/fp16 only, 50 timed runs per bench
 #                   row, no timed-search rows, PyTorch's graph-replay configurations and torch.compile
 #                   at batches 1 and 128. A 15-minute device budget fits two calls (H200, 6ebbad4: ~330 s,
-#                   about 405 s with the choice, workspace and pool variants added since, and ~200 s):
+#                   about 420 s with the choice, workspace and pool variants and the GPU tests added since,
+#                   and ~230 s with the grouped-convolution lab):
 #                   STAGES="tests bench torch variants profile", then, while the machine is still warm,
 #                   STAGES="coldstart lab parity sanitize".
 #   DEADLINE_S=N    stop starting stages N seconds after the script began, and cut a stage's own limit to
