@@ -15,6 +15,10 @@ namespace resnest {
                             const char* file, int line, const std::string& where);
 const char* cublas_status_text(cublasStatus_t s);
 
+// Whether a free or destroy that returned `e` failed in a way worth a warning (destructors report, never
+// throw): not while the process exits and CUDA is already unloading.
+inline bool cuda_release_failed(cudaError_t e) { return e != cudaSuccess && e != cudaErrorCudartUnloading; }
+
 }  // namespace resnest
 
 #define RESNEST_CUDA_CHECK_AT(call, where)                                                                  \

@@ -91,7 +91,7 @@ void CudaContext::initialize() {
 void CudaContext::release() noexcept {
     std::string failed;
     auto cuda = [&](cudaError_t e, const char* call) {
-        if (e != cudaSuccess && e != cudaErrorCudartUnloading && failed.empty())
+        if (cuda_release_failed(e) && failed.empty())
             failed = std::string(call) + ": " + cudaGetErrorString(e);
     };
     auto library = [&](bool ok, const char* call) {

@@ -115,8 +115,7 @@ BatchState& CudaContext::prepare(int batch) {
 // The choice is cached per gate shape, batch size and pool kernel (timed with it; a later start times nothing).
 void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
     const Node& n = engine_->graph().nodes[i];
-    auto shape = [&](GateForm f) { return gate_shape(n, batch, f); };
-    const SplitAttentionGateShape s = shape(GateForm::block_per_image);
+    const SplitAttentionGateShape s = gate_shape(n, batch, GateForm::block_per_image);
     const bool rows_fit = split_attention_gate_rows_smem_bytes(s) <= 48 * 1024;
     const DeviceNodeWeights& w = engine_->weights(i);
     auto gemm = std::make_unique<GateGemmLaunch>();
@@ -128,7 +127,7 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
     // else the heuristics' first.
     auto build_gemm = [&](const std::string& algorithms) {
         try {
-            if (!gemm->describe(shape(GateForm::matmuls),
+            if (!gemm->describe(gate_shape(n, batch, GateForm::matmuls),
                                 {gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_}, n.name, &why))
                 return false;
             restored = !algorithms.empty() && gemm->restore_algorithms(lt_, algorithms);

@@ -144,7 +144,7 @@ void CudaEngine::CudaFree::operator()(void* p) const {
     const cudaError_t e = cudaFree(p);
     if (e == cudaSuccess) return;
     cudaGetLastError();  // the failure is this call's: not left for the thread's next check
-    if (e != cudaErrorCudartUnloading)
+    if (cuda_release_failed(e))
         std::fprintf(stderr, "resnest: warning: freeing an engine's device weights: %s\n", cudaGetErrorString(e));
 }
 

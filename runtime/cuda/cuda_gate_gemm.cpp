@@ -99,14 +99,10 @@ bool GateGemmLaunch::restore_algorithms(cublasLtHandle_t lt, const std::string& 
     cublasLtMatmulAlgo_t both[2];
     if (!hex_to_bytes(hex, both, sizeof(both))) return false;
     Matmul* mms[2] = {&fc1_, &fc2_};
-    for (int j = 0; j < 2; j++) {
-        cublasLtMatmulHeuristicResult_t checked = {};
-        const Matmul& mm = *mms[j];
-        if (!lt_algo_takes_alignment(both[j], mm.align) ||
-            cublasLtMatmulAlgoCheck(lt, mm.op, mm.a, mm.b, mm.d, mm.d, &both[j], &checked) != CUBLAS_STATUS_SUCCESS ||
-            checked.workspaceSize != 0)
+    size_t workspace = 0;  // none: the gate's matmuls run without workspace
+    for (int j = 0; j < 2; j++)
+        if (!lt_algo_check(lt, mms[j]->op, mms[j]->a, mms[j]->b, mms[j]->d, both[j], mms[j]->align, 0, &workspace))
             return false;
-    }
     for (int j = 0; j < 2; j++) mms[j]->algo = both[j], mms[j]->chosen = true;
     return true;
 }

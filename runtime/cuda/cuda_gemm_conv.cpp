@@ -40,7 +40,9 @@ int lt_matmul_heuristics(cublasLtHandle_t lt, cublasLtMatmulDesc_t op, cublasLtM
     return s == CUBLAS_STATUS_SUCCESS ? returned : 0;
 }
 
-bool lt_algo_takes_alignment(const cublasLtMatmulAlgo_t& algo, unsigned align) {
+bool lt_algo_check(cublasLtHandle_t lt, cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+                   cublasLtMatrixLayout_t d, const cublasLtMatmulAlgo_t& algo, unsigned align, size_t workspace_limit,
+                   size_t* workspace) {
     for (cublasLtMatmulAlgoCapAttributes_t cap :
          {CUBLASLT_ALGO_CAP_MIN_ALIGNMENT_A_BYTES, CUBLASLT_ALGO_CAP_MIN_ALIGNMENT_B_BYTES,
           CUBLASLT_ALGO_CAP_MIN_ALIGNMENT_C_BYTES, CUBLASLT_ALGO_CAP_MIN_ALIGNMENT_D_BYTES}) {
@@ -50,6 +52,11 @@ bool lt_algo_takes_alignment(const cublasLtMatmulAlgo_t& algo, unsigned align) {
             written == sizeof(least) && least > align)
             return false;
     }
+    cublasLtMatmulHeuristicResult_t checked = {};
+    if (cublasLtMatmulAlgoCheck(lt, op, a, b, d, d, &algo, &checked) != CUBLAS_STATUS_SUCCESS ||
+        checked.workspaceSize > workspace_limit)
+        return false;
+    *workspace = checked.workspaceSize;
     return true;
 }
 
@@ -199,13 +206,10 @@ std::vector<GemmConvLaunch::Candidate> GemmConvLaunch::split_k_variants(const cu
 bool GemmConvLaunch::restore(cublasLtHandle_t lt, const ConvAlgoChoice& cached, size_t ws_limit) {
     cublasLtMatmulAlgo_t algo;
     if (cached.opaque.empty() || !hex_to_bytes(cached.opaque, &algo, sizeof(algo))) return false;
-    cublasLtMatmulHeuristicResult_t checked = {};
-    if (!lt_algo_takes_alignment(algo, align_) ||
-        cublasLtMatmulAlgoCheck(lt, op_, a_, b_, c_, c_, &algo, &checked) != CUBLAS_STATUS_SUCCESS ||
-        checked.workspaceSize > ws_limit)
-        return false;
+    size_t workspace = 0;
+    if (!lt_algo_check(lt, op_, a_, b_, c_, algo, align_, ws_limit, &workspace)) return false;
     algo_ = algo;
-    workspace_ = checked.workspaceSize;
+    workspace_ = workspace;
     rank_ = cached.algo;
     split_k_ = unpacked_split_k(cached.math_type);
     scheme_ = unpacked_scheme(cached.math_type);

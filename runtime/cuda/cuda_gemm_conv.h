@@ -39,10 +39,13 @@ int lt_matmul_heuristics(cublasLtHandle_t lt, cublasLtMatmulDesc_t op, cublasLtM
                          cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t d, size_t workspace_bytes, unsigned align,
                          int max_count, cublasLtMatmulHeuristicResult_t* out, const std::string& where);
 
-// Whether `algo` takes A/B/C/D pointers that are only `align`-byte aligned (its CUBLASLT_ALGO_CAP_MIN_ALIGNMENT_*
-// capabilities; true where cuBLASLt does not report them). A serialized algorithm restored from the cache
-// was chosen for the alignments of the start that cached it: this checks it against this start's.
-bool lt_algo_takes_alignment(const cublasLtMatmulAlgo_t& algo, unsigned align);
+// Whether a serialized algorithm restored from the cache runs this matmul (op, a, b, d; C laid out as D) here:
+// it takes A/B/C/D pointers that are only `align`-byte aligned (its CUBLASLT_ALGO_CAP_MIN_ALIGNMENT_*
+// capabilities, where cuBLASLt reports them: it was chosen for the alignments of the start that cached it),
+// cublasLtMatmulAlgoCheck accepts it, and it needs at most workspace_limit bytes (*workspace: how many).
+bool lt_algo_check(cublasLtHandle_t lt, cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+                   cublasLtMatrixLayout_t d, const cublasLtMatmulAlgo_t& algo, unsigned align, size_t workspace_limit,
+                   size_t* workspace);
 
 class GemmConvLaunch {
   public:

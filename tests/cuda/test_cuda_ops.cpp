@@ -300,8 +300,16 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
                 // The gate as two cuBLASLt matmuls + the radix softmax kernel (cardinality 1, one chunk).
                 if (K == 1 && chunks == 1) {
                     GuardedBuffer dattn_mm((size_t)n * R * C, 4);
-                    check(cudaMemset(dhidden.data(), kPoison, (size_t)n * inter * 4), "poison");
-                    check(cudaMemset(dattn_mm.data(), kPoison, (size_t)n * R * C * 4), "poison");
+                    // One launch of a described and chosen gate into poisoned buffers; its gates.
+                    auto matmul_gates_of = [&](const resnest::GateGemmLaunch& g, const char* what) {
+                        check(cudaMemset(dhidden.data(), kPoison, (size_t)n * inter * 4), "poison");
+                        check(cudaMemset(dattn_mm.data(), kPoison, (size_t)n * R * C * 4), "poison");
+                        g.launch(lt, resnest::KernelStream(0, true));
+                        check(cudaDeviceSynchronize(), what);
+                        std::vector<float> out;
+                        REQUIRE(dattn_mm.download(out, &why));
+                        return out;
+                    };
                     resnest::GateGemmLaunch mm;
                     const resnest::GateGemmBuffers mb{(const float*)dgap.data(), (const float*)dw1.data(),
                                                       (const float*)db1.data(), (const float*)dw2.data(),
@@ -315,10 +323,7 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
                         matmul_refused++;
                         continue;
                     }
-                    mm.launch(lt, resnest::KernelStream(0, true));
-                    check(cudaDeviceSynchronize(), "split attention gate as matmuls");
-                    std::vector<float> mm_gates;
-                    REQUIRE(dattn_mm.download(mm_gates, &why));
+                    std::vector<float> mm_gates = matmul_gates_of(mm, "split attention gate as matmuls");
                     INFO("the gate as matmuls (cuda_gate_gemm.h) against one block per image");
                     CHECK(max_rel_error(mm_gates, gates) <= 1e-5);
                     matmul_gates++;
@@ -333,11 +338,7 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
                     CHECK(taken_back);  // counted below too: every checked case must restore
                     if (!taken_back) continue;
                     CHECK(again.algorithms_hex() == hex);
-                    check(cudaMemset(dhidden.data(), kPoison, (size_t)n * inter * 4), "poison");
-                    check(cudaMemset(dattn_mm.data(), kPoison, (size_t)n * R * C * 4), "poison");
-                    again.launch(lt, resnest::KernelStream(0, true));
-                    check(cudaDeviceSynchronize(), "split attention gate as matmuls, restored algorithms");
-                    REQUIRE(dattn_mm.download(mm_gates, &why));
+                    mm_gates = matmul_gates_of(again, "split attention gate as matmuls, restored algorithms");
                     INFO("the gate as matmuls with the algorithms restored from their hex");
                     CHECK(max_rel_error(mm_gates, gates) <= 1e-5);
                     matmul_restored++;

@@ -251,7 +251,6 @@ TEST_CASE("CUDA's initialisation on a thread of its own returns, device or not, 
                       Catch::Contains("CUDA device 63 does not exist"));
 }
 
-
 TEST_CASE("RESNEST_ATTENTION_POOL picks the row-lanes pool; another value is named in a warning", "[cuda-host]") {
     std::string warning;
     for (const char* v : {(const char*)nullptr, "", "channel-lanes"}) {
