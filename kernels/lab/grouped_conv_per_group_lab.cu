@@ -13,6 +13,7 @@
 //   cmake --build build --target lab_grouped_conv_per_group   # built on demand
 //   build/kernels/lab/lab_grouped_conv_per_group              # on a GPU machine
 //
+// conv1 (1x1, conv1_in -> Cin) whole and per group: see the prediction below.
 // Ways, each with cuDNN's fastest algorithm for it (cudnnFindConvolutionForwardAlgorithmEx, 128 MiB of
 // workspace at most, as the fp16 runtime), then timed as CUDA graph replays (lab::time_graph_ms):
 //   grouped    one call with cudnnSetConvolutionGroupCount(2)
@@ -25,6 +26,13 @@
 // Prediction (not yet measured): at batch 128 per-group takes <= 0.6x the dense form's time on layers 1-3
 // (layer 1: dense 0.099 ms in the runtime's profile, fused with bias and ReLU) and grouped stays slowest; at
 // batch 8 the three are within 20 % of each other (too little work to fill the GPU either way).
+// The pass also splits conv1 (the 1x1 convolution before, conv1_in -> Cin): one convolution per group,
+// each writing its group's channels packed, reads conv1's input twice. The lab times conv1 both ways too
+// and prints the pair's ratio, (conv1 per group + conv2 per group) / (conv1 + conv2 dense), which is the
+// number the pass stands on. Prediction: at batch 128 above 1 on layer 1 (conv1 there is memory-bound:
+// reading its 256-channel 56x56 input twice costs more than the dense form's extra arithmetic), about 1 on
+// layer 2, 0.75-0.85 on layers 3-4; so a pass would pay only on layers 3-4 (9 blocks, about 0.2-0.3 ms of
+// 5.8 ms), unless conv1 writes the groups apart in one pass (its own kernel or epilogue).
 //
 // Numbers and the verdict are recorded at the bottom of this file once measured on a GPU.
 #include <cudnn.h>
@@ -55,6 +63,7 @@ constexpr int kGroups = 2;
 struct Shape {
     const char* name;
     int h, w, cin, cout;  // the conv's input and output channels, both groups
+    int conv1_in;         // the 1x1 conv1 before it: conv1_in -> cin channels (the block's later repeats)
 };
 
 // Uniform values in [-1, 1] from a hash of (seed, index), never zero, as halves: fresh every run (the seed is
@@ -69,7 +78,8 @@ __global__ void fill_random_half(__half* x, long long n, unsigned seed) {
     }
 }
 
-// One convolution's descriptors: x (n, h, w, cin), filter (cout, 3, 3, cin / groups), y (n, h, w, cout).
+// One convolution's descriptors: x (n, h, w, cin), filter (cout, k, k, cin / groups), y (n, h, w, cout);
+// stride 1, padding k / 2 (k = 3 for conv2, 1 for conv1).
 struct Conv {
     cudnnTensorDescriptor_t x = nullptr, y = nullptr;
     cudnnFilterDescriptor_t w = nullptr;
@@ -77,15 +87,15 @@ struct Conv {
     cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
     size_t workspace = 0;
 
-    Conv(int n, int h, int w_, int cin, int cout, int groups) {
+    Conv(int n, int h, int w_, int cin, int cout, int groups, int k = 3) {
         LAB_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
         LAB_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
         LAB_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
         LAB_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv));
         LAB_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NHWC, CUDNN_DATA_HALF, n, cin, h, w_));
         LAB_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NHWC, CUDNN_DATA_HALF, n, cout, h, w_));
-        LAB_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, CUDNN_DATA_HALF, CUDNN_TENSOR_NHWC, cout, cin / groups, 3, 3));
-        LAB_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, 1, 1, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
+        LAB_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, CUDNN_DATA_HALF, CUDNN_TENSOR_NHWC, cout, cin / groups, k, k));
+        LAB_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, k / 2, k / 2, 1, 1, 1, 1, CUDNN_CROSS_CORRELATION,
                                                         CUDNN_DATA_FLOAT));
         LAB_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv, groups));
         LAB_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, CUDNN_TENSOR_OP_MATH));
@@ -140,10 +150,15 @@ double sample_error(const std::vector<double>& ref, const std::vector<Sample>& s
 
 int main() {
     // ResNeSt50's split-attention convolutions (radix 2, cardinality 1): layer, input size, channels.
-    const Shape shapes[] = {{"layer1 56x56 64->128", 56, 56, 64, 128},     {"layer2.0 56x56 128->256", 56, 56, 128, 256},
-                            {"layer2 28x28 128->256", 28, 28, 128, 256},   {"layer3.0 28x28 256->512", 28, 28, 256, 512},
-                            {"layer3 14x14 256->512", 14, 14, 256, 512},   {"layer4.0 14x14 512->1024", 14, 14, 512, 1024},
-                            {"layer4 7x7 512->1024", 7, 7, 512, 1024}};
+    // conv1's input: the previous block's output (256 * 2^layer channels; each layer's first block reads
+    // the layer before's, at the size conv2 runs at).
+    const Shape shapes[] = {{"layer1 56x56 64->128", 56, 56, 64, 128, 256},
+                            {"layer2.0 56x56 128->256", 56, 56, 128, 256, 256},
+                            {"layer2 28x28 128->256", 28, 28, 128, 256, 512},
+                            {"layer3.0 28x28 256->512", 28, 28, 256, 512, 512},
+                            {"layer3 14x14 256->512", 14, 14, 256, 512, 1024},
+                            {"layer4.0 14x14 512->1024", 14, 14, 512, 1024, 1024},
+                            {"layer4 7x7 512->1024", 7, 7, 512, 1024, 2048}};
     cudnnHandle_t h;
     LAB_CUDNN_CHECK(cudnnCreate(&h));
     cudaStream_t stream;
@@ -250,6 +265,68 @@ int main() {
             }
             if (have[1] && have[2])
                 std::printf("%-26s %5d  per-group / dense = %.2f\n", s.name, batch, ms[2] / ms[1]);
+            // conv1, which feeds conv2: as the runtime runs it (one 1x1 convolution writing all cin channels
+            // interleaved), and as the per-split pass would (one 1x1 convolution per group, each writing its
+            // group's channels packed: the input read twice). It writes over conv2's inputs, already used.
+            const int c1 = s.conv1_in;
+            const long long nx1 = pixels * c1, nw1 = (long long)s.cin * c1;
+            __half *dx1, *dw1;
+            LAB_CHECK(cudaMalloc(&dx1, nx1 * 2));
+            LAB_CHECK(cudaMalloc(&dw1, nw1 * 2));
+            fill_random_half<<<1024, 256, 0, stream>>>(dx1, nx1, (unsigned)rng());
+            fill_random_half<<<256, 256, 0, stream>>>(dw1, nw1, (unsigned)rng());
+            LAB_CHECK(cudaGetLastError());
+            LAB_CHECK(cudaMemsetAsync(dx, 0xFF, nx * 2, stream));
+            for (int g = 0; g < kGroups; g++) LAB_CHECK(cudaMemsetAsync(dx_g[g], 0xFF, pixels * cin_g * 2, stream));
+            LAB_CHECK(cudaStreamSynchronize(stream));
+            Conv conv1_whole(batch, s.h, s.w, c1, s.cin, 1, 1), conv1_half(batch, s.h, s.w, c1, cin_g, 1, 1);
+            const bool have1 = conv1_whole.find(h, dx1, dw1, dx, ws) && conv1_half.find(h, dx1, dw1, dx_g[0], ws);
+            auto conv1_halves = [&] {
+                for (int g = 0; g < kGroups; g++) conv1_half.launch(h, dx1, dw1 + (size_t)g * cin_g * c1, dx_g[g], ws);
+            };
+            if (have1) {
+                LAB_CHECK(cudaMemsetAsync(dx, 0xFF, nx * 2, stream));
+                for (int g = 0; g < kGroups; g++) LAB_CHECK(cudaMemsetAsync(dx_g[g], 0xFF, pixels * cin_g * 2, stream));
+                conv1_whole.run(h, dx1, dw1, dx, ws);
+                for (int g = 0; g < kGroups; g++) conv1_half.run(h, dx1, dw1 + (size_t)g * cin_g * c1, dx_g[g], ws);
+                LAB_CHECK(cudaStreamSynchronize(stream));
+                const std::vector<float> x1 = lab::download_half(dx1, (size_t)nx1), w1 = lab::download_half(dw1, (size_t)nw1);
+                const std::vector<float> y1 = lab::download_half(dx, (size_t)nx);
+                std::vector<std::vector<float>> y1_g;
+                for (int g = 0; g < kGroups; g++) y1_g.push_back(lab::download_half(dx_g[g], (size_t)(pixels * cin_g)));
+                double diff[2] = {0, 0}, scale = 0;
+                bool finite = true;
+                for (int i = 0; i < 512; i++) {
+                    const size_t p = (size_t)(rng() % (unsigned long long)pixels);
+                    const int o = (int)(rng() % s.cin);
+                    const double r = lab::conv1x1_ref(x1, w1, c1, p, o);
+                    const double got[2] = {y1[p * s.cin + o], y1_g[o / cin_g][p * cin_g + o % cin_g]};
+                    for (int k = 0; k < 2; k++) {
+                        finite &= std::isfinite(got[k]);
+                        diff[k] = std::max(diff[k], std::fabs(got[k] - r));
+                    }
+                    scale = std::max(scale, std::fabs(r));
+                }
+                const double flops1 = 2.0 * pixels * s.cin * c1;
+                const float ms1[2] = {lab::time_graph_ms([&] { conv1_whole.launch(h, dx1, dw1, dx, ws); }, stream, 20),
+                                      lab::time_graph_ms(conv1_halves, stream, 20)};
+                const char* names1[2] = {"conv1", "conv1/grp"};
+                for (int k = 0; k < 2; k++) {
+                    const double e = finite ? diff[k] / scale : INFINITY;
+                    const bool ok = e <= 1e-2;
+                    all_ok &= ok;
+                    std::printf("%-26s %5d  %-9s %9.4f %9.1f  %.2e %s\n", s.name, batch, names1[k], ms1[k],
+                                flops1 / (ms1[k] * 1e9), e, ok ? "ok" : "WRONG");
+                }
+                // The decision: conv1 + conv2 as the runtime runs them now (conv1 whole + the dense form)
+                // against the per-split pass (conv1 per group + conv2 per group).
+                if (have[1] && have[2])
+                    std::printf("%-26s %5d  pair per-split / now = (%.4f + %.4f) / (%.4f + %.4f) = %.2f\n", s.name, batch,
+                                ms1[1], ms[2], ms1[0], ms[1], (ms1[1] + ms[2]) / (ms1[0] + ms[1]));
+            } else {
+                std::printf("%-26s %5d  conv1     (no algorithm within 128 MiB)\n", s.name, batch);
+            }
+            cudaFree(dx1), cudaFree(dw1);
             cudaFree(dx), cudaFree(dw), cudaFree(dw_dense), cudaFree(dy), cudaFree(dy_dense);
             for (int g = 0; g < kGroups; g++) cudaFree(dx_g[g]), cudaFree(dy_g[g]);
         }

@@ -147,6 +147,16 @@ inline double grouped_conv3x3_ref(const std::vector<float>& x, const std::vector
     return acc;
 }
 
+// One output of a 1x1 convolution (stride 1, no padding, no groups): x (pixels, cin) NHWC flattened over
+// (N, H, W), w (cout, cin). Returns y[pixel][o] in double.
+inline double conv1x1_ref(const std::vector<float>& x, const std::vector<float>& w, int cin, size_t pixel, int o) {
+    const float* xp = &x[pixel * cin];
+    const float* wp = &w[(size_t)o * cin];
+    double acc = 0.0;
+    for (int c = 0; c < cin; c++) acc += (double)xp[c] * wp[c];
+    return acc;
+}
+
 inline double max_rel_error(const std::vector<float>& got, const std::vector<double>& ref) {
     double num = 0.0, den = 0.0;
     for (size_t i = 0; i < got.size() && i < ref.size(); i++) {

@@ -150,3 +150,24 @@ TEST_CASE("lab grouped 3x3 convolution reference equals the CPU oracle", "[lab-r
         CHECK(rel(got, y) <= 1e-6);
     }
 }
+
+TEST_CASE("lab 1x1 convolution reference equals the CPU oracle", "[lab-reference]") {
+    for (auto [n, h, w, cin, cout] : std::vector<std::array<int, 5>>{{2, 3, 5, 8, 6}, {1, 4, 4, 16, 3}}) {
+        Conv2dAttrs a;
+        a.in_channels = cin, a.out_channels = cout, a.kernel_h = a.kernel_w = 1, a.stride_h = a.stride_w = 1;
+        std::vector<float> x = test::random_floats((size_t)n * cin * h * w);          // (N, Cin, H, W)
+        std::vector<float> wt = test::random_floats((size_t)cout * cin, -0.5f, 0.5f);  // (Cout, Cin, 1, 1)
+        std::vector<float> y((size_t)n * cout * h * w);
+        for (int b = 0; b < n; b++)
+            conv2d_direct_double(a, x.data() + (size_t)b * cin * h * w, h, w, wt.data(), nullptr,
+                                 y.data() + (size_t)b * cout * h * w, h, w);
+        const std::vector<float> x_nhwc = test::nchw_to_nhwc(x, n, cin, h * w);
+        std::vector<double> got(y.size());
+        for (int b = 0; b < n; b++)
+            for (int o = 0; o < cout; o++)
+                for (int p = 0; p < h * w; p++)
+                    got[((size_t)b * cout + o) * h * w + p] = lab::conv1x1_ref(x_nhwc, wt, cin, (size_t)b * h * w + p, o);
+        INFO(n << " x " << cin << " -> " << cout << ", " << h << "x" << w);
+        CHECK(rel(got, y) <= 1e-6);
+    }
+}
