@@ -169,11 +169,9 @@ bool GemmConvLaunch::configure(cublasLtHandle_t lt, const cublasLtMatmulHeuristi
         cublasLtMatmulAlgoConfigSetAttribute(algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &reduction,
                                              sizeof(reduction)) != CUBLAS_STATUS_SUCCESS)
         return false;
-    cublasLtMatmulHeuristicResult_t checked = {};
-    if (cublasLtMatmulAlgoCheck(lt, op_, a_, b_, c_, c_, algo, &checked) != CUBLAS_STATUS_SUCCESS) return false;
-    if (checked.workspaceSize > ws_limit) return false;
-    *workspace = checked.workspaceSize;
-    return true;
+    // The same check as a restored algorithm gets: the split form's alignment caps, cuBLASLt's own check and
+    // the workspace it then needs.
+    return lt_algo_check(lt, op_, a_, b_, c_, *algo, align_, ws_limit, workspace);
 }
 
 std::vector<GemmConvLaunch::Candidate> GemmConvLaunch::split_k_variants(const cublasLtMatmulHeuristicResult_t& found,
