@@ -5,6 +5,7 @@
 #include "im2col_nhwc.cuh"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "kernel_common.cuh"
 
@@ -41,7 +42,10 @@ __global__ void im2col_nhwc_kernel(const T* __restrict__ x, T* __restrict__ cols
 template <typename T>
 void im2col_nhwc(const T* x, T* cols, const Im2colShape& s, KernelStream stream) {
     constexpr int kThreads = 256, kMaxBlocks = 132 * 16;
-    const bool vec = s.c % kVec16<T> == 0;
+    // 16-byte accesses where C is whole vectors and both buffers are 16-byte aligned (a misaligned vector
+    // access would be a device fault, not an error): else one element a thread.
+    const bool vec = s.c % kVec16<T> == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+                     reinterpret_cast<uintptr_t>(cols) % 16 == 0;
     const long long items = s.rows() * s.kh * s.kw * (vec ? s.c / kVec16<T> : s.c);
     if (items == 0) return;
     const int blocks = (int)std::min<long long>((items + kThreads - 1) / kThreads, kMaxBlocks);

@@ -114,6 +114,15 @@ size_t split_attention_gate_rows_smem_bytes(const SplitAttentionGateShape& s) {
 void split_attention_gate_rows(const float* partial, const float* fc1_weight, const float* fc1_bias,
                                const float* fc2_weight, const float* fc2_bias, float* hidden, float* attn,
                                const SplitAttentionGateShape& s, KernelStream stream) {
+    const char* name = "split_attention_gate_rows";
+    if (s.radix < 1 || s.radix > kSplitAttentionMaxRadix)
+        throw Error(std::string(name) + ": radix " + std::to_string(s.radix) + " is outside 1.." +
+                    std::to_string(kSplitAttentionMaxRadix));
+    // Above 48 KiB of dynamic shared memory a kernel must opt in; these do not (choose_gate keeps the form
+    // off such shapes).
+    if (split_attention_gate_rows_smem_bytes(s) > 48 * 1024)
+        throw Error(std::string(name) + ": " + std::to_string(split_attention_gate_rows_smem_bytes(s)) +
+                    " bytes of shared memory for " + std::to_string(s.channels) + " channels, over 48 KiB");
     const int tiles = (s.n + kGateRowsImagesPerTile - 1) / kGateRowsImagesPerTile;
     const int threads = 32 * kGateRowsWarps;
     launch_kernel("split_attention_gate_fc1_warp_per_row", split_attention_gate_fc1_warp_per_row,

@@ -27,6 +27,9 @@ __global__ void split_attention_radix_softmax_kernel(float* __restrict__ attn, l
 
 void split_attention_radix_softmax_thread_per_channel(float* attn, int n, int radix, int channels,
                                                       KernelStream stream) {
+    if (radix < 1 || radix > kSplitAttentionMaxRadix)
+        throw Error("split_attention_radix_softmax_thread_per_channel: radix " + std::to_string(radix) +
+                    " is outside 1.." + std::to_string(kSplitAttentionMaxRadix));
     const long long count = (long long)n * channels;
     if (count <= 0) return;
     constexpr int kThreads = 256;

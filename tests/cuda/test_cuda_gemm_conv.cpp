@@ -16,6 +16,7 @@
 #include "cuda/cuda_gemm_conv.h"
 #include "cuda_test_helpers.h"
 #include "graph.h"
+#include "im2col_nhwc.cuh"
 #include "weight_layout.h"
 
 using namespace cuda_test;
@@ -276,4 +277,33 @@ TEST_CASE("other convolutions as im2col + one cuBLASLt matmul match the CPU at e
     CHECK(ran >= (int)cases.size() * 4);  // tf32 and fp16, plain and fused, at least
     cudaFree(workspace);
     cublasLtDestroy(lt);
+}
+
+TEST_CASE("im2col on buffers that are not 16-byte aligned gathers one element a thread, bit for bit",
+          "[cuda][ops][im2col]") {
+    INFO("seed " << run_seed());
+    // 16 channels would take the 16-byte path on aligned buffers; here x and cols start 2 bytes in.
+    resnest::Conv2dAttrs a;
+    a.in_channels = 16, a.out_channels = 8, a.kernel_h = a.kernel_w = 3, a.pad_h = a.pad_w = 1;
+    const int n = 2, h = 5, w = 7;
+    const resnest::Im2colShape s = resnest::im2col_shape(a, n, h, w, h, w);
+    const std::vector<float> x = round_to_storage(random_floats((size_t)n * h * w * 16, -1, 1, 77), resnest::Precision::fp16);
+    std::vector<float> want((size_t)(s.rows() * s.cols()));
+    resnest::im2col_nhwc_host(x.data(), s, want.data());
+    std::vector<uint16_t> bits(x.size());
+    for (size_t i = 0; i < x.size(); i++) bits[i] = resnest::float_to_half(x[i]);
+    __half *dx = nullptr, *dcols = nullptr;
+    check(cudaMalloc(&dx, (bits.size() + 1) * 2), "x");
+    check(cudaMalloc(&dcols, (want.size() + 1) * 2), "cols");
+    check(cudaMemcpy(dx + 1, bits.data(), bits.size() * 2, cudaMemcpyHostToDevice), "upload");
+    check(cudaMemset(dcols, 0xFF, (want.size() + 1) * 2), "poison");
+    resnest::im2col_nhwc<__half>(dx + 1, dcols + 1, s, resnest::KernelStream());
+    check(cudaDeviceSynchronize(), "im2col on unaligned buffers");
+    std::vector<uint16_t> got(want.size());
+    check(cudaMemcpy(got.data(), dcols + 1, got.size() * 2, cudaMemcpyDeviceToHost), "download");
+    size_t mismatches = 0;
+    for (size_t i = 0; i < got.size(); i++) mismatches += !(resnest::half_to_float(got[i]) == want[i]);
+    CHECK(mismatches == 0);
+    cudaFree(dx);
+    cudaFree(dcols);
 }

@@ -9,6 +9,7 @@
 
 #include "conv_as_gemm.h"
 #include "split_attention_gate_rows.cuh"
+#include "split_attention_radix_softmax.cuh"
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_conv.h"
 #include "cuda/cuda_engine.h"
@@ -263,6 +264,26 @@ TEST_CASE("RESNEST_ATTENTION_POOL picks the row-lanes pool; another value is nam
     CHECK_FALSE(attention_pool_row_lanes_from("rows", &warning));
     CHECK_THAT(warning, Catch::Contains("RESNEST_ATTENTION_POOL=rows") && Catch::Contains("row-lanes") &&
                             Catch::Contains("channel lanes"));
+}
+
+TEST_CASE("the gate launchers refuse a radix over their limit and the rows gate a width over its shared memory, "
+          "before any launch", "[cuda-host]") {
+    // No GPU is needed: the checks come before the first CUDA call (the pointers are never touched).
+    float* none = nullptr;
+    for (int radix : {0, kSplitAttentionMaxRadix + 1}) {
+        INFO("radix " << radix);
+        CHECK_THROWS_WITH(split_attention_radix_softmax_thread_per_channel(none, 2, radix, 64, KernelStream()),
+                          Catch::Contains("split_attention_radix_softmax_thread_per_channel") &&
+                              Catch::Contains("radix " + std::to_string(radix)));
+        CHECK_THROWS_WITH(split_attention_gate_rows(none, none, none, none, none, none, none, {2, radix, 1, 64, 32},
+                                                    KernelStream()),
+                          Catch::Contains("split_attention_gate_rows") && Catch::Contains("radix"));
+    }
+    // 8 images a tile x 1600 float channels = 51,200 bytes, over 48 KiB.
+    const SplitAttentionGateShape wide{2, 2, 1, 1600, 64};
+    REQUIRE(split_attention_gate_rows_smem_bytes(wide) > 48 * 1024);
+    CHECK_THROWS_WITH(split_attention_gate_rows(none, none, none, none, none, none, none, wide, KernelStream()),
+                      Catch::Contains("1600 channels") && Catch::Contains("48 KiB"));
 }
 
 #endif  // RESNEST_HAVE_CUDA
