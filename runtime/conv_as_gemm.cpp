@@ -25,8 +25,10 @@ ConvAsGemm conv_as_gemm(const Conv2dAttrs& a, int batch, int h, int w) {
     return g;
 }
 
-Im2colShape im2col_shape(const Conv2dAttrs& a, int batch, int in_h, int in_w, int out_h, int out_w) {
+Im2colShape im2col_shape(const Conv2dAttrs& a, int batch, int in_h, int in_w, int out_h, int out_w,
+                         bool group_major) {
     Im2colShape s;
+    s.groups = group_major ? a.groups : 1;
     s.n = batch, s.h = in_h, s.w = in_w, s.c = a.in_channels, s.oh = out_h, s.ow = out_w;
     s.kh = a.kernel_h, s.kw = a.kernel_w, s.stride_h = a.stride_h, s.stride_w = a.stride_w;
     s.pad_h = a.pad_h, s.pad_w = a.pad_w, s.dilation_h = a.dilation_h, s.dilation_w = a.dilation_w;
@@ -44,20 +46,40 @@ ConvAsGemm conv_as_im2col_gemm(const Im2colShape& s, int out_channels) {
     return g;
 }
 
+ConvAsGemm conv_as_grouped_im2col_gemm(const Im2colShape& s, int out_channels) {
+    if (s.groups < 1 || s.c % s.groups != 0 || out_channels % s.groups != 0)
+        throw Error("conv_as_grouped_im2col_gemm: " + std::to_string(s.c) + " -> " + std::to_string(out_channels) +
+                    " channels do not split into " + std::to_string(s.groups) + " groups");
+    ConvAsGemm g;
+    g.m = out_channels / s.groups;
+    g.n = s.rows();
+    g.k = s.cols() / s.groups;
+    g.lda = g.k;
+    g.ldb = s.cols();
+    g.ldc = out_channels;
+    g.batch = s.groups;
+    g.stride_a = g.m * g.k;
+    g.stride_b = g.k;
+    g.stride_c = g.m;
+    return g;
+}
+
 void im2col_nhwc_host(const float* x, const Im2colShape& s, float* cols) {
     for (int b = 0; b < s.n; b++)
         for (int oy = 0; oy < s.oh; oy++)
             for (int ox = 0; ox < s.ow; ox++) {
-                float* row = cols + (((int64_t)b * s.oh + oy) * s.ow + ox) * s.cols();  // (KH, KW, C)
-                for (int ky = 0; ky < s.kh; ky++)
-                    for (int kx = 0; kx < s.kw; kx++) {
-                        const int iy = oy * s.stride_h - s.pad_h + ky * s.dilation_h;
-                        const int ix = ox * s.stride_w - s.pad_w + kx * s.dilation_w;
-                        const bool inside = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w;
-                        const float* px = x + (((int64_t)b * s.h + iy) * s.w + ix) * s.c;
-                        float* dst = row + ((int64_t)ky * s.kw + kx) * s.c;
-                        for (int ci = 0; ci < s.c; ci++) dst[ci] = inside ? px[ci] : 0.0f;
-                    }
+                float* row = cols + (((int64_t)b * s.oh + oy) * s.ow + ox) * s.cols();  // (G, KH, KW, C/G)
+                const int group_c = s.c / s.groups;
+                for (int g = 0; g < s.groups; g++)
+                    for (int ky = 0; ky < s.kh; ky++)
+                        for (int kx = 0; kx < s.kw; kx++) {
+                            const int iy = oy * s.stride_h - s.pad_h + ky * s.dilation_h;
+                            const int ix = ox * s.stride_w - s.pad_w + kx * s.dilation_w;
+                            const bool inside = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w;
+                            const float* px = x + (((int64_t)b * s.h + iy) * s.w + ix) * s.c + (int64_t)g * group_c;
+                            float* dst = row + (((int64_t)g * s.kh + ky) * s.kw + kx) * group_c;
+                            for (int ci = 0; ci < group_c; ci++) dst[ci] = inside ? px[ci] : 0.0f;
+                        }
             }
 }
 

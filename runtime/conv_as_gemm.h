@@ -23,6 +23,10 @@ struct ConvAsGemm {
     int64_t lda = 0;  // filter: Cin
     int64_t ldb = 0;  // x: Cin
     int64_t ldc = 0;  // z and y: Cout
+    // A strided batch of products (the groups of a grouped convolution): batch b reads A + b*stride_a,
+    // B + b*stride_b and writes C/D + b*stride_c (elements); the bias too, by m.
+    int64_t batch = 1;
+    int64_t stride_a = 0, stride_b = 0, stride_c = 0;
 };
 
 // True for a 1x1 convolution with stride 1, no padding, dilation 1 and one group.
@@ -35,11 +39,18 @@ ConvAsGemm conv_as_gemm(const Conv2dAttrs& a, int batch, int h, int w);
 // cols (N*OH*OW, KH*KW*Cin), one row per output position, columns in the dense filter's (kh, kw, ci) order
 // (OHWI, groups expanded to the block-diagonal dense filter), zeros where a window leaves the input. Then
 // k = KH*KW*Cin, lda = ldb = k, and B is cols instead of x.
-Im2colShape im2col_shape(const Conv2dAttrs& a, int batch, int in_h, int in_w, int out_h, int out_w);
+// With group_major (a grouped convolution run as one product per group, without the dense filter's zero
+// blocks) the columns are in (g, kh, kw, ci') order instead, ci' < Cin/G, and conv_as_grouped_im2col_gemm
+// is the strided batch of G products: group g's filter rows (Cout/G x KH*KW*Cin/G, the grouped OHWI filter
+// as stored), its contiguous KH*KW*Cin/G columns of each cols row (ldb = KH*KW*Cin), and its Cout/G output
+// channels of y (ldc = Cout).
+Im2colShape im2col_shape(const Conv2dAttrs& a, int batch, int in_h, int in_w, int out_h, int out_w,
+                         bool group_major = false);
 ConvAsGemm conv_as_im2col_gemm(const Im2colShape& s, int out_channels);
+ConvAsGemm conv_as_grouped_im2col_gemm(const Im2colShape& s, int out_channels);
 
 // The gather on the host, element for element what the CUDA kernel (kernels/im2col_nhwc.cu) writes:
-// x (N, H, W, C) -> cols (N*OH*OW, KH*KW*C).
+// x (N, H, W, C) -> cols (N*OH*OW, KH*KW*C), in s's column order.
 void im2col_nhwc_host(const float* x, const Im2colShape& s, float* cols);
 
 // Split-K: a product whose output tiles fill under one wave of the GPU (cuBLASLt's wavesCount < 1, the

@@ -27,16 +27,23 @@ Conv2dAttrs conv1x1(int cin, int cout) {
 
 // cuBLAS's D = epilogue(op(A) op(B) + beta C) with op(A) = A^T (column-major, lda), op(B) = B (ldb),
 // C and D (ldc); the epilogue adds bias[row] and then clamps at zero when relu is set.
+// A strided batch (g.batch > 1) runs that per batch q on A + q*stride_a, B + q*stride_b, C/D + q*stride_c
+// and bias + q*m.
 void gemm_cublas_semantics(const ConvAsGemm& g, const float* a, const float* b, const float* bias, const float* c,
                            bool relu, float* d) {
-    for (int64_t j = 0; j < g.n; j++)
-        for (int64_t i = 0; i < g.m; i++) {
-            double sum = 0.0;
-            for (int64_t p = 0; p < g.k; p++) sum += (double)a[p + i * g.lda] * b[p + j * g.ldb];
-            if (c) sum += c[i + j * g.ldc];
-            sum += bias[i];
-            d[i + j * g.ldc] = (float)(relu && sum < 0.0 ? 0.0 : sum);
-        }
+    for (int64_t q = 0; q < g.batch; q++) {
+        const float *aq = a + q * g.stride_a, *bq = b + q * g.stride_b, *cq = c ? c + q * g.stride_c : nullptr;
+        const float* biasq = bias + q * g.m;
+        float* dq = d + q * g.stride_c;
+        for (int64_t j = 0; j < g.n; j++)
+            for (int64_t i = 0; i < g.m; i++) {
+                double sum = 0.0;
+                for (int64_t p = 0; p < g.k; p++) sum += (double)aq[p + i * g.lda] * bq[p + j * g.ldb];
+                if (cq) sum += cq[i + j * g.ldc];
+                sum += biasq[i];
+                dq[i + j * g.ldc] = (float)(relu && sum < 0.0 ? 0.0 : sum);
+            }
+    }
 }
 
 
@@ -165,6 +172,61 @@ TEST_CASE("every other convolution is the same product over its im2col matrix an
                      << " p" << c.pad << " d" << c.dilation << " g" << c.groups << (residual ? " residual" : ""));
             CHECK(test::max_rel_error(y_nhwc.data(), want.data(), want.size()) <= 1e-6);
         }
+}
+
+TEST_CASE("a grouped convolution is a strided batch of products, one per group, over its group-major im2col "
+          "matrix and the grouped filter as stored", "[gemm]") {
+    struct Case {
+        int n, cin, cout, h, w, k, stride, pad, dilation, groups;
+    };
+    // ResNeSt's radix conv (2 groups), a dilated 3-group conv, 4 groups over a 5x5 window larger than the input.
+    for (Case c : {Case{2, 16, 32, 6, 5, 3, 1, 1, 1, 2}, Case{2, 12, 9, 7, 6, 3, 1, 2, 2, 3},
+                   Case{1, 8, 12, 2, 3, 5, 2, 2, 1, 4}})
+        for (bool residual : {false, true}) {
+            Conv2dAttrs a;
+            a.in_channels = c.cin, a.out_channels = c.cout, a.kernel_h = a.kernel_w = c.k;
+            a.stride_h = a.stride_w = c.stride, a.pad_h = a.pad_w = c.pad, a.dilation_h = a.dilation_w = c.dilation;
+            a.groups = c.groups, a.bias = true;
+            const int oh = (c.h + 2 * c.pad - c.dilation * (c.k - 1) - 1) / c.stride + 1;
+            const int ow = (c.w + 2 * c.pad - c.dilation * (c.k - 1) - 1) / c.stride + 1;
+            const int hw = c.h * c.w, ohw = oh * ow, cin_g = c.cin / c.groups;
+            std::vector<float> x = test::random_floats((size_t)c.n * c.cin * hw);            // (N, Cin, H, W)
+            std::vector<float> w = test::random_floats((size_t)c.cout * cin_g * c.k * c.k);  // (Cout, Cin/G, K, K)
+            std::vector<float> bias = test::random_floats(c.cout);
+            std::vector<float> z = test::random_floats((size_t)c.n * c.cout * ohw);
+            std::vector<float> ref((size_t)c.n * c.cout * ohw);
+            for (int b = 0; b < c.n; b++) {
+                float* yb = ref.data() + (size_t)b * c.cout * ohw;
+                conv2d_direct_double(a, x.data() + (size_t)b * c.cin * hw, c.h, c.w, w.data(), bias.data(), yb, oh, ow);
+                if (residual) {
+                    add_tensors(yb, z.data() + (size_t)b * c.cout * ohw, yb, (int64_t)c.cout * ohw);
+                    relu_inplace(yb, (int64_t)c.cout * ohw);
+                }
+            }
+            Im2colShape s = im2col_shape(a, c.n, c.h, c.w, oh, ow, true);
+            CHECK(s.groups == c.groups);
+            CHECK(s.cols() == (int64_t)c.k * c.k * c.cin);  // the same matrix size as the dense order
+            ConvAsGemm g = conv_as_grouped_im2col_gemm(s, c.cout);
+            CHECK(g.batch == c.groups);
+            CHECK(g.m == c.cout / c.groups);
+            CHECK(g.k == (int64_t)c.k * c.k * cin_g);  // no zero blocks: 1/G of the dense reduction
+            std::vector<float> x_nhwc = test::nchw_to_nhwc(x, c.n, c.cin, hw);
+            std::vector<float> cols((size_t)(s.rows() * s.cols()), NAN);
+            im2col_nhwc_host(x_nhwc.data(), s, cols.data());
+            std::vector<float> w_ohwi = conv_weight_oihw_to_ohwi(w, c.cout, cin_g, c.k, c.k);  // (Cout, K, K, Cin/G)
+            std::vector<float> z_nhwc = test::nchw_to_nhwc(z, c.n, c.cout, ohw);
+            std::vector<float> y_nhwc((size_t)c.n * ohw * c.cout, NAN);
+            gemm_cublas_semantics(g, w_ohwi.data(), cols.data(), bias.data(), residual ? z_nhwc.data() : nullptr,
+                                  residual, y_nhwc.data());
+            std::vector<float> want = test::nchw_to_nhwc(ref, c.n, c.cout, ohw);
+            INFO(c.n << "x" << c.cin << "->" << c.cout << " " << c.h << "x" << c.w << " k" << c.k << " s" << c.stride
+                     << " p" << c.pad << " d" << c.dilation << " g" << c.groups << (residual ? " residual" : ""));
+            CHECK(test::max_rel_error(y_nhwc.data(), want.data(), want.size()) <= 1e-6);
+        }
+    // Channels that do not split into the groups are refused, naming the counts.
+    Im2colShape bad;
+    bad.n = 1, bad.h = bad.w = bad.oh = bad.ow = 2, bad.c = 6, bad.groups = 4;
+    CHECK_THROWS_WITH(conv_as_grouped_im2col_gemm(bad, 8), Catch::Contains("6 -> 8 channels") && Catch::Contains("4 groups"));
 }
 
 TEST_CASE("split-K is timed only below one wave, within two waves, and never thinner than kMinSplitDepth", "[gemm]") {
