@@ -18,6 +18,7 @@ const char* conv_impl_name(ConvImpl impl) {
         case ConvImpl::cudnn_graph: return "cuDNN graph";
         case ConvImpl::cudnn_graph_per_group: return "cuDNN graph per group";
         case ConvImpl::im2col_cublaslt: return "im2col + cuBLASLt";
+        case ConvImpl::im2col_cublaslt_per_group: return "im2col + cuBLASLt per group";
     }
     return "?";
 }
@@ -43,15 +44,20 @@ bool ConvNode::build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts
             return true;
         }
         case ConvImpl::cublaslt:
-        case ConvImpl::im2col_cublaslt: {
-            const bool im2col = impl == ConvImpl::im2col_cublaslt;
+        case ConvImpl::im2col_cublaslt:
+        case ConvImpl::im2col_cublaslt_per_group: {
+            const bool per_group = impl == ConvImpl::im2col_cublaslt_per_group;
+            const bool im2col = impl != ConvImpl::cublaslt;
             if (conv_runs_as_gemm(p.attrs) == im2col) return false;  // 1x1 directly, every other over im2col
-            if (im2col && p.attrs.groups > 1 && !dense) return false;
-            const ConvBuffers& b = im2col && p.attrs.groups > 1 ? *dense : grouped;  // the dense filter
+            if (per_group && p.attrs.groups < 2) return false;
+            if (im2col && !per_group && p.attrs.groups > 1 && !dense) return false;
+            // The dense filter for a grouped convolution over the dense-order matrix; else the filter as stored.
+            const ConvBuffers& b = im2col && !per_group && p.attrs.groups > 1 ? *dense : grouped;
             auto gemm = std::make_unique<GemmConvLaunch>();
-            if (!gemm->describe(p, b, node, why, im2col)) return false;
+            if (!gemm->describe(p, b, node, why, im2col, per_group)) return false;
             // The heuristic list, whose rank the cache keeps, depends on the pointers' alignment too.
-            std::string k = conv_algo_key(key) + (im2col ? "|im2col cublasLt " : "|cublasLt ") +
+            std::string k = conv_algo_key(key) +
+                            (per_group ? "|im2col cublasLt per group " : im2col ? "|im2col cublasLt " : "|cublasLt ") +
                             std::to_string(env.cublas_version) + " align " + std::to_string(gemm->alignment());
             if (!gemm->choose_algorithm(env.lt, b, env.stream, *env.cache, k, &from_cache)) {
                 *why = "no cuBLASLt algorithm runs";
@@ -85,7 +91,8 @@ void ConvNode::launch(const ConvChoiceEnv& env) const {
         case ConvImpl::cudnn:
         case ConvImpl::cudnn_dense: legacy_->launch(env.cudnn, buffers_, env.stream); break;
         case ConvImpl::cublaslt:
-        case ConvImpl::im2col_cublaslt: gemm_->launch(env.lt, buffers_, env.stream); break;
+        case ConvImpl::im2col_cublaslt:
+        case ConvImpl::im2col_cublaslt_per_group: gemm_->launch(env.lt, buffers_, env.stream); break;
         case ConvImpl::cudnn_graph:
         case ConvImpl::cudnn_graph_per_group: graph_->launch(env.cudnn, buffers_, env.stream); break;
     }
@@ -102,6 +109,8 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
     if (dense) candidates.push_back(ConvImpl::cudnn_dense);
     if (env.conv_gemm != "off" && conv_runs_as_gemm(p.attrs)) candidates.push_back(ConvImpl::cublaslt);
     if (env.conv_gemm != "off" && !conv_runs_as_gemm(p.attrs)) candidates.push_back(ConvImpl::im2col_cublaslt);
+    if (env.conv_gemm != "off" && !conv_runs_as_gemm(p.attrs) && p.attrs.groups > 1)
+        candidates.push_back(ConvImpl::im2col_cublaslt_per_group);
     if (env.conv_graph != "off") candidates.push_back(ConvImpl::cudnn_graph);
     if (env.conv_graph == "auto" && p.attrs.groups > 1) candidates.push_back(ConvImpl::cudnn_graph_per_group);
     std::string why;

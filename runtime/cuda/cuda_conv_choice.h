@@ -30,9 +30,10 @@ enum class ConvImpl : int {
     cublaslt = 2,
     cudnn_graph = 3,
     cudnn_graph_per_group = 4,
-    im2col_cublaslt = 5
+    im2col_cublaslt = 5,
+    im2col_cublaslt_per_group = 6  // a grouped convolution: group-major im2col, one matmul per group (batched)
 };
-constexpr int kConvImpls = 6;
+constexpr int kConvImpls = 7;
 const char* conv_impl_name(ConvImpl impl);
 
 // What the choice needs from the context that makes it.

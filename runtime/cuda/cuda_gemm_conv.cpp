@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "cuda/cuda_check.h"
@@ -89,13 +90,16 @@ GemmConvLaunch::~GemmConvLaunch() {
 }
 
 bool GemmConvLaunch::describe(const ConvProblem& p, const ConvBuffers& b, const std::string& node, std::string* why,
-                              bool im2col) {
+                              bool im2col, bool group_major) {
     p_ = p;
     node_ = node;
     im2col_ = im2col;
+    if (group_major && (!im2col || p.attrs.groups < 2))
+        throw Error("node '" + node + "': a group-major matmul batch is for a grouped convolution over im2col");
     if (im2col) {
-        cols_shape_ = im2col_shape(p.attrs, p.batch, p.in_h, p.in_w, p.out_h, p.out_w);
-        g_ = conv_as_im2col_gemm(cols_shape_, p.attrs.out_channels);
+        cols_shape_ = im2col_shape(p.attrs, p.batch, p.in_h, p.in_w, p.out_h, p.out_w, group_major);
+        g_ = group_major ? conv_as_grouped_im2col_gemm(cols_shape_, p.attrs.out_channels)
+                         : conv_as_im2col_gemm(cols_shape_, p.attrs.out_channels);
         const size_t es = (size_t)storage_bytes(p.precision);
         cols_bytes_ = ((size_t)(cols_shape_.rows() * cols_shape_.cols()) * es + 255) / 256 * 256;
         if (cols_bytes_ > b.workspace_bytes) {
@@ -111,6 +115,13 @@ bool GemmConvLaunch::describe(const ConvProblem& p, const ConvBuffers& b, const 
     align_ = alignment_of((uintptr_t)matrix_b(b));
     for (const void* q : {b.w, (const void*)b.y, b.z ? b.z : (const void*)b.y})
         if (alignment_of((uintptr_t)q) < align_) align_ = alignment_of((uintptr_t)q);
+    // A batch's later matrices start a stride in: their alignment counts too (the bias's, by m, is not one
+    // of cuBLASLt's alignment caps, but an odd m makes every other group's bias start unaligned).
+    if (g_.batch > 1) {
+        const int64_t es = storage_bytes(p.precision);
+        for (int64_t stride : {g_.stride_a, g_.stride_b, g_.stride_c, g_.m})
+            if (alignment_of((uintptr_t)(stride * es)) < align_) align_ = alignment_of((uintptr_t)(stride * es));
+    }
     cublasStatus_t s = cublasLtMatmulDescCreate(&op_, compute_type(p.precision), CUDA_R_32F);
     if (s != CUBLAS_STATUS_SUCCESS) {
         op_ = nullptr;
@@ -132,6 +143,22 @@ bool GemmConvLaunch::describe(const ConvProblem& p, const ConvBuffers& b, const 
     RESNEST_CUBLAS_CHECK_AT(cublasLtMatrixLayoutCreate(&a_, dt, (uint64_t)g_.k, (uint64_t)g_.m, g_.lda), node_);
     RESNEST_CUBLAS_CHECK_AT(cublasLtMatrixLayoutCreate(&b_, dt, (uint64_t)g_.k, (uint64_t)g_.n, g_.ldb), node_);
     RESNEST_CUBLAS_CHECK_AT(cublasLtMatrixLayoutCreate(&c_, dt, (uint64_t)g_.m, (uint64_t)g_.n, g_.ldc), node_);
+    if (g_.batch > 1) {  // one product per group: the strided batch, and the bias by group
+        const int32_t count = (int32_t)g_.batch;
+        const std::pair<cublasLtMatrixLayout_t, int64_t> strided[3] = {{a_, g_.stride_a}, {b_, g_.stride_b},
+                                                                      {c_, g_.stride_c}};
+        for (const auto& [layout, stride] : strided) {
+            RESNEST_CUBLAS_CHECK_AT(
+                cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)), node_);
+            RESNEST_CUBLAS_CHECK_AT(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                                     &stride, sizeof(stride)),
+                                    node_);
+        }
+        const int64_t bias_stride = g_.m;
+        RESNEST_CUBLAS_CHECK_AT(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &bias_stride,
+                                                               sizeof(bias_stride)),
+                                node_);
+    }
     return true;
 }
 

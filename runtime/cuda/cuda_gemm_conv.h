@@ -6,7 +6,11 @@
 // (kernels/im2col_nhwc.cu) writes cols (N*OH*OW, KH*KW*Cin) to the front of the workspace, then
 //   y (N*OH*OW, Cout) = relu?( cols * w_dense (Cout, KH*KW*Cin)^T + bias + z )
 // with the dense filter (a grouped convolution's block-diagonal form): two kernels, for the small batches
-// where cuDNN's grouped 3x3 kernels run far below the card's rate.
+// where cuDNN's grouped 3x3 kernels run far below the card's rate. Or, `group_major` (a grouped
+// convolution), without the zero blocks: cols gathered in (g, kh, kw, c') order and a strided batch of G
+// matmuls, group g's
+//   y[:, g*Cout/G ..] (N*OH*OW, Cout/G) = relu?( cols[:, g*K/G ..] * w_g (Cout/G, K/G)^T + bias_g + z_g )
+// over the grouped filter as stored (OHWI, K = KH*KW*Cin): half the arithmetic and filter bytes at G = 2.
 //
 // The algorithm is one of cuBLASLt's heuristic candidates for the actual pointer alignments, or one of the
 // first kSplitKRanks of them with the reduction split 2 to 32 ways where the product fills under a wave
@@ -57,9 +61,10 @@ class GemmConvLaunch {
     // Creates the matmul and matrix descriptors for p (conv_runs_as_gemm must hold) and the buffers `b`
     // (their alignment restricts the candidates; the bias pointer is part of the descriptor). Returns false
     // and says why when cuBLASLt has no matmul for this precision; throws on other failures.
-    // With `im2col`, b.w is the dense filter and the matrix must fit b's workspace (else false, with why).
+    // With `im2col`, b.w is the dense filter and the matrix must fit b's workspace (else false, with why);
+    // with `group_major` too (groups > 1), b.w is the grouped filter and the product a batch of one per group.
     bool describe(const ConvProblem& p, const ConvBuffers& b, const std::string& node, std::string* why,
-                  bool im2col = false);
+                  bool im2col = false, bool group_major = false);
     // Takes the cached candidate for `key`, or times up to kMaxCandidates on `b` and keeps the fastest that
     // runs. Not during graph capture. Returns false when no candidate runs (the node stays on cuDNN).
     bool choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream, ConvAlgoCache& cache,
@@ -78,6 +83,7 @@ class GemmConvLaunch {
     unsigned alignment() const { return align_; }  // bytes: the least alignment of the x, w, z and y pointers
     size_t workspace_needed() const { return cols_bytes_ + workspace_; }
     bool im2col() const { return im2col_; }
+    int batch() const { return (int)g_.batch; }  // products in the strided batch: the groups, or 1
 
     static constexpr int kMaxCandidates = 6;
     static constexpr size_t kMaxWorkspaceBytes = 32ull << 20;

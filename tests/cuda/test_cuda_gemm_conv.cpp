@@ -167,8 +167,9 @@ TEST_CASE("other convolutions as im2col + one cuBLASLt matmul match the CPU at e
     ragged(24, 36, 3, 1, 2, 2, 3, 6, 5);   // dilation 2, three groups
     ragged(16, 8, 1, 2, 0, 1, 1, 5, 5);    // a strided 1x1 (not a plain matmul)
     ragged(8, 16, 5, 1, 2, 1, 2, 1, 1);    // one pixel, the window mostly padding
-    int ran = 0, split_ran = 0, fp32_unsupported = 0;
+    int ran = 0, split_ran = 0, fp32_unsupported = 0, per_group_ran = 0, grouped_cases = 0;
     for (const ConvCase& c : cases) {
+        grouped_cases += c.a.groups > 1;
         const resnest::Conv2dAttrs& a = c.a;
         const int n = 2, cin_g = a.in_channels / a.groups, khw = a.kernel_h * a.kernel_w;
         const int hw = c.h * c.w, ohw = c.oh * c.ow;
@@ -253,6 +254,41 @@ TEST_CASE("other convolutions as im2col + one cuBLASLt matmul match the CPU at e
                 CHECK(mismatches == 0);
                 ran++;
 
+                // A grouped convolution one matmul per group (a strided batch) over the group-major matrix,
+                // with the grouped filter as stored: the same outputs, and the gather bit for bit.
+                if (a.groups > 1) {
+                    const std::vector<float> grouped_ohwi = resnest::conv_weight_oihw_to_ohwi(
+                        w, a.out_channels, a.in_channels / a.groups, a.kernel_h, a.kernel_w);
+                    GuardedBuffer dwg(grouped_ohwi.size(), es);
+                    dwg.upload(grouped_ohwi);
+                    resnest::ConvBuffers gbuf = buf;
+                    gbuf.w = dwg.data();
+                    resnest::GemmConvLaunch per_group;
+                    REQUIRE(per_group.describe(prob, gbuf, "test im2col gemm per group", &why, true, true));
+                    CHECK(per_group.batch() == a.groups);
+                    REQUIRE(per_group.choose_algorithm(lt, gbuf, 0, cache, key + " per group", &from_cache));
+                    check(cudaDeviceSynchronize(), "search per group");
+                    check(cudaMemset(dy.data(), kPoison, ref.size() * es), "poison");
+                    check(cudaMemset(workspace, kPoison, ws_bytes), "poison the im2col matrix");
+                    per_group.launch(lt, gbuf, 0);
+                    check(cudaDeviceSynchronize(), "im2col + gemm per group");
+                    REQUIRE(dy.download(got, &why));
+                    CHECK(max_rel_error(nhwc_to_nchw(got, n, a.out_channels, ohw), ref) <= op_tolerance(p));
+                    resnest::Im2colShape gs = resnest::im2col_shape(a, n, c.h, c.w, c.oh, c.ow, true);
+                    resnest::im2col_nhwc_host(x_nhwc.data(), gs, want.data());
+                    if (p == Precision::fp16) {
+                        std::vector<uint16_t> bits(want.size());
+                        check(cudaMemcpy(bits.data(), workspace, bits.size() * 2, cudaMemcpyDeviceToHost), "cols");
+                        for (size_t i = 0; i < bits.size(); i++) cols[i] = resnest::half_to_float(bits[i]);
+                    } else {
+                        check(cudaMemcpy(cols.data(), workspace, cols.size() * 4, cudaMemcpyDeviceToHost), "cols");
+                    }
+                    size_t group_mismatches = 0;
+                    for (size_t i = 0; i < cols.size(); i++) group_mismatches += !(cols[i] == want[i]);
+                    CHECK(group_mismatches == 0);
+                    per_group_ran++;
+                }
+
                 // Every split-K form the choice may time, on a poisoned workspace (where the partial sums or
                 // the in-place reduction's counters live).
                 for (int split : {2, 4, 8, 16, 32})
@@ -271,6 +307,9 @@ TEST_CASE("other convolutions as im2col + one cuBLASLt matmul match the CPU at e
             }
     }
     std::printf("cuda im2col + cuBLASLt: %d split-K forms checked against the CPU\n", split_ran);
+    std::printf("cuda im2col + cuBLASLt per group: %d cases of %d grouped shapes checked against the CPU\n",
+                per_group_ran, grouped_cases);
+    CHECK(per_group_ran >= grouped_cases * 4);  // tf32 and fp16, plain and fused, at least
     std::printf("cuda im2col + cuBLASLt: %d cases (%zu shapes x 3 precisions x plain/fused), %d fp32 without a "
                 "pedantic matmul\n", ran, cases.size(), fp32_unsupported);
     CHECK(ran + fp32_unsupported == (int)cases.size() * 6);

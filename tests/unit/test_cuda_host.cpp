@@ -100,7 +100,7 @@ TEST_CASE("cuBLASLt describes every 1x1 model convolution as one matmul in tf32 
 
 TEST_CASE("cuBLASLt describes every other model convolution as im2col + one matmul where the matrix fits",
           "[cuda-host][gemm]") {
-    int described = 0, too_big = 0;
+    int described = 0, too_big = 0, per_group_described = 0;
     for (Precision p : {Precision::tf32, Precision::fp16})
         for (int batch : {1, 128})
             for (const auto& [name, prob] : model_convs(batch, p)) {
@@ -117,9 +117,27 @@ TEST_CASE("cuBLASLt describes every other model convolution as im2col + one matm
                 if (ok) CHECK(gemm.workspace_needed() >= matrix);
                 else CHECK_THAT(why, Catch::Contains("does not fit the 64 MiB workspace"));
                 described += ok, too_big += !ok;
+                // A grouped one also as a strided batch of one matmul per group, over the same-size matrix.
+                if (prob.attrs.groups > 1) {
+                    GemmConvLaunch per_group;
+                    CHECK(per_group.describe(prob, fake_buffers(64, prob.has_z), name, &why, true, true) == ok);
+                    if (ok) CHECK(per_group.batch() == prob.attrs.groups);
+                    if (ok) CHECK(per_group.workspace_needed() == gemm.workspace_needed());
+                    per_group_described += ok;
+                }
             }
     CHECK(described >= 2 * 4 * 18);  // at batch 1 every 3x3 conv of the four graphs fits
     CHECK(too_big > 0);              // at batch 128 the large ones do not
+    CHECK(per_group_described >= 2 * 16);  // ResNeSt50's 16 radix convolutions at batch 1, both precisions
+    // Not for an ungrouped convolution, nor without im2col.
+    for (const auto& [name, prob] : model_convs(1, Precision::fp16)) {
+        if (prob.attrs.groups > 1) continue;
+        GemmConvLaunch gemm;
+        std::string why;
+        CHECK_THROWS_WITH(gemm.describe(prob, fake_buffers(64, prob.has_z), name, &why, true, true),
+                          Catch::Contains(name) && Catch::Contains("grouped convolution"));
+        break;
+    }
 }
 
 TEST_CASE("the small-batch split-attention gate is chosen below half a wave, for large fc weights only",
