@@ -15,9 +15,17 @@ namespace resnest {
                             const char* file, int line, const std::string& where);
 const char* cublas_status_text(cublasStatus_t s);
 
+// For a fallback that has caught a library error and is about to go on another way: throws (naming
+// `where`) when the device itself has faulted, a sticky error that every later call on the context returns
+// (an illegal address, a launch failure), so that it is not reported as a way skipped; else clears the
+// thread's last error and returns.
+void throw_if_device_faulted(cudaStream_t stream, const std::string& where);
+
 // Whether a free or destroy that returned `e` failed in a way worth a warning (destructors report, never
 // throw): not while the process exits and CUDA is already unloading.
-inline bool cuda_release_failed(cudaError_t e) { return e != cudaSuccess && e != cudaErrorCudartUnloading; }
+inline bool cuda_release_failed(cudaError_t e) {
+    return e != cudaSuccess && e != cudaErrorCudartUnloading && e != cudaErrorContextIsDestroyed;
+}
 
 }  // namespace resnest
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <thread>
 
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_context.h"
@@ -51,20 +52,28 @@ BatchState& CudaContext::prepare(int batch) {
         }
         state->convs[i] = std::move(conv);
     }
-    state->linear_rows.assign(g.nodes.size(), 0);
-    state->gate_form.assign(g.nodes.size(), GateForm::block_per_image);
-    state->gate_gemm.resize(g.nodes.size());
-    for (size_t i = 0; i < g.nodes.size(); i++) {
-        if (g.nodes[i].op == OpType::linear) choose_linear(i, batch, *state);
-        if (g.nodes[i].op == OpType::split_attention) choose_gate(i, batch, *state);
-    }
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    // The classifier's and the gates' timed choices launch our kernels (dependent launches where on), then
+    // the eager pass and the capture.
     auto t_convs = std::chrono::steady_clock::now();
-    try {
+    auto choose_and_capture = [&] {
+        state->linear_rows.assign(g.nodes.size(), 0);
+        state->gate_form.assign(g.nodes.size(), GateForm::block_per_image);
+        state->gate_gemm.clear();
+        state->gate_gemm.resize(g.nodes.size());
+        for (size_t i = 0; i < g.nodes.size(); i++) {
+            if (g.nodes[i].op == OpType::linear) choose_linear(i, batch, *state);
+            if (g.nodes[i].op == OpType::split_attention) choose_gate(i, batch, *state);
+        }
+        CUDA_CHECK(cudaStreamSynchronize(stream_));
+        t_convs = std::chrono::steady_clock::now();
         run_and_capture(batch, *state);
+    };
+    try {
+        choose_and_capture();
     } catch (const KernelLaunchError& e) {
         // A launch or capture refused while programmatic dependent launch is on: warn and go on without
-        // it, for this batch size and the ones after. Any other error is the node's, and propagates.
+        // it, for this batch size and the ones after (the choices made again with ordinary launches). Any
+        // other error is the node's, and propagates.
         if (!launch_.dependent_launch) throw;
         std::fprintf(stderr, "warning: %s; going on without programmatic dependent launch (as --no-pdl)\n",
                      e.what());
@@ -72,7 +81,7 @@ BatchState& CudaContext::prepare(int batch) {
         cudaStreamSynchronize(stream_);  // a sticky fault shows in the retry, with the first message
         launch_.dependent_launch = false;
         try {
-            run_and_capture(batch, *state);
+            choose_and_capture();
         } catch (const Error& again) {
             throw Error(std::string(e.what()) + "; and with ordinary launches: " + again.what());
         }
@@ -136,8 +145,8 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
             CUDA_CHECK(cudaStreamSynchronize(stream_));
             return true;
         } catch (const Error& e) {
+            throw_if_device_faulted(stream_, n.name);
             std::fprintf(stderr, "resnest: warning: %s: the gate as matmuls skipped: %s\n", n.name.c_str(), e.what());
-            cudaGetLastError();
             why = "skipped";
             return false;
         }
@@ -268,6 +277,9 @@ void CudaContext::run_and_capture(int batch, BatchState& state) {
     if (!engine_->options().cuda_graph || debug_sync_) return;
     constexpr int kCaptureAttempts = 3;
     for (int attempt = 1; attempt <= kCaptureAttempts; attempt++) {
+        // Another thread's synchronization (a context being torn down) lasts a while: wait 4, then 16 ms
+        // before taking the capture again, so that the three attempts do not all meet the same one.
+        if (attempt > 1) std::this_thread::sleep_for(std::chrono::milliseconds(1 << (2 * (attempt - 1))));
         try {
             if (capture_forward(batch, state)) return;
         } catch (const GraphCaptureError& e) {

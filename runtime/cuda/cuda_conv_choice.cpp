@@ -143,9 +143,9 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
                 }
             } catch (const Error& e) {  // as below: time the candidates again
                 if (impl == ConvImpl::cudnn) throw;
+                throw_if_device_faulted(env.stream, node);
                 std::fprintf(stderr, "resnest: warning: %s: cached %s failed: %s\n", node.c_str(), conv_impl_name(impl),
                              e.what());
-                cudaGetLastError();
             }
         }
     }
@@ -174,9 +174,9 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
                     ms = trial.time(env);
                 }
             } catch (const Error& e) {
+                throw_if_device_faulted(env.stream, node);
                 std::fprintf(stderr, "resnest: warning: %s: %s skipped: %s\n", node.c_str(), conv_impl_name(c),
                              e.what());
-                cudaGetLastError();
                 built = false;
                 why.clear();
             }

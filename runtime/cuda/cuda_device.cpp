@@ -19,6 +19,15 @@ void cuda_fail(const std::string& library, const std::string& message, const cha
     throw Error(text);
 }
 
+void throw_if_device_faulted(cudaStream_t stream, const std::string& where) {
+    cudaStreamSynchronize(stream);  // an asynchronous fault surfaces here ...
+    cudaGetLastError();             // ... and an ordinary error is cleared
+    const cudaError_t again = cudaStreamQuery(stream);  // a sticky one is returned again
+    if (again != cudaSuccess && again != cudaErrorNotReady)
+        throw Error("node '" + where + "': the device faulted (" + cudaGetErrorString(again) +
+                    "); this process cannot use it any more");
+}
+
 const char* cublas_status_text(cublasStatus_t s) {
     switch (s) {
         case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";

@@ -37,8 +37,11 @@ int lt_matmul_heuristics(cublasLtHandle_t lt, cublasLtMatmulDesc_t op, cublasLtM
     if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulAlgoGetHeuristic(lt, op, a, b, d, d, pref, max_count, out, &returned);
     cublasLtMatmulPreferenceDestroy(pref);
     // NOT_SUPPORTED: no algorithm for this problem; INVALID_VALUE: a combination (the pedantic fp32 compute
-    // type, say) this cuBLASLt does not take.
-    return s == CUBLAS_STATUS_SUCCESS ? returned : 0;
+    // type, say) this cuBLASLt does not take. Anything else (out of memory, an internal error, a library
+    // built without this GPU) is a fault, not an answer: it names the node.
+    if (s == CUBLAS_STATUS_SUCCESS) return returned;
+    if (s == CUBLAS_STATUS_NOT_SUPPORTED || s == CUBLAS_STATUS_INVALID_VALUE) return 0;
+    throw Error("node '" + where + "': cuBLASLt's heuristic query failed: " + cublas_status_text(s));
 }
 
 bool lt_algo_check(cublasLtHandle_t lt, cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
@@ -272,6 +275,9 @@ bool GemmConvLaunch::choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b,
     // The serialized algorithm (same cuBLAS version: the key names it), checked, without the heuristic query.
     // Every entry under this key carries one; one that cuBLASLt no longer takes is chosen again.
     if (hit && restore(lt, cached, ws_limit) && try_launch(lt, b, stream) == CUBLAS_STATUS_SUCCESS) {
+        // A restored algorithm that faults (a requirement cuBLASLt's caps did not state) shows here, under
+        // this node's name, rather than at a later node.
+        RESNEST_CUDA_CHECK_AT(cudaStreamSynchronize(stream), node_);
         *from_cache = true;
         return true;
     }

@@ -410,7 +410,9 @@ bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, Co
         *from_cache = true;
         if (engine_choice_of(configs[cached.algo], &engine)) {
             const std::string record = encode_cudnn_engine_choice(engine);
-            if (record != cached.opaque) cache.insert(key, {cached.algo, 0, workspace_, record});
+            // Rewritten where the engine or its workspace differs from the entry, so the next start restores.
+            if (record != cached.opaque || workspace_ != cached.workspace_bytes)
+                cache.insert(key, {cached.algo, 0, workspace_, record});
         }
         return true;
     }

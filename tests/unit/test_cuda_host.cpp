@@ -11,6 +11,7 @@
 #include "split_attention_gate_rows.cuh"
 #include "split_attention_radix_softmax.cuh"
 #include "cuda/cuda_backend.h"
+#include "cuda/cuda_check.h"
 #include "cuda/cuda_conv.h"
 #include "cuda/cuda_engine.h"
 #include "cuda/cuda_gate_gemm.h"
@@ -302,6 +303,17 @@ TEST_CASE("the gate launchers refuse a radix over their limit and the rows gate 
     REQUIRE(split_attention_gate_rows_smem_bytes(wide) > 48 * 1024);
     CHECK_THROWS_WITH(split_attention_gate_rows(none, none, none, none, none, none, none, wide, KernelStream()),
                       Catch::Contains("1600 channels") && Catch::Contains("48 KiB"));
+}
+
+TEST_CASE("a fallback goes on after a library error, but not on a device that cannot be used", "[cuda-host]") {
+    int devices = 0;
+    const bool usable = cudaGetDeviceCount(&devices) == cudaSuccess && devices > 0;
+    if (usable) {
+        CHECK_NOTHROW(throw_if_device_faulted(nullptr, "layer1.0.conv2.conv"));
+    } else {  // no device here: every call returns the same error, as after a sticky fault
+        CHECK_THROWS_WITH(throw_if_device_faulted(nullptr, "layer1.0.conv2.conv"),
+                          Catch::Contains("node 'layer1.0.conv2.conv'") && Catch::Contains("cannot use it"));
+    }
 }
 
 #endif  // RESNEST_HAVE_CUDA
