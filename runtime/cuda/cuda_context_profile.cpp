@@ -79,9 +79,12 @@ void CudaContext::profile_replayed(int batch, BatchState& state, TimingEvents& e
     if (try_profile_replayed(batch, state, events, iters, out, &first_error)) return;
     if (launch_.dependent_launch) {
         launch_.dependent_launch = false;
+        struct TurnBackOn {  // whatever leaves the retry, exceptions too
+            bool& flag;
+            ~TurnBackOn() { flag = true; }
+        } turn_back_on{launch_.dependent_launch};
         std::string again;
         const bool ok = try_profile_replayed(batch, state, events, iters, out, &again);
-        launch_.dependent_launch = true;
         if (ok) return;
         first_error += "; with ordinary launches: " + again;
     }

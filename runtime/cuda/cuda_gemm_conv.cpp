@@ -85,15 +85,21 @@ bool split_k_search_enabled() {
     return enabled;
 }
 
-GemmConvLaunch::~GemmConvLaunch() {
+GemmConvLaunch::~GemmConvLaunch() { destroy_descriptors(); }
+
+void GemmConvLaunch::destroy_descriptors() {
     if (a_) cublasLtMatrixLayoutDestroy(a_);
     if (b_) cublasLtMatrixLayoutDestroy(b_);
     if (c_) cublasLtMatrixLayoutDestroy(c_);
     if (op_) cublasLtMatmulDescDestroy(op_);
+    a_ = b_ = c_ = nullptr;
+    op_ = nullptr;
 }
 
 bool GemmConvLaunch::describe(const ConvProblem& p, const ConvBuffers& b, const std::string& node, std::string* why,
                               bool im2col, bool group_major) {
+    destroy_descriptors();  // a second describe replaces the first
+    rank_ = -1;
     p_ = p;
     node_ = node;
     im2col_ = im2col;

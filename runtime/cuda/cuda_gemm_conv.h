@@ -113,6 +113,7 @@ class GemmConvLaunch {
     // ws_limit bytes of workspace; false (nothing changed) otherwise.
     bool restore(cublasLtHandle_t lt, const ConvAlgoChoice& cached, size_t ws_limit);
     cublasStatus_t try_launch(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream) const;
+    void destroy_descriptors();
     // cuBLASLt's candidates, best first; fewer than asked (or none) is normal.
     int heuristics(cublasLtHandle_t lt, size_t workspace_bytes, cublasLtMatmulHeuristicResult_t* out) const;
 
