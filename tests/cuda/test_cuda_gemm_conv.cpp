@@ -241,17 +241,21 @@ TEST_CASE("other convolutions as im2col + one cuBLASLt matmul match the CPU at e
                 std::vector<float> want((size_t)(s.rows() * s.cols()));
                 std::vector<float> x_nhwc = nchw_to_nhwc(x, n, a.in_channels, hw);
                 resnest::im2col_nhwc_host(x_nhwc.data(), s, want.data());
-                std::vector<float> cols(want.size());
-                if (p == Precision::fp16) {
-                    std::vector<uint16_t> bits(want.size());
-                    check(cudaMemcpy(bits.data(), workspace, bits.size() * 2, cudaMemcpyDeviceToHost), "cols");
-                    for (size_t i = 0; i < bits.size(); i++) cols[i] = resnest::half_to_float(bits[i]);
-                } else {
-                    check(cudaMemcpy(cols.data(), workspace, cols.size() * 4, cudaMemcpyDeviceToHost), "cols");
-                }
-                size_t mismatches = 0;
-                for (size_t i = 0; i < cols.size(); i++) mismatches += !(cols[i] == want[i]);
-                CHECK(mismatches == 0);
+                // Elements of the gathered matrix (at the workspace's front) that differ from the host gather.
+                auto cols_mismatches = [&](const std::vector<float>& host) {
+                    std::vector<float> cols(host.size());
+                    if (p == Precision::fp16) {
+                        std::vector<uint16_t> bits(host.size());
+                        check(cudaMemcpy(bits.data(), workspace, bits.size() * 2, cudaMemcpyDeviceToHost), "cols");
+                        for (size_t i = 0; i < bits.size(); i++) cols[i] = resnest::half_to_float(bits[i]);
+                    } else {
+                        check(cudaMemcpy(cols.data(), workspace, cols.size() * 4, cudaMemcpyDeviceToHost), "cols");
+                    }
+                    size_t mismatches = 0;
+                    for (size_t i = 0; i < cols.size(); i++) mismatches += !(cols[i] == host[i]);
+                    return mismatches;
+                };
+                CHECK(cols_mismatches(want) == 0);
                 ran++;
 
                 // A grouped convolution one matmul per group (a strided batch) over the group-major matrix,
@@ -275,17 +279,9 @@ TEST_CASE("other convolutions as im2col + one cuBLASLt matmul match the CPU at e
                     REQUIRE(dy.download(got, &why));
                     CHECK(max_rel_error(nhwc_to_nchw(got, n, a.out_channels, ohw), ref) <= op_tolerance(p));
                     resnest::Im2colShape gs = resnest::im2col_shape(a, n, c.h, c.w, c.oh, c.ow, true);
-                    resnest::im2col_nhwc_host(x_nhwc.data(), gs, want.data());
-                    if (p == Precision::fp16) {
-                        std::vector<uint16_t> bits(want.size());
-                        check(cudaMemcpy(bits.data(), workspace, bits.size() * 2, cudaMemcpyDeviceToHost), "cols");
-                        for (size_t i = 0; i < bits.size(); i++) cols[i] = resnest::half_to_float(bits[i]);
-                    } else {
-                        check(cudaMemcpy(cols.data(), workspace, cols.size() * 4, cudaMemcpyDeviceToHost), "cols");
-                    }
-                    size_t group_mismatches = 0;
-                    for (size_t i = 0; i < cols.size(); i++) group_mismatches += !(cols[i] == want[i]);
-                    CHECK(group_mismatches == 0);
+                    std::vector<float> want_grouped(want.size());
+                    resnest::im2col_nhwc_host(x_nhwc.data(), gs, want_grouped.data());
+                    CHECK(cols_mismatches(want_grouped) == 0);
                     per_group_ran++;
                 }
 

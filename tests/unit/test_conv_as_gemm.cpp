@@ -47,6 +47,57 @@ void gemm_cublas_semantics(const ConvAsGemm& g, const float* a, const float* b, 
 }
 
 
+
+// A convolution case with fresh random NCHW data and its reference output (the direct convolution in
+// double, plus the residual z and a ReLU when `residual`).
+struct ImCase {
+    int n, cin, cout, h, w, k, stride, pad, dilation, groups;
+};
+struct ImCaseData {
+    Conv2dAttrs a;
+    int oh = 0, ow = 0;
+    std::vector<float> x, w, bias, z, ref;  // (N, Cin, H, W), (Cout, Cin/G, K, K), (Cout), y-shaped, y (NCHW)
+};
+ImCaseData make_case(const ImCase& c, bool residual) {
+    ImCaseData d;
+    Conv2dAttrs& a = d.a;
+    a.in_channels = c.cin, a.out_channels = c.cout, a.kernel_h = a.kernel_w = c.k;
+    a.stride_h = a.stride_w = c.stride, a.pad_h = a.pad_w = c.pad, a.dilation_h = a.dilation_w = c.dilation;
+    a.groups = c.groups, a.bias = true;
+    d.oh = (c.h + 2 * c.pad - c.dilation * (c.k - 1) - 1) / c.stride + 1;
+    d.ow = (c.w + 2 * c.pad - c.dilation * (c.k - 1) - 1) / c.stride + 1;
+    const int hw = c.h * c.w, ohw = d.oh * d.ow, cin_g = c.cin / c.groups;
+    d.x = test::random_floats((size_t)c.n * c.cin * hw);
+    d.w = test::random_floats((size_t)c.cout * cin_g * c.k * c.k);
+    d.bias = test::random_floats(c.cout);
+    d.z = test::random_floats((size_t)c.n * c.cout * ohw);
+    d.ref.resize((size_t)c.n * c.cout * ohw);
+    for (int b = 0; b < c.n; b++) {
+        float* yb = d.ref.data() + (size_t)b * c.cout * ohw;
+        conv2d_direct_double(a, d.x.data() + (size_t)b * c.cin * hw, c.h, c.w, d.w.data(), d.bias.data(), yb, d.oh, d.ow);
+        if (residual) {
+            add_tensors(yb, d.z.data() + (size_t)b * c.cout * ohw, yb, (int64_t)c.cout * ohw);
+            relu_inplace(yb, (int64_t)c.cout * ohw);
+        }
+    }
+    return d;
+}
+
+
+// The product g over (w_ohwi, cols) with d's bias (and residual z + ReLU) against d's reference output.
+void check_product(const ConvAsGemm& g, const std::vector<float>& w_ohwi, const std::vector<float>& cols,
+                   const ImCase& c, const ImCaseData& d, bool residual) {
+    const int ohw = d.oh * d.ow;
+    std::vector<float> z_nhwc = test::nchw_to_nhwc(d.z, c.n, c.cout, ohw);
+    std::vector<float> y_nhwc((size_t)c.n * ohw * c.cout, NAN);
+    gemm_cublas_semantics(g, w_ohwi.data(), cols.data(), d.bias.data(), residual ? z_nhwc.data() : nullptr, residual,
+                          y_nhwc.data());
+    std::vector<float> want = test::nchw_to_nhwc(d.ref, c.n, c.cout, ohw);
+    INFO(c.n << "x" << c.cin << "->" << c.cout << " " << c.h << "x" << c.w << " k" << c.k << " s" << c.stride << " p"
+             << c.pad << " d" << c.dilation << " g" << c.groups << (residual ? " residual" : ""));
+    CHECK(test::max_rel_error(y_nhwc.data(), want.data(), want.size()) <= 1e-6);
+}
+
 }  // namespace
 
 TEST_CASE("conv_runs_as_gemm takes exactly the 1x1, stride-1, unpadded, ungrouped convolutions", "[gemm]") {
@@ -124,104 +175,49 @@ TEST_CASE("the column-major product conv_as_gemm describes computes the 1x1 conv
 }
 
 TEST_CASE("every other convolution is the same product over its im2col matrix and the dense filter", "[gemm]") {
-    struct Case {
-        int n, cin, cout, h, w, k, stride, pad, dilation, groups;
-    };
     // ResNeSt's radix conv (3x3, 2 groups), the stem's strided 3x3 on 3 channels, a dilated 3-group conv,
     // a strided 1x1, and a 5x5 window larger than its 2x3 input.
-    for (Case c : {Case{2, 16, 32, 6, 5, 3, 1, 1, 1, 2}, Case{1, 3, 8, 9, 7, 3, 2, 1, 1, 1},
-                   Case{2, 12, 9, 7, 6, 3, 1, 2, 2, 3}, Case{1, 8, 4, 5, 5, 1, 2, 0, 1, 1},
-                   Case{1, 4, 6, 2, 3, 5, 1, 2, 1, 2}})
+    for (ImCase c : {ImCase{2, 16, 32, 6, 5, 3, 1, 1, 1, 2}, ImCase{1, 3, 8, 9, 7, 3, 2, 1, 1, 1},
+                     ImCase{2, 12, 9, 7, 6, 3, 1, 2, 2, 3}, ImCase{1, 8, 4, 5, 5, 1, 2, 0, 1, 1},
+                     ImCase{1, 4, 6, 2, 3, 5, 1, 2, 1, 2}})
         for (bool residual : {false, true}) {
-            Conv2dAttrs a;
-            a.in_channels = c.cin, a.out_channels = c.cout, a.kernel_h = a.kernel_w = c.k;
-            a.stride_h = a.stride_w = c.stride, a.pad_h = a.pad_w = c.pad, a.dilation_h = a.dilation_w = c.dilation;
-            a.groups = c.groups, a.bias = true;
-            const int oh = (c.h + 2 * c.pad - c.dilation * (c.k - 1) - 1) / c.stride + 1;
-            const int ow = (c.w + 2 * c.pad - c.dilation * (c.k - 1) - 1) / c.stride + 1;
-            const int hw = c.h * c.w, ohw = oh * ow, cin_g = c.cin / c.groups;
-            std::vector<float> x = test::random_floats((size_t)c.n * c.cin * hw);                // (N, Cin, H, W)
-            std::vector<float> w = test::random_floats((size_t)c.cout * cin_g * c.k * c.k);      // (Cout, Cin/G, K, K)
-            std::vector<float> bias = test::random_floats(c.cout);
-            std::vector<float> z = test::random_floats((size_t)c.n * c.cout * ohw);
-            std::vector<float> ref((size_t)c.n * c.cout * ohw);
-            for (int b = 0; b < c.n; b++) {
-                float* yb = ref.data() + (size_t)b * c.cout * ohw;
-                conv2d_direct_double(a, x.data() + (size_t)b * c.cin * hw, c.h, c.w, w.data(), bias.data(), yb, oh, ow);
-                if (residual) {
-                    add_tensors(yb, z.data() + (size_t)b * c.cout * ohw, yb, (int64_t)c.cout * ohw);
-                    relu_inplace(yb, (int64_t)c.cout * ohw);
-                }
-            }
-            Im2colShape s = im2col_shape(a, c.n, c.h, c.w, oh, ow);
+            const ImCaseData d = make_case(c, residual);
+            const int hw = c.h * c.w, ohw = d.oh * d.ow;
+            Im2colShape s = im2col_shape(d.a, c.n, c.h, c.w, d.oh, d.ow);
             ConvAsGemm g = conv_as_im2col_gemm(s, c.cout);
             CHECK(g.m == c.cout);
             CHECK(g.n == (int64_t)c.n * ohw);
             CHECK(g.k == (int64_t)c.k * c.k * c.cin);
-            std::vector<float> x_nhwc = test::nchw_to_nhwc(x, c.n, c.cin, hw);
+            std::vector<float> x_nhwc = test::nchw_to_nhwc(d.x, c.n, c.cin, hw);
             std::vector<float> cols((size_t)(s.rows() * s.cols()), NAN);
             im2col_nhwc_host(x_nhwc.data(), s, cols.data());
-            std::vector<float> dense = c.groups > 1 ? conv_weight_grouped_to_dense(w, c.cout, c.cin, c.groups, c.k, c.k) : w;
+            std::vector<float> dense =
+                c.groups > 1 ? conv_weight_grouped_to_dense(d.w, c.cout, c.cin, c.groups, c.k, c.k) : d.w;
             std::vector<float> w_ohwi = conv_weight_oihw_to_ohwi(dense, c.cout, c.cin, c.k, c.k);
-            std::vector<float> z_nhwc = test::nchw_to_nhwc(z, c.n, c.cout, ohw);
-            std::vector<float> y_nhwc((size_t)c.n * ohw * c.cout, NAN);
-            gemm_cublas_semantics(g, w_ohwi.data(), cols.data(), bias.data(), residual ? z_nhwc.data() : nullptr,
-                                  residual, y_nhwc.data());
-            std::vector<float> want = test::nchw_to_nhwc(ref, c.n, c.cout, ohw);
-            INFO(c.n << "x" << c.cin << "->" << c.cout << " " << c.h << "x" << c.w << " k" << c.k << " s" << c.stride
-                     << " p" << c.pad << " d" << c.dilation << " g" << c.groups << (residual ? " residual" : ""));
-            CHECK(test::max_rel_error(y_nhwc.data(), want.data(), want.size()) <= 1e-6);
+            check_product(g, w_ohwi, cols, c, d, residual);
         }
 }
 
 TEST_CASE("a grouped convolution is a strided batch of products, one per group, over its group-major im2col "
           "matrix and the grouped filter as stored", "[gemm]") {
-    struct Case {
-        int n, cin, cout, h, w, k, stride, pad, dilation, groups;
-    };
     // ResNeSt's radix conv (2 groups), a dilated 3-group conv, 4 groups over a 5x5 window larger than the input.
-    for (Case c : {Case{2, 16, 32, 6, 5, 3, 1, 1, 1, 2}, Case{2, 12, 9, 7, 6, 3, 1, 2, 2, 3},
-                   Case{1, 8, 12, 2, 3, 5, 2, 2, 1, 4}})
+    for (ImCase c : {ImCase{2, 16, 32, 6, 5, 3, 1, 1, 1, 2}, ImCase{2, 12, 9, 7, 6, 3, 1, 2, 2, 3},
+                     ImCase{1, 8, 12, 2, 3, 5, 2, 2, 1, 4}})
         for (bool residual : {false, true}) {
-            Conv2dAttrs a;
-            a.in_channels = c.cin, a.out_channels = c.cout, a.kernel_h = a.kernel_w = c.k;
-            a.stride_h = a.stride_w = c.stride, a.pad_h = a.pad_w = c.pad, a.dilation_h = a.dilation_w = c.dilation;
-            a.groups = c.groups, a.bias = true;
-            const int oh = (c.h + 2 * c.pad - c.dilation * (c.k - 1) - 1) / c.stride + 1;
-            const int ow = (c.w + 2 * c.pad - c.dilation * (c.k - 1) - 1) / c.stride + 1;
-            const int hw = c.h * c.w, ohw = oh * ow, cin_g = c.cin / c.groups;
-            std::vector<float> x = test::random_floats((size_t)c.n * c.cin * hw);            // (N, Cin, H, W)
-            std::vector<float> w = test::random_floats((size_t)c.cout * cin_g * c.k * c.k);  // (Cout, Cin/G, K, K)
-            std::vector<float> bias = test::random_floats(c.cout);
-            std::vector<float> z = test::random_floats((size_t)c.n * c.cout * ohw);
-            std::vector<float> ref((size_t)c.n * c.cout * ohw);
-            for (int b = 0; b < c.n; b++) {
-                float* yb = ref.data() + (size_t)b * c.cout * ohw;
-                conv2d_direct_double(a, x.data() + (size_t)b * c.cin * hw, c.h, c.w, w.data(), bias.data(), yb, oh, ow);
-                if (residual) {
-                    add_tensors(yb, z.data() + (size_t)b * c.cout * ohw, yb, (int64_t)c.cout * ohw);
-                    relu_inplace(yb, (int64_t)c.cout * ohw);
-                }
-            }
-            Im2colShape s = im2col_shape(a, c.n, c.h, c.w, oh, ow, true);
+            const ImCaseData d = make_case(c, residual);
+            const int hw = c.h * c.w, cin_g = c.cin / c.groups;
+            Im2colShape s = im2col_shape(d.a, c.n, c.h, c.w, d.oh, d.ow, true);
             CHECK(s.groups == c.groups);
             CHECK(s.cols() == (int64_t)c.k * c.k * c.cin);  // the same matrix size as the dense order
             ConvAsGemm g = conv_as_grouped_im2col_gemm(s, c.cout);
             CHECK(g.batch == c.groups);
             CHECK(g.m == c.cout / c.groups);
             CHECK(g.k == (int64_t)c.k * c.k * cin_g);  // no zero blocks: 1/G of the dense reduction
-            std::vector<float> x_nhwc = test::nchw_to_nhwc(x, c.n, c.cin, hw);
+            std::vector<float> x_nhwc = test::nchw_to_nhwc(d.x, c.n, c.cin, hw);
             std::vector<float> cols((size_t)(s.rows() * s.cols()), NAN);
             im2col_nhwc_host(x_nhwc.data(), s, cols.data());
-            std::vector<float> w_ohwi = conv_weight_oihw_to_ohwi(w, c.cout, cin_g, c.k, c.k);  // (Cout, K, K, Cin/G)
-            std::vector<float> z_nhwc = test::nchw_to_nhwc(z, c.n, c.cout, ohw);
-            std::vector<float> y_nhwc((size_t)c.n * ohw * c.cout, NAN);
-            gemm_cublas_semantics(g, w_ohwi.data(), cols.data(), bias.data(), residual ? z_nhwc.data() : nullptr,
-                                  residual, y_nhwc.data());
-            std::vector<float> want = test::nchw_to_nhwc(ref, c.n, c.cout, ohw);
-            INFO(c.n << "x" << c.cin << "->" << c.cout << " " << c.h << "x" << c.w << " k" << c.k << " s" << c.stride
-                     << " p" << c.pad << " d" << c.dilation << " g" << c.groups << (residual ? " residual" : ""));
-            CHECK(test::max_rel_error(y_nhwc.data(), want.data(), want.size()) <= 1e-6);
+            std::vector<float> w_ohwi = conv_weight_oihw_to_ohwi(d.w, c.cout, cin_g, c.k, c.k);  // (Cout, K, K, Cin/G)
+            check_product(g, w_ohwi, cols, c, d, residual);
         }
     // Channels that do not split into the groups are refused, naming the counts.
     Im2colShape bad;
