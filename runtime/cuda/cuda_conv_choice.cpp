@@ -23,6 +23,17 @@ const char* conv_impl_name(ConvImpl impl) {
     return "?";
 }
 
+size_t fastest_conv_way(const std::vector<ConvImpl>& impls, const std::vector<float>& ms) {
+    size_t best = 0;
+    float best_score = 0.0f;
+    for (size_t i = 0; i < impls.size() && i < ms.size(); i++) {
+        const bool graph = impls[i] == ConvImpl::cudnn_graph || impls[i] == ConvImpl::cudnn_graph_per_group;
+        const float score = ms[i] * (graph ? 1.0f + kGraphRebuildMargin : 1.0f);
+        if (i == 0 || score < best_score) best = i, best_score = score;
+    }
+    return best;
+}
+
 bool ConvNode::build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts& key, const ConvBuffers& grouped,
                      const ConvBuffers* dense, const ConvChoiceEnv& env, const std::string& node, std::string* why) {
     bool from_cache = false;
@@ -150,9 +161,10 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
         }
     }
 
-    // Time every candidate that builds; keep the fastest (cuDNN's legacy call, first, on a tie).
-    ConvNode best;
-    float best_ms = 0.0f;
+    // Time every candidate that builds; keep the fastest by fastest_conv_way's rule.
+    std::vector<ConvNode> built_ways;
+    std::vector<ConvImpl> built_impls;
+    std::vector<float> built_ms;
     bool legacy_cached = false;
     std::string report;
     for (ConvImpl c : candidates) {
@@ -191,12 +203,13 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
         char line[64];
         std::snprintf(line, sizeof(line), ", %s %.4f ms", conv_impl_name(c), ms);
         report += line;
-        if (c == ConvImpl::cudnn || ms < best_ms) {
-            best = std::move(trial);
-            best_ms = ms;
-        }
+        built_ways.push_back(std::move(trial));
+        built_impls.push_back(c);
+        built_ms.push_back(ms);
     }
-    *this = std::move(best);
+    // cuDNN's legacy call, first among the candidates, builds or throws above; none built is a fault.
+    if (built_ways.empty()) throw Error("node '" + node + "': no way to run this convolution was built");
+    *this = std::move(built_ways[fastest_conv_way(built_impls, built_ms)]);
     legacy_from_cache_ = legacy_cached;
     env.cache->insert(decision_key, {(int)impl_, 0, 0, ""});
     if (env.verbose) {

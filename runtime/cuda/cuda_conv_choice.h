@@ -36,6 +36,13 @@ enum class ConvImpl : int {
 constexpr int kConvImpls = 7;
 const char* conv_impl_name(ConvImpl impl);
 
+// The choice's rule over the ways timed for one node, in candidate order (cuDNN's legacy call first): the
+// lowest time, where a cuDNN graph way's counts kGraphRebuildMargin more, since its execution plan is built
+// again at every start (the cached start's largest cost: 14 plans at batch 1, 0.35 s of choice at 6ebbad4)
+// and many of its wins were within 1-2 % (noise); the earlier way on a tie. Returns the index into impls.
+constexpr float kGraphRebuildMargin = 0.03f;
+size_t fastest_conv_way(const std::vector<ConvImpl>& impls, const std::vector<float>& ms);
+
 // What the choice needs from the context that makes it.
 struct ConvChoiceEnv {
     cudnnHandle_t cudnn = nullptr;

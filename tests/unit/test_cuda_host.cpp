@@ -13,6 +13,7 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_conv.h"
+#include "cuda/cuda_conv_choice.h"
 #include "cuda/cuda_engine.h"
 #include "cuda/cuda_gate_gemm.h"
 #include "cuda/cuda_gemm_conv.h"
@@ -314,6 +315,18 @@ TEST_CASE("a fallback goes on after a library error, but not on a device that ca
         CHECK_THROWS_WITH(throw_if_device_faulted(nullptr, "layer1.0.conv2.conv"),
                           Catch::Contains("node 'layer1.0.conv2.conv'") && Catch::Contains("cannot use it"));
     }
+}
+
+TEST_CASE("the convolution choice keeps the fastest way, a cuDNN graph only by a clear margin", "[cuda-host]") {
+    using I = ConvImpl;
+    const std::vector<I> ways{I::cudnn, I::cublaslt, I::cudnn_graph, I::im2col_cublaslt_per_group};
+    CHECK(fastest_conv_way(ways, {0.30f, 0.10f, 0.20f, 0.15f}) == 1);
+    CHECK(fastest_conv_way(ways, {0.30f, 0.20f, 0.10f, 0.15f}) == 2);   // a clear win
+    CHECK(fastest_conv_way(ways, {0.30f, 0.100f, 0.098f, 0.2f}) == 1);  // 2 % faster: not worth a plan a start
+    CHECK(fastest_conv_way(ways, {0.30f, 0.100f, 0.096f, 0.2f}) == 2);  // 4 %: kept
+    CHECK(fastest_conv_way({I::cudnn, I::cudnn_graph_per_group}, {0.100f, 0.099f}) == 0);
+    CHECK(fastest_conv_way({I::cudnn, I::cublaslt}, {0.1f, 0.1f}) == 0);  // a tie: the earlier
+    CHECK(fastest_conv_way({I::cudnn}, {0.5f}) == 0);
 }
 
 #endif  // RESNEST_HAVE_CUDA
