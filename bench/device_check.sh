@@ -259,7 +259,7 @@ done
 
 echo
 echo "=== device_check summary ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1))"
-grep -h -E "^cuda (fp32|fp16|tf32|conv) " "$OUT_DIR/gpu_tests.log" 2>/dev/null | head -40
+grep -h -E "^cuda (fp32|fp16|tf32|conv|im2col) " "$OUT_DIR/gpu_tests.log" 2>/dev/null | head -40
 grep -h -B2 -A12 "FAILED" "$OUT_DIR/gpu_tests.log" 2>/dev/null | head -60
 grep -h -E "test cases|assertions" "$OUT_DIR/gpu_tests.log" 2>/dev/null | tail -2
 for m in resnest50 resnest50_fast_1s1x64d; do
@@ -317,6 +317,10 @@ if os.path.exists(f):
         print(f"profile resnest50 fp16 bs{r['batch']}: replayed {p.get('replay_total_ms', 0):.3f} ms, eager "
               f"{p['eager_total_ms']:.3f} ms; " + ", ".join(f"{n['node']} {1e3 * (n.get('replay_ms') or n['ms']):.1f} us" for n in top))
 PYEOF
+# The ways the profile's fresh choices took per batch size (the per-group im2col way, the cuDNN graphs' count).
+grep -h "prepared: convolutions on" "$OUT_DIR"/bench_profile_resnest50_fp16.log 2>/dev/null | sed 's/^cuda: //' | cut -c1-230
+# The grouped-convolution lab's verdicts: per group against the dense form, and conv1 + conv2 per split.
+grep -h -E "per-group / dense|pair per-split|WRONG|all ways correct" "$OUT_DIR"/lab_grouped_conv_per_group.log 2>/dev/null | head -32
 for f in "$OUT_DIR"/sanitize_*.log; do [[ -f $f ]] && echo "$(basename "$f" .log): $(grep -h -E "ERROR SUMMARY|RACECHECK SUMMARY" "$f" | tail -1)"; done
 printf '%s\n' "${SUMMARY[@]}"
 bundle
