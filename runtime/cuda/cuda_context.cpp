@@ -135,6 +135,7 @@ RunTiming CudaContext::run_loaded(int batch) {
     check_loaded(batch, "run_loaded");
     CUDA_CHECK(cudaSetDevice(engine_->options().device));
     BatchState& state = prepare(batch);
+    if (!state.captured.exec && state.capture_retries > 0) retry_capture(batch, state);
     auto t0 = std::chrono::steady_clock::now();
     CUDA_CHECK(cudaEventRecord(start_, stream_));
     if (state.captured.exec)

@@ -43,6 +43,7 @@ struct BatchState {
     std::vector<GateForm> gate_form;               // per split-attention node: how its gate runs
     std::vector<std::unique_ptr<GateGemmLaunch>> gate_gemm;  // per node whose gate may run as matmuls
     CapturedGraph captured;                        // the forward pass, replayed by later runs
+    int capture_retries = 0;  // runs that try the capture again (after invalidations by another thread)
     int legacy_cached = 0, by_impl[kConvImpls] = {};  // conv nodes per ConvImpl
     int split_k = 0;                                  // cuBLASLt convolutions with the reduction split
     double choice_s[kConvImpls] = {};                 // host time preparing them, by the way chosen
@@ -85,6 +86,8 @@ class CudaContext : public Context {
     ConvAlgoKeyParts key_parts(int batch) const;
     void run_and_capture(int batch, BatchState& state);
     bool capture_forward(int batch, BatchState& state);
+    void retry_capture(int batch, BatchState& state);
+    static constexpr int kLaterCaptureRetries = 3;
     cudaError_t capture_stream(cudaGraph_t* graph, const std::function<void()>& enqueue);
 
     // The forward pass and its nodes (cuda_context.cpp).

@@ -292,10 +292,25 @@ void CudaContext::run_and_capture(int batch, BatchState& state) {
         throw KernelLaunchError(engine_->graph().source + ": the CUDA graph capture at batch " + std::to_string(batch) +
                                 " was invalidated " + std::to_string(kCaptureAttempts) +
                                 " times with programmatic dependent launch on");
+    // Another thread may still have been tearing down: the next few runs try again.
+    state.capture_retries = kLaterCaptureRetries;
     std::fprintf(stderr, "warning: %s: the CUDA graph capture at batch %d was invalidated %d times (another thread "
                  "synchronizing the device, or a call that cannot be captured); this batch size runs without a "
-                 "CUDA graph\n",
-                 engine_->graph().source.c_str(), batch, kCaptureAttempts);
+                 "CUDA graph until a capture at one of its next %d runs succeeds\n",
+                 engine_->graph().source.c_str(), batch, kCaptureAttempts, kLaterCaptureRetries);
+}
+
+// At a run of a batch size whose capture was given up: one more capture (false, nothing kept, when it is
+// invalidated again; a capture that fails otherwise ends the retries, with a warning).
+void CudaContext::retry_capture(int batch, BatchState& state) {
+    state.capture_retries--;
+    try {
+        capture_forward(batch, state);
+    } catch (const Error& e) {
+        cudaGetLastError();
+        state.capture_retries = 0;
+        std::fprintf(stderr, "warning: %s; batch %d runs without a CUDA graph\n", e.what(), batch);
+    }
 }
 
 // Captures the forward pass into state.captured. False when the capture was invalidated
