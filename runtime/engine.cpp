@@ -3,6 +3,7 @@
 #include "resnest/engine.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 
 #include "cpu/cpu_backend.h"
@@ -157,6 +158,9 @@ static std::shared_ptr<Engine> create_engine(Graph graph, HostWeights weights, c
     auto t_passes = load_clock::now();
     if (passes) {
         run_graph_passes(graph, weights, &log);
+        // Experimental until measured: each radix split of the chosen blocks in tensors of its own.
+        const int64_t radix_split = radix_split_from(std::getenv("RESNEST_RADIX_SPLIT"));
+        if (radix_split != 0) split_radix_convolutions(graph, weights, radix_split, &log);
         // fp16 and tf32 tensor cores read the first convolution's input in 16-byte channel groups.
         if (options.backend == Backend::cuda && options.precision != Precision::fp32)
             pad_input_channels(graph, weights, options.precision == Precision::fp16 ? 8 : 4, &log);

@@ -9,6 +9,9 @@
 //   fuse_split_attention_avg_pool  split_attention -> avg_pool2d => split_attention with fused_avg_pool
 //   pad_input_channels       (CUDA fp16/tf32 only) the input's C widened to a multiple of 8 / 4 with zero
 //                            channels, its convolutions' filters with zero weights there
+//   split_radix_convolutions conv1 -> conv2 (groups R) -> split_attention (radix R) => R of each, one per
+//                            radix split, split_attention reading the R splits apart (passes_radix_split.cpp;
+//                            only when asked: RESNEST_RADIX_SPLIT)
 //
 // A rewrite applies only where the intermediate tensor has no other reader and is not a graph output.
 // Folded weights are computed in double and stored under new names ("<node>:folded_weight").
@@ -49,6 +52,19 @@ void run_graph_passes(Graph& g, HostWeights& w, PassLog* log);
 // the sums are unchanged. g.input_shape, what a caller passes in, keeps the real count; the backend's input
 // conversion writes the extra channels as zeros. Returns the input tensor's channel count afterwards.
 int pad_input_channels(Graph& g, HostWeights& w, int multiple, PassLog* log);
+
+// Rewrites every split-attention block (radix R >= 2, cardinality 1) whose conv2 (groups R, no residual)
+// reads the output of an ungrouped conv1, both outputs read by nothing else, and whose conv2 output has at
+// most max_positions positions an image (-1: any): conv1 and conv2 become R convolutions each, one per radix
+// split (conv1's output channels of group r; conv2's group r, ungrouped), and split_attention takes the R
+// split outputs as its inputs. Run after fold_batch_norm (the weights it slices are the folded ones).
+// Returns the number of blocks rewritten.
+int split_radix_convolutions(Graph& g, HostWeights& w, int64_t max_positions, PassLog* log);
+
+// RESNEST_RADIX_SPLIT's value as split_radix_convolutions' max_positions: unset, "" or "off" -> 0 (the
+// pass is not run), "all" -> -1, a count N >= 1 -> N (e.g. 196: the 14x14 and 7x7 blocks of ResNeSt50 at
+// 224x224). Anything else is an error naming the variable.
+int64_t radix_split_from(const char* value);
 
 // After a rewrite: drops the nodes marked dead, recomputes every tensor's producer and consumers, drops
 // tensors nothing touches (renumbering the rest), and rebuilds the weight requirement list. Node order

@@ -197,15 +197,22 @@ class CpuContext : public Context {
                 case OpType::avg_pool2d:
                     avg_pool2d(n.pool, xb, xs[0], xs[1], xs[2], yb, ys[1], ys[2]);
                     break;
-                case OpType::split_attention:
+                case OpType::split_attention: {
+                    // U's radix splits: planes of one input, or one input each (split_radix_convolutions).
+                    std::vector<const float*> splits(n.attn.radix);
+                    const bool apart = n.inputs.size() > 1;
+                    for (int r = 0; r < n.attn.radix; r++)
+                        splits[r] = apart ? tensor(n.inputs[r], input) + b * x_numel
+                                          : xb + (int64_t)r * n.attn.channels * xs[1] * xs[2];
                     if (n.attn.fused_avg_pool) {  // into scratch, then the avd pool into y
                         float* full = workspace_.data();
-                        split_attention(n.attn, p.attn, xb, xs[1] * xs[2], full);
+                        split_attention(n.attn, p.attn, splits.data(), xs[1] * xs[2], full);
                         avg_pool2d(n.attn.pool, full, ys[0], xs[1], xs[2], yb, ys[1], ys[2]);
                     } else {
-                        split_attention(n.attn, p.attn, xb, xs[1] * xs[2], yb);
+                        split_attention(n.attn, p.attn, splits.data(), xs[1] * xs[2], yb);
                     }
                     break;
+                }
                 case OpType::add:
                     add_tensors(xb, tensor(n.inputs[1], input) + b * x_numel, yb, x_numel);
                     break;

@@ -61,6 +61,9 @@ struct SplitAttentionWeights {
 void split_attention(const SplitAttentionAttrs& a, const SplitAttentionWeights& w,
                      const float* u,  // (radix * channels, HW)
                      int64_t hw, float* y /* (channels, HW) */);
+// The same with U's radix splits apart: splits[r] is split r, (channels, HW) (split_radix_convolutions).
+void split_attention(const SplitAttentionAttrs& a, const SplitAttentionWeights& w, const float* const* splits,
+                     int64_t hw, float* y /* (channels, HW) */);
 
 // y = W x + b, double accumulation.
 void linear(const LinearAttrs& a, const float* x /* (in) */, const float* w /* (out, in) */,

@@ -1,7 +1,8 @@
 // cpu_split_attention.cpp: the split-attention op on the CPU, written step by step after the shared spec §3.
 //
 // Channel orders (R = radix, K = cardinality, gk = channels / K):
-//   U (input)       radix-major:      channel (r*K + k)*gk + c'
+//   U (input)       radix-major:      channel (r*K + k)*gk + c' (split r: channels [r*C, (r+1)*C), one
+//                                     plane of C channels, in U or apart)
 //   fc2 output z    cardinal-major:   channel k*(R*gk) + r*gk + c'
 //   output          channel k*gk + c'
 // The radix softmax runs over r for each (k, c'); with R = 1 the gate is sigmoid(z).
@@ -14,6 +15,13 @@ namespace resnest {
 
 void split_attention(const SplitAttentionAttrs& a, const SplitAttentionWeights& w, const float* u, int64_t hw,
                      float* y) {
+    std::vector<const float*> splits(a.radix);  // split r: U's channels [r*C, (r+1)*C)
+    for (int r = 0; r < a.radix; r++) splits[r] = u + (int64_t)r * a.channels * hw;
+    split_attention(a, w, splits.data(), hw, y);
+}
+
+void split_attention(const SplitAttentionAttrs& a, const SplitAttentionWeights& w, const float* const* splits,
+                     int64_t hw, float* y) {
     const int R = a.radix, K = a.cardinality, C = a.channels, inter = a.inter_channels;
     const int gk = C / K, ik = inter / K;
 
@@ -21,7 +29,7 @@ void split_attention(const SplitAttentionAttrs& a, const SplitAttentionWeights& 
     std::vector<double> s(C, 0.0);
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) {
-            const float* plane = u + ((int64_t)r * C + c) * hw;
+            const float* plane = splits[r] + (int64_t)c * hw;
             double sum = 0.0;
             for (int64_t p = 0; p < hw; p++) sum += plane[p];
             s[c] += sum;
@@ -66,7 +74,7 @@ void split_attention(const SplitAttentionAttrs& a, const SplitAttentionWeights& 
             float* out = y + (int64_t)(k * gk + c) * hw;
             for (int64_t p = 0; p < hw; p++) {
                 double sum = 0.0;
-                for (int r = 0; r < R; r++) sum += attn[r] * u[((int64_t)(r * K + k) * gk + c) * hw + p];
+                for (int r = 0; r < R; r++) sum += attn[r] * splits[r][((int64_t)k * gk + c) * hw + p];
                 out[p] = (float)sum;
             }
         }

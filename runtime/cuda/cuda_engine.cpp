@@ -70,6 +70,9 @@ void CudaEngine::check_supported() {
         if (n.op != OpType::split_attention) continue;
         const SplitAttentionAttrs& a = n.attn;
         SplitAttentionGateShape s{options_.max_batch, a.radix, a.cardinality, a.channels, a.inter_channels};
+        if (n.inputs.size() > 1)
+            throw Error(graph_.source + ": node '" + n.name + "': split attention over radix splits kept apart "
+                        "(RESNEST_RADIX_SPLIT) does not run on the CUDA backend yet; unset RESNEST_RADIX_SPLIT");
         if (a.radix > kSplitAttentionMaxRadix || (a.fused_avg_pool && a.radix > kMaxCombineRadix))
             throw Error(graph_.source + ": node '" + n.name + "': radix " + std::to_string(a.radix) +
                         " is over the CUDA backend's limit of " + std::to_string(kSplitAttentionMaxRadix));
