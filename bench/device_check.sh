@@ -9,8 +9,8 @@
 #   QUICK=1 ...     shorter runs for a tight device budget: parity fp32/fp16 only, 50 timed runs per bench
 #                   row, no timed-search rows, PyTorch's graph-replay configurations and torch.compile
 #                   at batches 1 and 128. A 15-minute device budget fits two calls (H200, 6ebbad4: ~330 s,
-#                   about 420 s with the choice, workspace and pool variants and the GPU tests added since,
-#                   and ~230 s with the grouped-convolution lab):
+#                   about 480 s with the choice, workspace, pool and radix-split variants and the GPU tests
+#                   added since, and ~230 s with the grouped-convolution lab):
 #                   STAGES="tests bench torch variants profile", then, while the machine is still warm,
 #                   STAGES="coldstart lab parity sanitize".
 #   DEADLINE_S=N    stop starting stages N seconds after the script began, and cut a stage's own limit to
@@ -30,7 +30,8 @@
 #   variants  ResNeSt50 fp16 with the timed search (full runs), with ordinary launches (--no-pdl), with
 #             every convolution on cuDNN (--conv-gemm off), with the choice timing back to back
 #             (RESNEST_CHOICE_TIMING=launches) and without split-K (RESNEST_SPLIT_K=off); both models in fp16
-#             with the row-lanes attention pool (RESNEST_ATTENTION_POOL=row-lanes); both models in fp32
+#             with the row-lanes attention pool (RESNEST_ATTENTION_POOL=row-lanes); ResNeSt50 fp16 with its
+#             radix splits apart (RESNEST_RADIX_SPLIT=196 and all); both models in fp32
 #             with tf32/fp16's 128 MiB convolution workspace, ResNeSt50 fp16 with 384 MiB and fp32's 1024 MiB
 #   profile   profiles in fp16 and fp32 at batches 1, 8 and 128, with every convolution's ways timed afresh
 #             and logged (--verbose, no cache)
@@ -184,6 +185,14 @@ run_variants() {
             --model models/$m.json --random-weights --backend cuda --precision fp16 --batch 1,8,32,128 \
             --iters "$(L 100 50)" --json "$OUT_DIR/pool_row_lanes_${m}_fp16.json"
     done
+    # Each radix split in tensors of its own (split_radix_convolutions): ResNeSt50 fp16 on its 14x14 and 7x7
+    # blocks (196 positions at most) and on all 16 (the fast model has none: radix 1).
+    local split
+    for split in 196 all; do
+        stage "bench_resnest50_fp16_radix_split_$split" "$(L 120 30)" env RESNEST_RADIX_SPLIT=$split "$RESNEST" bench \
+            --model models/resnest50.json --random-weights --backend cuda --precision fp16 --batch 1,8,32,128 \
+            --iters "$(L 100 50)" --json "$OUT_DIR/radix_split_${split}_resnest50_fp16.json"
+    done
     # The convolution workspace: fp32 at 128 MiB (tf32 / fp16's default; fp32's is 1024), fp16 at 1024 MiB.
     for m in resnest50 resnest50_fast_1s1x64d; do
         stage "bench_${m}_fp32_conv_workspace_128" "$(L 120 30)" "$RESNEST" bench --model models/$m.json \
@@ -284,6 +293,8 @@ rows = [("default", "bench_resnest50_fp16"), ("--no-pdl", "no_pdl_resnest50_fp16
         ("RESNEST_CHOICE_TIMING=launches", "choice_timing_launches_resnest50_fp16"),
         ("RESNEST_SPLIT_K=off", "split_k_off_resnest50_fp16"),
         ("RESNEST_ATTENTION_POOL=row-lanes", "pool_row_lanes_resnest50_fp16"),
+        ("RESNEST_RADIX_SPLIT=196", "radix_split_196_resnest50_fp16"),
+        ("RESNEST_RADIX_SPLIT=all", "radix_split_all_resnest50_fp16"),
         ("--conv-workspace 384", "conv_workspace_384_resnest50_fp16"),
         ("--conv-workspace 1024", "conv_workspace_1024_resnest50_fp16")]
 for label, name in rows:
@@ -299,7 +310,9 @@ def bs128_ips(name):
         return None
     return next((x["throughput_img_s"] for x in json.load(open(f))["results"] if x["batch"] == 128), None)
 for label, a, b in [("default", "bench_resnest50_fp16", "bench_resnest50_fast_1s1x64d_fp16"),
-                    ("row-lanes pool", "pool_row_lanes_resnest50_fp16", "pool_row_lanes_resnest50_fast_1s1x64d_fp16")]:
+                    ("row-lanes pool", "pool_row_lanes_resnest50_fp16", "pool_row_lanes_resnest50_fast_1s1x64d_fp16"),
+                    ("radix split 196", "radix_split_196_resnest50_fp16", "bench_resnest50_fast_1s1x64d_fp16"),
+                    ("radix split all", "radix_split_all_resnest50_fp16", "bench_resnest50_fast_1s1x64d_fp16")]:
     x, y = bs128_ips(a), bs128_ips(b)
     if x and y:
         print(f"split-attention tax fp16 bs128, {label}: {x:.0f} / {y:.0f} img/s = {x / y:.3f}")

@@ -104,11 +104,11 @@ for r in j['results']:
     assert abs(r['throughput_img_s'] - r['batch'] / (r['latency_ms']['p50'] / 1e3)) < 1e-6 * r['throughput_img_s']
 " 2>"$TMP/err"; then ok; else bad "bench JSON: $(cat "$TMP/err")"; fi
 # A diagnostic environment variable is named on the screen and in the JSON (README: RESNEST_SPLIT_K and co.)
-expect 0 "diagnostics: RESNEST_ATTENTION_POOL=row-lanes, RESNEST_SPLIT_K=off" -- env RESNEST_SPLIT_K=off RESNEST_ATTENTION_POOL=row-lanes "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --json "$TMP/bench_env.json"
+expect 0 "diagnostics: RESNEST_ATTENTION_POOL=row-lanes, RESNEST_SPLIT_K=off, RESNEST_RADIX_SPLIT=196" -- env RESNEST_SPLIT_K=off RESNEST_ATTENTION_POOL=row-lanes RESNEST_RADIX_SPLIT=196 "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --json "$TMP/bench_env.json"
 if "$PY" -c "
 import json
 j = json.load(open('$TMP/bench_env.json'))
-assert j['config']['environment'] == {'RESNEST_ATTENTION_POOL': 'row-lanes', 'RESNEST_SPLIT_K': 'off'}, j['config']['environment']
+assert j['config']['environment'] == {'RESNEST_ATTENTION_POOL': 'row-lanes', 'RESNEST_SPLIT_K': 'off', 'RESNEST_RADIX_SPLIT': '196'}, j['config']['environment']
 " 2>"$TMP/err"; then ok; else bad "bench JSON environment: $(cat "$TMP/err")"; fi
 # --reload times a second load + plan to the first result in the same process
 expect 0 "first result \(batch 1\) [0-9.]+ s; again in this process [0-9.]+ s" -- "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --reload --json "$TMP/bench_reload.json"
