@@ -30,13 +30,15 @@ __device__ __forceinline__ void load16_as_float(const float* p, float* v) {
     float4 q = *reinterpret_cast<const float4*>(p);
     v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
 }
-__device__ __forceinline__ void load16_as_float(const __half* p, float* v) {
-    uint4 raw = *reinterpret_cast<const uint4*>(p);
+__device__ __forceinline__ void halves8_to_float(uint4 raw, float* v) {
     const __half2* h = reinterpret_cast<const __half2*>(&raw);
     for (int k = 0; k < 4; k++) {
         float2 f = __half22float2(h[k]);
         v[2 * k] = f.x, v[2 * k + 1] = f.y;
     }
+}
+__device__ __forceinline__ void load16_as_float(const __half* p, float* v) {
+    halves8_to_float(*reinterpret_cast<const uint4*>(p), v);
 }
 __device__ __forceinline__ void store16_from_float(float* p, const float* v) {
     *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
@@ -62,6 +64,28 @@ __device__ __forceinline__ void store_from_floats(T* p, const float* v) {
         store_from_float(p, v[0]);
     else
         store16_from_float(p, v);
+}
+// The same loads through the read-only path (ld.global.nc, as for a const __restrict__ kernel parameter):
+// for an input the kernel never writes that it reaches through a launch-parameter struct (RadixRows,
+// split_attention_rows.cuh), where no __restrict__ can say so.
+__device__ __forceinline__ float load_readonly_as_float(const float* p) { return __ldg(p); }
+__device__ __forceinline__ float load_readonly_as_float(const __half* p) { return __half2float(__ldg(p)); }
+__device__ __forceinline__ float2 load_readonly_half2_as_float2(const __half* p) {  // 4-byte aligned
+    return __half22float2(__ldg(reinterpret_cast<const __half2*>(p)));
+}
+__device__ __forceinline__ void load16_readonly_as_float(const float* p, float* v) {
+    float4 q = __ldg(reinterpret_cast<const float4*>(p));
+    v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+}
+__device__ __forceinline__ void load16_readonly_as_float(const __half* p, float* v) {
+    halves8_to_float(__ldg(reinterpret_cast<const uint4*>(p)), v);
+}
+template <int V, typename T>
+__device__ __forceinline__ void load_readonly_as_floats(const T* p, float* v) {
+    if constexpr (V == 1)
+        v[0] = load_readonly_as_float(p);
+    else
+        load16_readonly_as_float(p, v);
 }
 // V consecutive floats (V = 1, 4 or 8; 16-byte aligned when V > 1).
 template <int V>

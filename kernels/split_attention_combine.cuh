@@ -6,21 +6,25 @@
 
 #include "kernel_stream.h"
 #include "pool2d_nhwc.cuh"
+#include "split_attention_rows.cuh"
 
 namespace resnest {
 
 constexpr int kMaxCombineRadix = 8;  // the radix the pooled variant takes at most
 
-// u (N, H, W, R*C) radix-major, attn (N, R*C) float -> y (N, H, W, C):
-//   y[n, p, c] = sum_r attn[n, r*C + c] * u[n, p, r*C + c].
+// u: R splits of (N, H, W, C), interleaved in one (N, H, W, R*C) tensor or apart (split_attention_rows.cuh);
+// attn (N, R*C) float, radix-major -> y (N, H, W, C):
+//   y[n, p, c] = sum_r attn[n, r*C + c] * u_r[n, p, c].
+// 16-byte vectors along C where C allows them and every split is 16-byte aligned, else one channel a thread.
+// Throws (naming the kernel) for a radix outside 1..kSplitAttentionMaxRadix.
 template <typename T>
-void split_attention_weighted_sum(const T* u, const float* attn, T* y, int n, int hw, int radix, int c,
+void split_attention_weighted_sum(const RadixRows<T>& u, const float* attn, T* y, int n, int hw, int radix, int c,
                                   KernelStream stream);
 
 // The same, then average pooling by `pool` (pool.channels = C, in_h/in_w = U's, out_h/out_w = y's):
-//   y[n, oy, ox, c] = avg over the window of sum_r attn * u.
+//   y[n, oy, ox, c] = avg over the window of sum_r attn * u_r.
 template <typename T>
-void split_attention_weighted_sum_avg_pool(const T* u, const float* attn, T* y, int radix, const Pool2dShape& pool,
-                                           KernelStream stream);
+void split_attention_weighted_sum_avg_pool(const RadixRows<T>& u, const float* attn, T* y, int radix,
+                                           const Pool2dShape& pool, KernelStream stream);
 
 }  // namespace resnest

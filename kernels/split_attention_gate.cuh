@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include "kernel_stream.h"
+#include "split_attention_rows.cuh"  // kSplitAttentionMaxRadix
 
 namespace resnest {
 
@@ -16,8 +17,6 @@ struct SplitAttentionGateShape {
     int hw = 1;       // positions the pool summed over (the mean's divisor)
     int chunks = 1;   // chunks of the pool's partial sums per image (split_attention_pool_plan.h)
 };
-
-constexpr int kSplitAttentionMaxRadix = 8;
 
 // Shared memory the kernel needs for a shape, bytes (the caller checks it against the device's limit).
 size_t split_attention_gate_smem_bytes(const SplitAttentionGateShape& s);

@@ -8,6 +8,7 @@
 
 #include "kernel_stream.h"
 #include "split_attention_pool_plan.h"
+#include "split_attention_rows.cuh"
 
 namespace resnest {
 
@@ -23,10 +24,12 @@ inline int split_attention_pool_chunks_for(int n, int hw, int c) {
     return split_attention_pool_chunks(n, hw, c, split_attention_pool_paired<T>(c));
 }
 
-// u (N, HW, R*C), radix-major channels (split r holds channels r*C .. r*C + C - 1)
-// -> partial (N, chunks, C) float: partial[n, k, c] = sum over chunk k's positions p of sum_r u[n, p, r*C + c].
+// u: R splits of (N, HW, C), interleaved in one (N, HW, R*C) tensor or apart (split_attention_rows.cuh)
+// -> partial (N, chunks, C) float: partial[n, k, c] = sum over chunk k's positions p of sum_r u_r[n, p, c].
+// Channel pairs (split_attention_pool_paired) load as half2 where every split is 4-byte aligned, else one
+// channel at a time. Throws (naming the kernel) for a radix outside 1..kSplitAttentionMaxRadix.
 template <typename T>
-void split_attention_radix_sum_pool(const T* u, float* partial, int n, int hw, int radix, int c, int chunks,
-                                    KernelStream stream);
+void split_attention_radix_sum_pool(const RadixRows<T>& u, float* partial, int n, int hw, int radix, int c,
+                                    int chunks, KernelStream stream);
 
 }  // namespace resnest

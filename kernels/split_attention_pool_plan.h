@@ -46,11 +46,13 @@ inline int split_attention_pool_chunks(int n, int hw, int channels, bool paired)
 
 // The row-lanes pool (split_attention_pool_row_lanes.cu): a block of kPoolRowLanesThreads threads takes one
 // image and one chunk; a lane is 16 bytes (`vec` elements) of the R*C channel row, so the row must be a
-// whole number of lanes, and at most one block of them.
+// whole number of lanes, and at most one block of them. With the splits apart (R tensors, not one
+// interleaved row: split_attention_rows.cuh) a lane must also stay inside one split: C a multiple of vec.
 constexpr int kPoolRowLanesThreads = 256;
-inline bool split_attention_pool_row_lanes_fits(int radix, int channels, int vec) {
+inline bool split_attention_pool_row_lanes_fits(int radix, int channels, int vec, bool splits_apart = false) {
     const long long row = (long long)radix * channels;
-    return radix >= 1 && channels >= 1 && row % vec == 0 && row / vec <= kPoolRowLanesThreads;
+    return radix >= 1 && channels >= 1 && row % vec == 0 && row / vec <= kPoolRowLanesThreads &&
+           (!splits_apart || channels % vec == 0);
 }
 // Its chunk count: one block per image and chunk.
 inline int split_attention_pool_row_lanes_chunks(int n, int hw) { return split_attention_pool_chunks_over(n, hw); }

@@ -9,7 +9,7 @@
 namespace resnest {
 
 // attn (N, R*C) float, in place: attn[n, r*C + c] = softmax_r(attn[n, r*C + c]); sigmoid when radix is 1.
-// radix at most kSplitAttentionMaxRadix (split_attention_gate.cuh).
+// radix at most kSplitAttentionMaxRadix (split_attention_rows.cuh).
 void split_attention_radix_softmax_thread_per_channel(float* attn, int n, int radix, int channels,
                                                       KernelStream stream);
 

@@ -82,6 +82,7 @@ int main() {
         std::vector<double> ref = s.avd ? lab::split_attention_combine_avg_pool_ref(u, attn, s.n, s.radix, s.c, g)
                                         : lab::split_attention_combine_ref(u, attn, s.n, hw, s.radix, s.c);
         __half* du = lab::upload_half(u);
+        const resnest::RadixRows<__half> urows = resnest::radix_rows_interleaved(du, s.radix, s.c);  // (N, HW, R*C)
         float* dattn = lab::upload_float(attn);
         const size_t out_count = (size_t)s.n * oh * ow * s.c;
         __half* dy = nullptr;
@@ -93,8 +94,10 @@ int main() {
                 long long total = (long long)out_count;
                 if (v == 1 && !s.avd) combine_v1<<<(total + 255) / 256, 256>>>(du, dattn, dy, hw, s.radix, s.c, total);
                 if (v == 1 && s.avd) combine_avg_pool_v1<<<(total + 255) / 256, 256>>>(du, dattn, dy, s.radix, ps, total);
-                if (v == 2 && !s.avd) resnest::split_attention_weighted_sum<__half>(du, dattn, dy, s.n, hw, s.radix, s.c, 0);
-                if (v == 2 && s.avd) resnest::split_attention_weighted_sum_avg_pool<__half>(du, dattn, dy, s.radix, ps, 0);
+                if (v == 2 && !s.avd)
+                    resnest::split_attention_weighted_sum<__half>(urows, dattn, dy, s.n, hw, s.radix, s.c, 0);
+                if (v == 2 && s.avd)
+                    resnest::split_attention_weighted_sum_avg_pool<__half>(urows, dattn, dy, s.radix, ps, 0);
             };
             LAB_CHECK(cudaMemset(dy, 0xFF, out_count * sizeof(__half)));  // NaN poison
             run();

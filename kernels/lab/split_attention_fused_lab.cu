@@ -205,9 +205,11 @@ int main() {
                     if (v <= 2) {
                         resnest::KernelStream ks(stream, v == 2);
                         resnest::SplitAttentionGateShape gs{n, s.radix, s.card, s.c, s.inter, s.hw, chunks};
-                        resnest::split_attention_radix_sum_pool<__half>(du, dpartial, n, s.hw, s.radix, s.c, chunks, ks);
+                        const resnest::RadixRows<__half> urows = resnest::radix_rows_interleaved(du, s.radix, s.c);
+                        resnest::split_attention_radix_sum_pool<__half>(urows, dpartial, n, s.hw, s.radix, s.c, chunks,
+                                                                        ks);
                         resnest::split_attention_gate_block_per_image(dpartial, dw1, db1, dw2, db2, dattn, gs, ks);
-                        resnest::split_attention_weighted_sum<__half>(du, dattn, dy, n, s.hw, s.radix, s.c, ks);
+                        resnest::split_attention_weighted_sum<__half>(urows, dattn, dy, n, s.hw, s.radix, s.c, ks);
                         return;
                     }
                     void* args[] = {&du, &dw1, &db1, &dw2, &db2, &dpartial, &dy, &barrier, &fs};

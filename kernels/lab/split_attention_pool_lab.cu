@@ -118,13 +118,14 @@ struct Shape {
 
 static void run_version(int v, int chunks, const __half* du, float* dpart, float* dgap, const Shape& s) {
     dim3 block(32, 8);
+    const resnest::RadixRows<__half> urows = resnest::radix_rows_interleaved(du, s.radix, s.c);  // (N, HW, R*C)
     if (v == 5 || v == 6) {
         if (v == 6) chunks = resnest::split_attention_pool_row_lanes_chunks(s.n, s.hw);
-        resnest::split_attention_radix_sum_pool_row_lanes<__half>(du, dpart, s.n, s.hw, s.radix, s.c, chunks, 0);
+        resnest::split_attention_radix_sum_pool_row_lanes<__half>(urows, dpart, s.n, s.hw, s.radix, s.c, chunks, 0);
         pool_sum_chunks<<<(s.n * s.c + 255) / 256, 256>>>(dpart, dgap, s.n * s.c, s.c, chunks, s.hw);
     } else if (v == 4) {
         chunks = resnest::split_attention_pool_chunks_for<__half>(s.n, s.hw, s.c);
-        resnest::split_attention_radix_sum_pool<__half>(du, dpart, s.n, s.hw, s.radix, s.c, chunks, 0);
+        resnest::split_attention_radix_sum_pool<__half>(urows, dpart, s.n, s.hw, s.radix, s.c, chunks, 0);
         pool_sum_chunks<<<(s.n * s.c + 255) / 256, 256>>>(dpart, dgap, s.n * s.c, s.c, chunks, s.hw);
     } else if (v == 1) {
         pool_v1<<<dim3((s.c + 31) / 32, s.n), block>>>(du, dgap, s.hw, s.radix, s.c);

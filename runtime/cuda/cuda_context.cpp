@@ -21,6 +21,7 @@
 #include "split_attention_gate_rows.cuh"
 #include "split_attention_pool.cuh"
 #include "split_attention_pool_row_lanes.cuh"
+#include "split_attention_rows.cuh"
 
 namespace resnest {
 
@@ -294,9 +295,11 @@ void CudaContext::run_node(size_t i, int batch, BatchState& state) {
                 const Pool2dAttrs& pa = a.pool;
                 Pool2dShape ps{batch, (int)xs[1], (int)xs[2], a.channels, (int)ys[1], (int)ys[2], pa.kernel_h,
                                pa.kernel_w, pa.stride_h, pa.stride_w, pa.pad_h, pa.pad_w, pa.count_include_pad};
-                split_attention_weighted_sum_avg_pool<T>(x, attn_, y, a.radix, ps, launch_);
+                split_attention_weighted_sum_avg_pool<T>(radix_rows_interleaved(x, a.radix, a.channels), attn_, y,
+                                                         a.radix, ps, launch_);
             } else {
-                split_attention_weighted_sum<T>(x, attn_, y, batch, hw, a.radix, a.channels, launch_);
+                split_attention_weighted_sum<T>(radix_rows_interleaved(x, a.radix, a.channels), attn_, y, batch, hw,
+                                                a.radix, a.channels, launch_);
             }
             break;
         }
@@ -332,7 +335,8 @@ template <typename T>
 void CudaContext::pool_and_gate(size_t i, int batch, GateForm form, const BatchState& state) {
     const Node& n = engine_->graph().nodes[i];
     const SplitAttentionGateShape s = gate_shape(n, batch, form);
-    const T* u = (const T*)tensor(n.inputs[0]);
+    // U: one (N, HW, R*C) tensor, the radix splits interleaved in each position's row.
+    const RadixRows<T> u = radix_rows_interleaved((const T*)tensor(n.inputs[0]), s.radix, s.channels);
     // The matmuls pool in one chunk per image: one row-lanes block an image would leave most SMs idle.
     if (form != GateForm::matmuls && engine_->pool_row_lanes(n))
         split_attention_radix_sum_pool_row_lanes<T>(u, gap_, batch, s.hw, s.radix, s.channels, s.chunks, launch_);
