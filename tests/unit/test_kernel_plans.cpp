@@ -1,10 +1,12 @@
 // test_kernel_plans.cpp: the host arithmetic that decides how CUDA kernels divide their work, checked on the
-// CPU: split attention's pool chunking (kernels/split_attention_pool_plan.h).
+// CPU: split attention's pool chunking (kernels/split_attention_pool_plan.h) and how its kernels find U's
+// radix splits (kernels/split_attention_rows.cuh).
 #include <catch2/catch.hpp>
 
 #include <vector>
 
 #include "split_attention_pool_plan.h"
+#include "split_attention_rows.cuh"
 
 using namespace resnest;
 
@@ -86,4 +88,61 @@ TEST_CASE("the row-lanes pool takes whole 16-byte lanes in one block, one block 
             if (chunks < kPoolMaxChunks && chunks < hw / kPoolMinChunkPositions)
                 CHECK((long long)n * chunks >= kPoolTargetBlocks);
         }
+}
+
+TEST_CASE("with the radix splits apart, a row lane must also stay inside one split", "[kernel-plan]") {
+    // Interleaved (one (N, HW, R*C) tensor) a lane may straddle two splits; apart (R tensors) it may not.
+    CHECK(split_attention_pool_row_lanes_fits(2, 36, 8));        // 72 halves: 9 lanes, lane 4 straddles
+    CHECK_FALSE(split_attention_pool_row_lanes_fits(2, 36, 8, true));
+    CHECK(split_attention_pool_row_lanes_fits(2, 36, 4, true));  // 36 floats: 9 lanes a split
+    CHECK(split_attention_pool_row_lanes_fits(2, 6, 4));         // 12 floats: 3 lanes
+    CHECK_FALSE(split_attention_pool_row_lanes_fits(2, 6, 4, true));
+    CHECK(split_attention_pool_row_lanes_fits(4, 24, 8, true));  // 24 halves: 3 lanes a split
+    CHECK_FALSE(split_attention_pool_row_lanes_fits(4, 520, 8, true));  // whole lanes, but over a block
+    // Apart is never looser than interleaved, and the same wherever C is whole lanes (every ResNeSt50 row).
+    for (int radix : {1, 2, 3, 4, 8})
+        for (int c = 1; c <= 600; c++)
+            for (int vec : {4, 8}) {
+                INFO("R " << radix << " C " << c << " vec " << vec);
+                const bool interleaved = split_attention_pool_row_lanes_fits(radix, c, vec);
+                const bool apart = split_attention_pool_row_lanes_fits(radix, c, vec, true);
+                if (apart) CHECK(interleaved);
+                if (c % vec == 0) CHECK(apart == interleaved);
+                if (radix == 1) CHECK(apart == interleaved);  // one split: nothing to straddle
+            }
+}
+
+TEST_CASE("radix rows describe U interleaved in one tensor or as R tensors apart", "[kernel-plan]") {
+    // Addresses only: nothing is read. Element (n, p, r, c) of U is at split[r] + (n*HW + p) * row + c.
+    alignas(16) static float u[4 * 2 * 3 * 8];  // (N 4, HW 2, R*C 3*8)
+    const RadixRows<float> in = radix_rows_interleaved(u, 3, 8);
+    CHECK(in.row == 24);
+    for (int r = 0; r < 3; r++) CHECK(in.split[r] == u + r * 8);
+    for (int r = 3; r < kSplitAttentionMaxRadix; r++) CHECK(in.split[r] == nullptr);
+    CHECK(&in.split[2][(3 * 2 + 1) * in.row + 5] == &u[((3 * 2 + 1) * 3 + 2) * 8 + 5]);  // n 3, p 1, r 2, c 5
+    CHECK(radix_rows_are_interleaved(in, 3, 8));
+    CHECK(radix_rows_aligned(in, 3, 16));  // 8 floats a split: every split on a 16-byte boundary
+    CHECK_FALSE(radix_rows_aligned(radix_rows_interleaved(u, 2, 6), 2, 16));  // split 1 at 24 bytes
+    CHECK(radix_rows_aligned(radix_rows_interleaved(u, 2, 6), 1, 16));        // split 0 and the 48-byte row
+    CHECK_FALSE(radix_rows_aligned(radix_rows_interleaved(u, 3, 6), 1, 16));  // a 72-byte row
+
+    alignas(16) static float a0[4 * 2 * 8], a1[4 * 2 * 8], a2[4 * 2 * 8];  // (N 4, HW 2, C 8) each
+    const float* splits[] = {a0, a1, a2};
+    const RadixRows<float> ap = radix_rows_apart(splits, 3, 8);
+    CHECK(ap.row == 8);
+    CHECK(ap.split[1] == a1);
+    CHECK(ap.split[3] == nullptr);
+    CHECK(&ap.split[2][(3 * 2 + 1) * ap.row + 5] == &a2[(3 * 2 + 1) * 8 + 5]);
+    CHECK_FALSE(radix_rows_are_interleaved(ap, 3, 8));
+    CHECK(radix_rows_aligned(ap, 3, 16));
+    const float* off[] = {a0, a1 + 1, a2};  // split 1 four bytes past its boundary
+    CHECK_FALSE(radix_rows_aligned(radix_rows_apart(off, 3, 8), 3, 16));
+    CHECK(radix_rows_aligned(radix_rows_apart(off, 3, 8), 3, 4));
+    // One split: the two descriptions are the same, and count as interleaved.
+    CHECK(radix_rows_are_interleaved(radix_rows_apart(splits, 1, 8), 1, 8));
+    // The radix is 1..kSplitAttentionMaxRadix.
+    CHECK_THROWS_WITH(radix_rows_interleaved(u, 0, 8), Catch::Contains("radix 0 is outside 1..8"));
+    const float* nine[kSplitAttentionMaxRadix + 1] = {a0, a1, a2, a0, a1, a2, a0, a1, a2};
+    CHECK_THROWS_WITH(radix_rows_apart(nine, kSplitAttentionMaxRadix + 1, 8),
+                      Catch::Contains("radix_rows_apart: radix 9"));
 }
