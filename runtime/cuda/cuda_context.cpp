@@ -295,11 +295,9 @@ void CudaContext::run_node(size_t i, int batch, BatchState& state) {
                 const Pool2dAttrs& pa = a.pool;
                 Pool2dShape ps{batch, (int)xs[1], (int)xs[2], a.channels, (int)ys[1], (int)ys[2], pa.kernel_h,
                                pa.kernel_w, pa.stride_h, pa.stride_w, pa.pad_h, pa.pad_w, pa.count_include_pad};
-                split_attention_weighted_sum_avg_pool<T>(radix_rows_interleaved(x, a.radix, a.channels), attn_, y,
-                                                         a.radix, ps, launch_);
+                split_attention_weighted_sum_avg_pool<T>(radix_rows<T>(n), attn_, y, a.radix, ps, launch_);
             } else {
-                split_attention_weighted_sum<T>(radix_rows_interleaved(x, a.radix, a.channels), attn_, y, batch, hw,
-                                                a.radix, a.channels, launch_);
+                split_attention_weighted_sum<T>(radix_rows<T>(n), attn_, y, batch, hw, a.radix, a.channels, launch_);
             }
             break;
         }
@@ -330,13 +328,24 @@ SplitAttentionGateShape CudaContext::gate_shape(const Node& n, int batch, GateFo
     return {batch, a.radix, a.cardinality, a.channels, a.inter_channels, hw, chunks};
 }
 
+// Split attention node n's input U: one (N, HW, R*C) tensor, the radix splits interleaved in each position's
+// row, or (split_radix_convolutions) one (N, HW, C) tensor per split, its inputs.
+template <typename T>
+RadixRows<T> CudaContext::radix_rows(const Node& n) const {
+    const SplitAttentionAttrs& a = n.attn;
+    if (n.inputs.size() == 1) return radix_rows_interleaved((const T*)tensor(n.inputs[0]), a.radix, a.channels);
+    const T* splits[kSplitAttentionMaxRadix] = {};
+    for (int r = 0; r < a.radix && r < (int)n.inputs.size() && r < kSplitAttentionMaxRadix; r++)
+        splits[r] = (const T*)tensor(n.inputs[r]);
+    return radix_rows_apart(splits, a.radix, a.channels);
+}
+
 // Split attention's first two steps for node i: the radix sum + pool of U into gap_, then the gate.
 template <typename T>
 void CudaContext::pool_and_gate(size_t i, int batch, GateForm form, const BatchState& state) {
     const Node& n = engine_->graph().nodes[i];
     const SplitAttentionGateShape s = gate_shape(n, batch, form);
-    // U: one (N, HW, R*C) tensor, the radix splits interleaved in each position's row.
-    const RadixRows<T> u = radix_rows_interleaved((const T*)tensor(n.inputs[0]), s.radix, s.channels);
+    const RadixRows<T> u = radix_rows<T>(n);
     // The matmuls pool in one chunk per image: one row-lanes block an image would leave most SMs idle.
     if (form != GateForm::matmuls && engine_->pool_row_lanes(n))
         split_attention_radix_sum_pool_row_lanes<T>(u, gap_, batch, s.hw, s.radix, s.channels, s.chunks, launch_);

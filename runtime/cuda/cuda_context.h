@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "cuda/cuda_conv_choice.h"
+#include "split_attention_rows.cuh"
 #include "cuda/cuda_engine.h"
 #include "cuda/cuda_gate_gemm.h"
 #include "cuda/cuda_timing.h"
@@ -99,6 +100,8 @@ class CudaContext : public Context {
     template <typename T>
     void run_node(size_t i, int batch, BatchState& state);
     SplitAttentionGateShape gate_shape(const Node& n, int batch, GateForm form) const;
+    template <typename T>
+    RadixRows<T> radix_rows(const Node& n) const;
     template <typename T>
     void pool_and_gate(size_t i, int batch, GateForm form, const BatchState& state);
     void launch_gate(size_t i, const SplitAttentionGateShape& s, GateForm form, const BatchState& state);

@@ -158,7 +158,8 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
                               " c" + std::to_string(a.channels) + " i" + std::to_string(a.inter_channels) + " hw" +
                               std::to_string(u[1] * u[2]) + " forms 0" + (rows_fit ? " 1" : "") + " 2 cublasLt " +
                               std::to_string(engine_->device().cublas_version) +
-                              (engine_->pool_row_lanes(n) ? " pool row-lanes" : ""));
+                              (engine_->pool_row_lanes(n) ? " pool row-lanes" : "") +
+                              (n.inputs.size() > 1 ? " splits apart" : ""));
     std::string cached_algorithms;
     const int cached = cached_choice(key, 3, &cached_algorithms);
     if (cached >= 0 && (cached != (int)GateForm::rows || rows_fit) &&

@@ -70,9 +70,10 @@ void CudaEngine::check_supported() {
         if (n.op != OpType::split_attention) continue;
         const SplitAttentionAttrs& a = n.attn;
         SplitAttentionGateShape s{options_.max_batch, a.radix, a.cardinality, a.channels, a.inter_channels};
-        if (n.inputs.size() > 1)
-            throw Error(graph_.source + ": node '" + n.name + "': split attention over radix splits kept apart "
-                        "(RESNEST_RADIX_SPLIT) does not run on the CUDA backend yet; unset RESNEST_RADIX_SPLIT");
+        if (n.inputs.size() > 1 && (int)n.inputs.size() != a.radix)
+            throw Error(graph_.source + ": node '" + n.name + "': split attention reads " +
+                        std::to_string(n.inputs.size()) + " inputs for radix " + std::to_string(a.radix) +
+                        " (one, or one per radix split)");
         if (a.radix > kSplitAttentionMaxRadix || (a.fused_avg_pool && a.radix > kMaxCombineRadix))
             throw Error(graph_.source + ": node '" + n.name + "': radix " + std::to_string(a.radix) +
                         " is over the CUDA backend's limit of " + std::to_string(kSplitAttentionMaxRadix));
@@ -100,7 +101,8 @@ bool attention_pool_row_lanes_from(const char* value, std::string* warning) {
 
 bool CudaEngine::pool_row_lanes(const Node& n) const {
     const int vec = 16 / (int)esize_;
-    return row_lanes_requested_ && split_attention_pool_row_lanes_fits(n.attn.radix, n.attn.channels, vec);
+    return row_lanes_requested_ &&
+           split_attention_pool_row_lanes_fits(n.attn.radix, n.attn.channels, vec, /*splits_apart=*/n.inputs.size() > 1);
 }
 
 int CudaEngine::pool_chunks(const Node& n, int batch) const {

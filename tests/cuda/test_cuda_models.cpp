@@ -96,6 +96,24 @@ double check_logits(const std::vector<float>& got, const CpuReference& ref, int 
     return err;
 }
 
+// An environment variable set for one scope (engines read these when they are made), restored after,
+// however the test ends.
+class ScopedEnv {
+  public:
+    ScopedEnv(const char* name, const char* value) : name_(name) {
+        if (const char* v = std::getenv(name)) had_ = true, old_ = v;
+        setenv(name, value, 1);
+    }
+    ~ScopedEnv() {
+        if (had_) setenv(name_.c_str(), old_.c_str(), 1);
+        else unsetenv(name_.c_str());
+    }
+
+  private:
+    std::string name_, old_;
+    bool had_ = false;
+};
+
 }  // namespace
 
 TEST_CASE("whole models in fp32 match the CPU engine to 1e-4", "[cuda][models]") {
@@ -449,25 +467,13 @@ TEST_CASE("whole models with every convolution forced onto cuBLASLt (1x1 directl
 TEST_CASE("whole models with split attention pooled in row lanes (RESNEST_ATTENTION_POOL=row-lanes) match the CPU",
           "[cuda][models]") {
     INFO("seed " << run_seed());
-    struct EnvGuard {  // the variable is read when an engine is made; restored however the test ends
-        bool had = false;
-        std::string old;
-        EnvGuard() {
-            if (const char* v = std::getenv("RESNEST_ATTENTION_POOL")) had = true, old = v;
-            setenv("RESNEST_ATTENTION_POOL", "row-lanes", 1);
-        }
-        ~EnvGuard() {
-            if (had) setenv("RESNEST_ATTENTION_POOL", old.c_str(), 1);
-            else unsetenv("RESNEST_ATTENTION_POOL");
-        }
-    };
     const int batch = 5;
     for (const char* model : {"models/resnest50.json", "models/resnest50_fast_1s1x64d_torch.json"}) {
         const CpuReference ref = cpu_reference(model, 8, batch, 17);
         for (Precision p : {Precision::fp32, Precision::fp16}) {
             std::shared_ptr<resnest::Engine> e;
             {
-                EnvGuard row_lanes;
+                ScopedEnv row_lanes("RESNEST_ATTENTION_POOL", "row-lanes");
                 e = resnest::Engine::load_seeded(src(model), 8, cuda_options(p, batch));
             }
             // Every split-attention node of these models takes the row-lanes pool (R*C whole 16-byte lanes).
@@ -486,4 +492,41 @@ TEST_CASE("whole models with split attention pooled in row lanes (RESNEST_ATTENT
             std::printf("cuda %s %s, row-lanes pool: max|d|/max|ref| %.3g\n", model, resnest::precision_name(p), err);
         }
     }
+}
+
+TEST_CASE("ResNeSt50 with its radix splits apart (RESNEST_RADIX_SPLIT) matches the CPU, with either pool",
+          "[cuda][models]") {
+    INFO("seed " << run_seed());
+    const int batch = 5;
+    const CpuReference ref = cpu_reference("models/resnest50.json", 9, batch, 18);  // unsplit, on the CPU
+    struct Variant {
+        const char* split;
+        const char* pool;
+        int blocks;  // split-attention nodes reading their splits apart
+    };
+    for (Variant v : {Variant{"all", "channel-lanes", 16}, Variant{"196", "channel-lanes", 8},
+                      Variant{"all", "row-lanes", 16}})
+        for (Precision p : {Precision::fp32, Precision::fp16}) {
+            std::shared_ptr<resnest::Engine> e;
+            {
+                ScopedEnv split("RESNEST_RADIX_SPLIT", v.split), pool("RESNEST_ATTENTION_POOL", v.pool);
+                e = resnest::Engine::load_seeded(src("models/resnest50.json"), 9, cuda_options(p, batch));
+            }
+            const auto* cuda_engine = dynamic_cast<const resnest::CudaEngine*>(e.get());
+            REQUIRE(cuda_engine);
+            int apart = 0;
+            for (const resnest::Node& n : cuda_engine->graph().nodes)
+                if (n.op == resnest::OpType::split_attention) {
+                    apart += n.inputs.size() == 2;
+                    // ResNeSt50's C (64-512) is whole 16-byte lanes: the row-lanes pool takes the splits apart too.
+                    if (std::string(v.pool) == "row-lanes") CHECK(cuda_engine->pool_row_lanes(n));
+                }
+            CHECK(apart == v.blocks);
+            std::vector<float> got = run_engine(*e, ref.x, batch);
+            INFO("RESNEST_RADIX_SPLIT=" << v.split << " RESNEST_ATTENTION_POOL=" << v.pool << " "
+                                        << resnest::precision_name(p));
+            const double err = check_logits(got, ref, batch, p);
+            std::printf("cuda resnest50 %s, radix splits apart (%s, %s pool): max|d|/max|ref| %.3g\n",
+                        resnest::precision_name(p), v.split, v.pool, err);
+        }
 }
