@@ -175,6 +175,36 @@ std::vector<AttnCase> attention_cases() {
     return cases;
 }
 
+// One split-attention case's random U and fc weights for n images, and the CPU oracle's output.
+struct AttnData {
+    std::vector<float> u;                 // (N, R*C, HW), rounded to the storage type
+    std::vector<float> w1f, b1f, w2, b2;  // fc1 with the BN folded in (as fold_batch_norm writes it), fc2
+    std::vector<float> ref;               // (N, C, HW): the whole op on the CPU, BN unfolded
+};
+AttnData attention_data(const AttnCase& c, int n, Precision p, uint64_t salt) {
+    const resnest::SplitAttentionAttrs& a = c.a;
+    const int R = a.radix, K = a.cardinality, C = a.channels, inter = a.inter_channels;
+    const int hw = c.h * c.w, gk = C / K, ik = inter / K;
+    AttnData d;
+    d.u = round_to_storage(random_floats((size_t)n * R * C * hw, -2, 2, salt), p);
+    std::vector<float> w1 = random_floats((size_t)inter * gk, -0.3f, 0.3f, salt + 1);
+    std::vector<float> b1 = random_floats(inter, -0.5f, 0.5f, salt + 2);
+    std::vector<float> scale = random_floats(inter, 0.5f, 1.5f, salt + 3);
+    std::vector<float> shift = random_floats(inter, -0.5f, 0.5f, salt + 4);
+    d.w2 = random_floats((size_t)R * C * ik, -0.5f, 0.5f, salt + 5);
+    d.b2 = random_floats((size_t)R * C, -0.5f, 0.5f, salt + 6);
+    d.w1f.resize(w1.size()), d.b1f.resize(inter);
+    for (int j = 0; j < inter; j++) {
+        for (int i = 0; i < gk; i++) d.w1f[(size_t)j * gk + i] = (float)((double)w1[(size_t)j * gk + i] * scale[j]);
+        d.b1f[j] = (float)((double)b1[j] * scale[j] + shift[j]);
+    }
+    resnest::SplitAttentionWeights cw{w1.data(), b1.data(), scale.data(), shift.data(), d.w2.data(), d.b2.data()};
+    d.ref.resize((size_t)n * C * hw);
+    for (int b = 0; b < n; b++)
+        resnest::split_attention(a, cw, d.u.data() + (size_t)b * R * C * hw, hw, d.ref.data() + (size_t)b * C * hw);
+    return d;
+}
+
 }  // namespace
 
 TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) matches the CPU", "[cuda][ops]") {
@@ -187,25 +217,9 @@ TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) mat
             for (int n : {1, 3, 11}) {
             const resnest::SplitAttentionAttrs& a = c.a;
             const int R = a.radix, K = a.cardinality, C = a.channels, inter = a.inter_channels;
-            const int hw = c.h * c.w, gk = C / K, ik = inter / K;
-            uint64_t salt = (uint64_t)R * 1000003 + C * 101 + hw;
-            std::vector<float> u = round_to_storage(random_floats((size_t)n * R * C * hw, -2, 2, salt), p);
-            std::vector<float> w1 = random_floats((size_t)inter * gk, -0.3f, 0.3f, salt + 1);
-            std::vector<float> b1 = random_floats(inter, -0.5f, 0.5f, salt + 2);
-            std::vector<float> scale = random_floats(inter, 0.5f, 1.5f, salt + 3);
-            std::vector<float> shift = random_floats(inter, -0.5f, 0.5f, salt + 4);
-            std::vector<float> w2 = random_floats((size_t)R * C * ik, -0.5f, 0.5f, salt + 5);
-            std::vector<float> b2 = random_floats((size_t)R * C, -0.5f, 0.5f, salt + 6);
-            // The GPU gate takes fc1 with the BN folded in (as the fold_batch_norm pass writes it).
-            std::vector<float> w1f(w1.size()), b1f(inter);
-            for (int j = 0; j < inter; j++) {
-                for (int i = 0; i < gk; i++) w1f[(size_t)j * gk + i] = (float)((double)w1[(size_t)j * gk + i] * scale[j]);
-                b1f[j] = (float)((double)b1[j] * scale[j] + shift[j]);
-            }
-            resnest::SplitAttentionWeights cw{w1.data(), b1.data(), scale.data(), shift.data(), w2.data(), b2.data()};
-            std::vector<float> ref((size_t)n * C * hw);
-            for (int b = 0; b < n; b++)
-                resnest::split_attention(a, cw, u.data() + (size_t)b * R * C * hw, hw, ref.data() + (size_t)b * C * hw);
+            const int hw = c.h * c.w;
+            const AttnData d = attention_data(c, n, p, (uint64_t)R * 1000003 + C * 101 + hw);
+            const std::vector<float>&u = d.u, &w1f = d.w1f, &b1f = d.b1f, &w2 = d.w2, &b2 = d.b2, &ref = d.ref;
 
             GuardedBuffer du(u.size(), esize_of(p)), dy(ref.size(), esize_of(p));
             GuardedBuffer dattn((size_t)n * R * C, 4);
@@ -541,29 +555,10 @@ TEST_CASE("split attention reads U alike as one interleaved tensor or as R tenso
             for (int n : {1, 3}) {
                 const resnest::SplitAttentionAttrs& a = c.a;
                 const int R = a.radix, K = a.cardinality, C = a.channels, inter = a.inter_channels;
-                const int hw = c.h * c.w, gk = C / K, ik = inter / K;
-                uint64_t salt = (uint64_t)R * 1000003 + C * 101 + hw + 77;
-                std::vector<float> u = round_to_storage(random_floats((size_t)n * R * C * hw, -2, 2, salt), p);
-                std::vector<float> w1 = random_floats((size_t)inter * gk, -0.3f, 0.3f, salt + 1);
-                std::vector<float> b1 = random_floats(inter, -0.5f, 0.5f, salt + 2);
-                std::vector<float> scale = random_floats(inter, 0.5f, 1.5f, salt + 3);
-                std::vector<float> shift = random_floats(inter, -0.5f, 0.5f, salt + 4);
-                std::vector<float> w2 = random_floats((size_t)R * C * ik, -0.5f, 0.5f, salt + 5);
-                std::vector<float> b2 = random_floats((size_t)R * C, -0.5f, 0.5f, salt + 6);
-                // The GPU gate takes fc1 with the BN folded in (as the fold_batch_norm pass writes it).
-                std::vector<float> w1f(w1.size()), b1f(inter);
-                for (int j = 0; j < inter; j++) {
-                    for (int i = 0; i < gk; i++)
-                        w1f[(size_t)j * gk + i] = (float)((double)w1[(size_t)j * gk + i] * scale[j]);
-                    b1f[j] = (float)((double)b1[j] * scale[j] + shift[j]);
-                }
-                // The CPU oracle: the whole op (N, C, HW), then the avd pool of it, both divisor rules.
-                resnest::SplitAttentionWeights cw{w1.data(), b1.data(), scale.data(), shift.data(), w2.data(),
-                                                  b2.data()};
-                std::vector<float> ref((size_t)n * C * hw);
-                for (int b = 0; b < n; b++)
-                    resnest::split_attention(a, cw, u.data() + (size_t)b * R * C * hw, hw,
-                                             ref.data() + (size_t)b * C * hw);
+                const int hw = c.h * c.w;
+                const AttnData d = attention_data(c, n, p, (uint64_t)R * 1000003 + C * 101 + hw + 77);
+                const std::vector<float>&u = d.u, &w1f = d.w1f, &b1f = d.b1f, &w2 = d.w2, &b2 = d.b2, &ref = d.ref;
+                // The CPU oracle's whole op (N, C, HW), then the avd pool of it, both divisor rules.
                 const int oh = (c.h + 2 - 3) / 2 + 1, ow = (c.w + 2 - 3) / 2 + 1;
                 std::vector<float> pref[2];
                 for (bool include : {false, true}) {
