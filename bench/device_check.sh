@@ -9,8 +9,9 @@
 #   QUICK=1 ...     shorter runs for a tight device budget: parity fp32/fp16 only, 50 timed runs per bench
 #                   row, no timed-search rows, PyTorch's graph-replay configurations and torch.compile
 #                   at batches 1 and 128. A 15-minute device budget fits two calls (H200, 6ebbad4: ~330 s,
-#                   about 480 s with the choice, workspace, pool and radix-split variants and the GPU tests
-#                   added since, and ~230 s with the grouped-convolution lab):
+#                   about 380 s with the GPU tests and the choice, workspace, pool and radix-split variants
+#                   added since (QUICK leaves out the rows two calls have measured), and ~230 s with the
+#                   grouped-convolution lab):
 #                   STAGES="tests bench torch variants profile", then, while the machine is still warm,
 #                   STAGES="coldstart lab parity sanitize".
 #   DEADLINE_S=N    stop starting stages N seconds after the script began, and cut a stage's own limit to
@@ -152,7 +153,7 @@ run_bench() {
 run_variants() {
     # The same with the timed algorithm search (--conv-search timed), to compare with the rows above (full
     # runs only: the timed choice among the ways of running each convolution already covers most of it).
-    local p
+    local p m split
     if ! ((QUICK)); then
         for p in fp16 fp32; do
             stage "bench_resnest50_${p}_timed_search" 120 "$RESNEST" bench --model models/resnest50.json \
@@ -160,14 +161,26 @@ run_variants() {
                 --iters 100 --json "$OUT_DIR/timed_search_resnest50_$p.json"
         done
     fi
-    # Ordinary launches (--no-pdl): what programmatic dependent launch changes, above all at batch 1.
-    stage bench_resnest50_fp16_no_pdl "$(L 120 30)" "$RESNEST" bench --model models/resnest50.json \
-        --random-weights --backend cuda --precision fp16 --no-pdl --batch 1,8,32,128 \
-        --iters "$(L 100 50)" --json "$OUT_DIR/no_pdl_resnest50_fp16.json"
-    # Every convolution on cuDNN (--conv-gemm off): what the cuBLASLt 1x1 convolutions change.
-    stage bench_resnest50_fp16_conv_gemm_off "$(L 120 30)" "$RESNEST" bench --model models/resnest50.json \
-        --random-weights --backend cuda --precision fp16 --conv-gemm off --batch 1,8,32,128 \
-        --iters "$(L 100 50)" --json "$OUT_DIR/conv_gemm_off_resnest50_fp16.json"
+    # Rows measured in two calls already (RESULTS.md, 6c76e06 and 6ebbad4), full runs only, so that a QUICK
+    # first call leaves device time for a rerun: ordinary launches (--no-pdl: what programmatic dependent
+    # launch changes, above all at batch 1), every convolution on cuDNN (--conv-gemm off: what the cuBLASLt
+    # ways change), fp32 at tf32 / fp16's 128 MiB workspace, fp16 at 1024 MiB.
+    if ! ((QUICK)); then
+        stage bench_resnest50_fp16_no_pdl 120 "$RESNEST" bench --model models/resnest50.json \
+            --random-weights --backend cuda --precision fp16 --no-pdl --batch 1,8,32,128 \
+            --iters 100 --json "$OUT_DIR/no_pdl_resnest50_fp16.json"
+        stage bench_resnest50_fp16_conv_gemm_off 120 "$RESNEST" bench --model models/resnest50.json \
+            --random-weights --backend cuda --precision fp16 --conv-gemm off --batch 1,8,32,128 \
+            --iters 100 --json "$OUT_DIR/conv_gemm_off_resnest50_fp16.json"
+        for m in resnest50 resnest50_fast_1s1x64d; do
+            stage "bench_${m}_fp32_conv_workspace_128" 120 "$RESNEST" bench --model models/$m.json \
+                --random-weights --backend cuda --precision fp32 --conv-workspace 128 --batch 1,8,32,128 \
+                --iters 100 --json "$OUT_DIR/conv_workspace_128_${m}_fp32.json"
+        done
+        stage bench_resnest50_fp16_conv_workspace_1024 120 "$RESNEST" bench --model models/resnest50.json \
+            --random-weights --backend cuda --precision fp16 --conv-workspace 1024 --batch 1,8,32,128 \
+            --iters 100 --json "$OUT_DIR/conv_workspace_1024_resnest50_fp16.json"
+    fi
     # The choice's newer parts, each turned off in a fresh choice (no cache file): back-to-back timing of
     # candidates instead of graph replays, and no split-K forms of the cuBLASLt convolutions.
     stage bench_resnest50_fp16_choice_timing_launches "$(L 120 40)" env RESNEST_CHOICE_TIMING=launches \
@@ -179,7 +192,6 @@ run_variants() {
     # Split attention's pool with 16-byte row lanes (RESNEST_ATTENTION_POOL=row-lanes), both models in fp16 with
     # the convolution choices the default rows above cached (the gate forms are timed afresh with this pool:
     # their cache key names it): the split-attention nodes are all that differs (and the tax with them).
-    local m
     for m in resnest50 resnest50_fast_1s1x64d; do
         stage "bench_${m}_fp16_pool_row_lanes" "$(L 120 30)" env RESNEST_ATTENTION_POOL=row-lanes "$RESNEST" bench \
             --model models/$m.json --random-weights --backend cuda --precision fp16 --batch 1,8,32,128 \
@@ -187,26 +199,17 @@ run_variants() {
     done
     # Each radix split in tensors of its own (split_radix_convolutions): ResNeSt50 fp16 on its 14x14 and 7x7
     # blocks (196 positions at most) and on all 16 (the fast model has none: radix 1).
-    local split
     for split in 196 all; do
         stage "bench_resnest50_fp16_radix_split_$split" "$(L 120 30)" env RESNEST_RADIX_SPLIT=$split "$RESNEST" bench \
             --model models/resnest50.json --random-weights --backend cuda --precision fp16 --batch 1,8,32,128 \
             --iters "$(L 100 50)" --json "$OUT_DIR/radix_split_${split}_resnest50_fp16.json"
     done
-    # The convolution workspace: fp32 at 128 MiB (tf32 / fp16's default; fp32's is 1024), fp16 at 1024 MiB.
-    for m in resnest50 resnest50_fast_1s1x64d; do
-        stage "bench_${m}_fp32_conv_workspace_128" "$(L 120 30)" "$RESNEST" bench --model models/$m.json \
-            --random-weights --backend cuda --precision fp32 --conv-workspace 128 --batch 1,8,32,128 \
-            --iters "$(L 100 50)" --json "$OUT_DIR/conv_workspace_128_${m}_fp32.json"
-    done
-    # fp16 between the two: the memory the planner freed (about 245 MiB at batch 128) buys workspace; which
-    # share of the 1024 MiB gain does 384 MiB keep, and within half of PyTorch's memory?
-    local ws
-    for ws in 384 1024; do
-        stage "bench_resnest50_fp16_conv_workspace_$ws" "$(L 120 30)" "$RESNEST" bench --model models/resnest50.json \
-            --random-weights --backend cuda --precision fp16 --conv-workspace $ws --batch 1,8,32,128 \
-            --iters "$(L 100 50)" --json "$OUT_DIR/conv_workspace_${ws}_resnest50_fp16.json"
-    done
+    # fp16 at 384 MiB of workspace: the memory the planner freed (about 245 MiB at batch 128) buys workspace;
+    # which share of the 1024 MiB gain (5.837 against 6.066 ms at 6ebbad4) does 384 MiB keep, within half of
+    # PyTorch's memory?
+    stage bench_resnest50_fp16_conv_workspace_384 "$(L 120 30)" "$RESNEST" bench --model models/resnest50.json \
+        --random-weights --backend cuda --precision fp16 --conv-workspace 384 --batch 1,8,32,128 \
+        --iters "$(L 100 50)" --json "$OUT_DIR/conv_workspace_384_resnest50_fp16.json"
 }
 
 run_profile() {
