@@ -154,12 +154,15 @@ static std::shared_ptr<Engine> create_engine(Graph graph, HostWeights weights, c
                      weights_source.rfind("seeded", 0) == 0 ? "drawn" : "read",
                      std::chrono::duration<double>(t0 - t_weights).count());
     bool passes = options.passes == 1 || (options.passes == -1 && options.backend == Backend::cuda);
+    // Experimental until measured: each radix split of the chosen blocks in tensors of its own.
+    const int64_t radix_split = radix_split_from(std::getenv("RESNEST_RADIX_SPLIT"));
+    if (radix_split != 0 && !passes)
+        std::fprintf(stderr, "resnest: warning: RESNEST_RADIX_SPLIT is set but the graph passes are off "
+                             "(the CPU backend's default; --passes 1 turns them on): the graph runs unsplit\n");
     PassLog log;
     auto t_passes = load_clock::now();
     if (passes) {
         run_graph_passes(graph, weights, &log);
-        // Experimental until measured: each radix split of the chosen blocks in tensors of its own.
-        const int64_t radix_split = radix_split_from(std::getenv("RESNEST_RADIX_SPLIT"));
         if (radix_split != 0) split_radix_convolutions(graph, weights, radix_split, &log);
         // fp16 and tf32 tensor cores read the first convolution's input in 16-byte channel groups.
         if (options.backend == Backend::cuda && options.precision != Precision::fp32)

@@ -152,7 +152,7 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
         }
     };
     const SplitAttentionAttrs& a = n.attn;
-    const Shape& u = engine_->graph().tensors[n.inputs[0]].shape;  // (R*C, H, W) an image
+    const Shape& u = engine_->graph().tensors[n.inputs[0]].shape;  // (R*C or C, H, W): only H, W are read
     const std::string key = op_algo_key(
         key_parts(batch), "split-attention gate r" + std::to_string(a.radix) + " k" + std::to_string(a.cardinality) +
                               " c" + std::to_string(a.channels) + " i" + std::to_string(a.inter_channels) + " hw" +

@@ -106,7 +106,7 @@ bool CudaEngine::pool_row_lanes(const Node& n) const {
 }
 
 int CudaEngine::pool_chunks(const Node& n, int batch) const {
-    const Shape& u = graph_.tensors[n.inputs[0]].shape;  // (R*C, H, W) an image
+    const Shape& u = graph_.tensors[n.inputs[0]].shape;  // (R*C, H, W), or (C, H, W) with the splits apart
     const int hw = (int)(u[1] * u[2]);
     if (pool_row_lanes(n)) return split_attention_pool_row_lanes_chunks(batch, hw);
     return options_.precision == Precision::fp16 ? split_attention_pool_chunks_for<__half>(batch, hw, n.attn.channels)

@@ -103,8 +103,12 @@ for r in j['results']:
     assert len(s) == 4 and r['latency_ms']['min'] == s[0] and s[0] <= r['latency_ms']['p50'] <= s[-1]
     assert abs(r['throughput_img_s'] - r['batch'] / (r['latency_ms']['p50'] / 1e3)) < 1e-6 * r['throughput_img_s']
 " 2>"$TMP/err"; then ok; else bad "bench JSON: $(cat "$TMP/err")"; fi
+# A RESNEST_RADIX_SPLIT that does not parse stops the load, naming the variable and the values it takes.
+expect 1 "RESNEST_RADIX_SPLIT='layer3': use off, all" -- env RESNEST_RADIX_SPLIT=layer3 "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0
 # A diagnostic environment variable is named on the screen and in the JSON (README: RESNEST_SPLIT_K and co.)
 expect 0 "diagnostics: RESNEST_ATTENTION_POOL=row-lanes, RESNEST_SPLIT_K=off, RESNEST_RADIX_SPLIT=196" -- env RESNEST_SPLIT_K=off RESNEST_ATTENTION_POOL=row-lanes RESNEST_RADIX_SPLIT=196 "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --json "$TMP/bench_env.json"
+# ... and RESNEST_RADIX_SPLIT without the graph passes (the CPU backend's default) says it does nothing.
+if grep -q "RESNEST_RADIX_SPLIT is set but the graph passes are off" "$TMP/err"; then ok; else bad "no radix-split warning: $(cat "$TMP/err")"; fi
 if "$PY" -c "
 import json
 j = json.load(open('$TMP/bench_env.json'))

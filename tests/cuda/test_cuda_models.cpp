@@ -170,27 +170,42 @@ TEST_CASE("whole models in fp16 and tf32 agree with the CPU on top-1 (>= 99% of 
     }
 }
 
-TEST_CASE("tiny fixtures on the GPU match their timm / PaddleClas logits", "[cuda][models]") {
+TEST_CASE("tiny fixtures on the GPU match their timm / PaddleClas logits, with the radix splits apart too",
+          "[cuda][models]") {
     std::ifstream f(src("tests/fixtures/fixtures.json"));
     nlohmann::json manifest = nlohmann::json::parse(f);
-    int checked = 0;
+    int checked = 0, split = 0;
     for (const auto& fx : manifest["fixtures"]) {
         if (fx["kind"] != "tiny") continue;
         resnest::NpyArray x = resnest::npy_read(src(fx["input"]));
         resnest::NpyArray expected = resnest::npy_read(src(fx["expected"]));
         int n = (int)x.shape[0];
-        for (Precision p : {Precision::fp32, Precision::fp16}) {
-            auto e = resnest::Engine::load(src(fx["graph"]), src(fx["weights"]), cuda_options(p, n));
-            std::vector<float> got = run_engine(*e, x.data, n);
-            double err = max_rel_error(got, expected.data);
-            std::printf("cuda %s %s: %.3g\n", resnest::precision_name(p), fx["name"].get<std::string>().c_str(), err);
-            INFO(fx["name"].get<std::string>() << " " << resnest::precision_name(p) << " rel " << err);
-            // fp32: the whole-model bound; fp16: 1e-2, the per-op fp16 bound, over a network 6 blocks deep.
-            CHECK(err <= (p == Precision::fp32 ? 1e-4 : 1e-2));
-        }
+        // RESNEST_RADIX_SPLIT=all rewrites the radix-2 cardinality-1 fixtures: channel counts of 2-4 a split,
+        // the scalar paths of the split-attention kernels and tiny plain convolutions.
+        for (const char* radix_split : {"off", "all"})
+            for (Precision p : {Precision::fp32, Precision::fp16}) {
+                std::shared_ptr<resnest::Engine> e;
+                {
+                    ScopedEnv env("RESNEST_RADIX_SPLIT", radix_split);
+                    e = resnest::Engine::load(src(fx["graph"]), src(fx["weights"]), cuda_options(p, n));
+                }
+                bool rewritten = false;
+                for (const std::string& line : e->pass_log())
+                    rewritten |= line.rfind("split_radix_convolutions", 0) == 0;
+                split += rewritten && p == Precision::fp32;
+                std::vector<float> got = run_engine(*e, x.data, n);
+                double err = max_rel_error(got, expected.data);
+                std::printf("cuda %s %s%s: %.3g\n", resnest::precision_name(p), fx["name"].get<std::string>().c_str(),
+                            rewritten ? " (radix splits apart)" : "", err);
+                INFO(fx["name"].get<std::string>() << " " << resnest::precision_name(p) << " RESNEST_RADIX_SPLIT="
+                                                   << radix_split << " rel " << err);
+                // fp32: the whole-model bound; fp16: 1e-2, the per-op fp16 bound, over a network 6 blocks deep.
+                CHECK(err <= (p == Precision::fp32 ? 1e-4 : 1e-2));
+            }
         checked++;
     }
     CHECK(checked == 6);
+    CHECK(split == 2);  // tiny_r2_k1 from PaddleClas and from timm
 }
 
 TEST_CASE("4 threads x 4 contexts on one engine give the single-context result; graph equals eager; dependent "
