@@ -333,6 +333,8 @@ if os.path.exists(f):
         print(f"profile resnest50 fp16 bs{r['batch']}: replayed {p.get('replay_total_ms', 0):.3f} ms, eager "
               f"{p['eager_total_ms']:.3f} ms; " + ", ".join(f"{n['node']} {1e3 * (n.get('replay_ms') or n['ms']):.1f} us" for n in top))
 PYEOF
+# Split attention's stages summed over the model, per profiled batch size (eager).
+grep -h "split attention, eager, all nodes" "$OUT_DIR"/bench_profile_resnest50_fp16.log 2>/dev/null
 # The ways the profile's fresh choices took per batch size (the per-group im2col way, the cuDNN graphs' count).
 grep -h "prepared: convolutions on" "$OUT_DIR"/bench_profile_resnest50_fp16.log 2>/dev/null | sed 's/^cuda: //' | cut -c1-230
 # The grouped-convolution lab's verdicts: per group against the dense form, and conv1 + conv2 per split.

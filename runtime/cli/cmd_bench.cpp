@@ -319,7 +319,15 @@ int cmd_bench(int argc, char** argv) {
                                 100.0 * ms / ranked_total, p.flops / (ms * 1e9), p.bytes / (ms * 1e6));
                 pj.push_back({{"node", p.name}, {"op", p.op}, {"ms", p.ms}, {"replay_ms", p.replay_ms},
                               {"flops", p.flops}, {"bytes", p.bytes}});
+                if (p.pool_ms > 0.0 || p.gate_ms > 0.0 || p.combine_ms > 0.0)
+                    pj.back()["stages_ms"] = {{"pool", p.pool_ms}, {"gate", p.gate_ms}, {"weighted_sum", p.combine_ms}};
             }
+            // Split attention's three stages over all its nodes (eager launches).
+            double pool = 0, gate = 0, combine = 0;
+            for (const auto& p : prof) pool += p.pool_ms, gate += p.gate_ms, combine += p.combine_ms;
+            if (pool + gate + combine > 0.0)
+                std::printf("  split attention, eager, all nodes: pool %.4f ms, gate %.4f ms, weighted sum %.4f ms\n",
+                            pool, gate, combine);
             row["profile"] = {{"eager_total_ms", total}, {"replay_total_ms", replay_total},
                               {"roofline_floor_ms", floor_ms}, {"nodes", pj}};
             std::printf("\n");

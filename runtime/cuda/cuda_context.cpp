@@ -291,6 +291,7 @@ void CudaContext::run_node(size_t i, int batch, BatchState& state) {
             const SplitAttentionAttrs& a = n.attn;
             int hw = (int)(xs[1] * xs[2]);
             pool_and_gate<T>(i, batch, state.gate_form[i], state);
+            record_stage(i, 1);
             if (a.fused_avg_pool) {
                 const Pool2dAttrs& pa = a.pool;
                 Pool2dShape ps{batch, (int)xs[1], (int)xs[2], a.channels, (int)ys[1], (int)ys[2], pa.kernel_h,
@@ -351,7 +352,13 @@ void CudaContext::pool_and_gate(size_t i, int batch, GateForm form, const BatchS
         split_attention_radix_sum_pool_row_lanes<T>(u, gap_, batch, s.hw, s.radix, s.channels, s.chunks, launch_);
     else
         split_attention_radix_sum_pool<T>(u, gap_, batch, s.hw, s.radix, s.channels, s.chunks, launch_);
+    record_stage(i, 0);
     launch_gate(i, s, form, state);
+}
+
+void CudaContext::record_stage(size_t i, int stage) {
+    if (!stage_events_ || i >= stage_slot_.size() || stage_slot_[i] < 0) return;
+    CUDA_CHECK(cudaEventRecord((*stage_events_)[(size_t)stage_slot_[i] + stage], stream_));
 }
 
 // Node i's gate from the pool's chunk sums (gap_) to attn_ in the given form.

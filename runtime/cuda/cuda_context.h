@@ -104,6 +104,7 @@ class CudaContext : public Context {
     RadixRows<T> radix_rows(const Node& n) const;
     template <typename T>
     void pool_and_gate(size_t i, int batch, GateForm form, const BatchState& state);
+    void record_stage(size_t i, int stage);  // the profile's split-attention stage event, where it is on
     void launch_gate(size_t i, const SplitAttentionGateShape& s, GateForm form, const BatchState& state);
     template <typename T>
     void linear(const Node& n, const DeviceNodeWeights& w, const T* x, T* y, int batch);
@@ -137,6 +138,10 @@ class CudaContext : public Context {
     int64_t in_numel_ = 0, out_numel_ = 0;
     int loaded_batch_ = 0;
     bool debug_sync_ = false;
+    // Set by the eager profile only: per node, the slot of its two split-attention stage events (after the
+    // pool, after the gate) in stage_events_, or -1.
+    const std::vector<cudaEvent_t>* stage_events_ = nullptr;
+    std::vector<int> stage_slot_;
     std::map<int, std::unique_ptr<BatchState>> batches_;
 };
 

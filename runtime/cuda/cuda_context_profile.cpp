@@ -30,10 +30,33 @@ std::vector<NodeProfile> CudaContext::profile(int batch, int iters) {
     TimingEvents held(count + 1, "the profile's events");  // destroyed however the profile ends
     std::vector<cudaEvent_t>& events = held.events;
     std::vector<std::vector<float>> samples(count), replayed(count);
-    for (int it = 0; it < std::max(1, iters); it++) {
-        forward(batch, state, &events);
-        CUDA_CHECK(cudaStreamSynchronize(stream_));
-        add_node_times(held, &samples);
+    // Split attention's three stages, eager only: two more events a node (after the pool, after the gate).
+    std::vector<int> slots(count, -1);
+    size_t stage_count = 0;
+    for (size_t i = 0; i < count; i++)
+        if (g.nodes[i].op == OpType::split_attention) slots[i] = (int)stage_count, stage_count += 2;
+    TimingEvents stages(stage_count, "the profile's split-attention stage events");
+    std::vector<std::vector<float>> stage_samples[3];
+    for (auto& v : stage_samples) v.resize(count);
+    {
+        struct StagesOff {  // whatever leaves the loop, exceptions too
+            CudaContext* c;
+            ~StagesOff() { c->stage_events_ = nullptr, c->stage_slot_.clear(); }
+        } off{this};
+        stage_events_ = &stages.events, stage_slot_ = slots;
+        for (int it = 0; it < std::max(1, iters); it++) {
+            forward(batch, state, &events);
+            CUDA_CHECK(cudaStreamSynchronize(stream_));
+            add_node_times(held, &samples);
+            for (size_t i = 0; i < count; i++) {
+                if (slots[i] < 0) continue;
+                const std::string& name = g.nodes[i].name;
+                const size_t s = (size_t)slots[i];
+                stage_samples[0][i].push_back(elapsed_ms(events[i], stages.events[s], name));
+                stage_samples[1][i].push_back(elapsed_ms(stages.events[s], stages.events[s + 1], name));
+                stage_samples[2][i].push_back(elapsed_ms(stages.events[s + 1], events[i + 1], name));
+            }
+        }
     }
     if (engine_->options().cuda_graph && !debug_sync_) profile_replayed(batch, state, held, iters, &replayed);
     auto median = [](std::vector<float>& v) {  // the upper one of an even count
@@ -53,6 +76,11 @@ std::vector<NodeProfile> CudaContext::profile(int batch, int iters) {
             p.op += std::string(" (gate: ") + gate_form_name(state.gate_form[i]) + ")";
         p.ms = median(samples[i]);
         if (!replayed[i].empty()) p.replay_ms = median(replayed[i]);
+        if (slots[i] >= 0) {
+            p.pool_ms = median(stage_samples[0][i]);
+            p.gate_ms = median(stage_samples[1][i]);
+            p.combine_ms = median(stage_samples[2][i]);
+        }
         p.flops = 2.0 * (double)n.macs * batch;
         double act = (double)shape_numel(g.tensors[n.output].shape);
         for (int t : n.inputs) act += (double)shape_numel(g.tensors[t].shape);

@@ -61,11 +61,15 @@ void TimingEvents::release() {
         if (e) cudaEventDestroy(e), e = nullptr;
 }
 
-float TimingEvents::elapsed(size_t from, size_t to, const std::string& where) const {
-    RESNEST_CUDA_CHECK_AT(cudaEventSynchronize(events[to]), where);
+float elapsed_ms(cudaEvent_t from, cudaEvent_t to, const std::string& where) {
+    RESNEST_CUDA_CHECK_AT(cudaEventSynchronize(to), where);
     float ms = 0.0f;
-    RESNEST_CUDA_CHECK_AT(cudaEventElapsedTime(&ms, events[from], events[to]), where);
+    RESNEST_CUDA_CHECK_AT(cudaEventElapsedTime(&ms, from, to), where);
     return ms;
+}
+
+float TimingEvents::elapsed(size_t from, size_t to, const std::string& where) const {
+    return elapsed_ms(events[from], events[to], where);
 }
 
 void CapturedGraph::reset() {

@@ -24,6 +24,9 @@ namespace resnest {
 
 // CUDA events (timing enabled), created together and destroyed with the object, also when a creation
 // fails part way (`where` names the caller in that error).
+// ms from `from` to `to`, once `to` has completed (waited for here); errors name `where`.
+float elapsed_ms(cudaEvent_t from, cudaEvent_t to, const std::string& where);
+
 struct TimingEvents {
     std::vector<cudaEvent_t> events;
     TimingEvents(size_t count, const std::string& where);

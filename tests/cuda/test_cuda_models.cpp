@@ -396,15 +396,31 @@ TEST_CASE("the profile times every executed node, eager and inside a replayed CU
     std::set<std::string> names;
     for (const auto& n : s.nodes) names.insert(n.name);
     double eager = 0.0, replayed = 0.0;
+    int attention = 0;
     for (const auto& p : prof) {
-        INFO(p.name << " (" << p.op << "): eager " << p.ms << " ms, replayed " << p.replay_ms << " ms");
+        INFO(p.name << " (" << p.op << "): eager " << p.ms << " ms, replayed " << p.replay_ms << " ms; stages "
+                    << p.pool_ms << " / " << p.gate_ms << " / " << p.combine_ms << " ms");
         CHECK(names.count(p.name) == 1);
         CHECK(std::isfinite(p.ms));
         CHECK(std::isfinite(p.replay_ms));
         CHECK(p.ms > 0.0);
         CHECK(p.replay_ms > 0.0);
         eager += p.ms, replayed += p.replay_ms;
+        // Split attention's stages partition its time in every run (pool, gate, weighted sum between the
+        // node's events): their medians add up to about the node's; other nodes have none.
+        const double stages = p.pool_ms + p.gate_ms + p.combine_ms;
+        if (p.op.rfind("split_attention", 0) == 0) {
+            attention++;
+            CHECK(p.pool_ms > 0.0);
+            CHECK(p.gate_ms > 0.0);
+            CHECK(p.combine_ms > 0.0);
+            CHECK(stages >= 0.75 * p.ms);
+            CHECK(stages <= 1.25 * p.ms);
+        } else {
+            CHECK(stages == 0.0);
+        }
     }
+    CHECK(attention == 16);
     std::printf("cuda profile fast fp16 batch %d: %zu nodes, eager %.3f ms, replayed with events %.3f ms, graph p50 %.3f ms\n",
                 batch, prof.size(), eager, replayed, p50);
     // The nodes cover the forward pass but for the input and output layout kernels; the events between
