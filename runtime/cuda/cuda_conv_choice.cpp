@@ -139,8 +139,9 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
     }
 
     // The choice a previous start made for this layer, batch, library versions and set of candidates.
+    // "rule 2": chosen with fastest_conv_way's margin for the graph ways (decisions made before are re-timed).
     std::string decision_key = conv_algo_key(key) + "|impl cublasLt " + std::to_string(env.cublas_version) + " " +
-                               env.conv_gemm + " " + env.conv_graph + " ways";
+                               env.conv_gemm + " " + env.conv_graph + " rule 2 ways";
     for (ConvImpl c : candidates) decision_key += " " + std::to_string((int)c);
     ConvAlgoChoice decided;
     if (env.cache->lookup(decision_key, &decided) && decided.algo >= 0 && decided.algo < kConvImpls) {

@@ -16,6 +16,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "conv_algo_cache.h"
 #include "cuda/cuda_conv.h"

@@ -20,6 +20,9 @@ void cuda_fail(const std::string& library, const std::string& message, const cha
 }
 
 void throw_if_device_faulted(cudaStream_t stream, const std::string& where) {
+    // Never the legacy default stream: waiting on it while another thread captures would invalidate that
+    // capture (and read as a fault here).
+    if (!stream) stream = cudaStreamPerThread;
     cudaStreamSynchronize(stream);  // an asynchronous fault surfaces here ...
     cudaGetLastError();             // ... and an ordinary error is cleared
     const cudaError_t again = cudaStreamQuery(stream);  // a sticky one is returned again

@@ -229,8 +229,10 @@ std::vector<GemmConvLaunch::Candidate> GemmConvLaunch::split_k_variants(const cu
         return out;  // cuBLASLt split it already
     // Partial sums kept in float (the compute type) always; reduced in place through the output only where
     // the output is float too (fp16 would round every partial sum to half).
+    // Not in place in a strided batch either (one product per group): its products' columns interleave in D,
+    // and cuBLASLt's documentation says nothing of in-place reductions there.
     std::vector<int> reductions{CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE};
-    if (p_.precision != Precision::fp16) reductions.push_back(CUBLASLT_REDUCTION_SCHEME_INPLACE);
+    if (p_.precision != Precision::fp16 && g_.batch == 1) reductions.push_back(CUBLASLT_REDUCTION_SCHEME_INPLACE);
     for (int split : split_k_candidates(g_.k, found.wavesCount))
         for (int scheme : reductions)
             if (schemes & (uint32_t)scheme) out.push_back({rank, split, scheme});

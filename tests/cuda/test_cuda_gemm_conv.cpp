@@ -283,6 +283,22 @@ TEST_CASE("other convolutions as im2col + one cuBLASLt matmul match the CPU at e
                     resnest::im2col_nhwc_host(x_nhwc.data(), gs, want_grouped.data());
                     CHECK(cols_mismatches(want_grouped) == 0);
                     per_group_ran++;
+                    // Its split-K forms the choice may time: the reduction in float partial sums only (no
+                    // in-place reduction in a strided batch, whose products interleave in y).
+                    for (int split : {2, 4, 8, 16, 32}) {
+                        if (!per_group.choose_split_k(lt, gbuf, 0, split, CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE))
+                            continue;
+                        check(cudaDeviceSynchronize(), "split per group");
+                        check(cudaMemset(dy.data(), kPoison, ref.size() * es), "poison");
+                        check(cudaMemset(workspace, kPoison, ws_bytes), "poison the workspace");
+                        per_group.launch(lt, gbuf, 0);
+                        check(cudaDeviceSynchronize(), "im2col + split-K gemm per group");
+                        INFO("per group, split-K " << split);
+                        REQUIRE(dy.download(got, &why));
+                        CHECK(max_rel_error(nhwc_to_nchw(got, n, a.out_channels, ohw), ref) <= op_tolerance(p));
+                        split_ran++;
+                    }
+                    CHECK_FALSE(per_group.choose_split_k(lt, gbuf, 0, 2, CUBLASLT_REDUCTION_SCHEME_INPLACE));
                 }
 
                 // Every split-K form the choice may time, on a poisoned workspace (where the partial sums or
