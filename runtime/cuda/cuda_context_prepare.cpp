@@ -144,12 +144,9 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
             gemm->launch(lt_, launch_);  // throws where cuBLASLt refuses the algorithm it offered
             CUDA_CHECK(cudaStreamSynchronize(stream_));
             return true;
-        } catch (const KernelLaunchError&) {
-            if (launch_.dependent_launch) throw;  // prepare() goes on without programmatic dependent launch
-            throw_if_device_faulted(stream_, n.name);
-            why = "skipped";
-            return false;
         } catch (const Error& e) {
+            // A refused dependent launch (the radix softmax after the matmuls): prepare() goes on without them.
+            if (launch_.dependent_launch && dynamic_cast<const KernelLaunchError*>(&e)) throw;
             throw_if_device_faulted(stream_, n.name);
             std::fprintf(stderr, "resnest: warning: %s: the gate as matmuls skipped: %s\n", n.name.c_str(), e.what());
             why = "skipped";
