@@ -271,9 +271,10 @@ ConvAlgoKeyParts CudaContext::key_parts(int batch) const {
 // Another thread that synchronizes the device meanwhile (destroying a context: cudaFree, cublasDestroy)
 // can invalidate the capture; it is then taken again. A call of the pass that the capture refuses
 // invalidates it too, and reads the same from here: so after kCaptureAttempts with programmatic dependent
-// launch on, a KernelLaunchError lets prepare() try again without it; with it off, this batch size runs
-// with ordinary launches, node by node (the same results). A graph that does not end or instantiate
-// (GraphCaptureError) goes the same two ways at once.
+// launch on, this batch size is captured once with ordinary launches, and where that fails too a
+// KernelLaunchError lets prepare() try again without them; with them off, this batch size runs with
+// ordinary launches, node by node (the same results), until a capture at one of its next runs succeeds.
+// A graph that does not end or instantiate (GraphCaptureError) goes the same two ways at once.
 void CudaContext::run_and_capture(int batch, BatchState& state) {
     forward(batch, state, nullptr);
     CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -291,10 +292,29 @@ void CudaContext::run_and_capture(int batch, BatchState& state) {
             return;
         }
     }
-    if (launch_.dependent_launch)
+    if (launch_.dependent_launch) {
+        // Not necessarily programmatic dependent launch's fault (another thread's teardown reads the same):
+        // this batch size alone is captured once more with ordinary launches; the others keep them. Where that
+        // is invalidated too, prepare() goes on without them altogether.
+        launch_.dependent_launch = false;
+        bool captured = false;
+        try {
+            captured = capture_forward(batch, state);
+        } catch (...) {
+            launch_.dependent_launch = true;
+            throw;
+        }
+        launch_.dependent_launch = true;
+        if (captured) {
+            std::fprintf(stderr, "warning: %s: the CUDA graph capture at batch %d was invalidated %d times with "
+                         "programmatic dependent launch on; this batch size is captured with ordinary launches\n",
+                         engine_->graph().source.c_str(), batch, kCaptureAttempts);
+            return;
+        }
         throw KernelLaunchError(engine_->graph().source + ": the CUDA graph capture at batch " + std::to_string(batch) +
                                 " was invalidated " + std::to_string(kCaptureAttempts) +
-                                " times with programmatic dependent launch on");
+                                " times with programmatic dependent launch on, and once without");
+    }
     // Another thread may still have been tearing down: the next few runs try again.
     state.capture_retries = kLaterCaptureRetries;
     std::fprintf(stderr, "warning: %s: the CUDA graph capture at batch %d was invalidated %d times (another thread "
