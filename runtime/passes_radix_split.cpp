@@ -56,6 +56,7 @@ int64_t conv_macs(const Node& n, const Shape& out) {
 
 int split_radix_convolutions(Graph& g, HostWeights& w, int64_t max_positions, PassLog* log) {
     std::vector<std::vector<Node>> replace(g.nodes.size());  // node index -> the nodes taking its place
+    std::vector<std::string> sliced;  // the weights the slices came from, dropped below where nothing else reads them
     int rewrites = 0;
     for (size_t s = 0; s < g.nodes.size(); s++) {
         const Node& attn = g.nodes[s];
@@ -107,6 +108,8 @@ int split_radix_convolutions(Graph& g, HostWeights& w, int64_t max_positions, Pa
             replace[c2].push_back(std::move(b));
             splits.push_back(u_r);
         }
+        for (const Node* n : {&conv1, &conv2})
+            for (const auto& [role, tensor] : n->weights) sliced.push_back(tensor);
         g.nodes[s].inputs = splits;
         if (log)
             log->push_back("split_radix_convolutions: " + conv1.name + " and " + conv2.name + " as " + std::to_string(R) +
@@ -124,6 +127,11 @@ int split_radix_convolutions(Graph& g, HostWeights& w, int64_t max_positions, Pa
     }
     g.nodes = std::move(nodes);
     graph_relink(g, std::vector<bool>(g.nodes.size(), false));  // drops X1 and U, links the splits
+    for (const std::string& name : sliced) {
+        bool read = false;
+        for (const WeightRequirement& r : g.weights) read |= r.tensor == name;
+        if (!read) w.tensors.erase(name);
+    }
     return rewrites;
 }
 

@@ -124,6 +124,9 @@ TEST_CASE("split_radix_convolutions rewrites every radix-2 block of ResNeSt50 in
     const std::vector<float>& c_new = p.w.tensors.at(new1->weights.at("weight"));
     REQUIRE(c_new.size() == (size_t)64 * 512);
     CHECK(std::equal(c_new.begin(), c_new.end(), c_old.begin() + 64 * 512));
+    // The whole filters the slices came from are gone from the host weights (nothing reads them any more).
+    CHECK(p.w.tensors.count(old2->weights.at("weight")) == 0);
+    CHECK(p.w.tensors.count(old1->weights.at("weight")) == 0);
     // A second run finds nothing left to rewrite.
     CHECK(split_radix_convolutions(p.g, p.w, -1, nullptr) == 0);
 }
