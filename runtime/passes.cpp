@@ -50,14 +50,13 @@ void graph_relink(Graph& g, const std::vector<bool>& dead) {
     }
 }
 
-namespace {
-
-// The node that produced tensor t when t's only reader is `reader` and t is not a graph output; else -1.
 int sole_producer(const Graph& g, int t, int reader) {
     const TensorInfo& info = g.tensors[t];
     if (info.is_output || info.producer < 0 || info.consumers.size() != 1 || info.consumers[0] != reader) return -1;
     return info.producer;
 }
+
+namespace {
 
 // scale = gamma / sqrt(var + eps), shift = beta - mean * scale, in double.
 void bn_scale_shift_double(const Graph& g, const Node& n, const HostWeights& w, const char* gamma,

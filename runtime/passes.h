@@ -66,6 +66,10 @@ int split_radix_convolutions(Graph& g, HostWeights& w, int64_t max_positions, Pa
 // 224x224). Anything else is an error naming the variable.
 int64_t radix_split_from(const char* value);
 
+// The node that produced tensor t when t's only reader is node `reader` and t is not a graph output; else -1:
+// where a rewrite may fold the producer into its reader.
+int sole_producer(const Graph& g, int t, int reader);
+
 // After a rewrite: drops the nodes marked dead, recomputes every tensor's producer and consumers, drops
 // tensors nothing touches (renumbering the rest), and rebuilds the weight requirement list. Node order
 // (already topological) is kept.

@@ -22,13 +22,6 @@ namespace resnest {
 
 namespace {
 
-// The node that produced tensor t when t's only reader is `reader` and t is not a graph output; else -1.
-int only_producer(const Graph& g, int t, int reader) {
-    const TensorInfo& info = g.tensors[t];
-    if (info.is_output || info.producer < 0 || info.consumers.size() != 1 || info.consumers[0] != reader) return -1;
-    return info.producer;
-}
-
 // Output channels [first, first + count) of a convolution: its weight rows (a contiguous slab of the
 // (Cout, Cin/G, KH, KW) filter) and bias, stored under new names; the node's attributes follow.
 void keep_output_channels(Node& n, HostWeights& w, int first, int count, const std::string& suffix) {
@@ -64,7 +57,7 @@ int split_radix_convolutions(Graph& g, HostWeights& w, int64_t max_positions, Pa
         const int R = attn.attn.radix, C = attn.attn.channels;
         if (R < 2 || attn.attn.cardinality != 1) continue;
         const int u = attn.inputs[0];
-        const int c2 = only_producer(g, u, (int)s);
+        const int c2 = sole_producer(g, u, (int)s);
         if (c2 < 0 || g.nodes[c2].op != OpType::conv2d) continue;
         const Node& conv2 = g.nodes[c2];
         const Shape u_shape = g.tensors[u].shape;  // (R*C, H2, W2); copies: g.tensors grows below
@@ -72,7 +65,7 @@ int split_radix_convolutions(Graph& g, HostWeights& w, int64_t max_positions, Pa
             continue;
         if (max_positions >= 0 && u_shape[1] * u_shape[2] > max_positions) continue;
         const int x1 = conv2.inputs[0];
-        const int c1 = only_producer(g, x1, c2);
+        const int c1 = sole_producer(g, x1, c2);
         if (c1 < 0 || g.nodes[c1].op != OpType::conv2d) continue;
         const Node& conv1 = g.nodes[c1];
         if (conv1.conv.groups != 1 || conv1.inputs.size() != 1 || conv1.conv.out_channels % R != 0) continue;
