@@ -70,16 +70,17 @@ void im2col_nhwc_host(const float* x, const Im2colShape& s, float* cols) {
             for (int ox = 0; ox < s.ow; ox++) {
                 float* row = cols + (((int64_t)b * s.oh + oy) * s.ow + ox) * s.cols();  // (G, KH, KW, C/G)
                 const int group_c = s.c / s.groups;
-                for (int g = 0; g < s.groups; g++)
-                    for (int ky = 0; ky < s.kh; ky++)
-                        for (int kx = 0; kx < s.kw; kx++) {
-                            const int iy = oy * s.stride_h - s.pad_h + ky * s.dilation_h;
-                            const int ix = ox * s.stride_w - s.pad_w + kx * s.dilation_w;
-                            const bool inside = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w;
-                            const float* px = x + (((int64_t)b * s.h + iy) * s.w + ix) * s.c + (int64_t)g * group_c;
+                for (int ky = 0; ky < s.kh; ky++)
+                    for (int kx = 0; kx < s.kw; kx++) {
+                        const int iy = oy * s.stride_h - s.pad_h + ky * s.dilation_h;
+                        const int ix = ox * s.stride_w - s.pad_w + kx * s.dilation_w;
+                        const bool inside = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w;
+                        const float* px = x + (((int64_t)b * s.h + iy) * s.w + ix) * s.c;
+                        for (int g = 0; g < s.groups; g++) {  // group g's channels to its block of the row
                             float* dst = row + (((int64_t)g * s.kh + ky) * s.kw + kx) * group_c;
-                            for (int ci = 0; ci < group_c; ci++) dst[ci] = inside ? px[ci] : 0.0f;
+                            for (int ci = 0; ci < group_c; ci++) dst[ci] = inside ? px[g * group_c + ci] : 0.0f;
                         }
+                    }
             }
 }
 
