@@ -19,6 +19,7 @@
 #include "cuda/cuda_engine.h"
 #include "cuda_test_helpers.h"
 #include "npy.h"
+#include "../scoped_env.h"
 
 using namespace cuda_test;
 using resnest::Precision;
@@ -96,23 +97,7 @@ double check_logits(const std::vector<float>& got, const CpuReference& ref, int 
     return err;
 }
 
-// An environment variable set for one scope (engines read these when they are made), restored after,
-// however the test ends.
-class ScopedEnv {
-  public:
-    ScopedEnv(const char* name, const char* value) : name_(name) {
-        if (const char* v = std::getenv(name)) had_ = true, old_ = v;
-        setenv(name, value, 1);
-    }
-    ~ScopedEnv() {
-        if (had_) setenv(name_.c_str(), old_.c_str(), 1);
-        else unsetenv(name_.c_str());
-    }
-
-  private:
-    std::string name_, old_;
-    bool had_ = false;
-};
+using test_env::ScopedEnv;  // engines read these variables when they are made
 
 }  // namespace
 

@@ -13,6 +13,7 @@
 #include "graph.h"
 #include "npy.h"
 #include "passes.h"
+#include "../scoped_env.h"
 #include "resnest/engine.h"
 #include "test_helpers.h"
 #include "weights.h"
@@ -23,23 +24,8 @@ using Catch::Contains;
 namespace {
 
 // RESNEST_RADIX_SPLIT set for one scope, restored after.
-class RadixSplitEnv {
-  public:
-    explicit RadixSplitEnv(const char* value) {
-        const char* old = std::getenv("RESNEST_RADIX_SPLIT");
-        had_ = old != nullptr;
-        if (had_) old_ = old;
-        if (value) setenv("RESNEST_RADIX_SPLIT", value, 1);
-        else unsetenv("RESNEST_RADIX_SPLIT");
-    }
-    ~RadixSplitEnv() {
-        if (had_) setenv("RESNEST_RADIX_SPLIT", old_.c_str(), 1);
-        else unsetenv("RESNEST_RADIX_SPLIT");
-    }
-
-  private:
-    bool had_ = false;
-    std::string old_;
+struct RadixSplitEnv : test_env::ScopedEnv {
+    explicit RadixSplitEnv(const char* value) : ScopedEnv("RESNEST_RADIX_SPLIT", value) {}
 };
 
 // The graph after the default passes, with weights drawn for it (values only matter for the slices).
