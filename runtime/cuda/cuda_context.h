@@ -123,6 +123,14 @@ class CudaContext : public Context {
     cublasLtHandle_t lt_ = nullptr;
     ConvChoiceEnv env_;  // handles, stream and options the convolution choice and launches use
     KernelStream launch_;  // stream_, and whether kernels/ launches are programmatic dependent launches
+    // Ordinary launches for one scope (a retry without dependent launch), the setting restored however the
+    // scope is left.
+    struct OrdinaryLaunches {
+        bool& dependent;
+        const bool was;
+        explicit OrdinaryLaunches(bool& flag) : dependent(flag), was(flag) { dependent = false; }
+        ~OrdinaryLaunches() { dependent = was; }
+    };
     cudaEvent_t start_ = nullptr, stop_ = nullptr;
     std::vector<void*> allocations_;
     int64_t allocated_bytes_ = 0;

@@ -296,15 +296,11 @@ void CudaContext::run_and_capture(int batch, BatchState& state) {
         // Not necessarily programmatic dependent launch's fault (another thread's teardown reads the same):
         // this batch size alone is captured once more with ordinary launches; the others keep them. Where that
         // is invalidated too, prepare() goes on without them altogether.
-        launch_.dependent_launch = false;
         bool captured = false;
-        try {
+        {
+            OrdinaryLaunches ordinary(launch_.dependent_launch);
             captured = capture_forward(batch, state);
-        } catch (...) {
-            launch_.dependent_launch = true;
-            throw;
         }
-        launch_.dependent_launch = true;
         if (captured) {
             std::fprintf(stderr, "warning: %s: the CUDA graph capture at batch %d was invalidated %d times with "
                          "programmatic dependent launch on; this batch size is captured with ordinary launches\n",

@@ -106,11 +106,7 @@ void CudaContext::profile_replayed(int batch, BatchState& state, TimingEvents& e
     std::string first_error;
     if (try_profile_replayed(batch, state, events, iters, out, &first_error)) return;
     if (launch_.dependent_launch) {
-        launch_.dependent_launch = false;
-        struct TurnBackOn {  // whatever leaves the retry, exceptions too
-            bool& flag;
-            ~TurnBackOn() { flag = true; }
-        } turn_back_on{launch_.dependent_launch};
+        OrdinaryLaunches ordinary(launch_.dependent_launch);
         std::string again;
         const bool ok = try_profile_replayed(batch, state, events, iters, out, &again);
         if (ok) return;
