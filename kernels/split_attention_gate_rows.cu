@@ -10,6 +10,7 @@
 
 #include "kernel_common.cuh"
 #include "split_attention_radix_softmax_math.cuh"
+#include "split_attention_rows.cuh"
 
 namespace resnest {
 
@@ -115,9 +116,7 @@ void split_attention_gate_rows(const float* partial, const float* fc1_weight, co
                                const float* fc2_weight, const float* fc2_bias, float* hidden, float* attn,
                                const SplitAttentionGateShape& s, KernelStream stream) {
     const char* name = "split_attention_gate_rows";
-    if (s.radix < 1 || s.radix > kSplitAttentionMaxRadix)
-        throw Error(std::string(name) + ": radix " + std::to_string(s.radix) + " is outside 1.." +
-                    std::to_string(kSplitAttentionMaxRadix));
+    radix_rows_check_radix(name, s.radix);
     // Above 48 KiB of dynamic shared memory a kernel must opt in; these do not (choose_gate keeps the form
     // off such shapes).
     if (split_attention_gate_rows_smem_bytes(s) > 48 * 1024)

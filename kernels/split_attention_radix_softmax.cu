@@ -5,6 +5,7 @@
 
 #include "kernel_common.cuh"
 #include "split_attention_radix_softmax_math.cuh"
+#include "split_attention_rows.cuh"
 
 namespace resnest {
 
@@ -27,9 +28,7 @@ __global__ void split_attention_radix_softmax_kernel(float* __restrict__ attn, l
 
 void split_attention_radix_softmax_thread_per_channel(float* attn, int n, int radix, int channels,
                                                       KernelStream stream) {
-    if (radix < 1 || radix > kSplitAttentionMaxRadix)
-        throw Error("split_attention_radix_softmax_thread_per_channel: radix " + std::to_string(radix) +
-                    " is outside 1.." + std::to_string(kSplitAttentionMaxRadix));
+    radix_rows_check_radix("split_attention_radix_softmax_thread_per_channel", radix);
     const long long count = (long long)n * channels;
     if (count <= 0) return;
     constexpr int kThreads = 256;
