@@ -357,8 +357,8 @@ void CudaContext::pool_and_gate(size_t i, int batch, GateForm form, const BatchS
 }
 
 void CudaContext::record_stage(size_t i, int stage) {
-    if (!stage_events_ || i >= stage_slot_.size() || stage_slot_[i] < 0) return;
-    CUDA_CHECK(cudaEventRecord((*stage_events_)[(size_t)stage_slot_[i] + stage], stream_));
+    if (!stages_ || stages_->slot[i] < 0) return;
+    CUDA_CHECK(cudaEventRecord(stages_->events[(size_t)stages_->slot[i] + stage], stream_));
 }
 
 // Node i's gate from the pool's chunk sums (gap_) to attn_ in the given form.

@@ -23,12 +23,12 @@
 #include <vector>
 
 #include "cuda/cuda_conv_choice.h"
-#include "split_attention_rows.cuh"
 #include "cuda/cuda_engine.h"
 #include "cuda/cuda_gate_gemm.h"
 #include "cuda/cuda_timing.h"
 #include "kernel_stream.h"
 #include "split_attention_gate.cuh"
+#include "split_attention_rows.cuh"
 
 namespace resnest {
 
@@ -146,10 +146,13 @@ class CudaContext : public Context {
     int64_t in_numel_ = 0, out_numel_ = 0;
     int loaded_batch_ = 0;
     bool debug_sync_ = false;
-    // Set by the eager profile only: per node, the slot of its two split-attention stage events (after the
-    // pool, after the gate) in stage_events_, or -1.
-    const std::vector<cudaEvent_t>* stage_events_ = nullptr;
-    std::vector<int> stage_slot_;
+    // Set by the eager profile only: its split-attention stage events, two a node (after the pool, after
+    // the gate) from slot[node] on (-1: none).
+    struct StageEvents {
+        const std::vector<cudaEvent_t>& events;
+        const std::vector<int>& slot;
+    };
+    const StageEvents* stages_ = nullptr;
     std::map<int, std::unique_ptr<BatchState>> batches_;
 };
 

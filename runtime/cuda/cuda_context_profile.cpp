@@ -39,11 +39,12 @@ std::vector<NodeProfile> CudaContext::profile(int batch, int iters) {
     std::vector<std::vector<float>> stage_samples[3];
     for (auto& v : stage_samples) v.resize(count);
     {
+        const StageEvents on{stages.events, slots};
         struct StagesOff {  // whatever leaves the loop, exceptions too
-            CudaContext* c;
-            ~StagesOff() { c->stage_events_ = nullptr, c->stage_slot_.clear(); }
-        } off{this};
-        stage_events_ = &stages.events, stage_slot_ = slots;
+            const StageEvents*& stages;
+            ~StagesOff() { stages = nullptr; }
+        } off{stages_};
+        stages_ = &on;
         for (int it = 0; it < std::max(1, iters); it++) {
             forward(batch, state, &events);
             CUDA_CHECK(cudaStreamSynchronize(stream_));
