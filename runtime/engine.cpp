@@ -167,6 +167,7 @@ static std::shared_ptr<Engine> create_engine(Graph graph, HostWeights weights, c
         // fp16 and tf32 tensor cores read the first convolution's input in 16-byte channel groups.
         if (options.backend == Backend::cuda && options.precision != Precision::fp32)
             pad_input_channels(graph, weights, options.precision == Precision::fp16 ? 8 : 4, &log);
+        drop_unread_weights(graph, weights);  // the engine keeps one host copy of each weight
         if (options.verbose) {
             for (const std::string& line : log) std::fprintf(stderr, "pass: %s\n", line.c_str());
             std::fprintf(stderr, "pass: %zu rewrites; %zu nodes run; %.3f s\n", log.size(), graph.nodes.size(),

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <set>
 
 #include "parallel_for.h"
 #include "resnest/error.h"
@@ -279,6 +280,21 @@ int pad_input_channels(Graph& g, HostWeights& w, int multiple, PassLog* log) {
     in.shape[0] = padded;
     graph_relink(g, std::vector<bool>(g.nodes.size(), false));  // the weight requirements follow the new shapes
     return padded;
+}
+
+int drop_unread_weights(const Graph& g, HostWeights& w) {
+    std::set<std::string> read;
+    for (const WeightRequirement& r : g.weights) read.insert(r.tensor);
+    int erased = 0;
+    for (auto it = w.tensors.begin(); it != w.tensors.end();) {
+        if (read.count(it->first)) {
+            ++it;
+            continue;
+        }
+        it = w.tensors.erase(it);
+        erased++;
+    }
+    return erased;
 }
 
 void run_graph_passes(Graph& g, HostWeights& w, PassLog* log) {

@@ -66,6 +66,10 @@ int split_radix_convolutions(Graph& g, HostWeights& w, int64_t max_positions, Pa
 // 224x224). Anything else is an error naming the variable.
 int64_t radix_split_from(const char* value);
 
+// Erases every tensor of w that no node of g reads (after the passes: the unfolded filters and BN statistics
+// the folds replaced), so an engine holds one host copy of each weight. Returns the number erased.
+int drop_unread_weights(const Graph& g, HostWeights& w);
+
 // The node that produced tensor t when t's only reader is node `reader` and t is not a graph output; else -1:
 // where a rewrite may fold the producer into its reader.
 int sole_producer(const Graph& g, int t, int reader);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -81,6 +82,35 @@ TEST_CASE("passes fold every BN and fuse every residual add and ReLU of ResNeSt5
     MemoryPlan plan = plan_memory(g, 4, 2);
     CHECK(plan.arena_bytes > 0);
     for (const Node& n : g.nodes) CHECK(plan.offset[n.output] >= 0);
+}
+
+TEST_CASE("drop_unread_weights keeps exactly the tensors the passed graph reads", "[passes]") {
+    Graph g = graph_load(test::source_path("models/resnest50.json"));
+    HostWeights w;
+    for (const WeightRequirement& r : g.weights)
+        w.tensors[r.tensor] = test::random_floats((size_t)shape_numel(r.shape), 0.5f, 1.5f);
+    std::vector<std::string> bn_tensors;  // every batch_norm's four tensors, read by nothing once folded
+    for (const Node& n : g.nodes)
+        if (n.op == OpType::batch_norm)
+            for (const auto& role : n.weights) bn_tensors.push_back(role.second);
+    const size_t before = w.tensors.size();
+    std::vector<std::string> original;
+    for (const auto& t : w.tensors) original.push_back(t.first);
+    run_graph_passes(g, w, nullptr);
+    REQUIRE(w.tensors.size() > before);  // the folds add their tensors beside the originals
+    const std::vector<float> fc = w.tensors.at(g.nodes.back().weights.at("weight"));
+    const int erased = drop_unread_weights(g, w);
+    CHECK(erased > 0);
+    std::set<std::string> read;
+    for (const WeightRequirement& r : g.weights) read.insert(r.tensor);
+    int originals_unread = 0;
+    for (const std::string& t : original) originals_unread += read.count(t) == 0;
+    CHECK(erased == originals_unread);  // every tensor the folds wrote is read
+    CHECK(w.tensors.size() == read.size());
+    for (const std::string& t : read) CHECK(w.tensors.count(t) == 1);
+    for (const std::string& t : bn_tensors) CHECK(w.tensors.count(t) == 0);
+    CHECK(w.tensors.at(g.nodes.back().weights.at("weight")) == fc);  // kept tensors are untouched
+    CHECK(drop_unread_weights(g, w) == 0);
 }
 
 TEST_CASE("pad_input_channels widens the input and the stem filter with zeros; the sums do not change",
