@@ -43,6 +43,15 @@ Precision parse_precision(const std::string& name) {
     throw Error("unknown precision '" + name + "' (use fp32, tf32 or fp16)");
 }
 
+// The op a node runs, with what the passes fused into it: "conv2d+add+relu", "split_attention+avg_pool2d".
+static std::string fused_op_name(const Node& n) {
+    std::string op = op_name(n.op);
+    if (n.op == OpType::conv2d && n.inputs.size() == 2) op += "+add";
+    if (n.fused_relu) op += "+relu";
+    if (n.op == OpType::split_attention && n.attn.fused_avg_pool) op += "+avg_pool2d";
+    return op;
+}
+
 static ModelSummary summarize(const Graph& g) {
     ModelSummary s;
     s.name = g.name;
@@ -58,12 +67,47 @@ static ModelSummary summarize(const Graph& g) {
         if (w.trainable) node_params[w.node] += shape_numel(w.shape);
     for (size_t i = 0; i < g.nodes.size(); i++) {
         const Node& n = g.nodes[i];
-        s.nodes.push_back({n.name, op_name(n.op), g.tensors[n.output].shape, node_params[i], n.macs});
+        s.nodes.push_back({n.name, fused_op_name(n), g.tensors[n.output].shape, node_params[i], n.macs});
     }
     return s;
 }
 
 ModelSummary inspect_model(const std::string& graph_path) { return summarize(graph_load(graph_path)); }
+
+// The rewrites an engine with these options makes before its backend prepares the graph (passes.h), in
+// their order; the log gets one line each. Returns false when the options turn the passes off.
+static bool run_load_passes(Graph& graph, HostWeights& weights, const EngineOptions& options, PassLog* log) {
+    bool passes = options.passes == 1 || (options.passes == -1 && options.backend == Backend::cuda);
+    // Experimental until measured: each radix split of the chosen blocks in tensors of its own.
+    const int64_t radix_split = radix_split_from(std::getenv("RESNEST_RADIX_SPLIT"));
+    if (radix_split != 0 && !passes)
+        std::fprintf(stderr, "resnest: warning: RESNEST_RADIX_SPLIT is set but the graph passes are off "
+                             "(the CPU backend's default; --passes 1 turns them on): the graph runs unsplit\n");
+    if (!passes) return false;
+    run_graph_passes(graph, weights, log);
+    if (radix_split != 0) split_radix_convolutions(graph, weights, radix_split, log);
+    // fp16 and tf32 tensor cores read the first convolution's input in 16-byte channel groups.
+    if (options.backend == Backend::cuda && options.precision != Precision::fp32)
+        pad_input_channels(graph, weights, options.precision == Precision::fp16 ? 8 : 4, log);
+    drop_unread_weights(graph, weights);  // the engine keeps one host copy of each weight
+    return true;
+}
+
+ModelSummary inspect_runtime_graph(const std::string& graph_path, Precision precision) {
+    Graph graph = graph_load(graph_path);
+    HostWeights weights = make_seeded_weights(graph, 1);  // the rewrites' shapes never depend on the values
+    EngineOptions options;
+    options.backend = Backend::cuda;
+    options.precision = precision;
+    options.passes = 1;
+    PassLog log;
+    run_load_passes(graph, weights, options, &log);
+    ModelSummary s = summarize(graph);
+    s.params = 0;  // what the rewritten nodes hold (folded biases in place of BN gamma and beta)
+    for (const NodeSummary& n : s.nodes) s.params += n.params;
+    s.passes = std::move(log);
+    return s;
+}
 
 WeightsReport check_weights(const std::string& graph_path, const std::string& weights_path) {
     Graph graph = graph_load(graph_path);
@@ -139,40 +183,28 @@ static std::shared_ptr<Engine> create_engine(Graph graph, HostWeights weights, c
     auto t0 = load_clock::now();
     ModelSummary summary = summarize(graph);
     if (options.verbose) {
-        MemoryPlan plan = plan_memory(graph, options.max_batch, sizeof(float));
         std::fprintf(stderr, "load: %s: %zu nodes, %lld params, %.3f GMACs/image\n", graph.source.c_str(),
                      graph.nodes.size(), (long long)graph.params, graph.macs / 1e9);
         std::fprintf(stderr, "load: %s: %zu tensors bound, %d in the file unused\n", weights_source.c_str(),
                      graph.weights.size(), weights.unused_in_file);
-        std::fprintf(stderr, "plan: batch %d: arena %.2f MiB, placed %s (at least %.2f MiB alive at one node; %d outputs "
-                     "written in place; %.2f MiB without reuse)\n", plan.batch, plan.arena_bytes / 1048576.0,
-                     plan.placement.c_str(), plan.peak_live_bytes / 1048576.0, plan.in_place, plan.naive_bytes / 1048576.0);
     }
     if (options.verbose)
         std::fprintf(stderr, "load: graph parsed in %.3f s, weights %s in %.3f s\n",
                      std::chrono::duration<double>(t_weights - t_load).count(),
                      weights_source.rfind("seeded", 0) == 0 ? "drawn" : "read",
                      std::chrono::duration<double>(t0 - t_weights).count());
-    bool passes = options.passes == 1 || (options.passes == -1 && options.backend == Backend::cuda);
-    // Experimental until measured: each radix split of the chosen blocks in tensors of its own.
-    const int64_t radix_split = radix_split_from(std::getenv("RESNEST_RADIX_SPLIT"));
-    if (radix_split != 0 && !passes)
-        std::fprintf(stderr, "resnest: warning: RESNEST_RADIX_SPLIT is set but the graph passes are off "
-                             "(the CPU backend's default; --passes 1 turns them on): the graph runs unsplit\n");
     PassLog log;
     auto t_passes = load_clock::now();
-    if (passes) {
-        run_graph_passes(graph, weights, &log);
-        if (radix_split != 0) split_radix_convolutions(graph, weights, radix_split, &log);
-        // fp16 and tf32 tensor cores read the first convolution's input in 16-byte channel groups.
-        if (options.backend == Backend::cuda && options.precision != Precision::fp32)
-            pad_input_channels(graph, weights, options.precision == Precision::fp16 ? 8 : 4, &log);
-        drop_unread_weights(graph, weights);  // the engine keeps one host copy of each weight
-        if (options.verbose) {
-            for (const std::string& line : log) std::fprintf(stderr, "pass: %s\n", line.c_str());
-            std::fprintf(stderr, "pass: %zu rewrites; %zu nodes run; %.3f s\n", log.size(), graph.nodes.size(),
-                         seconds_since(t_passes));
-        }
+    if (run_load_passes(graph, weights, options, &log) && options.verbose) {
+        for (const std::string& line : log) std::fprintf(stderr, "pass: %s\n", line.c_str());
+        std::fprintf(stderr, "pass: %zu rewrites; %zu nodes run; %.3f s\n", log.size(), graph.nodes.size(),
+                     seconds_since(t_passes));
+    }
+    if (options.verbose && options.backend == Backend::cpu) {  // the CUDA engine logs its own, in its precision
+        MemoryPlan plan = plan_memory(graph, options.max_batch, sizeof(float));
+        std::fprintf(stderr, "plan: batch %d, fp32: arena %.2f MiB, placed %s (at least %.2f MiB alive at one node; "
+                     "%d outputs written in place; %.2f MiB without reuse)\n", plan.batch, plan.arena_bytes / 1048576.0,
+                     plan.placement.c_str(), plan.peak_live_bytes / 1048576.0, plan.in_place, plan.naive_bytes / 1048576.0);
     }
     std::shared_ptr<Engine> engine;
 #ifdef RESNEST_HAVE_CUDA

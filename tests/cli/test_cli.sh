@@ -62,6 +62,36 @@ check_counts resnest50 27483240 5.371e9
 check_counts resnest50d_torch 27483240 5.371e9
 check_counts resnest50_fast_1s1x64d 26217896 4.329e9
 check_counts resnest50_fast_1s1x64d_torch 26217896 4.329e9
+# --- inspect --passes: the rewritten graph, counted from the model file (every BN folds, every add and ReLU
+# fuses into a convolution, the avd pool after an attention fuses into it; fp16 pads the input once)
+check_passes() {  # model precision radix_split expected_split_blocks
+    if RESNEST_RADIX_SPLIT=$3 "$BIN" inspect "$SRC/models/$1.json" --passes --precision "$2" --json >"$TMP/passes.json" 2>"$TMP/err" &&
+        "$PY" -c "
+import json
+m = json.load(open('$SRC/models/$1.json'))
+j = json.load(open('$TMP/passes.json'))
+ops = [n['op'] for n in m['nodes']]
+producer = {o: n['op'] for n in m['nodes'] for o in n['outputs']}
+avd = sum(1 for n in m['nodes'] if n['op'] == 'avg_pool2d' and producer.get(n['inputs'][0]) == 'split_attention')
+bn, relu, add, attn = (ops.count(k) for k in ('batch_norm', 'relu', 'add', 'split_attention'))
+split = 2 * $4  # radix 2: conv1 and conv2 each become two
+assert j['precision'] == '$2'
+assert j['node_count'] == len(m['nodes']) - bn - relu - add - avd + split, (j['node_count'], len(m['nodes']))
+got = [n['op'] for n in j['nodes']]
+assert not {'batch_norm', 'relu', 'add'} & set(got), set(got)
+assert sum(o.startswith('conv2d+add') for o in got) == add
+assert got.count('split_attention+avg_pool2d') == avd and sum(o.startswith('split_attention') for o in got) == attn
+assert len(j['passes']) == bn + attn + relu + add + avd + $4 + ('$2' != 'fp32'), len(j['passes'])
+assert abs(j['macs'] - sum(n['macs'] for n in j['nodes'])) == 0 and j['macs'] > 0
+" 2>>"$TMP/err"; then ok; else bad "inspect --passes $1 $2 $3: $(cat "$TMP/err")"; fi
+}
+check_passes resnest50 fp16 off 0
+check_passes resnest50 fp32 off 0
+check_passes resnest50 fp16 196 8
+check_passes resnest50_fast_1s1x64d_torch tf32 off 0
+expect 2 "--precision describes the rewritten graph: use it with --passes" -- "$BIN" inspect "$TINY.json" --precision fp16
+expect 1 "unknown precision 'fp8'" -- "$BIN" inspect "$TINY.json" --passes --precision fp8
+expect 0 "graph      as the CUDA backend runs it at fp16, after .* rewrites \\(fold_batch_norm" -- "$BIN" inspect "$TINY.json" --passes
 expect 0 "405 tensors checked|tensors checked" -- "$BIN" inspect "$TINY.json" --weights "$TINY.safetensors"
 
 # --- run: logits match timm's fixture, whole batch and one image at a time

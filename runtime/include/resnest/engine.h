@@ -84,10 +84,18 @@ struct ModelSummary {
     int64_t arena_bytes_batch1 = 0;     // fp32 activation arena for one image
     int64_t weight_tensors = 0;         // tensors the graph names in the weight file
     std::vector<NodeSummary> nodes;     // in execution order
+    std::vector<std::string> passes;    // inspect_runtime_graph: the rewrites, one line each
 };
 
 // Loads and validates a graph (no weights): counts, shapes and the memory plan.
 ModelSummary inspect_model(const std::string& graph_path);
+
+// The graph as the CUDA backend runs it at `precision`: after the rewrites of every load (BN folded,
+// residual adds and ReLUs fused into convolutions, the avd pool into split attention, RESNEST_RADIX_SPLIT,
+// the input's channels padded for fp16 / tf32), applied with seeded weights since no rewrite depends on
+// the values. Fused nodes name their parts ("conv2d+add+relu"); params counts what the nodes hold;
+// `passes` has one line per rewrite. Needs no GPU.
+ModelSummary inspect_runtime_graph(const std::string& graph_path, Precision precision);
 
 struct WeightsReport {
     int64_t tensors_checked = 0;                  // every tensor the graph names: present, shape, dtype, finite
