@@ -1,0 +1,78 @@
+// implicit_conv3x3_geometry.h: the index arithmetic of a grouped 3x3 convolution (stride 1, padding 1) read
+// as one matrix product per group without an im2col matrix (implicit GEMM), shared by the lab kernel
+// (grouped_conv_implicit_gemm_lab.cu) and its host test (tests/unit/test_lab_references.cpp), which
+// multiplies the matrices these offsets describe and compares with lab::grouped_conv3x3_ref.
+//
+//   x (N, H, W, Cin) NHWC, w (Cout, 3, 3, Cin/G) OHWI as stored, y (N, H, W, Cout); per group g:
+//   A (M = N*H*W, K = 9*Cin/G):  A[m][k] = x[n, oy + ky - 1, ox + kx - 1, g*Cin/G + c]  (0 in the padding)
+//   B (K, Cout/G):               B[k][o] = w[g*Cout/G + o, ky, kx, c]
+//   y[m][g*Cout/G + o] = relu?( sum_k A[m][k] * B[k][o] + bias[g*Cout/G + o] )
+// with m = (n*H + oy)*W + ox and k = (ky*3 + kx)*Cin/G + c: tap-major, so a run of k inside one tap is a
+// run of contiguous channels in both x and w.
+//
+// Split-K: the K/kTileK steps of a tile are cut into `splits` contiguous ranges, one block each; the last
+// block of a tile to finish adds the ranges' float partial sums in split order (the sum does not depend on
+// which block finished last) and writes y.
+#pragma once
+#include <cstdint>
+
+#ifdef __CUDACC__
+#define IMPLICIT_HD __host__ __device__
+#else
+#define IMPLICIT_HD
+#endif
+
+namespace lab {
+
+constexpr int kTileM = 64, kTileN = 64, kTileK = 32;  // a block's tile of (M, Cout/G) and its K step
+
+struct ImplicitConv3x3 {
+    int n, h, w, cin, cout, groups;
+
+    IMPLICIT_HD int cin_g() const { return cin / groups; }
+    IMPLICIT_HD int cout_g() const { return cout / groups; }
+    IMPLICIT_HD long long m() const { return (long long)n * h * w; }
+    IMPLICIT_HD int k() const { return 9 * cin_g(); }
+    IMPLICIT_HD int k_steps() const { return k() / kTileK; }
+    IMPLICIT_HD int tiles_m() const { return (int)((m() + kTileM - 1) / kTileM); }
+    IMPLICIT_HD int tiles_n() const { return cout_g() / kTileN; }
+    // The kernel's requirements: whole K steps inside one tap (16-byte loads of 8 halves) and whole N tiles.
+    bool fits() const { return groups >= 1 && cin % groups == 0 && cout % groups == 0 && cin_g() % kTileK == 0 &&
+                               cout_g() % kTileN == 0 && n >= 1 && h >= 1 && w >= 1; }
+
+    // Element offset in x of A[m][k] of group g, or -1 where the window reads the padding (or m >= M).
+    IMPLICIT_HD long long a_offset(int g, long long row, int col) const {
+        if (row >= m()) return -1;
+        const int tap = col / cin_g(), c = col % cin_g();
+        const int ox = (int)(row % w), oy = (int)((row / w) % h);
+        const long long img = row / ((long long)w * h);
+        const int iy = oy + tap / 3 - 1, ix = ox + tap % 3 - 1;
+        if (iy < 0 || iy >= h || ix < 0 || ix >= w) return -1;
+        return ((img * h + iy) * w + ix) * cin + (long long)g * cin_g() + c;
+    }
+    // Element offset in w of B[k][o] of group g.
+    IMPLICIT_HD long long b_offset(int g, int col, int o) const {
+        return ((long long)g * cout_g() + o) * k() + col;
+    }
+    // Element offset in y of output row m, channel o of group g.
+    IMPLICIT_HD long long y_offset(int g, long long row, int o) const {
+        return row * cout + (long long)g * cout_g() + o;
+    }
+    // The K steps split s of `splits` runs: [*begin, *end).
+    IMPLICIT_HD void split_range(int s, int splits, int* begin, int* end) const {
+        *begin = (int)((long long)k_steps() * s / splits);
+        *end = (int)((long long)k_steps() * (s + 1) / splits);
+    }
+};
+
+// The split count the lab plans: the largest power of two up to 16 that keeps the blocks within one wave
+// of `sms` multiprocessors (at least one) and every split at least 8 K steps long; 1 where the tiles alone
+// fill the card.
+inline int implicit_conv3x3_splits(const ImplicitConv3x3& s, int sms) {
+    const long long tiles = (long long)s.tiles_m() * s.tiles_n() * s.groups;
+    int splits = 1;
+    while (splits < 16 && tiles * splits * 2 <= sms && s.k_steps() / (splits * 2) >= 8) splits *= 2;
+    return splits;
+}
+
+}  // namespace lab
