@@ -129,7 +129,6 @@ inline std::vector<double> linear_ref(const std::vector<float>& x, const std::ve
     return y;
 }
 
-// max |got - ref| / max |ref|; infinity when got holds a NaN or an infinity.
 // One output of a 3x3, stride-1, pad-1 convolution with `groups` groups, in double: x (N, H, W, Cin) NHWC,
 // w (Cout, 3, 3, Cin/groups); output channel o of image n at (oy, ox).
 inline double grouped_conv3x3_ref(const std::vector<float>& x, const std::vector<float>& w, int h, int wd, int cin,
@@ -157,6 +156,7 @@ inline double conv1x1_ref(const std::vector<float>& x, const std::vector<float>&
     return acc;
 }
 
+// max |got - ref| / max |ref|; infinity when got holds a NaN or an infinity, or the sizes differ.
 inline double max_rel_error(const std::vector<float>& got, const std::vector<double>& ref) {
     double num = 0.0, den = 0.0;
     for (size_t i = 0; i < got.size() && i < ref.size(); i++) {
