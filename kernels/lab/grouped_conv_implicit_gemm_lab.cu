@@ -86,11 +86,13 @@ grouped_conv3x3_implicit_gemm_v1(const __half* __restrict__ x, const __half* __r
     int step_begin, step_end;
     s.split_range(split, splits, &step_begin, &step_end);
 
-    // A thread moves pieces v = t and t + 128 of each tile: row v / 4, halves (v % 4) * 8 .. + 8 of the step.
+    // A thread moves pieces v = t and t + 128 of each tile: row v / 4 (t / 4 and t / 4 + 32), halves
+    // (v % 4) * 8 .. + 8 of the step; its two rows' window origins are found once, here.
+    const lab::ImplicitConv3x3::RowOrigin origin[2] = {s.row_origin(m0 + t / 4), s.row_origin(m0 + t / 4 + 32)};
     auto load_stage = [&](int stage, int step) {
         for (int i = 0; i < 2; i++) {
             const int v = t + i * kThreads, row = v / 4, piece = (v % 4) * 8, col = step * lab::kTileK + piece;
-            const long long a = s.a_offset(g, m0 + row, col);
+            const long long a = s.a_offset(origin[i], g, col);
             copy16_async(&sh.in.a[stage][row][piece], a < 0 ? x : x + a, a >= 0);
             copy16_async(&sh.in.b[stage][row][piece], w + s.b_offset(g, col, n0 + row), true);
         }

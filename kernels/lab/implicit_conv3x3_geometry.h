@@ -40,16 +40,27 @@ struct ImplicitConv3x3 {
     bool fits() const { return groups >= 1 && cin % groups == 0 && cout % groups == 0 && cin_g() % kTileK == 0 &&
                                cout_g() % kTileN == 0 && n >= 1 && h >= 1 && w >= 1; }
 
-    // Element offset in x of A[m][k] of group g, or -1 where the window reads the padding (or m >= M).
-    IMPLICIT_HD long long a_offset(int g, long long row, int col) const {
-        if (row >= m()) return -1;
-        const int tap = col / cin_g(), c = col % cin_g();
-        const int ox = (int)(row % w), oy = (int)((row / w) % h);
-        const long long img = row / ((long long)w * h);
-        const int iy = oy + tap / 3 - 1, ix = ox + tap % 3 - 1;
-        if (iy < 0 || iy >= h || ix < 0 || ix >= w) return -1;
-        return ((img * h + iy) * w + ix) * cin + (long long)g * cin_g() + c;
+    // Where output row m's window starts: the image's first pixel and (oy, ox); invalid past M. A kernel
+    // computes this once per row it loads, outside its K loop (64-bit divisions), then a_offset per step.
+    struct RowOrigin {
+        long long pixel0;  // n*H*W
+        int oy, ox;
+        bool valid;
+    };
+    IMPLICIT_HD RowOrigin row_origin(long long row) const {
+        if (row >= m()) return {0, 0, 0, false};
+        return {row / ((long long)w * h) * ((long long)w * h), (int)((row / w) % h), (int)(row % w), true};
     }
+    // Element offset in x of A[m][k] of group g for the row at r, or -1 where the window reads the padding
+    // (or the row is past M).
+    IMPLICIT_HD long long a_offset(const RowOrigin& r, int g, int col) const {
+        if (!r.valid) return -1;
+        const int tap = col / cin_g(), c = col - tap * cin_g();
+        const int iy = r.oy + tap / 3 - 1, ix = r.ox + tap % 3 - 1;
+        if (iy < 0 || iy >= h || ix < 0 || ix >= w) return -1;
+        return (r.pixel0 + (long long)iy * w + ix) * cin + (long long)g * cin_g() + c;
+    }
+    IMPLICIT_HD long long a_offset(int g, long long row, int col) const { return a_offset(row_origin(row), g, col); }
     // Element offset in w of B[k][o] of group g.
     IMPLICIT_HD long long b_offset(int g, int col, int o) const {
         return ((long long)g * cout_g() + o) * k() + col;
