@@ -32,7 +32,8 @@
 #             every convolution on cuDNN (--conv-gemm off), with the choice timing back to back
 #             (RESNEST_CHOICE_TIMING=launches) and without split-K (RESNEST_SPLIT_K=off); both models in fp16
 #             with the row-lanes attention pool (RESNEST_ATTENTION_POOL=row-lanes); ResNeSt50 fp16 with its
-#             radix splits apart (RESNEST_RADIX_SPLIT=196 and all); both models in fp32
+#             radix splits apart (RESNEST_RADIX_SPLIT=196 and all) and with the implicit-GEMM 3x3
+#             convolution timed beside the other ways (RESNEST_IMPLICIT_GEMM=auto); both models in fp32
 #             with tf32/fp16's 128 MiB convolution workspace, ResNeSt50 fp16 with 384 MiB and fp32's 1024 MiB
 #   profile   profiles in fp16 and fp32 at batches 1, 8 and 128, with every convolution's ways timed afresh
 #             and logged (--verbose, no cache)
@@ -204,6 +205,12 @@ run_variants() {
             --model models/resnest50.json --random-weights --backend cuda --precision fp16 --batch 1,8,32,128 \
             --iters "$(L 100 50)" --json "$OUT_DIR/radix_split_${split}_resnest50_fp16.json"
     done
+    # The implicit-GEMM 3x3 convolution timed beside the other ways (RESNEST_IMPLICIT_GEMM=auto, not yet
+    # measured; its lab and GPU tests run in the same call): what one kernel instead of im2col + matmul
+    # gives the whole forward pass, above all at batch 1.
+    stage bench_resnest50_fp16_implicit_gemm "$(L 120 30)" env RESNEST_IMPLICIT_GEMM=auto "$RESNEST" bench \
+        --model models/resnest50.json --random-weights --backend cuda --precision fp16 --batch 1,8,32,128 \
+        --iters "$(L 100 50)" --verbose --json "$OUT_DIR/implicit_gemm_resnest50_fp16.json"
     # fp16 at 384 MiB of workspace: the memory the planner freed (about 245 MiB at batch 128) buys workspace;
     # which share of the 1024 MiB gain (5.837 against 6.066 ms at 6ebbad4) does 384 MiB keep, within half of
     # PyTorch's memory?
@@ -298,6 +305,7 @@ rows = [("default", "bench_resnest50_fp16"), ("--no-pdl", "no_pdl_resnest50_fp16
         ("RESNEST_ATTENTION_POOL=row-lanes", "pool_row_lanes_resnest50_fp16"),
         ("RESNEST_RADIX_SPLIT=196", "radix_split_196_resnest50_fp16"),
         ("RESNEST_RADIX_SPLIT=all", "radix_split_all_resnest50_fp16"),
+        ("RESNEST_IMPLICIT_GEMM=auto", "implicit_gemm_resnest50_fp16"),
         ("--conv-workspace 384", "conv_workspace_384_resnest50_fp16"),
         ("--conv-workspace 1024", "conv_workspace_1024_resnest50_fp16")]
 for label, name in rows:
@@ -315,7 +323,8 @@ def bs128_ips(name):
 for label, a, b in [("default", "bench_resnest50_fp16", "bench_resnest50_fast_1s1x64d_fp16"),
                     ("row-lanes pool", "pool_row_lanes_resnest50_fp16", "pool_row_lanes_resnest50_fast_1s1x64d_fp16"),
                     ("radix split 196", "radix_split_196_resnest50_fp16", "bench_resnest50_fast_1s1x64d_fp16"),
-                    ("radix split all", "radix_split_all_resnest50_fp16", "bench_resnest50_fast_1s1x64d_fp16")]:
+                    ("radix split all", "radix_split_all_resnest50_fp16", "bench_resnest50_fast_1s1x64d_fp16"),
+                    ("implicit GEMM auto", "implicit_gemm_resnest50_fp16", "bench_resnest50_fast_1s1x64d_fp16")]:
     x, y = bs128_ips(a), bs128_ips(b)
     if x and y:
         print(f"split-attention tax fp16 bs128, {label}: {x:.0f} / {y:.0f} img/s = {x / y:.3f}")
@@ -339,6 +348,8 @@ grep -h "split attention, eager, all nodes" "$OUT_DIR"/bench_profile_resnest50_f
 grep -h "prepared: convolutions on" "$OUT_DIR"/bench_profile_resnest50_fp16.log 2>/dev/null | sed 's/^cuda: //' | cut -c1-230
 # The grouped-convolution lab's verdicts: per group against the dense form, and conv1 + conv2 per split.
 grep -h -E "per-group / dense|pair per-split|WRONG|all ways correct" "$OUT_DIR"/lab_grouped_conv_per_group.log 2>/dev/null | head -32
+# How many convolutions the implicit-GEMM variant gave to that kernel, per batch size.
+grep -h "prepared: convolutions on" "$OUT_DIR"/bench_resnest50_fp16_implicit_gemm.log 2>/dev/null | sed 's/^cuda: //' | cut -c1-230
 # The implicit-GEMM lab's verdicts: one kernel against the runtime's im2col + cuBLASLt, per shape and batch.
 grep -h -E "best v1 / best lt|WRONG|all ways correct" "$OUT_DIR"/lab_grouped_conv_implicit_gemm.log 2>/dev/null | head -20
 for f in "$OUT_DIR"/sanitize_*.log; do [[ -f $f ]] && echo "$(basename "$f" .log): $(grep -h -E "ERROR SUMMARY|RACECHECK SUMMARY" "$f" | tail -1)"; done

@@ -5,7 +5,9 @@
 // The question it answers: at batch 1 the runtime runs these 16 convolutions as an im2col gather plus a
 // cuBLASLt matmul (16.5-23 us each in the 6ebbad4 profile, 0.31 ms of the forward pass), two kernels and a
 // round trip of the im2col matrix through memory where one kernel could read x straight into shared memory.
-// The index arithmetic (kernels/lab/implicit_conv3x3_geometry.h) is host-tested against the CPU reference.
+// The kernel is kernels/conv3x3_implicit_gemm.cu (its index arithmetic, conv3x3_implicit_gemm_geometry.h,
+// host-tested against a direct convolution); the runtime times it as a convolution way only when asked
+// (RESNEST_IMPLICIT_GEMM), until this lab has measured it.
 //
 //   cmake --build build --target lab_grouped_conv_implicit_gemm   # built on demand
 //   build/kernels/lab/lab_grouped_conv_implicit_gemm              # on a GPU machine
@@ -14,11 +16,12 @@
 // algorithm its timed choice would take (GemmConvLaunch::choose_algorithm, split-K forms included):
 //   lt-dense   the runtime's im2col + cuBLASLt over the dense filter (runtime/cuda/cuda_gemm_conv.h)
 //   lt-group   the runtime's group-major im2col + a strided batch of one cuBLASLt matmul per group
-//   v1 sS      grouped_conv3x3_implicit_gemm_v1 with the K steps split S ways: a block of 128 threads
-//              (4 warps of 32x32, wmma 16x16x16 half -> float) per 64x64 tile of (M, Cout/G) and split;
+//   v1 sS      the production launcher (conv3x3_implicit_gemm) with the K steps split S ways: a block of
+//              128 threads (4 warps of 32x32, wmma 16x16x16 half -> float) per 64x64 tile of (M, Cout/G) and split;
 //              A and B in 16-byte cp.async pieces, two stages; the last block of a tile to finish adds the
 //              splits' float partial sums in split order (deterministic) and writes y. The planned S
-//              (implicit_conv3x3_splits: one wave of 132 SMs, at least 8 K steps a split) is marked "*".
+//              (conv3x3_implicit_gemm_splits: one wave of the card's SMs, at least 8 K steps a split) is
+//              marked "*".
 // Correctness: 512 sampled outputs of every way against the double-precision CPU reference
 // (lab::grouped_conv3x3_ref, unit-tested against the CPU oracle; bias and ReLU applied in double), relative
 // to the largest |reference|, within 1e-2; outputs poisoned before each way's first run.
@@ -29,144 +32,22 @@
 //
 // Numbers and the verdict are recorded at the bottom of this file once measured on a GPU.
 #include <cublasLt.h>
-#include <mma.h>
 
 #include <algorithm>
 #include <cmath>
-#include <exception>
 #include <cstdio>
+#include <exception>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "conv3x3_implicit_gemm.cuh"
 #include "conv_algo_cache.h"
 #include "cuda/cuda_gemm_conv.h"
-#include "implicit_conv3x3_geometry.h"
 #include "lab_reference.h"
 #include "lab_util.cuh"
 
 namespace {
-
-using namespace nvcuda;
-
-constexpr int kThreads = 128;
-constexpr int kLdAB = lab::kTileK + 8;  // a shared row of A or B: 40 halves (80 bytes, 16-byte aligned)
-constexpr int kLdC = lab::kTileN + 4;   // a shared row of the float tile
-constexpr int kTileElems = lab::kTileM * lab::kTileN;
-
-struct StagedTiles {
-    __half a[2][lab::kTileM][kLdAB];  // A: rows m, K step's columns
-    __half b[2][lab::kTileN][kLdAB];  // B transposed: rows o, K step's columns (wmma col_major)
-};
-union SharedTiles {  // the float tile reuses the staging buffers once the K loop is done
-    StagedTiles in;
-    float c[lab::kTileM][kLdC];
-};
-
-// 16 bytes global -> shared without a register round trip; zeros when !valid (the source is not read).
-__device__ __forceinline__ void copy16_async(void* smem, const void* gmem, bool valid) {
-    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-__device__ __forceinline__ void copy_wait_all_but_newest() { asm volatile("cp.async.wait_group 1;\n" ::); }
-__device__ __forceinline__ void copy_wait_all() { asm volatile("cp.async.wait_all;\n" ::); }
-
-// grid (tiles_m, tiles_n, groups * splits). partial: (splits, tiles, 64*64) float; arrivals: (tiles) int,
-// zero before the first launch and left zero by every launch.
-__global__ void __launch_bounds__(kThreads)
-grouped_conv3x3_implicit_gemm_v1(const __half* __restrict__ x, const __half* __restrict__ w,
-                                 const float* __restrict__ bias, __half* __restrict__ y, lab::ImplicitConv3x3 s,
-                                 int splits, bool relu, float* __restrict__ partial, int* __restrict__ arrivals) {
-    __shared__ __align__(128) SharedTiles sh;
-    __shared__ int last_block;
-    const int t = threadIdx.x, g = blockIdx.z / splits, split = blockIdx.z % splits;
-    const long long m0 = (long long)blockIdx.x * lab::kTileM;
-    const int n0 = blockIdx.y * lab::kTileN;
-    int step_begin, step_end;
-    s.split_range(split, splits, &step_begin, &step_end);
-
-    // A thread moves pieces v = t and t + 128 of each tile: row v / 4 (t / 4 and t / 4 + 32), halves
-    // (v % 4) * 8 .. + 8 of the step; its two rows' window origins are found once, here.
-    const lab::ImplicitConv3x3::RowOrigin origin[2] = {s.row_origin(m0 + t / 4), s.row_origin(m0 + t / 4 + 32)};
-    auto load_stage = [&](int stage, int step) {
-        for (int i = 0; i < 2; i++) {
-            const int v = t + i * kThreads, row = v / 4, piece = (v % 4) * 8, col = step * lab::kTileK + piece;
-            const long long a = s.a_offset(origin[i], g, col);
-            copy16_async(&sh.in.a[stage][row][piece], a < 0 ? x : x + a, a >= 0);
-            copy16_async(&sh.in.b[stage][row][piece], w + s.b_offset(g, col, n0 + row), true);
-        }
-    };
-
-    const int warp = t / 32, wm = warp / 2, wn = warp % 2;  // the warp's 32x32 corner of the tile
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
-    for (int i = 0; i < 2; i++)
-        for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.0f);
-    if (step_begin < step_end) load_stage(0, step_begin);
-    copy_commit();
-    for (int step = step_begin; step < step_end; step++) {
-        const int cur = (step - step_begin) & 1;
-        if (step + 1 < step_end) load_stage(cur ^ 1, step + 1);
-        copy_commit();  // possibly empty: one group per iteration keeps the wait below exact
-        copy_wait_all_but_newest();
-        __syncthreads();
-        for (int kk = 0; kk < lab::kTileK; kk += 16) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa[2];
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> fb[2];
-            for (int i = 0; i < 2; i++) wmma::load_matrix_sync(fa[i], &sh.in.a[cur][wm * 32 + i * 16][kk], kLdAB);
-            for (int j = 0; j < 2; j++) wmma::load_matrix_sync(fb[j], &sh.in.b[cur][wn * 32 + j * 16][kk], kLdAB);
-            for (int i = 0; i < 2; i++)
-                for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
-        }
-        __syncthreads();  // the stage is read before the next iteration loads over it
-    }
-    copy_wait_all();
-    for (int i = 0; i < 2; i++)
-        for (int j = 0; j < 2; j++)
-            wmma::store_matrix_sync(&sh.c[wm * 32 + i * 16][wn * 32 + j * 16], acc[i][j], kLdC, wmma::mem_row_major);
-    __syncthreads();
-
-    if (splits > 1) {
-        const int tiles = s.groups * s.tiles_n() * s.tiles_m();
-        const int tile = (g * s.tiles_n() + blockIdx.y) * s.tiles_m() + blockIdx.x;
-        float* mine = partial + ((long long)split * tiles + tile) * kTileElems;
-        for (int v = t; v < kTileElems / 4; v += kThreads) {
-            const int row = v / (lab::kTileN / 4), col = (v % (lab::kTileN / 4)) * 4;
-            *(float4*)&mine[row * lab::kTileN + col] = *(const float4*)&sh.c[row][col];
-        }
-        __threadfence();  // the partial is visible before the arrival is counted
-        __syncthreads();
-        if (t == 0) last_block = atomicAdd(&arrivals[tile], 1) == splits - 1;
-        __syncthreads();
-        if (!last_block) return;
-        __threadfence();
-        for (int v = t; v < kTileElems / 4; v += kThreads) {
-            const int row = v / (lab::kTileN / 4), col = (v % (lab::kTileN / 4)) * 4;
-            float4 sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            for (int q = 0; q < splits; q++) {  // split order, whichever block came last
-                const float4 p = __ldcg((const float4*)&partial[((long long)q * tiles + tile) * kTileElems +
-                                                                row * lab::kTileN + col]);
-                sum.x += p.x, sum.y += p.y, sum.z += p.z, sum.w += p.w;
-            }
-            *(float4*)&sh.c[row][col] = sum;
-        }
-        if (t == 0) arrivals[tile] = 0;  // every split has arrived: ready for the next launch
-        __syncthreads();
-    }
-
-    // y: eight channels (16 bytes) a thread at a time, bias and ReLU applied.
-    for (int v = t; v < kTileElems / 8; v += kThreads) {
-        const int row = v / (lab::kTileN / 8), col = (v % (lab::kTileN / 8)) * 8;
-        const long long m = m0 + row;
-        if (m >= s.m()) continue;
-        __align__(16) __half out[8];
-        for (int j = 0; j < 8; j++) {
-            const float val = sh.c[row][col + j] + bias[g * s.cout_g() + n0 + col + j];
-            out[j] = __float2half_rn(relu ? fmaxf(val, 0.0f) : val);
-        }
-        *(uint4*)&y[s.y_offset(g, m, n0 + col)] = *(const uint4*)out;
-    }
-}
 
 struct Shape {
     const char* name;
@@ -200,9 +81,10 @@ int main() {
     std::printf("%-26s %5s  %-9s %9s %9s  %s\n", "shape", "batch", "way", "ms", "TFLOP/s", "sampled rel err");
     for (int batch : {1, 8, 32})
         for (const Shape& sh : shapes) {
-            const lab::ImplicitConv3x3 s{batch, sh.h, sh.w, sh.cin, sh.cout, sh.groups};
+            const resnest::ImplicitConv3x3Shape s{batch, sh.h, sh.w, sh.cin, sh.cout, sh.groups};
             if (!s.fits()) {
-                std::printf("%-26s %5d  shape outside v1's tiles\n", sh.name, batch);
+                std::printf("%-26s %5d  shape outside v1's tiles (channels a group: inputs by 32, outputs by 64)\n",
+                            sh.name, batch);
                 continue;
             }
             const int cin_g = s.cin_g(), cout_g = s.cout_g();
@@ -222,7 +104,7 @@ int main() {
             __half* dy;
             const size_t ny = (size_t)(s.m() * s.cout);
             LAB_CHECK(cudaMalloc(&dy, ny * 2));
-            const int tiles = s.groups * s.tiles_n() * s.tiles_m();
+            const int tiles = s.tiles();
             int* arrivals;
             LAB_CHECK(cudaMalloc(&arrivals, tiles * sizeof(int)));
             LAB_CHECK(cudaMemset(arrivals, 0, tiles * sizeof(int)));
@@ -233,7 +115,8 @@ int main() {
             std::vector<double> ref(512);
             for (size_t i = 0; i < ref.size(); i++) {
                 rows[i] = (size_t)(rng() % (unsigned long long)s.m()), chans[i] = (int)(rng() % s.cout);
-                const int n = (int)(rows[i] / (sh.h * sh.w)), oy = (int)(rows[i] / sh.w % sh.h), ox = (int)(rows[i] % sh.w);
+                const int n = (int)(rows[i] / (sh.h * sh.w)), oy = (int)(rows[i] / sh.w % sh.h);
+                const int ox = (int)(rows[i] % sh.w);
                 ref[i] = std::max(0.0, lab::grouped_conv3x3_ref(x, w, sh.h, sh.w, sh.cin, sh.cout, sh.groups, n, oy, ox,
                                                                 chans[i]) + bias[chans[i]]);
             }
@@ -288,20 +171,19 @@ int main() {
                 }
             }
             // v1 at every split from 1 up, while the blocks stay within four waves and each split has a step.
-            const int planned = lab::implicit_conv3x3_splits(s, sms);
+            const int planned = resnest::conv3x3_implicit_gemm_splits(s, sms);
             for (int splits = 1; splits <= 16 && splits <= s.k_steps(); splits *= 2) {
                 if (splits > 1 && (long long)tiles * splits > 4ll * sms) break;
-                if ((size_t)splits * tiles * kTileElems * sizeof(float) > ws_bytes) break;
-                const dim3 grid(s.tiles_m(), s.tiles_n(), s.groups * splits);
+                if (resnest::conv3x3_implicit_gemm_partial_bytes(s, splits) > ws_bytes) break;
                 const std::string way = "v1 s" + std::to_string(splits) + (splits == planned ? "*" : "");
                 check_and_time(way.c_str(), [&] {
-                    grouped_conv3x3_implicit_gemm_v1<<<grid, kThreads, 0, stream>>>(dx, dw, dbias, dy, s, splits, true,
-                                                                                   (float*)ws, arrivals);
+                    resnest::conv3x3_implicit_gemm(dx, dw, dbias, dy, s, splits, true, (float*)ws, arrivals, stream);
                 }, &best_v1);
             }
             std::printf("%-26s %5d  best v1 / best lt = %.4f / %.4f = %.2f\n", sh.name, batch, best_v1, best_lt,
                         best_v1 / best_lt);
-            for (void* ptr : {(void*)dx, (void*)dw, (void*)dw_dense, (void*)dbias_h, (void*)dbias, (void*)dy, (void*)arrivals})
+            for (void* ptr : {(void*)dx, (void*)dw, (void*)dw_dense, (void*)dbias_h, (void*)dbias, (void*)dy,
+                              (void*)arrivals})
                 cudaFree(ptr);
         }
     cudaFree(ws);

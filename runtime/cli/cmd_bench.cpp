@@ -106,7 +106,7 @@ std::string utc_now() {
 std::vector<std::pair<std::string, std::string>> diagnostic_environment() {
     std::vector<std::pair<std::string, std::string>> set;
     for (const char* name : {"RESNEST_ATTENTION_POOL", "RESNEST_CHOICE_TIMING", "RESNEST_SPLIT_K", "RESNEST_RADIX_SPLIT",
-                             "RESNEST_CUDA_DEBUG"})
+                             "RESNEST_IMPLICIT_GEMM", "RESNEST_CUDA_DEBUG"})
         if (const char* v = std::getenv(name)) set.emplace_back(name, v);
     return set;
 }

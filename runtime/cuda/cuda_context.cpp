@@ -27,6 +27,9 @@ namespace resnest {
 
 namespace {
 constexpr size_t kCublasWorkspaceBytes = 4ull << 20;  // lets cuBLAS run inside graph capture
+// The implicit GEMM's per-tile counts: it splits K only while its tiles fit one wave, so far fewer tiles
+// than this on any GPU; more would run unsplit.
+constexpr int kTileArrivalSlots = 4096;
 }  // namespace
 
 const char* gate_form_name(GateForm f) {
@@ -64,6 +67,7 @@ void CudaContext::initialize() {
     env_.cudnn = cudnn_, env_.lt = lt_, env_.stream = stream_, env_.cache = &engine_->cache();
     env_.conv_gemm = o.conv_gemm, env_.conv_graph = o.conv_graph, env_.timed_search = o.conv_search == "timed";
     env_.verbose = o.verbose, env_.cublas_version = engine_->device().cublas_version;
+    env_.implicit_gemm = engine_->implicit_gemm_mode(), env_.multiprocessors = engine_->device().multiprocessors;
     launch_ = KernelStream(stream_, o.dependent_launch && engine_->device().kernels_arch >= 90);
     CUDA_CHECK(cudaEventCreate(&start_));
     CUDA_CHECK(cudaEventCreate(&stop_));
@@ -80,6 +84,11 @@ void CudaContext::initialize() {
     if (engine_->gap_floats()) gap_ = (float*)alloc(engine_->gap_floats() * 4, "attention pool");
     if (engine_->attn_floats()) attn_ = (float*)alloc(engine_->attn_floats() * 4, "attention weights");
     if (engine_->hidden_floats()) hidden_ = (float*)alloc(engine_->hidden_floats() * 4, "attention fc1 outputs");
+    if (env_.implicit_gemm != "off") {  // zero between launches: each launch's last blocks reset theirs
+        env_.tile_arrivals = (int*)alloc(kTileArrivalSlots * sizeof(int), "implicit GEMM tile counts");
+        env_.tile_arrival_slots = kTileArrivalSlots;
+        CUDA_CHECK(cudaMemset(env_.tile_arrivals, 0, kTileArrivalSlots * sizeof(int)));
+    }
     if (o.verbose)
         std::fprintf(stderr, "cuda: context: stream, cuDNN / cuBLAS / cuBLASLt handles and %.1f MiB in %.3f s\n",
                      allocated_bytes_ / 1048576.0,

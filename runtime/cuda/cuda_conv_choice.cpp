@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "conv3x3_implicit_gemm.cuh"
 #include "conv_as_gemm.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_timing.h"
@@ -19,6 +20,7 @@ const char* conv_impl_name(ConvImpl impl) {
         case ConvImpl::cudnn_graph_per_group: return "cuDNN graph per group";
         case ConvImpl::im2col_cublaslt: return "im2col + cuBLASLt";
         case ConvImpl::im2col_cublaslt_per_group: return "im2col + cuBLASLt per group";
+        case ConvImpl::implicit_gemm: return "implicit GEMM";
     }
     return "?";
 }
@@ -78,6 +80,26 @@ bool ConvNode::build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts
             buffers_ = b;
             return true;
         }
+        case ConvImpl::implicit_gemm: {
+            const Conv2dAttrs& a = p.attrs;
+            if (p.precision != Precision::fp16 || a.kernel_h != 3 || a.kernel_w != 3 || a.stride_h != 1 ||
+                a.stride_w != 1 || a.pad_h != 1 || a.pad_w != 1 || a.dilation_h != 1 || a.dilation_w != 1 || p.has_z) {
+                *why = "runs fp16 3x3 convolutions with stride 1, padding 1 and no residual input only";
+                return false;
+            }
+            const ImplicitConv3x3Shape s{p.batch, p.in_h, p.in_w, a.in_channels, a.out_channels, a.groups};
+            *why = conv3x3_implicit_gemm_refusal(s, grouped.x, grouped.w, grouped.y);
+            if (!why->empty()) return false;
+            // The split partials go to the workspace, the tile counts to the context's slots: fewer splits
+            // where either is short.
+            int splits = conv3x3_implicit_gemm_splits(s, env.multiprocessors);
+            while (splits > 1 && (conv3x3_implicit_gemm_partial_bytes(s, splits) > grouped.workspace_bytes ||
+                                  !env.tile_arrivals || s.tiles() > env.tile_arrival_slots))
+                splits /= 2;
+            implicit_ = s, implicit_splits_ = splits, implicit_relu_ = p.relu;
+            buffers_ = grouped;
+            return true;
+        }
         case ConvImpl::cudnn_graph:
         case ConvImpl::cudnn_graph_per_group: {
             const bool per_group = impl == ConvImpl::cudnn_graph_per_group;
@@ -106,6 +128,11 @@ void ConvNode::launch(const ConvChoiceEnv& env) const {
         case ConvImpl::im2col_cublaslt_per_group: gemm_->launch(env.lt, buffers_, env.stream); break;
         case ConvImpl::cudnn_graph:
         case ConvImpl::cudnn_graph_per_group: graph_->launch(env.cudnn, buffers_, env.stream); break;
+        case ConvImpl::implicit_gemm:
+            conv3x3_implicit_gemm((const __half*)buffers_.x, (const __half*)buffers_.w, buffers_.bias_f,
+                                  (__half*)buffers_.y, implicit_, implicit_splits_, implicit_relu_,
+                                  (float*)buffers_.workspace, env.tile_arrivals, env.stream);
+            break;
     }
 }
 
@@ -124,12 +151,15 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
         candidates.push_back(ConvImpl::im2col_cublaslt_per_group);
     if (env.conv_graph != "off") candidates.push_back(ConvImpl::cudnn_graph);
     if (env.conv_graph == "auto" && p.attrs.groups > 1) candidates.push_back(ConvImpl::cudnn_graph_per_group);
+    if (env.implicit_gemm == "auto") candidates.push_back(ConvImpl::implicit_gemm);
     std::string why;
 
     // A way forced on ("on"), where it runs.
     const ConvImpl gemm_way = conv_runs_as_gemm(p.attrs) ? ConvImpl::cublaslt : ConvImpl::im2col_cublaslt;
-    for (ConvImpl forced : {gemm_way, ConvImpl::cudnn_graph}) {
-        const std::string& mode = forced == gemm_way ? env.conv_gemm : env.conv_graph;
+    for (ConvImpl forced : {ConvImpl::implicit_gemm, gemm_way, ConvImpl::cudnn_graph}) {
+        const std::string& mode = forced == ConvImpl::implicit_gemm ? env.implicit_gemm
+                                  : forced == gemm_way              ? env.conv_gemm
+                                                                    : env.conv_graph;
         if (mode != "on") continue;
         if (build(forced, p, key, grouped, dense, env, node, &why)) {
             impl_ = forced;

@@ -7,6 +7,10 @@
 //                (grouped convolutions only)
 //   im2col_cublaslt  the im2col gather into the workspace, then one cuBLASLt matmul with the dense filter
 //                and the epilogue fused (every convolution but the 1x1 ones; where the matrix fits)
+//   im2col_cublaslt_per_group  the group-major gather and one cuBLASLt matmul per group (a strided batch)
+//   implicit_gemm  kernels/conv3x3_implicit_gemm.cu: one kernel, no im2col matrix (fp16 3x3 stride-1 pad-1
+//                convolutions without a residual input, channels a group by 32 in and 64 out); a candidate
+//                only when RESNEST_IMPLICIT_GEMM is auto or on (not yet measured on a GPU)
 // Each candidate is timed on the context's buffers once per layer shape and batch, and the fastest kept;
 // the winner is remembered in the algorithm cache, so a later start builds only that one.
 // EngineOptions::conv_gemm / conv_graph "on" take that way wherever it runs, "off" never try it (conv_gemm
@@ -18,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "conv3x3_implicit_gemm_geometry.h"
 #include "conv_algo_cache.h"
 #include "cuda/cuda_conv.h"
 #include "cuda/cuda_gemm_conv.h"
@@ -32,9 +37,10 @@ enum class ConvImpl : int {
     cudnn_graph = 3,
     cudnn_graph_per_group = 4,
     im2col_cublaslt = 5,
-    im2col_cublaslt_per_group = 6  // a grouped convolution: group-major im2col, one matmul per group (batched)
+    im2col_cublaslt_per_group = 6,  // a grouped convolution: group-major im2col, one matmul per group (batched)
+    implicit_gemm = 7
 };
-constexpr int kConvImpls = 7;
+constexpr int kConvImpls = 8;
 const char* conv_impl_name(ConvImpl impl);
 
 // The choice's rule over the ways timed for one node, in candidate order (cuDNN's legacy call first): the
@@ -51,6 +57,10 @@ struct ConvChoiceEnv {
     cudaStream_t stream = nullptr;
     ConvAlgoCache* cache = nullptr;
     std::string conv_gemm = "auto", conv_graph = "auto";  // auto | on | off
+    std::string implicit_gemm = "off";                     // off | auto | on (RESNEST_IMPLICIT_GEMM)
+    int multiprocessors = 0;                               // the implicit GEMM's split plan fills one wave
+    int* tile_arrivals = nullptr;  // the implicit GEMM's per-tile counts: zero between launches
+    int tile_arrival_slots = 0;
     bool timed_search = false;
     bool verbose = false;
     int cublas_version = 0;
@@ -79,6 +89,9 @@ class ConvNode {
     std::unique_ptr<GemmConvLaunch> gemm_;
     std::unique_ptr<GraphConvLaunch> graph_;
     ConvBuffers buffers_{};  // the chosen way's buffers
+    ImplicitConv3x3Shape implicit_{};  // implicit_gemm: the problem, its K split and whether ReLU follows
+    int implicit_splits_ = 1;
+    bool implicit_relu_ = false;
     bool legacy_from_cache_ = false;
 };
 

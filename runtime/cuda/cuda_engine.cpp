@@ -32,6 +32,9 @@ CudaEngine::CudaEngine(Graph graph, const HostWeights& weights, const EngineOpti
     std::string pool_warning;
     row_lanes_requested_ = attention_pool_row_lanes_from(std::getenv("RESNEST_ATTENTION_POOL"), &pool_warning);
     if (!pool_warning.empty()) std::fprintf(stderr, "resnest: warning: %s\n", pool_warning.c_str());
+    std::string implicit_warning;
+    implicit_gemm_mode_ = implicit_gemm_mode_from(std::getenv("RESNEST_IMPLICIT_GEMM"), &implicit_warning);
+    if (!implicit_warning.empty()) std::fprintf(stderr, "resnest: warning: %s\n", implicit_warning.c_str());
     check_supported();
     // The NHWC input is written at the start of every forward pass: it takes a block in the arena,
     // which later activations reuse once the stem has read it.
@@ -55,6 +58,10 @@ CudaEngine::CudaEngine(Graph graph, const HostWeights& weights, const EngineOpti
         if (row_lanes_requested_)
             std::fprintf(stderr, "cuda: split attention pools with row lanes where the shape fits "
                          "(RESNEST_ATTENTION_POOL=row-lanes)\n");
+        if (implicit_gemm_mode_ != "off")
+            std::fprintf(stderr, "cuda: the implicit-GEMM 3x3 convolution %s (RESNEST_IMPLICIT_GEMM=%s)\n",
+                         implicit_gemm_mode_ == "on" ? "runs wherever it can" : "is timed beside the other ways",
+                         implicit_gemm_mode_.c_str());
         std::fprintf(stderr, "cuda: algorithm cache %s (%d entries%s)\n",
                      cache_path.empty() ? "in memory only" : cache_path.c_str(), cache_->loaded(),
                      cache_->skipped_lines() ? (", " + cache_->last_warning()).c_str() : "");
@@ -88,6 +95,16 @@ void CudaEngine::check_supported() {
         attn_floats_ = std::max<int64_t>(attn_floats_, (int64_t)options_.max_batch * a.radix * a.channels);
         hidden_floats_ = std::max<int64_t>(hidden_floats_, (int64_t)options_.max_batch * a.inter_channels);
     }
+}
+
+std::string implicit_gemm_mode_from(const char* value, std::string* warning) {
+    warning->clear();
+    if (!value || !*value) return "off";
+    for (const char* mode : {"off", "auto", "on"})
+        if (std::strcmp(value, mode) == 0) return mode;
+    *warning = std::string("RESNEST_IMPLICIT_GEMM=") + value +
+               " is not off, auto or on; convolutions run without the implicit-GEMM kernel";
+    return "off";
 }
 
 bool attention_pool_row_lanes_from(const char* value, std::string* warning) {

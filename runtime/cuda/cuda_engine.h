@@ -58,6 +58,9 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     // pools in one chunk, with channel lanes.)
     bool pool_row_lanes(const Node& n) const;
     int pool_chunks(const Node& n, int batch) const;
+    // RESNEST_IMPLICIT_GEMM: whether the convolution choice times the implicit-GEMM kernel ("auto"), takes
+    // it wherever it runs ("on") or leaves it out ("off", the default).
+    const std::string& implicit_gemm_mode() const { return implicit_gemm_mode_; }
 
   private:
     void check_supported();
@@ -76,10 +79,15 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     std::unique_ptr<ConvAlgoCache> cache_;
     int64_t gap_floats_ = 0, attn_floats_ = 0, hidden_floats_ = 0;
     bool row_lanes_requested_ = false;
+    std::string implicit_gemm_mode_ = "off";
 };
 
 // Which split-attention pool RESNEST_ATTENTION_POOL asks for: true for "row-lanes"; false for unset, "" or
 // "channel-lanes" (the default); any other value is false with *warning set to say so.
 bool attention_pool_row_lanes_from(const char* value, std::string* warning);
+
+// RESNEST_IMPLICIT_GEMM's mode: "off" for unset or "", else "off", "auto" or "on" as given; any other value
+// is "off" with *warning set to say so.
+std::string implicit_gemm_mode_from(const char* value, std::string* warning);
 
 }  // namespace resnest

@@ -480,6 +480,36 @@ TEST_CASE("whole models with every convolution forced onto cuBLASLt (1x1 directl
     }
 }
 
+TEST_CASE("whole models with the implicit-GEMM 3x3 convolution (RESNEST_IMPLICIT_GEMM=on) match the CPU",
+          "[cuda][models][implicit-gemm]") {
+    INFO("seed " << run_seed());
+    for (int batch : {1, 3}) {
+        for (const char* model : {"models/resnest50.json", "models/resnest50_fast_1s1x64d_torch.json"}) {
+            const CpuReference ref = cpu_reference(model, 10, batch, 19 + batch);
+            std::shared_ptr<resnest::Engine> e;
+            {
+                ScopedEnv implicit("RESNEST_IMPLICIT_GEMM", "on");
+                e = resnest::Engine::load_seeded(src(model), 10, cuda_options(Precision::fp16, batch));
+            }
+            std::vector<float> got = run_engine(*e, ref.x, batch);
+            INFO(model << " fp16 batch " << batch << ", implicit GEMM on");
+            const double err = check_logits(got, ref, batch, Precision::fp16);
+            // Where it ran: the 16 split-attention convolutions (3x3, stride 1, channels a group by 32 in and
+            // 64 out in both models) and the deep stem's third (32 -> 64); not the stem's first (stride 2) or
+            // second (32 outputs).
+            auto ctx = e->create_context();
+            ctx->set_input(ref.x.data(), batch);
+            ctx->run_loaded(batch);
+            int implicit = 0;
+            for (const resnest::NodeProfile& p : ctx->profile(batch, 2))
+                implicit += p.op.find("(implicit GEMM)") != std::string::npos;
+            CHECK(implicit == 17);
+            std::printf("cuda %s fp16 batch %d, implicit GEMM on %d convolutions: max|d|/max|ref| %.3g\n", model, batch,
+                        implicit, err);
+        }
+    }
+}
+
 TEST_CASE("whole models with split attention pooled in row lanes (RESNEST_ATTENTION_POOL=row-lanes) match the CPU",
           "[cuda][models]") {
     INFO("seed " << run_seed());

@@ -7,6 +7,7 @@
 
 #ifdef RESNEST_HAVE_CUDA
 
+#include "conv3x3_implicit_gemm.cuh"
 #include "conv_as_gemm.h"
 #include "split_attention_gate_rows.cuh"
 #include "split_attention_radix_softmax.cuh"
@@ -284,6 +285,44 @@ TEST_CASE("RESNEST_ATTENTION_POOL picks the row-lanes pool; another value is nam
     CHECK_FALSE(attention_pool_row_lanes_from("rows", &warning));
     CHECK_THAT(warning, Catch::Contains("RESNEST_ATTENTION_POOL=rows") && Catch::Contains("row-lanes") &&
                             Catch::Contains("channel lanes"));
+}
+
+TEST_CASE("RESNEST_IMPLICIT_GEMM is off, auto or on; another value is named in a warning", "[cuda-host]") {
+    std::string warning;
+    for (const char* v : {(const char*)nullptr, ""}) {
+        CHECK(implicit_gemm_mode_from(v, &warning) == "off");
+        CHECK(warning.empty());
+    }
+    for (const char* v : {"off", "auto", "on"}) {
+        CHECK(implicit_gemm_mode_from(v, &warning) == v);
+        CHECK(warning.empty());
+    }
+    CHECK(implicit_gemm_mode_from("yes", &warning) == "off");
+    CHECK_THAT(warning, Catch::Contains("RESNEST_IMPLICIT_GEMM=yes") && Catch::Contains("off, auto or on"));
+}
+
+TEST_CASE("the implicit-GEMM convolution refuses shapes, pointers and splits it cannot run, before any launch",
+          "[cuda-host][implicit-gemm]") {
+    // No GPU is needed: the checks come before the first CUDA call (the pointers are never touched).
+    alignas(16) static __half x[16], w[16], y[16];
+    float partial[4];
+    int arrivals[4];
+    const ImplicitConv3x3Shape s{1, 7, 7, 64, 128, 2};  // 32 -> 64 channels a group, 9 K steps
+    REQUIRE(std::string(conv3x3_implicit_gemm_refusal(s, x, w, y)).empty());
+    auto launch = [&](const ImplicitConv3x3Shape& shape, const __half* xp, int splits, int* counts) {
+        conv3x3_implicit_gemm(xp, w, nullptr, y, shape, splits, true, partial, counts, KernelStream());
+    };
+    CHECK_THROWS_WITH(launch({1, 7, 7, 48, 128, 2}, x, 1, arrivals),
+                      Catch::Contains("conv3x3_implicit_gemm") && Catch::Contains("multiples of 32"));
+    CHECK_THROWS_WITH(launch({1, 7, 7, 64, 96, 2}, x, 1, arrivals), Catch::Contains("64 (outputs)"));
+    CHECK_THROWS_WITH(launch(s, x + 1, 1, arrivals), Catch::Contains("16-byte aligned"));
+    for (int splits : {0, 10, 17}) {  // 10: more splits than the 9 K steps
+        INFO("splits " << splits);
+        CHECK_THROWS_WITH(launch(s, x, splits, arrivals), Catch::Contains("splits of 9 K steps"));
+    }
+    CHECK_THROWS_WITH(launch(s, x, 2, nullptr), Catch::Contains("arrival counts"));
+    CHECK(conv3x3_implicit_gemm_partial_bytes(s, 1) == 0);
+    CHECK(conv3x3_implicit_gemm_partial_bytes(s, 4) == 4ull * s.tiles() * 64 * 64 * sizeof(float));
 }
 
 TEST_CASE("the gate launchers refuse a radix over their limit and the rows gate a width over its shared memory, "

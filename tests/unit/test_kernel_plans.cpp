@@ -1,12 +1,17 @@
 // test_kernel_plans.cpp: the host arithmetic that decides how CUDA kernels divide their work, checked on the
-// CPU: split attention's pool chunking (kernels/split_attention_pool_plan.h) and how its kernels find U's
-// radix splits (kernels/split_attention_rows.cuh).
+// CPU: split attention's pool chunking (kernels/split_attention_pool_plan.h), how its kernels find U's
+// radix splits (kernels/split_attention_rows.cuh), and the implicit-GEMM convolution's addresses and K split
+// (kernels/conv3x3_implicit_gemm_geometry.h, against the labs' direct convolution, lab/lab_reference.h).
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <vector>
 
+#include "conv3x3_implicit_gemm_geometry.h"
+#include "lab/lab_reference.h"
 #include "split_attention_pool_plan.h"
 #include "split_attention_rows.cuh"
+#include "test_helpers.h"
 
 using namespace resnest;
 
@@ -145,4 +150,63 @@ TEST_CASE("radix rows describe U interleaved in one tensor or as R tensors apart
     const float* nine[kSplitAttentionMaxRadix + 1] = {a0, a1, a2, a0, a1, a2, a0, a1, a2};
     CHECK_THROWS_WITH(radix_rows_apart(nine, kSplitAttentionMaxRadix + 1, 8),
                       Catch::Contains("radix_rows_apart: radix 9"));
+}
+
+TEST_CASE("the implicit-GEMM convolution's matrices, multiplied, are the grouped 3x3 convolution", "[kernel-plan]") {
+    // Two groups of 32 -> 64 channels and one of 32 -> 64, on sizes where the padding and a partial M tile
+    // (M = 2*5*3 = 30 < 64) both occur.
+    using Shape3x3 = ImplicitConv3x3Shape;
+    for (Shape3x3 s : {Shape3x3{2, 5, 3, 64, 128, 2}, Shape3x3{1, 4, 6, 32, 64, 1}}) {
+        REQUIRE(s.fits());
+        const std::vector<float> x = test::random_floats((size_t)(s.m() * s.cin), -1.0f, 1.0f);
+        const std::vector<float> w = test::random_floats((size_t)s.cout * s.k(), -1.0f, 1.0f);
+        std::vector<float> y((size_t)(s.m() * s.cout), std::nanf(""));
+        for (int g = 0; g < s.groups; g++)
+            for (long long m = 0; m < s.m(); m++)
+                for (int o = 0; o < s.cout_g(); o++) {
+                    double acc = 0.0;
+                    for (int k = 0; k < s.k(); k++) {
+                        const long long a = s.a_offset(g, m, k);
+                        if (a >= 0) acc += (double)x[(size_t)a] * w[(size_t)s.b_offset(g, k, o)];
+                    }
+                    y[(size_t)s.y_offset(g, m, o)] = (float)acc;
+                }
+        std::vector<double> ref(y.size());
+        for (long long m = 0; m < s.m(); m++)
+            for (int o = 0; o < s.cout; o++)
+                ref[(size_t)(m * s.cout + o)] =
+                    lab::grouped_conv3x3_ref(x, w, s.h, s.w, s.cin, s.cout, s.groups, (int)(m / (s.h * s.w)),
+                                             (int)(m / s.w % s.h), (int)(m % s.w), o);
+        CHECK(lab::max_rel_error(y, ref) < 1e-6);
+        CHECK(s.a_offset(0, s.m(), 0) == -1);  // rows past M read nothing
+    }
+}
+
+TEST_CASE("the implicit-GEMM convolution's split plan: contiguous ranges, one wave, at least 8 K steps a split",
+          "[kernel-plan]") {
+    for (int splits = 1; splits <= 16; splits++) {
+        const ImplicitConv3x3Shape s{1, 7, 7, 512, 1024, 2};  // 72 K steps
+        int expect_begin = 0;
+        for (int q = 0; q < splits; q++) {
+            int b = 0, e = 0;
+            s.split_range(q, splits, &b, &e);
+            CHECK(b == expect_begin);
+            CHECK(e > b);
+            expect_begin = e;
+        }
+        CHECK(expect_begin == s.k_steps());
+    }
+    // ResNeSt50's conv2 at batch 1 on 132 SMs, by the rule: layer 4 has 1 x 8 x 2 = 16 tiles and 72 steps,
+    // so 8 splits (128 blocks, 9 steps each); layer 1 has 49 x 1 x 2 = 98 tiles (a second wave would be 196).
+    CHECK(conv3x3_implicit_gemm_splits({1, 7, 7, 512, 1024, 2}, 132) == 8);
+    CHECK(conv3x3_implicit_gemm_splits({1, 56, 56, 64, 128, 2}, 132) == 1);
+    using Shape3x3 = ImplicitConv3x3Shape;
+    for (int batch : {1, 8, 32})
+        for (Shape3x3 s : {Shape3x3{batch, 28, 28, 128, 256, 2}, Shape3x3{batch, 14, 14, 256, 512, 2}}) {
+            const int splits = conv3x3_implicit_gemm_splits(s, 132);
+            CHECK((splits == 1 || (long long)s.tiles() * splits <= 132));
+            CHECK(s.k_steps() / splits >= 8);
+        }
+    CHECK_FALSE((Shape3x3{1, 7, 7, 48, 128, 2}.fits()));  // 24 channels a group: not whole K steps
+    CHECK_FALSE((Shape3x3{1, 7, 7, 64, 96, 2}.fits()));   // 48 outputs a group: not a whole N tile
 }

@@ -1,15 +1,13 @@
 // test_lab_references.cpp: the CPU references the kernel labs judge their versions by
 // (kernels/lab/lab_reference.h), checked against the runtime's CPU oracle (runtime/cpu) on fresh random data:
 // pooling in both divisor rules and ceil mode, and split attention's pool -> gate -> weighted sum (with and
-// without the avd pool) at radix 1, 2, 4 and cardinality 1, 2; the classifier; a grouped 3x3 convolution,
-// and the implicit-GEMM lab's index arithmetic (implicit_conv3x3_geometry.h) against it.
+// without the avd pool) at radix 1, 2, 4 and cardinality 1, 2; the classifier; a grouped 3x3 convolution.
 #include <catch2/catch.hpp>
 
 #include <array>
 
 #include "cpu/cpu_ops.h"
 #include "graph.h"
-#include "lab/implicit_conv3x3_geometry.h"
 #include "lab/lab_reference.h"
 #include "test_helpers.h"
 
@@ -172,60 +170,4 @@ TEST_CASE("lab 1x1 convolution reference equals the CPU oracle", "[lab-reference
         INFO(n << " x " << cin << " -> " << cout << ", " << h << "x" << w);
         CHECK(rel(got, y) <= 1e-6);
     }
-}
-
-TEST_CASE("the implicit-GEMM lab's matrices, multiplied, are the grouped 3x3 convolution", "[lab-reference]") {
-    // Two groups of 32 -> 64 channels and one of 32 -> 64, on sizes where the padding and a partial M tile
-    // (M = 2*5*3 = 30 < 64) both occur.
-    for (lab::ImplicitConv3x3 s : {lab::ImplicitConv3x3{2, 5, 3, 64, 128, 2}, lab::ImplicitConv3x3{1, 4, 6, 32, 64, 1}}) {
-        REQUIRE(s.fits());
-        const std::vector<float> x = test::random_floats((size_t)(s.m() * s.cin), -1.0f, 1.0f);
-        const std::vector<float> w = test::random_floats((size_t)s.cout * s.k(), -1.0f, 1.0f);
-        std::vector<float> y((size_t)(s.m() * s.cout), std::nanf(""));
-        for (int g = 0; g < s.groups; g++)
-            for (long long m = 0; m < s.m(); m++)
-                for (int o = 0; o < s.cout_g(); o++) {
-                    double acc = 0.0;
-                    for (int k = 0; k < s.k(); k++) {
-                        const long long a = s.a_offset(g, m, k);
-                        if (a >= 0) acc += (double)x[(size_t)a] * w[(size_t)s.b_offset(g, k, o)];
-                    }
-                    y[(size_t)s.y_offset(g, m, o)] = (float)acc;
-                }
-        std::vector<double> ref(y.size());
-        for (long long m = 0; m < s.m(); m++)
-            for (int o = 0; o < s.cout; o++)
-                ref[(size_t)(m * s.cout + o)] = lab::grouped_conv3x3_ref(
-                    x, w, s.h, s.w, s.cin, s.cout, s.groups, (int)(m / (s.h * s.w)), (int)(m / s.w % s.h), (int)(m % s.w), o);
-        CHECK(lab::max_rel_error(y, ref) < 1e-6);
-        CHECK(s.a_offset(0, s.m(), 0) == -1);  // rows past M read nothing
-    }
-}
-
-TEST_CASE("the implicit-GEMM lab's split plan: contiguous ranges, one wave, at least 8 K steps a split",
-          "[lab-reference]") {
-    for (int splits = 1; splits <= 16; splits++) {
-        const lab::ImplicitConv3x3 s{1, 7, 7, 512, 1024, 2};  // 72 K steps
-        int expect_begin = 0;
-        for (int q = 0; q < splits; q++) {
-            int b = 0, e = 0;
-            s.split_range(q, splits, &b, &e);
-            CHECK(b == expect_begin);
-            CHECK(e > b);
-            expect_begin = e;
-        }
-        CHECK(expect_begin == s.k_steps());
-    }
-    // ResNeSt50's conv2 at batch 1 on 132 SMs, by the rule: layer 4 has 1 x 8 x 2 = 16 tiles and 72 steps,
-    // so 8 splits (128 blocks, 9 steps each); layer 1 has 49 x 1 x 2 = 98 tiles (a second wave would be 196).
-    CHECK(lab::implicit_conv3x3_splits({1, 7, 7, 512, 1024, 2}, 132) == 8);
-    CHECK(lab::implicit_conv3x3_splits({1, 56, 56, 64, 128, 2}, 132) == 1);
-    for (int batch : {1, 8, 32})
-        for (lab::ImplicitConv3x3 s : {lab::ImplicitConv3x3{batch, 28, 28, 128, 256, 2}, lab::ImplicitConv3x3{batch, 14, 14, 256, 512, 2}}) {
-            const int splits = lab::implicit_conv3x3_splits(s, 132);
-            CHECK((splits == 1 || (long long)s.tiles_m() * s.tiles_n() * s.groups * splits <= 132));
-            CHECK(s.k_steps() / splits >= 8);
-        }
-    CHECK_FALSE((lab::ImplicitConv3x3{1, 7, 7, 48, 128, 2}.fits()));  // 24 channels a group: not whole K steps
-    CHECK_FALSE((lab::ImplicitConv3x3{1, 7, 7, 64, 96, 2}.fits()));   // 48 outputs a group: not a whole N tile
 }

@@ -1,0 +1,171 @@
+// conv3x3_implicit_gemm.cu: the implicit-GEMM 3x3 convolution (conv3x3_implicit_gemm.cuh).
+// A block of 128 threads computes one 64x64 tile of (M, Cout/G) of one group over one range of K steps:
+// four warps of 32x32, each 2x2 wmma 16x16x16 fragments (half in, float accumulators). Every K step moves
+// a 64x32 piece of A (the input windows, read straight from x: zeros where a window leaves the image) and
+// a 32x64 piece of B (the filter as stored) into shared memory with 16-byte cp.async copies, two stages
+// deep, so the next step's loads fly while this one multiplies. The tile then goes through shared memory
+// as floats: with one split it is written out with the bias and ReLU; with several, each block writes its
+// partial tile, and the last to arrive (a per-tile counter) adds the partials in split order and writes y.
+#include "conv3x3_implicit_gemm.cuh"
+
+#include <mma.h>
+
+#include <cstdint>
+#include <string>
+
+#include "kernel_common.cuh"
+
+namespace resnest {
+
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kLdAB = kImplicitTileK + 8;  // a shared row of A or B: 40 halves (80 bytes, 16-byte aligned)
+constexpr int kLdC = kImplicitTileN + 4;   // a shared row of the float tile
+constexpr int kTileElems = kImplicitTileM * kImplicitTileN;
+constexpr int kMaxSplits = 16;
+
+struct StagedTiles {
+    __half a[2][kImplicitTileM][kLdAB];  // A: rows m, the K step's columns
+    __half b[2][kImplicitTileN][kLdAB];  // B transposed: rows o, the K step's columns (wmma col_major)
+};
+union SharedTiles {  // the float tile reuses the staging buffers once the K loop is done
+    StagedTiles in;
+    float c[kImplicitTileM][kLdC];
+};
+
+// 16 bytes global -> shared without a register round trip; zeros when !valid (the source is not read).
+__device__ __forceinline__ void copy16_async(void* smem, const void* gmem, bool valid) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void copy_wait_all_but_newest() { asm volatile("cp.async.wait_group 1;\n" ::); }
+__device__ __forceinline__ void copy_wait_all() { asm volatile("cp.async.wait_all;\n" ::); }
+
+// grid (tiles_m, tiles_n, groups * splits). partial (splits, tiles, 64*64) float; arrivals (tiles) int.
+__global__ void __launch_bounds__(kThreads)
+conv3x3_implicit_gemm_kernel(const __half* __restrict__ x, const __half* __restrict__ w,
+                             const float* __restrict__ bias, __half* __restrict__ y, ImplicitConv3x3Shape s,
+                             int splits, bool relu, float* __restrict__ partial, int* __restrict__ arrivals) {
+    using namespace nvcuda;
+    wait_for_producer_then_release_consumer();
+    __shared__ __align__(128) SharedTiles sh;
+    __shared__ int last_block;
+    const int t = threadIdx.x, g = blockIdx.z / splits, split = blockIdx.z % splits;
+    const long long m0 = (long long)blockIdx.x * kImplicitTileM;
+    const int n0 = blockIdx.y * kImplicitTileN;
+    int step_begin, step_end;
+    s.split_range(split, splits, &step_begin, &step_end);
+
+    // A thread moves pieces v = t and t + 128 of each tile: row v / 4 (t / 4 and t / 4 + 32), halves
+    // (v % 4) * 8 .. + 8 of the step; its two rows' window origins are found once, here.
+    const ImplicitConv3x3Shape::RowOrigin origin[2] = {s.row_origin(m0 + t / 4), s.row_origin(m0 + t / 4 + 32)};
+    auto load_stage = [&](int stage, int step) {
+        for (int i = 0; i < 2; i++) {
+            const int v = t + i * kThreads, row = v / 4, piece = (v % 4) * 8, col = step * kImplicitTileK + piece;
+            const long long a = s.a_offset(origin[i], g, col);
+            copy16_async(&sh.in.a[stage][row][piece], a < 0 ? x : x + a, a >= 0);
+            copy16_async(&sh.in.b[stage][row][piece], w + s.b_offset(g, col, n0 + row), true);
+        }
+    };
+
+    const int warp = t / 32, wm = warp / 2, wn = warp % 2;  // the warp's 32x32 corner of the tile
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.0f);
+    if (step_begin < step_end) load_stage(0, step_begin);
+    copy_commit();
+    for (int step = step_begin; step < step_end; step++) {
+        const int cur = (step - step_begin) & 1;
+        if (step + 1 < step_end) load_stage(cur ^ 1, step + 1);
+        copy_commit();  // possibly empty: one group per iteration keeps the wait below exact
+        copy_wait_all_but_newest();
+        __syncthreads();
+        for (int kk = 0; kk < kImplicitTileK; kk += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa[2];
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> fb[2];
+            for (int i = 0; i < 2; i++) wmma::load_matrix_sync(fa[i], &sh.in.a[cur][wm * 32 + i * 16][kk], kLdAB);
+            for (int j = 0; j < 2; j++) wmma::load_matrix_sync(fb[j], &sh.in.b[cur][wn * 32 + j * 16][kk], kLdAB);
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+        }
+        __syncthreads();  // the stage is read before the next iteration loads over it
+    }
+    copy_wait_all();
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            wmma::store_matrix_sync(&sh.c[wm * 32 + i * 16][wn * 32 + j * 16], acc[i][j], kLdC, wmma::mem_row_major);
+    __syncthreads();
+
+    if (splits > 1) {
+        const int tile = (g * s.tiles_n() + blockIdx.y) * s.tiles_m() + blockIdx.x;
+        float* mine = partial + ((long long)split * s.tiles() + tile) * kTileElems;
+        for (int v = t; v < kTileElems / 4; v += kThreads) {
+            const int row = v / (kImplicitTileN / 4), col = (v % (kImplicitTileN / 4)) * 4;
+            *(float4*)&mine[row * kImplicitTileN + col] = *(const float4*)&sh.c[row][col];
+        }
+        __threadfence();  // this block's partial is visible before its arrival is counted
+        __syncthreads();
+        if (t == 0) last_block = atomicAdd(&arrivals[tile], 1) == splits - 1;
+        __syncthreads();
+        if (!last_block) return;
+        __threadfence();
+        for (int v = t; v < kTileElems / 4; v += kThreads) {
+            const int row = v / (kImplicitTileN / 4), col = (v % (kImplicitTileN / 4)) * 4;
+            float4 sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            for (int q = 0; q < splits; q++) {  // split order, whichever block came last
+                const float4 p = __ldcg((const float4*)&partial[((long long)q * s.tiles() + tile) * kTileElems +
+                                                                row * kImplicitTileN + col]);
+                sum.x += p.x, sum.y += p.y, sum.z += p.z, sum.w += p.w;
+            }
+            *(float4*)&sh.c[row][col] = sum;
+        }
+        if (t == 0) arrivals[tile] = 0;  // every split has arrived: ready for the next launch
+        __syncthreads();
+    }
+
+    // y: eight channels (16 bytes) a thread at a time, bias and ReLU applied.
+    for (int v = t; v < kTileElems / 8; v += kThreads) {
+        const int row = v / (kImplicitTileN / 8), col = (v % (kImplicitTileN / 8)) * 8;
+        const long long m = m0 + row;
+        if (m >= s.m()) continue;
+        __align__(16) __half out[8];
+        for (int j = 0; j < 8; j++) {
+            const float val = sh.c[row][col + j] + (bias ? bias[g * s.cout_g() + n0 + col + j] : 0.0f);
+            out[j] = __float2half_rn(relu ? fmaxf(val, 0.0f) : val);
+        }
+        *(uint4*)&y[s.y_offset(g, m, n0 + col)] = *(const uint4*)out;
+    }
+}
+
+}  // namespace
+
+const char* conv3x3_implicit_gemm_refusal(const ImplicitConv3x3Shape& s, const void* x, const void* w,
+                                          const void* y) {
+    if (!s.fits())
+        return "needs channels a group in multiples of 32 (inputs) and 64 (outputs)";
+    if ((uintptr_t)x % 16 || (uintptr_t)w % 16 || (uintptr_t)y % 16) return "needs 16-byte aligned x, w and y";
+    return "";
+}
+
+size_t conv3x3_implicit_gemm_partial_bytes(const ImplicitConv3x3Shape& s, int splits) {
+    return splits > 1 ? (size_t)splits * s.tiles() * kTileElems * sizeof(float) : 0;
+}
+
+void conv3x3_implicit_gemm(const __half* x, const __half* w, const float* bias, __half* y,
+                           const ImplicitConv3x3Shape& s, int splits, bool relu, float* partial, int* arrivals,
+                           KernelStream stream) {
+    const std::string refusal = conv3x3_implicit_gemm_refusal(s, x, w, y);
+    if (!refusal.empty()) throw Error("conv3x3_implicit_gemm: " + refusal);
+    if (splits < 1 || splits > kMaxSplits || splits > s.k_steps())
+        throw Error("conv3x3_implicit_gemm: " + std::to_string(splits) + " splits of " + std::to_string(s.k_steps()) +
+                    " K steps (1 to 16, at most one a step)");
+    if (splits > 1 && (!partial || !arrivals))
+        throw Error("conv3x3_implicit_gemm: a split launch needs its partial sums and arrival counts");
+    const dim3 grid(s.tiles_m(), s.tiles_n(), s.groups * splits);
+    launch_kernel("conv3x3_implicit_gemm", conv3x3_implicit_gemm_kernel, grid, kThreads, 0, stream, x, w, bias, y, s,
+                  splits, relu, partial, arrivals);
+}
+
+}  // namespace resnest

@@ -1,0 +1,94 @@
+// conv3x3_implicit_gemm_geometry.h: the index arithmetic of a grouped 3x3 convolution (stride 1, padding 1)
+// read as one matrix product per group without an im2col matrix (implicit GEMM): what the kernel
+// (conv3x3_implicit_gemm.cu) computes its addresses with, and its host test (tests/unit/test_kernel_plans.cpp)
+// multiplies the matrices these offsets describe and compares with a direct convolution. Plain C++ where
+// not compiled by nvcc.
+//
+//   x (N, H, W, Cin) NHWC, w (Cout, 3, 3, Cin/G) OHWI as stored, y (N, H, W, Cout); per group g:
+//   A (M = N*H*W, K = 9*Cin/G):  A[m][k] = x[n, oy + ky - 1, ox + kx - 1, g*Cin/G + c]  (0 in the padding)
+//   B (K, Cout/G):               B[k][o] = w[g*Cout/G + o, ky, kx, c]
+//   y[m][g*Cout/G + o] = relu?( sum_k A[m][k] * B[k][o] + bias[g*Cout/G + o] )
+// with m = (n*H + oy)*W + ox and k = (ky*3 + kx)*Cin/G + c: tap-major, so a run of k inside one tap is a
+// run of contiguous channels in both x and w.
+//
+// Split-K: the K/kImplicitTileK steps of a tile are cut into `splits` contiguous ranges, one block each; the
+// last block of a tile to finish adds the ranges' float partial sums in split order (the sum does not depend
+// on which block finished last) and writes y.
+#pragma once
+#include <cstdint>
+
+#ifdef __CUDACC__
+#define RESNEST_IMPLICIT_HOST_DEVICE __host__ __device__
+#else
+#define RESNEST_IMPLICIT_HOST_DEVICE
+#endif
+
+namespace resnest {
+
+// A block's tile of (M, Cout/G) and its K step.
+constexpr int kImplicitTileM = 64, kImplicitTileN = 64, kImplicitTileK = 32;
+
+struct ImplicitConv3x3Shape {
+    int n, h, w, cin, cout, groups;
+
+    RESNEST_IMPLICIT_HOST_DEVICE int cin_g() const { return cin / groups; }
+    RESNEST_IMPLICIT_HOST_DEVICE int cout_g() const { return cout / groups; }
+    RESNEST_IMPLICIT_HOST_DEVICE long long m() const { return (long long)n * h * w; }
+    RESNEST_IMPLICIT_HOST_DEVICE int k() const { return 9 * cin_g(); }
+    RESNEST_IMPLICIT_HOST_DEVICE int k_steps() const { return k() / kImplicitTileK; }
+    RESNEST_IMPLICIT_HOST_DEVICE int tiles_m() const { return (int)((m() + kImplicitTileM - 1) / kImplicitTileM); }
+    RESNEST_IMPLICIT_HOST_DEVICE int tiles_n() const { return cout_g() / kImplicitTileN; }
+    RESNEST_IMPLICIT_HOST_DEVICE int tiles() const { return tiles_m() * tiles_n() * groups; }  // all groups'
+    // The kernel's requirements: whole K steps inside one tap (16-byte loads of 8 halves) and whole N tiles.
+    bool fits() const {
+        return n >= 1 && h >= 1 && w >= 1 && groups >= 1 && cin % groups == 0 && cout % groups == 0 &&
+               cin_g() % kImplicitTileK == 0 && cout_g() % kImplicitTileN == 0;
+    }
+
+    // Where output row m's window starts: the image's first pixel and (oy, ox); invalid past M. A kernel
+    // computes this once per row it loads, outside its K loop (64-bit divisions), then a_offset per step.
+    struct RowOrigin {
+        long long pixel0;  // n*H*W
+        int oy, ox;
+        bool valid;
+    };
+    RESNEST_IMPLICIT_HOST_DEVICE RowOrigin row_origin(long long row) const {
+        if (row >= m()) return {0, 0, 0, false};
+        return {row / ((long long)w * h) * ((long long)w * h), (int)((row / w) % h), (int)(row % w), true};
+    }
+    // Element offset in x of A[m][k] of group g for the row at r, or -1 where the window reads the padding
+    // (or the row is past M).
+    RESNEST_IMPLICIT_HOST_DEVICE long long a_offset(const RowOrigin& r, int g, int col) const {
+        if (!r.valid) return -1;
+        const int tap = col / cin_g(), c = col - tap * cin_g();
+        const int iy = r.oy + tap / 3 - 1, ix = r.ox + tap % 3 - 1;
+        if (iy < 0 || iy >= h || ix < 0 || ix >= w) return -1;
+        return (r.pixel0 + (long long)iy * w + ix) * cin + (long long)g * cin_g() + c;
+    }
+    RESNEST_IMPLICIT_HOST_DEVICE long long a_offset(int g, long long row, int col) const {
+        return a_offset(row_origin(row), g, col);
+    }
+    // Element offset in w of B[k][o] of group g.
+    RESNEST_IMPLICIT_HOST_DEVICE long long b_offset(int g, int col, int o) const {
+        return ((long long)g * cout_g() + o) * k() + col;
+    }
+    // Element offset in y of output row m, channel o of group g.
+    RESNEST_IMPLICIT_HOST_DEVICE long long y_offset(int g, long long row, int o) const {
+        return row * cout + (long long)g * cout_g() + o;
+    }
+    // The K steps split s of `splits` runs: [*begin, *end).
+    RESNEST_IMPLICIT_HOST_DEVICE void split_range(int s, int splits, int* begin, int* end) const {
+        *begin = (int)((long long)k_steps() * s / splits);
+        *end = (int)((long long)k_steps() * (s + 1) / splits);
+    }
+};
+
+// The split count: the largest power of two up to 16 that keeps the blocks within one wave of `sms`
+// multiprocessors and every split at least 8 K steps long; 1 where the tiles alone fill the card.
+inline int conv3x3_implicit_gemm_splits(const ImplicitConv3x3Shape& s, int sms) {
+    int splits = 1;
+    while (splits < 16 && (long long)s.tiles() * splits * 2 <= sms && s.k_steps() / (splits * 2) >= 8) splits *= 2;
+    return splits;
+}
+
+}  // namespace resnest
