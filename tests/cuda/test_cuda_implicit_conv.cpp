@@ -2,10 +2,12 @@
 // CPU oracle at every shape of the committed models it runs (their split-attention convolutions and the deep
 // stem's last one) and at ragged ones (partial tiles, four groups, one pixel), with and without bias and
 // ReLU, at every split count, on poisoned outputs with guard regions: the same result twice in a row (the
-// split sums in a fixed order, the tile counts reset by each launch) and the counts left zero.
+// split sums in a fixed order, the tile counts reset by each launch) and the counts left zero; and on three
+// small shapes, for the sanitize stage's racecheck.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <initializer_list>
 #include <thread>
 #include <vector>
 
@@ -34,93 +36,111 @@ ConvCase case3x3(int cin, int cout, int groups, int h, int w) {
     return {a, h, w, h, w};
 }
 
+// Checks the kernel against the CPU oracle on `c` at each batch and split count (those within its K steps),
+// with and without bias and ReLU, each launch twice (the second bit for bit the first), and the tile
+// counts zero afterwards. Returns the launches made.
+int check_implicit_conv(const ConvCase& c, std::initializer_list<int> batches,
+                        std::initializer_list<int> split_counts) {
+    const int threads = (int)std::max(1u, std::thread::hardware_concurrency());
+    int launches = 0;
+    for (int n : batches) {
+        const resnest::Conv2dAttrs& a = c.a;
+        const int cin_g = a.in_channels / a.groups, hw = c.h * c.w;
+        const resnest::ImplicitConv3x3Shape s{n, c.h, c.w, a.in_channels, a.out_channels, a.groups};
+        REQUIRE(s.fits());
+        const uint64_t salt = (uint64_t)a.in_channels * 7919 + a.out_channels * 31 + hw * 7 + a.groups + n;
+        const std::vector<float> x =
+            round_to_storage(random_floats((size_t)n * a.in_channels * hw, -1, 1, salt), Precision::fp16);
+        const float wscale = 1.0f / std::sqrt(9.0f * cin_g);
+        const std::vector<float> w = round_to_storage(
+            random_floats((size_t)a.out_channels * cin_g * 9, -wscale, wscale, salt + 1), Precision::fp16);
+        const std::vector<float> bias = random_floats(a.out_channels, -0.5f, 0.5f, salt + 2);
+        // The oracle without the bias (NCHW); the bias and ReLU variants are added to it below.
+        std::vector<float> conv((size_t)n * a.out_channels * hw);
+        std::vector<float> ws(resnest::conv2d_workspace_floats(a, c.h, c.w, c.oh, c.ow) + 1);
+        for (int b = 0; b < n; b++)
+            resnest::conv2d_im2col_gemm(a, x.data() + (size_t)b * a.in_channels * hw, c.h, c.w, w.data(), nullptr,
+                                        conv.data() + (size_t)b * a.out_channels * hw, c.oh, c.ow, ws.data(), threads);
+        GuardedBuffer dx(x.size(), 2), dw(w.size(), 2), dbias(bias.size(), 4), dy(conv.size(), 2);
+        dx.upload(nchw_to_nhwc(x, n, a.in_channels, hw));
+        dw.upload(resnest::conv_weight_oihw_to_ohwi(w, a.out_channels, cin_g, 3, 3));
+        dbias.upload(bias);
+        float* partial = nullptr;
+        int* arrivals = nullptr;
+        check(cudaMalloc(&partial, resnest::conv3x3_implicit_gemm_partial_bytes(s, 16) + 16), "partial sums");
+        check(cudaMalloc(&arrivals, s.tiles() * sizeof(int)), "tile counts");
+        check(cudaMemset(arrivals, 0, s.tiles() * sizeof(int)), "tile counts");
+        for (bool with_bias : {true, false})
+            for (bool relu : {false, true}) {
+                std::vector<float> ref = conv;
+                for (int b = 0; b < n; b++)
+                    for (int o = 0; o < a.out_channels; o++)
+                        for (int p = 0; p < hw; p++) {
+                            float& v = ref[((size_t)b * a.out_channels + o) * hw + p];
+                            if (with_bias) v += bias[o];
+                            if (relu) v = std::max(v, 0.0f);
+                        }
+                for (int splits : split_counts) {
+                    if (splits > s.k_steps()) continue;
+                    INFO(a.in_channels << "->" << a.out_channels << " groups " << a.groups << " " << c.h << "x" << c.w
+                                       << " batch " << n << (with_bias ? " bias" : "") << (relu ? " relu" : "")
+                                       << " splits " << splits);
+                    std::vector<float> first;
+                    for (int rep = 0; rep < 2; rep++) {
+                        check(cudaMemset(dy.data(), kPoison, conv.size() * 2), "poison");
+                        resnest::conv3x3_implicit_gemm((const __half*)dx.data(), (const __half*)dw.data(),
+                                                       with_bias ? (const float*)dbias.data() : nullptr,
+                                                       (__half*)dy.data(), s, splits, relu, partial, arrivals,
+                                                       resnest::KernelStream(nullptr));
+                        check(cudaDeviceSynchronize(), "implicit GEMM convolution");
+                        launches++;
+                        std::vector<float> got;
+                        std::string why;
+                        REQUIRE(dy.download(got, &why));
+                        got = nhwc_to_nchw(got, n, a.out_channels, hw);
+                        if (rep == 0) {
+                            CHECK(max_rel_error(got, ref) <= op_tolerance(Precision::fp16));
+                            first = got;
+                        } else {
+                            CHECK(got == first);  // bit for bit: nothing depends on which block came last
+                        }
+                    }
+                }
+            }
+        std::vector<int> counts(s.tiles(), -1);
+        check(cudaMemcpy(counts.data(), arrivals, counts.size() * sizeof(int), cudaMemcpyDeviceToHost), "counts");
+        CHECK(std::count(counts.begin(), counts.end(), 0) == (long)counts.size());
+        cudaFree(partial);
+        cudaFree(arrivals);
+    }
+    return launches;
+}
+
 }  // namespace
 
 TEST_CASE("the implicit-GEMM 3x3 convolution matches the CPU at every shape it runs, at every split",
-          "[cuda][ops][implicit-gemm]") {
+          "[cuda][conv][implicit-gemm]") {
     INFO("seed " << run_seed());
     std::vector<ConvCase> cases;
     for (const ConvCase& c : model_conv_cases())
         if (runs_implicit(c)) cases.push_back(c);
-    // The split-attention convolutions of layers 1-4 (groups 2 in ResNeSt50, 1 in the fast model) and their
-    // first blocks' larger sizes, at least.
+    // The split-attention convolutions of layers 1-4 (groups 2 in ResNeSt50, 1 in the fast model), their first
+    // blocks' larger sizes and the deep stem's third convolution, at least.
     CHECK(cases.size() >= 8);
-    cases.push_back(case3x3(64, 128, 2, 5, 3));    // M = 15 a image: one partial tile
-    cases.push_back(case3x3(128, 256, 4, 9, 7));   // four groups of 32 -> 64
-    cases.push_back(case3x3(32, 64, 1, 1, 1));     // one pixel: every tap but the centre in the padding
-    const int threads = (int)std::max(1u, std::thread::hardware_concurrency());
+    cases.push_back(case3x3(64, 128, 2, 5, 3));   // M = 15 an image: one partial tile
+    cases.push_back(case3x3(128, 256, 4, 9, 7));  // four groups of 32 -> 64
+    cases.push_back(case3x3(32, 64, 1, 1, 1));    // one pixel: every tap but the centre in the padding
     int launches = 0;
-    for (const ConvCase& c : cases)
-        for (int n : {1, 3}) {
-            const resnest::Conv2dAttrs& a = c.a;
-            const int cin_g = a.in_channels / a.groups, hw = c.h * c.w;
-            const resnest::ImplicitConv3x3Shape s{n, c.h, c.w, a.in_channels, a.out_channels, a.groups};
-            REQUIRE(s.fits());
-            const uint64_t salt = (uint64_t)a.in_channels * 7919 + a.out_channels * 31 + hw * 7 + a.groups + n;
-            const std::vector<float> x =
-                round_to_storage(random_floats((size_t)n * a.in_channels * hw, -1, 1, salt), Precision::fp16);
-            const float wscale = 1.0f / std::sqrt(9.0f * cin_g);
-            const std::vector<float> w = round_to_storage(
-                random_floats((size_t)a.out_channels * cin_g * 9, -wscale, wscale, salt + 1), Precision::fp16);
-            const std::vector<float> bias = random_floats(a.out_channels, -0.5f, 0.5f, salt + 2);
-            // The oracle without the bias (NCHW); the bias and ReLU variants are added to it below.
-            std::vector<float> conv((size_t)n * a.out_channels * hw);
-            std::vector<float> ws(resnest::conv2d_workspace_floats(a, c.h, c.w, c.oh, c.ow) + 1);
-            for (int b = 0; b < n; b++)
-                resnest::conv2d_im2col_gemm(a, x.data() + (size_t)b * a.in_channels * hw, c.h, c.w, w.data(), nullptr,
-                                            conv.data() + (size_t)b * a.out_channels * hw, c.oh, c.ow, ws.data(),
-                                            threads);
-            GuardedBuffer dx(x.size(), 2), dw(w.size(), 2), dbias(bias.size(), 4), dy(conv.size(), 2);
-            dx.upload(nchw_to_nhwc(x, n, a.in_channels, hw));
-            dw.upload(resnest::conv_weight_oihw_to_ohwi(w, a.out_channels, cin_g, 3, 3));
-            dbias.upload(bias);
-            float* partial = nullptr;
-            int* arrivals = nullptr;
-            check(cudaMalloc(&partial, resnest::conv3x3_implicit_gemm_partial_bytes(s, 16) + 16), "partial sums");
-            check(cudaMalloc(&arrivals, s.tiles() * sizeof(int)), "tile counts");
-            check(cudaMemset(arrivals, 0, s.tiles() * sizeof(int)), "tile counts");
-            for (bool with_bias : {true, false})
-                for (bool relu : {false, true}) {
-                    std::vector<float> ref = conv;
-                    for (int b = 0; b < n; b++)
-                        for (int o = 0; o < a.out_channels; o++)
-                            for (int p = 0; p < hw; p++) {
-                                float& v = ref[((size_t)b * a.out_channels + o) * hw + p];
-                                if (with_bias) v += bias[o];
-                                if (relu) v = std::max(v, 0.0f);
-                            }
-                    for (int splits : {1, 2, 3, 4, 8, 16}) {
-                        if (splits > s.k_steps()) continue;
-                        INFO(a.in_channels << "->" << a.out_channels << " groups " << a.groups << " " << c.h << "x"
-                                           << c.w << " batch " << n << (with_bias ? " bias" : "")
-                                           << (relu ? " relu" : "") << " splits " << splits);
-                        std::vector<float> first;
-                        for (int rep = 0; rep < 2; rep++) {
-                            check(cudaMemset(dy.data(), kPoison, conv.size() * 2), "poison");
-                            resnest::conv3x3_implicit_gemm((const __half*)dx.data(), (const __half*)dw.data(),
-                                                           with_bias ? (const float*)dbias.data() : nullptr,
-                                                           (__half*)dy.data(), s, splits, relu, partial, arrivals,
-                                                           resnest::KernelStream(nullptr));
-                            check(cudaDeviceSynchronize(), "implicit GEMM convolution");
-                            launches++;
-                            std::vector<float> got;
-                            std::string why;
-                            REQUIRE(dy.download(got, &why));
-                            got = nhwc_to_nchw(got, n, a.out_channels, hw);
-                            if (rep == 0) {
-                                CHECK(max_rel_error(got, ref) <= op_tolerance(Precision::fp16));
-                                first = got;
-                            } else {
-                                CHECK(got == first);  // bit for bit: nothing depends on which block came last
-                            }
-                        }
-                    }
-                }
-            std::vector<int> counts(s.tiles(), -1);
-            check(cudaMemcpy(counts.data(), arrivals, counts.size() * sizeof(int), cudaMemcpyDeviceToHost), "counts");
-            CHECK(std::count(counts.begin(), counts.end(), 0) == (long)counts.size());
-            cudaFree(partial);
-            cudaFree(arrivals);
-        }
+    for (const ConvCase& c : cases) launches += check_implicit_conv(c, {1, 3}, {1, 2, 3, 4, 8, 16});
     std::printf("cuda implicit-GEMM 3x3 convolution: %zu shapes, %d launches checked\n", cases.size(), launches);
+}
+
+// Small shapes only, so that the sanitize stage's racecheck (which instruments shared memory and takes
+// [ops] but not [conv]) gets through the staging pipeline and the split-K hand-off in seconds.
+TEST_CASE("the implicit-GEMM 3x3 convolution on small shapes, one split and several", "[cuda][ops][implicit-gemm]") {
+    INFO("seed " << run_seed());
+    int launches = 0;
+    for (const ConvCase& c : {case3x3(64, 128, 2, 5, 3), case3x3(512, 1024, 2, 7, 7), case3x3(32, 64, 1, 3, 4)})
+        launches += check_implicit_conv(c, {1}, {1, 4});
+    CHECK(launches > 0);
 }
