@@ -9,9 +9,9 @@
 #   QUICK=1 ...     shorter runs for a tight device budget: parity fp32/fp16 only, 50 timed runs per bench
 #                   row, no timed-search rows, PyTorch's graph-replay configurations and torch.compile
 #                   at batches 1 and 128. A 15-minute device budget fits two calls (H200, 6ebbad4: ~330 s,
-#                   about 380 s with the GPU tests and the choice, workspace, pool and radix-split variants
-#                   added since (QUICK leaves out the rows two calls have measured), and ~230 s with the
-#                   grouped-convolution lab):
+#                   about 450 s with the GPU tests and the choice, workspace, pool, radix-split and
+#                   implicit-GEMM variants added since (QUICK leaves out the rows two calls have measured),
+#                   and ~250 s with the two grouped-convolution labs); give the first DEADLINE_S=480:
 #                   STAGES="tests bench torch variants profile", then, while the machine is still warm,
 #                   STAGES="coldstart lab parity sanitize".
 #   DEADLINE_S=N    stop starting stages N seconds after the script began, and cut a stage's own limit to
@@ -106,7 +106,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --f
 L() { ((QUICK)) && echo "$2" || echo "$1"; }  # a stage's time limit: L NORMAL QUICK
 
 run_tests() {
-    stage gpu_tests "$(L 400 220)" "$TESTS" --durations yes
+    stage gpu_tests "$(L 400 300)" "$TESTS" --durations yes
 }
 
 run_parity() {
