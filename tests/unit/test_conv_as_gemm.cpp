@@ -119,7 +119,7 @@ TEST_CASE("conv_runs_as_gemm takes exactly the 1x1, stride-1, unpadded, ungroupe
     CHECK_THROWS_WITH(conv_as_gemm(a, 1, 7, 7), Catch::Contains("3x3") && Catch::Contains("2 groups"));
 }
 
-TEST_CASE("every 1x1 convolution of the committed models qualifies; the 3x3 ones do not", "[gemm]") {
+TEST_CASE("every 1x1 convolution of the committed models qualifies, and no 3x3 one does", "[gemm]") {
     for (const char* m : {"models/resnest50.json", "models/resnest50_fast_1s1x64d.json", "models/resnest50d_torch.json",
                           "models/resnest50_fast_1s1x64d_torch.json"}) {
         Graph g = graph_load(test::source_path(m));

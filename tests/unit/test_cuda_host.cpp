@@ -167,8 +167,8 @@ TEST_CASE("the small-batch split-attention gate is chosen below half a wave, for
     CHECK(split_attention_gate_fc_weight_bytes({1, 4, 2, 24, 16}) == 4LL * (16 * 12 + 96 * 8));
 }
 
-TEST_CASE("the gate as matmuls describes every attention of both models; grouped fcs, chunked pools and cached "
-          "algorithms that do not parse are refused",
+TEST_CASE("the gate as matmuls describes every attention of both models, and refuses grouped fcs, chunked pools and cached "
+          "algorithms that do not parse",
           "[cuda-host]") {
     // Distinct fake device addresses, 256-byte aligned: describe only builds descriptors.
     auto fake = [](uintptr_t k) { return (float*)(k << 20); };
@@ -273,7 +273,7 @@ TEST_CASE("CUDA's initialisation on a thread of its own returns, device or not, 
                       Catch::Contains("CUDA device 63 does not exist"));
 }
 
-TEST_CASE("RESNEST_ATTENTION_POOL picks the row-lanes pool; another value is named in a warning", "[cuda-host]") {
+TEST_CASE("RESNEST_ATTENTION_POOL picks the row-lanes pool, and another value is named in a warning", "[cuda-host]") {
     std::string warning;
     for (const char* v : {(const char*)nullptr, "", "channel-lanes"}) {
         INFO((v ? v : "(unset)"));
@@ -287,7 +287,7 @@ TEST_CASE("RESNEST_ATTENTION_POOL picks the row-lanes pool; another value is nam
                             Catch::Contains("channel lanes"));
 }
 
-TEST_CASE("RESNEST_IMPLICIT_GEMM is off, auto or on; another value is named in a warning", "[cuda-host]") {
+TEST_CASE("RESNEST_IMPLICIT_GEMM is off, auto or on, and another value is named in a warning", "[cuda-host]") {
     std::string warning;
     for (const char* v : {(const char*)nullptr, ""}) {
         CHECK(implicit_gemm_mode_from(v, &warning) == "off");

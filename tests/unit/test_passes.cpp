@@ -113,7 +113,7 @@ TEST_CASE("drop_unread_weights keeps exactly the tensors the passed graph reads"
     CHECK(drop_unread_weights(g, w) == 0);
 }
 
-TEST_CASE("pad_input_channels widens the input and the stem filter with zeros; the sums do not change",
+TEST_CASE("pad_input_channels widens the input and the stem filter with zeros, and the sums do not change",
           "[passes][cuda-host]") {
     Graph g = graph_load(test::source_path("models/resnest50.json"));
     HostWeights w;

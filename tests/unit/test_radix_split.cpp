@@ -138,7 +138,7 @@ TEST_CASE("split_radix_convolutions takes only blocks within the position limit,
     }
 }
 
-TEST_CASE("RESNEST_RADIX_SPLIT: off, all or a position count; anything else is named", "[passes][radix-split]") {
+TEST_CASE("RESNEST_RADIX_SPLIT: off, all or a position count, and anything else is named", "[passes][radix-split]") {
     CHECK(radix_split_from(nullptr) == 0);
     CHECK(radix_split_from("") == 0);
     CHECK(radix_split_from("off") == 0);
