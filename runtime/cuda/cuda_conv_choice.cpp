@@ -244,6 +244,8 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
     if (env.verbose) {
         std::string split;
         if (gemm_ && gemm_->split_k() > 1) split = " (split-K " + std::to_string(gemm_->split_k()) + ")";
+        if (impl_ == ConvImpl::implicit_gemm && implicit_splits_ > 1)
+            split = " (K split " + std::to_string(implicit_splits_) + " ways)";
         std::fprintf(stderr, "cuda: %s at batch %d%s: %s%s\n", node.c_str(), p.batch, report.c_str(),
                      conv_impl_name(impl_), split.c_str());
     }
