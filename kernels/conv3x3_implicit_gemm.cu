@@ -99,8 +99,8 @@ conv3x3_implicit_gemm_kernel(const __half* __restrict__ x, const __half* __restr
     __syncthreads();
 
     if (splits > 1) {
-        const int tile = (g * s.tiles_n() + blockIdx.y) * s.tiles_m() + blockIdx.x;
-        float* mine = partial + ((long long)split * s.tiles() + tile) * kTileElems;
+        const int tile = s.tile_index(g, blockIdx.y, blockIdx.x);
+        float* mine = partial + s.partial_offset(split, tile);
         for (int v = t; v < kTileElems / 4; v += kThreads) {
             const int row = v / (kImplicitTileN / 4), col = (v % (kImplicitTileN / 4)) * 4;
             *(float4*)&mine[row * kImplicitTileN + col] = *(const float4*)&sh.c[row][col];
@@ -115,8 +115,8 @@ conv3x3_implicit_gemm_kernel(const __half* __restrict__ x, const __half* __restr
             const int row = v / (kImplicitTileN / 4), col = (v % (kImplicitTileN / 4)) * 4;
             float4 sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
             for (int q = 0; q < splits; q++) {  // split order, whichever block came last
-                const float4 p = __ldcg((const float4*)&partial[((long long)q * s.tiles() + tile) * kTileElems +
-                                                                row * kImplicitTileN + col]);
+                const float4 p =
+                    __ldcg((const float4*)&partial[s.partial_offset(q, tile) + row * kImplicitTileN + col]);
                 sum.x += p.x, sum.y += p.y, sum.z += p.z, sum.w += p.w;
             }
             *(float4*)&sh.c[row][col] = sum;

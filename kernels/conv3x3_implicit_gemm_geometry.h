@@ -76,6 +76,14 @@ struct ImplicitConv3x3Shape {
     RESNEST_IMPLICIT_HOST_DEVICE long long y_offset(int g, long long row, int o) const {
         return row * cout + (long long)g * cout_g() + o;
     }
+    // The tile counter and partial-sum slot of block (tile_m, tile_n) of group g: tiles are numbered group by
+    // group, N tile by N tile; split s of a tile writes its 64x64 floats at partial_offset(s, tile).
+    RESNEST_IMPLICIT_HOST_DEVICE int tile_index(int g, int tile_n, int tile_m) const {
+        return (g * tiles_n() + tile_n) * tiles_m() + tile_m;
+    }
+    RESNEST_IMPLICIT_HOST_DEVICE long long partial_offset(int split, int tile) const {
+        return ((long long)split * tiles() + tile) * (kImplicitTileM * kImplicitTileN);
+    }
     // The K steps split s of `splits` runs: [*begin, *end).
     RESNEST_IMPLICIT_HOST_DEVICE void split_range(int s, int splits, int* begin, int* end) const {
         *begin = (int)((long long)k_steps() * s / splits);

@@ -4,6 +4,7 @@
 // (kernels/conv3x3_implicit_gemm_geometry.h, against the labs' direct convolution, lab/lab_reference.h).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -210,3 +211,77 @@ TEST_CASE("the implicit-GEMM convolution's split plan: contiguous ranges, one wa
     CHECK_FALSE((Shape3x3{1, 7, 7, 48, 128, 2}.fits()));  // 24 channels a group: not whole K steps
     CHECK_FALSE((Shape3x3{1, 7, 7, 64, 96, 2}.fits()));   // 48 outputs a group: not a whole N tile
 }
+
+TEST_CASE("the implicit-GEMM convolution's blocks, emulated on the host, cover every output once and split K "
+          "without loss", "[kernel-plan]") {
+    // The kernel's grid walked on the CPU with its own index functions: block (tile_m, tile_n, g * splits + s)
+    // multiplies its K steps into a 64x64 float tile at partial_offset(s, tile_index(...)); the tile's splits
+    // are then added in split order and written at y_offset, rows past M skipped. Every output must be
+    // written exactly once and equal the direct convolution, at every split count.
+    using Shape3x3 = ImplicitConv3x3Shape;
+    for (Shape3x3 s : {Shape3x3{3, 5, 7, 64, 128, 2}, Shape3x3{1, 3, 3, 64, 256, 2}, Shape3x3{2, 4, 4, 96, 64, 1}}) {
+        REQUIRE(s.fits());
+        const std::vector<float> x = test::random_floats((size_t)(s.m() * s.cin), -1.0f, 1.0f);
+        const std::vector<float> w = test::random_floats((size_t)s.cout * s.k(), -1.0f, 1.0f);
+        std::vector<double> ref((size_t)(s.m() * s.cout));
+        for (long long m = 0; m < s.m(); m++)
+            for (int o = 0; o < s.cout; o++)
+                ref[(size_t)(m * s.cout + o)] =
+                    lab::grouped_conv3x3_ref(x, w, s.h, s.w, s.cin, s.cout, s.groups, (int)(m / (s.h * s.w)),
+                                             (int)(m / s.w % s.h), (int)(m % s.w), o);
+        for (int splits = 1; splits <= s.k_steps() && splits <= 16; splits++) {
+            INFO("shape " << s.n << "x" << s.h << "x" << s.w << " " << s.cin << "->" << s.cout << " groups "
+                          << s.groups << ", " << splits << " splits");
+            const int tile_elems = kImplicitTileM * kImplicitTileN;
+            std::vector<float> partial((size_t)splits * s.tiles() * tile_elems, std::nanf(""));
+            std::vector<int> writes_to_slot(partial.size() / tile_elems, 0);
+            for (int g = 0; g < s.groups; g++)
+                for (int tn = 0; tn < s.tiles_n(); tn++)
+                    for (int tm = 0; tm < s.tiles_m(); tm++)
+                        for (int q = 0; q < splits; q++) {
+                            const int tile = s.tile_index(g, tn, tm);
+                            REQUIRE(tile >= 0);
+                            REQUIRE(tile < s.tiles());
+                            const long long slot = s.partial_offset(q, tile);
+                            REQUIRE(slot % tile_elems == 0);
+                            writes_to_slot[(size_t)(slot / tile_elems)]++;
+                            int b = 0, e = 0;
+                            s.split_range(q, splits, &b, &e);
+                            for (int row = 0; row < kImplicitTileM; row++) {
+                                const auto origin = s.row_origin((long long)tm * kImplicitTileM + row);
+                                for (int col = 0; col < kImplicitTileN; col++) {
+                                    float acc = 0.0f;
+                                    const int o = tn * kImplicitTileN + col;
+                                    for (int k = b * kImplicitTileK; k < e * kImplicitTileK; k++) {
+                                        const long long a = s.a_offset(origin, g, k);
+                                        if (a >= 0) acc += x[(size_t)a] * w[(size_t)s.b_offset(g, k, o)];
+                                    }
+                                    partial[(size_t)(slot + row * kImplicitTileN + col)] = acc;
+                                }
+                            }
+                        }
+            CHECK(std::count(writes_to_slot.begin(), writes_to_slot.end(), 1) == (long)writes_to_slot.size());
+            std::vector<float> y((size_t)(s.m() * s.cout), std::nanf(""));
+            std::vector<int> writes((size_t)(s.m() * s.cout), 0);
+            for (int g = 0; g < s.groups; g++)
+                for (int tn = 0; tn < s.tiles_n(); tn++)
+                    for (int tm = 0; tm < s.tiles_m(); tm++)
+                        for (int row = 0; row < kImplicitTileM; row++) {
+                            const long long m = (long long)tm * kImplicitTileM + row;
+                            if (m >= s.m()) continue;
+                            for (int col = 0; col < kImplicitTileN; col++) {
+                                float sum = 0.0f;
+                                for (int q = 0; q < splits; q++)
+                                    sum += partial[(size_t)(s.partial_offset(q, s.tile_index(g, tn, tm)) +
+                                                            row * kImplicitTileN + col)];
+                                const long long at = s.y_offset(g, m, tn * kImplicitTileN + col);
+                                y[(size_t)at] = sum;
+                                writes[(size_t)at]++;
+                            }
+                        }
+            CHECK(std::count(writes.begin(), writes.end(), 1) == (long)writes.size());
+            CHECK(lab::max_rel_error(y, ref) < 1e-5);
+        }
+    }
+}
+
