@@ -43,15 +43,6 @@ Precision parse_precision(const std::string& name) {
     throw Error("unknown precision '" + name + "' (use fp32, tf32 or fp16)");
 }
 
-// The op a node runs, with what the passes fused into it: "conv2d+add+relu", "split_attention+avg_pool2d".
-static std::string fused_op_name(const Node& n) {
-    std::string op = op_name(n.op);
-    if (n.op == OpType::conv2d && n.inputs.size() == 2) op += "+add";
-    if (n.fused_relu) op += "+relu";
-    if (n.op == OpType::split_attention && n.attn.fused_avg_pool) op += "+avg_pool2d";
-    return op;
-}
-
 static ModelSummary summarize(const Graph& g) {
     ModelSummary s;
     s.name = g.name;

@@ -30,6 +30,17 @@ const char* op_name(OpType op) {
     return "?";
 }
 
+std::string fused_op_name(const Node& n) {
+    std::string op = op_name(n.op);
+    if (n.op == OpType::conv2d) {
+        if (n.conv.bias) op += "+bias";
+        if (n.inputs.size() > 1) op += "+residual";
+        if (n.fused_relu) op += "+relu";
+    }
+    if (n.op == OpType::split_attention && n.attn.fused_avg_pool) op += "+avg_pool2d";
+    return op;
+}
+
 static const std::vector<OpType> kAllOps = {OpType::conv2d, OpType::batch_norm, OpType::relu,
                                             OpType::max_pool2d, OpType::avg_pool2d, OpType::split_attention,
                                             OpType::add, OpType::global_avg_pool, OpType::linear,

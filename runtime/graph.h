@@ -98,6 +98,10 @@ struct Node {
     bool fused_relu = false;
 };
 
+// The op a node runs with what the passes fused into it (passes.h): "conv2d+bias+residual+relu" (a
+// convolution with its bias, a second input added and a ReLU), "split_attention+avg_pool2d"; else op_name.
+std::string fused_op_name(const Node& n);
+
 struct TensorInfo {
     std::string name;
     Shape shape;                 // per image

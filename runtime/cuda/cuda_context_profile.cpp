@@ -8,19 +8,6 @@
 
 namespace resnest {
 
-namespace {
-
-std::string node_kind(const Node& n) {
-    if (n.op != OpType::conv2d) return op_name(n.op);
-    std::string k = "conv2d";
-    if (n.conv.bias) k += "+bias";
-    if (n.inputs.size() > 1) k += "+residual";
-    if (n.fused_relu) k += "+relu";
-    return k;
-}
-
-}  // namespace
-
 std::vector<NodeProfile> CudaContext::profile(int batch, int iters) {
     check_loaded(batch, "profile");
     CUDA_CHECK(cudaSetDevice(engine_->options().device));
@@ -69,7 +56,7 @@ std::vector<NodeProfile> CudaContext::profile(int batch, int iters) {
         const Node& n = g.nodes[i];
         NodeProfile p;
         p.name = n.name;
-        p.op = node_kind(n);
+        p.op = fused_op_name(n);
         if (state.convs[i] && state.convs[i]->impl() != ConvImpl::cudnn)
             p.op += std::string(" (") + conv_impl_name(state.convs[i]->impl()) + ")";
         if (n.op == OpType::linear) p.op += state.linear_rows[i] ? " (warp per output row)" : " (cuBLAS)";

@@ -79,7 +79,7 @@ assert j['precision'] == '$2'
 assert j['node_count'] == len(m['nodes']) - bn - relu - add - avd + split, (j['node_count'], len(m['nodes']))
 got = [n['op'] for n in j['nodes']]
 assert not {'batch_norm', 'relu', 'add'} & set(got), set(got)
-assert sum(o.startswith('conv2d+add') for o in got) == add
+assert sum(o.startswith('conv2d+bias+residual') for o in got) == add
 assert got.count('split_attention+avg_pool2d') == avd and sum(o.startswith('split_attention') for o in got) == attn
 assert len(j['passes']) == bn + attn + relu + add + avd + $4 + ('$2' != 'fp32'), len(j['passes'])
 assert abs(j['macs'] - sum(n['macs'] for n in j['nodes'])) == 0 and j['macs'] > 0

@@ -93,7 +93,7 @@ ModelSummary inspect_model(const std::string& graph_path);
 // The graph as the CUDA backend runs it at `precision`: after the rewrites of every load (BN folded,
 // residual adds and ReLUs fused into convolutions, the avd pool into split attention, RESNEST_RADIX_SPLIT,
 // the input's channels padded for fp16 / tf32), applied with seeded weights since no rewrite depends on
-// the values. Fused nodes name their parts ("conv2d+add+relu"); params counts what the nodes hold;
+// the values. Fused nodes name their parts ("conv2d+bias+residual+relu"); params counts what the nodes hold;
 // `passes` has one line per rewrite. Needs no GPU.
 ModelSummary inspect_runtime_graph(const std::string& graph_path, Precision precision);
 
@@ -116,7 +116,7 @@ struct RunTiming {
 // One node of the executed (fused) graph in a profiled run: its share of the time and its traffic.
 struct NodeProfile {
     std::string name;
-    std::string op;         // e.g. "conv2d+bias+relu", "split_attention"
+    std::string op;         // e.g. "conv2d+bias+relu", "split_attention+avg_pool2d" (fused_op_name)
     double ms = 0.0;        // median device time, eager launches
     double replay_ms = 0.0; // median device time inside a replayed CUDA graph of the forward pass (0: not run)
     double flops = 0.0;     // 2 x MACs for the batch
