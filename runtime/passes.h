@@ -57,8 +57,8 @@ int pad_input_channels(Graph& g, HostWeights& w, int multiple, PassLog* log);
 // reads the output of an ungrouped conv1, both outputs read by nothing else, and whose conv2 output has at
 // most max_positions positions an image (-1: any): conv1 and conv2 become R convolutions each, one per radix
 // split (conv1's output channels of group r; conv2's group r, ungrouped), and split_attention takes the R
-// split outputs as its inputs. Run after fold_batch_norm (the weights it slices are the folded ones).
-// Returns the number of blocks rewritten.
+// split outputs as its inputs. Run after fold_batch_norm (the weights it slices are the folded ones); the
+// whole filters it sliced are left for drop_unread_weights. Returns the number of blocks rewritten.
 int split_radix_convolutions(Graph& g, HostWeights& w, int64_t max_positions, PassLog* log);
 
 // RESNEST_RADIX_SPLIT's value as split_radix_convolutions' max_positions: unset, "" or "off" -> 0 (the

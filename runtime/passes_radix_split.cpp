@@ -10,7 +10,7 @@
 //   split_attention reading U_0 .. U_{R-1} (its inputs, one per split)
 // for r = 0..R-1: the same sums, each grouped convolution as R plain ones on packed tensors instead of one
 // grouped (or dense, twice the arithmetic) convolution. Weight slices are stored under new names
-// ("<node>:split<r>_weight", "_bias").
+// ("<node>:split<r>_weight", "_bias"); the whole filters stay in the weights until drop_unread_weights.
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -49,7 +49,6 @@ int64_t conv_macs(const Node& n, const Shape& out) {
 
 int split_radix_convolutions(Graph& g, HostWeights& w, int64_t max_positions, PassLog* log) {
     std::vector<std::vector<Node>> replace(g.nodes.size());  // node index -> the nodes taking its place
-    std::vector<std::string> sliced;  // the weights the slices came from, dropped below where nothing else reads them
     int rewrites = 0;
     for (size_t s = 0; s < g.nodes.size(); s++) {
         const Node& attn = g.nodes[s];
@@ -101,8 +100,6 @@ int split_radix_convolutions(Graph& g, HostWeights& w, int64_t max_positions, Pa
             replace[c2].push_back(std::move(b));
             splits.push_back(u_r);
         }
-        for (const Node* n : {&conv1, &conv2})
-            for (const auto& [role, tensor] : n->weights) sliced.push_back(tensor);
         g.nodes[s].inputs = splits;
         if (log)
             log->push_back("split_radix_convolutions: " + conv1.name + " and " + conv2.name + " as " + std::to_string(R) +
@@ -120,11 +117,6 @@ int split_radix_convolutions(Graph& g, HostWeights& w, int64_t max_positions, Pa
     }
     g.nodes = std::move(nodes);
     graph_relink(g, std::vector<bool>(g.nodes.size(), false));  // drops X1 and U, links the splits
-    for (const std::string& name : sliced) {
-        bool read = false;
-        for (const WeightRequirement& r : g.weights) read |= r.tensor == name;
-        if (!read) w.tensors.erase(name);
-    }
     return rewrites;
 }
 
