@@ -26,9 +26,9 @@ __device__ __forceinline__ void store_from_float(__half* p, float v) { *p = __fl
 template <typename T>
 constexpr int kVec16 = 16 / (int)sizeof(T);
 
+__device__ __forceinline__ void floats4_to_float(float4 q, float* v) { v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w; }
 __device__ __forceinline__ void load16_as_float(const float* p, float* v) {
-    float4 q = *reinterpret_cast<const float4*>(p);
-    v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+    floats4_to_float(*reinterpret_cast<const float4*>(p), v);
 }
 __device__ __forceinline__ void halves8_to_float(uint4 raw, float* v) {
     const __half2* h = reinterpret_cast<const __half2*>(&raw);
@@ -74,8 +74,7 @@ __device__ __forceinline__ float2 load_readonly_half2_as_float2(const __half* p)
     return __half22float2(__ldg(reinterpret_cast<const __half2*>(p)));
 }
 __device__ __forceinline__ void load16_readonly_as_float(const float* p, float* v) {
-    float4 q = __ldg(reinterpret_cast<const float4*>(p));
-    v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
+    floats4_to_float(__ldg(reinterpret_cast<const float4*>(p)), v);
 }
 __device__ __forceinline__ void load16_readonly_as_float(const __half* p, float* v) {
     halves8_to_float(__ldg(reinterpret_cast<const uint4*>(p)), v);
