@@ -10,6 +10,11 @@ bool conv_runs_as_gemm(const Conv2dAttrs& a) {
            a.pad_w == 0 && a.dilation_h == 1 && a.dilation_w == 1 && a.groups == 1;
 }
 
+bool conv_window_is_3x3_same(const Conv2dAttrs& a) {
+    return a.kernel_h == 3 && a.kernel_w == 3 && a.stride_h == 1 && a.stride_w == 1 && a.pad_h == 1 &&
+           a.pad_w == 1 && a.dilation_h == 1 && a.dilation_w == 1;
+}
+
 ConvAsGemm conv_as_gemm(const Conv2dAttrs& a, int batch, int h, int w) {
     if (!conv_runs_as_gemm(a))
         throw Error("conv_as_gemm: a " + std::to_string(a.kernel_h) + "x" + std::to_string(a.kernel_w) +

@@ -32,6 +32,10 @@ struct ConvAsGemm {
 // True for a 1x1 convolution with stride 1, no padding, dilation 1 and one group.
 bool conv_runs_as_gemm(const Conv2dAttrs& a);
 
+// True for a 3x3 convolution with stride 1, padding 1 and dilation 1, any groups: the window the implicit-GEMM
+// kernel computes (kernels/conv3x3_implicit_gemm.cuh; its channel counts: ImplicitConv3x3Shape::fits).
+bool conv_window_is_3x3_same(const Conv2dAttrs& a);
+
 // The product for `batch` images of h x w; throws resnest::Error when conv_runs_as_gemm is false.
 ConvAsGemm conv_as_gemm(const Conv2dAttrs& a, int batch, int h, int w);
 

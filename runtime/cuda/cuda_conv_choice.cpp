@@ -82,8 +82,7 @@ bool ConvNode::build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts
         }
         case ConvImpl::implicit_gemm: {
             const Conv2dAttrs& a = p.attrs;
-            if (p.precision != Precision::fp16 || a.kernel_h != 3 || a.kernel_w != 3 || a.stride_h != 1 ||
-                a.stride_w != 1 || a.pad_h != 1 || a.pad_w != 1 || a.dilation_h != 1 || a.dilation_w != 1 || p.has_z)
+            if (p.precision != Precision::fp16 || !conv_window_is_3x3_same(a) || p.has_z)
                 return false;  // not its problem (fp16 3x3, stride 1, padding 1, no residual): nothing to report
             const ImplicitConv3x3Shape s{p.batch, p.in_h, p.in_w, a.in_channels, a.out_channels, a.groups};
             *why = conv3x3_implicit_gemm_refusal(s, grouped.x, grouped.w, grouped.y);

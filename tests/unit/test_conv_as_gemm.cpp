@@ -100,6 +100,31 @@ void check_product(const ConvAsGemm& g, const std::vector<float>& w_ohwi, const 
 
 }  // namespace
 
+TEST_CASE("conv_window_is_3x3_same takes exactly the 3x3, stride-1, pad-1, undilated windows, any groups", "[gemm]") {
+    auto conv3x3 = [] {
+        Conv2dAttrs a = conv1x1(64, 128);
+        a.kernel_h = a.kernel_w = 3, a.pad_h = a.pad_w = 1;
+        return a;
+    };
+    CHECK(conv_window_is_3x3_same(conv3x3()));
+    Conv2dAttrs a = conv3x3();
+    a.groups = 2;
+    CHECK(conv_window_is_3x3_same(a));
+    CHECK_FALSE(conv_window_is_3x3_same(conv1x1(64, 128)));
+    a = conv3x3(), a.kernel_w = 1;
+    CHECK_FALSE(conv_window_is_3x3_same(a));
+    a = conv3x3(), a.stride_h = 2;
+    CHECK_FALSE(conv_window_is_3x3_same(a));
+    a = conv3x3(), a.stride_w = 2;
+    CHECK_FALSE(conv_window_is_3x3_same(a));
+    a = conv3x3(), a.pad_h = 0;
+    CHECK_FALSE(conv_window_is_3x3_same(a));
+    a = conv3x3(), a.pad_w = 2;
+    CHECK_FALSE(conv_window_is_3x3_same(a));
+    a = conv3x3(), a.dilation_w = 2;
+    CHECK_FALSE(conv_window_is_3x3_same(a));
+}
+
 TEST_CASE("conv_runs_as_gemm takes exactly the 1x1, stride-1, unpadded, ungrouped convolutions", "[gemm]") {
     CHECK(conv_runs_as_gemm(conv1x1(64, 256)));
     Conv2dAttrs a = conv1x1(64, 256);
