@@ -6,6 +6,8 @@
 // deep, so the next step's loads fly while this one multiplies. The tile then goes through shared memory
 // as floats: with one split it is written out with the bias and ReLU; with several, each block writes its
 // partial tile, and the last to arrive (a per-tile counter) adds the partials in split order and writes y.
+// With split attention's pool in the epilogue (s.pool_radix > 0; rows tiled image by image) that block then
+// adds each column of the tile as written (bias, ReLU, rounded to half) into one pool partial.
 #include "conv3x3_implicit_gemm.cuh"
 
 #include <mma.h>
@@ -43,24 +45,29 @@ __device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_gr
 __device__ __forceinline__ void copy_wait_all_but_newest() { asm volatile("cp.async.wait_group 1;\n" ::); }
 __device__ __forceinline__ void copy_wait_all() { asm volatile("cp.async.wait_all;\n" ::); }
 
-// grid (tiles_m, tiles_n, groups * splits). partial (splits, tiles, 64*64) float; arrivals (tiles) int.
+// grid (tiles_m, tiles_n, groups * splits). partial (splits, tiles, 64*64) float; arrivals (tiles) int;
+// pool (N, s.pool_chunks(), s.pool_channels()) float where s.pool_radix > 0.
 __global__ void __launch_bounds__(kThreads)
 conv3x3_implicit_gemm_kernel(const __half* __restrict__ x, const __half* __restrict__ w,
                              const float* __restrict__ bias, __half* __restrict__ y, ImplicitConv3x3Shape s,
-                             int splits, bool relu, float* __restrict__ partial, int* __restrict__ arrivals) {
+                             int splits, bool relu, float* __restrict__ partial, int* __restrict__ arrivals,
+                             float* __restrict__ pool) {
     using namespace nvcuda;
     wait_for_producer_then_release_consumer();
     __shared__ __align__(128) SharedTiles sh;
+    __shared__ float column_sums[2][kImplicitTileN];  // the pool's: rows 0-31 and 32-63 of each column
     __shared__ int last_block;
     const int t = threadIdx.x, g = blockIdx.z / splits, split = blockIdx.z % splits;
-    const long long m0 = (long long)blockIdx.x * kImplicitTileM;
+    const long long row0 = s.tile_row0(blockIdx.x);
+    const int rows = s.tile_rows(blockIdx.x);
     const int n0 = blockIdx.y * kImplicitTileN;
     int step_begin, step_end;
     s.split_range(split, splits, &step_begin, &step_end);
 
     // A thread moves pieces v = t and t + 128 of each tile: row v / 4 (t / 4 and t / 4 + 32), halves
     // (v % 4) * 8 .. + 8 of the step; its two rows' window origins are found once, here.
-    const ImplicitConv3x3Shape::RowOrigin origin[2] = {s.row_origin(m0 + t / 4), s.row_origin(m0 + t / 4 + 32)};
+    const ImplicitConv3x3Shape::RowOrigin origin[2] = {s.tile_row_origin(blockIdx.x, t / 4),
+                                                       s.tile_row_origin(blockIdx.x, t / 4 + 32)};
     auto load_stage = [&](int stage, int step) {
         for (int i = 0; i < 2; i++) {
             const int v = t + i * kThreads, row = v / 4, piece = (v % 4) * 8, col = step * kImplicitTileK + piece;
@@ -125,18 +132,30 @@ conv3x3_implicit_gemm_kernel(const __half* __restrict__ x, const __half* __restr
         __syncthreads();
     }
 
-    // y: eight channels (16 bytes) a thread at a time, bias and ReLU applied.
+    // y: eight channels (16 bytes) a thread at a time, bias and ReLU applied; for the pool, each value as
+    // written goes back to its place in the tile (only this thread reads or writes those eight).
+    const bool pooled = s.pool_radix > 0;
     for (int v = t; v < kTileElems / 8; v += kThreads) {
         const int row = v / (kImplicitTileN / 8), col = (v % (kImplicitTileN / 8)) * 8;
-        const long long m = m0 + row;
-        if (m >= s.m()) continue;
+        if (row >= rows) continue;
         __align__(16) __half out[8];
         for (int j = 0; j < 8; j++) {
             const float val = sh.c[row][col + j] + (bias ? bias[g * s.cout_g() + n0 + col + j] : 0.0f);
             out[j] = __float2half_rn(relu ? fmaxf(val, 0.0f) : val);
+            if (pooled) sh.c[row][col + j] = __half2float(out[j]);
         }
-        *(uint4*)&y[s.y_offset(g, m, n0 + col)] = *(const uint4*)out;
+        *(uint4*)&y[s.y_offset(g, row0 + row, n0 + col)] = *(const uint4*)out;
     }
+    if (!pooled) return;
+    // The pool partial of each of the tile's 64 channels: two threads a column, 32 rows each, in row order.
+    __syncthreads();
+    const int col = t % kImplicitTileN, half_rows = t / kImplicitTileN;
+    float sum = 0.0f;
+    for (int row = half_rows * 32; row < half_rows * 32 + 32 && row < rows; row++) sum += sh.c[row][col];
+    column_sums[half_rows][col] = sum;
+    __syncthreads();
+    if (t < kImplicitTileN)
+        pool[s.pool_offset(blockIdx.x, g * s.cout_g() + n0 + t)] = column_sums[0][t] + column_sums[1][t];
 }
 
 }  // namespace
@@ -145,6 +164,8 @@ const char* conv3x3_implicit_gemm_refusal(const ImplicitConv3x3Shape& s, const v
                                           const void* y) {
     if (!s.fits())
         return "needs channels a group in multiples of 32 (inputs) and 64 (outputs)";
+    if (s.pool_radix > 0 && !s.pool_fits())
+        return "the pool in the epilogue needs the output channels a radix split in multiples of 64";
     if ((uintptr_t)x % 16 || (uintptr_t)w % 16 || (uintptr_t)y % 16) return "needs 16-byte aligned x, w and y";
     return "";
 }
@@ -155,7 +176,7 @@ size_t conv3x3_implicit_gemm_partial_bytes(const ImplicitConv3x3Shape& s, int sp
 
 void conv3x3_implicit_gemm(const __half* x, const __half* w, const float* bias, __half* y,
                            const ImplicitConv3x3Shape& s, int splits, bool relu, float* partial, int* arrivals,
-                           KernelStream stream) {
+                           float* pool, KernelStream stream) {
     const std::string refusal = conv3x3_implicit_gemm_refusal(s, x, w, y);
     if (!refusal.empty()) throw Error("conv3x3_implicit_gemm: " + refusal);
     if (splits < 1 || splits > kMaxSplits || splits > s.k_steps())
@@ -163,9 +184,10 @@ void conv3x3_implicit_gemm(const __half* x, const __half* w, const float* bias, 
                     " K steps (1 to 16, at most one a step)");
     if (splits > 1 && (!partial || !arrivals))
         throw Error("conv3x3_implicit_gemm: a split launch needs its partial sums and arrival counts");
+    if (s.pool_radix > 0 && !pool) throw Error("conv3x3_implicit_gemm: the pool in the epilogue needs its partials");
     const dim3 grid(s.tiles_m(), s.tiles_n(), s.groups * splits);
     launch_kernel("conv3x3_implicit_gemm", conv3x3_implicit_gemm_kernel, grid, kThreads, 0, stream, x, w, bias, y, s,
-                  splits, relu, partial, arrivals);
+                  splits, relu, partial, arrivals, s.pool_radix > 0 ? pool : nullptr);
 }
 
 }  // namespace resnest

@@ -22,13 +22,22 @@
 //              splits' float partial sums in split order (deterministic) and writes y. The planned S
 //              (conv3x3_implicit_gemm_splits: one wave of the card's SMs, at least 8 K steps a split) is
 //              marked "*".
+//   v1+pool    v1 at its planned split with split attention's pool in its epilogue (rows tiled image by
+//              image; each tile's column sums of y as written into the (N, chunks, C) partials the gate
+//              adds, C = Cout / R with R = 2, or 1 where a split would not be whole 64-channel tiles),
+//              against
+//   v1,pool    v1 at its planned split, then the runtime's pool kernel (split_attention_radix_sum_pool,
+//              its planned chunks): what the runtime runs without the fusion. The partials of both, summed
+//              over their chunks, must agree within 1e-4 of the largest.
 // Correctness: 512 sampled outputs of every way against the double-precision CPU reference
 // (lab::grouped_conv3x3_ref, unit-tested against the CPU oracle; bias and ReLU applied in double), relative
 // to the largest |reference|, within 1e-2; outputs poisoned before each way's first run.
 // Prediction (not yet measured): at batch 1, v1 at its planned split beats the faster lt way on every
 // ResNeSt50 shape, by 4-10 us (one launch instead of two, no im2col matrix): layer 1 under 9 us, layer 4
 // under 8 us. At batch 8 within 20 % of lt; at batch 32 lt wins on layers 1-2 (wmma's mma.sync at 64x64
-// tiles reaches perhaps a third of what cuBLASLt's Hopper kernels do once the GPU is full).
+// tiles reaches perhaps a third of what cuBLASLt's Hopper kernels do once the GPU is full). v1+pool beats
+// v1,pool by 2-4 us at batch 1 (a launch and one read of U; the epilogue's column sums cost well under a
+// microsecond), and v1+pool at batch 1 costs v1 within 5 %.
 //
 // Numbers and the verdict are recorded at the bottom of this file once measured on a GPU.
 #include <cublasLt.h>
@@ -46,6 +55,7 @@
 #include "cuda/cuda_gemm_conv.h"
 #include "lab_reference.h"
 #include "lab_util.cuh"
+#include "split_attention_pool.cuh"
 
 namespace {
 
@@ -177,11 +187,65 @@ int main() {
                 if (resnest::conv3x3_implicit_gemm_partial_bytes(s, splits) > ws_bytes) break;
                 const std::string way = "v1 s" + std::to_string(splits) + (splits == planned ? "*" : "");
                 check_and_time(way.c_str(), [&] {
-                    resnest::conv3x3_implicit_gemm(dx, dw, dbias, dy, s, splits, true, (float*)ws, arrivals, stream);
+                    resnest::conv3x3_implicit_gemm(dx, dw, dbias, dy, s, splits, true, (float*)ws, arrivals, nullptr,
+                                                   stream);
                 }, &best_v1);
             }
             std::printf("%-26s %5d  best v1 / best lt = %.4f / %.4f = %.2f\n", sh.name, batch, best_v1, best_lt,
                         best_v1 / best_lt);
+
+            // The pool in the epilogue against v1 and the pool kernel after it, at the planned split.
+            resnest::ImplicitConv3x3Shape pooled = s;
+            pooled.pool_radix = 2;
+            if (!pooled.pool_fits()) pooled.pool_radix = 1;
+            const int radix = pooled.pool_radix, c = pooled.pool_channels();
+            const int fused_splits = resnest::conv3x3_implicit_gemm_splits(pooled, sms);
+            const int kernel_chunks = resnest::split_attention_pool_chunks_for<__half>(batch, sh.h * sh.w, c);
+            const size_t fused_floats = (size_t)batch * pooled.pool_chunks() * c;
+            const size_t kernel_floats = (size_t)batch * kernel_chunks * c;
+            float *fused_pool, *kernel_pool;
+            LAB_CHECK(cudaMalloc(&fused_pool, fused_floats * sizeof(float)));
+            LAB_CHECK(cudaMalloc(&kernel_pool, kernel_floats * sizeof(float)));
+            int* pooled_arrivals;
+            LAB_CHECK(cudaMalloc(&pooled_arrivals, pooled.tiles() * sizeof(int)));
+            LAB_CHECK(cudaMemset(pooled_arrivals, 0, pooled.tiles() * sizeof(int)));
+            LAB_CHECK(cudaMemset(fused_pool, 0xFF, fused_floats * sizeof(float)));
+            LAB_CHECK(cudaMemset(kernel_pool, 0xFF, kernel_floats * sizeof(float)));
+            float fused_ms = INFINITY, apart_ms = INFINITY;
+            check_and_time("v1+pool", [&] {
+                resnest::conv3x3_implicit_gemm(dx, dw, dbias, dy, pooled, fused_splits, true, (float*)ws,
+                                               pooled_arrivals, fused_pool, stream);
+            }, &fused_ms);
+            const resnest::RadixRows<__half> u = resnest::radix_rows_interleaved<__half>(dy, radix, c);
+            check_and_time("v1,pool", [&] {
+                resnest::conv3x3_implicit_gemm(dx, dw, dbias, dy, s, planned, true, (float*)ws, arrivals, nullptr,
+                                               stream);
+                resnest::split_attention_radix_sum_pool<__half>(u, kernel_pool, batch, sh.h * sh.w, radix, c,
+                                                                kernel_chunks, stream);
+            }, &apart_ms);
+            // Both pools of the same y, summed over their chunks (float, in chunk order).
+            auto chunk_sums = [&](const float* dev, size_t floats, int chunks) {
+                std::vector<float> host(floats), sums((size_t)batch * c, 0.0f);
+                LAB_CHECK(cudaMemcpy(host.data(), dev, floats * sizeof(float), cudaMemcpyDeviceToHost));
+                for (int n = 0; n < batch; n++)
+                    for (int k = 0; k < chunks; k++)
+                        for (int ch = 0; ch < c; ch++)
+                            sums[(size_t)n * c + ch] += host[((size_t)n * chunks + k) * c + ch];
+                return sums;
+            };
+            const std::vector<float> fused = chunk_sums(fused_pool, fused_floats, pooled.pool_chunks());
+            const std::vector<float> apart = chunk_sums(kernel_pool, kernel_floats, kernel_chunks);
+            double diff = 0.0, big = 0.0;
+            for (size_t i = 0; i < fused.size(); i++) {
+                diff = std::isfinite(fused[i]) ? std::max(diff, (double)std::fabs(fused[i] - apart[i])) : INFINITY;
+                big = std::max(big, (double)std::fabs(apart[i]));
+            }
+            const bool pools_agree = diff <= 1e-4 * big;
+            all_ok &= pools_agree;
+            std::printf("%-26s %5d  v1+pool / v1,pool = %.4f / %.4f = %.2f (radix %d, %d and %d chunks; pools "
+                        "%.1e apart %s)\n", sh.name, batch, fused_ms, apart_ms, fused_ms / apart_ms, radix,
+                        pooled.pool_chunks(), kernel_chunks, diff / big, pools_agree ? "ok" : "WRONG");
+            for (void* ptr : {(void*)fused_pool, (void*)kernel_pool, (void*)pooled_arrivals}) cudaFree(ptr);
             for (void* ptr : {(void*)dx, (void*)dw, (void*)dw_dense, (void*)dbias_h, (void*)dbias, (void*)dy,
                               (void*)arrivals})
                 cudaFree(ptr);

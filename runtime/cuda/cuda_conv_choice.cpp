@@ -87,14 +87,9 @@ bool ConvNode::build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts
             const ImplicitConv3x3Shape s{p.batch, p.in_h, p.in_w, a.in_channels, a.out_channels, a.groups};
             *why = conv3x3_implicit_gemm_refusal(s, grouped.x, grouped.w, grouped.y);
             if (!why->empty()) return false;
-            // The split partials go to the workspace, the tile counts to the context's slots: fewer splits
-            // where either is short.
-            int splits = conv3x3_implicit_gemm_splits(s, env.multiprocessors);
-            while (splits > 1 && (conv3x3_implicit_gemm_partial_bytes(s, splits) > grouped.workspace_bytes ||
-                                  !env.tile_arrivals || s.tiles() > env.tile_arrival_slots))
-                splits /= 2;
-            implicit_ = s, implicit_splits_ = splits, implicit_relu_ = p.relu;
             buffers_ = grouped;
+            set_implicit(s, env);
+            implicit_relu_ = p.relu;
             return true;
         }
         case ConvImpl::cudnn_graph:
@@ -116,6 +111,34 @@ bool ConvNode::build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts
     return false;
 }
 
+void ConvNode::set_implicit(const ImplicitConv3x3Shape& s, const ConvChoiceEnv& env) {
+    // The split partials go to the workspace, the tile counts to the context's slots: fewer splits where
+    // either is short.
+    int splits = conv3x3_implicit_gemm_splits(s, env.multiprocessors);
+    while (splits > 1 && (conv3x3_implicit_gemm_partial_bytes(s, splits) > buffers_.workspace_bytes ||
+                          !env.tile_arrivals || s.tiles() > env.tile_arrival_slots))
+        splits /= 2;
+    implicit_ = s, implicit_splits_ = splits;
+}
+
+bool ConvNode::pool_on(float* pool, int radix, const ConvChoiceEnv& env) {
+    if (impl_ != ConvImpl::implicit_gemm || !pool) return false;
+    ImplicitConv3x3Shape s = implicit_;
+    s.pool_radix = radix;
+    if (!s.pool_fits() || !conv3x3_implicit_gemm_pool_tiles_allowed(s)) return false;
+    set_implicit(s, env);
+    implicit_pool_ = pool;
+    return true;
+}
+
+void ConvNode::pool_off(const ConvChoiceEnv& env) {
+    if (implicit_.pool_radix == 0) return;
+    ImplicitConv3x3Shape s = implicit_;
+    s.pool_radix = 0;
+    set_implicit(s, env);
+    implicit_pool_ = nullptr;
+}
+
 void ConvNode::launch(const ConvChoiceEnv& env) const {
     switch (impl_) {
         case ConvImpl::cudnn:
@@ -128,7 +151,7 @@ void ConvNode::launch(const ConvChoiceEnv& env) const {
         case ConvImpl::implicit_gemm:
             conv3x3_implicit_gemm((const __half*)buffers_.x, (const __half*)buffers_.w, buffers_.bias_f,
                                   (__half*)buffers_.y, implicit_, implicit_splits_, implicit_relu_,
-                                  (float*)buffers_.workspace, env.tile_arrivals, env.stream);
+                                  (float*)buffers_.workspace, env.tile_arrivals, implicit_pool_, env.stream);
             break;
     }
 }

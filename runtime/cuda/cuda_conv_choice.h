@@ -74,6 +74,15 @@ class ConvNode {
                  const ConvBuffers* dense, const ConvChoiceEnv& env, const std::string& node);
     void launch(const ConvChoiceEnv& env) const;
 
+    // Split attention's pool in the implicit GEMM's epilogue (conv3x3_implicit_gemm.cuh): the chosen way must
+    // be implicit_gemm, its output channels split `radix` ways by 64, and the image-by-image tiling within
+    // conv3x3_implicit_gemm_pool_tiles_allowed. Then each launch also writes the pool partials
+    // (N, pool_chunks(), Cout / radix) to `pool`, and true is returned; else nothing changes. The K split is
+    // planned again for the new tiles. pool_off() goes back to the tiling as timed.
+    bool pool_on(float* pool, int radix, const ConvChoiceEnv& env);
+    void pool_off(const ConvChoiceEnv& env);
+    int pool_chunks() const { return implicit_.pool_radix > 0 ? implicit_.pool_chunks() : 0; }  // 0: off
+
     ConvImpl impl() const { return impl_; }
     const GraphConvLaunch* graph() const { return graph_.get(); }  // the cuDNN graph ways' launch, else null
     const GemmConvLaunch* gemm() const { return gemm_.get(); }     // the cuBLASLt ways' launch, else null
@@ -83,6 +92,9 @@ class ConvNode {
     bool build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts& key, const ConvBuffers& grouped,
                const ConvBuffers* dense, const ConvChoiceEnv& env, const std::string& node, std::string* why);
     float time(const ConvChoiceEnv& env) const;
+    // Keeps s as the implicit GEMM's problem, with the most K splits (up to the plan's) that its partials
+    // and the context's tile counts hold.
+    void set_implicit(const ImplicitConv3x3Shape& s, const ConvChoiceEnv& env);
 
     ConvImpl impl_ = ConvImpl::cudnn;
     std::unique_ptr<ConvLaunch> legacy_;  // cudnn or cudnn_dense
@@ -92,6 +104,7 @@ class ConvNode {
     ImplicitConv3x3Shape implicit_{};  // implicit_gemm: the problem, its K split and whether ReLU follows
     int implicit_splits_ = 1;
     bool implicit_relu_ = false;
+    float* implicit_pool_ = nullptr;  // split attention's pool partials, where pool_on
     bool legacy_from_cache_ = false;
 };
 

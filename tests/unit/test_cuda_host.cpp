@@ -309,8 +309,11 @@ TEST_CASE("the implicit-GEMM convolution refuses shapes, pointers and splits it 
     int arrivals[4];
     const ImplicitConv3x3Shape s{1, 7, 7, 64, 128, 2};  // 32 -> 64 channels a group, 9 K steps
     REQUIRE(std::string(conv3x3_implicit_gemm_refusal(s, x, w, y)).empty());
-    auto launch = [&](const ImplicitConv3x3Shape& shape, const __half* xp, int splits, int* counts) {
-        conv3x3_implicit_gemm(xp, w, nullptr, y, shape, splits, true, partial, counts, KernelStream());
+    float pool[4];
+    auto launch = [&](const ImplicitConv3x3Shape& shape, const __half* xp, int splits, int* counts,
+                      bool with_pool = true) {
+        conv3x3_implicit_gemm(xp, w, nullptr, y, shape, splits, true, partial, counts, with_pool ? pool : nullptr,
+                              KernelStream());
     };
     CHECK_THROWS_WITH(launch({1, 7, 7, 48, 128, 2}, x, 1, arrivals),
                       Catch::Contains("conv3x3_implicit_gemm") && Catch::Contains("multiples of 32"));
@@ -321,6 +324,17 @@ TEST_CASE("the implicit-GEMM convolution refuses shapes, pointers and splits it 
         CHECK_THROWS_WITH(launch(s, x, splits, arrivals), Catch::Contains("splits of 9 K steps"));
     }
     CHECK_THROWS_WITH(launch(s, x, 2, nullptr), Catch::Contains("arrival counts"));
+    // Split attention's pool in the epilogue: each 64-channel N tile inside one radix split, and its buffer.
+    ImplicitConv3x3Shape pooled = s;
+    pooled.pool_radix = 2;  // 128 outputs = 2 splits of 64
+    REQUIRE(std::string(conv3x3_implicit_gemm_refusal(pooled, x, w, y)).empty());
+    pooled.pool_radix = 4;  // splits of 32 channels: a tile would straddle two
+    CHECK_THROWS_WITH(launch(pooled, x, 1, arrivals), Catch::Contains("a radix split in multiples of 64"));
+    pooled.pool_radix = 3;  // 128 channels do not split three ways
+    CHECK_THROWS_WITH(launch(pooled, x, 1, arrivals), Catch::Contains("a radix split in multiples of 64"));
+    pooled.pool_radix = 2;
+    CHECK_THROWS_WITH(launch(pooled, x, 1, arrivals, false),
+                      Catch::Contains("pool in the epilogue needs its partials"));
     CHECK(conv3x3_implicit_gemm_partial_bytes(s, 1) == 0);
     CHECK(conv3x3_implicit_gemm_partial_bytes(s, 4) == 4ull * s.tiles() * 64 * 64 * sizeof(float));
 }

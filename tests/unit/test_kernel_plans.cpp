@@ -285,3 +285,124 @@ TEST_CASE("the implicit-GEMM convolution's blocks, emulated on the host, cover e
     }
 }
 
+
+TEST_CASE("the implicit-GEMM convolution pooling for split attention, emulated on the host, keeps each tile in one "
+          "image and writes each pool partial once, as its tile's sum", "[kernel-plan]") {
+    // The kernel's grid walked on the CPU as above, rows tiled image by image (pool_radix > 0): the last block
+    // of a tile writes y (bias, ReLU) for its tile_rows rows, then each column's sum (rows 0-31 plus rows
+    // 32-63) at pool_offset. Every output and every pool partial (N, chunks, C) must be written exactly once;
+    // partial (n, j*R + r, c) must be the sum of y[n, p, r*C + c] over the positions p of the image's tile j
+    // (the layout the gate reads: split_attention_gate.cuh), so its chunks add up to the radix-summed pool.
+    using Shape3x3 = ImplicitConv3x3Shape;
+    auto pooled = [](Shape3x3 s, int radix) {
+        s.pool_radix = radix;
+        return s;
+    };
+    for (Shape3x3 s : {pooled({3, 5, 7, 64, 128, 2}, 2),   // 35 positions: one short tile an image
+                       pooled({2, 9, 9, 64, 128, 1}, 2),   // 81 = 64 + 17; radix 2 without groups
+                       pooled({2, 12, 12, 32, 64, 1}, 1),  // 144 = 64 + 64 + 16; radix 1 (the fast model)
+                       pooled({2, 8, 8, 64, 256, 2}, 2)}) {  // 64: one whole tile an image; C = 128
+        INFO("shape " << s.n << "x" << s.h << "x" << s.w << " " << s.cin << "->" << s.cout << " groups " << s.groups
+                      << " radix " << s.pool_radix);
+        REQUIRE(s.fits());
+        REQUIRE(s.pool_fits());
+        const int hw = s.h * s.w, C = s.pool_channels(), R = s.pool_radix;
+        CHECK(s.tiles_m() == s.n * ((hw + 63) / 64));
+        CHECK(s.pool_chunks() == (hw + 63) / 64 * R);
+        const std::vector<float> x = test::random_floats((size_t)(s.m() * s.cin), -1.0f, 1.0f);
+        const std::vector<float> w = test::random_floats((size_t)s.cout * s.k(), -1.0f, 1.0f);
+        const std::vector<float> bias = test::random_floats((size_t)s.cout, -0.5f, 0.5f);
+        std::vector<double> ref((size_t)(s.m() * s.cout));  // relu(conv + bias), (N*H*W, Cout)
+        for (long long m = 0; m < s.m(); m++)
+            for (int o = 0; o < s.cout; o++)
+                ref[(size_t)(m * s.cout + o)] = std::max(
+                    0.0, lab::grouped_conv3x3_ref(x, w, s.h, s.w, s.cin, s.cout, s.groups, (int)(m / hw),
+                                                  (int)(m / s.w % s.h), (int)(m % s.w), o) + bias[(size_t)o]);
+        for (int splits : {1, 2, 3}) {
+            INFO(splits << " splits");
+            const int tile_elems = kImplicitTileM * kImplicitTileN;
+            std::vector<float> y((size_t)(s.m() * s.cout), std::nanf(""));
+            std::vector<int> writes(y.size(), 0);
+            std::vector<float> pool((size_t)s.n * s.pool_chunks() * C, std::nanf(""));
+            std::vector<int> pool_writes(pool.size(), 0);
+            for (int g = 0; g < s.groups; g++)
+                for (int tn = 0; tn < s.tiles_n(); tn++)
+                    for (int tm = 0; tm < s.tiles_m(); tm++) {
+                        const int rows = s.tile_rows(tm);
+                        REQUIRE(rows >= 1);
+                        REQUIRE(rows <= kImplicitTileM);
+                        CHECK(s.tile_row0(tm) / hw == (s.tile_row0(tm) + rows - 1) / hw);  // one image
+                        std::vector<float> tile((size_t)tile_elems, 0.0f);  // the splits' partials, in split order
+                        for (int q = 0; q < splits; q++) {
+                            int b = 0, e = 0;
+                            s.split_range(q, splits, &b, &e);
+                            for (int row = 0; row < kImplicitTileM; row++) {
+                                const auto origin = s.tile_row_origin(tm, row);
+                                CHECK(origin.valid == (row < rows));
+                                for (int col = 0; col < kImplicitTileN; col++) {
+                                    float acc = 0.0f;
+                                    for (int k = b * kImplicitTileK; k < e * kImplicitTileK; k++) {
+                                        const long long a = s.a_offset(origin, g, k);
+                                        const int o = tn * kImplicitTileN + col;
+                                        if (a >= 0) acc += x[(size_t)a] * w[(size_t)s.b_offset(g, k, o)];
+                                    }
+                                    tile[(size_t)(row * kImplicitTileN + col)] += acc;
+                                }
+                            }
+                        }
+                        float column[2][kImplicitTileN] = {};
+                        for (int row = 0; row < rows; row++)
+                            for (int col = 0; col < kImplicitTileN; col++) {
+                                const int o = tn * kImplicitTileN + col;
+                                const float b = bias[(size_t)(g * s.cout_g() + o)];
+                                const float v = std::max(tile[(size_t)(row * kImplicitTileN + col)] + b, 0.0f);
+                                const long long at = s.y_offset(g, s.tile_row0(tm) + row, o);
+                                y[(size_t)at] = v;
+                                writes[(size_t)at]++;
+                                column[row / 32][col] += v;
+                            }
+                        for (int col = 0; col < kImplicitTileN; col++) {
+                            const long long at = s.pool_offset(tm, g * s.cout_g() + tn * kImplicitTileN + col);
+                            REQUIRE(at >= 0);
+                            REQUIRE(at < (long long)pool.size());
+                            pool[(size_t)at] = column[0][col] + column[1][col];
+                            pool_writes[(size_t)at]++;
+                        }
+                    }
+            CHECK(std::count(writes.begin(), writes.end(), 1) == (long)writes.size());
+            CHECK(lab::max_rel_error(y, ref) < 1e-5);
+            CHECK(std::count(pool_writes.begin(), pool_writes.end(), 1) == (long)pool_writes.size());
+            // The gate's reading: chunk j*R + r of image n holds tile j's sum of radix split r.
+            std::vector<double> expect(pool.size(), 0.0);
+            for (int n = 0; n < s.n; n++)
+                for (int p = 0; p < hw; p++)
+                    for (int r = 0; r < R; r++)
+                        for (int c = 0; c < C; c++)
+                            expect[((size_t)n * s.pool_chunks() + (size_t)(p / 64) * R + r) * C + c] +=
+                                ref[((size_t)n * hw + p) * s.cout + (size_t)r * C + c];
+            CHECK(lab::max_rel_error(pool, expect) < 1e-5);
+        }
+    }
+}
+
+TEST_CASE("the implicit-GEMM convolution takes split attention's pool where tiling image by image adds at most an "
+          "eighth more tiles", "[kernel-plan]") {
+    using Shape3x3 = ImplicitConv3x3Shape;
+    for (int batch : {1, 2, 8, 32, 128}) {
+        INFO("batch " << batch);
+        // ResNeSt50's split-attention convolutions: 56x56 (49 whole tiles an image), 28x28 (12.25), 14x14
+        // (3.06), 7x7 (0.77).
+        CHECK(conv3x3_implicit_gemm_pool_tiles_allowed({batch, 56, 56, 64, 128, 2}));
+        CHECK(conv3x3_implicit_gemm_pool_tiles_allowed({batch, 28, 28, 128, 256, 2}));  // 13 against 12.25: 6 %
+        CHECK(conv3x3_implicit_gemm_pool_tiles_allowed({batch, 14, 14, 256, 512, 2}) == (batch == 1));
+        // Two images of 49: 98 rows are 2 tiles either way; eight are 7 tiles over all, 8 image by image.
+        CHECK(conv3x3_implicit_gemm_pool_tiles_allowed({batch, 7, 7, 512, 1024, 2}) == (batch <= 2));
+    }
+    // The rule counts the tiles as the kernel would make them.
+    Shape3x3 s{8, 7, 7, 512, 1024, 2};
+    CHECK(s.tiles_m() == 7);  // 392 rows
+    s.pool_radix = 2;
+    CHECK(s.tiles_m() == 8);
+    CHECK(s.tile_rows(3) == 49);
+    CHECK(s.tile_row0(3) == 3 * 49);
+}
