@@ -327,14 +327,18 @@ void CudaContext::run_node(size_t i, int batch, BatchState& state) {
     }
 }
 
-// Split attention's gate at this batch size in the given form: the pool in the planned chunks (their
-// count depends on the pool's kernel and the storage type: CudaEngine::pool_chunks), or in one chunk for
-// the matmuls.
-SplitAttentionGateShape CudaContext::gate_shape(const Node& n, int batch, GateForm form) const {
+// Split attention node i's gate at this batch size in the given form: the pool in the planned chunks (their
+// count depends on the pool's kernel and the storage type: CudaEngine::pool_chunks), in one chunk for the
+// matmuls, or in the chunks of the convolution whose epilogue pools (BatchState::pool_in_conv).
+SplitAttentionGateShape CudaContext::gate_shape(size_t i, int batch, GateForm form, const BatchState& state) const {
+    const Node& n = engine_->graph().nodes[i];
     const Shape& xs = engine_->graph().tensors[n.inputs[0]].shape;
     const SplitAttentionAttrs& a = n.attn;
     const int hw = (int)(xs[1] * xs[2]);
-    const int chunks = form == GateForm::matmuls ? 1 : engine_->pool_chunks(n, batch);
+    const int conv = i < state.pool_in_conv.size() ? state.pool_in_conv[i] : -1;
+    const int chunks = form == GateForm::matmuls ? 1
+                       : conv >= 0               ? state.convs[(size_t)conv]->pool_chunks()
+                                                 : engine_->pool_chunks(n, batch);
     return {batch, a.radix, a.cardinality, a.channels, a.inter_channels, hw, chunks};
 }
 
@@ -350,17 +354,21 @@ RadixRows<T> CudaContext::radix_rows(const Node& n) const {
     return radix_rows_apart(splits, a.radix, a.channels);
 }
 
-// Split attention's first two steps for node i: the radix sum + pool of U into gap_, then the gate.
+// Split attention's first two steps for node i: the radix sum + pool of U into gap_ (unless the
+// convolution that wrote U did, in its epilogue), then the gate.
 template <typename T>
 void CudaContext::pool_and_gate(size_t i, int batch, GateForm form, const BatchState& state) {
     const Node& n = engine_->graph().nodes[i];
-    const SplitAttentionGateShape s = gate_shape(n, batch, form);
+    const SplitAttentionGateShape s = gate_shape(i, batch, form, state);
     const RadixRows<T> u = radix_rows<T>(n);
+    const bool pooled_by_conv = form != GateForm::matmuls && state.pool_in_conv[i] >= 0;
     // The matmuls pool in one chunk per image: one row-lanes block an image would leave most SMs idle.
-    if (form != GateForm::matmuls && engine_->pool_row_lanes(n))
-        split_attention_radix_sum_pool_row_lanes<T>(u, gap_, batch, s.hw, s.radix, s.channels, s.chunks, launch_);
-    else
-        split_attention_radix_sum_pool<T>(u, gap_, batch, s.hw, s.radix, s.channels, s.chunks, launch_);
+    if (!pooled_by_conv) {
+        if (form != GateForm::matmuls && engine_->pool_row_lanes(n))
+            split_attention_radix_sum_pool_row_lanes<T>(u, gap_, batch, s.hw, s.radix, s.channels, s.chunks, launch_);
+        else
+            split_attention_radix_sum_pool<T>(u, gap_, batch, s.hw, s.radix, s.channels, s.chunks, launch_);
+    }
     record_stage(i, 0);
     launch_gate(i, s, form, state);
 }

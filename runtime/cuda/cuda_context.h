@@ -42,6 +42,9 @@ struct BatchState {
     std::vector<std::unique_ptr<ConvNode>> convs;  // per node; null for other ops
     std::vector<char> linear_rows;                 // per linear node: the warp-per-row kernel (else cuBLAS)
     std::vector<GateForm> gate_form;               // per split-attention node: how its gate runs
+    // Per split-attention node: the convolution node whose implicit-GEMM epilogue writes its pool partials
+    // (ConvNode::pool_on), so its pool kernel does not run; -1 where the pool kernel runs.
+    std::vector<int> pool_in_conv;
     std::vector<std::unique_ptr<GateGemmLaunch>> gate_gemm;  // per node whose gate may run as matmuls
     CapturedGraph captured;                        // the forward pass, replayed by later runs
     int capture_retries = 0;  // runs that try the capture again (after invalidations by another thread)
@@ -81,6 +84,7 @@ class CudaContext : public Context {
 
     // A batch size's choices and its graph capture (cuda_context_prepare.cpp).
     BatchState& prepare(int batch);
+    void plan_pools_in_convs(int batch, BatchState& state);
     void choose_gate(size_t i, int batch, BatchState& state);
     void choose_linear(size_t i, int batch, BatchState& state);
     int cached_choice(const std::string& key, int count, std::string* opaque = nullptr) const;
@@ -99,7 +103,7 @@ class CudaContext : public Context {
     void pool_and_gate_stored(size_t i, int batch, GateForm f, BatchState& state);
     template <typename T>
     void run_node(size_t i, int batch, BatchState& state);
-    SplitAttentionGateShape gate_shape(const Node& n, int batch, GateForm form) const;
+    SplitAttentionGateShape gate_shape(size_t i, int batch, GateForm form, const BatchState& state) const;
     template <typename T>
     RadixRows<T> radix_rows(const Node& n) const;
     template <typename T>
@@ -140,7 +144,7 @@ class CudaContext : public Context {
     void* workspace_ = nullptr;  // (workspace_bytes_) the convolutions' scratch
     size_t workspace_bytes_ = 0;
     void* cublas_ws_ = nullptr;
-    float* gap_ = nullptr;   // (N, chunks, C) split attention's pooled chunk sums
+    float* gap_ = nullptr;   // (N, chunks, C) split attention's pooled chunk sums (the pool's or a conv's)
     float* attn_ = nullptr;  // (N, R*C) its gates
     float* hidden_ = nullptr;  // (N, inter) fc1's outputs, between the two kernels of the small-batch gate
     int64_t in_numel_ = 0, out_numel_ = 0;

@@ -60,9 +60,17 @@ BatchState& CudaContext::prepare(int batch) {
         state->gate_form.assign(g.nodes.size(), GateForm::block_per_image);
         state->gate_gemm.clear();
         state->gate_gemm.resize(g.nodes.size());
+        plan_pools_in_convs(batch, *state);
         for (size_t i = 0; i < g.nodes.size(); i++) {
             if (g.nodes[i].op == OpType::linear) choose_linear(i, batch, *state);
-            if (g.nodes[i].op == OpType::split_attention) choose_gate(i, batch, *state);
+            if (g.nodes[i].op != OpType::split_attention) continue;
+            choose_gate(i, batch, *state);
+            // The matmuls pool in one chunk of their own: the convolution goes back to its timed tiling.
+            const int conv = state->pool_in_conv[i];
+            if (conv >= 0 && state->gate_form[i] == GateForm::matmuls) {
+                state->convs[(size_t)conv]->pool_off(env_);
+                state->pool_in_conv[i] = -1;
+            }
         }
         CUDA_CHECK(cudaStreamSynchronize(stream_));
         t_convs = std::chrono::steady_clock::now();
@@ -91,9 +99,12 @@ BatchState& CudaContext::prepare(int batch) {
         std::string ways;
         for (int c = 0; c < kConvImpls; c++)
             ways += std::string(c ? ", " : "") + conv_impl_name((ConvImpl)c) + " " + std::to_string(state->by_impl[c]);
+        const long pools = std::count_if(state->pool_in_conv.begin(), state->pool_in_conv.end(),
+                                         [](int conv) { return conv >= 0; });
         std::fprintf(stderr, "cuda: batch %d prepared: convolutions on %s (%d of the cuBLASLt ones split-K; %d legacy "
-                     "searches answered by the cache); programmatic dependent launch %s%s\n", batch, ways.c_str(),
-                     state->split_k, state->legacy_cached,
+                     "searches answered by the cache; %ld split-attention pools in an implicit GEMM's epilogue); "
+                     "programmatic dependent launch %s%s\n", batch, ways.c_str(), state->split_k, state->legacy_cached,
+                     pools,
                      launch_.dependent_launch ? "on" : "off", state->captured.exec ? "; CUDA graph captured" : "");
         std::fprintf(stderr, "cuda: batch %d: convolution choice %.3f s, eager pass + capture %.3f s\n", batch,
                      std::chrono::duration<double>(t_convs - t0).count(),
@@ -116,6 +127,33 @@ BatchState& CudaContext::prepare(int batch) {
     return *(batches_[batch] = std::move(state));
 }
 
+// Which split-attention nodes have their pool in the epilogue of the convolution that writes their input
+// U: where that convolution runs as the implicit GEMM (chosen by time, as if it did not pool) and its
+// tiling allows (ConvNode::pool_on). The gate then reads the convolution's chunk sums (choose_gate times it
+// so, and puts the matmuls, which pool on their own, back).
+void CudaContext::plan_pools_in_convs(int batch, BatchState& state) {
+    const Graph& g = engine_->graph();
+    for (auto& conv : state.convs)
+        if (conv) conv->pool_off(env_);  // a second call (prepare's retry without dependent launch)
+    state.pool_in_conv.assign(g.nodes.size(), -1);
+    for (size_t i = 0; i < g.nodes.size(); i++) {
+        const Node& n = g.nodes[i];
+        if (n.op != OpType::split_attention || n.inputs.size() != 1) continue;  // not with the splits apart
+        const int j = g.tensors[n.inputs[0]].producer;
+        if (j < 0 || !state.convs[(size_t)j] || state.convs[(size_t)j]->pool_chunks() > 0) continue;
+        if (g.nodes[(size_t)j].conv.out_channels != n.attn.radix * n.attn.channels) continue;
+        // gap_ is every split-attention node's: none may run between the convolution and its reader.
+        bool between = false;
+        for (size_t k = (size_t)j + 1; k < i; k++) between |= g.nodes[k].op == OpType::split_attention;
+        if (between) continue;
+        if (!state.convs[(size_t)j]->pool_on(gap_, n.attn.radix, env_)) continue;
+        state.pool_in_conv[i] = j;
+        if (engine_->options().verbose)
+            std::fprintf(stderr, "cuda: %s at batch %d: pool in %s's epilogue (%d chunks an image)\n", n.name.c_str(),
+                         batch, g.nodes[(size_t)j].name.c_str(), state.convs[(size_t)j]->pool_chunks());
+    }
+}
+
 // Which gate split-attention node i runs at this batch size: the fastest over a few graph replays (pool
 // and gate, the pool planned in chunks, or in one for the matmuls) of one block per image, the rows form
 // (where its shared memory fits) and the matmuls (cardinality 1). The rows form and one block per image
@@ -124,7 +162,7 @@ BatchState& CudaContext::prepare(int batch) {
 // The choice is cached per gate shape, batch size and pool kernel (timed with it; a later start times nothing).
 void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
     const Node& n = engine_->graph().nodes[i];
-    const SplitAttentionGateShape s = gate_shape(n, batch, GateForm::block_per_image);
+    const SplitAttentionGateShape s = gate_shape(i, batch, GateForm::block_per_image, state);
     const bool rows_fit = split_attention_gate_rows_smem_bytes(s) <= 48 * 1024;
     const DeviceNodeWeights& w = engine_->weights(i);
     auto gemm = std::make_unique<GateGemmLaunch>();
@@ -136,7 +174,7 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
     // else the heuristics' first.
     auto build_gemm = [&](const std::string& algorithms) {
         try {
-            if (!gemm->describe(gate_shape(n, batch, GateForm::matmuls),
+            if (!gemm->describe(gate_shape(i, batch, GateForm::matmuls, state),
                                 {gap_, w.fc1_w, w.fc1_b, w.fc2_w, w.fc2_b, hidden_, attn_}, n.name, &why))
                 return false;
             restored = !algorithms.empty() && gemm->restore_algorithms(lt_, algorithms);
@@ -161,7 +199,8 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
                               std::to_string(u[1] * u[2]) + " forms 0" + (rows_fit ? " 1" : "") + " 2 cublasLt " +
                               std::to_string(engine_->device().cublas_version) +
                               (engine_->pool_row_lanes(n) ? " pool row-lanes" : "") +
-                              (n.inputs.size() > 1 ? " splits apart" : ""));
+                              (n.inputs.size() > 1 ? " splits apart" : "") +
+                              (state.pool_in_conv[i] >= 0 ? " pool in conv" : ""));
     std::string cached_algorithms;
     const int cached = cached_choice(key, 3, &cached_algorithms);
     if (cached >= 0 && (cached != (int)GateForm::rows || rows_fit) &&
@@ -182,7 +221,8 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
                          gate_form_name(state.gate_form[i]), algorithms);
         return;
     }
-    auto time_form = [&](GateForm f) {  // the pool too: the matmuls need it in one chunk
+    // The pool too (the matmuls need it in one chunk), unless a convolution's epilogue pools for the others.
+    auto time_form = [&](GateForm f) {
         return mean_launch_ms(stream_, 5, [&] { pool_and_gate_stored(i, batch, f, state); }, n.name);
     };
     const float block_ms = time_form(GateForm::block_per_image);
