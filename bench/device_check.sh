@@ -11,7 +11,8 @@
 #                   at batches 1 and 128. A 15-minute device budget fits two calls (H200, 6ebbad4: ~330 s,
 #                   about 450 s with the GPU tests and the choice, workspace, pool, radix-split and
 #                   implicit-GEMM variants added since (QUICK leaves out the rows two calls have measured),
-#                   and ~250 s with the two grouped-convolution labs); give the first DEADLINE_S=480:
+#                   and ~270 s with the two grouped-convolution labs and the combine + conv3 lab); give the
+#                   first DEADLINE_S=480:
 #                   STAGES="tests bench torch variants profile", then, while the machine is still warm,
 #                   STAGES="coldstart lab parity sanitize".
 #   DEADLINE_S=N    stop starting stages N seconds after the script began, and cut a stage's own limit to
@@ -354,6 +355,8 @@ grep -h "prepared: convolutions on" "$OUT_DIR"/bench_resnest50_fp16_implicit_gem
 # The implicit-GEMM lab's verdicts: one kernel against the runtime's im2col + cuBLASLt, and the pool in its
 # epilogue against the pool kernel after it, per shape and batch.
 grep -h -E "best v1 / best lt|v1\+pool / v1,pool|WRONG|all ways correct" "$OUT_DIR"/lab_grouped_conv_implicit_gemm.log 2>/dev/null | head -40
+# The combine folded into conv3: one kernel against the combine kernel then cuBLASLt, per shape and batch.
+grep -h -E "best v1 / apart|WRONG|all ways correct" "$OUT_DIR"/lab_split_attention_combine_conv1x1.log 2>/dev/null | head -20
 for f in "$OUT_DIR"/sanitize_*.log; do [[ -f $f ]] && echo "$(basename "$f" .log): $(grep -h -E "ERROR SUMMARY|RACECHECK SUMMARY" "$f" | tail -1)"; done
 printf '%s\n' "${SUMMARY[@]}"
 bundle
