@@ -48,7 +48,7 @@ struct CudnnHandle {
 
 }  // namespace
 
-TEST_CASE("convolutions (bias; bias + ReLU; bias + residual + ReLU) match the CPU at every model shape, through "
+TEST_CASE("convolutions (bias, bias + ReLU, bias + residual + ReLU) match the CPU at every model shape, through "
           "cuDNN's legacy call and its operation graph (whole, and per group)", "[cuda][ops][conv]") {
     INFO("seed " << run_seed());
     CudnnHandle handle;

@@ -193,8 +193,8 @@ TEST_CASE("tiny fixtures on the GPU match their timm / PaddleClas logits, with t
     CHECK(split == 2);  // tiny_r2_k1 from PaddleClas and from timm
 }
 
-TEST_CASE("4 threads x 4 contexts on one engine give the single-context result; graph equals eager; dependent "
-          "launches equal ordinary ones", "[cuda][models]") {
+TEST_CASE("4 threads x 4 contexts on one engine give the single-context result, graph equals eager, and "
+          "dependent launches equal ordinary ones", "[cuda][models]") {
     INFO("seed " << run_seed());
     const int batch = 3;
     for (Precision p : {Precision::fp32, Precision::fp16}) {

@@ -207,7 +207,7 @@ AttnData attention_data(const AttnCase& c, int n, Precision p, uint64_t salt) {
 
 }  // namespace
 
-TEST_CASE("split attention (pool, gate, weighted sum; and with the avd pool) matches the CPU", "[cuda][ops]") {
+TEST_CASE("split attention (pool, gate, weighted sum, and with the avd pool) matches the CPU", "[cuda][ops]") {
     INFO("seed " << run_seed());
     cublasLtHandle_t lt = nullptr;
     REQUIRE(cublasLtCreate(&lt) == CUBLAS_STATUS_SUCCESS);
@@ -805,7 +805,7 @@ TEST_CASE("the small-batch classifier (warp per output row, bias fused) matches 
         }
 }
 
-TEST_CASE("layout conversion at the edges round-trips exactly in fp32; a padded input gets zero channels",
+TEST_CASE("layout conversion at the edges round-trips exactly in fp32, and a padded input gets zero channels",
           "[cuda][ops]") {
     const int n = 2, c = 3, hw = 224 * 224;
     std::vector<float> x = random_floats((size_t)n * c * hw, -2, 2, 77);
