@@ -36,15 +36,6 @@ union SharedTiles {  // the float tile reuses the staging buffers once the K loo
     float c[kImplicitTileM][kLdC];
 };
 
-// 16 bytes global -> shared without a register round trip; zeros when !valid (the source is not read).
-__device__ __forceinline__ void copy16_async(void* smem, const void* gmem, bool valid) {
-    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-__device__ __forceinline__ void copy_wait_all_but_newest() { asm volatile("cp.async.wait_group 1;\n" ::); }
-__device__ __forceinline__ void copy_wait_all() { asm volatile("cp.async.wait_all;\n" ::); }
-
 // grid (tiles_m, tiles_n, groups * splits). partial (splits, tiles, 64*64) float; arrivals (tiles) int;
 // pool (N, s.pool_chunks(), s.pool_channels()) float where s.pool_radix > 0.
 __global__ void __launch_bounds__(kThreads)

@@ -17,6 +17,7 @@
 #include "pool2d_nhwc.cuh"
 #include "softmax_rows.cuh"
 #include "split_attention_combine.cuh"
+#include "split_attention_combine_conv1x1.cuh"
 #include "split_attention_gate.cuh"
 #include "split_attention_gate_rows.cuh"
 #include "split_attention_pool.cuh"
@@ -273,7 +274,10 @@ void CudaContext::run_node(size_t i, int batch, BatchState& state) {
     const long long count = (long long)batch * shape_numel(xs);
     switch (n.op) {
         case OpType::conv2d:
-            state.convs[i]->launch(env_);
+            if (state.combine_conv[i])
+                launch_combine_conv(*state.combine_conv[i]);
+            else
+                state.convs[i]->launch(env_);
             break;
         case OpType::batch_norm:
             channel_affine_activation<T>(x, w.bn_scale, w.bn_shift, nullptr, y, count, channels, false, launch_);
@@ -296,21 +300,11 @@ void CudaContext::run_node(size_t i, int batch, BatchState& state) {
                 avg_pool2d_nhwc<T>(x, y, s, launch_);
             break;
         }
-        case OpType::split_attention: {
-            const SplitAttentionAttrs& a = n.attn;
-            int hw = (int)(xs[1] * xs[2]);
+        case OpType::split_attention:
             pool_and_gate<T>(i, batch, state.gate_form[i], state);
             record_stage(i, 1);
-            if (a.fused_avg_pool) {
-                const Pool2dAttrs& pa = a.pool;
-                Pool2dShape ps{batch, (int)xs[1], (int)xs[2], a.channels, (int)ys[1], (int)ys[2], pa.kernel_h,
-                               pa.kernel_w, pa.stride_h, pa.stride_w, pa.pad_h, pa.pad_w, pa.count_include_pad};
-                split_attention_weighted_sum_avg_pool<T>(radix_rows<T>(n), attn_, y, a.radix, ps, launch_);
-            } else {
-                split_attention_weighted_sum<T>(radix_rows<T>(n), attn_, y, batch, hw, a.radix, a.channels, launch_);
-            }
+            if (state.combine_in_conv[i] < 0) combine<T>(i, batch);  // else the 1x1 convolution after it does
             break;
-        }
         case OpType::global_avg_pool:
             global_avg_pool_nhwc<T>(x, y, batch, (int)(xs[1] * xs[2]), channels, launch_);
             break;
@@ -325,6 +319,38 @@ void CudaContext::run_node(size_t i, int batch, BatchState& state) {
             softmax_rows_block_per_row<T>(x, y, batch, (int)shape_numel(xs), launch_);
             break;
     }
+}
+
+// Split attention's last step for node i: the radix splits weighted by attn_ and summed into its output,
+// with the avd pool where one is fused.
+template <typename T>
+void CudaContext::combine(size_t i, int batch) {
+    const Graph& g = engine_->graph();
+    const Node& n = g.nodes[i];
+    const Shape& xs = g.tensors[n.inputs[0]].shape;
+    const Shape& ys = g.tensors[n.output].shape;
+    const SplitAttentionAttrs& a = n.attn;
+    T* y = (T*)tensor(n.output);
+    if (a.fused_avg_pool) {
+        const Pool2dAttrs& pa = a.pool;
+        Pool2dShape ps{batch, (int)xs[1], (int)xs[2], a.channels, (int)ys[1], (int)ys[2], pa.kernel_h,
+                       pa.kernel_w, pa.stride_h, pa.stride_w, pa.pad_h, pa.pad_w, pa.count_include_pad};
+        split_attention_weighted_sum_avg_pool<T>(radix_rows<T>(n), attn_, y, a.radix, ps, launch_);
+    } else {
+        split_attention_weighted_sum<T>(radix_rows<T>(n), attn_, y, batch, (int)(xs[1] * xs[2]), a.radix, a.channels,
+                                        launch_);
+    }
+}
+void CudaContext::combine_stored(size_t i, int batch) {
+    if (engine_->options().precision == Precision::fp16)
+        combine<__half>(i, batch);
+    else
+        combine<float>(i, batch);
+}
+
+void CudaContext::launch_combine_conv(const CombineConvLaunch& c) {
+    split_attention_combine_conv1x1(c.u, attn_, c.w, c.bias, c.z, c.y, c.s, c.splits, c.relu, (float*)workspace_,
+                                    env_.tile_arrivals, launch_);
 }
 
 // Split attention node i's gate at this batch size in the given form: the pool in the planned chunks (their

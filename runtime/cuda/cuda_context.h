@@ -8,11 +8,13 @@
 // EngineOptions::dependent_launch is off.
 //
 // Activations are NHWC in T = float (fp32, tf32) or __half (fp16); edges convert from and to float NCHW.
-// The member functions live in three files: cuda_context.cpp (set-up, runs, the forward pass and its nodes),
-// cuda_context_prepare.cpp (a batch size's choices and the graph capture), cuda_context_profile.cpp.
+// The member functions live in four files: cuda_context.cpp (set-up, runs, the forward pass and its nodes),
+// cuda_context_prepare.cpp (a batch size's choices and the graph capture), cuda_context_fusions.cpp (the
+// split-attention steps a batch size folds into the convolutions beside them), cuda_context_profile.cpp.
 #pragma once
 #include <cublasLt.h>
 #include <cublas_v2.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
@@ -27,6 +29,7 @@
 #include "cuda/cuda_gate_gemm.h"
 #include "cuda/cuda_timing.h"
 #include "kernel_stream.h"
+#include "split_attention_combine_conv1x1_plan.h"
 #include "split_attention_gate.cuh"
 #include "split_attention_rows.cuh"
 
@@ -37,6 +40,20 @@ namespace resnest {
 enum class GateForm : char { block_per_image, rows, matmuls };
 const char* gate_form_name(GateForm f);
 
+// A 1x1 convolution that forms split attention's weighted sum while it loads its operand
+// (kernels/split_attention_combine_conv1x1.cuh), in place of the combine kernel and the convolution's way:
+// its problem, K split and buffers (the gates are the context's attn_).
+struct CombineConvLaunch {
+    CombineConv1x1Shape s{};
+    int splits = 1;
+    bool relu = false;
+    const __half* u = nullptr;    // (N, HW, R*C) split attention's input
+    const __half* w = nullptr;    // (Cout, C)
+    const float* bias = nullptr;  // (Cout) or null
+    const __half* z = nullptr;    // (N, HW, Cout) the residual, or null
+    __half* y = nullptr;          // (N, HW, Cout)
+};
+
 // Everything a context prepared for one batch size.
 struct BatchState {
     std::vector<std::unique_ptr<ConvNode>> convs;  // per node; null for other ops
@@ -45,6 +62,10 @@ struct BatchState {
     // Per split-attention node: the convolution node whose implicit-GEMM epilogue writes its pool partials
     // (ConvNode::pool_on), so its pool kernel does not run; -1 where the pool kernel runs.
     std::vector<int> pool_in_conv;
+    // Per split-attention node: the 1x1 convolution node that forms its weighted sum while loading it, so its
+    // combine kernel does not run; -1 where it runs. Per convolution node: that launch, or null.
+    std::vector<int> combine_in_conv;
+    std::vector<std::unique_ptr<CombineConvLaunch>> combine_conv;
     std::vector<std::unique_ptr<GateGemmLaunch>> gate_gemm;  // per node whose gate may run as matmuls
     CapturedGraph captured;                        // the forward pass, replayed by later runs
     int capture_retries = 0;  // runs that try the capture again (after invalidations by another thread)
@@ -84,7 +105,8 @@ class CudaContext : public Context {
 
     // A batch size's choices and its graph capture (cuda_context_prepare.cpp).
     BatchState& prepare(int batch);
-    void plan_pools_in_convs(int batch, BatchState& state);
+    void plan_pools_in_convs(int batch, BatchState& state);     // cuda_context_fusions.cpp
+    void plan_combines_in_convs(int batch, BatchState& state);  // likewise
     void choose_gate(size_t i, int batch, BatchState& state);
     void choose_linear(size_t i, int batch, BatchState& state);
     int cached_choice(const std::string& key, int count, std::string* opaque = nullptr) const;
@@ -108,6 +130,10 @@ class CudaContext : public Context {
     RadixRows<T> radix_rows(const Node& n) const;
     template <typename T>
     void pool_and_gate(size_t i, int batch, GateForm form, const BatchState& state);
+    template <typename T>
+    void combine(size_t i, int batch);
+    void combine_stored(size_t i, int batch);
+    void launch_combine_conv(const CombineConvLaunch& c);
     void record_stage(size_t i, int stage);  // the profile's split-attention stage event, where it is on
     void launch_gate(size_t i, const SplitAttentionGateShape& s, GateForm form, const BatchState& state);
     template <typename T>

@@ -72,6 +72,7 @@ BatchState& CudaContext::prepare(int batch) {
                 state->pool_in_conv[i] = -1;
             }
         }
+        plan_combines_in_convs(batch, *state);
         CUDA_CHECK(cudaStreamSynchronize(stream_));
         t_convs = std::chrono::steady_clock::now();
         run_and_capture(batch, *state);
@@ -99,12 +100,13 @@ BatchState& CudaContext::prepare(int batch) {
         std::string ways;
         for (int c = 0; c < kConvImpls; c++)
             ways += std::string(c ? ", " : "") + conv_impl_name((ConvImpl)c) + " " + std::to_string(state->by_impl[c]);
-        const long pools = std::count_if(state->pool_in_conv.begin(), state->pool_in_conv.end(),
-                                         [](int conv) { return conv >= 0; });
+        auto taken = [](const std::vector<int>& v) {
+            return (long)std::count_if(v.begin(), v.end(), [](int c) { return c >= 0; });
+        };
         std::fprintf(stderr, "cuda: batch %d prepared: convolutions on %s (%d of the cuBLASLt ones split-K; %d legacy "
-                     "searches answered by the cache; %ld split-attention pools in an implicit GEMM's epilogue); "
-                     "programmatic dependent launch %s%s\n", batch, ways.c_str(), state->split_k, state->legacy_cached,
-                     pools,
+                     "searches answered by the cache; split attention's pool in %ld implicit GEMMs' epilogue, its "
+                     "combine in %ld 1x1 convolutions); programmatic dependent launch %s%s\n", batch, ways.c_str(),
+                     state->split_k, state->legacy_cached, taken(state->pool_in_conv), taken(state->combine_in_conv),
                      launch_.dependent_launch ? "on" : "off", state->captured.exec ? "; CUDA graph captured" : "");
         std::fprintf(stderr, "cuda: batch %d: convolution choice %.3f s, eager pass + capture %.3f s\n", batch,
                      std::chrono::duration<double>(t_convs - t0).count(),
@@ -125,33 +127,6 @@ BatchState& CudaContext::prepare(int batch) {
                      state->by_impl[(int)ConvImpl::cudnn_graph] + state->by_impl[(int)ConvImpl::cudnn_graph_per_group]);
     }
     return *(batches_[batch] = std::move(state));
-}
-
-// Which split-attention nodes have their pool in the epilogue of the convolution that writes their input
-// U: where that convolution runs as the implicit GEMM (chosen by time, as if it did not pool) and its
-// tiling allows (ConvNode::pool_on). The gate then reads the convolution's chunk sums (choose_gate times it
-// so, and puts the matmuls, which pool on their own, back).
-void CudaContext::plan_pools_in_convs(int batch, BatchState& state) {
-    const Graph& g = engine_->graph();
-    for (auto& conv : state.convs)
-        if (conv) conv->pool_off(env_);  // a second call (prepare's retry without dependent launch)
-    state.pool_in_conv.assign(g.nodes.size(), -1);
-    for (size_t i = 0; i < g.nodes.size(); i++) {
-        const Node& n = g.nodes[i];
-        if (n.op != OpType::split_attention || n.inputs.size() != 1) continue;  // not with the splits apart
-        const int j = g.tensors[n.inputs[0]].producer;
-        if (j < 0 || !state.convs[(size_t)j] || state.convs[(size_t)j]->pool_chunks() > 0) continue;
-        if (g.nodes[(size_t)j].conv.out_channels != n.attn.radix * n.attn.channels) continue;
-        // gap_ is every split-attention node's: none may run between the convolution and its reader.
-        bool between = false;
-        for (size_t k = (size_t)j + 1; k < i; k++) between |= g.nodes[k].op == OpType::split_attention;
-        if (between) continue;
-        if (!state.convs[(size_t)j]->pool_on(gap_, n.attn.radix, env_)) continue;
-        state.pool_in_conv[i] = j;
-        if (engine_->options().verbose)
-            std::fprintf(stderr, "cuda: %s at batch %d: pool in %s's epilogue (%d chunks an image)\n", n.name.c_str(),
-                         batch, g.nodes[(size_t)j].name.c_str(), state.convs[(size_t)j]->pool_chunks());
-    }
 }
 
 // Which gate split-attention node i runs at this batch size: the fastest over a few graph replays (pool

@@ -480,7 +480,7 @@ TEST_CASE("whole models with every convolution forced onto cuBLASLt (1x1 directl
     }
 }
 
-TEST_CASE("whole models with the implicit-GEMM 3x3 convolution (RESNEST_IMPLICIT_GEMM=on) match the CPU",
+TEST_CASE("whole models with the implicit-GEMM kernels (RESNEST_IMPLICIT_GEMM=on) match the CPU",
           "[cuda][models][implicit-gemm]") {
     INFO("seed " << run_seed());
     for (int batch : {1, 3}) {
@@ -500,21 +500,27 @@ TEST_CASE("whole models with the implicit-GEMM 3x3 convolution (RESNEST_IMPLICIT
             auto ctx = e->create_context();
             ctx->set_input(ref.x.data(), batch);
             ctx->run_loaded(batch);
-            int implicit = 0, pooling_convs = 0, pooled = 0, gate_matmuls = 0;
+            int implicit = 0, pooling_convs = 0, pooled = 0, gate_matmuls = 0, combining_convs = 0, combined = 0;
             for (const resnest::NodeProfile& p : ctx->profile(batch, 2)) {
                 implicit += p.op.find("(implicit GEMM)") != std::string::npos;
                 pooling_convs += p.op.find("(+ split-attention pool)") != std::string::npos;
                 pooled += p.op.find("(pool in the convolution)") != std::string::npos;
                 gate_matmuls += p.op.find("(gate: two matmuls") != std::string::npos;
+                combining_convs += p.op.find("(split-attention combine + implicit GEMM)") != std::string::npos;
+                combined += p.op.find("(combine in the convolution)") != std::string::npos;
             }
             CHECK(implicit == 17);
             // Split attention's pool in those convolutions' epilogue: at batch 1 (no extra tiles) in all 16,
             // except where the gate runs as matmuls (which pool on their own).
             CHECK(pooling_convs == pooled);
             if (batch == 1) CHECK(pooled + gate_matmuls == 16);
+            // Its weighted sum in conv3, forced on: every block but ResNeSt50's three with the avd pool after
+            // attention (fusion_pairs.h).
+            CHECK(combining_convs == combined);
+            CHECK(combined == (std::string(model) == "models/resnest50.json" ? 13 : 16));
             std::printf("cuda %s fp16 batch %d, implicit GEMM on %d convolutions, %d pooling for split attention "
-                        "(%d gates as matmuls): max|d|/max|ref| %.3g\n", model, batch, implicit, pooled, gate_matmuls,
-                        err);
+                        "(%d gates as matmuls), %d combining: max|d|/max|ref| %.3g\n", model, batch, implicit, pooled,
+                        gate_matmuls, combined, err);
         }
     }
 }

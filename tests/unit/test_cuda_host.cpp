@@ -8,6 +8,7 @@
 #ifdef RESNEST_HAVE_CUDA
 
 #include "conv3x3_implicit_gemm.cuh"
+#include "split_attention_combine_conv1x1.cuh"
 #include "conv_as_gemm.h"
 #include "split_attention_gate_rows.cuh"
 #include "split_attention_radix_softmax.cuh"
@@ -337,6 +338,33 @@ TEST_CASE("the implicit-GEMM convolution refuses shapes, pointers and splits it 
                       Catch::Contains("pool in the epilogue needs its partials"));
     CHECK(conv3x3_implicit_gemm_partial_bytes(s, 1) == 0);
     CHECK(conv3x3_implicit_gemm_partial_bytes(s, 4) == 4ull * s.tiles() * 64 * 64 * sizeof(float));
+}
+
+TEST_CASE("the combine + 1x1 convolution kernel refuses shapes, pointers and splits it cannot run, before any "
+          "launch", "[cuda-host][implicit-gemm]") {
+    // No GPU is needed: the checks come before the first CUDA call (the pointers are never touched).
+    alignas(16) static __half u[16], w[16], z[16], y[16];
+    alignas(16) static float attn[16], partial[16];
+    int arrivals[4];
+    const CombineConv1x1Shape s{1, 49, 2, 64, 128};  // 2 K steps
+    REQUIRE(std::string(split_attention_combine_conv1x1_refusal(s, u, attn, w, z, y)).empty());
+    CHECK(std::string(split_attention_combine_conv1x1_refusal(s, u, attn, w, nullptr, y)).empty());  // no residual
+    auto launch = [&](const CombineConv1x1Shape& shape, const __half* up, const float* ap, int splits, int* counts) {
+        split_attention_combine_conv1x1(up, ap, w, nullptr, z, y, shape, splits, true, partial, counts, KernelStream());
+    };
+    CHECK_THROWS_WITH(launch({1, 49, 3, 64, 128}, u, attn, 1, arrivals),
+                      Catch::Contains("split_attention_combine_conv1x1") && Catch::Contains("radix 1 or 2"));
+    CHECK_THROWS_WITH(launch({1, 49, 2, 48, 128}, u, attn, 1, arrivals), Catch::Contains("multiple of 32"));
+    CHECK_THROWS_WITH(launch({1, 49, 2, 64, 96}, u, attn, 1, arrivals), Catch::Contains("multiple of 64"));
+    CHECK_THROWS_WITH(launch(s, u + 1, attn, 1, arrivals), Catch::Contains("16-byte aligned"));
+    CHECK_THROWS_WITH(launch(s, u, attn + 1, 1, arrivals), Catch::Contains("16-byte aligned"));
+    for (int splits : {0, 3, 17}) {  // 3: more splits than the 2 K steps
+        INFO("splits " << splits);
+        CHECK_THROWS_WITH(launch(s, u, attn, splits, arrivals), Catch::Contains("splits of 2 K steps"));
+    }
+    CHECK_THROWS_WITH(launch(s, u, attn, 2, nullptr), Catch::Contains("arrival counts"));
+    CHECK(split_attention_combine_conv1x1_partial_bytes(s, 1) == 0);
+    CHECK(split_attention_combine_conv1x1_partial_bytes(s, 2) == 2ull * s.tiles() * 64 * 64 * sizeof(float));
 }
 
 TEST_CASE("the gate launchers refuse a radix over their limit and the rows gate a width over its shared memory, "

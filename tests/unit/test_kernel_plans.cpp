@@ -1,7 +1,9 @@
 // test_kernel_plans.cpp: the host arithmetic that decides how CUDA kernels divide their work, checked on the
 // CPU: split attention's pool chunking (kernels/split_attention_pool_plan.h), how its kernels find U's
 // radix splits (kernels/split_attention_rows.cuh), and the implicit-GEMM convolution's addresses and K split
-// (kernels/conv3x3_implicit_gemm_geometry.h, against the labs' direct convolution, lab/lab_reference.h).
+// (kernels/conv3x3_implicit_gemm_geometry.h, against the labs' direct convolution, lab/lab_reference.h), and
+// the split plan of split attention's weighted sum folded into a 1x1 convolution
+// (kernels/split_attention_combine_conv1x1_plan.h).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 
 #include "conv3x3_implicit_gemm_geometry.h"
 #include "lab/lab_reference.h"
+#include "split_attention_combine_conv1x1_plan.h"
 #include "split_attention_pool_plan.h"
 #include "split_attention_rows.cuh"
 #include "test_helpers.h"
@@ -405,4 +408,37 @@ TEST_CASE("the implicit-GEMM convolution takes split attention's pool where tili
     CHECK(s.tiles_m() == 8);
     CHECK(s.tile_rows(3) == 49);
     CHECK(s.tile_row0(3) == 3 * 49);
+}
+
+TEST_CASE("the combine + 1x1 convolution kernel's split plan: contiguous ranges, one wave, at least 4 K steps a "
+          "split", "[kernel-plan]") {
+    using Shape = CombineConv1x1Shape;
+    // ResNeSt50's conv3 at batch 1 on 132 SMs: layer 4 (49 positions, C 512: 16 K steps, 1 x 32 tiles) splits
+    // in 4 (128 blocks of 4 steps; 8 would be 256 blocks), layer 1 (3136 positions: 49 x 4 tiles, 2 K steps)
+    // not at all.
+    CHECK(split_attention_combine_conv1x1_splits({1, 49, 2, 512, 2048}, 132) == 4);
+    CHECK(split_attention_combine_conv1x1_splits({1, 3136, 2, 64, 256}, 132) == 1);
+    for (int batch : {1, 3, 8, 32, 128})
+        for (Shape s : {Shape{batch, 3136, 2, 64, 256}, Shape{batch, 784, 2, 128, 512}, Shape{batch, 196, 2, 256, 1024},
+                        Shape{batch, 49, 2, 512, 2048}, Shape{batch, 37, 1, 32, 64}}) {
+            INFO("batch " << batch << " hw " << s.hw << " C " << s.c);
+            REQUIRE(s.fits());
+            const int splits = split_attention_combine_conv1x1_splits(s, 132);
+            CHECK((splits == 1 || (long long)s.tiles() * splits <= 132));
+            CHECK((splits == 1 || s.k_steps() / splits >= 4));
+            int expect_begin = 0;
+            for (int q = 0; q < splits; q++) {
+                int b = 0, e = 0;
+                s.split_range(q, splits, &b, &e);
+                CHECK(b == expect_begin);
+                CHECK(e > b);
+                expect_begin = e;
+            }
+            CHECK(expect_begin == s.k_steps());
+            CHECK(s.tiles_m() * 64 >= s.m());
+            CHECK((s.tiles_m() - 1) * 64 < s.m());
+        }
+    CHECK_FALSE((Shape{1, 49, 3, 512, 2048}.fits()));  // radix 3
+    CHECK_FALSE((Shape{1, 49, 2, 48, 2048}.fits()));   // C not whole K steps
+    CHECK_FALSE((Shape{1, 49, 2, 64, 96}.fits()));     // Cout not whole N tiles
 }

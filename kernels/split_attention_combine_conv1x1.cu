@@ -1,0 +1,203 @@
+// split_attention_combine_conv1x1.cu: split attention's weighted radix sum folded into the 1x1 convolution
+// after it (split_attention_combine_conv1x1.cuh). A block of 128 threads computes one 64x64 tile of
+// (N*HW, Cout) over one range of K steps: four warps of 32x32, each 2x2 wmma 16x16x16 fragments (half in,
+// float accumulators). Each K step of 32 channels, a thread forms 2 x 8 values of a from R 16-byte loads
+// of u and the gates (read-only loads: the 64 rows of a tile share an image's gates), rounds them to half
+// and stores them to shared memory; the u loads of the next step are issued before this step's MMAs and
+// used after them (two shared stages), and W's tile comes by 16-byte cp.async, two stages. Split K as
+// conv3x3_implicit_gemm.cu does: the last block of a tile adds the float partials in split order. Then
+// bias, the residual and ReLU on the way out.
+#include "split_attention_combine_conv1x1.cuh"
+
+#include <mma.h>
+
+#include <cstdint>
+#include <string>
+
+#include "kernel_common.cuh"
+
+namespace resnest {
+
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kLdAB = kCombineTileK + 8;  // a shared row of A or B: 40 halves (80 bytes, 16-byte aligned)
+constexpr int kLdC = kCombineTileN + 4;
+constexpr int kTileElems = kCombineTileM * kCombineTileN;
+
+struct StagedTiles {
+    __half a[2][kCombineTileM][kLdAB];  // a: rows m, the K step's channels
+    __half b[2][kCombineTileN][kLdAB];  // W: rows o, the K step's channels (wmma col_major B)
+};
+union SharedTiles {
+    StagedTiles in;
+    float c[kCombineTileM][kLdC];
+};
+
+// grid (tiles_m, tiles_n, splits). u (N, HW, R*C), attn (N, R*C) float, w (Cout, C), bias (Cout) float,
+// z and y (N, HW, Cout); partial (splits, tiles, 64*64) float and arrivals (tiles) int where splits > 1.
+__global__ void __launch_bounds__(kThreads)
+split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float* __restrict__ attn,
+                                       const __half* __restrict__ w, const float* __restrict__ bias,
+                                       const __half* __restrict__ z, __half* __restrict__ y, CombineConv1x1Shape s,
+                                       int splits, bool relu, float* __restrict__ partial,
+                                       int* __restrict__ arrivals) {
+    using namespace nvcuda;
+    wait_for_producer_then_release_consumer();
+    __shared__ __align__(128) SharedTiles sh;
+    __shared__ int last_block;
+    const int t = threadIdx.x, split = blockIdx.z, rc = s.radix * s.c;
+    const long long m0 = (long long)blockIdx.x * kCombineTileM;
+    const int n0 = blockIdx.y * kCombineTileN;
+    int step_begin, step_end;
+    s.split_range(split, splits, &step_begin, &step_end);
+
+    // A thread forms a's pieces v = t and t + 128: row v / 4 (t / 4 and t / 4 + 32), channels (t % 4) * 8
+    // .. + 8 of the step; its rows' U and gate rows are found once, here.
+    const int piece = (t % 4) * 8;
+    const __half* u_row[2];
+    const float* attn_row[2];
+    bool valid[2];
+    for (int i = 0; i < 2; i++) {
+        const long long m = m0 + t / 4 + 32 * i;
+        valid[i] = m < s.m();
+        u_row[i] = u + (valid[i] ? m : 0) * rc + piece;
+        attn_row[i] = attn + (valid[i] ? m / s.hw : 0) * rc + piece;
+    }
+    uint4 held[2][kCombineMaxRadix];  // the next step's U pieces: loaded before this step's MMAs, used after them
+    auto fetch_u = [&](int step) {
+        for (int i = 0; i < 2; i++)
+            for (int r = 0; r < kCombineMaxRadix; r++)
+                held[i][r] = valid[i] && r < s.radix ? __ldg((const uint4*)(u_row[i] + r * s.c + step * kCombineTileK))
+                                                     : make_uint4(0, 0, 0, 0);
+    };
+    auto store_a = [&](int stage, int step) {
+        for (int i = 0; i < 2; i++) {
+            float sum[8] = {}, uf[8], g[8];
+            for (int r = 0; r < kCombineMaxRadix; r++) {
+                if (r >= s.radix) break;
+                halves8_to_float(held[i][r], uf);
+                const float* gp = attn_row[i] + r * s.c + step * kCombineTileK;
+                floats4_to_float(__ldg((const float4*)gp), g);
+                floats4_to_float(__ldg((const float4*)(gp + 4)), g + 4);
+                for (int j = 0; j < 8; j++) sum[j] += g[j] * uf[j];
+            }
+            store16_from_float(&sh.in.a[stage][t / 4 + 32 * i][piece], sum);
+        }
+    };
+    auto load_w = [&](int stage, int step) {
+        for (int i = 0; i < 2; i++) {
+            const int v = t + i * kThreads, row = v / 4, p = (v % 4) * 8;
+            copy16_async(&sh.in.b[stage][row][p], w + (long long)(n0 + row) * s.c + step * kCombineTileK + p, true);
+        }
+    };
+
+    const int warp = t / 32, wm = warp / 2, wn = warp % 2;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.0f);
+    if (step_begin < step_end) {
+        fetch_u(step_begin);
+        load_w(0, step_begin);
+    }
+    copy_commit();
+    if (step_begin < step_end) store_a(0, step_begin);
+    for (int step = step_begin; step < step_end; step++) {
+        const int cur = (step - step_begin) & 1;
+        const bool next = step + 1 < step_end;
+        if (next) {
+            fetch_u(step + 1);
+            load_w(cur ^ 1, step + 1);
+        }
+        copy_commit();
+        copy_wait_all_but_newest();
+        __syncthreads();  // this stage's a (every thread's stores) and W are in shared memory
+        for (int kk = 0; kk < kCombineTileK; kk += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa[2];
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> fb[2];
+            for (int i = 0; i < 2; i++) wmma::load_matrix_sync(fa[i], &sh.in.a[cur][wm * 32 + i * 16][kk], kLdAB);
+            for (int j = 0; j < 2; j++) wmma::load_matrix_sync(fb[j], &sh.in.b[cur][wn * 32 + j * 16][kk], kLdAB);
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+        }
+        if (next) store_a(cur ^ 1, step + 1);  // the other stage: last read before the previous barrier
+        __syncthreads();
+    }
+    copy_wait_all();
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            wmma::store_matrix_sync(&sh.c[wm * 32 + i * 16][wn * 32 + j * 16], acc[i][j], kLdC, wmma::mem_row_major);
+    __syncthreads();
+
+    if (splits > 1) {
+        const int tile = blockIdx.y * s.tiles_m() + blockIdx.x;
+        float* mine = partial + ((long long)split * s.tiles() + tile) * kTileElems;
+        for (int v = t; v < kTileElems / 4; v += kThreads) {
+            const int row = v / (kCombineTileN / 4), col = (v % (kCombineTileN / 4)) * 4;
+            *(float4*)&mine[row * kCombineTileN + col] = *(const float4*)&sh.c[row][col];
+        }
+        __threadfence();
+        __syncthreads();
+        if (t == 0) last_block = atomicAdd(&arrivals[tile], 1) == splits - 1;
+        __syncthreads();
+        if (!last_block) return;
+        __threadfence();
+        for (int v = t; v < kTileElems / 4; v += kThreads) {
+            const int row = v / (kCombineTileN / 4), col = (v % (kCombineTileN / 4)) * 4;
+            float4 sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            for (int q = 0; q < splits; q++) {  // split order
+                const float4 p = __ldcg((const float4*)&partial[((long long)q * s.tiles() + tile) * kTileElems +
+                                                               row * kCombineTileN + col]);
+                sum.x += p.x, sum.y += p.y, sum.z += p.z, sum.w += p.w;
+            }
+            *(float4*)&sh.c[row][col] = sum;
+        }
+        if (t == 0) arrivals[tile] = 0;
+        __syncthreads();
+    }
+
+    // y: eight channels a thread at a time, bias, residual and ReLU applied.
+    for (int v = t; v < kTileElems / 8; v += kThreads) {
+        const int row = v / (kCombineTileN / 8), col = (v % (kCombineTileN / 8)) * 8;
+        const long long m = m0 + row;
+        if (m >= s.m()) continue;
+        float out[8], res[8] = {};
+        if (z) halves8_to_float(__ldg((const uint4*)(z + m * s.cout + n0 + col)), res);
+        for (int j = 0; j < 8; j++) {
+            const float val = sh.c[row][col + j] + (bias ? bias[n0 + col + j] : 0.0f) + res[j];
+            out[j] = relu ? fmaxf(val, 0.0f) : val;
+        }
+        store16_from_float(y + m * s.cout + n0 + col, out);
+    }
+}
+
+}  // namespace
+
+const char* split_attention_combine_conv1x1_refusal(const CombineConv1x1Shape& s, const void* u, const void* attn,
+                                                    const void* w, const void* z, const void* y) {
+    if (!s.fits()) return "needs radix 1 or 2, C a multiple of 32 and Cout a multiple of 64";
+    if ((uintptr_t)u % 16 || (uintptr_t)attn % 16 || (uintptr_t)w % 16 || (uintptr_t)z % 16 || (uintptr_t)y % 16)
+        return "needs 16-byte aligned u, attn, w, z and y";
+    return "";
+}
+
+size_t split_attention_combine_conv1x1_partial_bytes(const CombineConv1x1Shape& s, int splits) {
+    return splits > 1 ? (size_t)splits * s.tiles() * kTileElems * sizeof(float) : 0;
+}
+
+void split_attention_combine_conv1x1(const __half* u, const float* attn, const __half* w, const float* bias,
+                                     const __half* z, __half* y, const CombineConv1x1Shape& s, int splits, bool relu,
+                                     float* partial, int* arrivals, KernelStream stream) {
+    const std::string refusal = split_attention_combine_conv1x1_refusal(s, u, attn, w, z, y);
+    if (!refusal.empty()) throw Error("split_attention_combine_conv1x1: " + refusal);
+    if (splits < 1 || splits > kCombineMaxSplits || splits > s.k_steps())
+        throw Error("split_attention_combine_conv1x1: " + std::to_string(splits) + " splits of " +
+                    std::to_string(s.k_steps()) + " K steps (1 to 16, at most one a step)");
+    if (splits > 1 && (!partial || !arrivals))
+        throw Error("split_attention_combine_conv1x1: a split launch needs its partial sums and arrival counts");
+    const dim3 grid(s.tiles_m(), s.tiles_n(), splits);
+    launch_kernel("split_attention_combine_conv1x1", split_attention_combine_conv1x1_kernel, grid, kThreads, 0, stream,
+                  u, attn, w, bias, z, y, s, splits, relu, partial, arrivals);
+}
+
+}  // namespace resnest

@@ -1,0 +1,113 @@
+// cuda_context_fusions.cpp: the split-attention steps a CUDA context folds into the convolutions beside them
+// at a batch size (cuda_context.h), where the pair qualifies (fusion_pairs.h) and the kernels run:
+// - the pool into the epilogue of the implicit-GEMM convolution that writes U (ConvNode::pool_on);
+// - the weighted sum into the 1x1 convolution that reads it (kernels/split_attention_combine_conv1x1.cuh).
+// Both are our own kernels, taken only where RESNEST_IMPLICIT_GEMM is auto (where they win) or on.
+#include <cstdio>
+#include <string>
+
+#include "cuda/cuda_check.h"
+#include "cuda/cuda_context.h"
+#include "fusion_pairs.h"
+#include "split_attention_combine_conv1x1.cuh"
+
+namespace resnest {
+
+// Which split-attention nodes have their pool in the epilogue of the convolution that writes their input
+// U: where that convolution runs as the implicit GEMM (chosen by time, as if it did not pool) and its
+// tiling allows (ConvNode::pool_on). The gate then reads the convolution's chunk sums (choose_gate times it
+// so, and puts the matmuls, which pool on their own, back).
+void CudaContext::plan_pools_in_convs(int batch, BatchState& state) {
+    const Graph& g = engine_->graph();
+    for (auto& conv : state.convs)
+        if (conv) conv->pool_off(env_);  // a second call (prepare's retry without dependent launch)
+    state.pool_in_conv.assign(g.nodes.size(), -1);
+    for (size_t i = 0; i < g.nodes.size(); i++) {
+        const int j = conv_writing_split_attention_input(g, (int)i);
+        if (j < 0 || !state.convs[(size_t)j] || state.convs[(size_t)j]->pool_chunks() > 0) continue;
+        if (!state.convs[(size_t)j]->pool_on(gap_, g.nodes[i].attn.radix, env_)) continue;
+        state.pool_in_conv[i] = j;
+        if (engine_->options().verbose)
+            std::fprintf(stderr, "cuda: %s at batch %d: pool in %s's epilogue (%d chunks an image)\n",
+                         g.nodes[i].name.c_str(), batch, g.nodes[(size_t)j].name.c_str(),
+                         state.convs[(size_t)j]->pool_chunks());
+    }
+}
+
+// Which split-attention nodes have their weighted sum formed by the 1x1 convolution after them: with
+// RESNEST_IMPLICIT_GEMM=on wherever the kernel runs; with auto where it beats the combine kernel and the
+// convolution's chosen way together over a few launches (the decision cached per shape, batch and that
+// way, so a later start times nothing). Runs after the gates are chosen (the timing reads their output).
+void CudaContext::plan_combines_in_convs(int batch, BatchState& state) {
+    const Graph& g = engine_->graph();
+    state.combine_in_conv.assign(g.nodes.size(), -1);
+    state.combine_conv.clear();
+    state.combine_conv.resize(g.nodes.size());
+    const std::string& mode = engine_->implicit_gemm_mode();
+    if (mode == "off" || engine_->options().precision != Precision::fp16) return;
+    const bool verbose = engine_->options().verbose;
+    for (size_t i = 0; i < g.nodes.size(); i++) {
+        const Node& n = g.nodes[i];
+        const int j = conv_reading_split_attention_output(g, (int)i);
+        if (j < 0 || !state.convs[(size_t)j]) continue;
+        const Node& conv = g.nodes[(size_t)j];
+        const Shape& u = g.tensors[n.inputs[0]].shape;  // (R*C, H, W)
+        const ConvBuffers b = conv_buffers((size_t)j, false);
+        auto c = std::make_unique<CombineConvLaunch>();
+        c->s = {batch, (int)(u[1] * u[2]), n.attn.radix, n.attn.channels, conv.conv.out_channels};
+        c->u = (const __half*)tensor(n.inputs[0]), c->w = (const __half*)b.w, c->bias = b.bias_f;
+        c->z = (const __half*)b.z, c->y = (__half*)b.y, c->relu = conv.fused_relu;
+        const std::string refusal = split_attention_combine_conv1x1_refusal(c->s, c->u, attn_, c->w, c->z, c->y);
+        if (!refusal.empty()) {
+            if (verbose) std::fprintf(stderr, "cuda: %s: the combine in %s: %s\n", n.name.c_str(), conv.name.c_str(),
+                                      refusal.c_str());
+            continue;
+        }
+        // The split partials go to the workspace, the tile counts to the context's slots.
+        c->splits = split_attention_combine_conv1x1_splits(c->s, engine_->device().multiprocessors);
+        while (c->splits > 1 && (split_attention_combine_conv1x1_partial_bytes(c->s, c->splits) > workspace_bytes_ ||
+                                 !env_.tile_arrivals || c->s.tiles() > env_.tile_arrival_slots))
+            c->splits /= 2;
+        bool fold = mode == "on";
+        std::string how = "forced on (RESNEST_IMPLICIT_GEMM=on)";
+        if (!fold) {
+            const std::string op = "split-attention combine in conv1x1 r" + std::to_string(n.attn.radix) + " c" +
+                                   std::to_string(n.attn.channels) + " cout" + std::to_string(conv.conv.out_channels) +
+                                   " hw" + std::to_string(c->s.hw) + (c->z ? " residual" : "") +
+                                   (c->relu ? " relu" : "") + " way " +
+                                   std::to_string((int)state.convs[(size_t)j]->impl());
+            const std::string key = op_algo_key(key_parts(batch), op);
+            const int cached = cached_choice(key, 2);
+            if (cached >= 0) {
+                fold = cached == 1, how = "cached";
+            } else {
+                try {
+                    const float apart = mean_launch_ms(stream_, 5, [&] {
+                        combine_stored(i, batch);
+                        state.convs[(size_t)j]->launch(env_);
+                    }, n.name);
+                    const float folded = mean_launch_ms(stream_, 5, [&] { launch_combine_conv(*c); }, n.name);
+                    fold = folded < apart;
+                    char line[96];
+                    std::snprintf(line, sizeof(line), "%.4f ms against %.4f ms apart", folded, apart);
+                    how = line;
+                } catch (const Error& e) {  // optional, like a convolution's ways: skipped with a warning
+                    if (launch_.dependent_launch && dynamic_cast<const KernelLaunchError*>(&e)) throw;
+                    throw_if_device_faulted(stream_, n.name);
+                    std::fprintf(stderr, "resnest: warning: %s: the combine in %s skipped: %s\n", n.name.c_str(),
+                                 conv.name.c_str(), e.what());
+                    continue;
+                }
+                engine_->cache().insert(key, {fold ? 1 : 0, 0, 0, ""});
+            }
+        }
+        if (verbose)
+            std::fprintf(stderr, "cuda: %s at batch %d: combine %s %s (%s)\n", n.name.c_str(), batch,
+                         fold ? "in" : "apart from", conv.name.c_str(), how.c_str());
+        if (!fold) continue;
+        state.combine_in_conv[i] = j;
+        state.combine_conv[(size_t)j] = std::move(c);
+    }
+}
+
+}  // namespace resnest

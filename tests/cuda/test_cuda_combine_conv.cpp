@@ -1,0 +1,145 @@
+// test_cuda_combine_conv.cpp: split attention's weighted sum folded into the 1x1 convolution after it
+// (kernels/split_attention_combine_conv1x1.cu) against the CPU: the weighted sum on the host (in double,
+// rounded to half as the kernel stages it), then the CPU oracle's 1x1 convolution, bias, residual and ReLU.
+// At every conv3 shape of both models (radix 2 and 1) and ragged ones (a partial tile, 37 positions, the
+// smallest C and Cout), batches 1 and 3, with and without the residual and ReLU, at 1, 2, 4 and the planned
+// splits; outputs poisoned and guarded; each launch twice, bit for bit; the tile counts left zero. A small
+// shape in [ops] for the sanitize stage's racecheck.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <initializer_list>
+#include <thread>
+#include <vector>
+
+#include "cpu/cpu_ops.h"
+#include "cuda_test_helpers.h"
+#include "graph.h"
+#include "split_attention_combine_conv1x1.cuh"
+
+using namespace cuda_test;
+using resnest::Precision;
+
+namespace {
+
+struct CombineCase {
+    int hw, radix, c, cout;
+};
+
+// Checks the kernel on `k` at each batch and split count (those within its K steps). Returns the launches.
+int check_combine_conv(const CombineCase& k, std::initializer_list<int> batches,
+                       std::initializer_list<int> splits_list) {
+    const int threads = (int)std::max(1u, std::thread::hardware_concurrency());
+    int launches = 0;
+    for (int n : batches) {
+        const resnest::CombineConv1x1Shape s{n, k.hw, k.radix, k.c, k.cout};
+        REQUIRE(s.fits());
+        const int rc = k.radix * k.c;
+        const uint64_t salt = (uint64_t)k.hw * 131 + k.radix * 17 + k.c * 7 + k.cout + n;
+        const std::vector<float> u =
+            round_to_storage(random_floats((size_t)n * k.hw * rc, -1, 1, salt), Precision::fp16);  // (N, HW, R*C)
+        const std::vector<float> attn = random_floats((size_t)n * rc, 0.0f, 1.0f, salt + 1);       // (N, R*C)
+        const float scale = 1.0f / std::sqrt((float)k.c);
+        const std::vector<float> w =
+            round_to_storage(random_floats((size_t)k.cout * k.c, -scale, scale, salt + 2), Precision::fp16);
+        const std::vector<float> bias = random_floats(k.cout, -0.5f, 0.5f, salt + 3);
+        const std::vector<float> z =
+            round_to_storage(random_floats((size_t)n * k.hw * k.cout, -1, 1, salt + 4), Precision::fp16);
+        // a (N, C, HW) for the oracle: the weighted sum in double, rounded to half.
+        std::vector<float> a((size_t)n * k.c * k.hw);
+        for (int b = 0; b < n; b++)
+            for (int p = 0; p < k.hw; p++)
+                for (int ch = 0; ch < k.c; ch++) {
+                    double sum = 0.0;
+                    for (int r = 0; r < k.radix; r++) {
+                        const size_t at = (size_t)r * k.c + ch;
+                        sum += (double)attn[(size_t)b * rc + at] * u[((size_t)b * k.hw + p) * rc + at];
+                    }
+                    a[((size_t)b * k.c + ch) * k.hw + p] = (float)sum;
+                }
+        a = round_to_storage(a, Precision::fp16);
+        resnest::Conv2dAttrs ca;
+        ca.in_channels = k.c, ca.out_channels = k.cout, ca.kernel_h = ca.kernel_w = 1;
+        std::vector<float> conv((size_t)n * k.cout * k.hw);  // (N, Cout, HW)
+        std::vector<float> ws(resnest::conv2d_workspace_floats(ca, 1, k.hw, 1, k.hw) + 1);
+        for (int b = 0; b < n; b++)
+            resnest::conv2d_im2col_gemm(ca, a.data() + (size_t)b * k.c * k.hw, 1, k.hw, w.data(), nullptr,
+                                        conv.data() + (size_t)b * k.cout * k.hw, 1, k.hw, ws.data(), threads);
+        const std::vector<float> z_nchw = nhwc_to_nchw(z, n, k.cout, k.hw);
+        GuardedBuffer du(u.size(), 2), dattn(attn.size(), 4), dw(w.size(), 2), dbias(bias.size(), 4),
+            dz(z.size(), 2), dy(conv.size(), 2);
+        du.upload(u), dattn.upload(attn), dw.upload(w), dbias.upload(bias), dz.upload(z);
+        float* partial = nullptr;
+        int* arrivals = nullptr;
+        check(cudaMalloc(&partial, resnest::split_attention_combine_conv1x1_partial_bytes(s, 16) + 16), "partials");
+        check(cudaMalloc(&arrivals, s.tiles() * sizeof(int)), "tile counts");
+        check(cudaMemset(arrivals, 0, s.tiles() * sizeof(int)), "tile counts");
+        const int planned = resnest::split_attention_combine_conv1x1_splits(s, 132);
+        for (bool residual : {true, false})
+            for (bool relu : {true, false}) {
+                std::vector<float> ref = conv;
+                for (int b = 0; b < n; b++)
+                    for (int o = 0; o < k.cout; o++)
+                        for (int p = 0; p < k.hw; p++) {
+                            const size_t at = ((size_t)b * k.cout + o) * k.hw + p;
+                            float v = ref[at] + bias[o] + (residual ? z_nchw[at] : 0.0f);
+                            ref[at] = relu ? std::max(v, 0.0f) : v;
+                        }
+                std::vector<int> counts(splits_list);
+                counts.push_back(planned);
+                for (int splits : counts) {
+                    if (splits > s.k_steps()) continue;
+                    INFO("hw " << k.hw << " radix " << k.radix << " C " << k.c << " Cout " << k.cout << " batch " << n
+                               << (residual ? " residual" : "") << (relu ? " relu" : "") << " splits " << splits);
+                    std::vector<float> first;
+                    for (int rep = 0; rep < 2; rep++) {
+                        check(cudaMemset(dy.data(), kPoison, conv.size() * 2), "poison");
+                        resnest::split_attention_combine_conv1x1(
+                            (const __half*)du.data(), (const float*)dattn.data(), (const __half*)dw.data(),
+                            (const float*)dbias.data(), residual ? (const __half*)dz.data() : nullptr,
+                            (__half*)dy.data(), s, splits, relu, partial, arrivals, resnest::KernelStream(nullptr));
+                        check(cudaDeviceSynchronize(), "combine + 1x1 convolution");
+                        launches++;
+                        std::vector<float> got;
+                        std::string why;
+                        REQUIRE(dy.download(got, &why));
+                        got = nhwc_to_nchw(got, n, k.cout, k.hw);
+                        if (rep == 0) {
+                            CHECK(max_rel_error(got, ref) <= op_tolerance(Precision::fp16));
+                            first = got;
+                        } else {
+                            CHECK(got == first);
+                        }
+                    }
+                }
+            }
+        std::vector<int> left(s.tiles(), -1);
+        check(cudaMemcpy(left.data(), arrivals, left.size() * sizeof(int), cudaMemcpyDeviceToHost), "counts");
+        CHECK(std::count(left.begin(), left.end(), 0) == (long)left.size());
+        cudaFree(partial);
+        cudaFree(arrivals);
+    }
+    return launches;
+}
+
+}  // namespace
+
+TEST_CASE("split attention's weighted sum folded into the 1x1 convolution after it matches the CPU at every conv3 "
+          "shape, at every split", "[cuda][conv][implicit-gemm]") {
+    INFO("seed " << run_seed());
+    int launches = 0;
+    for (const CombineCase& k : {CombineCase{3136, 2, 64, 256}, CombineCase{784, 2, 128, 512},
+                                 CombineCase{196, 2, 256, 1024}, CombineCase{49, 2, 512, 2048},
+                                 CombineCase{3136, 1, 64, 256}, CombineCase{49, 1, 512, 2048},
+                                 CombineCase{37, 2, 32, 64}, CombineCase{100, 1, 96, 192}})
+        launches += check_combine_conv(k, {1, 3}, {1, 2, 4});
+    std::printf("cuda split-attention combine + 1x1 convolution: %d launches checked\n", launches);
+}
+
+// Small shapes only, for the sanitize stage's racecheck ([ops], not [conv]).
+TEST_CASE("split attention's weighted sum folded into the 1x1 convolution on small shapes, one split and several",
+          "[cuda][ops][implicit-gemm]") {
+    INFO("seed " << run_seed());
+    const int launches = check_combine_conv(CombineCase{37, 2, 128, 64}, {1}, {1, 2});
+    CHECK(launches > 0);
+}

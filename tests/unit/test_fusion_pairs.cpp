@@ -1,0 +1,104 @@
+// test_fusion_pairs.cpp: which neighbours of each split-attention node the CUDA backend may fold its pool
+// and its weighted sum into (runtime/fusion_pairs.h), on the committed models after the default passes and
+// after split_radix_convolutions.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "fusion_pairs.h"
+#include "passes.h"
+#include "test_helpers.h"
+#include "weights.h"
+
+using namespace resnest;
+
+namespace {
+
+// The graph after the default passes (split_radix_convolutions too with max_positions != 0).
+Graph passed(const std::string& model, int64_t radix_split = 0) {
+    Graph g = graph_load(test::source_path(model));
+    HostWeights w;
+    for (const WeightRequirement& r : g.weights)
+        w.tensors[r.tensor] = test::random_floats((size_t)shape_numel(r.shape), 0.5f, 1.5f);
+    run_graph_passes(g, w, nullptr);
+    if (radix_split != 0) split_radix_convolutions(g, w, radix_split, nullptr);
+    return g;
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+
+}  // namespace
+
+TEST_CASE("each split-attention block's grouped convolution writes its input, and conv3 reads its output unless "
+          "an avd pool follows it", "[fusion-pairs]") {
+    for (const char* model : {"models/resnest50.json", "models/resnest50_fast_1s1x64d_torch.json"}) {
+        INFO(model);
+        const Graph g = passed(model);
+        int blocks = 0, writers = 0, readers = 0, avd_after = 0;
+        for (int i = 0; i < (int)g.nodes.size(); i++) {
+            const Node& n = g.nodes[(size_t)i];
+            if (n.op != OpType::split_attention) continue;
+            blocks++;
+            INFO(n.name);
+            // "layerX.Y.conv2.attn": its block's grouped convolution is "layerX.Y.conv2...", conv3 "layerX.Y.conv3".
+            const std::string block = n.name.substr(0, n.name.find(".conv2"));
+            const int w = conv_writing_split_attention_input(g, i);
+            REQUIRE(w >= 0);
+            CHECK(starts_with(g.nodes[(size_t)w].name, block + ".conv2"));
+            CHECK(g.nodes[(size_t)w].output == n.inputs[0]);
+            writers++;
+            const int r = conv_reading_split_attention_output(g, i);
+            avd_after += n.attn.fused_avg_pool;
+            if (n.attn.fused_avg_pool) {
+                CHECK(r == -1);  // the weighted sum is pooled before conv3 reads it
+                continue;
+            }
+            REQUIRE(r >= 0);
+            CHECK(starts_with(g.nodes[(size_t)r].name, block + ".conv3"));
+            CHECK(g.nodes[(size_t)r].inputs[0] == n.output);
+            CHECK(g.nodes[(size_t)r].conv.in_channels == n.attn.channels);
+            readers++;
+        }
+        CHECK(blocks == 16);
+        CHECK(writers == 16);
+        CHECK(readers == 16 - avd_after);
+        // ResNeSt50 places its avd pool after attention in the first block of layers 2-4; the fast model
+        // places it first (before the grouped convolution), so nothing follows its attention.
+        CHECK(avd_after == (std::string(model) == "models/resnest50.json" ? 3 : 0));
+    }
+}
+
+TEST_CASE("with the radix splits apart, no split-attention block has a neighbour to fold into", "[fusion-pairs]") {
+    const Graph g = passed("models/resnest50.json", -1);
+    int blocks = 0;
+    for (int i = 0; i < (int)g.nodes.size(); i++) {
+        if (g.nodes[(size_t)i].op != OpType::split_attention) continue;
+        blocks++;
+        INFO(g.nodes[(size_t)i].name);
+        CHECK(g.nodes[(size_t)i].inputs.size() == 2);
+        CHECK(conv_writing_split_attention_input(g, i) == -1);
+        CHECK(conv_reading_split_attention_output(g, i) == -1);
+    }
+    CHECK(blocks == 16);
+}
+
+TEST_CASE("a split-attention output with a second reader, or a graph output, is not folded into conv3",
+          "[fusion-pairs]") {
+    Graph g = passed("models/resnest50.json");
+    int i = -1;
+    for (int k = 0; k < (int)g.nodes.size() && i < 0; k++)
+        if (g.nodes[(size_t)k].op == OpType::split_attention && !g.nodes[(size_t)k].attn.fused_avg_pool) i = k;
+    REQUIRE(i >= 0);
+    const int out = g.nodes[(size_t)i].output;
+    REQUIRE(conv_reading_split_attention_output(g, i) >= 0);
+    g.tensors[(size_t)out].is_output = true;
+    CHECK(conv_reading_split_attention_output(g, i) == -1);
+    g.tensors[(size_t)out].is_output = false;
+    g.tensors[(size_t)out].consumers.push_back(g.tensors[(size_t)out].consumers[0] + 1);
+    CHECK(conv_reading_split_attention_output(g, i) == -1);
+    // And U with a second reader is not pooled by its convolution.
+    const int u = g.nodes[(size_t)i].inputs[0];
+    REQUIRE(conv_writing_split_attention_input(g, i) >= 0);
+    g.tensors[(size_t)u].consumers.push_back(i + 1);
+    CHECK(conv_writing_split_attention_input(g, i) == -1);
+}
