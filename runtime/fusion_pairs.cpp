@@ -39,4 +39,24 @@ int conv_reading_split_attention_output(const Graph& g, int i) {
     return split_attention_between(g, i, j) ? -1 : j;
 }
 
+std::vector<ExtraRead> split_attention_combine_fold_reads(const Graph& g) {
+    std::vector<ExtraRead> reads;
+    for (int i = 0; i < (int)g.nodes.size(); i++) {
+        const int j = conv_reading_split_attention_output(g, i);
+        if (j >= 0) reads.push_back({g.nodes[(size_t)i].inputs[0], j});
+    }
+    return reads;
+}
+
+bool tensor_kept_between(const Graph& g, const MemoryPlan& plan, int t, int after, int through) {
+    const int64_t begin = plan.offset[(size_t)t], end = begin + plan.bytes[(size_t)t];
+    if (begin < 0) return false;
+    for (int k = after + 1; k <= through && k < (int)g.nodes.size(); k++) {
+        const int out = g.nodes[(size_t)k].output;
+        const int64_t b = plan.offset[(size_t)out], e = b + plan.bytes[(size_t)out];
+        if (out == t || (b >= 0 && b < end && begin < e)) return false;
+    }
+    return true;
+}
+
 }  // namespace resnest

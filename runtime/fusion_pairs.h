@@ -8,7 +8,10 @@
 // shared by every split-attention node, so no other split-attention node may run between the pair.
 // Whether a pair is taken at a batch size is the backend's choice (shapes, the convolution's way, timing).
 #pragma once
+#include <vector>
+
 #include "graph.h"
+#include "planner.h"
 
 namespace resnest {
 
@@ -20,5 +23,13 @@ int conv_writing_split_attention_input(const Graph& g, int i);
 // where that is a 1x1 convolution (stride 1, no padding, one group: conv_runs_as_gemm) of C input channels,
 // U is one tensor and no avd pool is fused into node i (the weighted sum must be all the node does); else -1.
 int conv_reading_split_attention_output(const Graph& g, int i);
+
+// The reads that folding every such weighted sum into its convolution adds: U read by that convolution, past
+// the split-attention node. A memory plan made with them (plan_memory's extra_reads) keeps U until then.
+std::vector<ExtraRead> split_attention_combine_fold_reads(const Graph& g);
+
+// Whether tensor t's bytes in `plan` survive from node `after` through node `through`: no node in
+// (after, through] writes an output whose block overlaps t's (what a fold may rely on before it reads t there).
+bool tensor_kept_between(const Graph& g, const MemoryPlan& plan, int t, int after, int through);
 
 }  // namespace resnest

@@ -56,7 +56,8 @@ int64_t place_best_fit(const std::vector<Block>& blocks, const std::vector<int>&
 
 }  // namespace
 
-MemoryPlan plan_memory(const Graph& g, int batch, int64_t element_size, bool input_in_arena) {
+MemoryPlan plan_memory(const Graph& g, int batch, int64_t element_size, bool input_in_arena,
+                       const std::vector<ExtraRead>& extra_reads) {
     MemoryPlan plan;
     plan.batch = batch;
     const size_t count = g.tensors.size();
@@ -69,15 +70,19 @@ MemoryPlan plan_memory(const Graph& g, int batch, int64_t element_size, bool inp
         size[t] = align_up(plan.bytes[t]);
         if ((int)t != g.input || input_in_arena) plan.naive_bytes += size[t];
     }
+    std::vector<int> extra_last(count, -1);  // the last node of extra_reads that reads each tensor
+    for (const ExtraRead& r : extra_reads)
+        if (r.tensor >= 0 && (size_t)r.tensor < count)
+            extra_last[(size_t)r.tensor] = std::max(extra_last[(size_t)r.tensor], r.node);
     auto last_use = [&](int t) {
         const TensorInfo& ti = g.tensors[t];
         if (ti.is_output) return end;
-        return ti.consumers.empty() ? ti.producer : ti.consumers.back();
+        return std::max(ti.consumers.empty() ? ti.producer : ti.consumers.back(), extra_last[(size_t)t]);
     };
     // A tensor that node i may write over: never the graph input (the caller's) or a graph output.
     auto dies_at = [&](int t, int i) {
         return t != g.input && !g.tensors[t].is_output && !g.tensors[t].consumers.empty() &&
-               g.tensors[t].consumers.back() == i;
+               g.tensors[t].consumers.back() == i && extra_last[(size_t)t] <= i;
     };
 
     // Blocks, in execution order: the input's (when placed), then one per node output unless it is written

@@ -29,9 +29,17 @@ struct MemoryPlan {
     std::string placement;        // the order that gave the kept plan: "largest first" or "execution order"
 };
 
+// A read the graph does not show: node `node` also reads tensor `tensor` (a backend's fused kernel that
+// reaches past the node between them), so the tensor lives until then.
+struct ExtraRead {
+    int tensor, node;
+};
+
 // input_in_arena: the graph input gets a block too (a backend that writes it at the start of every run, such
-// as the CUDA backend's NHWC input); otherwise it lives outside the arena (offset -1).
-MemoryPlan plan_memory(const Graph& g, int batch, int64_t element_size, bool input_in_arena = false);
+// as the CUDA backend's NHWC input); otherwise it lives outside the arena (offset -1). extra_reads lengthen
+// those tensors' lives.
+MemoryPlan plan_memory(const Graph& g, int batch, int64_t element_size, bool input_in_arena = false,
+                       const std::vector<ExtraRead>& extra_reads = {});
 
 // True for ops whose output may overwrite their first (or, for add, either) input.
 bool op_in_place_safe(OpType op);

@@ -52,6 +52,12 @@ void CudaContext::plan_combines_in_convs(int batch, BatchState& state) {
         if (j < 0 || !state.convs[(size_t)j]) continue;
         const Node& conv = g.nodes[(size_t)j];
         const Shape& u = g.tensors[n.inputs[0]].shape;  // (R*C, H, W)
+        // U must still hold what node i read when node j runs (the engine's plan keeps it: fusion_pairs.h).
+        if (!tensor_kept_between(g, engine_->plan(), n.inputs[0], (int)i, j)) {
+            if (verbose) std::fprintf(stderr, "cuda: %s: the combine in %s: U is written over before it\n",
+                                      n.name.c_str(), conv.name.c_str());
+            continue;
+        }
         const ConvBuffers b = conv_buffers((size_t)j, false);
         auto c = std::make_unique<CombineConvLaunch>();
         c->s = {batch, (int)(u[1] * u[2]), n.attn.radix, n.attn.channels, conv.conv.out_channels};
