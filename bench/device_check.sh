@@ -349,9 +349,9 @@ grep -h "split attention, eager, all nodes" "$OUT_DIR"/bench_profile_resnest50_f
 grep -h "prepared: convolutions on" "$OUT_DIR"/bench_profile_resnest50_fp16.log 2>/dev/null | sed 's/^cuda: //' | cut -c1-230
 # The grouped-convolution lab's verdicts: per group against the dense form, and conv1 + conv2 per split.
 grep -h -E "per-group / dense|pair per-split|WRONG|all ways correct" "$OUT_DIR"/lab_grouped_conv_per_group.log 2>/dev/null | head -32
-# How many convolutions the implicit-GEMM variant gave to that kernel, and how many split-attention pools
-# went into its epilogue, per batch size.
-grep -h "prepared: convolutions on" "$OUT_DIR"/bench_resnest50_fp16_implicit_gemm.log 2>/dev/null | sed 's/^cuda: //' | cut -c1-330
+# How many convolutions the implicit-GEMM variant gave to that kernel, how many split-attention pools went
+# into its epilogue and how many weighted sums into conv3, per batch size.
+grep -h "prepared: convolutions on" "$OUT_DIR"/bench_resnest50_fp16_implicit_gemm.log 2>/dev/null | sed 's/^cuda: //' | cut -c1-420
 # The implicit-GEMM lab's verdicts: one kernel against the runtime's im2col + cuBLASLt, and the pool in its
 # epilogue against the pool kernel after it, per shape and batch.
 grep -h -E "best v1 / best lt|v1\+pool / v1,pool|WRONG|all ways correct" "$OUT_DIR"/lab_grouped_conv_implicit_gemm.log 2>/dev/null | head -40
