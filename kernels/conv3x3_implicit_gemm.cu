@@ -16,6 +16,7 @@
 #include <string>
 
 #include "kernel_common.cuh"
+#include "split_k_tile.cuh"
 
 namespace resnest {
 
@@ -25,6 +26,7 @@ constexpr int kThreads = 128;
 constexpr int kLdAB = kImplicitTileK + 8;  // a shared row of A or B: 40 halves (80 bytes, 16-byte aligned)
 constexpr int kLdC = kImplicitTileN + 4;   // a shared row of the float tile
 constexpr int kTileElems = kImplicitTileM * kImplicitTileN;
+static_assert(kImplicitTileM == kSplitTileSide && kImplicitTileN == kSplitTileSide, "split_k_tile_sum's tile");
 constexpr int kMaxSplits = 16;
 
 struct StagedTiles {
@@ -98,29 +100,9 @@ conv3x3_implicit_gemm_kernel(const __half* __restrict__ x, const __half* __restr
 
     if (splits > 1) {
         const int tile = s.tile_index(g, blockIdx.y, blockIdx.x);
-        float* mine = partial + s.partial_offset(split, tile);
-        for (int v = t; v < kTileElems / 4; v += kThreads) {
-            const int row = v / (kImplicitTileN / 4), col = (v % (kImplicitTileN / 4)) * 4;
-            *(float4*)&mine[row * kImplicitTileN + col] = *(const float4*)&sh.c[row][col];
-        }
-        __threadfence();  // this block's partial is visible before its arrival is counted
-        __syncthreads();
-        if (t == 0) last_block = atomicAdd(&arrivals[tile], 1) == splits - 1;
-        __syncthreads();
-        if (!last_block) return;
-        __threadfence();
-        for (int v = t; v < kTileElems / 4; v += kThreads) {
-            const int row = v / (kImplicitTileN / 4), col = (v % (kImplicitTileN / 4)) * 4;
-            float4 sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            for (int q = 0; q < splits; q++) {  // split order, whichever block came last
-                const float4 p =
-                    __ldcg((const float4*)&partial[s.partial_offset(q, tile) + row * kImplicitTileN + col]);
-                sum.x += p.x, sum.y += p.y, sum.z += p.z, sum.w += p.w;
-            }
-            *(float4*)&sh.c[row][col] = sum;
-        }
-        if (t == 0) arrivals[tile] = 0;  // every split has arrived: ready for the next launch
-        __syncthreads();
+        if (!split_k_tile_sum(&sh.c[0][0], kLdC, partial + s.partial_offset(0, tile), s.partial_offset(1, 0), split,
+                              splits, &arrivals[tile], &last_block))
+            return;
     }
 
     // y: eight channels (16 bytes) a thread at a time, bias and ReLU applied; for the pool, each value as

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "kernel_common.cuh"
+#include "split_k_tile.cuh"
 
 namespace resnest {
 
@@ -24,6 +25,7 @@ constexpr int kThreads = 128;
 constexpr int kLdAB = kCombineTileK + 8;  // a shared row of A or B: 40 halves (80 bytes, 16-byte aligned)
 constexpr int kLdC = kCombineTileN + 4;
 constexpr int kTileElems = kCombineTileM * kCombineTileN;
+static_assert(kCombineTileM == kSplitTileSide && kCombineTileN == kSplitTileSide, "split_k_tile_sum's tile");
 
 struct StagedTiles {
     __half a[2][kCombineTileM][kLdAB];  // a: rows m, the K step's channels
@@ -131,29 +133,10 @@ split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float
 
     if (splits > 1) {
         const int tile = blockIdx.y * s.tiles_m() + blockIdx.x;
-        float* mine = partial + ((long long)split * s.tiles() + tile) * kTileElems;
-        for (int v = t; v < kTileElems / 4; v += kThreads) {
-            const int row = v / (kCombineTileN / 4), col = (v % (kCombineTileN / 4)) * 4;
-            *(float4*)&mine[row * kCombineTileN + col] = *(const float4*)&sh.c[row][col];
-        }
-        __threadfence();
-        __syncthreads();
-        if (t == 0) last_block = atomicAdd(&arrivals[tile], 1) == splits - 1;
-        __syncthreads();
-        if (!last_block) return;
-        __threadfence();
-        for (int v = t; v < kTileElems / 4; v += kThreads) {
-            const int row = v / (kCombineTileN / 4), col = (v % (kCombineTileN / 4)) * 4;
-            float4 sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-            for (int q = 0; q < splits; q++) {  // split order
-                const float4 p = __ldcg((const float4*)&partial[((long long)q * s.tiles() + tile) * kTileElems +
-                                                               row * kCombineTileN + col]);
-                sum.x += p.x, sum.y += p.y, sum.z += p.z, sum.w += p.w;
-            }
-            *(float4*)&sh.c[row][col] = sum;
-        }
-        if (t == 0) arrivals[tile] = 0;
-        __syncthreads();
+        const long long slot = (long long)kCombineTileM * kCombineTileN;
+        if (!split_k_tile_sum(&sh.c[0][0], kLdC, partial + tile * slot, s.tiles() * slot, split, splits,
+                              &arrivals[tile], &last_block))
+            return;
     }
 
     // y: eight channels a thread at a time, bias, residual and ReLU applied.
