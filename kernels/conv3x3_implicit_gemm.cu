@@ -16,7 +16,7 @@
 #include <string>
 
 #include "kernel_common.cuh"
-#include "split_k_tile.cuh"
+#include "tile64_gemm.cuh"
 
 namespace resnest {
 
@@ -71,7 +71,7 @@ conv3x3_implicit_gemm_kernel(const __half* __restrict__ x, const __half* __restr
     };
 
     const int warp = t / 32, wm = warp / 2, wn = warp % 2;  // the warp's 32x32 corner of the tile
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+    Tile64Accumulators acc;
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.0f);
     if (step_begin < step_end) load_stage(0, step_begin);
@@ -82,14 +82,7 @@ conv3x3_implicit_gemm_kernel(const __half* __restrict__ x, const __half* __restr
         copy_commit();  // possibly empty: one group per iteration keeps the wait below exact
         copy_wait_all_but_newest();
         __syncthreads();
-        for (int kk = 0; kk < kImplicitTileK; kk += 16) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa[2];
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> fb[2];
-            for (int i = 0; i < 2; i++) wmma::load_matrix_sync(fa[i], &sh.in.a[cur][wm * 32 + i * 16][kk], kLdAB);
-            for (int j = 0; j < 2; j++) wmma::load_matrix_sync(fb[j], &sh.in.b[cur][wn * 32 + j * 16][kk], kLdAB);
-            for (int i = 0; i < 2; i++)
-                for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
-        }
+        tile64_warp_mma(acc, &sh.in.a[cur][0][0], &sh.in.b[cur][0][0], kLdAB, kImplicitTileK, wm, wn);
         __syncthreads();  // the stage is read before the next iteration loads over it
     }
     copy_wait_all();

@@ -15,7 +15,7 @@
 #include <string>
 
 #include "kernel_common.cuh"
-#include "split_k_tile.cuh"
+#include "tile64_gemm.cuh"
 
 namespace resnest {
 
@@ -95,7 +95,7 @@ split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float
     };
 
     const int warp = t / 32, wm = warp / 2, wn = warp % 2;
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+    Tile64Accumulators acc;
     for (int i = 0; i < 2; i++)
         for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.0f);
     if (step_begin < step_end) {
@@ -114,14 +114,7 @@ split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float
         copy_commit();
         copy_wait_all_but_newest();
         __syncthreads();  // this stage's a (every thread's stores) and W are in shared memory
-        for (int kk = 0; kk < kCombineTileK; kk += 16) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa[2];
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> fb[2];
-            for (int i = 0; i < 2; i++) wmma::load_matrix_sync(fa[i], &sh.in.a[cur][wm * 32 + i * 16][kk], kLdAB);
-            for (int j = 0; j < 2; j++) wmma::load_matrix_sync(fb[j], &sh.in.b[cur][wn * 32 + j * 16][kk], kLdAB);
-            for (int i = 0; i < 2; i++)
-                for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
-        }
+        tile64_warp_mma(acc, &sh.in.a[cur][0][0], &sh.in.b[cur][0][0], kLdAB, kCombineTileK, wm, wn);
         if (next) store_a(cur ^ 1, step + 1);  // the other stage: last read before the previous barrier
         __syncthreads();
     }

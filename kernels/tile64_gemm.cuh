@@ -1,12 +1,34 @@
-// split_k_tile.cuh: K split across blocks, for the kernels that finish a 64x64 float tile in shared memory
-// (conv3x3_implicit_gemm.cu, split_attention_combine_conv1x1.cu). Each block of a tile writes its partial
-// tile to its own slot and counts its arrival; the last of the tile's blocks adds the slots in split order
-// (the sum does not depend on which block came last), keeps the sum in its shared tile and sets the count
-// back to zero, so the next launch on the stream can use the same counts.
+// tile64_gemm.cuh: what the kernels that multiply into 64x64 float tiles with four warps share
+// (conv3x3_implicit_gemm.cu, split_attention_combine_conv1x1.cu):
+// - one shared-memory K step of the block's MMAs: each warp its 32x32 corner, 2x2 wmma 16x16x16 fragments
+//   (half in, float accumulators);
+// - K split across blocks: each block of a tile writes its partial tile to its own slot and counts its
+//   arrival; the last of the tile's blocks adds the slots in split order (the sum does not depend on which
+//   block came last), keeps the sum in its shared tile and sets the count back to zero, so the next launch on
+//   the stream can use the same counts.
 #pragma once
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <mma.h>
 
 namespace resnest {
+
+using Tile64Accumulators = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float>[2][2];
+
+// acc += A B over `k` (a multiple of 16) columns for warp (wm, wn) of the 2x2 grid: a, the tile's A rows
+// (64 rows of ld halves, row-major), b, its B columns (64 rows of ld halves: B transposed, wmma col_major).
+__device__ __forceinline__ void tile64_warp_mma(Tile64Accumulators& acc, const __half* a, const __half* b, int ld,
+                                                int k, int wm, int wn) {
+    using namespace nvcuda;
+    for (int kk = 0; kk < k; kk += 16) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa[2];
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> fb[2];
+        for (int i = 0; i < 2; i++) wmma::load_matrix_sync(fa[i], a + (wm * 32 + i * 16) * ld + kk, ld);
+        for (int j = 0; j < 2; j++) wmma::load_matrix_sync(fb[j], b + (wn * 32 + j * 16) * ld + kk, ld);
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+    }
+}
 
 constexpr int kSplitTileSide = 64;  // the tile is 64 x 64 floats; a slot holds one, row-major
 
