@@ -86,9 +86,7 @@ conv3x3_implicit_gemm_kernel(const __half* __restrict__ x, const __half* __restr
         __syncthreads();  // the stage is read before the next iteration loads over it
     }
     copy_wait_all();
-    for (int i = 0; i < 2; i++)
-        for (int j = 0; j < 2; j++)
-            wmma::store_matrix_sync(&sh.c[wm * 32 + i * 16][wn * 32 + j * 16], acc[i][j], kLdC, wmma::mem_row_major);
+    tile64_warp_store(&sh.c[0][0], kLdC, acc, wm, wn);
     __syncthreads();
 
     if (splits > 1) {

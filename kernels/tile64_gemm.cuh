@@ -2,6 +2,7 @@
 // (conv3x3_implicit_gemm.cu, split_attention_combine_conv1x1.cu):
 // - one shared-memory K step of the block's MMAs: each warp its 32x32 corner, 2x2 wmma 16x16x16 fragments
 //   (half in, float accumulators);
+// - the warps' accumulators into the block's float tile in shared memory;
 // - K split across blocks: each block of a tile writes its partial tile to its own slot and counts its
 //   arrival; the last of the tile's blocks adds the slots in split order (the sum does not depend on which
 //   block came last), keeps the sum in its shared tile and sets the count back to zero, so the next launch on
@@ -31,6 +32,14 @@ __device__ __forceinline__ void tile64_warp_mma(Tile64Accumulators& acc, const _
 }
 
 constexpr int kSplitTileSide = 64;  // the tile is 64 x 64 floats; a slot holds one, row-major
+
+// The accumulators of warp (wm, wn) into its 32x32 corner of the float tile c (64 rows of ldc floats).
+__device__ __forceinline__ void tile64_warp_store(float* c, int ldc, const Tile64Accumulators& acc, int wm, int wn) {
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            nvcuda::wmma::store_matrix_sync(c + (wm * 32 + i * 16) * ldc + wn * 32 + j * 16, acc[i][j], ldc,
+                                            nvcuda::wmma::mem_row_major);
+}
 
 // Called by every thread of the block, after the block's tile is complete in shared memory `c` (rows of
 // `ldc` floats). slots: the tile's partials, split q's at slots + q * slot_stride floats. arrival: the
