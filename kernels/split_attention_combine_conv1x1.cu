@@ -48,14 +48,15 @@ split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float
     wait_for_producer_then_release_consumer();
     __shared__ __align__(128) SharedTiles sh;
     __shared__ int last_block;
-    const int t = threadIdx.x, split = blockIdx.z, rc = s.radix * s.c;
+    const int t = threadIdx.x, split = blockIdx.z;
     const long long m0 = (long long)blockIdx.x * kCombineTileM;
     const int n0 = blockIdx.y * kCombineTileN;
     int step_begin, step_end;
     s.split_range(split, splits, &step_begin, &step_end);
 
     // A thread forms a's pieces v = t and t + 128: row v / 4 (t / 4 and t / 4 + 32), channels (t % 4) * 8
-    // .. + 8 of the step; its rows' U and gate rows are found once, here.
+    // .. + 8 of the step; its rows' U and gate rows are found once, here (u_offset and attn_offset are sums
+    // of a row's part and a channel's part).
     const int piece = (t % 4) * 8;
     const __half* u_row[2];
     const float* attn_row[2];
@@ -63,15 +64,16 @@ split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float
     for (int i = 0; i < 2; i++) {
         const long long m = m0 + t / 4 + 32 * i;
         valid[i] = m < s.m();
-        u_row[i] = u + (valid[i] ? m : 0) * rc + piece;
-        attn_row[i] = attn + (valid[i] ? m / s.hw : 0) * rc + piece;
+        u_row[i] = u + s.u_offset(valid[i] ? m : 0, 0, piece);
+        attn_row[i] = attn + s.attn_offset(valid[i] ? m / s.hw : 0, 0, piece);
     }
     uint4 held[2][kCombineMaxRadix];  // the next step's U pieces: loaded before this step's MMAs, used after them
     auto fetch_u = [&](int step) {
         for (int i = 0; i < 2; i++)
             for (int r = 0; r < kCombineMaxRadix; r++)
-                held[i][r] = valid[i] && r < s.radix ? __ldg((const uint4*)(u_row[i] + r * s.c + step * kCombineTileK))
-                                                     : make_uint4(0, 0, 0, 0);
+                held[i][r] = valid[i] && r < s.radix
+                                 ? __ldg((const uint4*)(u_row[i] + s.u_offset(0, r, step * kCombineTileK)))
+                                 : make_uint4(0, 0, 0, 0);
     };
     auto store_a = [&](int stage, int step) {
         for (int i = 0; i < 2; i++) {
@@ -79,7 +81,7 @@ split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float
             for (int r = 0; r < kCombineMaxRadix; r++) {
                 if (r >= s.radix) break;
                 halves8_to_float(held[i][r], uf);
-                const float* gp = attn_row[i] + r * s.c + step * kCombineTileK;
+                const float* gp = attn_row[i] + s.attn_offset(0, r, step * kCombineTileK);
                 floats4_to_float(__ldg((const float4*)gp), g);
                 floats4_to_float(__ldg((const float4*)(gp + 4)), g + 4);
                 for (int j = 0; j < 8; j++) sum[j] += g[j] * uf[j];
@@ -90,7 +92,7 @@ split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float
     auto load_w = [&](int stage, int step) {
         for (int i = 0; i < 2; i++) {
             const int v = t + i * kThreads, row = v / 4, p = (v % 4) * 8;
-            copy16_async(&sh.in.b[stage][row][p], w + (long long)(n0 + row) * s.c + step * kCombineTileK + p, true);
+            copy16_async(&sh.in.b[stage][row][p], w + s.w_offset(n0 + row, step * kCombineTileK + p), true);
         }
     };
 
@@ -123,10 +125,9 @@ split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float
     __syncthreads();
 
     if (splits > 1) {
-        const int tile = blockIdx.y * s.tiles_m() + blockIdx.x;
-        const long long slot = (long long)kCombineTileM * kCombineTileN;
-        if (!split_k_tile_sum(&sh.c[0][0], kLdC, partial + tile * slot, s.tiles() * slot, split, splits,
-                              &arrivals[tile], &last_block))
+        const int tile = s.tile_index(blockIdx.x, blockIdx.y);
+        if (!split_k_tile_sum(&sh.c[0][0], kLdC, partial + s.partial_offset(0, tile), s.partial_offset(1, 0), split,
+                              splits, &arrivals[tile], &last_block))
             return;
     }
 
@@ -136,12 +137,12 @@ split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float
         const long long m = m0 + row;
         if (m >= s.m()) continue;
         float out[8], res[8] = {};
-        if (z) halves8_to_float(__ldg((const uint4*)(z + m * s.cout + n0 + col)), res);
+        if (z) halves8_to_float(__ldg((const uint4*)(z + s.y_offset(m, n0 + col))), res);
         for (int j = 0; j < 8; j++) {
             const float val = sh.c[row][col + j] + (bias ? bias[n0 + col + j] : 0.0f) + res[j];
             out[j] = relu ? fmaxf(val, 0.0f) : val;
         }
-        store16_from_float(y + m * s.cout + n0 + col, out);
+        store16_from_float(y + s.y_offset(m, n0 + col), out);
     }
 }
 

@@ -16,7 +16,10 @@ constexpr int kCombineTileM = 64, kCombineTileN = 64, kCombineTileK = 32;
 constexpr int kCombineMaxRadix = 2;  // ResNeSt50's radix; the fast model's is 1
 constexpr int kCombineMaxSplits = 16;
 
-// u (N, HW, R*C) -> a (N, HW, C) = half(sum_r attn * u_r) -> y (N, HW, Cout) = relu?(a W^T + bias + z).
+// u (N, HW, R*C) -> a (N, HW, C) = half(sum_r attn * u_r) -> y (N, HW, Cout) = relu?(a W^T + bias + z), as
+// one matrix product with M = N*HW rows (m = n*HW + p), K = C, and the columns of W^T: the element offsets
+// below are what the kernel addresses with, and what its host test (tests/unit/test_kernel_plans.cpp)
+// multiplies on the CPU.
 struct CombineConv1x1Shape {
     int n, hw, radix, c, cout;
 
@@ -25,6 +28,20 @@ struct CombineConv1x1Shape {
     RESNEST_COMBINE_HOST_DEVICE int tiles_m() const { return (int)((m() + kCombineTileM - 1) / kCombineTileM); }
     RESNEST_COMBINE_HOST_DEVICE int tiles_n() const { return cout / kCombineTileN; }
     RESNEST_COMBINE_HOST_DEVICE int tiles() const { return tiles_m() * tiles_n(); }
+    // u[m, r*C + k]; the gate of image n (= m / HW) for channel r*C + k; w[o, k] (Cout, C); y and z[m, o].
+    RESNEST_COMBINE_HOST_DEVICE long long u_offset(long long m, int r, int k) const {
+        return m * radix * c + (long long)r * c + k;
+    }
+    RESNEST_COMBINE_HOST_DEVICE long long attn_offset(long long image, int r, int k) const {
+        return image * radix * c + (long long)r * c + k;
+    }
+    RESNEST_COMBINE_HOST_DEVICE long long w_offset(int o, int k) const { return (long long)o * c + k; }
+    RESNEST_COMBINE_HOST_DEVICE long long y_offset(long long m, int o) const { return m * cout + o; }
+    // Block (tile_m, tile_n)'s tile counter, and the float slot split s of tile `tile` writes (64x64 floats).
+    RESNEST_COMBINE_HOST_DEVICE int tile_index(int tile_m, int tile_n) const { return tile_n * tiles_m() + tile_m; }
+    RESNEST_COMBINE_HOST_DEVICE long long partial_offset(int split, int tile) const {
+        return ((long long)split * tiles() + tile) * (kCombineTileM * kCombineTileN);
+    }
     // The K steps split s of `splits` runs: [*begin, *end).
     RESNEST_COMBINE_HOST_DEVICE void split_range(int s, int splits, int* begin, int* end) const {
         *begin = (int)((long long)k_steps() * s / splits);

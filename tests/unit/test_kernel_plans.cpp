@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "conv3x3_implicit_gemm_geometry.h"
+#include "dtype.h"
 #include "lab/lab_reference.h"
 #include "split_attention_combine_conv1x1_plan.h"
 #include "split_attention_pool_plan.h"
@@ -441,4 +442,90 @@ TEST_CASE("the combine + 1x1 convolution kernel's split plan: contiguous ranges,
     CHECK_FALSE((Shape{1, 49, 3, 512, 2048}.fits()));  // radix 3
     CHECK_FALSE((Shape{1, 49, 2, 48, 2048}.fits()));   // C not whole K steps
     CHECK_FALSE((Shape{1, 49, 2, 64, 96}.fits()));     // Cout not whole N tiles
+}
+
+TEST_CASE("the combine + 1x1 convolution kernel's blocks, emulated on the host, write every output once and equal "
+          "the weighted sum then the convolution", "[kernel-plan]") {
+    // The kernel's grid walked on the CPU with its own offsets: block (tile_m, tile_n, split) forms a from u
+    // and the gates (u_offset, attn_offset; rounded to half), multiplies its K steps with w (w_offset) into
+    // the slot partial_offset(split, tile_index(...)); each tile's slots are then added in split order, and
+    // bias, the residual and ReLU applied at y_offset. Against lab_reference.h's weighted sum (rounded to
+    // half the same way) and 1x1 convolution, both checked against the CPU oracle ([lab-reference]).
+    // u in eighths and the gates in quarters (fresh, never zero): every weighted sum is exact in float and in
+    // half, so rounding a cannot differ between the emulation and the reference; only the addresses can.
+    using Shape = CombineConv1x1Shape;
+    auto round_half = [](double v) { return half_to_float(float_to_half((float)v)); };
+    auto in_steps = [](std::vector<float> v, float step) {
+        for (float& x : v) x = std::round(x / step) == 0.0f ? step : std::round(x / step) * step;
+        return v;
+    };
+    for (Shape s : {Shape{2, 37, 2, 64, 128}, Shape{1, 70, 1, 96, 64}, Shape{3, 20, 2, 32, 192}}) {
+        REQUIRE(s.fits());
+        const int rc = s.radix * s.c;
+        const std::vector<float> u = in_steps(test::random_floats((size_t)(s.m() * rc), -1.0f, 1.0f), 0.125f);
+        const std::vector<float> attn = in_steps(test::random_floats((size_t)s.n * rc, 0.0f, 1.0f), 0.25f);
+        const std::vector<float> w = test::random_floats((size_t)s.cout * s.c, -0.5f, 0.5f);
+        const std::vector<float> bias = test::random_floats((size_t)s.cout, -0.5f, 0.5f);
+        const std::vector<float> z = test::random_floats((size_t)(s.m() * s.cout), -1.0f, 1.0f);
+        const std::vector<double> a_ref = lab::split_attention_combine_ref(u, attn, s.n, s.hw, s.radix, s.c);
+        std::vector<float> a_half(a_ref.size());
+        for (size_t i = 0; i < a_ref.size(); i++) a_half[i] = round_half(a_ref[i]);
+        std::vector<double> ref((size_t)(s.m() * s.cout));
+        for (long long m = 0; m < s.m(); m++)
+            for (int o = 0; o < s.cout; o++)
+                ref[(size_t)(m * s.cout + o)] =
+                    std::max(0.0, lab::conv1x1_ref(a_half, w, s.c, (size_t)m, o) + bias[(size_t)o] +
+                                      z[(size_t)(m * s.cout + o)]);
+        for (int splits = 1; splits <= s.k_steps(); splits++) {
+            INFO("hw " << s.hw << " radix " << s.radix << " C " << s.c << " Cout " << s.cout << ", " << splits
+                       << " splits");
+            const int tile_elems = kCombineTileM * kCombineTileN;
+            std::vector<float> partial((size_t)s.partial_offset(splits, 0), std::nanf(""));
+            std::vector<int> slot_writes((size_t)splits * s.tiles(), 0);
+            for (int tn = 0; tn < s.tiles_n(); tn++)
+                for (int tm = 0; tm < s.tiles_m(); tm++)
+                    for (int q = 0; q < splits; q++) {
+                        const long long slot = s.partial_offset(q, s.tile_index(tm, tn));
+                        REQUIRE(slot % tile_elems == 0);
+                        slot_writes[(size_t)(slot / tile_elems)]++;
+                        int b = 0, e = 0;
+                        s.split_range(q, splits, &b, &e);
+                        for (int row = 0; row < kCombineTileM; row++) {
+                            const long long m = (long long)tm * kCombineTileM + row;
+                            for (int col = 0; col < kCombineTileN; col++) {
+                                float acc = 0.0f;
+                                for (int k = b * kCombineTileK; k < e * kCombineTileK && m < s.m(); k++) {
+                                    float a = 0.0f;
+                                    for (int r = 0; r < s.radix; r++)
+                                        a += attn[(size_t)s.attn_offset(m / s.hw, r, k)] *
+                                             u[(size_t)s.u_offset(m, r, k)];
+                                    acc += round_half(a) * w[(size_t)s.w_offset(tn * kCombineTileN + col, k)];
+                                }
+                                partial[(size_t)(slot + row * kCombineTileN + col)] = acc;
+                            }
+                        }
+                    }
+            CHECK(std::count(slot_writes.begin(), slot_writes.end(), 1) == (long)slot_writes.size());
+            std::vector<float> y((size_t)(s.m() * s.cout), std::nanf(""));
+            std::vector<int> writes(y.size(), 0);
+            for (int tn = 0; tn < s.tiles_n(); tn++)
+                for (int tm = 0; tm < s.tiles_m(); tm++)
+                    for (int row = 0; row < kCombineTileM; row++) {
+                        const long long m = (long long)tm * kCombineTileM + row;
+                        if (m >= s.m()) continue;
+                        for (int col = 0; col < kCombineTileN; col++) {
+                            float sum = 0.0f;
+                            for (int q = 0; q < splits; q++)
+                                sum += partial[(size_t)(s.partial_offset(q, s.tile_index(tm, tn)) +
+                                                        row * kCombineTileN + col)];
+                            const int o = tn * kCombineTileN + col;
+                            const long long at = s.y_offset(m, o);
+                            y[(size_t)at] = std::max(sum + bias[(size_t)o] + z[(size_t)at], 0.0f);
+                            writes[(size_t)at]++;
+                        }
+                    }
+            CHECK(std::count(writes.begin(), writes.end(), 1) == (long)writes.size());
+            CHECK(lab::max_rel_error(y, ref) < 1e-5);
+        }
+    }
 }
