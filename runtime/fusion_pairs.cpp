@@ -2,6 +2,7 @@
 #include "fusion_pairs.h"
 
 #include "conv_as_gemm.h"
+#include "passes.h"
 
 namespace resnest {
 
@@ -19,9 +20,8 @@ bool split_attention_between(const Graph& g, int a, int b) {
 int conv_writing_split_attention_input(const Graph& g, int i) {
     const Node& n = g.nodes[(size_t)i];
     if (n.op != OpType::split_attention || n.inputs.size() != 1) return -1;
-    const TensorInfo& u = g.tensors[(size_t)n.inputs[0]];
-    const int j = u.producer;
-    if (j < 0 || u.consumers.size() != 1 || u.is_output) return -1;
+    const int j = sole_producer(g, n.inputs[0], i);
+    if (j < 0) return -1;
     const Node& conv = g.nodes[(size_t)j];
     if (conv.op != OpType::conv2d || conv.conv.out_channels != n.attn.radix * n.attn.channels) return -1;
     return split_attention_between(g, j, i) ? -1 : j;

@@ -69,11 +69,10 @@ void CudaContext::plan_combines_in_convs(int batch, BatchState& state) {
                                       refusal.c_str());
             continue;
         }
-        // The split partials go to the workspace, the tile counts to the context's slots.
-        c->splits = split_attention_combine_conv1x1_splits(c->s, engine_->device().multiprocessors);
-        while (c->splits > 1 && (split_attention_combine_conv1x1_partial_bytes(c->s, c->splits) > workspace_bytes_ ||
-                                 !env_.tile_arrivals || c->s.tiles() > env_.tile_arrival_slots))
-            c->splits /= 2;
+        c->splits = splits_within(
+            split_attention_combine_conv1x1_splits(c->s, engine_->device().multiprocessors), c->s.tiles(),
+            workspace_bytes_, [&](int splits) { return split_attention_combine_conv1x1_partial_bytes(c->s, splits); },
+            env_);
         bool fold = mode == "on";
         std::string how = "forced on (RESNEST_IMPLICIT_GEMM=on)";
         if (!fold) {

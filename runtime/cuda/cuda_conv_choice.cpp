@@ -111,14 +111,20 @@ bool ConvNode::build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts
     return false;
 }
 
-void ConvNode::set_implicit(const ImplicitConv3x3Shape& s, const ConvChoiceEnv& env) {
-    // The split partials go to the workspace, the tile counts to the context's slots: fewer splits where
-    // either is short.
-    int splits = conv3x3_implicit_gemm_splits(s, env.multiprocessors);
-    while (splits > 1 && (conv3x3_implicit_gemm_partial_bytes(s, splits) > buffers_.workspace_bytes ||
-                          !env.tile_arrivals || s.tiles() > env.tile_arrival_slots))
+int splits_within(int planned, int tiles, size_t workspace_bytes, const std::function<size_t(int)>& partial_bytes,
+                  const ConvChoiceEnv& env) {
+    int splits = planned;
+    while (splits > 1 &&
+           (partial_bytes(splits) > workspace_bytes || !env.tile_arrivals || tiles > env.tile_arrival_slots))
         splits /= 2;
-    implicit_ = s, implicit_splits_ = splits;
+    return splits;
+}
+
+void ConvNode::set_implicit(const ImplicitConv3x3Shape& s, const ConvChoiceEnv& env) {
+    implicit_ = s;
+    implicit_splits_ = splits_within(conv3x3_implicit_gemm_splits(s, env.multiprocessors), s.tiles(),
+                                     buffers_.workspace_bytes,
+                                     [&](int splits) { return conv3x3_implicit_gemm_partial_bytes(s, splits); }, env);
 }
 
 bool ConvNode::pool_on(float* pool, int radix, const ConvChoiceEnv& env) {

@@ -18,6 +18,7 @@
 #pragma once
 #include <cublasLt.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,6 +66,12 @@ struct ConvChoiceEnv {
     bool verbose = false;
     int cublas_version = 0;
 };
+
+// Our split-K kernels' split count on a context: the plan's `planned`, halved until the float partials
+// (partial_bytes(splits)) fit the workspace and the `tiles` tile counts fit the context's slots; 1 where
+// the context has no counts. Both the implicit 3x3 convolution and the combine + 1x1 kernel take theirs so.
+int splits_within(int planned, int tiles, size_t workspace_bytes, const std::function<size_t(int)>& partial_bytes,
+                  const ConvChoiceEnv& env);
 
 class ConvNode {
   public:

@@ -97,11 +97,13 @@ void CudaEngine::check_supported() {
         // largest N * chunks over every batch size a context may run.
         for (int b = 1; b <= options_.max_batch; b++)
             gap_floats_ = std::max<int64_t>(gap_floats_, (int64_t)b * pool_chunks(n, b) * a.channels);
-        // Or the implicit GEMM's epilogue's (ConvNode::pool_on): R chunks a 64-position tile of each image.
+        // Or the implicit GEMM's epilogue's (ConvNode::pool_on): its chunks do not depend on the batch.
         if (implicit_gemm_mode_ != "off") {
-            const Shape& u = graph_.tensors[n.inputs[0]].shape;
-            const int64_t tiles = (u[1] * u[2] + kImplicitTileM - 1) / kImplicitTileM;
-            gap_floats_ = std::max<int64_t>(gap_floats_, options_.max_batch * tiles * a.radix * a.channels);
+            const Shape& u = graph_.tensors[n.inputs[0]].shape;  // (R*C, H, W)
+            ImplicitConv3x3Shape pooled{options_.max_batch, (int)u[1], (int)u[2], 0, a.radix * a.channels, 1};
+            pooled.pool_radix = a.radix;
+            gap_floats_ = std::max<int64_t>(gap_floats_,
+                                            (int64_t)options_.max_batch * pooled.pool_chunks() * a.channels);
         }
         attn_floats_ = std::max<int64_t>(attn_floats_, (int64_t)options_.max_batch * a.radix * a.channels);
         hidden_floats_ = std::max<int64_t>(hidden_floats_, (int64_t)options_.max_batch * a.inter_channels);
