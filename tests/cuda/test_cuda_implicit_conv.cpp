@@ -36,40 +36,80 @@ ConvCase case3x3(int cin, int cout, int groups, int h, int w) {
     return {a, h, w, h, w};
 }
 
-// Checks the kernel against the CPU oracle on `c` at each batch and split count (those within its K steps),
-// with and without bias and ReLU, each launch twice (the second bit for bit the first), and the tile
-// counts zero afterwards. Returns the launches made.
-int check_implicit_conv(const ConvCase& c, std::initializer_list<int> batches,
-                        std::initializer_list<int> split_counts) {
-    const int threads = (int)std::max(1u, std::thread::hardware_concurrency());
-    int launches = 0;
-    for (int n : batches) {
+// Batch n of case c: fresh fp16 inputs (the salt tells the two checks below apart), the CPU oracle's
+// convolution without the bias (NCHW), the device copies, and the split-K scratch with its tile counts zero.
+struct ImplicitConvProblem {
+    resnest::ImplicitConv3x3Shape s;
+    int hw;
+    std::vector<float> bias, conv;
+    GuardedBuffer dx, dw, dbias;
+    float* partial = nullptr;
+    int* arrivals = nullptr;
+
+    ImplicitConvProblem(const ConvCase& c, int n, uint64_t salt_offset)
+        : s{n, c.h, c.w, c.a.in_channels, c.a.out_channels, c.a.groups},
+          hw(c.h * c.w),
+          dx((size_t)n * c.a.in_channels * c.h * c.w, 2),
+          dw((size_t)c.a.out_channels * (c.a.in_channels / c.a.groups) * 9, 2),
+          dbias(c.a.out_channels, 4) {
         const resnest::Conv2dAttrs& a = c.a;
-        const int cin_g = a.in_channels / a.groups, hw = c.h * c.w;
-        const resnest::ImplicitConv3x3Shape s{n, c.h, c.w, a.in_channels, a.out_channels, a.groups};
+        const int threads = (int)std::max(1u, std::thread::hardware_concurrency());
+        const int cin_g = a.in_channels / a.groups;
         REQUIRE(s.fits());
-        const uint64_t salt = (uint64_t)a.in_channels * 7919 + a.out_channels * 31 + hw * 7 + a.groups + n;
+        const uint64_t salt =
+            (uint64_t)a.in_channels * 7919 + a.out_channels * 31 + hw * 7 + a.groups + n + salt_offset;
         const std::vector<float> x =
             round_to_storage(random_floats((size_t)n * a.in_channels * hw, -1, 1, salt), Precision::fp16);
         const float wscale = 1.0f / std::sqrt(9.0f * cin_g);
         const std::vector<float> w = round_to_storage(
             random_floats((size_t)a.out_channels * cin_g * 9, -wscale, wscale, salt + 1), Precision::fp16);
-        const std::vector<float> bias = random_floats(a.out_channels, -0.5f, 0.5f, salt + 2);
-        // The oracle without the bias (NCHW); the bias and ReLU variants are added to it below.
-        std::vector<float> conv((size_t)n * a.out_channels * hw);
+        bias = random_floats(a.out_channels, -0.5f, 0.5f, salt + 2);
+        conv.assign((size_t)n * a.out_channels * hw, 0.0f);
         std::vector<float> ws(resnest::conv2d_workspace_floats(a, c.h, c.w, c.oh, c.ow) + 1);
         for (int b = 0; b < n; b++)
             resnest::conv2d_im2col_gemm(a, x.data() + (size_t)b * a.in_channels * hw, c.h, c.w, w.data(), nullptr,
                                         conv.data() + (size_t)b * a.out_channels * hw, c.oh, c.ow, ws.data(), threads);
-        GuardedBuffer dx(x.size(), 2), dw(w.size(), 2), dbias(bias.size(), 4), dy(conv.size(), 2);
         dx.upload(nchw_to_nhwc(x, n, a.in_channels, hw));
         dw.upload(resnest::conv_weight_oihw_to_ohwi(w, a.out_channels, cin_g, 3, 3));
         dbias.upload(bias);
-        float* partial = nullptr;
-        int* arrivals = nullptr;
-        check(cudaMalloc(&partial, resnest::conv3x3_implicit_gemm_partial_bytes(s, 16) + 16), "partial sums");
-        check(cudaMalloc(&arrivals, s.tiles() * sizeof(int)), "tile counts");
-        check(cudaMemset(arrivals, 0, s.tiles() * sizeof(int)), "tile counts");
+        // Enough for 16 splits of the largest tiling either check launches (image by image has more tiles).
+        resnest::ImplicitConv3x3Shape per_image = s;
+        per_image.pool_radix = 1;
+        check(cudaMalloc(&partial, resnest::conv3x3_implicit_gemm_partial_bytes(per_image, 16) + 16), "partial sums");
+        check(cudaMalloc(&arrivals, per_image.tiles() * sizeof(int)), "tile counts");
+        check(cudaMemset(arrivals, 0, per_image.tiles() * sizeof(int)), "tile counts");
+    }
+    ~ImplicitConvProblem() {
+        cudaFree(partial);
+        cudaFree(arrivals);
+    }
+    ImplicitConvProblem(const ImplicitConvProblem&) = delete;
+    ImplicitConvProblem& operator=(const ImplicitConvProblem&) = delete;
+
+    // Every tile count back at zero after the launches (each launch's last blocks reset theirs).
+    void check_counts_zero() const {
+        resnest::ImplicitConv3x3Shape per_image = s;
+        per_image.pool_radix = 1;
+        std::vector<int> counts(per_image.tiles(), -1);
+        check(cudaMemcpy(counts.data(), arrivals, counts.size() * sizeof(int), cudaMemcpyDeviceToHost), "counts");
+        CHECK(std::count(counts.begin(), counts.end(), 0) == (long)counts.size());
+    }
+};
+
+// Checks the kernel against the CPU oracle on `c` at each batch and split count (those within its K steps),
+// with and without bias and ReLU, each launch twice (the second bit for bit the first), and the tile
+// counts zero afterwards. Returns the launches made.
+int check_implicit_conv(const ConvCase& c, std::initializer_list<int> batches,
+                        std::initializer_list<int> split_counts) {
+    int launches = 0;
+    for (int n : batches) {
+        const resnest::Conv2dAttrs& a = c.a;
+        ImplicitConvProblem prob(c, n, 0);
+        const resnest::ImplicitConv3x3Shape& s = prob.s;
+        const int hw = prob.hw;
+        const std::vector<float>& conv = prob.conv;  // the bias and ReLU variants are added to it below
+        const std::vector<float>& bias = prob.bias;
+        GuardedBuffer dy(conv.size(), 2);
         for (bool with_bias : {true, false})
             for (bool relu : {false, true}) {
                 std::vector<float> ref = conv;
@@ -88,9 +128,9 @@ int check_implicit_conv(const ConvCase& c, std::initializer_list<int> batches,
                     std::vector<float> first;
                     for (int rep = 0; rep < 2; rep++) {
                         check(cudaMemset(dy.data(), kPoison, conv.size() * 2), "poison");
-                        resnest::conv3x3_implicit_gemm((const __half*)dx.data(), (const __half*)dw.data(),
-                                                       with_bias ? (const float*)dbias.data() : nullptr,
-                                                       (__half*)dy.data(), s, splits, relu, partial, arrivals,
+                        resnest::conv3x3_implicit_gemm((const __half*)prob.dx.data(), (const __half*)prob.dw.data(),
+                                                       with_bias ? (const float*)prob.dbias.data() : nullptr,
+                                                       (__half*)dy.data(), s, splits, relu, prob.partial, prob.arrivals,
                                                        nullptr, resnest::KernelStream(nullptr));
                         check(cudaDeviceSynchronize(), "implicit GEMM convolution");
                         launches++;
@@ -107,11 +147,7 @@ int check_implicit_conv(const ConvCase& c, std::initializer_list<int> batches,
                     }
                 }
             }
-        std::vector<int> counts(s.tiles(), -1);
-        check(cudaMemcpy(counts.data(), arrivals, counts.size() * sizeof(int), cudaMemcpyDeviceToHost), "counts");
-        CHECK(std::count(counts.begin(), counts.end(), 0) == (long)counts.size());
-        cudaFree(partial);
-        cudaFree(arrivals);
+        prob.check_counts_zero();
     }
     return launches;
 }
@@ -123,45 +159,24 @@ int check_implicit_conv(const ConvCase& c, std::initializer_list<int> batches,
 // for bit. Returns the launches made.
 int check_implicit_conv_pool(const ConvCase& c, std::initializer_list<int> batches,
                              std::initializer_list<int> split_counts) {
-    const int threads = (int)std::max(1u, std::thread::hardware_concurrency());
     int launches = 0;
     for (int n : batches) {
         const resnest::Conv2dAttrs& a = c.a;
-        const int cin_g = a.in_channels / a.groups, hw = c.h * c.w;
-        resnest::ImplicitConv3x3Shape s{n, c.h, c.w, a.in_channels, a.out_channels, a.groups};
+        ImplicitConvProblem prob(c, n, 101);
+        resnest::ImplicitConv3x3Shape s = prob.s;
         s.pool_radix = 2;
         if (!s.pool_fits()) s.pool_radix = 1;
-        REQUIRE(s.fits());
         REQUIRE(s.pool_fits());
-        const int R = s.pool_radix, C = s.pool_channels(), chunks = s.pool_chunks();
-        const uint64_t salt = (uint64_t)a.in_channels * 7919 + a.out_channels * 31 + hw * 7 + a.groups + n + 101;
-        const std::vector<float> x =
-            round_to_storage(random_floats((size_t)n * a.in_channels * hw, -1, 1, salt), Precision::fp16);
-        const float wscale = 1.0f / std::sqrt(9.0f * cin_g);
-        const std::vector<float> w = round_to_storage(
-            random_floats((size_t)a.out_channels * cin_g * 9, -wscale, wscale, salt + 1), Precision::fp16);
-        const std::vector<float> bias = random_floats(a.out_channels, -0.5f, 0.5f, salt + 2);
-        std::vector<float> ref((size_t)n * a.out_channels * hw);  // NCHW, bias and ReLU applied below
-        std::vector<float> ws(resnest::conv2d_workspace_floats(a, c.h, c.w, c.oh, c.ow) + 1);
-        for (int b = 0; b < n; b++)
-            resnest::conv2d_im2col_gemm(a, x.data() + (size_t)b * a.in_channels * hw, c.h, c.w, w.data(), nullptr,
-                                        ref.data() + (size_t)b * a.out_channels * hw, c.oh, c.ow, ws.data(), threads);
+        const int R = s.pool_radix, C = s.pool_channels(), chunks = s.pool_chunks(), hw = prob.hw;
+        const std::vector<float>& bias = prob.bias;
+        std::vector<float> ref = prob.conv;  // NCHW, bias and ReLU applied below
         for (int b = 0; b < n; b++)
             for (int o = 0; o < a.out_channels; o++)
                 for (int p = 0; p < hw; p++) {
                     float& v = ref[((size_t)b * a.out_channels + o) * hw + p];
                     v = std::max(v + bias[o], 0.0f);
                 }
-        GuardedBuffer dx(x.size(), 2), dw(w.size(), 2), dbias(bias.size(), 4), dy(ref.size(), 2);
-        GuardedBuffer dpool((size_t)n * chunks * C, 4);
-        dx.upload(nchw_to_nhwc(x, n, a.in_channels, hw));
-        dw.upload(resnest::conv_weight_oihw_to_ohwi(w, a.out_channels, cin_g, 3, 3));
-        dbias.upload(bias);
-        float* partial = nullptr;
-        int* arrivals = nullptr;
-        check(cudaMalloc(&partial, resnest::conv3x3_implicit_gemm_partial_bytes(s, 16) + 16), "partial sums");
-        check(cudaMalloc(&arrivals, s.tiles() * sizeof(int)), "tile counts");
-        check(cudaMemset(arrivals, 0, s.tiles() * sizeof(int)), "tile counts");
+        GuardedBuffer dy(ref.size(), 2), dpool((size_t)n * chunks * C, 4);
         for (int splits : split_counts) {
             if (splits > s.k_steps()) continue;
             INFO(a.in_channels << "->" << a.out_channels << " groups " << a.groups << " " << c.h << "x" << c.w
@@ -170,9 +185,9 @@ int check_implicit_conv_pool(const ConvCase& c, std::initializer_list<int> batch
             for (int rep = 0; rep < 2; rep++) {
                 check(cudaMemset(dy.data(), kPoison, ref.size() * 2), "poison");
                 check(cudaMemset(dpool.data(), kPoison, dpool.count() * 4), "poison");
-                resnest::conv3x3_implicit_gemm((const __half*)dx.data(), (const __half*)dw.data(),
-                                               (const float*)dbias.data(), (__half*)dy.data(), s, splits, true,
-                                               partial, arrivals, (float*)dpool.data(),
+                resnest::conv3x3_implicit_gemm((const __half*)prob.dx.data(), (const __half*)prob.dw.data(),
+                                               (const float*)prob.dbias.data(), (__half*)dy.data(), s, splits, true,
+                                               prob.partial, prob.arrivals, (float*)dpool.data(),
                                                resnest::KernelStream(nullptr));
                 check(cudaDeviceSynchronize(), "implicit GEMM convolution with the pool");
                 launches++;
@@ -200,11 +215,7 @@ int check_implicit_conv_pool(const ConvCase& c, std::initializer_list<int> batch
                 CHECK(max_rel_error(pool, expect) <= 1e-5);  // float sums of 64 values against double
             }
         }
-        std::vector<int> counts(s.tiles(), -1);
-        check(cudaMemcpy(counts.data(), arrivals, counts.size() * sizeof(int), cudaMemcpyDeviceToHost), "counts");
-        CHECK(std::count(counts.begin(), counts.end(), 0) == (long)counts.size());
-        cudaFree(partial);
-        cudaFree(arrivals);
+        prob.check_counts_zero();
     }
     return launches;
 }

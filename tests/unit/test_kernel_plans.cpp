@@ -20,6 +20,25 @@
 
 using namespace resnest;
 
+namespace {
+
+// A split-K kernel's `splits` ranges of K steps (Shape::split_range) are contiguous, non-empty, in order,
+// and cover every step once.
+template <typename Shape>
+void check_split_ranges(const Shape& s, int splits) {
+    int expect_begin = 0;
+    for (int q = 0; q < splits; q++) {
+        int b = 0, e = 0;
+        s.split_range(q, splits, &b, &e);
+        CHECK(b == expect_begin);
+        CHECK(e > b);
+        expect_begin = e;
+    }
+    CHECK(expect_begin == s.k_steps());
+}
+
+}  // namespace
+
 TEST_CASE("split attention pool chunks cover every position once and fill the GPU when they can", "[kernel-plan]") {
     for (int hw : {1, 15, 49, 196, 784, 1025, 3136, 12544})
         for (int c : {24, 64, 128, 256, 512})
@@ -191,15 +210,7 @@ TEST_CASE("the implicit-GEMM convolution's split plan: contiguous ranges, one wa
           "[kernel-plan]") {
     for (int splits = 1; splits <= 16; splits++) {
         const ImplicitConv3x3Shape s{1, 7, 7, 512, 1024, 2};  // 72 K steps
-        int expect_begin = 0;
-        for (int q = 0; q < splits; q++) {
-            int b = 0, e = 0;
-            s.split_range(q, splits, &b, &e);
-            CHECK(b == expect_begin);
-            CHECK(e > b);
-            expect_begin = e;
-        }
-        CHECK(expect_begin == s.k_steps());
+        check_split_ranges(s, splits);
     }
     // ResNeSt50's conv2 at batch 1 on 132 SMs, by the rule: layer 4 has 1 x 8 x 2 = 16 tiles and 72 steps,
     // so 8 splits (128 blocks, 9 steps each); layer 1 has 49 x 1 x 2 = 98 tiles (a second wave would be 196).
@@ -427,15 +438,7 @@ TEST_CASE("the combine + 1x1 convolution kernel's split plan: contiguous ranges,
             const int splits = split_attention_combine_conv1x1_splits(s, 132);
             CHECK((splits == 1 || (long long)s.tiles() * splits <= 132));
             CHECK((splits == 1 || s.k_steps() / splits >= 4));
-            int expect_begin = 0;
-            for (int q = 0; q < splits; q++) {
-                int b = 0, e = 0;
-                s.split_range(q, splits, &b, &e);
-                CHECK(b == expect_begin);
-                CHECK(e > b);
-                expect_begin = e;
-            }
-            CHECK(expect_begin == s.k_steps());
+            check_split_ranges(s, splits);
             CHECK(s.tiles_m() * 64 >= s.m());
             CHECK((s.tiles_m() - 1) * 64 < s.m());
         }
