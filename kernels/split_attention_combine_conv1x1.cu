@@ -1,12 +1,13 @@
-// split_attention_combine_conv1x1.cu: split attention's weighted radix sum folded into the 1x1 convolution
-// after it (split_attention_combine_conv1x1.cuh). A block of 128 threads computes one 64x64 tile of
-// (N*HW, Cout) over one range of K steps: four warps of 32x32, each 2x2 wmma 16x16x16 fragments (half in,
-// float accumulators). Each K step of 32 channels, a thread forms 2 x 8 values of a from R 16-byte loads
-// of u and the gates (read-only loads: the 64 rows of a tile share an image's gates), rounds them to half
-// and stores them to shared memory; the u loads of the next step are issued before this step's MMAs and
-// used after them (two shared stages), and W's tile comes by 16-byte cp.async, two stages. Split K as
-// conv3x3_implicit_gemm.cu does: the last block of a tile adds the float partials in split order. Then
-// bias, the residual and ReLU on the way out.
+// split_attention_combine_conv1x1.cu: split attention's weighted radix sum, and the avd pool where one
+// follows it, folded into the 1x1 convolution after it (split_attention_combine_conv1x1.cuh). A block of 128
+// threads computes one 64x64 tile of (N*HW, Cout) over one range of K steps: four warps of 32x32, each 2x2
+// wmma 16x16x16 fragments (half in, float accumulators). Each K step of 32 channels, a thread forms 2 x 8
+// values of a from R 16-byte loads of u (R per cell of its window when pooled) and the gates (read-only
+// loads: the 64 rows of a tile share an image's gates), rounds them to half and stores them to shared memory.
+// Unpooled, the u loads of the next step are issued before this step's MMAs and used after them (two shared
+// stages); pooled, a window's loads (up to 9 a radix split) are not held across the MMAs but made as a is
+// formed. W's tile comes by 16-byte cp.async, two stages. Split K as conv3x3_implicit_gemm.cu does: the last
+// block of a tile adds the float partials in split order. Then bias, the residual and ReLU on the way out.
 #include "split_attention_combine_conv1x1.cuh"
 
 #include <mma.h>
@@ -36,8 +37,10 @@ union SharedTiles {
     float c[kCombineTileM][kLdC];
 };
 
-// grid (tiles_m, tiles_n, splits). u (N, HW, R*C), attn (N, R*C) float, w (Cout, C), bias (Cout) float,
-// z and y (N, HW, Cout); partial (splits, tiles, 64*64) float and arrivals (tiles) int where splits > 1.
+// grid (tiles_m, tiles_n, splits). u (N, HW, R*C) (kAvgPool: (N, in_h*in_w, R*C)), attn (N, R*C) float,
+// w (Cout, C), bias (Cout) float, z and y (N, HW, Cout); partial (splits, tiles, 64*64) float and arrivals
+// (tiles) int where splits > 1.
+template <bool kAvgPool>
 __global__ void __launch_bounds__(kThreads)
 split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float* __restrict__ attn,
                                        const __half* __restrict__ w, const float* __restrict__ bias,
@@ -55,32 +58,59 @@ split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float
     s.split_range(split, splits, &step_begin, &step_end);
 
     // A thread forms a's pieces v = t and t + 128: row v / 4 (t / 4 and t / 4 + 32), channels (t % 4) * 8
-    // .. + 8 of the step; its rows' U and gate rows are found once, here (u_offset and attn_offset are sums
-    // of a row's part and a channel's part).
+    // .. + 8 of the step; its rows' U and gate rows (pooled: its image's U and its window) are found once,
+    // here (u_offset and attn_offset are sums of a row's part and a channel's part).
     const int piece = (t % 4) * 8;
     const __half* u_row[2];
     const float* attn_row[2];
     bool valid[2];
+    int win[2][4] = {};  // kAvgPool: rows y0, y1 and columns x0, x1 of the window
+    float inv_divisor[2] = {1.0f, 1.0f};
     for (int i = 0; i < 2; i++) {
         const long long m = m0 + t / 4 + 32 * i;
         valid[i] = m < s.m();
-        u_row[i] = u + s.u_offset(valid[i] ? m : 0, 0, piece);
-        attn_row[i] = attn + s.attn_offset(valid[i] ? m / s.hw : 0, 0, piece);
+        const long long image = valid[i] ? m / s.hw : 0;
+        attn_row[i] = attn + s.attn_offset(image, 0, piece);
+        if constexpr (kAvgPool) {
+            int divisor = 1;
+            s.window(valid[i] ? m : 0, &win[i][0], &win[i][1], &win[i][2], &win[i][3], &divisor);
+            inv_divisor[i] = 1.0f / (float)divisor;
+            u_row[i] = u + s.u_offset(s.u_row(image, 0, 0), 0, piece);
+        } else {
+            u_row[i] = u + s.u_offset(valid[i] ? m : 0, 0, piece);
+        }
     }
     uint4 held[2][kCombineMaxRadix];  // the next step's U pieces: loaded before this step's MMAs, used after them
     auto fetch_u = [&](int step) {
-        for (int i = 0; i < 2; i++)
-            for (int r = 0; r < kCombineMaxRadix; r++)
-                held[i][r] = valid[i] && r < s.radix
-                                 ? __ldg((const uint4*)(u_row[i] + s.u_offset(0, r, step * kCombineTileK)))
-                                 : make_uint4(0, 0, 0, 0);
+        if constexpr (!kAvgPool)
+            for (int i = 0; i < 2; i++)
+                for (int r = 0; r < kCombineMaxRadix; r++)
+                    held[i][r] = valid[i] && r < s.radix
+                                     ? __ldg((const uint4*)(u_row[i] + s.u_offset(0, r, step * kCombineTileK)))
+                                     : make_uint4(0, 0, 0, 0);
+    };
+    // Radix split r of row i's piece at this step, pooled: the mean of its window's cells.
+    auto window_mean = [&](int i, int r, int step, float* mean) {
+        for (int j = 0; j < 8; j++) mean[j] = 0.0f;
+        if (!valid[i]) return;
+        float cell[8];
+        for (int iy = win[i][0]; iy < win[i][1]; iy++)
+            for (int ix = win[i][2]; ix < win[i][3]; ix++) {
+                const __half* p = u_row[i] + s.u_offset(s.u_row(0, iy, ix), r, step * kCombineTileK);
+                halves8_to_float(__ldg((const uint4*)p), cell);
+                for (int j = 0; j < 8; j++) mean[j] += cell[j];
+            }
+        for (int j = 0; j < 8; j++) mean[j] *= inv_divisor[i];
     };
     auto store_a = [&](int stage, int step) {
         for (int i = 0; i < 2; i++) {
             float sum[8] = {}, uf[8], g[8];
             for (int r = 0; r < kCombineMaxRadix; r++) {
                 if (r >= s.radix) break;
-                halves8_to_float(held[i][r], uf);
+                if constexpr (kAvgPool)
+                    window_mean(i, r, step, uf);
+                else
+                    halves8_to_float(held[i][r], uf);
                 const float* gp = attn_row[i] + s.attn_offset(0, r, step * kCombineTileK);
                 floats4_to_float(__ldg((const float4*)gp), g);
                 floats4_to_float(__ldg((const float4*)(gp + 4)), g + 4);
@@ -150,7 +180,9 @@ split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float
 
 const char* split_attention_combine_conv1x1_refusal(const CombineConv1x1Shape& s, const void* u, const void* attn,
                                                     const void* w, const void* z, const void* y) {
-    if (!s.fits()) return "needs radix 1 or 2, C a multiple of 32 and Cout a multiple of 64";
+    if (!s.fits())
+        return "needs radix 1 or 2, C a multiple of 32, Cout a multiple of 64, and a pool (if any) whose windows "
+               "each cover a cell of U";
     if ((uintptr_t)u % 16 || (uintptr_t)attn % 16 || (uintptr_t)w % 16 || (uintptr_t)z % 16 || (uintptr_t)y % 16)
         return "needs 16-byte aligned u, attn, w, z and y";
     return "";
@@ -171,8 +203,12 @@ void split_attention_combine_conv1x1(const __half* u, const float* attn, const _
     if (splits > 1 && (!partial || !arrivals))
         throw Error("split_attention_combine_conv1x1: a split launch needs its partial sums and arrival counts");
     const dim3 grid(s.tiles_m(), s.tiles_n(), splits);
-    launch_kernel("split_attention_combine_conv1x1", split_attention_combine_conv1x1_kernel, grid, kThreads, 0, stream,
-                  u, attn, w, bias, z, y, s, splits, relu, partial, arrivals);
+    if (s.pooled())
+        launch_kernel("split_attention_combine_avg_pool_conv1x1", split_attention_combine_conv1x1_kernel<true>, grid,
+                      kThreads, 0, stream, u, attn, w, bias, z, y, s, splits, relu, partial, arrivals);
+    else
+        launch_kernel("split_attention_combine_conv1x1", split_attention_combine_conv1x1_kernel<false>, grid, kThreads,
+                      0, stream, u, attn, w, bias, z, y, s, splits, relu, partial, arrivals);
 }
 
 }  // namespace resnest

@@ -1,7 +1,7 @@
 // split_attention_combine_conv1x1_plan.h: the problem of kernels/split_attention_combine_conv1x1.cu (split
-// attention's weighted radix sum folded into the 1x1 convolution after it) and how it divides the work:
-// 64x64 tiles of (N*HW, Cout), K (= C) in steps of 32 channels, split into contiguous ranges where the tiles
-// alone do not fill one wave. Plain C++ where not compiled by nvcc, so it is unit-tested on any machine.
+// attention's weighted radix sum, and the avd pool where one follows it, folded into the 1x1 convolution
+// after it) and how it divides the work: 64x64 tiles of (N*HW, Cout), K (= C) in steps of 32 channels, split
+// into contiguous ranges where the tiles alone do not fill one wave. Plain C++ where not compiled by nvcc, so it is unit-tested on any machine.
 #pragma once
 
 #ifdef __CUDACC__
@@ -16,21 +16,51 @@ constexpr int kCombineTileM = 64, kCombineTileN = 64, kCombineTileK = 32;
 constexpr int kCombineMaxRadix = 2;  // ResNeSt50's radix; the fast model's is 1
 constexpr int kCombineMaxSplits = 16;
 
+// The avd average pool between the weighted sum and the convolution (ResNeSt's avd layer after attention),
+// where k > 0: U then has in_h x in_w positions an image, and the pool's output grid (hw / out_w rows of
+// out_w cells) is the convolution's. Square windows, PyTorch's divisor rule (pool_window.cuh).
+struct CombineAvgPool {
+    int k = 0, stride = 1, pad = 0;
+    bool include_pad = true;
+    int in_h = 0, in_w = 0, out_w = 0;
+};
+
 // u (N, HW, R*C) -> a (N, HW, C) = half(sum_r attn * u_r) -> y (N, HW, Cout) = relu?(a W^T + bias + z), as
-// one matrix product with M = N*HW rows (m = n*HW + p), K = C, and the columns of W^T: the element offsets
-// below are what the kernel addresses with, and what its host test (tests/unit/test_kernel_plans.cpp)
-// multiplies on the CPU.
+// one matrix product with M = N*HW rows (m = n*HW + p), K = C, and the columns of W^T; with the avd pool,
+// a = half(sum_r attn * mean over m's window of u_r) and u has N*in_h*in_w rows. The element offsets below
+// are what the kernel addresses with, and what its host test (tests/unit/test_kernel_plans.cpp) multiplies
+// on the CPU.
 struct CombineConv1x1Shape {
     int n, hw, radix, c, cout;
+    CombineAvgPool pool = {};
+
+    RESNEST_COMBINE_HOST_DEVICE bool pooled() const { return pool.k > 0; }
+    RESNEST_COMBINE_HOST_DEVICE int u_positions() const { return pooled() ? pool.in_h * pool.in_w : hw; }
+    // Row m's window in U: rows [*y0, *y1) and columns [*x0, *x1) of its image, and the average's divisor.
+    RESNEST_COMBINE_HOST_DEVICE void window(long long m, int* y0, int* y1, int* x0, int* x1, int* divisor) const {
+        const int cell = (int)(m % hw), oy = cell / pool.out_w, ox = cell % pool.out_w;
+        const int ys = oy * pool.stride - pool.pad, xs = ox * pool.stride - pool.pad;
+        *y0 = ys > 0 ? ys : 0, *x0 = xs > 0 ? xs : 0;
+        *y1 = ys + pool.k < pool.in_h ? ys + pool.k : pool.in_h;
+        *x1 = xs + pool.k < pool.in_w ? xs + pool.k : pool.in_w;
+        const int ye = ys + pool.k < pool.in_h + pool.pad ? ys + pool.k : pool.in_h + pool.pad;
+        const int xe = xs + pool.k < pool.in_w + pool.pad ? xs + pool.k : pool.in_w + pool.pad;
+        *divisor = pool.include_pad ? (ye - ys) * (xe - xs) : (*y1 - *y0) * (*x1 - *x0);
+    }
+    // U's row of image `image` at (iy, ix) when pooled (else row m is U's row m).
+    RESNEST_COMBINE_HOST_DEVICE long long u_row(long long image, int iy, int ix) const {
+        return (image * pool.in_h + iy) * pool.in_w + ix;
+    }
 
     RESNEST_COMBINE_HOST_DEVICE long long m() const { return (long long)n * hw; }
     RESNEST_COMBINE_HOST_DEVICE int k_steps() const { return c / kCombineTileK; }
     RESNEST_COMBINE_HOST_DEVICE int tiles_m() const { return (int)((m() + kCombineTileM - 1) / kCombineTileM); }
     RESNEST_COMBINE_HOST_DEVICE int tiles_n() const { return cout / kCombineTileN; }
     RESNEST_COMBINE_HOST_DEVICE int tiles() const { return tiles_m() * tiles_n(); }
-    // u[m, r*C + k]; the gate of image n (= m / HW) for channel r*C + k; w[o, k] (Cout, C); y and z[m, o].
-    RESNEST_COMBINE_HOST_DEVICE long long u_offset(long long m, int r, int k) const {
-        return m * radix * c + (long long)r * c + k;
+    // u[row, r*C + k] (row: m, or u_row when pooled); the gate of image n (= m / HW) for channel r*C + k;
+    // w[o, k] (Cout, C); y and z[m, o].
+    RESNEST_COMBINE_HOST_DEVICE long long u_offset(long long row, int r, int k) const {
+        return row * radix * c + (long long)r * c + k;
     }
     RESNEST_COMBINE_HOST_DEVICE long long attn_offset(long long image, int r, int k) const {
         return image * radix * c + (long long)r * c + k;
@@ -47,10 +77,17 @@ struct CombineConv1x1Shape {
         *begin = (int)((long long)k_steps() * s / splits);
         *end = (int)((long long)k_steps() * (s + 1) / splits);
     }
-    // The kernel's requirements: radix 1..2, whole K steps and whole N tiles.
+    // The kernel's requirements: radix 1..2, whole K steps and whole N tiles; a pool's output grid whole
+    // rows, its padding under its window, and every window over at least one cell of U.
     bool fits() const {
-        return n >= 1 && hw >= 1 && radix >= 1 && radix <= kCombineMaxRadix && c >= kCombineTileK &&
-               c % kCombineTileK == 0 && cout >= kCombineTileN && cout % kCombineTileN == 0;
+        const bool shape = n >= 1 && hw >= 1 && radix >= 1 && radix <= kCombineMaxRadix && c >= kCombineTileK &&
+                           c % kCombineTileK == 0 && cout >= kCombineTileN && cout % kCombineTileN == 0;
+        if (!shape || !pooled()) return shape && pool.k == 0;
+        const CombineAvgPool& p = pool;
+        if (p.stride < 1 || p.pad < 0 || p.pad >= p.k || p.in_h < 1 || p.in_w < 1 || p.out_w < 1 || hw % p.out_w)
+            return false;
+        const int out_h = hw / p.out_w;
+        return (out_h - 1) * p.stride - p.pad < p.in_h && (p.out_w - 1) * p.stride - p.pad < p.in_w;
     }
 };
 

@@ -29,7 +29,7 @@ int conv_writing_split_attention_input(const Graph& g, int i) {
 
 int conv_reading_split_attention_output(const Graph& g, int i) {
     const Node& n = g.nodes[(size_t)i];
-    if (n.op != OpType::split_attention || n.inputs.size() != 1 || n.attn.fused_avg_pool) return -1;
+    if (n.op != OpType::split_attention || n.inputs.size() != 1) return -1;
     const TensorInfo& a = g.tensors[(size_t)n.output];
     if (a.consumers.size() != 1 || a.is_output) return -1;
     const int j = a.consumers[0];

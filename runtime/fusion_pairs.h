@@ -2,8 +2,8 @@
 // off the graph the passes left (host code, unit-tested on the committed models):
 // - the convolution that writes its input U, whose epilogue can also pool U
 //   (kernels/conv3x3_implicit_gemm.cuh, pool_radix);
-// - the 1x1 convolution that reads its output, which can form the weighted radix sum while it loads its
-//   operand (kernels/split_attention_combine_conv1x1.cuh).
+// - the 1x1 convolution that reads its output, which can form the weighted radix sum (and the avd pool
+//   fused after it) while it loads its operand (kernels/split_attention_combine_conv1x1.cuh).
 // Both kernels reach the attention's buffers through the context's one pool-partials and one gates buffer,
 // shared by every split-attention node, so no other split-attention node may run between the pair.
 // Whether a pair is taken at a batch size is the backend's choice (shapes, the convolution's way, timing).
@@ -20,8 +20,8 @@ namespace resnest {
 int conv_writing_split_attention_input(const Graph& g, int i);
 
 // The conv2d node that reads split attention node i's output as its first input and is its only reader,
-// where that is a 1x1 convolution (stride 1, no padding, one group: conv_runs_as_gemm) of C input channels,
-// U is one tensor and no avd pool is fused into node i (the weighted sum must be all the node does); else -1.
+// where that is a 1x1 convolution (stride 1, no padding, one group: conv_runs_as_gemm) of C input channels
+// and U is one tensor; else -1. An avd pool fused into node i (fused_avg_pool) goes with the weighted sum.
 int conv_reading_split_attention_output(const Graph& g, int i);
 
 // The reads that folding every such weighted sum into its convolution adds: U read by that convolution, past

@@ -1,7 +1,8 @@
-// split_attention_combine_conv1x1_lab.cu: lab for split attention's last step, the weighted radix sum,
-// folded into the 1x1 convolution that reads it (conv3 of each ResNeSt bottleneck whose attention has no avd
-// pool after it: 13 of ResNeSt50's 16 blocks), fp16 NHWC, float accumulation:
+// split_attention_combine_conv1x1_lab.cu: lab for split attention's last step, the weighted radix sum (and
+// the avd pool after it, in the first block of ResNeSt50's layers 2-4), folded into the 1x1 convolution that
+// reads it (conv3 of each ResNeSt bottleneck), fp16 NHWC, float accumulation:
 //   a (N, HW, C)    = half( sum_r attn[n, r*C + c] * U[n, p, r*C + c] )   (half: what the runtime stores)
+//                     avd: half( sum_r attn * mean of U_r over the 3x3 / 2 window of p ), U twice the size
 //   y (N, HW, Cout) = relu( a W^T + bias + z )        W (Cout, C) as stored, z the residual (N, HW, Cout)
 // The question it answers: at batch 1 each block ends with the combine kernel (split_attention_combine.cu)
 // and then conv3's cuBLASLt matmul with bias, residual and ReLU in its epilogue: two launches and a round
@@ -12,7 +13,7 @@
 //   build/kernels/lab/lab_split_attention_combine_conv1x1              # on a GPU machine
 //
 // Ways, each timed as a CUDA graph replay of 20 launches (lab::time_graph_ms):
-//   apart      the runtime's: split_attention_weighted_sum into a, then conv3 as one cuBLASLt matmul with
+//   apart      the runtime's: split_attention_weighted_sum (_avg_pool) into a, then conv3 as one cuBLASLt matmul with
 //              bias, residual and ReLU fused (GemmConvLaunch, the algorithm its timed choice would take,
 //              split-K forms included)
 //   v1 sS      the production launcher (kernels/split_attention_combine_conv1x1.cu), one kernel: a block
@@ -23,7 +24,9 @@
 //              are issued before this step's MMAs and used after them (registers, two stages); W's tile
 //              comes by 16-byte cp.async, two stages. The K split as kernels/conv3x3_implicit_gemm.cu's
 //              (the last block of a tile adds the float partials in split order), then bias, the residual
-//              and ReLU on the way out. Radix 1 or 2 (ResNeSt50: 2; the fast model: 1). The split plan
+//              and ReLU on the way out. Radix 1 or 2 (ResNeSt50: 2; the fast model: 1). With the avd pool
+//              (the kernel's second instantiation, 126 registers) a window's 9 x R loads are made as a is
+//              formed, not held across the MMAs. The split plan
 //              (split_attention_combine_conv1x1_splits: one wave, at least 4 K steps a split) is marked "*".
 // Correctness: 512 sampled outputs of every way against a double-precision reference (a rounded to half,
 // as both ways store or stage it), relative to the largest |reference|, within 1e-2; outputs poisoned before
@@ -31,7 +34,8 @@
 // Prediction (not yet measured): at batch 1 v1 at its planned split beats apart on every ResNeSt50 shape by
 // 3-6 us (one launch and one round trip of a fewer; the MMAs are a few percent of either), so the 13 blocks
 // would save 40-80 us of the batch-1 forward pass; at batch 8 within 15 % either way; at batch 32 apart wins
-// on layers 1-2 (cuBLASLt's Hopper kernels against 64x64 wmma tiles once the GPU is full).
+// on layers 1-2 (cuBLASLt's Hopper kernels against 64x64 wmma tiles once the GPU is full). The avd blocks:
+// v1 ahead by 3-6 us at batch 1 as well (the pooled a's loads hit L2: U is 0.4-1.6 MB), behind at 32.
 //
 // Numbers and the verdict are recorded at the bottom of this file once measured on a GPU.
 #include <cublasLt.h>
@@ -56,7 +60,8 @@ namespace {
 
 struct Shape {
     const char* name;
-    int h, w, radix, c, cout;
+    int h, w, radix, c, cout;  // h, w: U's
+    bool avd;                  // the 3x3 / 2 pool (pad 1, Paddle's divisor: the committed models') after attention
 };
 
 }  // namespace
@@ -67,7 +72,10 @@ int main() {
                             {"layer3 14x14 R2 256->1024", 14, 14, 2, 256, 1024},
                             {"layer4 7x7 R2 512->2048", 7, 7, 2, 512, 2048},
                             {"fast layer1 56x56 R1 64->256", 56, 56, 1, 64, 256},
-                            {"fast layer4 7x7 R1 512->2048", 7, 7, 1, 512, 2048}};
+                            {"fast layer4 7x7 R1 512->2048", 7, 7, 1, 512, 2048},
+                            {"layer2.0 avd 56x56 R2 128->512", 56, 56, 2, 128, 512, true},
+                            {"layer3.0 avd 28x28 R2 256->1024", 28, 28, 2, 256, 1024, true},
+                            {"layer4.0 avd 14x14 R2 512->2048", 14, 14, 2, 512, 2048, true}};
     cudaStream_t stream;
     LAB_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     cublasLtHandle_t lt;
@@ -83,12 +91,16 @@ int main() {
     resnest::ConvAlgoCache cache("");
     std::mt19937 rng(std::random_device{}());
     bool all_ok = true;
-    std::printf("%-29s %5s  %-9s %9s %9s  %s\n", "shape", "batch", "way", "ms", "TFLOP/s", "sampled rel err");
+    std::printf("%-32s %5s  %-9s %9s %9s  %s\n", "shape", "batch", "way", "ms", "TFLOP/s", "sampled rel err");
     for (int batch : {1, 8, 32})
         for (const Shape& sh : shapes) {
-            const resnest::CombineConv1x1Shape s{batch, sh.h * sh.w, sh.radix, sh.c, sh.cout};
+            const int oh = sh.avd ? (sh.h + 1) / 2 : sh.h, ow = sh.avd ? (sh.w + 1) / 2 : sh.w;
+            resnest::CombineConv1x1Shape s{batch, oh * ow, sh.radix, sh.c, sh.cout};
+            if (sh.avd) s.pool = {3, 2, 1, false, sh.h, sh.w, ow};
+            const lab::PoolGeometry pool{sh.h, sh.w, 3, 2, 1, false, oh, ow};
             const int rc = s.radix * s.c;
-            const std::vector<float> u = lab::random_half_values((size_t)(s.m() * rc), -1.0f, 1.0f);
+            const std::vector<float> u =
+                lab::random_half_values((size_t)batch * s.u_positions() * rc, -1.0f, 1.0f);
             const std::vector<float> attn = lab::random_half_values((size_t)batch * rc, 0.0f, 1.0f);
             const float scale = 1.0f / std::sqrt((float)s.c);
             const std::vector<float> w = lab::random_half_values((size_t)s.cout * s.c, -scale, scale);
@@ -107,7 +119,9 @@ int main() {
 
             // The sampled reference in double (lab_reference.h's, unit-tested against the CPU oracle), a
             // rounded to half as both ways hold it.
-            const std::vector<double> a_ref = lab::split_attention_combine_ref(u, attn, batch, s.hw, s.radix, s.c);
+            const std::vector<double> a_ref =
+                sh.avd ? lab::split_attention_combine_avg_pool_ref(u, attn, batch, s.radix, s.c, pool)
+                       : lab::split_attention_combine_ref(u, attn, batch, s.hw, s.radix, s.c);
             std::vector<float> a_half(a_ref.size());
             for (size_t i = 0; i < a_ref.size(); i++) a_half[i] = __half2float(__float2half((float)a_ref[i]));
             std::vector<size_t> rows(512);
@@ -118,7 +132,7 @@ int main() {
                 ref[i] = std::max(0.0, lab::conv1x1_ref(a_half, w, s.c, rows[i], chans[i]) + bias[chans[i]] +
                                            z[rows[i] * s.cout + chans[i]]);
             }
-            const double flops = 2.0 * s.m() * s.cout * s.c + 2.0 * s.m() * rc;
+            const double flops = 2.0 * s.m() * s.cout * s.c + 2.0 * batch * s.u_positions() * rc;
             float best_apart = INFINITY, best_v1 = INFINITY;
             auto check_and_time = [&](const char* way, auto launch, float* best) {
                 LAB_CHECK(cudaMemsetAsync(dy, 0xFF, ny * 2, stream));
@@ -133,7 +147,7 @@ int main() {
                 const bool ok = err <= 1e-2;
                 all_ok &= ok;
                 *best = std::min(*best, ms);
-                std::printf("%-29s %5d  %-9s %9.4f %9.1f  %.2e %s\n", sh.name, batch, way, ms, flops / (ms * 1e9), err,
+                std::printf("%-32s %5d  %-9s %9.4f %9.1f  %.2e %s\n", sh.name, batch, way, ms, flops / (ms * 1e9), err,
                             ok ? "ok" : "WRONG");
             };
 
@@ -142,7 +156,7 @@ int main() {
                 resnest::ConvProblem p;
                 p.attrs.in_channels = s.c, p.attrs.out_channels = s.cout, p.attrs.kernel_h = p.attrs.kernel_w = 1;
                 p.attrs.bias = true;
-                p.batch = batch, p.in_h = p.out_h = sh.h, p.in_w = p.out_w = sh.w, p.relu = true, p.has_z = true;
+                p.batch = batch, p.in_h = p.out_h = oh, p.in_w = p.out_w = ow, p.relu = true, p.has_z = true;
                 p.precision = resnest::Precision::fp16;
                 resnest::ConvBuffers b{da, dw, dbias_h, dbias, dz, dy, ws, ws_bytes};
                 resnest::GemmConvLaunch gemm;
@@ -153,16 +167,21 @@ int main() {
                     if (!gemm.describe(p, b, "apart", &why, false, false) ||
                         !gemm.choose_algorithm(lt, b, stream, cache, std::string(sh.name) + std::to_string(batch),
                                                &from_cache)) {
-                        std::printf("%-29s %5d  apart     (does not run: %s)\n", sh.name, batch, why.c_str());
+                        std::printf("%-32s %5d  apart     (does not run: %s)\n", sh.name, batch, why.c_str());
                     } else {
+                        const resnest::Pool2dShape ps{batch, sh.h, sh.w, s.c, oh, ow, 3, 3, 2, 2, 1, 1, false};
                         check_and_time("apart", [&] {
-                            resnest::split_attention_weighted_sum<__half>(rows_u, dattn, da, batch, s.hw, s.radix, s.c,
-                                                                          stream);
+                            if (sh.avd)
+                                resnest::split_attention_weighted_sum_avg_pool<__half>(rows_u, dattn, da, s.radix, ps,
+                                                                                       stream);
+                            else
+                                resnest::split_attention_weighted_sum<__half>(rows_u, dattn, da, batch, s.hw, s.radix,
+                                                                              s.c, stream);
                             gemm.launch(lt, b, stream);
                         }, &best_apart);
                     }
                 } catch (const std::exception& e) {
-                    std::printf("%-29s %5d  apart     WRONG: %s\n", sh.name, batch, e.what());
+                    std::printf("%-32s %5d  apart     WRONG: %s\n", sh.name, batch, e.what());
                     all_ok = false;
                 }
             }
@@ -177,7 +196,7 @@ int main() {
                                                              (float*)ws, arrivals, stream);
                 }, &best_v1);
             }
-            std::printf("%-29s %5d  best v1 / apart = %.4f / %.4f = %.2f\n", sh.name, batch, best_v1, best_apart,
+            std::printf("%-32s %5d  best v1 / apart = %.4f / %.4f = %.2f\n", sh.name, batch, best_v1, best_apart,
                         best_v1 / best_apart);
             for (void* ptr : {(void*)du, (void*)dw, (void*)dz, (void*)dbias_h, (void*)dattn, (void*)dbias, (void*)da,
                               (void*)dy, (void*)arrivals})

@@ -1,7 +1,8 @@
 // cuda_context_fusions.cpp: the split-attention steps a CUDA context folds into the convolutions beside them
 // at a batch size (cuda_context.h), where the pair qualifies (fusion_pairs.h) and the kernels run:
 // - the pool into the epilogue of the implicit-GEMM convolution that writes U (ConvNode::pool_on);
-// - the weighted sum into the 1x1 convolution that reads it (kernels/split_attention_combine_conv1x1.cuh).
+// - the weighted sum (with the avd pool after it, where there is one) into the 1x1 convolution that reads it
+//   (kernels/split_attention_combine_conv1x1.cuh).
 // Both are our own kernels, taken only where RESNEST_IMPLICIT_GEMM is auto (where they win) or on.
 #include <cstdio>
 #include <string>
@@ -61,6 +62,17 @@ void CudaContext::plan_combines_in_convs(int batch, BatchState& state) {
         const ConvBuffers b = conv_buffers((size_t)j, false);
         auto c = std::make_unique<CombineConvLaunch>();
         c->s = {batch, (int)(u[1] * u[2]), n.attn.radix, n.attn.channels, conv.conv.out_channels};
+        std::string pool_key;
+        if (n.attn.fused_avg_pool) {  // the avd pool: U's grid in, the pool's out (the shape refuses non-square)
+            const Pool2dAttrs& pa = n.attn.pool;
+            const Shape& a = g.tensors[n.output].shape;  // (C, OH, OW)
+            c->s.hw = (int)(a[1] * a[2]);
+            c->s.pool = {pa.kernel_h, pa.stride_h, pa.pad_h, pa.count_include_pad, (int)u[1], (int)u[2], (int)a[2]};
+            if (pa.kernel_w != pa.kernel_h || pa.stride_w != pa.stride_h || pa.pad_w != pa.pad_h) c->s.pool.k = -1;
+            pool_key = " avg_pool k" + std::to_string(pa.kernel_h) + "s" + std::to_string(pa.stride_h) + "p" +
+                       std::to_string(pa.pad_h) + (pa.count_include_pad ? " include_pad" : "") + " in" +
+                       std::to_string(u[1]) + "x" + std::to_string(u[2]);
+        }
         c->u = (const __half*)tensor(n.inputs[0]), c->w = (const __half*)b.w, c->bias = b.bias_f;
         c->z = (const __half*)b.z, c->y = (__half*)b.y, c->relu = conv.fused_relu;
         const std::string refusal = split_attention_combine_conv1x1_refusal(c->s, c->u, attn_, c->w, c->z, c->y);
@@ -78,7 +90,7 @@ void CudaContext::plan_combines_in_convs(int batch, BatchState& state) {
         if (!fold) {
             const std::string op = "split-attention combine in conv1x1 r" + std::to_string(n.attn.radix) + " c" +
                                    std::to_string(n.attn.channels) + " cout" + std::to_string(conv.conv.out_channels) +
-                                   " hw" + std::to_string(c->s.hw) + (c->z ? " residual" : "") +
+                                   " hw" + std::to_string(c->s.hw) + pool_key + (c->z ? " residual" : "") +
                                    (c->relu ? " relu" : "") + " way " +
                                    std::to_string((int)state.convs[(size_t)j]->impl());
             const std::string key = op_algo_key(key_parts(batch), op);

@@ -1,6 +1,7 @@
 // test_cuda_combine_conv.cpp: split attention's weighted sum folded into the 1x1 convolution after it
-// (kernels/split_attention_combine_conv1x1.cu) against the CPU: the weighted sum on the host (in double,
-// rounded to half as the kernel stages it), then the CPU oracle's 1x1 convolution, bias, residual and ReLU.
+// (kernels/split_attention_combine_conv1x1.cu) against the CPU: the weighted sum on the host (in double; the
+// CPU oracle's avd pool where the case has one; rounded to half as the kernel stages it), then the CPU
+// oracle's 1x1 convolution, bias, residual and ReLU.
 // At every conv3 shape of both models (radix 2 and 1) and ragged ones (a partial tile, 37 positions, the
 // smallest C and Cout), batches 1 and 3, with and without the residual and ReLU, at 1, 2, 4 and the planned
 // splits; outputs poisoned and guarded; each launch twice, bit for bit; the tile counts left zero. A small
@@ -24,7 +25,14 @@ namespace {
 
 struct CombineCase {
     int hw, radix, c, cout;
+    resnest::CombineAvgPool pool = {};  // with k > 0, hw is the pool's output grid
 };
+
+// ResNeSt50's avd pool, 3x3 stride 2 pad 1, over an in x in grid: PyTorch's divisor or Paddle's.
+CombineCase avd_case(int in, int radix, int c, int cout, bool include_pad) {
+    const int out = (in + 1) / 2;
+    return {out * out, radix, c, cout, {3, 2, 1, include_pad, in, in, out}};
+}
 
 // Checks the kernel on `k` at each batch and split count (those within its K steps). Returns the launches.
 int check_combine_conv(const CombineCase& k, std::initializer_list<int> batches,
@@ -32,12 +40,12 @@ int check_combine_conv(const CombineCase& k, std::initializer_list<int> batches,
     const int threads = (int)std::max(1u, std::thread::hardware_concurrency());
     int launches = 0;
     for (int n : batches) {
-        const resnest::CombineConv1x1Shape s{n, k.hw, k.radix, k.c, k.cout};
+        const resnest::CombineConv1x1Shape s{n, k.hw, k.radix, k.c, k.cout, k.pool};
         REQUIRE(s.fits());
-        const int rc = k.radix * k.c;
-        const uint64_t salt = (uint64_t)k.hw * 131 + k.radix * 17 + k.c * 7 + k.cout + n;
-        const std::vector<float> u =
-            round_to_storage(random_floats((size_t)n * k.hw * rc, -1, 1, salt), Precision::fp16);  // (N, HW, R*C)
+        const int rc = k.radix * k.c, u_hw = s.u_positions();
+        const uint64_t salt = (uint64_t)k.hw * 131 + k.radix * 17 + k.c * 7 + k.cout + n + k.pool.include_pad;
+        const std::vector<float> u =  // (N, U's HW, R*C)
+            round_to_storage(random_floats((size_t)n * u_hw * rc, -1, 1, salt), Precision::fp16);
         const std::vector<float> attn = random_floats((size_t)n * rc, 0.0f, 1.0f, salt + 1);       // (N, R*C)
         const float scale = 1.0f / std::sqrt((float)k.c);
         const std::vector<float> w =
@@ -45,18 +53,29 @@ int check_combine_conv(const CombineCase& k, std::initializer_list<int> batches,
         const std::vector<float> bias = random_floats(k.cout, -0.5f, 0.5f, salt + 3);
         const std::vector<float> z =
             round_to_storage(random_floats((size_t)n * k.hw * k.cout, -1, 1, salt + 4), Precision::fp16);
-        // a (N, C, HW) for the oracle: the weighted sum in double, rounded to half.
-        std::vector<float> a((size_t)n * k.c * k.hw);
+        // a (N, C, HW) for the oracle: the weighted sum in double (N, C, U's HW), the CPU oracle's average
+        // pool where there is one, rounded to half.
+        std::vector<float> a((size_t)n * k.c * u_hw);
         for (int b = 0; b < n; b++)
-            for (int p = 0; p < k.hw; p++)
+            for (int p = 0; p < u_hw; p++)
                 for (int ch = 0; ch < k.c; ch++) {
                     double sum = 0.0;
                     for (int r = 0; r < k.radix; r++) {
                         const size_t at = (size_t)r * k.c + ch;
-                        sum += (double)attn[(size_t)b * rc + at] * u[((size_t)b * k.hw + p) * rc + at];
+                        sum += (double)attn[(size_t)b * rc + at] * u[((size_t)b * u_hw + p) * rc + at];
                     }
-                    a[((size_t)b * k.c + ch) * k.hw + p] = (float)sum;
+                    a[((size_t)b * k.c + ch) * u_hw + p] = (float)sum;
                 }
+        if (s.pooled()) {
+            resnest::Pool2dAttrs pa;
+            pa.kernel_h = pa.kernel_w = k.pool.k, pa.stride_h = pa.stride_w = k.pool.stride;
+            pa.pad_h = pa.pad_w = k.pool.pad, pa.count_include_pad = k.pool.include_pad;
+            std::vector<float> pooled((size_t)n * k.c * k.hw);
+            for (int b = 0; b < n; b++)
+                resnest::avg_pool2d(pa, a.data() + (size_t)b * k.c * u_hw, k.c, k.pool.in_h, k.pool.in_w,
+                                    pooled.data() + (size_t)b * k.c * k.hw, k.hw / k.pool.out_w, k.pool.out_w);
+            a = pooled;
+        }
         a = round_to_storage(a, Precision::fp16);
         resnest::Conv2dAttrs ca;
         ca.in_channels = k.c, ca.out_channels = k.cout, ca.kernel_h = ca.kernel_w = 1;
@@ -90,7 +109,8 @@ int check_combine_conv(const CombineCase& k, std::initializer_list<int> batches,
                 for (int splits : counts) {
                     if (splits > s.k_steps()) continue;
                     INFO("hw " << k.hw << " radix " << k.radix << " C " << k.c << " Cout " << k.cout << " batch " << n
-                               << (residual ? " residual" : "") << (relu ? " relu" : "") << " splits " << splits);
+                               << (residual ? " residual" : "") << (relu ? " relu" : "") << " splits " << splits
+                               << " pool k" << k.pool.k << (k.pool.include_pad ? " include_pad" : ""));
                     std::vector<float> first;
                     for (int rep = 0; rep < 2; rep++) {
                         check(cudaMemset(dy.data(), kPoison, conv.size() * 2), "poison");
@@ -136,10 +156,24 @@ TEST_CASE("split attention's weighted sum folded into the 1x1 convolution after 
     std::printf("cuda split-attention combine + 1x1 convolution: %d launches checked\n", launches);
 }
 
+TEST_CASE("the fold with ResNeSt50's avd pool after attention matches the CPU at each such block, by either divisor "
+          "rule", "[cuda][conv][implicit-gemm]") {
+    INFO("seed " << run_seed());
+    int launches = 0;
+    for (bool include_pad : {true, false})
+        for (const CombineCase& k : {avd_case(56, 2, 128, 512, include_pad), avd_case(28, 2, 256, 1024, include_pad),
+                                     avd_case(14, 2, 512, 2048, include_pad), avd_case(9, 1, 32, 64, include_pad)})
+            launches += check_combine_conv(k, {1, 3}, {1, 2});
+    // A ceil-mode 2x2 window (its last row and column clipped to one cell).
+    launches += check_combine_conv(CombineCase{9, 2, 64, 64, {2, 2, 0, false, 5, 5, 3}}, {2}, {1});
+    std::printf("cuda split-attention combine + avd pool + 1x1 convolution: %d launches checked\n", launches);
+}
+
 // Small shapes only, for the sanitize stage's racecheck ([ops], not [conv]).
 TEST_CASE("split attention's weighted sum folded into the 1x1 convolution on small shapes, one split and several",
           "[cuda][ops][implicit-gemm]") {
     INFO("seed " << run_seed());
-    const int launches = check_combine_conv(CombineCase{37, 2, 128, 64}, {1}, {1, 2});
+    const int launches = check_combine_conv(CombineCase{37, 2, 128, 64}, {1}, {1, 2}) +
+                         check_combine_conv(avd_case(7, 2, 64, 64, true), {1}, {1, 2});
     CHECK(launches > 0);
 }

@@ -447,30 +447,95 @@ TEST_CASE("the combine + 1x1 convolution kernel's split plan: contiguous ranges,
     CHECK_FALSE((Shape{1, 49, 2, 64, 96}.fits()));     // Cout not whole N tiles
 }
 
+namespace {
+
+// ResNeSt50's avd pool (3x3, stride 2, pad 1) over U's in_h x in_w grid, by PyTorch's and Paddle's divisor
+// rules, as a CombineConv1x1Shape's pool and as lab_reference.h's PoolGeometry.
+CombineAvgPool avd_pool(int in_h, int in_w, bool include_pad) {
+    return {3, 2, 1, include_pad, in_h, in_w, (in_w + 1) / 2};
+}
+lab::PoolGeometry pool_geometry(const CombineConv1x1Shape& s) {
+    const CombineAvgPool& p = s.pool;
+    return {p.in_h, p.in_w, p.k, p.stride, p.pad, p.include_pad, s.hw / p.out_w, p.out_w};
+}
+
+}  // namespace
+
+TEST_CASE("the combine + 1x1 convolution kernel's avd pool: its windows and divisors are the reference's, and it "
+          "refuses pools it cannot run", "[kernel-plan]") {
+    for (bool include_pad : {true, false})
+        for (int in : {56, 28, 14, 7, 5}) {
+            const int out = (in + 1) / 2;
+            const CombineConv1x1Shape s{2, out * out, 2, 64, 256, avd_pool(in, in, include_pad)};
+            REQUIRE(s.fits());
+            CHECK(s.u_positions() == in * in);
+            for (long long m = 0; m < s.m(); m++) {
+                int y0, y1, x0, x1, divisor, ry0, ry1, rx0, rx1, rdivisor;
+                s.window(m, &y0, &y1, &x0, &x1, &divisor);
+                const int cell = (int)(m % s.hw);
+                lab::pool_window(pool_geometry(s), cell / out, cell % out, &ry0, &ry1, &rx0, &rx1, &rdivisor);
+                INFO("in " << in << " m " << m);
+                CHECK((y0 == ry0 && y1 == ry1 && x0 == rx0 && x1 == rx1 && divisor == rdivisor));
+            }
+            CHECK(s.u_row(1, 0, 0) == in * in);  // image 1's first row of U
+        }
+    CombineConv1x1Shape s{1, 16, 2, 64, 256, avd_pool(8, 8, true)};
+    REQUIRE(s.fits());
+    s.hw = 20;  // five rows of 4 cells: the last window starts at row 4 * 2 - 1 = 7 of U's 8
+    CHECK(s.fits());
+    s.hw = 24;  // six rows: the last starts at 5 * 2 - 1 = 9, past U's 8 rows
+    CHECK_FALSE(s.fits());
+    s = {1, 15, 2, 64, 256, avd_pool(8, 8, true)};  // 15 cells are not whole rows of 4
+    CHECK_FALSE(s.fits());
+    s = {1, 16, 2, 64, 256, avd_pool(8, 8, true)};
+    s.pool.pad = 3;  // padding as wide as the window: a window over padding only
+    CHECK_FALSE(s.fits());
+    s.pool.pad = 1, s.pool.k = -1;  // the runtime's mark for a non-square window
+    CHECK_FALSE(s.fits());
+}
+
 TEST_CASE("the combine + 1x1 convolution kernel's blocks, emulated on the host, write every output once and equal "
           "the weighted sum then the convolution", "[kernel-plan]") {
     // The kernel's grid walked on the CPU with its own offsets: block (tile_m, tile_n, split) forms a from u
-    // and the gates (u_offset, attn_offset; rounded to half), multiplies its K steps with w (w_offset) into
-    // the slot partial_offset(split, tile_index(...)); each tile's slots are then added in split order, and
-    // bias, the residual and ReLU applied at y_offset. Against lab_reference.h's weighted sum (rounded to
-    // half the same way) and 1x1 convolution, both checked against the CPU oracle ([lab-reference]).
+    // and the gates (u_offset, attn_offset; with the avd pool, the mean over window() of u_row's cells;
+    // rounded to half), multiplies its K steps with w (w_offset) into the slot partial_offset(split,
+    // tile_index(...)); each tile's slots are then added in split order, and bias, the residual and ReLU
+    // applied at y_offset. Against lab_reference.h's weighted sum (and average pool; rounded to half the same
+    // way) and 1x1 convolution, all checked against the CPU oracle ([lab-reference]).
     // u in eighths and the gates in quarters (fresh, never zero): every weighted sum is exact in float and in
     // half, so rounding a cannot differ between the emulation and the reference; only the addresses can.
+    // Pooled, a is a multiple of 1/(32 * divisor), divisor <= 9: either a half exactly or further than float's
+    // error from every rounding boundary of half, so the same holds.
     using Shape = CombineConv1x1Shape;
     auto round_half = [](double v) { return half_to_float(float_to_half((float)v)); };
     auto in_steps = [](std::vector<float> v, float step) {
         for (float& x : v) x = std::round(x / step) == 0.0f ? step : std::round(x / step) * step;
         return v;
     };
-    for (Shape s : {Shape{2, 37, 2, 64, 128}, Shape{1, 70, 1, 96, 64}, Shape{3, 20, 2, 32, 192}}) {
+    for (Shape s : {Shape{2, 37, 2, 64, 128}, Shape{1, 70, 1, 96, 64}, Shape{3, 20, 2, 32, 192},
+                    Shape{2, 16, 2, 64, 128, avd_pool(8, 8, true)}, Shape{1, 9, 1, 32, 64, avd_pool(5, 5, false)},
+                    Shape{2, 25, 2, 32, 64, avd_pool(9, 10, false)}, Shape{1, 9, 2, 64, 64, {2, 2, 0, false, 5, 5, 3}}}) {
         REQUIRE(s.fits());
         const int rc = s.radix * s.c;
-        const std::vector<float> u = in_steps(test::random_floats((size_t)(s.m() * rc), -1.0f, 1.0f), 0.125f);
+        const std::vector<float> u =
+            in_steps(test::random_floats((size_t)s.n * s.u_positions() * rc, -1.0f, 1.0f), 0.125f);
         const std::vector<float> attn = in_steps(test::random_floats((size_t)s.n * rc, 0.0f, 1.0f), 0.25f);
         const std::vector<float> w = test::random_floats((size_t)s.cout * s.c, -0.5f, 0.5f);
         const std::vector<float> bias = test::random_floats((size_t)s.cout, -0.5f, 0.5f);
         const std::vector<float> z = test::random_floats((size_t)(s.m() * s.cout), -1.0f, 1.0f);
-        const std::vector<double> a_ref = lab::split_attention_combine_ref(u, attn, s.n, s.hw, s.radix, s.c);
+        const std::vector<double> a_ref =
+            s.pooled() ? lab::split_attention_combine_avg_pool_ref(u, attn, s.n, s.radix, s.c, pool_geometry(s))
+                       : lab::split_attention_combine_ref(u, attn, s.n, s.hw, s.radix, s.c);
+        // Radix split r of a's element (m, k) as the kernel forms it, before its gate.
+        auto u_at = [&](long long m, int r, int k) {
+            if (!s.pooled()) return u[(size_t)s.u_offset(m, r, k)];
+            int y0, y1, x0, x1, divisor;
+            s.window(m, &y0, &y1, &x0, &x1, &divisor);
+            float sum = 0.0f;
+            for (int iy = y0; iy < y1; iy++)
+                for (int ix = x0; ix < x1; ix++) sum += u[(size_t)s.u_offset(s.u_row(m / s.hw, iy, ix), r, k)];
+            return sum * (1.0f / (float)divisor);
+        };
         std::vector<float> a_half(a_ref.size());
         for (size_t i = 0; i < a_ref.size(); i++) a_half[i] = round_half(a_ref[i]);
         std::vector<double> ref((size_t)(s.m() * s.cout));
@@ -480,8 +545,8 @@ TEST_CASE("the combine + 1x1 convolution kernel's blocks, emulated on the host, 
                     std::max(0.0, lab::conv1x1_ref(a_half, w, s.c, (size_t)m, o) + bias[(size_t)o] +
                                       z[(size_t)(m * s.cout + o)]);
         for (int splits = 1; splits <= s.k_steps(); splits++) {
-            INFO("hw " << s.hw << " radix " << s.radix << " C " << s.c << " Cout " << s.cout << ", " << splits
-                       << " splits");
+            INFO("hw " << s.hw << " radix " << s.radix << " C " << s.c << " Cout " << s.cout << " pool k"
+                       << s.pool.k << " in " << s.pool.in_h << "x" << s.pool.in_w << ", " << splits << " splits");
             const int tile_elems = kCombineTileM * kCombineTileN;
             std::vector<float> partial((size_t)s.partial_offset(splits, 0), std::nanf(""));
             std::vector<int> slot_writes((size_t)splits * s.tiles(), 0);
@@ -500,8 +565,7 @@ TEST_CASE("the combine + 1x1 convolution kernel's blocks, emulated on the host, 
                                 for (int k = b * kCombineTileK; k < e * kCombineTileK && m < s.m(); k++) {
                                     float a = 0.0f;
                                     for (int r = 0; r < s.radix; r++)
-                                        a += attn[(size_t)s.attn_offset(m / s.hw, r, k)] *
-                                             u[(size_t)s.u_offset(m, r, k)];
+                                        a += attn[(size_t)s.attn_offset(m / s.hw, r, k)] * u_at(m, r, k);
                                     acc += round_half(a) * w[(size_t)s.w_offset(tn * kCombineTileN + col, k)];
                                 }
                                 partial[(size_t)(slot + row * kCombineTileN + col)] = acc;
