@@ -37,7 +37,7 @@ union SharedTiles {
     float c[kCombineTileM][kLdC];
 };
 
-// grid (tiles_m, tiles_n, splits). u (N, HW, R*C) (kAvgPool: (N, in_h*in_w, R*C)), attn (N, R*C) float,
+// grid (tiles_m, tiles_n, splits). u (N, HW, R*C) (kAvgPool: (N, in_h*in_w, R*C)), attn (N, R*C) float or null,
 // w (Cout, C), bias (Cout) float, z and y (N, HW, Cout); partial (splits, tiles, 64*64) float and arrivals
 // (tiles) int where splits > 1.
 template <bool kAvgPool>
@@ -70,7 +70,7 @@ split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float
         const long long m = m0 + t / 4 + 32 * i;
         valid[i] = m < s.m();
         const long long image = valid[i] ? m / s.hw : 0;
-        attn_row[i] = attn + s.attn_offset(image, 0, piece);
+        attn_row[i] = attn ? attn + s.attn_offset(image, 0, piece) : nullptr;
         if constexpr (kAvgPool) {
             int divisor = 1;
             s.window(valid[i] ? m : 0, &win[i][0], &win[i][1], &win[i][2], &win[i][3], &divisor);
@@ -111,9 +111,13 @@ split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float
                     window_mean(i, r, step, uf);
                 else
                     halves8_to_float(held[i][r], uf);
-                const float* gp = attn_row[i] + s.attn_offset(0, r, step * kCombineTileK);
-                floats4_to_float(__ldg((const float4*)gp), g);
-                floats4_to_float(__ldg((const float4*)(gp + 4)), g + 4);
+                if (attn) {
+                    const float* gp = attn_row[i] + s.attn_offset(0, r, step * kCombineTileK);
+                    floats4_to_float(__ldg((const float4*)gp), g);
+                    floats4_to_float(__ldg((const float4*)(gp + 4)), g + 4);
+                } else {
+                    for (int j = 0; j < 8; j++) g[j] = 1.0f;  // the average pool alone
+                }
                 for (int j = 0; j < 8; j++) sum[j] += g[j] * uf[j];
             }
             store16_from_float(&sh.in.a[stage][t / 4 + 32 * i][piece], sum);
@@ -185,6 +189,7 @@ const char* split_attention_combine_conv1x1_refusal(const CombineConv1x1Shape& s
                "each cover a cell of U";
     if ((uintptr_t)u % 16 || (uintptr_t)attn % 16 || (uintptr_t)w % 16 || (uintptr_t)z % 16 || (uintptr_t)y % 16)
         return "needs 16-byte aligned u, attn, w, z and y";
+    if (!attn && s.radix != 1) return "gates of one (attn null) need radix 1";
     return "";
 }
 

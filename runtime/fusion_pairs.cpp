@@ -1,5 +1,8 @@
-// fusion_pairs.cpp: a split-attention node's neighbours that may take its steps (fusion_pairs.h).
+// fusion_pairs.cpp: the convolutions beside a split-attention node or an average pool that may take its
+// steps (fusion_pairs.h).
 #include "fusion_pairs.h"
+
+#include <algorithm>
 
 #include "conv_as_gemm.h"
 #include "passes.h"
@@ -39,10 +42,23 @@ int conv_reading_split_attention_output(const Graph& g, int i) {
     return split_attention_between(g, i, j) ? -1 : j;
 }
 
-std::vector<ExtraRead> split_attention_combine_fold_reads(const Graph& g) {
+int conv_reading_avg_pool_output(const Graph& g, int i) {
+    const Node& n = g.nodes[(size_t)i];
+    if (n.op != OpType::avg_pool2d || n.inputs.size() != 1) return -1;
+    if (n.pool.kernel_h != n.pool.kernel_w || n.pool.stride_h != n.pool.stride_w || n.pool.pad_h != n.pool.pad_w)
+        return -1;
+    const TensorInfo& a = g.tensors[(size_t)n.output];
+    if (a.consumers.size() != 1 || a.is_output) return -1;
+    const int j = a.consumers[0];
+    const Node& conv = g.nodes[(size_t)j];
+    if (conv.op != OpType::conv2d || conv.inputs.empty() || conv.inputs[0] != n.output) return -1;
+    return conv_runs_as_gemm(conv.conv) ? j : -1;
+}
+
+std::vector<ExtraRead> conv1x1_fold_reads(const Graph& g) {
     std::vector<ExtraRead> reads;
     for (int i = 0; i < (int)g.nodes.size(); i++) {
-        const int j = conv_reading_split_attention_output(g, i);
+        const int j = std::max(conv_reading_split_attention_output(g, i), conv_reading_avg_pool_output(g, i));
         if (j >= 0) reads.push_back({g.nodes[(size_t)i].inputs[0], j});
     }
     return reads;

@@ -3,7 +3,9 @@
 // - the convolution that writes its input U, whose epilogue can also pool U
 //   (kernels/conv3x3_implicit_gemm.cuh, pool_radix);
 // - the 1x1 convolution that reads its output, which can form the weighted radix sum (and the avd pool
-//   fused after it) while it loads its operand (kernels/split_attention_combine_conv1x1.cuh).
+//   fused after it) while it loads its operand (kernels/split_attention_combine_conv1x1.cuh);
+// and the 1x1 convolution that reads an average pool's output (the downsample path), which the same kernel
+// can pool for.
 // Both kernels reach the attention's buffers through the context's one pool-partials and one gates buffer,
 // shared by every split-attention node, so no other split-attention node may run between the pair.
 // Whether a pair is taken at a batch size is the backend's choice (shapes, the convolution's way, timing).
@@ -24,9 +26,15 @@ int conv_writing_split_attention_input(const Graph& g, int i);
 // and U is one tensor; else -1. An avd pool fused into node i (fused_avg_pool) goes with the weighted sum.
 int conv_reading_split_attention_output(const Graph& g, int i);
 
-// The reads that folding every such weighted sum into its convolution adds: U read by that convolution, past
-// the split-attention node. A memory plan made with them (plan_memory's extra_reads) keeps U until then.
-std::vector<ExtraRead> split_attention_combine_fold_reads(const Graph& g);
+// The conv2d node that reads avg_pool2d node i's output as its first input and is its only reader, where
+// that is a 1x1 convolution (conv_runs_as_gemm) and the window square; else -1. The downsample path's average
+// pool, which the same kernel takes while it loads its operand (gates of one).
+int conv_reading_avg_pool_output(const Graph& g, int i);
+
+// The reads that folding every such weighted sum or average pool into its convolution adds: U (the pool's
+// input) read by that convolution, past the node it folds. A memory plan made with them (plan_memory's
+// extra_reads) keeps that tensor until then.
+std::vector<ExtraRead> conv1x1_fold_reads(const Graph& g);
 
 // Whether tensor t's bytes in `plan` survive from node `after` through node `through`: no node in
 // (after, through] writes an output whose block overlaps t's (what a fold may rely on before it reads t there).

@@ -13,7 +13,8 @@
 //   build/kernels/lab/lab_split_attention_combine_conv1x1              # on a GPU machine
 //
 // Ways, each timed as a CUDA graph replay of 20 launches (lab::time_graph_ms):
-//   apart      the runtime's: split_attention_weighted_sum (_avg_pool) into a, then conv3 as one cuBLASLt matmul with
+//   apart      the runtime's: split_attention_weighted_sum (_avg_pool; for the downsample rows avg_pool2d_nhwc)
+//              into a, then conv3 (the downsample convolution) as one cuBLASLt matmul with
 //              bias, residual and ReLU fused (GemmConvLaunch, the algorithm its timed choice would take,
 //              split-K forms included)
 //   v1 sS      the production launcher (kernels/split_attention_combine_conv1x1.cu), one kernel: a block
@@ -35,7 +36,9 @@
 // 3-6 us (one launch and one round trip of a fewer; the MMAs are a few percent of either), so the 13 blocks
 // would save 40-80 us of the batch-1 forward pass; at batch 8 within 15 % either way; at batch 32 apart wins
 // on layers 1-2 (cuBLASLt's Hopper kernels against 64x64 wmma tiles once the GPU is full). The avd blocks:
-// v1 ahead by 3-6 us at batch 1 as well (the pooled a's loads hit L2: U is 0.4-1.6 MB), behind at 32.
+// v1 ahead by 3-6 us at batch 1 as well (the pooled a's loads hit L2: U is 0.4-1.6 MB), behind at 32. The
+// downsample rows (the same kernel with no gates: the pool, then the block's shortcut convolution): ahead by
+// 2-5 us at batch 1, behind from batch 8 on layer 2 (its 4 cells a value, read 4 times from L2).
 //
 // Numbers and the verdict are recorded at the bottom of this file once measured on a GPU.
 #include <cublasLt.h>
@@ -53,6 +56,7 @@
 #include "cuda/cuda_gemm_conv.h"
 #include "lab_reference.h"
 #include "lab_util.cuh"
+#include "pool2d_nhwc.cuh"
 #include "split_attention_combine.cuh"
 #include "split_attention_combine_conv1x1.cuh"
 
@@ -61,7 +65,9 @@ namespace {
 struct Shape {
     const char* name;
     int h, w, radix, c, cout;  // h, w: U's
-    bool avd;                  // the 3x3 / 2 pool (pad 1, Paddle's divisor: the committed models') after attention
+    // The average pool before the convolution (valid cells only, as the committed models' Paddle graphs):
+    // 0 none, 3 the avd pool after attention (3x3 / 2, pad 1), 2 the downsample path's (2x2 / 2, no gates).
+    int pool_k;
 };
 
 }  // namespace
@@ -73,9 +79,12 @@ int main() {
                             {"layer4 7x7 R2 512->2048", 7, 7, 2, 512, 2048},
                             {"fast layer1 56x56 R1 64->256", 56, 56, 1, 64, 256},
                             {"fast layer4 7x7 R1 512->2048", 7, 7, 1, 512, 2048},
-                            {"layer2.0 avd 56x56 R2 128->512", 56, 56, 2, 128, 512, true},
-                            {"layer3.0 avd 28x28 R2 256->1024", 28, 28, 2, 256, 1024, true},
-                            {"layer4.0 avd 14x14 R2 512->2048", 14, 14, 2, 512, 2048, true}};
+                            {"layer2.0 avd 56x56 R2 128->512", 56, 56, 2, 128, 512, 3},
+                            {"layer3.0 avd 28x28 R2 256->1024", 28, 28, 2, 256, 1024, 3},
+                            {"layer4.0 avd 14x14 R2 512->2048", 14, 14, 2, 512, 2048, 3},
+                            {"layer2.0 downsample 56x56 256->512", 56, 56, 1, 256, 512, 2},
+                            {"layer3.0 downsample 28x28 512->1024", 28, 28, 1, 512, 1024, 2},
+                            {"layer4.0 downsample 14x14 1024->2048", 14, 14, 1, 1024, 2048, 2}};
     cudaStream_t stream;
     LAB_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     cublasLtHandle_t lt;
@@ -91,17 +100,20 @@ int main() {
     resnest::ConvAlgoCache cache("");
     std::mt19937 rng(std::random_device{}());
     bool all_ok = true;
-    std::printf("%-32s %5s  %-9s %9s %9s  %s\n", "shape", "batch", "way", "ms", "TFLOP/s", "sampled rel err");
+    std::printf("%-37s %5s  %-9s %9s %9s  %s\n", "shape", "batch", "way", "ms", "TFLOP/s", "sampled rel err");
     for (int batch : {1, 8, 32})
         for (const Shape& sh : shapes) {
-            const int oh = sh.avd ? (sh.h + 1) / 2 : sh.h, ow = sh.avd ? (sh.w + 1) / 2 : sh.w;
+            const int oh = sh.pool_k ? (sh.h + 1) / 2 : sh.h, ow = sh.pool_k ? (sh.w + 1) / 2 : sh.w;
+            const int pad = sh.pool_k == 3 ? 1 : 0;
+            const bool gated = sh.pool_k != 2;
             resnest::CombineConv1x1Shape s{batch, oh * ow, sh.radix, sh.c, sh.cout};
-            if (sh.avd) s.pool = {3, 2, 1, false, sh.h, sh.w, ow};
-            const lab::PoolGeometry pool{sh.h, sh.w, 3, 2, 1, false, oh, ow};
+            if (sh.pool_k) s.pool = {sh.pool_k, 2, pad, false, sh.h, sh.w, ow};
+            const lab::PoolGeometry pool{sh.h, sh.w, sh.pool_k, 2, pad, false, oh, ow};
             const int rc = s.radix * s.c;
             const std::vector<float> u =
                 lab::random_half_values((size_t)batch * s.u_positions() * rc, -1.0f, 1.0f);
-            const std::vector<float> attn = lab::random_half_values((size_t)batch * rc, 0.0f, 1.0f);
+            const std::vector<float> attn = gated ? lab::random_half_values((size_t)batch * rc, 0.0f, 1.0f)
+                                                  : std::vector<float>((size_t)batch * rc, 1.0f);
             const float scale = 1.0f / std::sqrt((float)s.c);
             const std::vector<float> w = lab::random_half_values((size_t)s.cout * s.c, -scale, scale);
             const std::vector<float> bias = lab::random_half_values((size_t)s.cout, -0.5f, 0.5f);
@@ -120,7 +132,7 @@ int main() {
             // The sampled reference in double (lab_reference.h's, unit-tested against the CPU oracle), a
             // rounded to half as both ways hold it.
             const std::vector<double> a_ref =
-                sh.avd ? lab::split_attention_combine_avg_pool_ref(u, attn, batch, s.radix, s.c, pool)
+                sh.pool_k ? lab::split_attention_combine_avg_pool_ref(u, attn, batch, s.radix, s.c, pool)
                        : lab::split_attention_combine_ref(u, attn, batch, s.hw, s.radix, s.c);
             std::vector<float> a_half(a_ref.size());
             for (size_t i = 0; i < a_ref.size(); i++) a_half[i] = __half2float(__float2half((float)a_ref[i]));
@@ -147,7 +159,7 @@ int main() {
                 const bool ok = err <= 1e-2;
                 all_ok &= ok;
                 *best = std::min(*best, ms);
-                std::printf("%-32s %5d  %-9s %9.4f %9.1f  %.2e %s\n", sh.name, batch, way, ms, flops / (ms * 1e9), err,
+                std::printf("%-37s %5d  %-9s %9.4f %9.1f  %.2e %s\n", sh.name, batch, way, ms, flops / (ms * 1e9), err,
                             ok ? "ok" : "WRONG");
             };
 
@@ -167,11 +179,14 @@ int main() {
                     if (!gemm.describe(p, b, "apart", &why, false, false) ||
                         !gemm.choose_algorithm(lt, b, stream, cache, std::string(sh.name) + std::to_string(batch),
                                                &from_cache)) {
-                        std::printf("%-32s %5d  apart     (does not run: %s)\n", sh.name, batch, why.c_str());
+                        std::printf("%-37s %5d  apart     (does not run: %s)\n", sh.name, batch, why.c_str());
                     } else {
-                        const resnest::Pool2dShape ps{batch, sh.h, sh.w, s.c, oh, ow, 3, 3, 2, 2, 1, 1, false};
+                        const int k = sh.pool_k;
+                        const resnest::Pool2dShape ps{batch, sh.h, sh.w, s.c, oh, ow, k, k, 2, 2, pad, pad, false};
                         check_and_time("apart", [&] {
-                            if (sh.avd)
+                            if (!gated)
+                                resnest::avg_pool2d_nhwc<__half>(du, da, ps, stream);
+                            else if (sh.pool_k)
                                 resnest::split_attention_weighted_sum_avg_pool<__half>(rows_u, dattn, da, s.radix, ps,
                                                                                        stream);
                             else
@@ -181,7 +196,7 @@ int main() {
                         }, &best_apart);
                     }
                 } catch (const std::exception& e) {
-                    std::printf("%-32s %5d  apart     WRONG: %s\n", sh.name, batch, e.what());
+                    std::printf("%-37s %5d  apart     WRONG: %s\n", sh.name, batch, e.what());
                     all_ok = false;
                 }
             }
@@ -192,11 +207,11 @@ int main() {
                 if (resnest::split_attention_combine_conv1x1_partial_bytes(s, splits) > ws_bytes) break;
                 const std::string way = "v1 s" + std::to_string(splits) + (splits == planned ? "*" : "");
                 check_and_time(way.c_str(), [&] {
-                    resnest::split_attention_combine_conv1x1(du, dattn, dw, dbias, dz, dy, s, splits, true,
-                                                             (float*)ws, arrivals, stream);
+                    resnest::split_attention_combine_conv1x1(du, gated ? dattn : nullptr, dw, dbias, dz, dy, s, splits,
+                                                             true, (float*)ws, arrivals, stream);
                 }, &best_v1);
             }
-            std::printf("%-32s %5d  best v1 / apart = %.4f / %.4f = %.2f\n", sh.name, batch, best_v1, best_apart,
+            std::printf("%-37s %5d  best v1 / apart = %.4f / %.4f = %.2f\n", sh.name, batch, best_v1, best_apart,
                         best_v1 / best_apart);
             for (void* ptr : {(void*)du, (void*)dw, (void*)dz, (void*)dbias_h, (void*)dattn, (void*)dbias, (void*)da,
                               (void*)dy, (void*)arrivals})

@@ -291,6 +291,7 @@ void CudaContext::run_node(size_t i, int batch, BatchState& state) {
             break;
         case OpType::max_pool2d:
         case OpType::avg_pool2d: {
+            if (state.folded_in_conv[i] >= 0) break;  // the 1x1 convolution after it pools as it loads
             const Pool2dAttrs& a = n.pool;
             Pool2dShape s{batch, (int)xs[1], (int)xs[2], channels, (int)ys[1], (int)ys[2], a.kernel_h, a.kernel_w,
                           a.stride_h, a.stride_w, a.pad_h, a.pad_w, a.count_include_pad};
@@ -303,7 +304,7 @@ void CudaContext::run_node(size_t i, int batch, BatchState& state) {
         case OpType::split_attention:
             pool_and_gate<T>(i, batch, state.gate_form[i], state);
             record_stage(i, 1);
-            if (state.combine_in_conv[i] < 0) combine<T>(i, batch);  // else the 1x1 convolution after it does
+            if (state.folded_in_conv[i] < 0) combine<T>(i, batch);  // else the 1x1 convolution after it does
             break;
         case OpType::global_avg_pool:
             global_avg_pool_nhwc<T>(x, y, batch, (int)(xs[1] * xs[2]), channels, launch_);
@@ -349,7 +350,7 @@ void CudaContext::combine_stored(size_t i, int batch) {
 }
 
 void CudaContext::launch_combine_conv(const CombineConvLaunch& c) {
-    split_attention_combine_conv1x1(c.u, attn_, c.w, c.bias, c.z, c.y, c.s, c.splits, c.relu, (float*)workspace_,
+    split_attention_combine_conv1x1(c.u, c.attn, c.w, c.bias, c.z, c.y, c.s, c.splits, c.relu, (float*)workspace_,
                                     env_.tile_arrivals, launch_);
 }
 

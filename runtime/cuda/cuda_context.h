@@ -40,14 +40,15 @@ namespace resnest {
 enum class GateForm : char { block_per_image, rows, matmuls };
 const char* gate_form_name(GateForm f);
 
-// A 1x1 convolution that forms split attention's weighted sum while it loads its operand
-// (kernels/split_attention_combine_conv1x1.cuh), in place of the combine kernel and the convolution's way:
-// its problem, K split and buffers (the gates are the context's attn_).
+// A 1x1 convolution that forms split attention's weighted sum (or an average pool's output) while it loads
+// its operand (kernels/split_attention_combine_conv1x1.cuh), in place of the combine kernel (the pool kernel)
+// and the convolution's way: its problem, K split and buffers.
 struct CombineConvLaunch {
     CombineConv1x1Shape s{};
     int splits = 1;
     bool relu = false;
-    const __half* u = nullptr;    // (N, HW, R*C) split attention's input
+    const __half* u = nullptr;     // (N, HW, R*C) split attention's input, or the pool's (N, in_h * in_w, C)
+    const float* attn = nullptr;  // (N, R*C) the gates (the context's attn_); null for an average pool
     const __half* w = nullptr;    // (Cout, C)
     const float* bias = nullptr;  // (Cout) or null
     const __half* z = nullptr;    // (N, HW, Cout) the residual, or null
@@ -63,8 +64,9 @@ struct BatchState {
     // (ConvNode::pool_on), so its pool kernel does not run; -1 where the pool kernel runs.
     std::vector<int> pool_in_conv;
     // Per split-attention node: the 1x1 convolution node that forms its weighted sum while loading it, so its
-    // combine kernel does not run; -1 where it runs. Per convolution node: that launch, or null.
-    std::vector<int> combine_in_conv;
+    // combine kernel does not run; per average pool: the one that pools while loading, so the node does not
+    // run; -1 where it runs. Per convolution node: that launch, or null.
+    std::vector<int> folded_in_conv;
     std::vector<std::unique_ptr<CombineConvLaunch>> combine_conv;
     std::vector<std::unique_ptr<GateGemmLaunch>> gate_gemm;  // per node whose gate may run as matmuls
     CapturedGraph captured;                        // the forward pass, replayed by later runs
@@ -107,6 +109,7 @@ class CudaContext : public Context {
     BatchState& prepare(int batch);
     void plan_pools_in_convs(int batch, BatchState& state);     // cuda_context_fusions.cpp
     void plan_combines_in_convs(int batch, BatchState& state);  // likewise
+    std::unique_ptr<CombineConvLaunch> conv1x1_fold(size_t i, size_t j, int batch, std::string* op);
     void choose_gate(size_t i, int batch, BatchState& state);
     void choose_linear(size_t i, int batch, BatchState& state);
     int cached_choice(const std::string& key, int count, std::string* opaque = nullptr) const;

@@ -2,8 +2,10 @@
 // at a batch size (cuda_context.h), where the pair qualifies (fusion_pairs.h) and the kernels run:
 // - the pool into the epilogue of the implicit-GEMM convolution that writes U (ConvNode::pool_on);
 // - the weighted sum (with the avd pool after it, where there is one) into the 1x1 convolution that reads it
-//   (kernels/split_attention_combine_conv1x1.cuh).
+//   (kernels/split_attention_combine_conv1x1.cuh);
+// and an average pool (the downsample path's) into the 1x1 convolution that reads it, by the same kernel.
 // Both are our own kernels, taken only where RESNEST_IMPLICIT_GEMM is auto (where they win) or on.
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -35,13 +37,44 @@ void CudaContext::plan_pools_in_convs(int batch, BatchState& state) {
     }
 }
 
-// Which split-attention nodes have their weighted sum formed by the 1x1 convolution after them: with
-// RESNEST_IMPLICIT_GEMM=on wherever the kernel runs; with auto where it beats the combine kernel and the
-// convolution's chosen way together over a few launches (the decision cached per shape, batch and that
-// way, so a later start times nothing). Runs after the gates are chosen (the timing reads their output).
+// The fold of node i (split attention's weighted sum, with its avd pool if fused; or an average pool) into
+// 1x1 convolution j: its problem and buffers, and `op`, the part of its cache key that says what it folds.
+std::unique_ptr<CombineConvLaunch> CudaContext::conv1x1_fold(size_t i, size_t j, int batch, std::string* op) {
+    const Graph& g = engine_->graph();
+    const Node& n = g.nodes[i];
+    const Node& conv = g.nodes[j];
+    const Shape& u = g.tensors[n.inputs[0]].shape;      // (R*C, H, W)
+    const Shape& out = g.tensors[n.output].shape;       // (C, OH, OW)
+    const bool attention = n.op == OpType::split_attention;
+    const ConvBuffers b = conv_buffers(j, false);
+    auto c = std::make_unique<CombineConvLaunch>();
+    const int radix = attention ? n.attn.radix : 1;
+    c->s = {batch, (int)(out[1] * out[2]), radix, (int)(u[0] / radix), conv.conv.out_channels};
+    c->u = (const __half*)tensor(n.inputs[0]), c->attn = attention ? attn_ : nullptr;
+    c->w = (const __half*)b.w, c->bias = b.bias_f, c->z = (const __half*)b.z, c->y = (__half*)b.y;
+    c->relu = conv.fused_relu;
+    *op = attention ? "split-attention combine in conv1x1 r" + std::to_string(radix) : "average pool in conv1x1";
+    if (!attention || n.attn.fused_avg_pool) {  // U's grid in, the pool's out (the shape refuses non-square)
+        const Pool2dAttrs& pa = attention ? n.attn.pool : n.pool;
+        c->s.pool = {pa.kernel_h, pa.stride_h, pa.pad_h, pa.count_include_pad, (int)u[1], (int)u[2], (int)out[2]};
+        if (pa.kernel_w != pa.kernel_h || pa.stride_w != pa.stride_h || pa.pad_w != pa.pad_h) c->s.pool.k = -1;
+        *op += " avg_pool k" + std::to_string(pa.kernel_h) + "s" + std::to_string(pa.stride_h) + "p" +
+               std::to_string(pa.pad_h) + (pa.count_include_pad ? " include_pad" : "") + " in" +
+               std::to_string(u[1]) + "x" + std::to_string(u[2]);
+    }
+    *op += " c" + std::to_string(c->s.c) + " cout" + std::to_string(c->s.cout) + " hw" + std::to_string(c->s.hw) +
+           (c->z ? " residual" : "") + (c->relu ? " relu" : "");
+    return c;
+}
+
+// Which split-attention nodes have their weighted sum (and average pools their pool) formed by the 1x1
+// convolution after them: with RESNEST_IMPLICIT_GEMM=on wherever the kernel runs; with auto where it beats
+// the node's kernel and the convolution's chosen way together over a few launches (the decision cached per
+// shape, batch and that way, so a later start times nothing). Runs after the gates are chosen (the timing
+// reads their output).
 void CudaContext::plan_combines_in_convs(int batch, BatchState& state) {
     const Graph& g = engine_->graph();
-    state.combine_in_conv.assign(g.nodes.size(), -1);
+    state.folded_in_conv.assign(g.nodes.size(), -1);
     state.combine_conv.clear();
     state.combine_conv.resize(g.nodes.size());
     const std::string& mode = engine_->implicit_gemm_mode();
@@ -49,35 +82,20 @@ void CudaContext::plan_combines_in_convs(int batch, BatchState& state) {
     const bool verbose = engine_->options().verbose;
     for (size_t i = 0; i < g.nodes.size(); i++) {
         const Node& n = g.nodes[i];
-        const int j = conv_reading_split_attention_output(g, (int)i);
+        const int j = std::max(conv_reading_split_attention_output(g, (int)i), conv_reading_avg_pool_output(g, (int)i));
         if (j < 0 || !state.convs[(size_t)j]) continue;
         const Node& conv = g.nodes[(size_t)j];
-        const Shape& u = g.tensors[n.inputs[0]].shape;  // (R*C, H, W)
-        // U must still hold what node i read when node j runs (the engine's plan keeps it: fusion_pairs.h).
+        // Node i's input must still hold what it read when node j runs (the engine's plan keeps it: fusion_pairs.h).
         if (!tensor_kept_between(g, engine_->plan(), n.inputs[0], (int)i, j)) {
-            if (verbose) std::fprintf(stderr, "cuda: %s: the combine in %s: U is written over before it\n",
+            if (verbose) std::fprintf(stderr, "cuda: %s: the fold into %s: its input is written over before it\n",
                                       n.name.c_str(), conv.name.c_str());
             continue;
         }
-        const ConvBuffers b = conv_buffers((size_t)j, false);
-        auto c = std::make_unique<CombineConvLaunch>();
-        c->s = {batch, (int)(u[1] * u[2]), n.attn.radix, n.attn.channels, conv.conv.out_channels};
-        std::string pool_key;
-        if (n.attn.fused_avg_pool) {  // the avd pool: U's grid in, the pool's out (the shape refuses non-square)
-            const Pool2dAttrs& pa = n.attn.pool;
-            const Shape& a = g.tensors[n.output].shape;  // (C, OH, OW)
-            c->s.hw = (int)(a[1] * a[2]);
-            c->s.pool = {pa.kernel_h, pa.stride_h, pa.pad_h, pa.count_include_pad, (int)u[1], (int)u[2], (int)a[2]};
-            if (pa.kernel_w != pa.kernel_h || pa.stride_w != pa.stride_h || pa.pad_w != pa.pad_h) c->s.pool.k = -1;
-            pool_key = " avg_pool k" + std::to_string(pa.kernel_h) + "s" + std::to_string(pa.stride_h) + "p" +
-                       std::to_string(pa.pad_h) + (pa.count_include_pad ? " include_pad" : "") + " in" +
-                       std::to_string(u[1]) + "x" + std::to_string(u[2]);
-        }
-        c->u = (const __half*)tensor(n.inputs[0]), c->w = (const __half*)b.w, c->bias = b.bias_f;
-        c->z = (const __half*)b.z, c->y = (__half*)b.y, c->relu = conv.fused_relu;
-        const std::string refusal = split_attention_combine_conv1x1_refusal(c->s, c->u, attn_, c->w, c->z, c->y);
+        std::string op;
+        std::unique_ptr<CombineConvLaunch> c = conv1x1_fold(i, (size_t)j, batch, &op);
+        const std::string refusal = split_attention_combine_conv1x1_refusal(c->s, c->u, c->attn, c->w, c->z, c->y);
         if (!refusal.empty()) {
-            if (verbose) std::fprintf(stderr, "cuda: %s: the combine in %s: %s\n", n.name.c_str(), conv.name.c_str(),
+            if (verbose) std::fprintf(stderr, "cuda: %s: the fold into %s: %s\n", n.name.c_str(), conv.name.c_str(),
                                       refusal.c_str());
             continue;
         }
@@ -88,19 +106,18 @@ void CudaContext::plan_combines_in_convs(int batch, BatchState& state) {
         bool fold = mode == "on";
         std::string how = "forced on (RESNEST_IMPLICIT_GEMM=on)";
         if (!fold) {
-            const std::string op = "split-attention combine in conv1x1 r" + std::to_string(n.attn.radix) + " c" +
-                                   std::to_string(n.attn.channels) + " cout" + std::to_string(conv.conv.out_channels) +
-                                   " hw" + std::to_string(c->s.hw) + pool_key + (c->z ? " residual" : "") +
-                                   (c->relu ? " relu" : "") + " way " +
-                                   std::to_string((int)state.convs[(size_t)j]->impl());
-            const std::string key = op_algo_key(key_parts(batch), op);
+            const std::string key =
+                op_algo_key(key_parts(batch), op + " way " + std::to_string((int)state.convs[(size_t)j]->impl()));
             const int cached = cached_choice(key, 2);
             if (cached >= 0) {
                 fold = cached == 1, how = "cached";
             } else {
                 try {
                     const float apart = mean_launch_ms(stream_, 5, [&] {
-                        combine_stored(i, batch);
+                        if (n.op == OpType::split_attention)
+                            combine_stored(i, batch);
+                        else
+                            run_node_stored(i, batch, state);
                         state.convs[(size_t)j]->launch(env_);
                     }, n.name);
                     const float folded = mean_launch_ms(stream_, 5, [&] { launch_combine_conv(*c); }, n.name);
@@ -111,7 +128,7 @@ void CudaContext::plan_combines_in_convs(int batch, BatchState& state) {
                 } catch (const Error& e) {  // optional, like a convolution's ways: skipped with a warning
                     if (launch_.dependent_launch && dynamic_cast<const KernelLaunchError*>(&e)) throw;
                     throw_if_device_faulted(stream_, n.name);
-                    std::fprintf(stderr, "resnest: warning: %s: the combine in %s skipped: %s\n", n.name.c_str(),
+                    std::fprintf(stderr, "resnest: warning: %s: the fold into %s skipped: %s\n", n.name.c_str(),
                                  conv.name.c_str(), e.what());
                     continue;
                 }
@@ -119,10 +136,11 @@ void CudaContext::plan_combines_in_convs(int batch, BatchState& state) {
             }
         }
         if (verbose)
-            std::fprintf(stderr, "cuda: %s at batch %d: combine %s %s (%s)\n", n.name.c_str(), batch,
-                         fold ? "in" : "apart from", conv.name.c_str(), how.c_str());
+            std::fprintf(stderr, "cuda: %s at batch %d: %s %s %s (%s)\n", n.name.c_str(), batch,
+                         n.op == OpType::split_attention ? "combine" : "pool", fold ? "in" : "apart from",
+                         conv.name.c_str(), how.c_str());
         if (!fold) continue;
-        state.combine_in_conv[i] = j;
+        state.folded_in_conv[i] = j;
         state.combine_conv[(size_t)j] = std::move(c);
     }
 }

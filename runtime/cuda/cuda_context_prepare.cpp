@@ -100,14 +100,19 @@ BatchState& CudaContext::prepare(int batch) {
         std::string ways;
         for (int c = 0; c < kConvImpls; c++)
             ways += std::string(c ? ", " : "") + conv_impl_name((ConvImpl)c) + " " + std::to_string(state->by_impl[c]);
-        auto taken = [](const std::vector<int>& v) {
-            return (long)std::count_if(v.begin(), v.end(), [](int c) { return c >= 0; });
-        };
+        // Nodes run inside a convolution: split attention's pool, its combine, and average pools.
+        long pools_in = 0, combines_in = 0, avg_pools_in = 0;
+        for (size_t i = 0; i < engine_->graph().nodes.size(); i++) {
+            pools_in += state->pool_in_conv[i] >= 0;
+            const bool attn = engine_->graph().nodes[i].op == OpType::split_attention;
+            (attn ? combines_in : avg_pools_in) += state->folded_in_conv[i] >= 0;
+        }
         std::fprintf(stderr, "cuda: batch %d prepared: convolutions on %s (%d of the cuBLASLt ones split-K; %d legacy "
                      "searches answered by the cache; split attention's pool in %ld implicit GEMMs' epilogue, its "
-                     "combine in %ld 1x1 convolutions); programmatic dependent launch %s%s\n", batch, ways.c_str(),
-                     state->split_k, state->legacy_cached, taken(state->pool_in_conv), taken(state->combine_in_conv),
-                     launch_.dependent_launch ? "on" : "off", state->captured.exec ? "; CUDA graph captured" : "");
+                     "combine in %ld 1x1 convolutions; %ld average pools in 1x1 convolutions); programmatic "
+                     "dependent launch %s%s\n", batch, ways.c_str(), state->split_k, state->legacy_cached, pools_in,
+                     combines_in, avg_pools_in, launch_.dependent_launch ? "on" : "off",
+                     state->captured.exec ? "; CUDA graph captured" : "");
         std::fprintf(stderr, "cuda: batch %d: convolution choice %.3f s, eager pass + capture %.3f s\n", batch,
                      std::chrono::duration<double>(t_convs - t0).count(),
                      std::chrono::duration<double>(t_end - t_convs).count());

@@ -58,12 +58,14 @@ std::vector<NodeProfile> CudaContext::profile(int batch, int iters) {
         p.name = n.name;
         p.op = fused_op_name(n);
         if (state.combine_conv[i])
-            p.op += " (split-attention combine + implicit GEMM)";
+            p.op += state.combine_conv[i]->attn ? " (split-attention combine + implicit GEMM)"
+                                                : " (average pool + implicit GEMM)";
         else if (state.convs[i] && state.convs[i]->impl() != ConvImpl::cudnn)
             p.op += std::string(" (") + conv_impl_name(state.convs[i]->impl()) + ")";
         if (state.convs[i] && state.convs[i]->pool_chunks() > 0) p.op += " (+ split-attention pool)";
         if (n.op == OpType::split_attention && state.pool_in_conv[i] >= 0) p.op += " (pool in the convolution)";
-        if (n.op == OpType::split_attention && state.combine_in_conv[i] >= 0) p.op += " (combine in the convolution)";
+        if (n.op == OpType::split_attention && state.folded_in_conv[i] >= 0) p.op += " (combine in the convolution)";
+        if (n.op == OpType::avg_pool2d && state.folded_in_conv[i] >= 0) p.op += " (in the convolution)";
         if (n.op == OpType::linear) p.op += state.linear_rows[i] ? " (warp per output row)" : " (cuBLAS)";
         if (n.op == OpType::split_attention && state.gate_form[i] != GateForm::block_per_image)
             p.op += std::string(" (gate: ") + gate_form_name(state.gate_form[i]) + ")";

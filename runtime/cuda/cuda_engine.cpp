@@ -39,11 +39,12 @@ CudaEngine::CudaEngine(Graph graph, const HostWeights& weights, const EngineOpti
     if (!implicit_warning.empty()) std::fprintf(stderr, "resnest: warning: %s\n", implicit_warning.c_str());
     check_supported();
     // The NHWC input is written at the start of every forward pass: it takes a block in the arena,
-    // which later activations reuse once the stem has read it. Where split attention's weighted sum may be
-    // folded into the 1x1 convolution after it (our fp16 kernels asked for), U lives until that convolution.
+    // which later activations reuse once the stem has read it. Where split attention's weighted sum or an
+    // average pool may be folded into the 1x1 convolution after it (our fp16 kernels asked for), its input
+    // lives until that convolution.
     const bool folds = implicit_gemm_mode_ != "off" && options.precision == Precision::fp16;
     plan_ = plan_memory(graph_, options.max_batch, (int64_t)esize_, /*input_in_arena=*/true,
-                        folds ? split_attention_combine_fold_reads(graph_) : std::vector<ExtraRead>{});
+                        folds ? conv1x1_fold_reads(graph_) : std::vector<ExtraRead>{});
     WeightBlob blob = build_weight_blob(graph_, weights, options.precision);
     auto t_layout = clock::now();
     device_ = cuda_device_info(options.device);

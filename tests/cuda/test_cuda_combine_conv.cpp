@@ -4,8 +4,9 @@
 // oracle's 1x1 convolution, bias, residual and ReLU.
 // At every conv3 shape of both models (radix 2 and 1) and ragged ones (a partial tile, 37 positions, the
 // smallest C and Cout), batches 1 and 3, with and without the residual and ReLU, at 1, 2, 4 and the planned
-// splits; outputs poisoned and guarded; each launch twice, bit for bit; the tile counts left zero. A small
-// shape in [ops] for the sanitize stage's racecheck.
+// splits; outputs poisoned and guarded; each launch twice, bit for bit; the tile counts left zero. With the
+// avd pool (ResNeSt50's three such blocks, both divisor rules) and without gates as the downsample path's
+// average pool + 1x1 convolution. Small shapes in [ops] for the sanitize stage's racecheck.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -26,7 +27,15 @@ namespace {
 struct CombineCase {
     int hw, radix, c, cout;
     resnest::CombineAvgPool pool = {};  // with k > 0, hw is the pool's output grid
+    bool gated = true;                  // false: attn null (gates of one), the downsample path's pool + conv
 };
+
+// The downsample path's 2x2 / 2 average pool (valid cells only) over an in x in grid, then its 1x1
+// convolution: no gates, radix 1; ceil mode where `in` is odd (a last window of one row or column).
+CombineCase downsample_case(int in, int c, int cout) {
+    const int out = (in + 1) / 2;
+    return {out * out, 1, c, cout, {2, 2, 0, false, in, in, out}, false};
+}
 
 // ResNeSt50's avd pool, 3x3 stride 2 pad 1, over an in x in grid: PyTorch's divisor or Paddle's.
 CombineCase avd_case(int in, int radix, int c, int cout, bool include_pad) {
@@ -46,7 +55,8 @@ int check_combine_conv(const CombineCase& k, std::initializer_list<int> batches,
         const uint64_t salt = (uint64_t)k.hw * 131 + k.radix * 17 + k.c * 7 + k.cout + n + k.pool.include_pad;
         const std::vector<float> u =  // (N, U's HW, R*C)
             round_to_storage(random_floats((size_t)n * u_hw * rc, -1, 1, salt), Precision::fp16);
-        const std::vector<float> attn = random_floats((size_t)n * rc, 0.0f, 1.0f, salt + 1);       // (N, R*C)
+        const std::vector<float> attn =  // (N, R*C); ones where the kernel is given none
+            k.gated ? random_floats((size_t)n * rc, 0.0f, 1.0f, salt + 1) : std::vector<float>((size_t)n * rc, 1.0f);
         const float scale = 1.0f / std::sqrt((float)k.c);
         const std::vector<float> w =
             round_to_storage(random_floats((size_t)k.cout * k.c, -scale, scale, salt + 2), Precision::fp16);
@@ -110,12 +120,14 @@ int check_combine_conv(const CombineCase& k, std::initializer_list<int> batches,
                     if (splits > s.k_steps()) continue;
                     INFO("hw " << k.hw << " radix " << k.radix << " C " << k.c << " Cout " << k.cout << " batch " << n
                                << (residual ? " residual" : "") << (relu ? " relu" : "") << " splits " << splits
-                               << " pool k" << k.pool.k << (k.pool.include_pad ? " include_pad" : ""));
+                               << " pool k" << k.pool.k << (k.pool.include_pad ? " include_pad" : "")
+                               << (k.gated ? "" : " no gates"));
                     std::vector<float> first;
                     for (int rep = 0; rep < 2; rep++) {
                         check(cudaMemset(dy.data(), kPoison, conv.size() * 2), "poison");
                         resnest::split_attention_combine_conv1x1(
-                            (const __half*)du.data(), (const float*)dattn.data(), (const __half*)dw.data(),
+                            (const __half*)du.data(), k.gated ? (const float*)dattn.data() : nullptr,
+                            (const __half*)dw.data(),
                             (const float*)dbias.data(), residual ? (const __half*)dz.data() : nullptr,
                             (__half*)dy.data(), s, splits, relu, partial, arrivals, resnest::KernelStream(nullptr));
                         check(cudaDeviceSynchronize(), "combine + 1x1 convolution");
@@ -169,11 +181,22 @@ TEST_CASE("the fold with ResNeSt50's avd pool after attention matches the CPU at
     std::printf("cuda split-attention combine + avd pool + 1x1 convolution: %d launches checked\n", launches);
 }
 
+TEST_CASE("the same kernel without gates, as the downsample path's average pool and 1x1 convolution, matches the "
+          "CPU at each such block", "[cuda][conv][implicit-gemm]") {
+    INFO("seed " << run_seed());
+    int launches = 0;
+    for (const CombineCase& k : {downsample_case(56, 256, 512), downsample_case(28, 512, 1024),
+                                 downsample_case(14, 1024, 2048), downsample_case(7, 64, 128)})
+        launches += check_combine_conv(k, {1, 3}, {1, 2});
+    std::printf("cuda average pool + 1x1 convolution: %d launches checked\n", launches);
+}
+
 // Small shapes only, for the sanitize stage's racecheck ([ops], not [conv]).
 TEST_CASE("split attention's weighted sum folded into the 1x1 convolution on small shapes, one split and several",
           "[cuda][ops][implicit-gemm]") {
     INFO("seed " << run_seed());
     const int launches = check_combine_conv(CombineCase{37, 2, 128, 64}, {1}, {1, 2}) +
-                         check_combine_conv(avd_case(7, 2, 64, 64, true), {1}, {1, 2});
+                         check_combine_conv(avd_case(7, 2, 64, 64, true), {1}, {1, 2}) +
+                         check_combine_conv(downsample_case(7, 64, 64), {1}, {1, 2});
     CHECK(launches > 0);
 }

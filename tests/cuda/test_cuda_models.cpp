@@ -500,7 +500,8 @@ TEST_CASE("whole models with the implicit-GEMM kernels (RESNEST_IMPLICIT_GEMM=on
             auto ctx = e->create_context();
             ctx->set_input(ref.x.data(), batch);
             ctx->run_loaded(batch);
-            int implicit = 0, pooling_convs = 0, pooled = 0, gate_matmuls = 0, combining_convs = 0, combined = 0;
+            int implicit = 0, pooling_convs = 0, pooled = 0, gate_matmuls = 0, combining_convs = 0, combined = 0,
+                avg_pool_convs = 0, avg_pools_in = 0;
             for (const resnest::NodeProfile& p : ctx->profile(batch, 2)) {
                 implicit += p.op.find("(implicit GEMM)") != std::string::npos;
                 pooling_convs += p.op.find("(+ split-attention pool)") != std::string::npos;
@@ -508,6 +509,8 @@ TEST_CASE("whole models with the implicit-GEMM kernels (RESNEST_IMPLICIT_GEMM=on
                 gate_matmuls += p.op.find("(gate: two matmuls") != std::string::npos;
                 combining_convs += p.op.find("(split-attention combine + implicit GEMM)") != std::string::npos;
                 combined += p.op.find("(combine in the convolution)") != std::string::npos;
+                avg_pool_convs += p.op.find("(average pool + implicit GEMM)") != std::string::npos;
+                avg_pools_in += p.op.rfind("avg_pool2d (in the convolution)", 0) == 0;
             }
             CHECK(implicit == 17);
             // Split attention's pool in those convolutions' epilogue: at batch 1 (no extra tiles) in all 16,
@@ -518,9 +521,12 @@ TEST_CASE("whole models with the implicit-GEMM kernels (RESNEST_IMPLICIT_GEMM=on
             // attention pool in the same fold: fusion_pairs.h).
             CHECK(combining_convs == combined);
             CHECK(combined == 16);
+            // And each downsample path's average pool in its 1x1 convolution (layers 2-4 of both models).
+            CHECK(avg_pool_convs == 3);
+            CHECK(avg_pools_in == 3);
             std::printf("cuda %s fp16 batch %d, implicit GEMM on %d convolutions, %d pooling for split attention "
-                        "(%d gates as matmuls), %d combining: max|d|/max|ref| %.3g\n", model, batch, implicit, pooled,
-                        gate_matmuls, combined, err);
+                        "(%d gates as matmuls), %d combining, %d average pools folded: max|d|/max|ref| %.3g\n", model,
+                        batch, implicit, pooled, gate_matmuls, combined, avg_pool_convs, err);
         }
     }
 }

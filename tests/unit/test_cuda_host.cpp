@@ -363,6 +363,12 @@ TEST_CASE("the combine + 1x1 convolution kernel refuses shapes, pointers and spl
         CHECK_THROWS_WITH(launch(s, u, attn, splits, arrivals), Catch::Contains("splits of 2 K steps"));
     }
     CHECK_THROWS_WITH(launch(s, u, attn, 2, nullptr), Catch::Contains("arrival counts"));
+    // Without gates (the downsample path's pool) only radix 1; a pool window over padding only.
+    CombineConv1x1Shape pool{1, 16, 1, 64, 128, {2, 2, 0, false, 8, 8, 4}};
+    REQUIRE(std::string(split_attention_combine_conv1x1_refusal(pool, u, nullptr, w, z, y)).empty());
+    CHECK_THROWS_WITH(launch(s, u, nullptr, 1, arrivals), Catch::Contains("gates of one") && Catch::Contains("radix 1"));
+    pool.pool.pad = 2;
+    CHECK_THROWS_WITH(launch(pool, u, nullptr, 1, arrivals), Catch::Contains("each cover a cell of U"));
     CHECK(split_attention_combine_conv1x1_partial_bytes(s, 1) == 0);
     CHECK(split_attention_combine_conv1x1_partial_bytes(s, 2) == 2ull * s.tiles() * 64 * 64 * sizeof(float));
 }

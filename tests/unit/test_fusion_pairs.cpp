@@ -67,6 +67,50 @@ TEST_CASE("each split-attention block's grouped convolution writes its input, an
     }
 }
 
+TEST_CASE("each downsample average pool is read by its 1x1 convolution alone, and no other pool folds",
+          "[fusion-pairs]") {
+    for (const char* model : {"models/resnest50.json", "models/resnest50_fast_1s1x64d_torch.json"}) {
+        INFO(model);
+        const Graph g = passed(model);
+        int folds = 0, pools = 0;
+        for (int i = 0; i < (int)g.nodes.size(); i++) {
+            const Node& n = g.nodes[(size_t)i];
+            const int j = conv_reading_avg_pool_output(g, i);
+            INFO(n.name);
+            if (n.op != OpType::avg_pool2d && n.op != OpType::max_pool2d) {
+                CHECK(j == -1);
+                continue;
+            }
+            pools++;
+            // "layerX.0.downsample.0" (2x2 / 2) feeds "layerX.0.downsample.1"; the stem's max pool and the fast
+            // model's avd pool before its 3x3 convolution do not fold.
+            const bool downsample = n.name.find(".downsample.0") != std::string::npos;
+            CHECK((j >= 0) == downsample);
+            if (j < 0) continue;
+            folds++;
+            CHECK(g.nodes[(size_t)j].name == n.name.substr(0, n.name.size() - 1) + "1");
+            CHECK(g.nodes[(size_t)j].inputs[0] == n.output);
+            CHECK(g.nodes[(size_t)j].conv.kernel_h == 1);
+        }
+        CHECK(folds == 3);
+        CHECK(pools == (std::string(model) == "models/resnest50.json" ? 4 : 7));
+    }
+    // A second reader of the pooled tensor, or a graph output, keeps the pool.
+    Graph g = passed("models/resnest50.json");
+    int i = 0;
+    while (i < (int)g.nodes.size() && conv_reading_avg_pool_output(g, i) < 0) i++;
+    REQUIRE(i < (int)g.nodes.size());
+    const int out = g.nodes[(size_t)i].output;
+    g.tensors[(size_t)out].is_output = true;
+    CHECK(conv_reading_avg_pool_output(g, i) == -1);
+    g.tensors[(size_t)out].is_output = false;
+    g.tensors[(size_t)out].consumers.push_back(i + 2);
+    CHECK(conv_reading_avg_pool_output(g, i) == -1);
+    g.tensors[(size_t)out].consumers.pop_back();
+    g.nodes[(size_t)i].pool.stride_w = 1;  // not square
+    CHECK(conv_reading_avg_pool_output(g, i) == -1);
+}
+
 TEST_CASE("with the radix splits apart, no split-attention block has a neighbour to fold into", "[fusion-pairs]") {
     const Graph g = passed("models/resnest50.json", -1);
     int blocks = 0;
@@ -102,26 +146,32 @@ TEST_CASE("a split-attention output with a second reader, or a graph output, is 
     CHECK(conv_writing_split_attention_input(g, i) == -1);
 }
 
-TEST_CASE("a memory plan with the combine folds' reads keeps each split attention's input until its conv3",
+TEST_CASE("a memory plan with the folds' reads keeps each split attention's (and pool's) input until its conv",
           "[fusion-pairs][planner]") {
     for (const char* model : {"models/resnest50.json", "models/resnest50_fast_1s1x64d_torch.json"}) {
         INFO(model);
         const Graph g = passed(model);
-        const std::vector<ExtraRead> reads = split_attention_combine_fold_reads(g);
-        CHECK(reads.size() == 16u);
+        const std::vector<ExtraRead> reads = conv1x1_fold_reads(g);
+        CHECK(reads.size() == 16u + 3u);  // 16 weighted sums, 3 downsample average pools
         for (int batch : {1, 8}) {
             const MemoryPlan plain = plan_memory(g, batch, 2, true);
             const MemoryPlan kept = plan_memory(g, batch, 2, true, reads);
             int lost_without = 0;
             for (const ExtraRead& r : reads) {
-                const int i = g.tensors[(size_t)r.tensor].consumers[0];  // the split-attention node
+                int i = -1;  // the folded node: the tensor's reader whose fold is r.node
+                for (int c : g.tensors[(size_t)r.tensor].consumers)
+                    if (std::max(conv_reading_split_attention_output(g, c), conv_reading_avg_pool_output(g, c)) ==
+                        r.node)
+                        i = c;
+                REQUIRE(i >= 0);
                 INFO("batch " << batch << ", " << g.nodes[(size_t)i].name);
                 CHECK(tensor_kept_between(g, kept, r.tensor, i, r.node));
                 lost_without += !tensor_kept_between(g, plain, r.tensor, i, r.node);
             }
             // Without the reads the plan is free to reuse U's bytes before conv3 runs (it does: the count is
-            // printed). With them, the lengthened lives (i, conv3] of different blocks never overlap, so at
-            // most one U more is alive at any node: the lower bound on the arena grows by at most the largest.
+            // printed). With them, the lengthened lives (i, conv3] of different blocks never overlap, nor
+            // with a downsample pool's (its input kept one node longer, after conv3), so at most one tensor
+            // more is alive at any node: the lower bound on the arena grows by at most the largest.
             int64_t largest_u = 0;
             for (const ExtraRead& r : reads)
                 largest_u = std::max(largest_u, (kept.bytes[(size_t)r.tensor] + 63) / 64 * 64);
