@@ -209,9 +209,12 @@ run_variants() {
     # The implicit-GEMM 3x3 convolution timed beside the other ways (RESNEST_IMPLICIT_GEMM=auto, not yet
     # measured; its lab and GPU tests run in the same call): what one kernel instead of im2col + matmul
     # gives the whole forward pass, above all at batch 1.
-    stage bench_resnest50_fp16_implicit_gemm "$(L 120 30)" env RESNEST_IMPLICIT_GEMM=auto "$RESNEST" bench \
-        --model models/resnest50.json --random-weights --backend cuda --precision fp16 --batch 1,8,32,128 \
-        --iters "$(L 100 50)" --verbose --json "$OUT_DIR/implicit_gemm_resnest50_fp16.json"
+    # The fast model too (16 weighted sums and 3 downsample pools folded where they win, like ResNeSt50's).
+    for m in resnest50 resnest50_fast_1s1x64d; do
+        stage "bench_${m}_fp16_implicit_gemm" "$(L 120 30)" env RESNEST_IMPLICIT_GEMM=auto "$RESNEST" bench \
+            --model models/$m.json --random-weights --backend cuda --precision fp16 --batch 1,8,32,128 \
+            --iters "$(L 100 50)" --verbose --json "$OUT_DIR/implicit_gemm_${m}_fp16.json"
+    done
     # fp16 at 384 MiB of workspace: the memory the planner freed (about 245 MiB at batch 128) buys workspace;
     # which share of the 1024 MiB gain (5.837 against 6.066 ms at 6ebbad4) does 384 MiB keep, within half of
     # PyTorch's memory?
@@ -325,7 +328,7 @@ for label, a, b in [("default", "bench_resnest50_fp16", "bench_resnest50_fast_1s
                     ("row-lanes pool", "pool_row_lanes_resnest50_fp16", "pool_row_lanes_resnest50_fast_1s1x64d_fp16"),
                     ("radix split 196", "radix_split_196_resnest50_fp16", "bench_resnest50_fast_1s1x64d_fp16"),
                     ("radix split all", "radix_split_all_resnest50_fp16", "bench_resnest50_fast_1s1x64d_fp16"),
-                    ("implicit GEMM auto", "implicit_gemm_resnest50_fp16", "bench_resnest50_fast_1s1x64d_fp16")]:
+                    ("implicit GEMM auto", "implicit_gemm_resnest50_fp16", "implicit_gemm_resnest50_fast_1s1x64d_fp16")]:
     x, y = bs128_ips(a), bs128_ips(b)
     if x and y:
         print(f"split-attention tax fp16 bs128, {label}: {x:.0f} / {y:.0f} img/s = {x / y:.3f}")
@@ -350,13 +353,16 @@ grep -h "prepared: convolutions on" "$OUT_DIR"/bench_profile_resnest50_fp16.log 
 # The grouped-convolution lab's verdicts: per group against the dense form, and conv1 + conv2 per split.
 grep -h -E "per-group / dense|pair per-split|WRONG|all ways correct" "$OUT_DIR"/lab_grouped_conv_per_group.log 2>/dev/null | head -32
 # How many convolutions the implicit-GEMM variant gave to that kernel, how many split-attention pools went
-# into its epilogue and how many weighted sums into conv3, per batch size.
-grep -h "prepared: convolutions on" "$OUT_DIR"/bench_resnest50_fp16_implicit_gemm.log 2>/dev/null | sed 's/^cuda: //' | cut -c1-420
+# into its epilogue, how many weighted sums into conv3 and average pools into 1x1 convolutions, per batch size.
+grep -h "prepared: convolutions on" "$OUT_DIR"/bench_resnest50_fp16_implicit_gemm.log 2>/dev/null | sed 's/^cuda: //' | cut -c1-480
+f=$OUT_DIR/implicit_gemm_resnest50_fast_1s1x64d_fp16.json
+[[ -f $f ]] && "$PY" -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; print('resnest50_fast fp16 RESNEST_IMPLICIT_GEMM=auto' + ''.join(f\"  bs{x['batch']} {x['gpu_latency_ms']['p50']:.3f}\" for x in r))" "$f"
 # The implicit-GEMM lab's verdicts: one kernel against the runtime's im2col + cuBLASLt, and the pool in its
 # epilogue against the pool kernel after it, per shape and batch.
 grep -h -E "best v1 / best lt|v1\+pool / v1,pool|WRONG|all ways correct" "$OUT_DIR"/lab_grouped_conv_implicit_gemm.log 2>/dev/null | head -40
-# The combine folded into conv3: one kernel against the combine kernel then cuBLASLt, per shape and batch.
-grep -h -E "best v1 / apart|WRONG|all ways correct" "$OUT_DIR"/lab_split_attention_combine_conv1x1.log 2>/dev/null | head -20
+# The combine (with the avd pool) folded into conv3, and the downsample pool into its convolution: one kernel
+# against the combine or pool kernel then cuBLASLt, per shape and batch.
+grep -h -E "best v1 / apart|WRONG|all ways correct" "$OUT_DIR"/lab_split_attention_combine_conv1x1.log 2>/dev/null | head -40
 for f in "$OUT_DIR"/sanitize_*.log; do [[ -f $f ]] && echo "$(basename "$f" .log): $(grep -h -E "ERROR SUMMARY|RACECHECK SUMMARY" "$f" | tail -1)"; done
 printf '%s\n' "${SUMMARY[@]}"
 bundle
