@@ -70,6 +70,7 @@ void CudaContext::initialize() {
     env_.verbose = o.verbose, env_.cublas_version = engine_->device().cublas_version;
     env_.implicit_gemm = engine_->implicit_gemm_mode(), env_.multiprocessors = engine_->device().multiprocessors;
     launch_ = KernelStream(stream_, o.dependent_launch && engine_->device().kernels_arch >= 90);
+    env_.dependent_launch = &launch_.dependent_launch;  // our convolution kernels launch as the others do
     CUDA_CHECK(cudaEventCreate(&start_));
     CUDA_CHECK(cudaEventCreate(&stop_));
     in_numel_ = shape_numel(g.input_shape);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "conv3x3_implicit_gemm.cuh"
+#include "split_attention_combine_conv1x1.cuh"
 #include "conv_as_gemm.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_timing.h"
@@ -21,6 +22,7 @@ const char* conv_impl_name(ConvImpl impl) {
         case ConvImpl::im2col_cublaslt: return "im2col + cuBLASLt";
         case ConvImpl::im2col_cublaslt_per_group: return "im2col + cuBLASLt per group";
         case ConvImpl::implicit_gemm: return "implicit GEMM";
+        case ConvImpl::conv1x1_wmma: return "wmma 1x1";
     }
     return "?";
 }
@@ -92,6 +94,22 @@ bool ConvNode::build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts
             implicit_relu_ = p.relu;
             return true;
         }
+        case ConvImpl::conv1x1_wmma: {
+            if (p.precision != Precision::fp16 || !conv_runs_as_gemm(p.attrs))
+                return false;  // not its problem (fp16 1x1, stride 1, no padding, one group): nothing to report
+            const CombineConv1x1Shape s{p.batch, p.in_h * p.in_w, 1, p.attrs.in_channels, p.attrs.out_channels};
+            buffers_ = grouped;
+            if (!p.has_z) buffers_.z = nullptr;
+            if (!p.attrs.bias) buffers_.bias_f = nullptr;
+            *why = split_attention_combine_conv1x1_refusal(s, buffers_.x, nullptr, buffers_.w, buffers_.z, buffers_.y);
+            if (!why->empty()) return false;
+            conv1x1_ = s;
+            conv1x1_relu_ = p.relu;
+            conv1x1_splits_ = splits_within(
+                split_attention_combine_conv1x1_splits(s, env.multiprocessors), s.tiles(), buffers_.workspace_bytes,
+                [&](int splits) { return split_attention_combine_conv1x1_partial_bytes(s, splits); }, env);
+            return true;
+        }
         case ConvImpl::cudnn_graph:
         case ConvImpl::cudnn_graph_per_group: {
             const bool per_group = impl == ConvImpl::cudnn_graph_per_group;
@@ -146,6 +164,7 @@ void ConvNode::pool_off(const ConvChoiceEnv& env) {
 }
 
 void ConvNode::launch(const ConvChoiceEnv& env) const {
+    const KernelStream ours(env.stream, env.dependent_launch && *env.dependent_launch);
     switch (impl_) {
         case ConvImpl::cudnn:
         case ConvImpl::cudnn_dense: legacy_->launch(env.cudnn, buffers_, env.stream); break;
@@ -157,7 +176,13 @@ void ConvNode::launch(const ConvChoiceEnv& env) const {
         case ConvImpl::implicit_gemm:
             conv3x3_implicit_gemm((const __half*)buffers_.x, (const __half*)buffers_.w, buffers_.bias_f,
                                   (__half*)buffers_.y, implicit_, implicit_splits_, implicit_relu_,
-                                  (float*)buffers_.workspace, env.tile_arrivals, implicit_pool_, env.stream);
+                                  (float*)buffers_.workspace, env.tile_arrivals, implicit_pool_, ours);
+            break;
+        case ConvImpl::conv1x1_wmma:
+            split_attention_combine_conv1x1((const __half*)buffers_.x, nullptr, (const __half*)buffers_.w,
+                                            buffers_.bias_f, (const __half*)buffers_.z, (__half*)buffers_.y, conv1x1_,
+                                            conv1x1_splits_, conv1x1_relu_, (float*)buffers_.workspace,
+                                            env.tile_arrivals, ours);
             break;
     }
 }
@@ -178,20 +203,22 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
     if (env.conv_graph != "off") candidates.push_back(ConvImpl::cudnn_graph);
     if (env.conv_graph == "auto" && p.attrs.groups > 1) candidates.push_back(ConvImpl::cudnn_graph_per_group);
     if (env.implicit_gemm == "auto") candidates.push_back(ConvImpl::implicit_gemm);
+    if (env.implicit_gemm == "auto" && conv_runs_as_gemm(p.attrs)) candidates.push_back(ConvImpl::conv1x1_wmma);
     std::string why;
 
     // A way forced on ("on"), where it runs.
     const ConvImpl gemm_way = conv_runs_as_gemm(p.attrs) ? ConvImpl::cublaslt : ConvImpl::im2col_cublaslt;
-    for (ConvImpl forced : {ConvImpl::implicit_gemm, gemm_way, ConvImpl::cudnn_graph}) {
-        const std::string& mode = forced == ConvImpl::implicit_gemm ? env.implicit_gemm
-                                  : forced == gemm_way              ? env.conv_gemm
-                                                                    : env.conv_graph;
+    for (ConvImpl forced : {ConvImpl::implicit_gemm, ConvImpl::conv1x1_wmma, gemm_way, ConvImpl::cudnn_graph}) {
+        const bool ours = forced == ConvImpl::implicit_gemm || forced == ConvImpl::conv1x1_wmma;
+        const std::string& mode = ours ? env.implicit_gemm : forced == gemm_way ? env.conv_gemm : env.conv_graph;
         if (mode != "on") continue;
+        why.clear();
         if (build(forced, p, key, grouped, dense, env, node, &why)) {
             impl_ = forced;
             return;
         }
-        if (env.verbose) std::fprintf(stderr, "cuda: %s: %s: %s\n", node.c_str(), conv_impl_name(forced), why.c_str());
+        if (env.verbose && !why.empty())
+            std::fprintf(stderr, "cuda: %s: %s: %s\n", node.c_str(), conv_impl_name(forced), why.c_str());
     }
 
     // The choice a previous start made for this layer, batch, library versions and set of candidates.
@@ -274,6 +301,8 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
         if (gemm_ && gemm_->split_k() > 1) split = " (split-K " + std::to_string(gemm_->split_k()) + ")";
         if (impl_ == ConvImpl::implicit_gemm && implicit_splits_ > 1)
             split = " (K split " + std::to_string(implicit_splits_) + " ways)";
+        if (impl_ == ConvImpl::conv1x1_wmma && conv1x1_splits_ > 1)
+            split = " (K split " + std::to_string(conv1x1_splits_) + " ways)";
         std::fprintf(stderr, "cuda: %s at batch %d%s: %s%s\n", node.c_str(), p.batch, report.c_str(),
                      conv_impl_name(impl_), split.c_str());
     }

@@ -11,6 +11,9 @@
 //   implicit_gemm  kernels/conv3x3_implicit_gemm.cu: one kernel, no im2col matrix (fp16 3x3 stride-1 pad-1
 //                convolutions without a residual input, channels a group by 32 in and 64 out); a candidate
 //                only when RESNEST_IMPLICIT_GEMM is auto or on (not yet measured on a GPU)
+//   conv1x1_wmma  kernels/split_attention_combine_conv1x1.cu without gates or pool: our wmma 1x1 convolution
+//                (fp16, C by 32, Cout by 64; bias, residual and ReLU in its epilogue, split K, a dependent
+//                launch like our other kernels); likewise only with RESNEST_IMPLICIT_GEMM
 // Each candidate is timed on the context's buffers once per layer shape and batch, and the fastest kept;
 // the winner is remembered in the algorithm cache, so a later start builds only that one.
 // EngineOptions::conv_gemm / conv_graph "on" take that way wherever it runs, "off" never try it (conv_gemm
@@ -25,6 +28,7 @@
 
 #include "conv3x3_implicit_gemm_geometry.h"
 #include "conv_algo_cache.h"
+#include "split_attention_combine_conv1x1_plan.h"
 #include "cuda/cuda_conv.h"
 #include "cuda/cuda_gemm_conv.h"
 #include "cuda/cuda_graph_conv.h"
@@ -39,9 +43,10 @@ enum class ConvImpl : int {
     cudnn_graph_per_group = 4,
     im2col_cublaslt = 5,
     im2col_cublaslt_per_group = 6,  // a grouped convolution: group-major im2col, one matmul per group (batched)
-    implicit_gemm = 7
+    implicit_gemm = 7,
+    conv1x1_wmma = 8
 };
-constexpr int kConvImpls = 8;
+constexpr int kConvImpls = 9;
 const char* conv_impl_name(ConvImpl impl);
 
 // The choice's rule over the ways timed for one node, in candidate order (cuDNN's legacy call first): the
@@ -61,6 +66,9 @@ struct ConvChoiceEnv {
     std::string implicit_gemm = "off";                     // off | auto | on (RESNEST_IMPLICIT_GEMM)
     int multiprocessors = 0;                               // the implicit GEMM's split plan fills one wave
     int* tile_arrivals = nullptr;  // the implicit GEMM's per-tile counts: zero between launches
+    // The context's programmatic-dependent-launch flag, read at each launch of our kernels (implicit_gemm,
+    // conv1x1_wmma), so that they launch as the context's other kernels do; null: ordinary launches.
+    const bool* dependent_launch = nullptr;
     int tile_arrival_slots = 0;
     bool timed_search = false;
     bool verbose = false;
@@ -112,6 +120,9 @@ class ConvNode {
     int implicit_splits_ = 1;
     bool implicit_relu_ = false;
     float* implicit_pool_ = nullptr;  // split attention's pool partials, where pool_on
+    CombineConv1x1Shape conv1x1_{};    // conv1x1_wmma: the problem (radix 1, no pool), K split, ReLU
+    int conv1x1_splits_ = 1;
+    bool conv1x1_relu_ = false;
     bool legacy_from_cache_ = false;
 };
 

@@ -6,7 +6,8 @@
 // smallest C and Cout), batches 1 and 3, with and without the residual and ReLU, at 1, 2, 4 and the planned
 // splits; outputs poisoned and guarded; each launch twice, bit for bit; the tile counts left zero. With the
 // avd pool (ResNeSt50's three such blocks, both divisor rules) and without gates as the downsample path's
-// average pool + 1x1 convolution. Small shapes in [ops] for the sanitize stage's racecheck.
+// average pool + 1x1 convolution, and without either as the runtime's wmma 1x1 convolution way. Small
+// shapes in [ops] for the sanitize stage's racecheck.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -189,6 +190,22 @@ TEST_CASE("the same kernel without gates, as the downsample path's average pool 
                                  downsample_case(14, 1024, 2048), downsample_case(7, 64, 128)})
         launches += check_combine_conv(k, {1, 3}, {1, 2});
     std::printf("cuda average pool + 1x1 convolution: %d launches checked\n", launches);
+}
+
+TEST_CASE("the same kernel without gates or pool, the wmma 1x1 convolution way, matches the CPU at each conv1 "
+          "and downsample shape", "[cuda][conv][implicit-gemm]") {
+    INFO("seed " << run_seed());
+    int launches = 0;
+    // conv1 of layers 1-4 (first block and the others), layer 1's downsample, and a ragged one.
+    for (const CombineCase& k : {CombineCase{3136, 1, 64, 64}, CombineCase{3136, 1, 256, 64},
+                                 CombineCase{3136, 1, 256, 128}, CombineCase{784, 1, 512, 128},
+                                 CombineCase{196, 1, 1024, 256}, CombineCase{49, 1, 2048, 512},
+                                 CombineCase{3136, 1, 64, 256}, CombineCase{37, 1, 96, 64}}) {
+        CombineCase plain = k;
+        plain.gated = false;
+        launches += check_combine_conv(plain, {1, 3}, {1, 4});
+    }
+    std::printf("cuda wmma 1x1 convolution: %d launches checked\n", launches);
 }
 
 // Small shapes only, for the sanitize stage's racecheck ([ops], not [conv]).

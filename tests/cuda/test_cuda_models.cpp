@@ -501,7 +501,7 @@ TEST_CASE("whole models with the implicit-GEMM kernels (RESNEST_IMPLICIT_GEMM=on
             ctx->set_input(ref.x.data(), batch);
             ctx->run_loaded(batch);
             int implicit = 0, pooling_convs = 0, pooled = 0, gate_matmuls = 0, combining_convs = 0, combined = 0,
-                avg_pool_convs = 0, avg_pools_in = 0;
+                avg_pool_convs = 0, avg_pools_in = 0, wmma_1x1 = 0;
             for (const resnest::NodeProfile& p : ctx->profile(batch, 2)) {
                 implicit += p.op.find("(implicit GEMM)") != std::string::npos;
                 pooling_convs += p.op.find("(+ split-attention pool)") != std::string::npos;
@@ -511,6 +511,7 @@ TEST_CASE("whole models with the implicit-GEMM kernels (RESNEST_IMPLICIT_GEMM=on
                 combined += p.op.find("(combine in the convolution)") != std::string::npos;
                 avg_pool_convs += p.op.find("(average pool + implicit GEMM)") != std::string::npos;
                 avg_pools_in += p.op.rfind("avg_pool2d (in the convolution)", 0) == 0;
+                wmma_1x1 += p.op.find("(wmma 1x1)") != std::string::npos;
             }
             CHECK(implicit == 17);
             // Split attention's pool in those convolutions' epilogue: at batch 1 (no extra tiles) in all 16,
@@ -524,9 +525,12 @@ TEST_CASE("whole models with the implicit-GEMM kernels (RESNEST_IMPLICIT_GEMM=on
             // And each downsample path's average pool in its 1x1 convolution (layers 2-4 of both models).
             CHECK(avg_pool_convs == 3);
             CHECK(avg_pools_in == 3);
+            // Every other 1x1 convolution (36 in each model: 16 conv1, 16 conv3, 4 downsample) on our wmma kernel.
+            CHECK(wmma_1x1 == 36 - 16 - 3);
             std::printf("cuda %s fp16 batch %d, implicit GEMM on %d convolutions, %d pooling for split attention "
-                        "(%d gates as matmuls), %d combining, %d average pools folded: max|d|/max|ref| %.3g\n", model,
-                        batch, implicit, pooled, gate_matmuls, combined, avg_pool_convs, err);
+                        "(%d gates as matmuls), %d combining, %d average pools folded, %d more 1x1 on wmma: "
+                        "max|d|/max|ref| %.3g\n", model, batch, implicit, pooled, gate_matmuls, combined, avg_pool_convs,
+                        wmma_1x1, err);
         }
     }
 }
