@@ -13,10 +13,10 @@
 //   build/kernels/lab/lab_split_attention_combine_conv1x1              # on a GPU machine
 //
 // Ways, each timed as a CUDA graph replay of 20 launches (lab::time_graph_ms):
-//   apart      the runtime's: split_attention_weighted_sum (_avg_pool; for the downsample rows avg_pool2d_nhwc)
-//              into a, then conv3 (the downsample convolution) as one cuBLASLt matmul with
-//              bias, residual and ReLU fused (GemmConvLaunch, the algorithm its timed choice would take,
-//              split-K forms included)
+//   apart      the runtime's: split_attention_weighted_sum (_avg_pool; for the downsample rows avg_pool2d_nhwc;
+//              for the conv1 rows nothing) into a, then conv3 (the downsample convolution, conv1) as one
+//              cuBLASLt matmul with bias, residual and ReLU fused (GemmConvLaunch, the algorithm its timed
+//              choice would take, split-K forms included)
 //   v1 sS      the production launcher (kernels/split_attention_combine_conv1x1.cu), one kernel: a block
 //              of 128 threads (4 warps of 32x32, wmma 16x16x16 half -> float) per 64x64 tile of
 //              (N*HW, Cout) and K split. Each K step of 32 channels, a thread forms 2 x 8 values of
@@ -26,7 +26,7 @@
 //              comes by 16-byte cp.async, two stages. The K split as kernels/conv3x3_implicit_gemm.cu's
 //              (the last block of a tile adds the float partials in split order), then bias, the residual
 //              and ReLU on the way out. Radix 1 or 2 (ResNeSt50: 2; the fast model: 1). With the avd pool
-//              (the kernel's second instantiation, 126 registers) a window's 9 x R loads are made as a is
+//              (the kernel's second instantiation, 128 registers; the first 98) a window's 9 x R loads are made as a is
 //              formed, not held across the MMAs. The split plan
 //              (split_attention_combine_conv1x1_splits: one wave, at least 4 K steps a split) is marked "*".
 // Correctness: 512 sampled outputs of every way against a double-precision reference (a rounded to half,
@@ -38,7 +38,10 @@
 // on layers 1-2 (cuBLASLt's Hopper kernels against 64x64 wmma tiles once the GPU is full). The avd blocks:
 // v1 ahead by 3-6 us at batch 1 as well (the pooled a's loads hit L2: U is 0.4-1.6 MB), behind at 32. The
 // downsample rows (the same kernel with no gates: the pool, then the block's shortcut convolution): ahead by
-// 2-5 us at batch 1, behind from batch 8 on layer 2 (its 4 cells a value, read 4 times from L2).
+// 2-5 us at batch 1, behind from batch 8 on layer 2 (its 4 cells a value, read 4 times from L2). The conv1
+// rows (neither gates nor pool: the runtime's wmma 1x1 way, "apart" being cuBLASLt alone): ahead by 1-3 us
+// at batch 1 on layers 3-4 (cuBLASLt's kernel is launch- and latency-bound there), even on layers 1-2,
+// behind from batch 8.
 //
 // Numbers and the verdict are recorded at the bottom of this file once measured on a GPU.
 #include <cublasLt.h>
@@ -66,7 +69,8 @@ struct Shape {
     const char* name;
     int h, w, radix, c, cout;  // h, w: U's
     // The average pool before the convolution (valid cells only, as the committed models' Paddle graphs):
-    // 0 none, 3 the avd pool after attention (3x3 / 2, pad 1), 2 the downsample path's (2x2 / 2, no gates).
+    // 0 none, 3 the avd pool after attention (3x3 / 2, pad 1), 2 the downsample path's (2x2 / 2, no gates);
+    // -1 neither pool nor gates: the plain 1x1 convolution (the runtime's wmma 1x1 way against cuBLASLt).
     int pool_k;
 };
 
@@ -84,7 +88,11 @@ int main() {
                             {"layer4.0 avd 14x14 R2 512->2048", 14, 14, 2, 512, 2048, 3},
                             {"layer2.0 downsample 56x56 256->512", 56, 56, 1, 256, 512, 2},
                             {"layer3.0 downsample 28x28 512->1024", 28, 28, 1, 512, 1024, 2},
-                            {"layer4.0 downsample 14x14 1024->2048", 14, 14, 1, 1024, 2048, 2}};
+                            {"layer4.0 downsample 14x14 1024->2048", 14, 14, 1, 1024, 2048, 2},
+                            {"layer1 conv1 56x56 256->64", 56, 56, 1, 256, 64, -1},
+                            {"layer2 conv1 28x28 512->128", 28, 28, 1, 512, 128, -1},
+                            {"layer3 conv1 14x14 1024->256", 14, 14, 1, 1024, 256, -1},
+                            {"layer4 conv1 7x7 2048->512", 7, 7, 1, 2048, 512, -1}};
     cudaStream_t stream;
     LAB_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     cublasLtHandle_t lt;
@@ -103,11 +111,11 @@ int main() {
     std::printf("%-37s %5s  %-9s %9s %9s  %s\n", "shape", "batch", "way", "ms", "TFLOP/s", "sampled rel err");
     for (int batch : {1, 8, 32})
         for (const Shape& sh : shapes) {
-            const int oh = sh.pool_k ? (sh.h + 1) / 2 : sh.h, ow = sh.pool_k ? (sh.w + 1) / 2 : sh.w;
+            const bool pooled = sh.pool_k > 0, gated = sh.pool_k == 0 || sh.pool_k == 3;
+            const int oh = pooled ? (sh.h + 1) / 2 : sh.h, ow = pooled ? (sh.w + 1) / 2 : sh.w;
             const int pad = sh.pool_k == 3 ? 1 : 0;
-            const bool gated = sh.pool_k != 2;
             resnest::CombineConv1x1Shape s{batch, oh * ow, sh.radix, sh.c, sh.cout};
-            if (sh.pool_k) s.pool = {sh.pool_k, 2, pad, false, sh.h, sh.w, ow};
+            if (pooled) s.pool = {sh.pool_k, 2, pad, false, sh.h, sh.w, ow};
             const lab::PoolGeometry pool{sh.h, sh.w, sh.pool_k, 2, pad, false, oh, ow};
             const int rc = s.radix * s.c;
             const std::vector<float> u =
@@ -132,7 +140,7 @@ int main() {
             // The sampled reference in double (lab_reference.h's, unit-tested against the CPU oracle), a
             // rounded to half as both ways hold it.
             const std::vector<double> a_ref =
-                sh.pool_k ? lab::split_attention_combine_avg_pool_ref(u, attn, batch, s.radix, s.c, pool)
+                pooled ? lab::split_attention_combine_avg_pool_ref(u, attn, batch, s.radix, s.c, pool)
                        : lab::split_attention_combine_ref(u, attn, batch, s.hw, s.radix, s.c);
             std::vector<float> a_half(a_ref.size());
             for (size_t i = 0; i < a_ref.size(); i++) a_half[i] = __half2float(__float2half((float)a_ref[i]));
@@ -170,7 +178,7 @@ int main() {
                 p.attrs.bias = true;
                 p.batch = batch, p.in_h = p.out_h = oh, p.in_w = p.out_w = ow, p.relu = true, p.has_z = true;
                 p.precision = resnest::Precision::fp16;
-                resnest::ConvBuffers b{da, dw, dbias_h, dbias, dz, dy, ws, ws_bytes};
+                resnest::ConvBuffers b{pooled || gated ? da : du, dw, dbias_h, dbias, dz, dy, ws, ws_bytes};
                 resnest::GemmConvLaunch gemm;
                 std::string why;
                 bool from_cache = false;
@@ -183,13 +191,13 @@ int main() {
                     } else {
                         const int k = sh.pool_k;
                         const resnest::Pool2dShape ps{batch, sh.h, sh.w, s.c, oh, ow, k, k, 2, 2, pad, pad, false};
-                        check_and_time("apart", [&] {
-                            if (!gated)
+                        check_and_time(pooled || gated ? "apart" : "cuBLASLt", [&] {
+                            if (!gated && pooled)
                                 resnest::avg_pool2d_nhwc<__half>(du, da, ps, stream);
-                            else if (sh.pool_k)
+                            else if (pooled)
                                 resnest::split_attention_weighted_sum_avg_pool<__half>(rows_u, dattn, da, s.radix, ps,
                                                                                        stream);
-                            else
+                            else if (gated)
                                 resnest::split_attention_weighted_sum<__half>(rows_u, dattn, da, batch, s.hw, s.radix,
                                                                               s.c, stream);
                             gemm.launch(lt, b, stream);
