@@ -28,7 +28,7 @@ struct CombineAvgPool {
 // u (N, HW, R*C) -> a (N, HW, C) = half(sum_r attn * u_r) -> y (N, HW, Cout) = relu?(a W^T + bias + z), as
 // one matrix product with M = N*HW rows (m = n*HW + p), K = C, and the columns of W^T; with the avd pool,
 // a = half(sum_r attn * mean over m's window of u_r) and u has N*in_h*in_w rows. The element offsets below
-// are what the kernel addresses with, and what its host test (tests/unit/test_kernel_plans.cpp) multiplies
+// are what the kernel addresses with, and what its host test (tests/unit/test_combine_conv_plan.cpp) multiplies
 // on the CPU.
 struct CombineConv1x1Shape {
     int n, hw, radix, c, cout;
