@@ -29,9 +29,9 @@ size_t split_attention_combine_conv1x1_partial_bytes(const CombineConv1x1Shape& 
 
 // Launches it: grid (tiles_m, tiles_n, splits) of 128 threads. u (N, HW, R*C) with the radix splits
 // interleaved in each row (pooled: N * in_h * in_w rows), attn (N, R*C) float or null, w (Cout, C) as
-// stored, bias (Cout) float or null, z (N, HW, Cout) or null, y (N, HW, Cout). With splits > 1: partial holds partial_bytes and arrivals s.tiles() ints,
-// zero before the launch and zero again after it. Throws resnest::Error on a shape or buffer it refuses, or
-// splits outside 1..min(16, k_steps).
+// stored, bias (Cout) float or null, z (N, HW, Cout) or null, y (N, HW, Cout). With splits > 1: partial
+// holds partial_bytes and arrivals s.tiles() ints, zero before the launch and zero again after it. Throws
+// resnest::Error on a shape or buffer it refuses, or splits outside 1..min(16, k_steps).
 void split_attention_combine_conv1x1(const __half* u, const float* attn, const __half* w, const float* bias,
                                      const __half* z, __half* y, const CombineConv1x1Shape& s, int splits, bool relu,
                                      float* partial, int* arrivals, KernelStream stream);

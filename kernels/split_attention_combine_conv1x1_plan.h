@@ -1,7 +1,8 @@
 // split_attention_combine_conv1x1_plan.h: the problem of kernels/split_attention_combine_conv1x1.cu (split
 // attention's weighted radix sum, and the avd pool where one follows it, folded into the 1x1 convolution
 // after it) and how it divides the work: 64x64 tiles of (N*HW, Cout), K (= C) in steps of 32 channels, split
-// into contiguous ranges where the tiles alone do not fill one wave. Plain C++ where not compiled by nvcc, so it is unit-tested on any machine.
+// into contiguous ranges where the tiles alone do not fill one wave. Plain C++ where not compiled by nvcc,
+// so it is unit-tested on any machine.
 #pragma once
 
 #ifdef __CUDACC__

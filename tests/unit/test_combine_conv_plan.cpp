@@ -108,7 +108,8 @@ TEST_CASE("the combine + 1x1 convolution kernel's blocks, emulated on the host, 
     };
     for (Shape s : {Shape{2, 37, 2, 64, 128}, Shape{1, 70, 1, 96, 64}, Shape{3, 20, 2, 32, 192},
                     Shape{2, 16, 2, 64, 128, avd_pool(8, 8, true)}, Shape{1, 9, 1, 32, 64, avd_pool(5, 5, false)},
-                    Shape{2, 25, 2, 32, 64, avd_pool(9, 10, false)}, Shape{1, 9, 2, 64, 64, {2, 2, 0, false, 5, 5, 3}}}) {
+                    Shape{2, 25, 2, 32, 64, avd_pool(9, 10, false)},
+                    Shape{1, 9, 2, 64, 64, {2, 2, 0, false, 5, 5, 3}}}) {
         REQUIRE(s.fits());
         const int rc = s.radix * s.c;
         const std::vector<float> u =
