@@ -13,7 +13,8 @@
 #                   implicit-GEMM variants added since (QUICK leaves out the rows two calls have measured),
 #                   and ~270 s with the two grouped-convolution labs and the combine + conv3 lab); give the
 #                   first DEADLINE_S=480:
-#                   STAGES="tests bench torch variants profile", then, while the machine is still warm,
+#                   STAGES="tests bench torch implicit profile variants" (the deadline cuts the last first),
+#                   then, while the machine is still warm,
 #                   STAGES="coldstart lab parity sanitize".
 #   DEADLINE_S=N    stop starting stages N seconds after the script began, and cut a stage's own limit to
 #                   what is left (10 s kept for the summary), so a call under an outer time limit still
@@ -33,9 +34,10 @@
 #             every convolution on cuDNN (--conv-gemm off), with the choice timing back to back
 #             (RESNEST_CHOICE_TIMING=launches) and without split-K (RESNEST_SPLIT_K=off); both models in fp16
 #             with the row-lanes attention pool (RESNEST_ATTENTION_POOL=row-lanes); ResNeSt50 fp16 with its
-#             radix splits apart (RESNEST_RADIX_SPLIT=196 and all) and with the implicit-GEMM 3x3
-#             convolution timed beside the other ways (RESNEST_IMPLICIT_GEMM=auto); both models in fp32
+#             radix splits apart (RESNEST_RADIX_SPLIT=196 and all); both models in fp32
 #             with tf32/fp16's 128 MiB convolution workspace, ResNeSt50 fp16 with 384 MiB and fp32's 1024 MiB
+#   implicit  both models in fp16 with our GEMM kernels and their folds timed beside the other ways
+#             (RESNEST_IMPLICIT_GEMM=auto)
 #   profile   profiles in fp16 and fp32 at batches 1, 8 and 128, with every convolution's ways timed afresh
 #             and logged (--verbose, no cache)
 #   lab       every kernel lab executable found in BIN (kernels/lab/: versions, correctness, timing sweep)
@@ -57,7 +59,7 @@ BIN=${BIN:-build}
 RESNEST=$BIN/resnest
 TESTS=$BIN/resnest_cuda_tests
 [[ -x $TESTS ]] || TESTS=$BIN/tests/resnest_cuda_tests
-STAGES=${STAGES:-"tests parity sanitize coldstart bench variants profile torch lab"}
+STAGES=${STAGES:-"tests parity sanitize coldstart bench implicit variants profile torch lab"}
 PY=${PYTHON:-python3}
 CUDNN_VENV=/opt/torch/.venv/lib/python3.12/site-packages/nvidia/cudnn/lib
 [[ -d $CUDNN_VENV ]] && export LD_LIBRARY_PATH=$CUDNN_VENV:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}
@@ -206,21 +208,24 @@ run_variants() {
             --model models/resnest50.json --random-weights --backend cuda --precision fp16 --batch 1,8,32,128 \
             --iters "$(L 100 50)" --json "$OUT_DIR/radix_split_${split}_resnest50_fp16.json"
     done
-    # The implicit-GEMM 3x3 convolution timed beside the other ways (RESNEST_IMPLICIT_GEMM=auto, not yet
-    # measured; its lab and GPU tests run in the same call): what one kernel instead of im2col + matmul
-    # gives the whole forward pass, above all at batch 1.
-    # The fast model too (16 weighted sums and 3 downsample pools folded where they win, like ResNeSt50's).
-    for m in resnest50 resnest50_fast_1s1x64d; do
-        stage "bench_${m}_fp16_implicit_gemm" "$(L 120 30)" env RESNEST_IMPLICIT_GEMM=auto "$RESNEST" bench \
-            --model models/$m.json --random-weights --backend cuda --precision fp16 --batch 1,8,32,128 \
-            --iters "$(L 100 50)" --verbose --json "$OUT_DIR/implicit_gemm_${m}_fp16.json"
-    done
     # fp16 at 384 MiB of workspace: the memory the planner freed (about 245 MiB at batch 128) buys workspace;
     # which share of the 1024 MiB gain (5.837 against 6.066 ms at 6ebbad4) does 384 MiB keep, within half of
     # PyTorch's memory?
     stage bench_resnest50_fp16_conv_workspace_384 "$(L 120 30)" "$RESNEST" bench --model models/resnest50.json \
         --random-weights --backend cuda --precision fp16 --conv-workspace 384 --batch 1,8,32,128 \
         --iters "$(L 100 50)" --json "$OUT_DIR/conv_workspace_384_resnest50_fp16.json"
+}
+
+run_implicit() {
+    # Our fp16 GEMM kernels timed beside the other ways (RESNEST_IMPLICIT_GEMM=auto, not yet measured; their
+    # labs and GPU tests run in the same call): the implicit-GEMM 3x3 and wmma 1x1 convolutions and the folds
+    # into them (split attention's pool and weighted sum, the avd and downsample pools), both models: what
+    # they give the whole forward pass, above all at batch 1, and whether they become the default.
+    for m in resnest50 resnest50_fast_1s1x64d; do
+        stage "bench_${m}_fp16_implicit_gemm" "$(L 120 30)" env RESNEST_IMPLICIT_GEMM=auto "$RESNEST" bench \
+            --model models/$m.json --random-weights --backend cuda --precision fp16 --batch 1,8,32,128 \
+            --iters "$(L 100 50)" --verbose --json "$OUT_DIR/implicit_gemm_${m}_fp16.json"
+    done
 }
 
 run_profile() {
@@ -275,8 +280,8 @@ run_lab() {
 # Stages run in the order STAGES lists them.
 for s in $STAGES; do
     case $s in
-        tests | parity | sanitize | coldstart | bench | variants | profile | torch | lab) "run_$s" ;;
-        *) echo "device_check: unknown stage '$s' (use tests parity sanitize coldstart bench variants profile torch lab)"; exit 2 ;;
+        tests | parity | sanitize | coldstart | bench | implicit | variants | profile | torch | lab) "run_$s" ;;
+        *) echo "device_check: unknown stage '$s' (use tests parity sanitize coldstart bench implicit variants profile torch lab)"; exit 2 ;;
     esac
 done
 
