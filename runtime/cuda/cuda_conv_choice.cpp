@@ -163,8 +163,8 @@ void ConvNode::pool_off(const ConvChoiceEnv& env) {
     implicit_pool_ = nullptr;
 }
 
-void ConvNode::launch(const ConvChoiceEnv& env) const {
-    const KernelStream ours(env.stream, env.dependent_launch && *env.dependent_launch);
+void ConvNode::launch(const ConvChoiceEnv& env, bool ordinary) const {
+    const KernelStream ours(env.stream, !ordinary && env.dependent_launch && *env.dependent_launch);
     switch (impl_) {
         case ConvImpl::cudnn:
         case ConvImpl::cudnn_dense: legacy_->launch(env.cudnn, buffers_, env.stream); break;
@@ -188,7 +188,7 @@ void ConvNode::launch(const ConvChoiceEnv& env) const {
 }
 
 float ConvNode::time(const ConvChoiceEnv& env) const {
-    return mean_launch_ms(env.stream, 5, [&] { launch(env); }, "convolution choice");
+    return mean_launch_ms(env.stream, 5, [&] { launch(env, /*ordinary=*/true); }, "convolution choice");
 }
 
 void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const ConvBuffers& grouped,

@@ -87,7 +87,9 @@ class ConvNode {
     // the filter as the graph has it; `dense`, for grouped convolutions, with the dense filter.
     void prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const ConvBuffers& grouped,
                  const ConvBuffers* dense, const ConvChoiceEnv& env, const std::string& node);
-    void launch(const ConvChoiceEnv& env) const;
+    // Our kernels launch as dependent launches where env's flag says so, unless `ordinary` (the choice's
+    // timing, which runs before the context's fallback to ordinary launches could catch a refusal).
+    void launch(const ConvChoiceEnv& env, bool ordinary = false) const;
 
     // Split attention's pool in the implicit GEMM's epilogue (conv3x3_implicit_gemm.cuh): the chosen way must
     // be implicit_gemm, its output channels split `radix` ways by 64, and the image-by-image tiling within
