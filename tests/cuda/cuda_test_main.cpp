@@ -7,6 +7,8 @@
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
+#include "../catch_session.h"
+
 #include <cstdio>
 #include <string>
 
@@ -36,11 +38,5 @@ int main(int argc, char** argv) {
     resnest::DeviceInfo d = resnest::cuda_device_info(0);
     std::printf("resnest_cuda_tests: %s (sm_%d%d), driver %d, cuDNN %d\n", d.name.c_str(), d.cc_major, d.cc_minor,
                 d.driver_version, d.cudnn_version);
-    // Every test case must assert something: one that runs no assertion fails (tests/unit/main.cpp alike).
-    Catch::Session session;
-    const int rc = session.applyCommandLine(argc, argv);
-    if (rc != 0) return rc;
-    Catch::ConfigData& config = session.configData();
-    config.warnings = static_cast<Catch::WarnAbout::What>(config.warnings | Catch::WarnAbout::NoAssertions);
-    return session.run();
+    return run_catch_session_asserting(argc, argv);  // a case that runs no assertion fails
 }

@@ -155,17 +155,27 @@ int check_combine_conv(const CombineCase& k, std::initializer_list<int> batches,
     return launches;
 }
 
+// Each case checked at those batches and split counts; the launches.
+int check_each(std::initializer_list<CombineCase> cases, std::initializer_list<int> batches,
+               std::initializer_list<int> splits_list) {
+    int launches = 0;
+    for (const CombineCase& k : cases) launches += check_combine_conv(k, batches, splits_list);
+    return launches;
+}
+
+// The plain 1x1 convolution: neither gates nor pool (the runtime's wmma 1x1 way).
+CombineCase plain_case(int hw, int c, int cout) { return {hw, 1, c, cout, {}, false}; }
+
 }  // namespace
 
 TEST_CASE("split attention's weighted sum folded into the 1x1 convolution after it matches the CPU at every conv3 "
           "shape, at every split", "[cuda][conv][implicit-gemm]") {
     INFO("seed " << run_seed());
-    int launches = 0;
-    for (const CombineCase& k : {CombineCase{3136, 2, 64, 256}, CombineCase{784, 2, 128, 512},
-                                 CombineCase{196, 2, 256, 1024}, CombineCase{49, 2, 512, 2048},
-                                 CombineCase{3136, 1, 64, 256}, CombineCase{49, 1, 512, 2048},
-                                 CombineCase{37, 2, 32, 64}, CombineCase{100, 1, 96, 192}})
-        launches += check_combine_conv(k, {1, 3}, {1, 2, 4});
+    const int launches = check_each({CombineCase{3136, 2, 64, 256}, CombineCase{784, 2, 128, 512},
+                                     CombineCase{196, 2, 256, 1024}, CombineCase{49, 2, 512, 2048},
+                                     CombineCase{3136, 1, 64, 256}, CombineCase{49, 1, 512, 2048},
+                                     CombineCase{37, 2, 32, 64}, CombineCase{100, 1, 96, 192}},
+                                    {1, 3}, {1, 2, 4});
     std::printf("cuda split-attention combine + 1x1 convolution: %d launches checked\n", launches);
 }
 
@@ -174,9 +184,9 @@ TEST_CASE("the fold with ResNeSt50's avd pool after attention matches the CPU at
     INFO("seed " << run_seed());
     int launches = 0;
     for (bool include_pad : {true, false})
-        for (const CombineCase& k : {avd_case(56, 2, 128, 512, include_pad), avd_case(28, 2, 256, 1024, include_pad),
-                                     avd_case(14, 2, 512, 2048, include_pad), avd_case(9, 1, 32, 64, include_pad)})
-            launches += check_combine_conv(k, {1, 3}, {1, 2});
+        launches += check_each({avd_case(56, 2, 128, 512, include_pad), avd_case(28, 2, 256, 1024, include_pad),
+                                avd_case(14, 2, 512, 2048, include_pad), avd_case(9, 1, 32, 64, include_pad)},
+                               {1, 3}, {1, 2});
     // A ceil-mode 2x2 window (its last row and column clipped to one cell).
     launches += check_combine_conv(CombineCase{9, 2, 64, 64, {2, 2, 0, false, 5, 5, 3}}, {2}, {1});
     std::printf("cuda split-attention combine + avd pool + 1x1 convolution: %d launches checked\n", launches);
@@ -185,26 +195,20 @@ TEST_CASE("the fold with ResNeSt50's avd pool after attention matches the CPU at
 TEST_CASE("the same kernel without gates, as the downsample path's average pool and 1x1 convolution, matches the "
           "CPU at each such block", "[cuda][conv][implicit-gemm]") {
     INFO("seed " << run_seed());
-    int launches = 0;
-    for (const CombineCase& k : {downsample_case(56, 256, 512), downsample_case(28, 512, 1024),
-                                 downsample_case(14, 1024, 2048), downsample_case(7, 64, 128)})
-        launches += check_combine_conv(k, {1, 3}, {1, 2});
+    const int launches = check_each({downsample_case(56, 256, 512), downsample_case(28, 512, 1024),
+                                     downsample_case(14, 1024, 2048), downsample_case(7, 64, 128)},
+                                    {1, 3}, {1, 2});
     std::printf("cuda average pool + 1x1 convolution: %d launches checked\n", launches);
 }
 
 TEST_CASE("the same kernel without gates or pool, the wmma 1x1 convolution way, matches the CPU at each conv1 "
           "and downsample shape", "[cuda][conv][implicit-gemm]") {
     INFO("seed " << run_seed());
-    int launches = 0;
     // conv1 of layers 1-4 (first block and the others), layer 1's downsample, and a ragged one.
-    for (const CombineCase& k : {CombineCase{3136, 1, 64, 64}, CombineCase{3136, 1, 256, 64},
-                                 CombineCase{3136, 1, 256, 128}, CombineCase{784, 1, 512, 128},
-                                 CombineCase{196, 1, 1024, 256}, CombineCase{49, 1, 2048, 512},
-                                 CombineCase{3136, 1, 64, 256}, CombineCase{37, 1, 96, 64}}) {
-        CombineCase plain = k;
-        plain.gated = false;
-        launches += check_combine_conv(plain, {1, 3}, {1, 4});
-    }
+    const int launches = check_each({plain_case(3136, 64, 64), plain_case(3136, 256, 64), plain_case(3136, 256, 128),
+                                     plain_case(784, 512, 128), plain_case(196, 1024, 256), plain_case(49, 2048, 512),
+                                     plain_case(3136, 64, 256), plain_case(37, 96, 64)},
+                                    {1, 3}, {1, 4});
     std::printf("cuda wmma 1x1 convolution: %d launches checked\n", launches);
 }
 
