@@ -10,6 +10,7 @@
 #ifdef RESNEST_HAVE_CUDA
 #include "cuda/cuda_backend.h"
 #endif
+#include "fusion_pairs.h"
 #include "graph.h"
 #include "passes.h"
 #include "planner.h"
@@ -97,6 +98,7 @@ ModelSummary inspect_runtime_graph(const std::string& graph_path, Precision prec
     s.params = 0;  // what the rewritten nodes hold (folded biases in place of BN gamma and beta)
     for (const NodeSummary& n : s.nodes) s.params += n.params;
     s.passes = std::move(log);
+    if (precision == Precision::fp16) s.folds = conv_fold_candidates(graph);
     return s;
 }
 

@@ -64,6 +64,24 @@ std::vector<ExtraRead> conv1x1_fold_reads(const Graph& g) {
     return reads;
 }
 
+std::vector<std::string> conv_fold_candidates(const Graph& g) {
+    std::vector<std::string> lines;
+    auto add = [&](int i, const char* what, int j) {
+        lines.push_back(g.nodes[(size_t)i].name + ": " + what + " into " + g.nodes[(size_t)j].name);
+    };
+    for (int i = 0; i < (int)g.nodes.size(); i++) {
+        const Node& n = g.nodes[(size_t)i];
+        if (n.op == OpType::split_attention) {
+            const int w = conv_writing_split_attention_input(g, i), r = conv_reading_split_attention_output(g, i);
+            if (w >= 0) add(i, "pool", w);
+            if (r >= 0) add(i, n.attn.fused_avg_pool ? "weighted sum + avd pool" : "weighted sum", r);
+        }
+        const int p = conv_reading_avg_pool_output(g, i);
+        if (p >= 0) add(i, "average pool", p);
+    }
+    return lines;
+}
+
 bool tensor_kept_between(const Graph& g, const MemoryPlan& plan, int t, int after, int through) {
     const int64_t begin = plan.offset[(size_t)t], end = begin + plan.bytes[(size_t)t];
     if (begin < 0) return false;

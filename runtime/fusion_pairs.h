@@ -10,6 +10,7 @@
 // shared by every split-attention node, so no other split-attention node may run between the pair.
 // Whether a pair is taken at a batch size is the backend's choice (shapes, the convolution's way, timing).
 #pragma once
+#include <string>
 #include <vector>
 
 #include "graph.h"
@@ -35,6 +36,11 @@ int conv_reading_avg_pool_output(const Graph& g, int i);
 // input) read by that convolution, past the node it folds. A memory plan made with them (plan_memory's
 // extra_reads) keeps that tensor until then.
 std::vector<ExtraRead> conv1x1_fold_reads(const Graph& g);
+
+// Every fold above in the graph, one line each, in node order: "<node>: <what> into <conv>", <what> being
+// "pool" (split attention's, into the convolution writing U: only where that runs as the implicit GEMM),
+// "weighted sum" (+ " + avd pool" where one is fused) or "average pool". For `resnest inspect --passes`.
+std::vector<std::string> conv_fold_candidates(const Graph& g);
 
 // Whether tensor t's bytes in `plan` survive from node `after` through node `through`: no node in
 // (after, through] writes an output whose block overlaps t's (what a fold may rely on before it reads t there).

@@ -26,7 +26,8 @@ static const char* kInspectHelp =
     "                  the rewrites; needs no GPU; params then counts what the rewritten nodes hold\n"
     "  --precision P   with --passes: fp32, tf32 or fp16 (default fp16; only the input padding differs)\n"
     "  --json          print one JSON object instead (keys: name, graph, input_shape, params, macs,\n"
-    "                  arena_bytes_batch1, node_count, nodes, weights; with --passes also precision, passes)\n";
+    "                  arena_bytes_batch1, node_count, nodes, weights; with --passes also precision, passes,\n"
+    "                  folds: where our fp16 kernels may take a node into a convolution)\n";
 
 static std::string with_commas(long long v) {
     std::string s = std::to_string(v), out;
@@ -75,6 +76,7 @@ int cmd_inspect(int argc, char** argv) {
         if (passes) {
             j["precision"] = resnest::precision_name(precision);
             j["passes"] = s.passes;
+            j["folds"] = s.folds;
         }
         j["nodes"] = nlohmann::json::array();
         for (const auto& n : s.nodes)
@@ -103,6 +105,17 @@ int cmd_inspect(int argc, char** argv) {
         for (const auto& p : per_pass) counts += (counts.empty() ? "" : ", ") + p.first + " " + std::to_string(p.second);
         std::printf("graph      as the CUDA backend runs it at %s, after %zu rewrites (%s)\n",
                     resnest::precision_name(precision), s.passes.size(), counts.c_str());
+    }
+    if (passes && !s.folds.empty()) {
+        std::map<std::string, int> per_kind;  // "layer1.0.conv2.attn: pool into ..." -> pool
+        for (const std::string& line : s.folds) {
+            const size_t at = line.find(": ") + 2;
+            per_kind[line.substr(at, line.find(" into ") - at)]++;
+        }
+        std::string counts;
+        for (const auto& k : per_kind) counts += (counts.empty() ? "" : ", ") + k.first + " " + std::to_string(k.second);
+        std::printf("folds      %zu our fp16 kernels may make with RESNEST_IMPLICIT_GEMM (%s; --json lists them)\n",
+                    s.folds.size(), counts.c_str());
     }
     std::printf("nodes      %zu\n", s.nodes.size());
     std::printf("params     %s %s\n", with_commas(s.params).c_str(), passes ? "held by the rewritten nodes" : "trainable");

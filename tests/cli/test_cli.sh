@@ -83,6 +83,26 @@ assert sum(o.startswith('conv2d+bias+residual') for o in got) == add
 assert got.count('split_attention+avg_pool2d') == avd and sum(o.startswith('split_attention') for o in got) == attn
 assert len(j['passes']) == bn + attn + relu + add + avd + $4 + ('$2' != 'fp32'), len(j['passes'])
 assert abs(j['macs'] - sum(n['macs'] for n in j['nodes'])) == 0 and j['macs'] > 0
+# Our fp16 kernels' folds (none in other precisions): per unsplit attention its pool into the convolution
+# before it and its weighted sum (with its avd pool) into conv3; each other average pool read by a 1x1
+# convolution alone (the downsample path's) into that convolution.
+consumers = {}
+for n in m['nodes']:
+    for t in n['inputs']:
+        consumers.setdefault(t, []).append(n)
+pool_into_1x1 = sum(1 for n in m['nodes'] if n['op'] == 'avg_pool2d' and producer.get(n['inputs'][0]) != 'split_attention'
+                    and [c['op'] for c in consumers[n['outputs'][0]]] == ['conv2d']
+                    and consumers[n['outputs'][0]][0]['attrs']['kernel'] == 1)
+kinds = [f.split(': ', 1)[1].split(' into ')[0] for f in j['folds']]
+unsplit = attn - $4
+avd_unsplit = kinds.count('weighted sum + avd pool')  # with blocks split, some avd blocks among them
+expect = {'pool': unsplit, 'weighted sum': unsplit - avd_unsplit, 'weighted sum + avd pool': avd_unsplit,
+          'average pool': pool_into_1x1}
+if '$2' != 'fp16':
+    assert j['folds'] == [], j['folds']
+else:
+    assert {k: kinds.count(k) for k in expect} == expect and len(kinds) == sum(expect.values()), (kinds, expect)
+    assert pool_into_1x1 == 3 and avd_unsplit <= avd and (avd_unsplit == avd or $4 > 0)
 " 2>>"$TMP/err"; then ok; else bad "inspect --passes $1 $2 $3: $(cat "$TMP/err")"; fi
 }
 check_passes resnest50 fp16 off 0
@@ -92,6 +112,7 @@ check_passes resnest50_fast_1s1x64d_torch tf32 off 0
 expect 2 "--precision describes the rewritten graph: use it with --passes" -- "$BIN" inspect "$TINY.json" --precision fp16
 expect 1 "unknown precision 'fp8'" -- "$BIN" inspect "$TINY.json" --passes --precision fp8
 expect 0 "graph      as the CUDA backend runs it at fp16, after .* rewrites \\(fold_batch_norm" -- "$BIN" inspect "$TINY.json" --passes
+expect 0 "folds      35 our fp16 kernels may make with RESNEST_IMPLICIT_GEMM \\(average pool 3, pool 16, weighted sum 13, weighted sum \\+ avd pool 3" -- "$BIN" inspect "$SRC/models/resnest50.json" --passes
 expect 0 "405 tensors checked|tensors checked" -- "$BIN" inspect "$TINY.json" --weights "$TINY.safetensors"
 
 # --- run: logits match timm's fixture, whole batch and one image at a time

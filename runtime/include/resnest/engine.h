@@ -85,6 +85,11 @@ struct ModelSummary {
     int64_t weight_tensors = 0;         // tensors the graph names in the weight file
     std::vector<NodeSummary> nodes;     // in execution order
     std::vector<std::string> passes;    // inspect_runtime_graph: the rewrites, one line each
+    // inspect_runtime_graph in fp16: where our GEMM kernels may take a node's work into a convolution
+    // (RESNEST_IMPLICIT_GEMM auto or on; whether they do is timed at each batch size), one line each:
+    // "<node>: <what> into <conv>" with <what> "pool", "weighted sum", "weighted sum + avd pool" or
+    // "average pool".
+    std::vector<std::string> folds;
 };
 
 // Loads and validates a graph (no weights): counts, shapes and the memory plan.
@@ -94,7 +99,7 @@ ModelSummary inspect_model(const std::string& graph_path);
 // residual adds and ReLUs fused into convolutions, the avd pool into split attention, RESNEST_RADIX_SPLIT,
 // the input's channels padded for fp16 / tf32), applied with seeded weights since no rewrite depends on
 // the values. Fused nodes name their parts ("conv2d+bias+residual+relu"); params counts what the nodes hold;
-// `passes` has one line per rewrite. Needs no GPU.
+// `passes` has one line per rewrite, `folds` one per fold our fp16 kernels may make. Needs no GPU.
 ModelSummary inspect_runtime_graph(const std::string& graph_path, Precision precision);
 
 struct WeightsReport {
