@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "channel_affine.cuh"
+#include "conv_stem_direct_nchw.cuh"
 #include "cuda/cuda_check.h"
 #include "global_avg_pool.cuh"
 #include "layout_convert.cuh"
@@ -223,13 +224,8 @@ void CudaContext::forward(int batch, BatchState& state, std::vector<cudaEvent_t>
             CUDA_CHECK(cudaEventRecord((*events)[i], stream_));
     };
     const Graph& g = engine_->graph();
-    const Shape& in = g.input_shape;
-    const int c = (int)in[0], c_padded = (int)g.tensors[g.input].shape[0], hw = (int)(in[1] * in[2]);
     const bool half = engine_->options().precision == Precision::fp16;
-    if (half)
-        nchw_float_to_nhwc<__half>(input_f_, (__half*)tensor(g.input), batch, c, c_padded, hw, launch_);
-    else
-        nchw_float_to_nhwc<float>(input_f_, (float*)tensor(g.input), batch, c, c_padded, hw, launch_);
+    if (!state.stem) input_to_nhwc(batch);  // else the first convolution reads input_f_ itself
     for (size_t i = 0; i < g.nodes.size(); i++) {
         if (events) record(i);
         run_node_stored(i, batch, state);
@@ -246,6 +242,24 @@ void CudaContext::forward(int batch, BatchState& state, std::vector<cudaEvent_t>
         nhwc_to_nchw_float<__half>((const __half*)tensor(out), output_f_, batch, (int)os[0], out_hw, launch_);
     else
         nhwc_to_nchw_float<float>((const float*)tensor(out), output_f_, batch, (int)os[0], out_hw, launch_);
+}
+
+// The NCHW float input into the graph's NHWC input tensor, its channels padded as the graph says.
+void CudaContext::input_to_nhwc(int batch) {
+    const Graph& g = engine_->graph();
+    const Shape& in = g.input_shape;
+    const int c = (int)in[0], c_padded = (int)g.tensors[g.input].shape[0], hw = (int)(in[1] * in[2]);
+    if (engine_->options().precision == Precision::fp16)
+        nchw_float_to_nhwc<__half>(input_f_, (__half*)tensor(g.input), batch, c, c_padded, hw, launch_);
+    else
+        nchw_float_to_nhwc<float>(input_f_, (float*)tensor(g.input), batch, c, c_padded, hw, launch_);
+}
+
+void CudaContext::launch_stem(const StemConvLaunch& c) {
+    if (engine_->options().precision == Precision::fp16)
+        conv_stem_direct_nchw<__half>(input_f_, (const __half*)c.w, c.bias, (__half*)c.y, c.s, c.relu, launch_);
+    else
+        conv_stem_direct_nchw<float>(input_f_, (const float*)c.w, c.bias, (float*)c.y, c.s, c.relu, launch_);
 }
 
 // run_node and pool_and_gate in the engine's storage type.
@@ -275,7 +289,9 @@ void CudaContext::run_node(size_t i, int batch, BatchState& state) {
     const long long count = (long long)batch * shape_numel(xs);
     switch (n.op) {
         case OpType::conv2d:
-            if (state.combine_conv[i])
+            if (state.stem && state.stem->node == i)
+                launch_stem(*state.stem);
+            else if (state.combine_conv[i])
                 launch_combine_conv(*state.combine_conv[i]);
             else
                 state.convs[i]->launch(env_);

@@ -29,6 +29,7 @@
 #include "cuda/cuda_gate_gemm.h"
 #include "cuda/cuda_timing.h"
 #include "kernel_stream.h"
+#include "conv_stem_direct_nchw_plan.h"
 #include "split_attention_combine_conv1x1_plan.h"
 #include "split_attention_gate.cuh"
 #include "split_attention_rows.cuh"
@@ -55,6 +56,17 @@ struct CombineConvLaunch {
     __half* y = nullptr;          // (N, HW, Cout)
 };
 
+// The network's first convolution computed from the NCHW float input (kernels/conv_stem_direct_nchw.cuh), in
+// place of the layout conversion and the convolution's way: its node, problem and buffers.
+struct StemConvLaunch {
+    size_t node = 0;
+    StemConvShape s{};
+    bool relu = false;
+    const void* w = nullptr;      // (Cout, k, k, Cp) in the storage type
+    const float* bias = nullptr;  // (Cout) or null
+    void* y = nullptr;            // (N, OH, OW, Cout) in the storage type
+};
+
 // Everything a context prepared for one batch size.
 struct BatchState {
     std::vector<std::unique_ptr<ConvNode>> convs;  // per node; null for other ops
@@ -68,6 +80,7 @@ struct BatchState {
     // run; -1 where it runs. Per convolution node: that launch, or null.
     std::vector<int> folded_in_conv;
     std::vector<std::unique_ptr<CombineConvLaunch>> combine_conv;
+    std::unique_ptr<StemConvLaunch> stem;  // where the first convolution reads the NCHW input itself
     std::vector<std::unique_ptr<GateGemmLaunch>> gate_gemm;  // per node whose gate may run as matmuls
     CapturedGraph captured;                        // the forward pass, replayed by later runs
     int capture_retries = 0;  // runs that try the capture again (after invalidations by another thread)
@@ -110,6 +123,9 @@ class CudaContext : public Context {
     void plan_pools_in_convs(int batch, BatchState& state);     // cuda_context_fusions.cpp
     void plan_combines_in_convs(int batch, BatchState& state);  // likewise
     std::unique_ptr<CombineConvLaunch> conv1x1_fold(size_t i, size_t j, int batch, std::string* op);
+    void plan_stem_direct(int batch, BatchState& state);  // cuda_context_fusions.cpp
+    void input_to_nhwc(int batch);                         // the layout conversion the forward pass begins with
+    void launch_stem(const StemConvLaunch& c);
     void choose_gate(size_t i, int batch, BatchState& state);
     void choose_linear(size_t i, int batch, BatchState& state);
     int cached_choice(const std::string& key, int count, std::string* opaque = nullptr) const;

@@ -3,8 +3,9 @@
 // - the pool into the epilogue of the implicit-GEMM convolution that writes U (ConvNode::pool_on);
 // - the weighted sum (with the avd pool after it, where there is one) into the 1x1 convolution that reads it
 //   (kernels/split_attention_combine_conv1x1.cuh);
-// and an average pool (the downsample path's) into the 1x1 convolution that reads it, by the same kernel.
-// Both are our own kernels, taken only where RESNEST_IMPLICIT_GEMM is auto (where they win) or on.
+// and an average pool (the downsample path's) into the 1x1 convolution that reads it, by the same kernel;
+// and the input's layout conversion into the first convolution (kernels/conv_stem_direct_nchw.cuh).
+// All are our own kernels, taken only where RESNEST_IMPLICIT_GEMM is auto (where they win) or on.
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -12,6 +13,7 @@
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_context.h"
 #include "fusion_pairs.h"
+#include "conv_stem_direct_nchw.cuh"
 #include "split_attention_combine_conv1x1.cuh"
 
 namespace resnest {
@@ -143,6 +145,76 @@ void CudaContext::plan_combines_in_convs(int batch, BatchState& state) {
         state.folded_in_conv[i] = j;
         state.combine_conv[(size_t)j] = std::move(c);
     }
+}
+
+// Whether the first convolution reads the NCHW float input itself (the layout conversion then does not
+// run): where the graph's input has that one reader, a convolution of one group, square window and no
+// dilation or residual that the kernel takes; with RESNEST_IMPLICIT_GEMM=on always, with auto where it beats
+// the conversion and the convolution's chosen way together (cached like the folds above). Any precision.
+void CudaContext::plan_stem_direct(int batch, BatchState& state) {
+    state.stem.reset();
+    const std::string& mode = engine_->implicit_gemm_mode();
+    if (mode == "off") return;
+    const Graph& g = engine_->graph();
+    const TensorInfo& in = g.tensors[(size_t)g.input];
+    if (in.consumers.size() != 1) return;
+    const size_t j = (size_t)in.consumers[0];
+    const Node& n = g.nodes[j];
+    const Conv2dAttrs& a = n.conv;
+    if (n.op != OpType::conv2d || n.inputs.size() != 1 || !state.convs[j] || a.groups != 1 || a.dilation_h != 1 ||
+        a.dilation_w != 1 || a.kernel_h != a.kernel_w || a.stride_h != a.stride_w || a.pad_h != a.pad_w)
+        return;
+    const Shape& out = g.tensors[(size_t)n.output].shape;  // (Cout, OH, OW)
+    const ConvBuffers b = conv_buffers(j, false);
+    auto c = std::make_unique<StemConvLaunch>();
+    c->node = j;
+    c->s = {batch, (int)g.input_shape[0], (int)g.input_shape[1], (int)g.input_shape[2], (int)in.shape[0],
+            a.out_channels, a.kernel_h, a.stride_h, a.pad_h, (int)out[1], (int)out[2]};
+    c->relu = n.fused_relu, c->w = b.w, c->bias = a.bias ? b.bias_f : nullptr, c->y = b.y;
+    const bool verbose = engine_->options().verbose;
+    const std::string refusal = conv_stem_direct_nchw_refusal(c->s, c->y);
+    if (!refusal.empty()) {
+        if (verbose) std::fprintf(stderr, "cuda: %s: not from the NCHW input: %s\n", n.name.c_str(), refusal.c_str());
+        return;
+    }
+    bool direct = mode == "on";
+    std::string how = "forced on (RESNEST_IMPLICIT_GEMM=on)";
+    if (!direct) {
+        const StemConvShape& s = c->s;
+        const std::string key = op_algo_key(
+            key_parts(batch), "stem direct from nchw c" + std::to_string(s.c) + " cp" + std::to_string(s.cin_padded) +
+                                  " " + std::to_string(s.h) + "x" + std::to_string(s.w) + " cout" +
+                                  std::to_string(s.cout) + " k" + std::to_string(s.k) + "s" +
+                                  std::to_string(s.stride) + "p" + std::to_string(s.pad) + (c->relu ? " relu" : "") +
+                                  " way " + std::to_string((int)state.convs[j]->impl()));
+        const int cached = cached_choice(key, 2);
+        if (cached >= 0) {
+            direct = cached == 1, how = "cached";
+        } else {
+            try {
+                const float apart = mean_launch_ms(stream_, 5, [&] {
+                    input_to_nhwc(batch);
+                    state.convs[j]->launch(env_);
+                }, n.name);
+                const float fused = mean_launch_ms(stream_, 5, [&] { launch_stem(*c); }, n.name);
+                direct = fused < apart;
+                char line[96];
+                std::snprintf(line, sizeof(line), "%.4f ms against %.4f ms apart", fused, apart);
+                how = line;
+            } catch (const Error& e) {  // optional, like the folds: skipped with a warning
+                if (launch_.dependent_launch && dynamic_cast<const KernelLaunchError*>(&e)) throw;
+                throw_if_device_faulted(stream_, n.name);
+                std::fprintf(stderr, "resnest: warning: %s: reading the NCHW input directly skipped: %s\n",
+                             n.name.c_str(), e.what());
+                return;
+            }
+            engine_->cache().insert(key, {direct ? 1 : 0, 0, 0, ""});
+        }
+    }
+    if (verbose)
+        std::fprintf(stderr, "cuda: %s at batch %d: %s the NCHW input (%s)\n", n.name.c_str(), batch,
+                     direct ? "directly from" : "after converting", how.c_str());
+    if (direct) state.stem = std::move(c);
 }
 
 }  // namespace resnest

@@ -73,6 +73,7 @@ BatchState& CudaContext::prepare(int batch) {
             }
         }
         plan_combines_in_convs(batch, *state);
+        plan_stem_direct(batch, *state);
         CUDA_CHECK(cudaStreamSynchronize(stream_));
         t_convs = std::chrono::steady_clock::now();
         run_and_capture(batch, *state);
@@ -110,8 +111,9 @@ BatchState& CudaContext::prepare(int batch) {
         std::fprintf(stderr, "cuda: batch %d prepared: convolutions on %s (%d of the cuBLASLt ones split-K; %d legacy "
                      "searches answered by the cache; split attention's pool in %ld implicit GEMMs' epilogue, its "
                      "combine in %ld 1x1 convolutions; %ld average pools in 1x1 convolutions); programmatic "
-                     "dependent launch %s%s\n", batch, ways.c_str(), state->split_k, state->legacy_cached, pools_in,
+                     "dependent launch %s%s%s\n", batch, ways.c_str(), state->split_k, state->legacy_cached, pools_in,
                      combines_in, avg_pools_in, launch_.dependent_launch ? "on" : "off",
+                     state->stem ? "; the first convolution reads the NCHW input" : "",
                      state->captured.exec ? "; CUDA graph captured" : "");
         std::fprintf(stderr, "cuda: batch %d: convolution choice %.3f s, eager pass + capture %.3f s\n", batch,
                      std::chrono::duration<double>(t_convs - t0).count(),

@@ -57,7 +57,9 @@ std::vector<NodeProfile> CudaContext::profile(int batch, int iters) {
         NodeProfile p;
         p.name = n.name;
         p.op = fused_op_name(n);
-        if (state.combine_conv[i])
+        if (state.stem && state.stem->node == i)
+            p.op += " (direct from the NCHW input)";
+        else if (state.combine_conv[i])
             p.op += state.combine_conv[i]->attn ? " (split-attention combine + implicit GEMM)"
                                                 : " (average pool + implicit GEMM)";
         else if (state.convs[i] && state.convs[i]->impl() != ConvImpl::cudnn)

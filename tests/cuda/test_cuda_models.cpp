@@ -501,7 +501,7 @@ TEST_CASE("whole models with the implicit-GEMM kernels (RESNEST_IMPLICIT_GEMM=on
             ctx->set_input(ref.x.data(), batch);
             ctx->run_loaded(batch);
             int implicit = 0, pooling_convs = 0, pooled = 0, gate_matmuls = 0, combining_convs = 0, combined = 0,
-                avg_pool_convs = 0, avg_pools_in = 0, wmma_1x1 = 0;
+                avg_pool_convs = 0, avg_pools_in = 0, wmma_1x1 = 0, stem_direct = 0;
             for (const resnest::NodeProfile& p : ctx->profile(batch, 2)) {
                 implicit += p.op.find("(implicit GEMM)") != std::string::npos;
                 pooling_convs += p.op.find("(+ split-attention pool)") != std::string::npos;
@@ -512,6 +512,7 @@ TEST_CASE("whole models with the implicit-GEMM kernels (RESNEST_IMPLICIT_GEMM=on
                 avg_pool_convs += p.op.find("(average pool + implicit GEMM)") != std::string::npos;
                 avg_pools_in += p.op.rfind("avg_pool2d (in the convolution)", 0) == 0;
                 wmma_1x1 += p.op.find("(wmma 1x1)") != std::string::npos;
+                stem_direct += p.op.find("(direct from the NCHW input)") != std::string::npos;
             }
             CHECK(implicit == 17);
             // Split attention's pool in those convolutions' epilogue: at batch 1 (no extra tiles) in all 16,
@@ -527,11 +528,41 @@ TEST_CASE("whole models with the implicit-GEMM kernels (RESNEST_IMPLICIT_GEMM=on
             CHECK(avg_pools_in == 3);
             // Every other 1x1 convolution (36 in each model: 16 conv1, 16 conv3, 4 downsample) on our wmma kernel.
             CHECK(wmma_1x1 == 36 - 16 - 3);
+            CHECK(stem_direct == 1);  // conv1.0 reads the NCHW input itself: no layout conversion
             std::printf("cuda %s fp16 batch %d, implicit GEMM on %d convolutions, %d pooling for split attention "
                         "(%d gates as matmuls), %d combining, %d average pools folded, %d more 1x1 on wmma: "
                         "max|d|/max|ref| %.3g\n", model, batch, implicit, pooled, gate_matmuls, combined, avg_pool_convs,
                         wmma_1x1, err);
         }
+    }
+}
+
+TEST_CASE("in fp32 and tf32, RESNEST_IMPLICIT_GEMM=on reads the NCHW input in the first convolution alone, and "
+          "the model matches the CPU", "[cuda][models][implicit-gemm]") {
+    INFO("seed " << run_seed());
+    const int batch = 2;
+    const CpuReference ref = cpu_reference("models/resnest50.json", 10, batch, 23);
+    for (Precision p : {Precision::fp32, Precision::tf32}) {
+        std::shared_ptr<resnest::Engine> e;
+        {
+            ScopedEnv implicit("RESNEST_IMPLICIT_GEMM", "on");
+            e = resnest::Engine::load_seeded(src("models/resnest50.json"), 10, cuda_options(p, batch));
+        }
+        std::vector<float> got = run_engine(*e, ref.x, batch);
+        INFO(resnest::precision_name(p) << ", implicit GEMM on");
+        const double err = check_logits(got, ref, batch, p);
+        auto ctx = e->create_context();
+        ctx->set_input(ref.x.data(), batch);
+        ctx->run_loaded(batch);
+        int stem_direct = 0, ours = 0;
+        for (const resnest::NodeProfile& n : ctx->profile(batch, 2)) {
+            stem_direct += n.op.find("(direct from the NCHW input)") != std::string::npos;
+            ours += n.op.find("implicit GEMM") != std::string::npos || n.op.find("wmma 1x1") != std::string::npos;
+        }
+        CHECK(stem_direct == 1);
+        CHECK(ours == 0);  // the GEMM kernels and their folds are fp16 only
+        std::printf("cuda resnest50 %s batch %d, RESNEST_IMPLICIT_GEMM=on (stem from the NCHW input): "
+                    "max|d|/max|ref| %.3g\n", resnest::precision_name(p), batch, err);
     }
 }
 
