@@ -123,6 +123,8 @@ class CudaContext : public Context {
     void plan_pools_in_convs(int batch, BatchState& state);     // cuda_context_fusions.cpp
     void plan_combines_in_convs(int batch, BatchState& state);  // likewise
     std::unique_ptr<CombineConvLaunch> conv1x1_fold(size_t i, size_t j, int batch, std::string* op);
+    int decide_fold(const std::string& key, const std::function<void()>& apart, const std::function<void()>& folded,
+                    const std::string& node, const std::string& what, std::string* how);
     void plan_stem_direct(int batch, BatchState& state);  // cuda_context_fusions.cpp
     void input_to_nhwc(int batch);                         // the layout conversion the forward pass begins with
     void launch_stem(const StemConvLaunch& c);

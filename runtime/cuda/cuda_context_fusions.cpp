@@ -8,6 +8,7 @@
 // All are our own kernels, taken only where RESNEST_IMPLICIT_GEMM is auto (where they win) or on.
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <string>
 
 #include "cuda/cuda_check.h"
@@ -36,6 +37,39 @@ void CudaContext::plan_pools_in_convs(int batch, BatchState& state) {
             std::fprintf(stderr, "cuda: %s at batch %d: pool in %s's epilogue (%d chunks an image)\n",
                          g.nodes[i].name.c_str(), batch, g.nodes[(size_t)j].name.c_str(),
                          state.convs[(size_t)j]->pool_chunks());
+    }
+}
+
+// Whether a fold is taken: with RESNEST_IMPLICIT_GEMM=on always; with auto the decision cached under `key`,
+// else `folded` timed against `apart` over a few launches each and the decision cached. 1: folded, 0: apart,
+// -1: the timing failed with a library error (a warning names `node` and `what`; a device fault, or a
+// dependent launch refused, throws). *how says which.
+int CudaContext::decide_fold(const std::string& key, const std::function<void()>& apart,
+                             const std::function<void()>& folded, const std::string& node, const std::string& what,
+                             std::string* how) {
+    if (engine_->implicit_gemm_mode() == "on") {
+        *how = "forced on (RESNEST_IMPLICIT_GEMM=on)";
+        return 1;
+    }
+    const int cached = cached_choice(key, 2);
+    if (cached >= 0) {
+        *how = "cached";
+        return cached;
+    }
+    try {
+        const float apart_ms = mean_launch_ms(stream_, 5, apart, node);
+        const float folded_ms = mean_launch_ms(stream_, 5, folded, node);
+        char line[96];
+        std::snprintf(line, sizeof(line), "%.4f ms against %.4f ms apart", folded_ms, apart_ms);
+        *how = line;
+        const int fold = folded_ms < apart_ms ? 1 : 0;
+        engine_->cache().insert(key, {fold, 0, 0, ""});
+        return fold;
+    } catch (const Error& e) {  // optional, like a convolution's ways: skipped with a warning
+        if (launch_.dependent_launch && dynamic_cast<const KernelLaunchError*>(&e)) throw;
+        throw_if_device_faulted(stream_, node);
+        std::fprintf(stderr, "resnest: warning: %s: %s skipped: %s\n", node.c_str(), what.c_str(), e.what());
+        return -1;
     }
 }
 
@@ -105,38 +139,18 @@ void CudaContext::plan_combines_in_convs(int batch, BatchState& state) {
             split_attention_combine_conv1x1_splits(c->s, engine_->device().multiprocessors), c->s.tiles(),
             workspace_bytes_, [&](int splits) { return split_attention_combine_conv1x1_partial_bytes(c->s, splits); },
             env_);
-        bool fold = mode == "on";
-        std::string how = "forced on (RESNEST_IMPLICIT_GEMM=on)";
-        if (!fold) {
-            const std::string key =
-                op_algo_key(key_parts(batch), op + " way " + std::to_string((int)state.convs[(size_t)j]->impl()));
-            const int cached = cached_choice(key, 2);
-            if (cached >= 0) {
-                fold = cached == 1, how = "cached";
-            } else {
-                try {
-                    const float apart = mean_launch_ms(stream_, 5, [&] {
-                        if (n.op == OpType::split_attention)
-                            combine_stored(i, batch);
-                        else
-                            run_node_stored(i, batch, state);
-                        state.convs[(size_t)j]->launch(env_);
-                    }, n.name);
-                    const float folded = mean_launch_ms(stream_, 5, [&] { launch_combine_conv(*c); }, n.name);
-                    fold = folded < apart;
-                    char line[96];
-                    std::snprintf(line, sizeof(line), "%.4f ms against %.4f ms apart", folded, apart);
-                    how = line;
-                } catch (const Error& e) {  // optional, like a convolution's ways: skipped with a warning
-                    if (launch_.dependent_launch && dynamic_cast<const KernelLaunchError*>(&e)) throw;
-                    throw_if_device_faulted(stream_, n.name);
-                    std::fprintf(stderr, "resnest: warning: %s: the fold into %s skipped: %s\n", n.name.c_str(),
-                                 conv.name.c_str(), e.what());
-                    continue;
-                }
-                engine_->cache().insert(key, {fold ? 1 : 0, 0, 0, ""});
-            }
-        }
+        std::string how;
+        const int fold = decide_fold(
+            op_algo_key(key_parts(batch), op + " way " + std::to_string((int)state.convs[(size_t)j]->impl())),
+            [&] {
+                if (n.op == OpType::split_attention)
+                    combine_stored(i, batch);
+                else
+                    run_node_stored(i, batch, state);
+                state.convs[(size_t)j]->launch(env_);
+            },
+            [&] { launch_combine_conv(*c); }, n.name, "the fold into " + conv.name, &how);
+        if (fold < 0) continue;
         if (verbose)
             std::fprintf(stderr, "cuda: %s at batch %d: %s %s %s (%s)\n", n.name.c_str(), batch,
                          n.op == OpType::split_attention ? "combine" : "pool", fold ? "in" : "apart from",
@@ -177,40 +191,20 @@ void CudaContext::plan_stem_direct(int batch, BatchState& state) {
         if (verbose) std::fprintf(stderr, "cuda: %s: not from the NCHW input: %s\n", n.name.c_str(), refusal.c_str());
         return;
     }
-    bool direct = mode == "on";
-    std::string how = "forced on (RESNEST_IMPLICIT_GEMM=on)";
-    if (!direct) {
-        const StemConvShape& s = c->s;
-        const std::string key = op_algo_key(
-            key_parts(batch), "stem direct from nchw c" + std::to_string(s.c) + " cp" + std::to_string(s.cin_padded) +
-                                  " " + std::to_string(s.h) + "x" + std::to_string(s.w) + " cout" +
-                                  std::to_string(s.cout) + " k" + std::to_string(s.k) + "s" +
-                                  std::to_string(s.stride) + "p" + std::to_string(s.pad) + (c->relu ? " relu" : "") +
-                                  " way " + std::to_string((int)state.convs[j]->impl()));
-        const int cached = cached_choice(key, 2);
-        if (cached >= 0) {
-            direct = cached == 1, how = "cached";
-        } else {
-            try {
-                const float apart = mean_launch_ms(stream_, 5, [&] {
-                    input_to_nhwc(batch);
-                    state.convs[j]->launch(env_);
-                }, n.name);
-                const float fused = mean_launch_ms(stream_, 5, [&] { launch_stem(*c); }, n.name);
-                direct = fused < apart;
-                char line[96];
-                std::snprintf(line, sizeof(line), "%.4f ms against %.4f ms apart", fused, apart);
-                how = line;
-            } catch (const Error& e) {  // optional, like the folds: skipped with a warning
-                if (launch_.dependent_launch && dynamic_cast<const KernelLaunchError*>(&e)) throw;
-                throw_if_device_faulted(stream_, n.name);
-                std::fprintf(stderr, "resnest: warning: %s: reading the NCHW input directly skipped: %s\n",
-                             n.name.c_str(), e.what());
-                return;
-            }
-            engine_->cache().insert(key, {direct ? 1 : 0, 0, 0, ""});
-        }
-    }
+    const StemConvShape& s = c->s;
+    const std::string op = "stem direct from nchw c" + std::to_string(s.c) + " cp" + std::to_string(s.cin_padded) +
+                           " " + std::to_string(s.h) + "x" + std::to_string(s.w) + " cout" + std::to_string(s.cout) +
+                           " k" + std::to_string(s.k) + "s" + std::to_string(s.stride) + "p" + std::to_string(s.pad) +
+                           (c->relu ? " relu" : "") + " way " + std::to_string((int)state.convs[j]->impl());
+    std::string how;
+    const int direct = decide_fold(
+        op_algo_key(key_parts(batch), op),
+        [&] {
+            input_to_nhwc(batch);
+            state.convs[j]->launch(env_);
+        },
+        [&] { launch_stem(*c); }, n.name, "reading the NCHW input directly", &how);
+    if (direct < 0) return;
     if (verbose)
         std::fprintf(stderr, "cuda: %s at batch %d: %s the NCHW input (%s)\n", n.name.c_str(), batch,
                      direct ? "directly from" : "after converting", how.c_str());
