@@ -43,7 +43,8 @@ int check_stem(resnest::StemConvShape s, std::initializer_list<int> batches, Pre
         a.in_channels = s.c, a.out_channels = s.cout, a.kernel_h = a.kernel_w = s.k;
         a.stride_h = a.stride_w = s.stride, a.pad_h = a.pad_w = s.pad, a.bias = true;
         const size_t out_hw = (size_t)s.oh * s.ow;
-        std::vector<float> conv((size_t)n * s.cout * out_hw), ws(resnest::conv2d_workspace_floats(a, s.h, s.w, s.oh, s.ow) + 1);
+        std::vector<float> conv((size_t)n * s.cout * out_hw);  // (N, Cout, OH, OW), no bias yet
+        std::vector<float> ws(resnest::conv2d_workspace_floats(a, s.h, s.w, s.oh, s.ow) + 1);
         for (int b = 0; b < n; b++)
             resnest::conv2d_im2col_gemm(a, x.data() + (size_t)b * s.c * s.h * s.w, s.h, s.w, w_oihw.data(), nullptr,
                                         conv.data() + (size_t)b * s.cout * out_hw, s.oh, s.ow, ws.data(),
@@ -75,7 +76,8 @@ int check_stem(resnest::StemConvShape s, std::initializer_list<int> batches, Pre
                     else
                         resnest::conv_stem_direct_nchw<float>((const float*)dx.data(), (const float*)dw.data(),
                                                               with_bias ? (const float*)dbias.data() : nullptr,
-                                                              (float*)dy.data(), s, relu, resnest::KernelStream(nullptr));
+                                                              (float*)dy.data(), s, relu,
+                                                              resnest::KernelStream(nullptr));
                     check(cudaDeviceSynchronize(), "stem convolution");
                     launches++;
                     std::vector<float> got;
