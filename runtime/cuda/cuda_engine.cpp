@@ -65,8 +65,8 @@ CudaEngine::CudaEngine(Graph graph, const HostWeights& weights, const EngineOpti
             std::fprintf(stderr, "cuda: split attention pools with row lanes where the shape fits "
                          "(RESNEST_ATTENTION_POOL=row-lanes)\n");
         if (implicit_gemm_mode_ != "off")
-            std::fprintf(stderr, "cuda: our fp16 GEMM kernels (implicit-GEMM 3x3, wmma 1x1, the folds into them) %s "
-                         "(RESNEST_IMPLICIT_GEMM=%s)\n",
+            std::fprintf(stderr, "cuda: our own kernels (fp16 implicit-GEMM 3x3, wmma 1x1, the folds into them; the "
+                         "stem from the NCHW input) %s (RESNEST_IMPLICIT_GEMM=%s)\n",
                          implicit_gemm_mode_ == "on" ? "runs wherever it can" : "is timed beside the other ways",
                          implicit_gemm_mode_.c_str());
         std::fprintf(stderr, "cuda: algorithm cache %s (%d entries%s)\n",
