@@ -360,6 +360,8 @@ grep -h -E "per-group / dense|pair per-split|WRONG|all ways correct" "$OUT_DIR"/
 # How many convolutions the implicit-GEMM variant gave to that kernel, how many split-attention pools went
 # into its epilogue, how many weighted sums into conv3 and average pools into 1x1 convolutions, per batch size.
 grep -h "prepared: convolutions on" "$OUT_DIR"/bench_resnest50_fp16_implicit_gemm.log 2>/dev/null | sed 's/^cuda: //' | cut -c1-480
+# The stem read straight from the NCHW input against the conversion + conv1.0, per batch size (timed there).
+grep -h "the NCHW input (" "$OUT_DIR"/bench_resnest50_fp16_implicit_gemm.log 2>/dev/null | sed 's/^cuda: //' | head -4
 f=$OUT_DIR/implicit_gemm_resnest50_fast_1s1x64d_fp16.json
 [[ -f $f ]] && "$PY" -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; print('resnest50_fast fp16 RESNEST_IMPLICIT_GEMM=auto' + ''.join(f\"  bs{x['batch']} {x['gpu_latency_ms']['p50']:.3f}\" for x in r))" "$f"
 # The implicit-GEMM lab's verdicts: one kernel against the runtime's im2col + cuBLASLt, and the pool in its
