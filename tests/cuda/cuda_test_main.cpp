@@ -5,8 +5,6 @@
 // suite ever be discovered case by case): tests/unit/test_catalog.cpp checks the unit suite the same way. A
 // case that asserts nothing fails.
 #define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
 #include "../catch_session.h"
 
 #include <cstdio>
