@@ -120,34 +120,20 @@ int main() {
             LAB_CHECK(cudaMemset(arrivals, 0, tiles * sizeof(int)));
 
             // The sampled reference: relu(conv + bias) in double.
-            std::vector<size_t> rows(512);
-            std::vector<int> chans(512);
-            std::vector<double> ref(512);
-            for (size_t i = 0; i < ref.size(); i++) {
-                rows[i] = (size_t)(rng() % (unsigned long long)s.m()), chans[i] = (int)(rng() % s.cout);
-                const int n = (int)(rows[i] / (sh.h * sh.w)), oy = (int)(rows[i] / sh.w % sh.h);
-                const int ox = (int)(rows[i] % sh.w);
-                ref[i] = std::max(0.0, lab::grouped_conv3x3_ref(x, w, sh.h, sh.w, sh.cin, sh.cout, sh.groups, n, oy, ox,
-                                                                chans[i]) + bias[chans[i]]);
+            lab::SampledOutputs samples(s.m(), s.cout, rng);
+            for (size_t i = 0; i < samples.ref.size(); i++) {
+                const size_t row = samples.row[i];
+                const int o = samples.chan[i], n = (int)(row / (sh.h * sh.w)), oy = (int)(row / sh.w % sh.h);
+                const int ox = (int)(row % sh.w);
+                const double c = lab::grouped_conv3x3_ref(x, w, sh.h, sh.w, sh.cin, sh.cout, sh.groups, n, oy, ox, o);
+                samples.ref[i] = std::max(0.0, c + bias[o]);
             }
             // Poison y, run the way once, compare the samples, then time it.
             const double flops = 2.0 * s.m() * s.cout * s.k();
             float best_lt = INFINITY, best_v1 = INFINITY;
             auto check_and_time = [&](const char* way, auto launch, float* best) {
-                LAB_CHECK(cudaMemsetAsync(dy, 0xFF, ny * 2, stream));
-                launch();
-                LAB_CHECK(cudaGetLastError());
-                LAB_CHECK(cudaStreamSynchronize(stream));
-                const std::vector<float> got = lab::download_half(dy, ny);
-                std::vector<float> sampled(ref.size());
-                for (size_t i = 0; i < ref.size(); i++) sampled[i] = got[rows[i] * s.cout + chans[i]];
-                const double err = lab::max_rel_error(sampled, ref);
-                const float ms = lab::time_graph_ms(launch, stream, 20);
-                const bool ok = err <= 1e-2;
-                all_ok &= ok;
-                *best = std::min(*best, ms);
-                std::printf("%-26s %5d  %-9s %9.4f %9.1f  %.2e %s\n", sh.name, batch, way, ms, flops / (ms * 1e9), err,
-                            ok ? "ok" : "WRONG");
+                all_ok &=
+                    lab::check_and_time_half(samples, launch, dy, ny, stream, flops, 26, sh.name, batch, way, best);
             };
 
             // The runtime's two im2col + cuBLASLt ways (bias and ReLU in cuBLASLt's epilogue).

@@ -9,6 +9,8 @@
 #include <random>
 #include <vector>
 
+#include "lab_reference.h"
+
 #define LAB_CHECK(call)                                                                              \
     do {                                                                                             \
         cudaError_t e_ = (call);                                                                     \
@@ -117,6 +119,42 @@ float time_graph_ms(Launch launch, cudaStream_t stream, int reps = 50, bool* gra
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(g);
     return ms / reps;
+}
+
+// Outputs of a (rows, cout) result a lab judges a way on: `count` entries (row[i], chan[i]) drawn at random,
+// whose double-precision reference ref[i] the lab fills.
+struct SampledOutputs {
+    std::vector<size_t> row;
+    std::vector<int> chan;
+    std::vector<double> ref;
+    int cout;
+    SampledOutputs(long long rows, int cout_, std::mt19937& rng, size_t count = 512)
+        : row(count), chan(count), ref(count), cout(cout_) {
+        for (size_t i = 0; i < count; i++)
+            row[i] = (size_t)(rng() % (unsigned long long)rows), chan[i] = (int)(rng() % cout);
+    }
+};
+
+// One way of a lab whose result y is (rows, cout) halves: y poisoned, the way run once and its samples
+// judged (within 1e-2 of the largest |reference|), then timed as a graph replay of 20 launches; one table
+// row (the shape's name padded to `width`), the least time kept in *best. Returns whether it was correct.
+template <typename Launch>
+bool check_and_time_half(const SampledOutputs& s, Launch launch, __half* y, size_t count, cudaStream_t stream,
+                         double flops, int width, const char* shape, int batch, const char* way, float* best) {
+    LAB_CHECK(cudaMemsetAsync(y, 0xFF, count * 2, stream));
+    launch();
+    LAB_CHECK(cudaGetLastError());
+    LAB_CHECK(cudaStreamSynchronize(stream));
+    const std::vector<float> got = download_half(y, count);
+    std::vector<float> sampled(s.ref.size());
+    for (size_t i = 0; i < s.ref.size(); i++) sampled[i] = got[s.row[i] * s.cout + s.chan[i]];
+    const double err = max_rel_error(sampled, s.ref);
+    const float ms = time_graph_ms(launch, stream, 20);
+    const bool ok = err <= 1e-2;
+    if (ms < *best) *best = ms;
+    std::printf("%-*s %5d  %-9s %9.4f %9.1f  %.2e %s\n", width, shape, batch, way, ms, flops / (ms * 1e9), err,
+                ok ? "ok" : "WRONG");
+    return ok;
 }
 
 // One line of a lab's table: version, time, bandwidth from the bytes moved, error against the reference.

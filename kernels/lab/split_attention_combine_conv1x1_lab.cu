@@ -144,31 +144,18 @@ int main() {
                        : lab::split_attention_combine_ref(u, attn, batch, s.hw, s.radix, s.c);
             std::vector<float> a_half(a_ref.size());
             for (size_t i = 0; i < a_ref.size(); i++) a_half[i] = __half2float(__float2half((float)a_ref[i]));
-            std::vector<size_t> rows(512);
-            std::vector<int> chans(512);
-            std::vector<double> ref(512);
-            for (size_t i = 0; i < ref.size(); i++) {
-                rows[i] = (size_t)(rng() % (unsigned long long)s.m()), chans[i] = (int)(rng() % s.cout);
-                ref[i] = std::max(0.0, lab::conv1x1_ref(a_half, w, s.c, rows[i], chans[i]) + bias[chans[i]] +
-                                           z[rows[i] * s.cout + chans[i]]);
+            lab::SampledOutputs samples(s.m(), s.cout, rng);
+            for (size_t i = 0; i < samples.ref.size(); i++) {
+                const size_t row = samples.row[i];
+                const int o = samples.chan[i];
+                samples.ref[i] =
+                    std::max(0.0, lab::conv1x1_ref(a_half, w, s.c, row, o) + bias[o] + z[row * s.cout + o]);
             }
             const double flops = 2.0 * s.m() * s.cout * s.c + 2.0 * batch * s.u_positions() * rc;
             float best_apart = INFINITY, best_v1 = INFINITY;
             auto check_and_time = [&](const char* way, auto launch, float* best) {
-                LAB_CHECK(cudaMemsetAsync(dy, 0xFF, ny * 2, stream));
-                launch();
-                LAB_CHECK(cudaGetLastError());
-                LAB_CHECK(cudaStreamSynchronize(stream));
-                const std::vector<float> got = lab::download_half(dy, ny);
-                std::vector<float> sampled(ref.size());
-                for (size_t i = 0; i < ref.size(); i++) sampled[i] = got[rows[i] * s.cout + chans[i]];
-                const double err = lab::max_rel_error(sampled, ref);
-                const float ms = lab::time_graph_ms(launch, stream, 20);
-                const bool ok = err <= 1e-2;
-                all_ok &= ok;
-                *best = std::min(*best, ms);
-                std::printf("%-37s %5d  %-9s %9.4f %9.1f  %.2e %s\n", sh.name, batch, way, ms, flops / (ms * 1e9), err,
-                            ok ? "ok" : "WRONG");
+                all_ok &=
+                    lab::check_and_time_half(samples, launch, dy, ny, stream, flops, 37, sh.name, batch, way, best);
             };
 
             // The runtime's way: the combine kernel, then conv3 on cuBLASLt (bias, residual, ReLU fused).
