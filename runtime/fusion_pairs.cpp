@@ -2,8 +2,6 @@
 // steps (fusion_pairs.h).
 #include "fusion_pairs.h"
 
-#include <algorithm>
-
 #include "conv_as_gemm.h"
 #include "passes.h"
 
@@ -55,10 +53,17 @@ int conv_reading_avg_pool_output(const Graph& g, int i) {
     return conv_runs_as_gemm(conv.conv) ? j : -1;
 }
 
+int conv1x1_folding(const Graph& g, int i) {
+    const OpType op = g.nodes[(size_t)i].op;
+    return op == OpType::split_attention ? conv_reading_split_attention_output(g, i)
+           : op == OpType::avg_pool2d    ? conv_reading_avg_pool_output(g, i)
+                                         : -1;
+}
+
 std::vector<ExtraRead> conv1x1_fold_reads(const Graph& g) {
     std::vector<ExtraRead> reads;
     for (int i = 0; i < (int)g.nodes.size(); i++) {
-        const int j = std::max(conv_reading_split_attention_output(g, i), conv_reading_avg_pool_output(g, i));
+        const int j = conv1x1_folding(g, i);
         if (j >= 0) reads.push_back({g.nodes[(size_t)i].inputs[0], j});
     }
     return reads;

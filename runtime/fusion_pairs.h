@@ -32,6 +32,10 @@ int conv_reading_split_attention_output(const Graph& g, int i);
 // pool, which the same kernel takes while it loads its operand (gates of one).
 int conv_reading_avg_pool_output(const Graph& g, int i);
 
+// The 1x1 convolution that can take node i's work as it loads its operand: split attention's weighted sum
+// (conv_reading_split_attention_output) or an average pool (conv_reading_avg_pool_output); else -1.
+int conv1x1_folding(const Graph& g, int i);
+
 // The reads that folding every such weighted sum or average pool into its convolution adds: U (the pool's
 // input) read by that convolution, past the node it folds. A memory plan made with them (plan_memory's
 // extra_reads) keeps that tensor until then.

@@ -48,7 +48,7 @@ struct CombineConvLaunch {
     CombineConv1x1Shape s{};
     int splits = 1;
     bool relu = false;
-    const __half* u = nullptr;     // (N, HW, R*C) split attention's input, or the pool's (N, in_h * in_w, C)
+    const __half* u = nullptr;    // (N, HW, R*C) split attention's input, or the pool's (N, in_h * in_w, C)
     const float* attn = nullptr;  // (N, R*C) the gates (the context's attn_); null for an average pool
     const __half* w = nullptr;    // (Cout, C)
     const float* bias = nullptr;  // (Cout) or null

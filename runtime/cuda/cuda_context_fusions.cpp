@@ -6,7 +6,6 @@
 // and an average pool (the downsample path's) into the 1x1 convolution that reads it, by the same kernel;
 // and the input's layout conversion into the first convolution (kernels/conv_stem_direct_nchw.cuh).
 // All are our own kernels, taken only where RESNEST_IMPLICIT_GEMM is auto (where they win) or on.
-#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -118,7 +117,7 @@ void CudaContext::plan_combines_in_convs(int batch, BatchState& state) {
     const bool verbose = engine_->options().verbose;
     for (size_t i = 0; i < g.nodes.size(); i++) {
         const Node& n = g.nodes[i];
-        const int j = std::max(conv_reading_split_attention_output(g, (int)i), conv_reading_avg_pool_output(g, (int)i));
+        const int j = conv1x1_folding(g, (int)i);
         if (j < 0 || !state.convs[(size_t)j]) continue;
         const Node& conv = g.nodes[(size_t)j];
         // Node i's input must still hold what it read when node j runs (the engine's plan keeps it: fusion_pairs.h).

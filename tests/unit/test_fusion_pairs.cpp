@@ -160,9 +160,7 @@ TEST_CASE("a memory plan with the folds' reads keeps each split attention's (and
             for (const ExtraRead& r : reads) {
                 int i = -1;  // the folded node: the tensor's reader whose fold is r.node
                 for (int c : g.tensors[(size_t)r.tensor].consumers)
-                    if (std::max(conv_reading_split_attention_output(g, c), conv_reading_avg_pool_output(g, c)) ==
-                        r.node)
-                        i = c;
+                    if (conv1x1_folding(g, c) == r.node) i = c;
                 REQUIRE(i >= 0);
                 INFO("batch " << batch << ", " << g.nodes[(size_t)i].name);
                 CHECK(tensor_kept_between(g, kept, r.tensor, i, r.node));
