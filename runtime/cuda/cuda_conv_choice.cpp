@@ -5,10 +5,10 @@
 #include <vector>
 
 #include "conv3x3_implicit_gemm.cuh"
-#include "split_attention_combine_conv1x1.cuh"
 #include "conv_as_gemm.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_timing.h"
+#include "split_attention_combine_conv1x1.cuh"
 
 namespace resnest {
 
