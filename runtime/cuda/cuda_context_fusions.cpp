@@ -1,4 +1,5 @@
-// cuda_context_fusions.cpp: the steps a CUDA context folds into the convolutions beside them at a batch size (cuda_context.h), where the pair qualifies (fusion_pairs.h) and the kernels run:
+// cuda_context_fusions.cpp: the steps a CUDA context folds into the convolutions beside them at a batch size
+// (cuda_context.h), where the pair qualifies (fusion_pairs.h) and the kernels run:
 // - the pool into the epilogue of the implicit-GEMM convolution that writes U (ConvNode::pool_on);
 // - the weighted sum (with the avd pool after it, where there is one) into the 1x1 convolution that reads it
 //   (kernels/split_attention_combine_conv1x1.cuh);
