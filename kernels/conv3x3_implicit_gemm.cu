@@ -6,6 +6,8 @@
 // deep, so the next step's loads fly while this one multiplies. The tile then goes through shared memory
 // as floats: with one split it is written out with the bias and ReLU; with several, each block writes its
 // partial tile, and the last to arrive (a per-tile counter) adds the partials in split order and writes y.
+// Before it waits on the kernel before it, the block of the first M tile asks L2 for the filter slice that
+// every M tile of its (N tile, group, split) reads (KernelStream::prefetch_weights).
 // With split attention's pool in the epilogue (s.pool_radix > 0; rows tiled image by image) that block then
 // adds each column of the tile as written (bias, ReLU, rounded to half) into one pool partial.
 #include "conv3x3_implicit_gemm.cuh"
@@ -44,9 +46,8 @@ __global__ void __launch_bounds__(kThreads)
 conv3x3_implicit_gemm_kernel(const __half* __restrict__ x, const __half* __restrict__ w,
                              const float* __restrict__ bias, __half* __restrict__ y, ImplicitConv3x3Shape s,
                              int splits, bool relu, float* __restrict__ partial, int* __restrict__ arrivals,
-                             float* __restrict__ pool) {
+                             float* __restrict__ pool, bool prefetch) {
     using namespace nvcuda;
-    wait_for_producer_then_release_consumer();
     __shared__ __align__(128) SharedTiles sh;
     __shared__ float column_sums[2][kImplicitTileN];  // the pool's: rows 0-31 and 32-63 of each column
     __shared__ int last_block;
@@ -56,6 +57,9 @@ conv3x3_implicit_gemm_kernel(const __half* __restrict__ x, const __half* __restr
     const int n0 = blockIdx.y * kImplicitTileN;
     int step_begin, step_end;
     s.split_range(split, splits, &step_begin, &step_end);
+    // The first M tile's block of each (N tile, group, split) asks L2 for the filter all of them read.
+    if (prefetch && blockIdx.x == 0) prefetch_l2_rows(w, s.b_slice(g, blockIdx.y, step_begin, step_end), t, kThreads);
+    wait_for_producer_then_release_consumer();
 
     // A thread moves pieces v = t and t + 128 of each tile: row v / 4 (t / 4 and t / 4 + 32), halves
     // (v % 4) * 8 .. + 8 of the step; its two rows' window origins are found once, here.
@@ -151,7 +155,7 @@ void conv3x3_implicit_gemm(const __half* x, const __half* w, const float* bias, 
     if (s.pool_radix > 0 && !pool) throw Error("conv3x3_implicit_gemm: the pool in the epilogue needs its partials");
     const dim3 grid(s.tiles_m(), s.tiles_n(), s.groups * splits);
     launch_kernel("conv3x3_implicit_gemm", conv3x3_implicit_gemm_kernel, grid, kThreads, 0, stream, x, w, bias, y, s,
-                  splits, relu, partial, arrivals, s.pool_radix > 0 ? pool : nullptr);
+                  splits, relu, partial, arrivals, s.pool_radix > 0 ? pool : nullptr, stream.prefetch_weights);
 }
 
 }  // namespace resnest

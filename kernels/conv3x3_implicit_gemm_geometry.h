@@ -23,6 +23,8 @@
 #pragma once
 #include <cstdint>
 
+#include "weight_slice.h"
+
 #ifdef __CUDACC__
 #define RESNEST_IMPLICIT_HOST_DEVICE __host__ __device__
 #else
@@ -113,6 +115,12 @@ struct ImplicitConv3x3Shape {
     // Element offset in y of output row m, channel o of group g.
     RESNEST_IMPLICIT_HOST_DEVICE long long y_offset(int g, long long row, int o) const {
         return row * cout + (long long)g * cout_g() + o;
+    }
+    // The filter a block of N tile tile_n and group g reads over K steps [begin, end): B's columns
+    // tile_n*64 .. + 63 of the group, each the run of its K steps' elements in that filter row.
+    RESNEST_IMPLICIT_HOST_DEVICE WeightSlice b_slice(int g, int tile_n, int begin, int end) const {
+        return {b_offset(g, begin * kImplicitTileK, tile_n * kImplicitTileN), k(), kImplicitTileN,
+                (long long)(end - begin) * kImplicitTileK};
     }
     // The tile counter and partial-sum slot of block (tile_m, tile_n) of group g: tiles are numbered group by
     // group, N tile by N tile; split s of a tile writes its 64x64 floats at partial_offset(s, tile).

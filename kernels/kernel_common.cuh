@@ -8,10 +8,12 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <string>
 #include <utility>
 
 #include "kernel_stream.h"
+#include "weight_slice.h"
 
 namespace resnest {
 
@@ -96,7 +98,8 @@ __device__ __forceinline__ void load_floats(const float* p, float* v) {
 }
 
 // Programmatic dependent launch, the kernel's side: every kernel here calls this first, in every thread,
-// before it reads or writes global memory. It waits until the grid this one depends on has completed and
+// before it reads or writes global memory (asking L2 for its weights, prefetch_l2_run below, may come
+// before it). It waits until the grid this one depends on has completed and
 // its writes are visible (transitively: that grid waited for its own predecessor the same way, or was
 // launched only after it finished), then lets the next kernel in the stream begin launching; its blocks
 // wait in the same prologue. Both instructions are no-ops for an ordinary launch.
@@ -118,6 +121,38 @@ __device__ __forceinline__ void copy16_async(void* smem, const void* gmem, bool 
 __device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 __device__ __forceinline__ void copy_wait_all_but_newest() { asm volatile("cp.async.wait_group 1;\n" ::); }
 __device__ __forceinline__ void copy_wait_all() { asm volatile("cp.async.wait_all;\n" ::); }
+
+// Weights into L2 ahead of their loads. No kernel writes weights, so a kernel may ask for its share before
+// wait_for_producer_then_release_consumer() (when KernelStream::prefetch_weights says so): a dependent
+// launch's blocks start while the kernel before them still runs, and the fetch from memory overlaps that
+// kernel; an ordinary launch still has every line in flight at once, where a K loop of two stages keeps one
+// step's. Only a hint: the loads that follow read the same bytes whatever it does. On sm_90 a run that is
+// 16-byte aligned and whole 16 bytes goes as bulk prefetches (cp.async.bulk.prefetch.L2) of up to 4 KiB;
+// otherwise one prefetch per 128-byte line, the first line holding the run's first byte (device
+// allocations are 256-byte aligned, so that line is the allocation's).
+constexpr long long kPrefetchBulkBytes = 4096;
+__device__ __forceinline__ void prefetch_l2_run(const void* p, long long bytes) {
+    const char* c = static_cast<const char*>(p);
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900)
+    if ((uintptr_t)c % 16 == 0 && bytes % 16 == 0) {
+        for (long long off = 0; off < bytes; off += kPrefetchBulkBytes) {
+            const unsigned size = (unsigned)(bytes - off < kPrefetchBulkBytes ? bytes - off : kPrefetchBulkBytes);
+            asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(__cvta_generic_to_global(c + off)),
+                         "r"(size)
+                         : "memory");
+        }
+        return;
+    }
+#endif
+    for (const char* line = c - (uintptr_t)c % 128; line < c + bytes; line += 128)
+        asm volatile("prefetch.L2 [%0];" ::"l"(line));
+}
+// The runs of slice `s` of the T elements at w, one run a thread: this thread is `lane` of `lanes`.
+template <typename T>
+__device__ __forceinline__ void prefetch_l2_rows(const T* w, const WeightSlice& s, int lane, int lanes) {
+    for (int r = lane; r < s.rows; r += lanes)
+        prefetch_l2_run(w + s.first + (long long)r * s.pitch, s.row_elems * (long long)sizeof(T));
+}
 
 // Throws resnest::Error naming `kernel` when `launched` (what the launch returned) or the last error says
 // the launch failed (bad configuration, no device, unsupported attribute).

@@ -3,7 +3,8 @@
 // stride along the row in 16-byte vectors (8 halves or 4 floats; coalesced 512-byte warp reads), two
 // vectors in flight per lane, and each vector meets the same 16 bytes of every image in the tile (read
 // through L1: the tile's inputs are shared by the block's 8 warps). Sums are float, reduced over the warp
-// at the end; lane t writes image t's output with the bias added.
+// at the end; lane t writes image t's output with the bias added. Before waiting on the kernel before it,
+// each warp of the first image tile asks L2 for its row (KernelStream::prefetch_weights).
 #include "linear_rows.cuh"
 
 #include <cstdint>
@@ -36,10 +37,13 @@ __device__ __forceinline__ void accumulate_linear_chunk(const T* w_row, const T*
 template <typename T>
 __global__ void linear_bias_warp_per_output_row_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                                        const float* __restrict__ bias, T* __restrict__ y, int n,
-                                                       int in, int out, int vector_end) {
-    wait_for_producer_then_release_consumer();
+                                                       int in, int out, int vector_end, bool prefetch) {
     constexpr int V = kVec16<T>;
     const int lane = threadIdx.x, row = blockIdx.x * kLinearRowsWarps + threadIdx.y;
+    // The first tile of images' warp asks L2 for its row (every tile's warp of this row reads it).
+    if (prefetch && blockIdx.y == 0 && row < out)
+        prefetch_l2_rows(w, WeightSlice{(long long)row * in, in, 1, in}, lane, 32);
+    wait_for_producer_then_release_consumer();
     if (row >= out) return;
     const T* w_row = w + (long long)row * in;
     const int tiles = (n + kLinearRowsImagesPerTile - 1) / kLinearRowsImagesPerTile;
@@ -78,7 +82,8 @@ void linear_bias_warp_per_output_row(const T* x, const T* w, const float* bias, 
     const int tiles = ceil_div(n, kLinearRowsImagesPerTile);
     dim3 grid((unsigned)ceil_div(out, kLinearRowsWarps), (unsigned)(tiles < 65535 ? tiles : 65535));
     launch_kernel("linear_bias_warp_per_output_row", linear_bias_warp_per_output_row_kernel<T>, grid,
-                  dim3(32, kLinearRowsWarps), 0, stream, x, w, bias, y, n, in, out, vector_end);
+                  dim3(32, kLinearRowsWarps), 0, stream, x, w, bias, y, n, in, out, vector_end,
+                  stream.prefetch_weights);
 }
 
 template void linear_bias_warp_per_output_row<float>(const float*, const float*, const float*, float*, int, int, int,

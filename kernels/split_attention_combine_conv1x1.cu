@@ -8,6 +8,8 @@
 // stages); pooled, a window's loads (up to 9 a radix split) are not held across the MMAs but made as a is
 // formed. W's tile comes by 16-byte cp.async, two stages. Split K as conv3x3_implicit_gemm.cu does: the last
 // block of a tile adds the float partials in split order. Then bias, the residual and ReLU on the way out.
+// Before it waits on the kernel before it, the block of the first M tile asks L2 for the rows of W that every
+// M tile of its (N tile, split) reads (KernelStream::prefetch_weights).
 #include "split_attention_combine_conv1x1.cuh"
 
 #include <mma.h>
@@ -46,9 +48,8 @@ split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float
                                        const __half* __restrict__ w, const float* __restrict__ bias,
                                        const __half* __restrict__ z, __half* __restrict__ y, CombineConv1x1Shape s,
                                        int splits, bool relu, float* __restrict__ partial,
-                                       int* __restrict__ arrivals) {
+                                       int* __restrict__ arrivals, bool prefetch) {
     using namespace nvcuda;
-    wait_for_producer_then_release_consumer();
     __shared__ __align__(128) SharedTiles sh;
     __shared__ int last_block;
     const int t = threadIdx.x, split = blockIdx.z;
@@ -56,6 +57,9 @@ split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float
     const int n0 = blockIdx.y * kCombineTileN;
     int step_begin, step_end;
     s.split_range(split, splits, &step_begin, &step_end);
+    // The first M tile's block of each (N tile, split) asks L2 for the rows of W all of them read.
+    if (prefetch && blockIdx.x == 0) prefetch_l2_rows(w, s.w_slice(blockIdx.y, step_begin, step_end), t, kThreads);
+    wait_for_producer_then_release_consumer();
 
     // A thread forms a's pieces v = t and t + 128: row v / 4 (t / 4 and t / 4 + 32), channels (t % 4) * 8
     // .. + 8 of the step; its rows' U and gate rows (pooled: its image's U and its window) are found once,
@@ -210,10 +214,11 @@ void split_attention_combine_conv1x1(const __half* u, const float* attn, const _
     const dim3 grid(s.tiles_m(), s.tiles_n(), splits);
     if (s.pooled())
         launch_kernel("split_attention_combine_avg_pool_conv1x1", split_attention_combine_conv1x1_kernel<true>, grid,
-                      kThreads, 0, stream, u, attn, w, bias, z, y, s, splits, relu, partial, arrivals);
+                      kThreads, 0, stream, u, attn, w, bias, z, y, s, splits, relu, partial, arrivals,
+                      stream.prefetch_weights);
     else
         launch_kernel("split_attention_combine_conv1x1", split_attention_combine_conv1x1_kernel<false>, grid, kThreads,
-                      0, stream, u, attn, w, bias, z, y, s, splits, relu, partial, arrivals);
+                      0, stream, u, attn, w, bias, z, y, s, splits, relu, partial, arrivals, stream.prefetch_weights);
 }
 
 }  // namespace resnest

@@ -5,6 +5,8 @@
 // so it is unit-tested on any machine.
 #pragma once
 
+#include "weight_slice.h"
+
 #ifdef __CUDACC__
 #define RESNEST_COMBINE_HOST_DEVICE __host__ __device__
 #else
@@ -68,6 +70,12 @@ struct CombineConv1x1Shape {
     }
     RESNEST_COMBINE_HOST_DEVICE long long w_offset(int o, int k) const { return (long long)o * c + k; }
     RESNEST_COMBINE_HOST_DEVICE long long y_offset(long long m, int o) const { return m * cout + o; }
+    // The part of w a block of N tile tile_n reads over K steps [begin, end): rows tile_n*64 .. + 63, each
+    // the run of those steps' channels.
+    RESNEST_COMBINE_HOST_DEVICE WeightSlice w_slice(int tile_n, int begin, int end) const {
+        return {w_offset(tile_n * kCombineTileN, begin * kCombineTileK), c, kCombineTileN,
+                (long long)(end - begin) * kCombineTileK};
+    }
     // Block (tile_m, tile_n)'s tile counter, and the float slot split s of tile `tile` writes (64x64 floats).
     RESNEST_COMBINE_HOST_DEVICE int tile_index(int tile_m, int tile_n) const { return tile_n * tiles_m() + tile_m; }
     RESNEST_COMBINE_HOST_DEVICE long long partial_offset(int split, int tile) const {

@@ -2,7 +2,8 @@
 // added in chunk order, divided by HW). The pooled vector, fc1's outputs and fc2's
 // outputs live in shared memory; each fully connected row is one warp's dot product (lanes stride along the
 // row, so weight reads are coalesced) finished with a shuffle reduction; then one thread per (k, c')
-// takes the softmax over the R splits and writes them in U's radix-major order.
+// takes the softmax over the R splits and writes them in U's radix-major order. Before waiting on the
+// kernel before it, image 0's block asks L2 for the fc weights (KernelStream::prefetch_weights).
 #include "split_attention_gate.cuh"
 
 #include "kernel_common.cuh"
@@ -20,11 +21,15 @@ __device__ __forceinline__ float warp_sum(float v) {
 __global__ void split_attention_gate_kernel(const float* __restrict__ partial, const float* __restrict__ fc1_w,
                                             const float* __restrict__ fc1_b, const float* __restrict__ fc2_w,
                                             const float* __restrict__ fc2_b, float* __restrict__ attn,
-                                            SplitAttentionGateShape s) {
-    wait_for_producer_then_release_consumer();
+                                            SplitAttentionGateShape s, bool prefetch) {
     extern __shared__ float smem[];
     const int R = s.radix, K = s.cardinality, C = s.channels, inter = s.inter;
     const int gk = C / K, ik = inter / K, rc = R * C;
+    if (prefetch && blockIdx.x == 0) {  // image 0's block asks L2 for both layers' rows, a row a thread
+        prefetch_l2_rows(fc1_w, WeightSlice{0, gk, inter, gk}, threadIdx.x, blockDim.x);
+        prefetch_l2_rows(fc2_w, WeightSlice{0, ik, rc, ik}, threadIdx.x, blockDim.x);
+    }
+    wait_for_producer_then_release_consumer();
     float* pooled = smem;         // (C)
     float* hidden = pooled + C;   // (inter)
     float* logits = hidden + inter;  // (R*C), cardinal-major
@@ -84,7 +89,7 @@ void split_attention_gate_block_per_image(const float* partial, const float* fc1
                                           const SplitAttentionGateShape& s, KernelStream stream) {
     launch_kernel("split_attention_gate_block_per_image", split_attention_gate_kernel, s.n, kGateThreads,
                   split_attention_gate_smem_bytes(s), stream, partial, fc1_weight, fc1_bias, fc2_weight, fc2_bias,
-                  attn, s);
+                  attn, s, stream.prefetch_weights);
 }
 
 }  // namespace resnest

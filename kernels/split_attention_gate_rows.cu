@@ -6,6 +6,8 @@
 //        first finishes the pool for its tile (chunk sums added in chunk order, divided by HW).
 //   fc2: a warp per output channel t = k*gk + c': the R rows k*R*gk + r*gk + c' against hidden[n, k*ik ...],
 //        then softmax over r (sigmoid when R = 1), written radix-major: attn[n, r*C + t].
+// Before waiting on the kernel before it, each warp of the first image tile asks L2 for its rows
+// (KernelStream::prefetch_weights).
 #include "split_attention_gate_rows.cuh"
 
 #include "kernel_common.cuh"
@@ -36,11 +38,14 @@ __device__ __forceinline__ void accumulate_row_dot_tile(const float* row, const 
 __global__ void split_attention_gate_fc1_warp_per_row(const float* __restrict__ partial,
                                                       const float* __restrict__ fc1_w,
                                                       const float* __restrict__ fc1_b, float* __restrict__ hidden,
-                                                      SplitAttentionGateShape s) {
-    wait_for_producer_then_release_consumer();
+                                                      SplitAttentionGateShape s, bool prefetch) {
     extern __shared__ float pooled[];  // (tile, C)
     const int C = s.channels, inter = s.inter, gk = C / s.cardinality, ik = inter / s.cardinality;
     const int n0 = blockIdx.y * kGateRowsImagesPerTile, tile = min(kGateRowsImagesPerTile, s.n - n0);
+    const int lane = threadIdx.x & 31, j = blockIdx.x * kGateRowsWarps + (threadIdx.x >> 5);
+    if (prefetch && blockIdx.y == 0 && j < inter)
+        prefetch_l2_rows(fc1_w, WeightSlice{(long long)j * gk, gk, 1, gk}, lane, 32);
+    wait_for_producer_then_release_consumer();
     const float inv_hw = 1.0f / (float)s.hw;
     for (int i = threadIdx.x; i < tile * C; i += blockDim.x) {  // partial (N, chunks, C)
         const int t = i / C, c = i - t * C;
@@ -51,7 +56,6 @@ __global__ void split_attention_gate_fc1_warp_per_row(const float* __restrict__ 
     }
     __syncthreads();
 
-    const int lane = threadIdx.x & 31, j = blockIdx.x * kGateRowsWarps + (threadIdx.x >> 5);
     if (j >= inter) return;
     float dot[kGateRowsImagesPerTile] = {};
     // Row j (gk) against group j / ik of each image's pooled vector.
@@ -67,17 +71,21 @@ __global__ void split_attention_gate_fc1_warp_per_row(const float* __restrict__ 
 __global__ void split_attention_gate_fc2_softmax_warp_per_channel(const float* __restrict__ hidden,
                                                                   const float* __restrict__ fc2_w,
                                                                   const float* __restrict__ fc2_b,
-                                                                  float* __restrict__ attn, SplitAttentionGateShape s) {
-    wait_for_producer_then_release_consumer();
+                                                                  float* __restrict__ attn, SplitAttentionGateShape s,
+                                                                  bool prefetch) {
     extern __shared__ float hid[];  // (tile, inter)
     const int R = s.radix, C = s.channels, inter = s.inter, gk = C / s.cardinality, ik = inter / s.cardinality;
     const int n0 = blockIdx.y * kGateRowsImagesPerTile, tile = min(kGateRowsImagesPerTile, s.n - n0);
+    const int lane = threadIdx.x & 31, t = blockIdx.x * kGateRowsWarps + (threadIdx.x >> 5);
+    const int k = t / gk, cp = t - k * gk;
+    // Channel t's R rows, gk rows apart from k*R*gk + cp: lane r asks for row r.
+    if (prefetch && blockIdx.y == 0 && t < C)
+        prefetch_l2_rows(fc2_w, WeightSlice{((long long)k * R * gk + cp) * ik, (long long)gk * ik, R, ik}, lane, 32);
+    wait_for_producer_then_release_consumer();
     for (int i = threadIdx.x; i < tile * inter; i += blockDim.x) hid[i] = hidden[(long long)n0 * inter + i];
     __syncthreads();
 
-    const int lane = threadIdx.x & 31, t = blockIdx.x * kGateRowsWarps + (threadIdx.x >> 5);
     if (t >= C) return;
-    const int k = t / gk, cp = t - k * gk;
     const float* in = hid + k * ik;  // group k of each image's hidden vector
     float z[kSplitAttentionMaxRadix][kGateRowsImagesPerTile];
 #pragma unroll
@@ -126,11 +134,13 @@ void split_attention_gate_rows(const float* partial, const float* fc1_weight, co
     const int threads = 32 * kGateRowsWarps;
     launch_kernel("split_attention_gate_fc1_warp_per_row", split_attention_gate_fc1_warp_per_row,
                   dim3((s.inter + kGateRowsWarps - 1) / kGateRowsWarps, tiles), threads,
-                  sizeof(float) * kGateRowsImagesPerTile * s.channels, stream, partial, fc1_weight, fc1_bias, hidden, s);
+                  sizeof(float) * kGateRowsImagesPerTile * s.channels, stream, partial, fc1_weight, fc1_bias, hidden, s,
+                  stream.prefetch_weights);
     launch_kernel("split_attention_gate_fc2_softmax_warp_per_channel",
                   split_attention_gate_fc2_softmax_warp_per_channel,
                   dim3((s.channels + kGateRowsWarps - 1) / kGateRowsWarps, tiles), threads,
-                  sizeof(float) * kGateRowsImagesPerTile * s.inter, stream, hidden, fc2_weight, fc2_bias, attn, s);
+                  sizeof(float) * kGateRowsImagesPerTile * s.inter, stream, hidden, fc2_weight, fc2_bias, attn, s,
+                  stream.prefetch_weights);
 }
 
 }  // namespace resnest
