@@ -34,10 +34,12 @@
 #             every convolution on cuDNN (--conv-gemm off), with the choice timing back to back
 #             (RESNEST_CHOICE_TIMING=launches) and without split-K (RESNEST_SPLIT_K=off); both models in fp16
 #             with the row-lanes attention pool (RESNEST_ATTENTION_POOL=row-lanes); ResNeSt50 fp16 with its
-#             radix splits apart (RESNEST_RADIX_SPLIT=196 and all); both models in fp32
+#             radix splits apart (RESNEST_RADIX_SPLIT=196 and all), without the weight prefetch
+#             (RESNEST_WEIGHT_PREFETCH=off, batches 1 and 8); both models in fp32
 #             with tf32/fp16's 128 MiB convolution workspace, ResNeSt50 fp16 with 384 MiB and fp32's 1024 MiB
 #   implicit  both models in fp16 with our GEMM kernels and their folds timed beside the other ways
-#             (RESNEST_IMPLICIT_GEMM=auto)
+#             (RESNEST_IMPLICIT_GEMM=auto); ResNeSt50 again without the weight prefetch
+#             (RESNEST_WEIGHT_PREFETCH=off, batches 1 and 8)
 #   profile   profiles in fp16 and fp32 at batches 1, 8 and 128, with every convolution's ways timed afresh
 #             and logged (--verbose, no cache)
 #   lab       every kernel lab executable found in BIN (kernels/lab/: versions, correctness, timing sweep)
@@ -193,6 +195,11 @@ run_variants() {
     stage bench_resnest50_fp16_split_k_off "$(L 120 40)" env RESNEST_SPLIT_K=off \
         "$RESNEST" bench --model models/resnest50.json --random-weights --backend cuda --precision fp16 \
         --algo-cache none --batch 1,8,32,128 --iters "$(L 100 50)" --json "$OUT_DIR/split_k_off_resnest50_fp16.json"
+    # The default's kernels (the gates, the classifier) without asking L2 for their weights first, with the
+    # default row's cached choices: the prefetch's share of the default path, at batches 1 and 8.
+    stage bench_resnest50_fp16_weight_prefetch_off "$(L 60 20)" env RESNEST_WEIGHT_PREFETCH=off "$RESNEST" bench \
+        --model models/resnest50.json --random-weights --backend cuda --precision fp16 --batch 1,8 \
+        --iters "$(L 100 50)" --json "$OUT_DIR/weight_prefetch_off_resnest50_fp16.json"
     # Split attention's pool with 16-byte row lanes (RESNEST_ATTENTION_POOL=row-lanes), both models in fp16 with
     # the convolution choices the default rows above cached (the gate forms are timed afresh with this pool:
     # their cache key names it): the split-attention nodes are all that differs (and the tax with them).
@@ -226,6 +233,12 @@ run_implicit() {
             --model models/$m.json --random-weights --backend cuda --precision fp16 --batch 1,8,32,128 \
             --iters "$(L 100 50)" --verbose --json "$OUT_DIR/implicit_gemm_${m}_fp16.json"
     done
+    # The same choices (from the cache the row above filled) with our kernels reading their weights without
+    # asking L2 for them before the dependent launch's wait (RESNEST_WEIGHT_PREFETCH=off): what the prefetch
+    # gives where it should matter, at batches 1 and 8.
+    stage bench_resnest50_fp16_implicit_gemm_no_prefetch "$(L 60 20)" env RESNEST_IMPLICIT_GEMM=auto \
+        RESNEST_WEIGHT_PREFETCH=off "$RESNEST" bench --model models/resnest50.json --random-weights --backend cuda \
+        --precision fp16 --batch 1,8 --iters "$(L 100 50)" --json "$OUT_DIR/implicit_gemm_no_prefetch_resnest50_fp16.json"
 }
 
 run_profile() {
@@ -314,7 +327,9 @@ rows = [("default", "bench_resnest50_fp16"), ("--no-pdl", "no_pdl_resnest50_fp16
         ("RESNEST_ATTENTION_POOL=row-lanes", "pool_row_lanes_resnest50_fp16"),
         ("RESNEST_RADIX_SPLIT=196", "radix_split_196_resnest50_fp16"),
         ("RESNEST_RADIX_SPLIT=all", "radix_split_all_resnest50_fp16"),
+        ("RESNEST_WEIGHT_PREFETCH=off", "weight_prefetch_off_resnest50_fp16"),
         ("RESNEST_IMPLICIT_GEMM=auto", "implicit_gemm_resnest50_fp16"),
+        ("IMPLICIT_GEMM=auto, PREFETCH=off", "implicit_gemm_no_prefetch_resnest50_fp16"),
         ("--conv-workspace 384", "conv_workspace_384_resnest50_fp16"),
         ("--conv-workspace 1024", "conv_workspace_1024_resnest50_fp16")]
 for label, name in rows:

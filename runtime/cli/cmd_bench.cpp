@@ -105,8 +105,9 @@ std::string utc_now() {
 // measured under one of them says so, on the screen and in the JSON.
 std::vector<std::pair<std::string, std::string>> diagnostic_environment() {
     std::vector<std::pair<std::string, std::string>> set;
-    for (const char* name : {"RESNEST_ATTENTION_POOL", "RESNEST_CHOICE_TIMING", "RESNEST_SPLIT_K", "RESNEST_RADIX_SPLIT",
-                             "RESNEST_IMPLICIT_GEMM", "RESNEST_CUDA_DEBUG"})
+    for (const char* name : {"RESNEST_ATTENTION_POOL", "RESNEST_CHOICE_TIMING", "RESNEST_SPLIT_K",
+                             "RESNEST_RADIX_SPLIT", "RESNEST_IMPLICIT_GEMM", "RESNEST_WEIGHT_PREFETCH",
+                             "RESNEST_CUDA_DEBUG"})
         if (const char* v = std::getenv(name)) set.emplace_back(name, v);
     return set;
 }

@@ -70,8 +70,10 @@ void CudaContext::initialize() {
     env_.conv_gemm = o.conv_gemm, env_.conv_graph = o.conv_graph, env_.timed_search = o.conv_search == "timed";
     env_.verbose = o.verbose, env_.cublas_version = engine_->device().cublas_version;
     env_.implicit_gemm = engine_->implicit_gemm_mode(), env_.multiprocessors = engine_->device().multiprocessors;
-    launch_ = KernelStream(stream_, o.dependent_launch && engine_->device().kernels_arch >= 90);
+    launch_ = KernelStream(stream_, o.dependent_launch && engine_->device().kernels_arch >= 90,
+                           engine_->weight_prefetch());
     env_.dependent_launch = &launch_.dependent_launch;  // our convolution kernels launch as the others do
+    env_.prefetch_weights = launch_.prefetch_weights;
     CUDA_CHECK(cudaEventCreate(&start_));
     CUDA_CHECK(cudaEventCreate(&stop_));
     in_numel_ = shape_numel(g.input_shape);

@@ -164,7 +164,8 @@ void ConvNode::pool_off(const ConvChoiceEnv& env) {
 }
 
 void ConvNode::launch(const ConvChoiceEnv& env, bool ordinary) const {
-    const KernelStream ours(env.stream, !ordinary && env.dependent_launch && *env.dependent_launch);
+    const KernelStream ours(env.stream, !ordinary && env.dependent_launch && *env.dependent_launch,
+                            env.prefetch_weights);
     switch (impl_) {
         case ConvImpl::cudnn:
         case ConvImpl::cudnn_dense: legacy_->launch(env.cudnn, buffers_, env.stream); break;

@@ -69,6 +69,7 @@ struct ConvChoiceEnv {
     // The context's programmatic-dependent-launch flag, read at each launch of our kernels (implicit_gemm,
     // conv1x1_wmma), so that they launch as the context's other kernels do; null: ordinary launches.
     const bool* dependent_launch = nullptr;
+    bool prefetch_weights = true;  // our kernels ask L2 for their weights first (KernelStream::prefetch_weights)
     int tile_arrival_slots = 0;
     bool timed_search = false;
     bool verbose = false;

@@ -37,6 +37,9 @@ CudaEngine::CudaEngine(Graph graph, const HostWeights& weights, const EngineOpti
     std::string implicit_warning;
     implicit_gemm_mode_ = implicit_gemm_mode_from(std::getenv("RESNEST_IMPLICIT_GEMM"), &implicit_warning);
     if (!implicit_warning.empty()) std::fprintf(stderr, "resnest: warning: %s\n", implicit_warning.c_str());
+    std::string prefetch_warning;
+    weight_prefetch_ = weight_prefetch_from(std::getenv("RESNEST_WEIGHT_PREFETCH"), &prefetch_warning);
+    if (!prefetch_warning.empty()) std::fprintf(stderr, "resnest: warning: %s\n", prefetch_warning.c_str());
     check_supported();
     // The NHWC input is written at the start of every forward pass: it takes a block in the arena,
     // which later activations reuse once the stem has read it. Where split attention's weighted sum or an
@@ -69,6 +72,9 @@ CudaEngine::CudaEngine(Graph graph, const HostWeights& weights, const EngineOpti
                          "stem from the NCHW input) %s (RESNEST_IMPLICIT_GEMM=%s)\n",
                          implicit_gemm_mode_ == "on" ? "runs wherever it can" : "is timed beside the other ways",
                          implicit_gemm_mode_.c_str());
+        if (!weight_prefetch_)
+            std::fprintf(stderr, "cuda: our kernels read their weights without asking L2 for them first "
+                         "(RESNEST_WEIGHT_PREFETCH=off)\n");
         std::fprintf(stderr, "cuda: algorithm cache %s (%d entries%s)\n",
                      cache_path.empty() ? "in memory only" : cache_path.c_str(), cache_->loaded(),
                      cache_->skipped_lines() ? (", " + cache_->last_warning()).c_str() : "");
@@ -120,6 +126,15 @@ std::string implicit_gemm_mode_from(const char* value, std::string* warning) {
     *warning = std::string("RESNEST_IMPLICIT_GEMM=") + value +
                " is not off, auto or on; convolutions run without the implicit-GEMM kernel";
     return "off";
+}
+
+bool weight_prefetch_from(const char* value, std::string* warning) {
+    warning->clear();
+    if (!value || !*value || std::strcmp(value, "on") == 0) return true;
+    if (std::strcmp(value, "off") == 0) return false;
+    *warning = std::string("RESNEST_WEIGHT_PREFETCH=") + value +
+               " is neither on nor off; kernels ask L2 for their weights before they wait (on)";
+    return true;
 }
 
 bool attention_pool_row_lanes_from(const char* value, std::string* warning) {

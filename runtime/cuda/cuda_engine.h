@@ -61,6 +61,9 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     // RESNEST_IMPLICIT_GEMM: whether the convolution choice times the implicit-GEMM kernel ("auto"), takes
     // it wherever it runs ("on") or leaves it out ("off", the default).
     const std::string& implicit_gemm_mode() const { return implicit_gemm_mode_; }
+    // RESNEST_WEIGHT_PREFETCH: whether the kernels that read weights ask L2 for them before waiting on the
+    // kernel before them (KernelStream::prefetch_weights; "on", the default, or "off").
+    bool weight_prefetch() const { return weight_prefetch_; }
 
   private:
     void check_supported();
@@ -80,6 +83,7 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     int64_t gap_floats_ = 0, attn_floats_ = 0, hidden_floats_ = 0;
     bool row_lanes_requested_ = false;
     std::string implicit_gemm_mode_ = "off";
+    bool weight_prefetch_ = true;
 };
 
 // Which split-attention pool RESNEST_ATTENTION_POOL asks for: true for "row-lanes"; false for unset, "" or
@@ -89,5 +93,9 @@ bool attention_pool_row_lanes_from(const char* value, std::string* warning);
 // RESNEST_IMPLICIT_GEMM's mode: "off" for unset or "", else "off", "auto" or "on" as given; any other value
 // is "off" with *warning set to say so.
 std::string implicit_gemm_mode_from(const char* value, std::string* warning);
+
+// RESNEST_WEIGHT_PREFETCH: false for "off"; true for unset, "" or "on"; any other value is true with *warning
+// set to say so.
+bool weight_prefetch_from(const char* value, std::string* warning);
 
 }  // namespace resnest

@@ -537,6 +537,45 @@ TEST_CASE("whole models with the implicit-GEMM kernels (RESNEST_IMPLICIT_GEMM=on
     }
 }
 
+TEST_CASE("kernels that ask L2 for their weights before the wait give what they give without it "
+          "(RESNEST_WEIGHT_PREFETCH=off)", "[cuda][models][implicit-gemm]") {
+    // The prefetch is a hint read before the dependent launch's wait: it must change no result. Both engines
+    // take the same choices from one cache file (the first fills it), so they run the same kernels; our
+    // convolutions forced on in fp16, where the gate and classifier kernels run in both precisions.
+    INFO("seed " << run_seed());
+    for (Precision p : {Precision::fp16, Precision::fp32}) {
+        const std::string cache = scratch_dir() + "/resnest_cuda_test_prefetch_" + resnest::precision_name(p) + ".tsv";
+        std::remove(cache.c_str());
+        for (int batch : {1, 3}) {
+            resnest::EngineOptions o = cuda_options(p, batch);
+            o.algo_cache = cache;
+            const int64_t per_image = 3 * 224 * 224;
+            std::vector<float> x = random_floats((size_t)batch * per_image, -2, 2, 41 + batch);
+            std::vector<float> with, without;
+            for (const char* prefetch : {"on", "off"}) {
+                ScopedEnv implicit("RESNEST_IMPLICIT_GEMM", p == Precision::fp16 ? "on" : "off");
+                ScopedEnv weights("RESNEST_WEIGHT_PREFETCH", prefetch);
+                auto e = resnest::Engine::load_seeded(src("models/resnest50.json"), 12, o);
+                auto ctx = e->create_context();
+                std::vector<float> y;
+                for (int rep = 0; rep < 3; rep++) {  // the eager pass, then graph replays
+                    std::vector<float> out((size_t)batch * e->summary().num_outputs, NAN);
+                    ctx->run(x.data(), batch, out.data());
+                    for (float v : out) REQUIRE(std::isfinite(v));
+                    if (rep > 0) CHECK(max_rel_error(out, y) <= 1e-6);
+                    y = out;
+                }
+                (std::string(prefetch) == "on" ? with : without) = y;
+            }
+            const double err = max_rel_error(without, with);
+            std::printf("cuda %s batch %d, weights prefetched or not: max|d|/max|ref| %.3g\n",
+                        resnest::precision_name(p), batch, err);
+            CHECK(err <= 1e-6);
+        }
+        std::remove(cache.c_str());
+    }
+}
+
 TEST_CASE("in fp32 and tf32, RESNEST_IMPLICIT_GEMM=on reads the NCHW input in the first convolution alone, and "
           "the model matches the CPU", "[cuda][models][implicit-gemm]") {
     INFO("seed " << run_seed());

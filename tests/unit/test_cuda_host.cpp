@@ -302,6 +302,21 @@ TEST_CASE("RESNEST_IMPLICIT_GEMM is off, auto or on, and another value is named 
     CHECK_THAT(warning, Catch::Contains("RESNEST_IMPLICIT_GEMM=yes") && Catch::Contains("off, auto or on"));
 }
 
+TEST_CASE("RESNEST_WEIGHT_PREFETCH is on unless off, and another value is named in a warning", "[cuda-host]") {
+    std::string warning = "stale";
+    for (const char* v : {(const char*)nullptr, "", "on"}) {
+        CHECK(weight_prefetch_from(v, &warning));
+        CHECK(warning.empty());
+    }
+    CHECK_FALSE(weight_prefetch_from("off", &warning));
+    CHECK(warning.empty());
+    CHECK(weight_prefetch_from("0", &warning));
+    CHECK_THAT(warning, Catch::Contains("RESNEST_WEIGHT_PREFETCH=0") && Catch::Contains("neither on nor off"));
+    // A launcher given a bare stream asks for its weights: the default every kernel test runs under.
+    CHECK(KernelStream(nullptr, true).prefetch_weights);
+    CHECK_FALSE(KernelStream(nullptr, true, false).prefetch_weights);
+}
+
 TEST_CASE("the implicit-GEMM convolution refuses shapes, pointers and splits it cannot run, before any launch",
           "[cuda-host][implicit-gemm]") {
     // No GPU is needed: the checks come before the first CUDA call (the pointers are never touched).
