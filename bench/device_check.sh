@@ -39,7 +39,8 @@
 #             with tf32/fp16's 128 MiB convolution workspace, ResNeSt50 fp16 with 384 MiB and fp32's 1024 MiB
 #   implicit  both models in fp16 with our GEMM kernels and their folds timed beside the other ways
 #             (RESNEST_IMPLICIT_GEMM=auto); ResNeSt50 again without the weight prefetch
-#             (RESNEST_WEIGHT_PREFETCH=off, batches 1 and 8)
+#             (RESNEST_WEIGHT_PREFETCH=off, batches 1 and 8), and the default with the weights' L2 window
+#             timed per batch size (RESNEST_L2_WEIGHTS=auto)
 #   profile   profiles in fp16 and fp32 at batches 1, 8 and 128, with every convolution's ways timed afresh
 #             and logged (--verbose, no cache)
 #   lab       every kernel lab executable found in BIN (kernels/lab/: versions, correctness, timing sweep)
@@ -239,6 +240,11 @@ run_implicit() {
     stage bench_resnest50_fp16_implicit_gemm_no_prefetch "$(L 60 20)" env RESNEST_IMPLICIT_GEMM=auto \
         RESNEST_WEIGHT_PREFETCH=off "$RESNEST" bench --model models/resnest50.json --random-weights --backend cuda \
         --precision fp16 --batch 1,8 --iters "$(L 100 50)" --json "$OUT_DIR/implicit_gemm_no_prefetch_resnest50_fp16.json"
+    # The default path with the weights' L2 window timed per batch size (RESNEST_L2_WEIGHTS=auto; the convolution
+    # choices from the default row's cache): the verbose log has each batch size's two replay times.
+    stage bench_resnest50_fp16_l2_weights "$(L 90 30)" env RESNEST_L2_WEIGHTS=auto "$RESNEST" bench \
+        --model models/resnest50.json --random-weights --backend cuda --precision fp16 --batch 1,8,32,128 \
+        --iters "$(L 100 50)" --verbose --json "$OUT_DIR/l2_weights_resnest50_fp16.json"
 }
 
 run_profile() {
@@ -330,6 +336,7 @@ rows = [("default", "bench_resnest50_fp16"), ("--no-pdl", "no_pdl_resnest50_fp16
         ("RESNEST_WEIGHT_PREFETCH=off", "weight_prefetch_off_resnest50_fp16"),
         ("RESNEST_IMPLICIT_GEMM=auto", "implicit_gemm_resnest50_fp16"),
         ("IMPLICIT_GEMM=auto, PREFETCH=off", "implicit_gemm_no_prefetch_resnest50_fp16"),
+        ("RESNEST_L2_WEIGHTS=auto", "l2_weights_resnest50_fp16"),
         ("--conv-workspace 384", "conv_workspace_384_resnest50_fp16"),
         ("--conv-workspace 1024", "conv_workspace_1024_resnest50_fp16")]
 for label, name in rows:
@@ -375,6 +382,8 @@ grep -h -E "per-group / dense|pair per-split|WRONG|all ways correct" "$OUT_DIR"/
 # How many convolutions the implicit-GEMM variant gave to that kernel, how many split-attention pools went
 # into its epilogue, how many weighted sums into conv3 and average pools into 1x1 convolutions, per batch size.
 grep -h "prepared: convolutions on" "$OUT_DIR"/bench_resnest50_fp16_implicit_gemm.log 2>/dev/null | sed 's/^cuda: //' | cut -c1-480
+# The weights' L2 window: the device's limits, and each batch size's replays without and with it.
+grep -h -E "weights' L2 window \(|without the weights' L2 window" "$OUT_DIR"/bench_resnest50_fp16_l2_weights.log 2>/dev/null | sed 's/^cuda: //' | head -6
 # The stem read straight from the NCHW input against the conversion + conv1.0, per batch size (timed there).
 grep -h "the NCHW input (" "$OUT_DIR"/bench_resnest50_fp16_implicit_gemm.log 2>/dev/null | sed 's/^cuda: //' | head -4
 f=$OUT_DIR/implicit_gemm_resnest50_fast_1s1x64d_fp16.json

@@ -107,7 +107,7 @@ std::vector<std::pair<std::string, std::string>> diagnostic_environment() {
     std::vector<std::pair<std::string, std::string>> set;
     for (const char* name : {"RESNEST_ATTENTION_POOL", "RESNEST_CHOICE_TIMING", "RESNEST_SPLIT_K",
                              "RESNEST_RADIX_SPLIT", "RESNEST_IMPLICIT_GEMM", "RESNEST_WEIGHT_PREFETCH",
-                             "RESNEST_CUDA_DEBUG"})
+                             "RESNEST_L2_WEIGHTS", "RESNEST_CUDA_DEBUG"})
         if (const char* v = std::getenv(name)) set.emplace_back(name, v);
     return set;
 }

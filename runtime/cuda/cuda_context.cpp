@@ -94,6 +94,7 @@ void CudaContext::initialize() {
         env_.tile_arrival_slots = kTileArrivalSlots;
         CUDA_CHECK(cudaMemset(env_.tile_arrivals, 0, kTileArrivalSlots * sizeof(int)));
     }
+    plan_l2_window();
     if (o.verbose)
         std::fprintf(stderr, "cuda: context: stream, cuDNN / cuBLAS / cuBLASLt handles and %.1f MiB in %.3f s\n",
                      allocated_bytes_ / 1048576.0,

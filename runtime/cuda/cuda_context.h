@@ -8,9 +8,10 @@
 // EngineOptions::dependent_launch is off.
 //
 // Activations are NHWC in T = float (fp32, tf32) or __half (fp16); edges convert from and to float NCHW.
-// The member functions live in four files: cuda_context.cpp (set-up, runs, the forward pass and its nodes),
+// The member functions live in five files: cuda_context.cpp (set-up, runs, the forward pass and its nodes),
 // cuda_context_prepare.cpp (a batch size's choices and the graph capture), cuda_context_fusions.cpp (the
-// split-attention steps a batch size folds into the convolutions beside them), cuda_context_profile.cpp.
+// split-attention steps a batch size folds into the convolutions beside them), cuda_context_l2.cpp (the
+// weights' L2 window in the graphs), cuda_context_profile.cpp.
 #pragma once
 #include <cublasLt.h>
 #include <cublas_v2.h>
@@ -27,6 +28,7 @@
 #include "cuda/cuda_conv_choice.h"
 #include "cuda/cuda_engine.h"
 #include "cuda/cuda_gate_gemm.h"
+#include "cuda/cuda_l2_weights.h"
 #include "cuda/cuda_timing.h"
 #include "conv_stem_direct_nchw_plan.h"
 #include "kernel_stream.h"
@@ -89,6 +91,7 @@ struct BatchState {
     double choice_s[kConvImpls] = {};                 // host time preparing them, by the way chosen
     double graph_heuristics_s = 0.0, graph_plans_s = 0.0;  // of which the chosen cuDNN graphs' heuristics, plans
     int graphs_restored = 0;  // convolutions on a cuDNN graph rebuilt from the cached engine
+    bool l2_window = false;   // the captured graph's kernel nodes carry the weights' L2 window
 };
 
 // The forward pass's CUDA graph did not end or instantiate (its eager pass had run): with programmatic
@@ -133,6 +136,14 @@ class CudaContext : public Context {
     int cached_choice(const std::string& key, int count, std::string* opaque = nullptr) const;
     ConvAlgoKeyParts key_parts(int batch) const;
     void run_and_capture(int batch, BatchState& state);
+    void capture_with_retries(int batch, BatchState& state);
+    // The weights' L2 window (cuda_context_l2.cpp): planned at set-up; per batch size 1 (on), 0 (off) or -1
+    // (auto without a cached decision: choose_l2_window times the captured graph both ways).
+    void plan_l2_window();
+    int l2_window_decision(int batch) const;
+    void choose_l2_window(int batch, BatchState& state);
+    void apply_l2_window(cudaGraph_t graph, int batch, BatchState& state);
+    std::string l2_window_key(int batch) const;
     bool capture_forward(int batch, BatchState& state);
     void retry_capture(int batch, BatchState& state);
     static constexpr int kLaterCaptureRetries = 3;
@@ -194,6 +205,7 @@ class CudaContext : public Context {
     float* gap_ = nullptr;   // (N, chunks, C) split attention's pooled chunk sums (the pool's or a conv's)
     float* attn_ = nullptr;  // (N, R*C) its gates
     float* hidden_ = nullptr;  // (N, inter) fc1's outputs, between the two kernels of the small-batch gate
+    L2WeightWindow l2_window_{};  // window_bytes 0: none (off, or the device has no persisting L2)
     int64_t in_numel_ = 0, out_numel_ = 0;
     int loaded_batch_ = 0;
     bool debug_sync_ = false;

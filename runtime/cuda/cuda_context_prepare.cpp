@@ -297,10 +297,19 @@ ConvAlgoKeyParts CudaContext::key_parts(int batch) const {
 // KernelLaunchError lets prepare() try again without them; with them off, this batch size runs with
 // ordinary launches, node by node (the same results), until a capture at one of its next runs succeeds.
 // A graph that does not end or instantiate (GraphCaptureError) goes the same two ways at once.
+// With the weights' L2 window (RESNEST_L2_WEIGHTS, cuda_context_l2.cpp) on, cached or to be timed, the graph
+// gets it before it is instantiated, or the two are timed once it is captured.
 void CudaContext::run_and_capture(int batch, BatchState& state) {
     forward(batch, state, nullptr);
     CUDA_CHECK(cudaStreamSynchronize(stream_));
     if (!engine_->options().cuda_graph || debug_sync_) return;
+    const int l2_decided = l2_window_decision(batch);
+    state.l2_window = l2_decided == 1;
+    capture_with_retries(batch, state);
+    if (l2_decided < 0 && state.captured.exec) choose_l2_window(batch, state);
+}
+
+void CudaContext::capture_with_retries(int batch, BatchState& state) {
     constexpr int kCaptureAttempts = 3;
     for (int attempt = 1; attempt <= kCaptureAttempts; attempt++) {
         // Another thread's synchronization (a context being torn down) lasts a while: wait 4, then 16 ms
@@ -362,6 +371,7 @@ bool CudaContext::capture_forward(int batch, BatchState& state) {
     state.captured.reset();
     cudaError_t e = capture_stream(&state.captured.graph, [&] { forward(batch, state, nullptr); });
     if (e == cudaErrorStreamCaptureInvalidated) return false;
+    if (e == cudaSuccess && state.l2_window) apply_l2_window(state.captured.graph, batch, state);
     if (e == cudaSuccess) e = cudaGraphInstantiate(&state.captured.exec, state.captured.graph, 0);
     if (e != cudaSuccess) {
         cudaGetLastError();

@@ -14,6 +14,7 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_context.h"
+#include "cuda/cuda_l2_weights.h"
 #include "fusion_pairs.h"
 #include "split_attention_combine.cuh"
 #include "split_attention_gate.cuh"
@@ -40,6 +41,9 @@ CudaEngine::CudaEngine(Graph graph, const HostWeights& weights, const EngineOpti
     std::string prefetch_warning;
     weight_prefetch_ = weight_prefetch_from(std::getenv("RESNEST_WEIGHT_PREFETCH"), &prefetch_warning);
     if (!prefetch_warning.empty()) std::fprintf(stderr, "resnest: warning: %s\n", prefetch_warning.c_str());
+    std::string l2_warning;
+    l2_weights_mode_ = l2_weights_mode_from(std::getenv("RESNEST_L2_WEIGHTS"), &l2_warning);
+    if (!l2_warning.empty()) std::fprintf(stderr, "resnest: warning: %s\n", l2_warning.c_str());
     check_supported();
     // The NHWC input is written at the start of every forward pass: it takes a block in the arena,
     // which later activations reuse once the stem has read it. Where split attention's weighted sum or an

@@ -64,6 +64,10 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     // RESNEST_WEIGHT_PREFETCH: whether the kernels that read weights ask L2 for them before waiting on the
     // kernel before them (KernelStream::prefetch_weights; "on", the default, or "off").
     bool weight_prefetch() const { return weight_prefetch_; }
+    // RESNEST_L2_WEIGHTS (cuda_l2_weights.h): whether the weights get an L2 window in the batch sizes' CUDA
+    // graphs ("off", the default; "auto": where timing says it pays; "on"), and the buffer it covers.
+    const std::string& l2_weights_mode() const { return l2_weights_mode_; }
+    const void* weights_device() const { return weights_dev_.get(); }
 
   private:
     void check_supported();
@@ -84,6 +88,7 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     bool row_lanes_requested_ = false;
     std::string implicit_gemm_mode_ = "off";
     bool weight_prefetch_ = true;
+    std::string l2_weights_mode_ = "off";
 };
 
 // Which split-attention pool RESNEST_ATTENTION_POOL asks for: true for "row-lanes"; false for unset, "" or

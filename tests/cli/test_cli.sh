@@ -157,13 +157,13 @@ for r in j['results']:
 # A RESNEST_RADIX_SPLIT that does not parse stops the load, naming the variable and the values it takes.
 expect 1 "RESNEST_RADIX_SPLIT='layer3': use off, all" -- env RESNEST_RADIX_SPLIT=layer3 "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0
 # A diagnostic environment variable is named on the screen and in the JSON (README: RESNEST_SPLIT_K and co.)
-expect 0 "diagnostics: RESNEST_ATTENTION_POOL=row-lanes, RESNEST_SPLIT_K=off, RESNEST_RADIX_SPLIT=196, RESNEST_IMPLICIT_GEMM=auto, RESNEST_WEIGHT_PREFETCH=off" -- env RESNEST_SPLIT_K=off RESNEST_ATTENTION_POOL=row-lanes RESNEST_RADIX_SPLIT=196 RESNEST_IMPLICIT_GEMM=auto RESNEST_WEIGHT_PREFETCH=off "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --json "$TMP/bench_env.json"
+expect 0 "diagnostics: RESNEST_ATTENTION_POOL=row-lanes, RESNEST_SPLIT_K=off, RESNEST_RADIX_SPLIT=196, RESNEST_IMPLICIT_GEMM=auto, RESNEST_WEIGHT_PREFETCH=off, RESNEST_L2_WEIGHTS=auto" -- env RESNEST_SPLIT_K=off RESNEST_ATTENTION_POOL=row-lanes RESNEST_RADIX_SPLIT=196 RESNEST_IMPLICIT_GEMM=auto RESNEST_WEIGHT_PREFETCH=off RESNEST_L2_WEIGHTS=auto "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --json "$TMP/bench_env.json"
 # ... and RESNEST_RADIX_SPLIT without the graph passes (the CPU backend's default) says it does nothing.
 if grep -q "RESNEST_RADIX_SPLIT is set but the graph passes are off" "$TMP/err"; then ok; else bad "no radix-split warning: $(cat "$TMP/err")"; fi
 if "$PY" -c "
 import json
 j = json.load(open('$TMP/bench_env.json'))
-assert j['config']['environment'] == {'RESNEST_ATTENTION_POOL': 'row-lanes', 'RESNEST_SPLIT_K': 'off', 'RESNEST_RADIX_SPLIT': '196', 'RESNEST_IMPLICIT_GEMM': 'auto', 'RESNEST_WEIGHT_PREFETCH': 'off'}, j['config']['environment']
+assert j['config']['environment'] == {'RESNEST_ATTENTION_POOL': 'row-lanes', 'RESNEST_SPLIT_K': 'off', 'RESNEST_RADIX_SPLIT': '196', 'RESNEST_IMPLICIT_GEMM': 'auto', 'RESNEST_WEIGHT_PREFETCH': 'off', 'RESNEST_L2_WEIGHTS': 'auto'}, j['config']['environment']
 " 2>"$TMP/err"; then ok; else bad "bench JSON environment: $(cat "$TMP/err")"; fi
 # --reload times a second load + plan to the first result in the same process
 expect 0 "first result \(batch 1\) [0-9.]+ s; again in this process [0-9.]+ s" -- "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --reload --json "$TMP/bench_reload.json"

@@ -537,40 +537,47 @@ TEST_CASE("whole models with the implicit-GEMM kernels (RESNEST_IMPLICIT_GEMM=on
     }
 }
 
-TEST_CASE("kernels that ask L2 for their weights before the wait give what they give without it "
-          "(RESNEST_WEIGHT_PREFETCH=off)", "[cuda][models][implicit-gemm]") {
-    // The prefetch is a hint read before the dependent launch's wait: it must change no result. Both engines
-    // take the same choices from one cache file (the first fills it), so they run the same kernels; our
-    // convolutions forced on in fp16, where the gate and classifier kernels run in both precisions.
+TEST_CASE("the L2 hints change no result: no weight prefetch, or the weights' L2 window on or timed",
+          "[cuda][models][implicit-gemm]") {
+    // Our kernels ask L2 for their weights before the dependent launch's wait (RESNEST_WEIGHT_PREFETCH), and
+    // the graphs may carry an access policy window over the weights (RESNEST_L2_WEIGHTS): hints, which must
+    // change no result. Every engine takes the same choices from one cache file (the first fills it), so
+    // they run the same kernels; our convolutions forced on in fp16, where the gate and classifier kernels
+    // run in both precisions. Each engine's graph is replayed twice after its eager pass.
     INFO("seed " << run_seed());
+    const std::pair<const char*, const char*> variants[] = {{"RESNEST_WEIGHT_PREFETCH", "off"},
+                                                            {"RESNEST_L2_WEIGHTS", "on"},
+                                                            {"RESNEST_L2_WEIGHTS", "auto"}};
     for (Precision p : {Precision::fp16, Precision::fp32}) {
-        const std::string cache = scratch_dir() + "/resnest_cuda_test_prefetch_" + resnest::precision_name(p) + ".tsv";
+        const std::string cache = scratch_dir() + "/resnest_cuda_test_l2_" + resnest::precision_name(p) + ".tsv";
         std::remove(cache.c_str());
         for (int batch : {1, 3}) {
             resnest::EngineOptions o = cuda_options(p, batch);
             o.algo_cache = cache;
-            const int64_t per_image = 3 * 224 * 224;
-            std::vector<float> x = random_floats((size_t)batch * per_image, -2, 2, 41 + batch);
-            std::vector<float> with, without;
-            for (const char* prefetch : {"on", "off"}) {
+            std::vector<float> x = random_floats((size_t)batch * 3 * 224 * 224, -2, 2, 41 + batch);
+            auto run_with = [&](const char* name, const char* value) {
                 ScopedEnv implicit("RESNEST_IMPLICIT_GEMM", p == Precision::fp16 ? "on" : "off");
-                ScopedEnv weights("RESNEST_WEIGHT_PREFETCH", prefetch);
+                ScopedEnv hint(name, value);
                 auto e = resnest::Engine::load_seeded(src("models/resnest50.json"), 12, o);
                 auto ctx = e->create_context();
                 std::vector<float> y;
-                for (int rep = 0; rep < 3; rep++) {  // the eager pass, then graph replays
+                for (int rep = 0; rep < 3; rep++) {
                     std::vector<float> out((size_t)batch * e->summary().num_outputs, NAN);
                     ctx->run(x.data(), batch, out.data());
                     for (float v : out) REQUIRE(std::isfinite(v));
                     if (rep > 0) CHECK(max_rel_error(out, y) <= 1e-6);
                     y = out;
                 }
-                (std::string(prefetch) == "on" ? with : without) = y;
+                return y;
+            };
+            const std::vector<float> base = run_with("RESNEST_WEIGHT_PREFETCH", "on");
+            for (const auto& [name, value] : variants) {
+                const double err = max_rel_error(run_with(name, value), base);
+                INFO(name << "=" << value);
+                std::printf("cuda %s batch %d, %s=%s against the default: max|d|/max|ref| %.3g\n",
+                            resnest::precision_name(p), batch, name, value, err);
+                CHECK(err <= 1e-6);
             }
-            const double err = max_rel_error(without, with);
-            std::printf("cuda %s batch %d, weights prefetched or not: max|d|/max|ref| %.3g\n",
-                        resnest::precision_name(p), batch, err);
-            CHECK(err <= 1e-6);
         }
         std::remove(cache.c_str());
     }

@@ -20,6 +20,7 @@
 #include "cuda/cuda_gate_gemm.h"
 #include "cuda/cuda_gemm_conv.h"
 #include "cuda/cuda_graph_conv.h"
+#include "cuda/cuda_l2_weights.h"
 #include "graph.h"
 #include "passes.h"
 #include "test_helpers.h"
@@ -315,6 +316,47 @@ TEST_CASE("RESNEST_WEIGHT_PREFETCH is on unless off, and another value is named 
     // A launcher given a bare stream asks for its weights: the default every kernel test runs under.
     CHECK(KernelStream(nullptr, true).prefetch_weights);
     CHECK_FALSE(KernelStream(nullptr, true, false).prefetch_weights);
+}
+
+TEST_CASE("RESNEST_L2_WEIGHTS is off, auto or on, and another value is named in a warning", "[cuda-host]") {
+    std::string warning = "stale";
+    for (const char* v : {(const char*)nullptr, ""}) {
+        CHECK(l2_weights_mode_from(v, &warning) == "off");
+        CHECK(warning.empty());
+    }
+    for (const char* v : {"off", "auto", "on"}) {
+        CHECK(l2_weights_mode_from(v, &warning) == v);
+        CHECK(warning.empty());
+    }
+    CHECK(l2_weights_mode_from("persist", &warning) == "off");
+    CHECK_THAT(warning, Catch::Contains("RESNEST_L2_WEIGHTS=persist") && Catch::Contains("off, auto or on"));
+}
+
+TEST_CASE("the weights' L2 window covers the weights up to the largest window, persisting what the carve-out holds",
+          "[cuda-host]") {
+    const size_t mib = 1 << 20;
+    // More weights than the carve-out: all of them in the window, hits persisting in the carve-out's share.
+    L2WeightWindow w = plan_l2_weight_window(99 * mib, 30 * mib, 128 * mib);
+    CHECK(w.window_bytes == 99 * mib);
+    CHECK(w.carve_out_bytes == 30 * mib);
+    CHECK(w.hit_ratio == Approx(30.0 / 99.0).epsilon(1e-6));
+    // Fewer: the carve-out is the weights, every hit persisting.
+    w = plan_l2_weight_window(20 * mib, 30 * mib, 128 * mib);
+    CHECK(w.window_bytes == 20 * mib);
+    CHECK(w.carve_out_bytes == 20 * mib);
+    CHECK(w.hit_ratio == 1.0f);
+    // More than one window holds: the window's first bytes.
+    w = plan_l2_weight_window(200 * mib, 30 * mib, 128 * mib);
+    CHECK(w.window_bytes == 128 * mib);
+    CHECK(w.carve_out_bytes == 30 * mib);
+    CHECK(w.hit_ratio == Approx(30.0 / 128.0).epsilon(1e-6));
+    // A device without persisting L2 or windows, or no weights: none.
+    for (const L2WeightWindow& none :
+         {plan_l2_weight_window(99 * mib, 0, 128 * mib), plan_l2_weight_window(99 * mib, 30 * mib, 0),
+          plan_l2_weight_window(0, 30 * mib, 128 * mib)}) {
+        CHECK(none.window_bytes == 0);
+        CHECK(none.carve_out_bytes == 0);
+    }
 }
 
 TEST_CASE("the implicit-GEMM convolution refuses shapes, pointers and splits it cannot run, before any launch",
