@@ -142,7 +142,7 @@ class CudaContext : public Context {
     void plan_l2_window();
     int l2_window_decision(int batch) const;
     void choose_l2_window(int batch, BatchState& state);
-    void apply_l2_window(cudaGraph_t graph, int batch, BatchState& state);
+    bool apply_l2_window(cudaGraph_t graph, int batch);  // false (a warning printed) where it could not be set
     std::string l2_window_key(int batch) const;
     bool capture_forward(int batch, BatchState& state);
     void retry_capture(int batch, BatchState& state);

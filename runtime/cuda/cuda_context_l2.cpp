@@ -56,16 +56,17 @@ int CudaContext::l2_window_decision(int batch) const {
     return cached_choice(l2_window_key(batch), 2);
 }
 
-void CudaContext::apply_l2_window(cudaGraph_t graph, int batch, BatchState& state) {
+bool CudaContext::apply_l2_window(cudaGraph_t graph, int batch) {
     try {
         const int nodes = set_l2_window_on_kernel_nodes(graph, engine_->weights_device(), l2_window_);
         if (engine_->options().verbose)
             std::fprintf(stderr, "cuda: batch %d: the weights' L2 window on %d kernel nodes\n", batch, nodes);
+        return true;
     } catch (const Error& e) {
         cudaGetLastError();
         std::fprintf(stderr, "resnest: warning: the weights' L2 window could not be set (%s); batch %d runs "
                      "without it\n", e.what(), batch);
-        state.l2_window = false;
+        return false;
     }
 }
 
@@ -75,10 +76,7 @@ void CudaContext::apply_l2_window(cudaGraph_t graph, int batch, BatchState& stat
 void CudaContext::choose_l2_window(int batch, BatchState& state) {
     CapturedGraph with;
     CUDA_CHECK(cudaGraphClone(&with.graph, state.captured.graph));
-    BatchState probe;  // apply_l2_window's flag for the copy
-    probe.l2_window = true;
-    apply_l2_window(with.graph, batch, probe);
-    if (!probe.l2_window) return;
+    if (!apply_l2_window(with.graph, batch)) return;
     CUDA_CHECK(cudaGraphInstantiate(&with.exec, with.graph, 0));
     const std::string where = "the weights' L2 window at batch " + std::to_string(batch);
     TimingEvents events(2, where);

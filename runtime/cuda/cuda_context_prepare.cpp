@@ -371,7 +371,7 @@ bool CudaContext::capture_forward(int batch, BatchState& state) {
     state.captured.reset();
     cudaError_t e = capture_stream(&state.captured.graph, [&] { forward(batch, state, nullptr); });
     if (e == cudaErrorStreamCaptureInvalidated) return false;
-    if (e == cudaSuccess && state.l2_window) apply_l2_window(state.captured.graph, batch, state);
+    if (e == cudaSuccess && state.l2_window) state.l2_window = apply_l2_window(state.captured.graph, batch);
     if (e == cudaSuccess) e = cudaGraphInstantiate(&state.captured.exec, state.captured.graph, 0);
     if (e != cudaSuccess) {
         cudaGetLastError();
