@@ -2,7 +2,8 @@
 // (output position, [group,] kh, kw) cell: V = 16 bytes' worth of T (8 halves, 4 floats) when a group's
 // channel count allows it, else 1.
 // Consecutive threads take consecutive channel groups of one cell, then the next cell of the same row, so
-// both the reads (one input pixel's channels) and the writes (one row of cols) are contiguous.
+// both the reads (one input pixel's channels) and the writes (one row of cols) are contiguous. First, where
+// given, the threads ask L2 for the matmul's filter, a 4 KiB piece each (grid-stride).
 #include "im2col_nhwc.cuh"
 
 #include <algorithm>
@@ -13,7 +14,11 @@
 namespace resnest {
 
 template <typename T, int V>
-__global__ void im2col_nhwc_kernel(const T* __restrict__ x, T* __restrict__ cols, Im2colShape s) {
+__global__ void im2col_nhwc_kernel(const T* __restrict__ x, T* __restrict__ cols, Im2colShape s,
+                                   const char* __restrict__ next_filter, long long next_filter_bytes) {
+    for (long long at = (blockIdx.x * (long long)blockDim.x + threadIdx.x) * kPrefetchBulkBytes;
+         at < next_filter_bytes; at += (long long)gridDim.x * blockDim.x * kPrefetchBulkBytes)
+        prefetch_l2_run(next_filter + at, min(kPrefetchBulkBytes, next_filter_bytes - at));
     wait_for_producer_then_release_consumer();
     const int khw = s.kh * s.kw, group_c = s.c / s.groups;        // cells a window, channels a group
     const int vecs = group_c / V;                                 // V-channel vectors per (group, cell)
@@ -44,7 +49,8 @@ __global__ void im2col_nhwc_kernel(const T* __restrict__ x, T* __restrict__ cols
 }
 
 template <typename T>
-void im2col_nhwc(const T* x, T* cols, const Im2colShape& s, KernelStream stream) {
+void im2col_nhwc(const T* x, T* cols, const Im2colShape& s, KernelStream stream, const void* next_filter,
+                 size_t next_filter_bytes) {
     constexpr int kThreads = 256, kMaxBlocks = 132 * 16;
     // 16-byte accesses where C is whole vectors and both buffers are 16-byte aligned (a misaligned vector
     // access would be a device fault, not an error): else one element a thread.
@@ -56,13 +62,17 @@ void im2col_nhwc(const T* x, T* cols, const Im2colShape& s, KernelStream stream)
     const long long items = s.rows() * s.kh * s.kw * (vec ? s.c / kVec16<T> : s.c);
     if (items == 0) return;
     const int blocks = (int)std::min<long long>((items + kThreads - 1) / kThreads, kMaxBlocks);
+    const char* filter = next_filter && stream.prefetch_weights ? static_cast<const char*>(next_filter) : nullptr;
+    const long long filter_bytes = filter ? (long long)next_filter_bytes : 0;
     if (vec)
-        launch_kernel("im2col_nhwc (16-byte)", im2col_nhwc_kernel<T, kVec16<T>>, blocks, kThreads, 0, stream, x, cols, s);
+        launch_kernel("im2col_nhwc (16-byte)", im2col_nhwc_kernel<T, kVec16<T>>, blocks, kThreads, 0, stream, x, cols, s,
+                      filter, filter_bytes);
     else
-        launch_kernel("im2col_nhwc", im2col_nhwc_kernel<T, 1>, blocks, kThreads, 0, stream, x, cols, s);
+        launch_kernel("im2col_nhwc", im2col_nhwc_kernel<T, 1>, blocks, kThreads, 0, stream, x, cols, s, filter,
+                      filter_bytes);
 }
 
-template void im2col_nhwc<float>(const float*, float*, const Im2colShape&, KernelStream);
-template void im2col_nhwc<__half>(const __half*, __half*, const Im2colShape&, KernelStream);
+template void im2col_nhwc<float>(const float*, float*, const Im2colShape&, KernelStream, const void*, size_t);
+template void im2col_nhwc<__half>(const __half*, __half*, const Im2colShape&, KernelStream, const void*, size_t);
 
 }  // namespace resnest

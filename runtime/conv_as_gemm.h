@@ -29,6 +29,10 @@ struct ConvAsGemm {
     int64_t stride_a = 0, stride_b = 0, stride_c = 0;
 };
 
+// The elements of the filter (A) the product reads, from its first to one past its last: every group's in a
+// strided batch. What the im2col gather asks L2 for ahead of the matmul (kernels/im2col_nhwc.cuh).
+inline int64_t conv_gemm_filter_extent(const ConvAsGemm& g) { return (g.batch - 1) * g.stride_a + g.m * g.lda; }
+
 // True for a 1x1 convolution with stride 1, no padding, dilation 1 and one group.
 bool conv_runs_as_gemm(const Conv2dAttrs& a);
 

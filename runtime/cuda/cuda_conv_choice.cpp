@@ -70,6 +70,7 @@ bool ConvNode::build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts
             const ConvBuffers& b = im2col && !per_group && p.attrs.groups > 1 ? *dense : grouped;
             auto gemm = std::make_unique<GemmConvLaunch>();
             if (!gemm->describe(p, b, node, why, im2col, per_group)) return false;
+            gemm->set_prefetch_filter(env.prefetch_weights);
             // The heuristic list, whose rank the cache keeps, depends on the pointers' alignment too.
             std::string k = conv_algo_key(key) +
                             (per_group ? "|im2col cublasLt per group " : im2col ? "|im2col cublasLt " : "|cublasLt ") +

@@ -182,10 +182,13 @@ cublasStatus_t GemmConvLaunch::try_launch(cublasLtHandle_t lt, const ConvBuffers
     const float alpha = 1.0f, beta = b.z ? 1.0f : 0.0f;
     const void* c = b.z ? b.z : b.y;
     if (im2col_) {  // an ordinary launch: the matmul after it is not a dependent launch either
+        // The gather asks L2 for the matmul's filter while it runs (set_prefetch_filter).
+        const KernelStream gather(stream, false, prefetch_filter_);
+        const size_t filter_bytes = (size_t)conv_gemm_filter_extent(g_) * (size_t)storage_bytes(p_.precision);
         if (p_.precision == Precision::fp16)
-            im2col_nhwc<__half>((const __half*)b.x, (__half*)b.workspace, cols_shape_, KernelStream(stream, false));
+            im2col_nhwc<__half>((const __half*)b.x, (__half*)b.workspace, cols_shape_, gather, b.w, filter_bytes);
         else
-            im2col_nhwc<float>((const float*)b.x, (float*)b.workspace, cols_shape_, KernelStream(stream, false));
+            im2col_nhwc<float>((const float*)b.x, (float*)b.workspace, cols_shape_, gather, b.w, filter_bytes);
     }
     return cublasLtMatmul(lt, op_, &alpha, b.w, a_, matrix_b(b), b_, &beta, c, c_, b.y, c_, &algo_,
                           gemm_workspace(b), workspace_, stream);

@@ -83,6 +83,8 @@ class GemmConvLaunch {
     unsigned alignment() const { return align_; }  // bytes: the least alignment of the x, w, z and y pointers
     size_t workspace_needed() const { return cols_bytes_ + workspace_; }
     bool im2col() const { return im2col_; }
+    // Over im2col: whether the gather asks L2 for the matmul's filter first (KernelStream::prefetch_weights).
+    void set_prefetch_filter(bool on) { prefetch_filter_ = on; }
     int batch() const { return (int)g_.batch; }  // products in the strided batch: the groups, or 1
 
     static constexpr int kMaxCandidates = 6;
@@ -123,6 +125,7 @@ class GemmConvLaunch {
     ConvProblem p_;
     ConvAsGemm g_;
     bool im2col_ = false;
+    bool prefetch_filter_ = true;
     Im2colShape cols_shape_;
     size_t cols_bytes_ = 0;  // the im2col matrix at the front of the workspace, rounded up to 256 bytes
     std::string node_;

@@ -347,14 +347,19 @@ TEST_CASE("im2col on buffers that are not 16-byte aligned gathers one element a 
     check(cudaMalloc(&dx, (bits.size() + 1) * 2), "x");
     check(cudaMalloc(&dcols, (want.size() + 1) * 2), "cols");
     check(cudaMemcpy(dx + 1, bits.data(), bits.size() * 2, cudaMemcpyHostToDevice), "upload");
-    check(cudaMemset(dcols, 0xFF, (want.size() + 1) * 2), "poison");
-    resnest::im2col_nhwc<__half>(dx + 1, dcols + 1, s, resnest::KernelStream());
-    check(cudaDeviceSynchronize(), "im2col on unaligned buffers");
-    std::vector<uint16_t> got(want.size());
-    check(cudaMemcpy(got.data(), dcols + 1, got.size() * 2, cudaMemcpyDeviceToHost), "download");
-    size_t mismatches = 0;
-    for (size_t i = 0; i < got.size(); i++) mismatches += !(resnest::half_to_float(got[i]) == want[i]);
-    CHECK(mismatches == 0);
+    // Then again asking L2 for a "next filter" that starts off 16 bytes and is no whole 16 bytes long (x's
+    // bytes: a prefetch per 128-byte line), which must change nothing.
+    for (const void* next_filter : {(const void*)nullptr, (const void*)(dx + 1)}) {
+        check(cudaMemset(dcols, 0xFF, (want.size() + 1) * 2), "poison");
+        resnest::im2col_nhwc<__half>(dx + 1, dcols + 1, s, resnest::KernelStream(), next_filter, bits.size() * 2 - 2);
+        check(cudaDeviceSynchronize(), "im2col on unaligned buffers");
+        std::vector<uint16_t> got(want.size());
+        check(cudaMemcpy(got.data(), dcols + 1, got.size() * 2, cudaMemcpyDeviceToHost), "download");
+        size_t mismatches = 0;
+        for (size_t i = 0; i < got.size(); i++) mismatches += !(resnest::half_to_float(got[i]) == want[i]);
+        INFO((next_filter ? "with" : "without") << " the next filter asked of L2");
+        CHECK(mismatches == 0);
+    }
     cudaFree(dx);
     cudaFree(dcols);
 }

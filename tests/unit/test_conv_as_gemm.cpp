@@ -219,6 +219,7 @@ TEST_CASE("every other convolution is the same product over its im2col matrix an
             std::vector<float> dense =
                 c.groups > 1 ? conv_weight_grouped_to_dense(d.w, c.cout, c.cin, c.groups, c.k, c.k) : d.w;
             std::vector<float> w_ohwi = conv_weight_oihw_to_ohwi(dense, c.cout, c.cin, c.k, c.k);
+            CHECK(conv_gemm_filter_extent(g) == (int64_t)w_ohwi.size());  // the whole dense filter, no more
             check_product(g, w_ohwi, cols, c, d, residual);
         }
 }
@@ -242,6 +243,7 @@ TEST_CASE("a grouped convolution is a strided batch of products, one per group, 
             std::vector<float> cols((size_t)(s.rows() * s.cols()), NAN);
             im2col_nhwc_host(x_nhwc.data(), s, cols.data());
             std::vector<float> w_ohwi = conv_weight_oihw_to_ohwi(d.w, c.cout, cin_g, c.k, c.k);  // (Cout, K, K, Cin/G)
+            CHECK(conv_gemm_filter_extent(g) == (int64_t)w_ohwi.size());  // every group's filter, no more
             check_product(g, w_ohwi, cols, c, d, residual);
         }
     // Channels that do not split into the groups are refused, naming the counts.
