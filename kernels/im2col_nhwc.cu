@@ -16,9 +16,7 @@ namespace resnest {
 template <typename T, int V>
 __global__ void im2col_nhwc_kernel(const T* __restrict__ x, T* __restrict__ cols, Im2colShape s,
                                    const char* __restrict__ next_filter, long long next_filter_bytes) {
-    for (long long at = (blockIdx.x * (long long)blockDim.x + threadIdx.x) * kPrefetchBulkBytes;
-         at < next_filter_bytes; at += (long long)gridDim.x * blockDim.x * kPrefetchBulkBytes)
-        prefetch_l2_run(next_filter + at, min(kPrefetchBulkBytes, next_filter_bytes - at));
+    prefetch_l2_across_grid(next_filter, next_filter_bytes);
     wait_for_producer_then_release_consumer();
     const int khw = s.kh * s.kw, group_c = s.c / s.groups;        // cells a window, channels a group
     const int vecs = group_c / V;                                 // V-channel vectors per (group, cell)

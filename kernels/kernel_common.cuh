@@ -154,6 +154,17 @@ __device__ __forceinline__ void prefetch_l2_rows(const T* w, const WeightSlice& 
         prefetch_l2_run(w + s.first + (long long)r * s.pitch, s.row_elems * (long long)sizeof(T));
 }
 
+// [p, p + bytes) asked for by the whole (1-D) grid, a kPrefetchBulkBytes piece a thread, grid-stride: how a
+// kernel fetches the filter of the library call after it (a cuBLASLt or cuDNN convolution, which cannot ask
+// for its own) while it does its own work. Nothing for a null p.
+__device__ __forceinline__ void prefetch_l2_across_grid(const void* p, long long bytes) {
+    if (!p) return;
+    const char* c = static_cast<const char*>(p);
+    for (long long at = (blockIdx.x * (long long)blockDim.x + threadIdx.x) * kPrefetchBulkBytes; at < bytes;
+         at += (long long)gridDim.x * blockDim.x * kPrefetchBulkBytes)
+        prefetch_l2_run(c + at, bytes - at < kPrefetchBulkBytes ? bytes - at : kPrefetchBulkBytes);
+}
+
 // Throws resnest::Error naming `kernel` when `launched` (what the launch returned) or the last error says
 // the launch failed (bad configuration, no device, unsupported attribute).
 void check_kernel_launch(const char* kernel, cudaError_t launched = cudaSuccess);

@@ -33,6 +33,12 @@ struct ConvAsGemm {
 // strided batch. What the im2col gather asks L2 for ahead of the matmul (kernels/im2col_nhwc.cuh).
 inline int64_t conv_gemm_filter_extent(const ConvAsGemm& g) { return (g.batch - 1) * g.stride_a + g.m * g.lda; }
 
+// The elements of a convolution's filter as stored (Cout, KH, KW, Cin/G), or of its dense form (Cin instead
+// of Cin/G): what a way that runs it reads of the weights.
+inline int64_t conv_filter_elements(const Conv2dAttrs& a, bool dense) {
+    return (int64_t)a.out_channels * a.kernel_h * a.kernel_w * (dense ? a.in_channels : a.in_channels / a.groups);
+}
+
 // True for a 1x1 convolution with stride 1, no padding, dilation 1 and one group.
 bool conv_runs_as_gemm(const Conv2dAttrs& a);
 

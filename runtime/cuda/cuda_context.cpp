@@ -12,6 +12,7 @@
 #include "channel_affine.cuh"
 #include "conv_stem_direct_nchw.cuh"
 #include "cuda/cuda_check.h"
+#include "fusion_pairs.h"
 #include "global_avg_pool.cuh"
 #include "layout_convert.cuh"
 #include "linear_rows.cuh"
@@ -324,7 +325,7 @@ void CudaContext::run_node(size_t i, int batch, BatchState& state) {
         case OpType::split_attention:
             pool_and_gate<T>(i, batch, state.gate_form[i], state);
             record_stage(i, 1);
-            if (state.folded_in_conv[i] < 0) combine<T>(i, batch);  // else the 1x1 convolution after it does
+            if (state.folded_in_conv[i] < 0) combine<T>(i, batch, state);  // else the 1x1 convolution after it does
             break;
         case OpType::global_avg_pool:
             global_avg_pool_nhwc<T>(x, y, batch, (int)(xs[1] * xs[2]), channels, launch_);
@@ -345,9 +346,14 @@ void CudaContext::run_node(size_t i, int batch, BatchState& state) {
 // Split attention's last step for node i: the radix splits weighted by attn_ and summed into its output,
 // with the avd pool where one is fused.
 template <typename T>
-void CudaContext::combine(size_t i, int batch) {
+void CudaContext::combine(size_t i, int batch, const BatchState& state) {
     const Graph& g = engine_->graph();
     const Node& n = g.nodes[i];
+    // conv3's filter, asked of L2 by the combine's threads where a library runs conv3.
+    size_t filter_bytes = 0;
+    const int j = conv_reading_split_attention_output(g, (int)i);
+    const void* filter = j >= 0 && state.convs[(size_t)j] ? state.convs[(size_t)j]->library_filter(&filter_bytes)
+                                                           : nullptr;
     const Shape& xs = g.tensors[n.inputs[0]].shape;
     const Shape& ys = g.tensors[n.output].shape;
     const SplitAttentionAttrs& a = n.attn;
@@ -356,17 +362,18 @@ void CudaContext::combine(size_t i, int batch) {
         const Pool2dAttrs& pa = a.pool;
         Pool2dShape ps{batch, (int)xs[1], (int)xs[2], a.channels, (int)ys[1], (int)ys[2], pa.kernel_h,
                        pa.kernel_w, pa.stride_h, pa.stride_w, pa.pad_h, pa.pad_w, pa.count_include_pad};
-        split_attention_weighted_sum_avg_pool<T>(radix_rows<T>(n), attn_, y, a.radix, ps, launch_);
+        split_attention_weighted_sum_avg_pool<T>(radix_rows<T>(n), attn_, y, a.radix, ps, launch_, filter,
+                                                 filter_bytes);
     } else {
         split_attention_weighted_sum<T>(radix_rows<T>(n), attn_, y, batch, (int)(xs[1] * xs[2]), a.radix, a.channels,
-                                        launch_);
+                                        launch_, filter, filter_bytes);
     }
 }
-void CudaContext::combine_stored(size_t i, int batch) {
+void CudaContext::combine_stored(size_t i, int batch, const BatchState& state) {
     if (engine_->options().precision == Precision::fp16)
-        combine<__half>(i, batch);
+        combine<__half>(i, batch, state);
     else
-        combine<float>(i, batch);
+        combine<float>(i, batch, state);
 }
 
 void CudaContext::launch_combine_conv(const CombineConvLaunch& c) {

@@ -163,8 +163,8 @@ class CudaContext : public Context {
     template <typename T>
     void pool_and_gate(size_t i, int batch, GateForm form, const BatchState& state);
     template <typename T>
-    void combine(size_t i, int batch);
-    void combine_stored(size_t i, int batch);
+    void combine(size_t i, int batch, const BatchState& state);
+    void combine_stored(size_t i, int batch, const BatchState& state);
     void launch_combine_conv(const CombineConvLaunch& c);
     void record_stage(size_t i, int stage);  // the profile's split-attention stage event, where it is on
     void launch_gate(size_t i, const SplitAttentionGateShape& s, GateForm form, const BatchState& state);

@@ -143,7 +143,7 @@ void CudaContext::plan_combines_in_convs(int batch, BatchState& state) {
             op_algo_key(key_parts(batch), op + " way " + std::to_string((int)state.convs[(size_t)j]->impl())),
             [&] {
                 if (n.op == OpType::split_attention)
-                    combine_stored(i, batch);
+                    combine_stored(i, batch, state);
                 else
                     run_node_stored(i, batch, state);
                 state.convs[(size_t)j]->launch(env_);

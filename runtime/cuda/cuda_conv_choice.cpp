@@ -41,6 +41,7 @@ size_t fastest_conv_way(const std::vector<ConvImpl>& impls, const std::vector<fl
 bool ConvNode::build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts& key, const ConvBuffers& grouped,
                      const ConvBuffers* dense, const ConvChoiceEnv& env, const std::string& node, std::string* why) {
     bool from_cache = false;
+    problem_ = p;
     switch (impl) {
         case ConvImpl::cudnn:
         case ConvImpl::cudnn_dense: {
@@ -128,6 +129,15 @@ bool ConvNode::build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts
         }
     }
     return false;
+}
+
+const void* ConvNode::library_filter(size_t* bytes) const {
+    *bytes = 0;
+    if (impl_ == ConvImpl::implicit_gemm || impl_ == ConvImpl::conv1x1_wmma || !buffers_.w) return nullptr;
+    const Conv2dAttrs& a = problem_.attrs;
+    const bool dense = a.groups > 1 && (impl_ == ConvImpl::cudnn_dense || impl_ == ConvImpl::im2col_cublaslt);
+    *bytes = (size_t)conv_filter_elements(a, dense) * (size_t)storage_bytes(problem_.precision);
+    return buffers_.w;
 }
 
 int splits_within(int planned, int tiles, size_t workspace_bytes, const std::function<size_t(int)>& partial_bytes,

@@ -102,6 +102,10 @@ class ConvNode {
     int pool_chunks() const { return implicit_.pool_radix > 0 ? implicit_.pool_chunks() : 0; }  // 0: off
 
     ConvImpl impl() const { return impl_; }
+    // The filter the chosen way reads where that is a library call (cuDNN, cuBLASLt), and its size in *bytes,
+    // for the kernel before it to ask L2 for (KernelStream::prefetch_weights); null for our kernels' ways,
+    // which ask for their own.
+    const void* library_filter(size_t* bytes) const;
     const GraphConvLaunch* graph() const { return graph_.get(); }  // the cuDNN graph ways' launch, else null
     const GemmConvLaunch* gemm() const { return gemm_.get(); }     // the cuBLASLt ways' launch, else null
     bool legacy_from_cache() const { return legacy_from_cache_; }
@@ -115,6 +119,7 @@ class ConvNode {
     void set_implicit(const ImplicitConv3x3Shape& s, const ConvChoiceEnv& env);
 
     ConvImpl impl_ = ConvImpl::cudnn;
+    ConvProblem problem_{};  // as the way was built for
     std::unique_ptr<ConvLaunch> legacy_;  // cudnn or cudnn_dense
     std::unique_ptr<GemmConvLaunch> gemm_;
     std::unique_ptr<GraphConvLaunch> graph_;

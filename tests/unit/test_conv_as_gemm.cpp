@@ -189,6 +189,8 @@ TEST_CASE("the column-major product conv_as_gemm describes computes the 1x1 conv
             CHECK(g.k == c.cin);
             std::vector<float> x_nhwc = test::nchw_to_nhwc(x, c.n, c.cin, hw);
             std::vector<float> w_ohwi = conv_weight_oihw_to_ohwi(w, c.cout, c.cin, 1, 1);
+            CHECK(conv_gemm_filter_extent(g) == (int64_t)w_ohwi.size());
+            CHECK(conv_filter_elements(a, false) == (int64_t)w_ohwi.size());
             std::vector<float> z_nhwc = test::nchw_to_nhwc(z, c.n, c.cout, hw);
             std::vector<float> y_nhwc((size_t)c.n * hw * c.cout, NAN);
             gemm_cublas_semantics(g, w_ohwi.data(), x_nhwc.data(), bias.data(), residual ? z_nhwc.data() : nullptr,
@@ -220,6 +222,7 @@ TEST_CASE("every other convolution is the same product over its im2col matrix an
                 c.groups > 1 ? conv_weight_grouped_to_dense(d.w, c.cout, c.cin, c.groups, c.k, c.k) : d.w;
             std::vector<float> w_ohwi = conv_weight_oihw_to_ohwi(dense, c.cout, c.cin, c.k, c.k);
             CHECK(conv_gemm_filter_extent(g) == (int64_t)w_ohwi.size());  // the whole dense filter, no more
+            CHECK(conv_filter_elements(d.a, /*dense=*/true) == (int64_t)w_ohwi.size());
             check_product(g, w_ohwi, cols, c, d, residual);
         }
 }
@@ -244,6 +247,7 @@ TEST_CASE("a grouped convolution is a strided batch of products, one per group, 
             im2col_nhwc_host(x_nhwc.data(), s, cols.data());
             std::vector<float> w_ohwi = conv_weight_oihw_to_ohwi(d.w, c.cout, cin_g, c.k, c.k);  // (Cout, K, K, Cin/G)
             CHECK(conv_gemm_filter_extent(g) == (int64_t)w_ohwi.size());  // every group's filter, no more
+            CHECK(conv_filter_elements(d.a, /*dense=*/false) == (int64_t)w_ohwi.size());
             check_product(g, w_ohwi, cols, c, d, residual);
         }
     // Channels that do not split into the groups are refused, naming the counts.
