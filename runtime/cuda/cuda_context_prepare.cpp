@@ -306,7 +306,15 @@ void CudaContext::run_and_capture(int batch, BatchState& state) {
     const int l2_decided = l2_window_decision(batch);
     state.l2_window = l2_decided == 1;
     capture_with_retries(batch, state);
-    if (l2_decided < 0 && state.captured.exec) choose_l2_window(batch, state);
+    if (l2_decided < 0 && state.captured.exec) {
+        try {  // an optional hint: a failure other than a device fault leaves the graph without it
+            choose_l2_window(batch, state);
+        } catch (const Error& e) {
+            throw_if_device_faulted(stream_, "the weights' L2 window at batch " + std::to_string(batch));
+            std::fprintf(stderr, "resnest: warning: timing the weights' L2 window failed (%s); batch %d runs "
+                         "without it\n", e.what(), batch);
+        }
+    }
 }
 
 void CudaContext::capture_with_retries(int batch, BatchState& state) {
