@@ -14,9 +14,8 @@
 namespace resnest {
 
 template <typename T, int V>
-__global__ void im2col_nhwc_kernel(const T* __restrict__ x, T* __restrict__ cols, Im2colShape s,
-                                   const char* __restrict__ next_filter, long long next_filter_bytes) {
-    prefetch_l2_across_grid(next_filter, next_filter_bytes);
+__global__ void im2col_nhwc_kernel(const T* __restrict__ x, T* __restrict__ cols, Im2colShape s, L2Prefetch next) {
+    prefetch_l2_across_grid(next);
     wait_for_producer_then_release_consumer();
     const int khw = s.kh * s.kw, group_c = s.c / s.groups;        // cells a window, channels a group
     const int vecs = group_c / V;                                 // V-channel vectors per (group, cell)
@@ -47,8 +46,7 @@ __global__ void im2col_nhwc_kernel(const T* __restrict__ x, T* __restrict__ cols
 }
 
 template <typename T>
-void im2col_nhwc(const T* x, T* cols, const Im2colShape& s, KernelStream stream, const void* next_filter,
-                 size_t next_filter_bytes) {
+void im2col_nhwc(const T* x, T* cols, const Im2colShape& s, KernelStream stream, const L2Prefetch& next) {
     constexpr int kThreads = 256, kMaxBlocks = 132 * 16;
     // 16-byte accesses where C is whole vectors and both buffers are 16-byte aligned (a misaligned vector
     // access would be a device fault, not an error): else one element a thread.
@@ -60,17 +58,15 @@ void im2col_nhwc(const T* x, T* cols, const Im2colShape& s, KernelStream stream,
     const long long items = s.rows() * s.kh * s.kw * (vec ? s.c / kVec16<T> : s.c);
     if (items == 0) return;
     const int blocks = (int)std::min<long long>((items + kThreads - 1) / kThreads, kMaxBlocks);
-    const char* filter = next_filter && stream.prefetch_weights ? static_cast<const char*>(next_filter) : nullptr;
-    const long long filter_bytes = filter ? (long long)next_filter_bytes : 0;
+    const L2Prefetch ask = l2_prefetch_for(next, stream);
     if (vec)
         launch_kernel("im2col_nhwc (16-byte)", im2col_nhwc_kernel<T, kVec16<T>>, blocks, kThreads, 0, stream, x, cols, s,
-                      filter, filter_bytes);
+                      ask);
     else
-        launch_kernel("im2col_nhwc", im2col_nhwc_kernel<T, 1>, blocks, kThreads, 0, stream, x, cols, s, filter,
-                      filter_bytes);
+        launch_kernel("im2col_nhwc", im2col_nhwc_kernel<T, 1>, blocks, kThreads, 0, stream, x, cols, s, ask);
 }
 
-template void im2col_nhwc<float>(const float*, float*, const Im2colShape&, KernelStream, const void*, size_t);
-template void im2col_nhwc<__half>(const __half*, __half*, const Im2colShape&, KernelStream, const void*, size_t);
+template void im2col_nhwc<float>(const float*, float*, const Im2colShape&, KernelStream, const L2Prefetch&);
+template void im2col_nhwc<__half>(const __half*, __half*, const Im2colShape&, KernelStream, const L2Prefetch&);
 
 }  // namespace resnest

@@ -9,15 +9,16 @@
 
 #include "im2col_shape.h"
 #include "kernel_stream.h"
+#include "weight_slice.h"
 
 namespace resnest {
 
 // 16-byte copies when x and cols are 16-byte aligned and C/G is a multiple of 16 bytes' worth of T, else
 // one element a thread. Throws resnest::Error when C does not split into s.groups groups.
-// next_filter (or null): the next_filter_bytes of the matmul's filter after it, which the threads ask L2 for
-// in 4 KiB pieces before they gather (kernel_common.cuh, prefetch_l2_run), so that the matmul finds it there.
+// next: the filter of the matmul after it, which the threads ask L2 for in 4 KiB pieces before they gather
+// (kernel_common.cuh, prefetch_l2_across_grid; nothing with stream.prefetch_weights off), so that the matmul
+// finds it there.
 template <typename T>
-void im2col_nhwc(const T* x, T* cols, const Im2colShape& s, KernelStream stream, const void* next_filter = nullptr,
-                 size_t next_filter_bytes = 0);
+void im2col_nhwc(const T* x, T* cols, const Im2colShape& s, KernelStream stream, const L2Prefetch& next = {});
 
 }  // namespace resnest

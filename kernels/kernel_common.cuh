@@ -154,15 +154,21 @@ __device__ __forceinline__ void prefetch_l2_rows(const T* w, const WeightSlice& 
         prefetch_l2_run(w + s.first + (long long)r * s.pitch, s.row_elems * (long long)sizeof(T));
 }
 
-// [p, p + bytes) asked for by the whole (1-D) grid, a kPrefetchBulkBytes piece a thread, grid-stride: how a
-// kernel fetches the filter of the library call after it (a cuBLASLt or cuDNN convolution, which cannot ask
-// for its own) while it does its own work. Nothing for a null p.
-__device__ __forceinline__ void prefetch_l2_across_grid(const void* p, long long bytes) {
-    if (!p) return;
-    const char* c = static_cast<const char*>(p);
-    for (long long at = (blockIdx.x * (long long)blockDim.x + threadIdx.x) * kPrefetchBulkBytes; at < bytes;
-         at += (long long)gridDim.x * blockDim.x * kPrefetchBulkBytes)
-        prefetch_l2_run(c + at, bytes - at < kPrefetchBulkBytes ? bytes - at : kPrefetchBulkBytes);
+// The runs of `next` asked for by the whole (1-D) grid, a kPrefetchBulkBytes piece a thread, grid-stride: how
+// a kernel fetches the filters of the library calls after it (cuBLASLt or cuDNN convolutions, which cannot
+// ask for their own) while it does its own work.
+__device__ __forceinline__ void prefetch_l2_across_grid(const L2Prefetch& next) {
+    const long long first = (blockIdx.x * (long long)blockDim.x + threadIdx.x) * kPrefetchBulkBytes;
+    const long long step = (long long)gridDim.x * blockDim.x * kPrefetchBulkBytes;
+    for (int r = 0; r < kL2PrefetchRanges && next.ptr[r]; r++) {
+        const char* c = static_cast<const char*>(next.ptr[r]);
+        for (long long at = first; at < next.bytes[r]; at += step)
+            prefetch_l2_run(c + at, next.bytes[r] - at < kPrefetchBulkBytes ? next.bytes[r] - at : kPrefetchBulkBytes);
+    }
+}
+// `next` as a launcher passes it on: nothing when the stream says not to prefetch.
+inline L2Prefetch l2_prefetch_for(const L2Prefetch& next, const KernelStream& stream) {
+    return stream.prefetch_weights ? next : L2Prefetch{};
 }
 
 // Throws resnest::Error naming `kernel` when `launched` (what the launch returned) or the last error says

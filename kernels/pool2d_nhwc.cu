@@ -1,7 +1,8 @@
 // pool2d_nhwc.cu: max and average pooling, one thread per output cell and group of V channels
 // (n, oy, ox, c..c+V-1): consecutive threads take consecutive channel groups, so every read of a window
 // cell and every write is coalesced. V = 16 bytes' worth (8 halves, 4 floats) when the channel count
-// allows it, else 1.
+// allows it, else 1. First, where given, the threads ask L2 for the filters of the library convolutions
+// after the pool (kernel_common.cuh, prefetch_l2_across_grid).
 #include "pool2d_nhwc.cuh"
 
 #include "kernel_common.cuh"
@@ -10,7 +11,9 @@
 namespace resnest {
 
 template <typename T, bool kMax, int V>
-__global__ void pool2d_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, Pool2dShape s, long long total) {
+__global__ void pool2d_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, Pool2dShape s, long long total,
+                                   L2Prefetch next) {
+    prefetch_l2_across_grid(next);
     wait_for_producer_then_release_consumer();
     long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;  // index into y (N, OH, OW, C/V)
     if (i >= total) return;
@@ -34,31 +37,34 @@ __global__ void pool2d_nhwc_kernel(const T* __restrict__ x, T* __restrict__ y, P
 }
 
 template <typename T, bool kMax>
-static void pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, KernelStream stream, const char* name) {
+static void pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, KernelStream stream, const L2Prefetch& next,
+                        const char* name) {
     const long long cells = (long long)s.n * s.out_h * s.out_w;
+    const L2Prefetch ask = l2_prefetch_for(next, stream);
     if (s.channels % kVec16<T> == 0) {
         long long total = cells * (s.channels / kVec16<T>);
         launch_kernel(name, pool2d_nhwc_kernel<T, kMax, kVec16<T>>, ceil_div(total, 256), 256, 0, stream, x, y, s,
-                      total);
+                      total, ask);
     } else {
         long long total = cells * s.channels;
-        launch_kernel(name, pool2d_nhwc_kernel<T, kMax, 1>, ceil_div(total, 256), 256, 0, stream, x, y, s, total);
+        launch_kernel(name, pool2d_nhwc_kernel<T, kMax, 1>, ceil_div(total, 256), 256, 0, stream, x, y, s, total,
+                      ask);
     }
 }
 
 template <typename T>
-void max_pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, KernelStream stream) {
-    pool2d_nhwc<T, true>(x, y, s, stream, "max_pool2d_nhwc");
+void max_pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, KernelStream stream, const L2Prefetch& next) {
+    pool2d_nhwc<T, true>(x, y, s, stream, next, "max_pool2d_nhwc");
 }
 
 template <typename T>
-void avg_pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, KernelStream stream) {
-    pool2d_nhwc<T, false>(x, y, s, stream, "avg_pool2d_nhwc");
+void avg_pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, KernelStream stream, const L2Prefetch& next) {
+    pool2d_nhwc<T, false>(x, y, s, stream, next, "avg_pool2d_nhwc");
 }
 
-template void max_pool2d_nhwc<float>(const float*, float*, const Pool2dShape&, KernelStream);
-template void max_pool2d_nhwc<__half>(const __half*, __half*, const Pool2dShape&, KernelStream);
-template void avg_pool2d_nhwc<float>(const float*, float*, const Pool2dShape&, KernelStream);
-template void avg_pool2d_nhwc<__half>(const __half*, __half*, const Pool2dShape&, KernelStream);
+template void max_pool2d_nhwc<float>(const float*, float*, const Pool2dShape&, KernelStream, const L2Prefetch&);
+template void max_pool2d_nhwc<__half>(const __half*, __half*, const Pool2dShape&, KernelStream, const L2Prefetch&);
+template void avg_pool2d_nhwc<float>(const float*, float*, const Pool2dShape&, KernelStream, const L2Prefetch&);
+template void avg_pool2d_nhwc<__half>(const __half*, __half*, const Pool2dShape&, KernelStream, const L2Prefetch&);
 
 }  // namespace resnest

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include "kernel_stream.h"
+#include "weight_slice.h"
 
 namespace resnest {
 
@@ -14,10 +15,11 @@ struct Pool2dShape {
     bool count_include_pad;  // average pooling only
 };
 
-// x (N, H, W, C) -> y (N, OH, OW, C).
+// x (N, H, W, C) -> y (N, OH, OW, C). next: the filters of the library convolutions after the pool, which
+// its threads ask L2 for before they wait on the kernel before them (nothing with stream.prefetch_weights off).
 template <typename T>
-void max_pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, KernelStream stream);
+void max_pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, KernelStream stream, const L2Prefetch& next = {});
 template <typename T>
-void avg_pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, KernelStream stream);
+void avg_pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, KernelStream stream, const L2Prefetch& next = {});
 
 }  // namespace resnest

@@ -14,9 +14,8 @@ namespace resnest {
 template <typename T, int V>
 __global__ void split_attention_weighted_sum_kernel(const __grid_constant__ RadixRows<T> u,
                                                     const float* __restrict__ attn, T* __restrict__ y, int hw,
-                                                    int radix, int c, long long total,
-                                                    const void* __restrict__ next_filter, long long next_filter_bytes) {
-    prefetch_l2_across_grid(next_filter, next_filter_bytes);
+                                                    int radix, int c, long long total, L2Prefetch next) {
+    prefetch_l2_across_grid(next);
     wait_for_producer_then_release_consumer();
     long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;  // index into y (N, HW, C/V)
     if (i >= total) return;
@@ -45,9 +44,8 @@ template <typename T, int V, int kRadix>
 __global__ void split_attention_weighted_sum_avg_pool_kernel(const __grid_constant__ RadixRows<T> u,
                                                              const float* __restrict__ attn, T* __restrict__ y,
                                                              int radix, Pool2dShape s, long long total,
-                                                             const void* __restrict__ next_filter,
-                                                             long long next_filter_bytes) {
-    prefetch_l2_across_grid(next_filter, next_filter_bytes);
+                                                             L2Prefetch next) {
+    prefetch_l2_across_grid(next);
     wait_for_producer_then_release_consumer();
     long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;  // index into y (N, OH, OW, C/V)
     if (i >= total) return;
@@ -91,57 +89,51 @@ static bool weighted_sum_vectorised(const RadixRows<T>& u, int radix, int c) {
 
 template <typename T>
 void split_attention_weighted_sum(const RadixRows<T>& u, const float* attn, T* y, int n, int hw, int radix, int c,
-                                  KernelStream stream, const void* next_filter, size_t next_filter_bytes) {
+                                  KernelStream stream, const L2Prefetch& next) {
     radix_rows_check_radix("split_attention_weighted_sum", radix);
     const long long cells = (long long)n * hw;
-    const long long filter_bytes = next_filter && stream.prefetch_weights ? (long long)next_filter_bytes : 0;
+    const L2Prefetch ask = l2_prefetch_for(next, stream);
     if (weighted_sum_vectorised(u, radix, c)) {
         long long total = cells * (c / kVec16<T>);
         launch_kernel("split_attention_weighted_sum", split_attention_weighted_sum_kernel<T, kVec16<T>>,
-                      ceil_div(total, 256), 256, 0, stream, u, attn, y, hw, radix, c, total,
-                      filter_bytes ? next_filter : nullptr, filter_bytes);
+                      ceil_div(total, 256), 256, 0, stream, u, attn, y, hw, radix, c, total, ask);
     } else {
         long long total = cells * c;
         launch_kernel("split_attention_weighted_sum", split_attention_weighted_sum_kernel<T, 1>, ceil_div(total, 256),
-                      256, 0, stream, u, attn, y, hw, radix, c, total, filter_bytes ? next_filter : nullptr,
-                      filter_bytes);
+                      256, 0, stream, u, attn, y, hw, radix, c, total, ask);
     }
 }
 
 template <typename T, int V>
 static void launch_weighted_sum_avg_pool(const RadixRows<T>& u, const float* attn, T* y, int radix,
                                          const Pool2dShape& pool, long long total, KernelStream stream,
-                                         const void* next_filter, long long next_filter_bytes) {
+                                         const L2Prefetch& next) {
     launch_kernel("split_attention_weighted_sum_avg_pool",
                   radix == 2 ? split_attention_weighted_sum_avg_pool_kernel<T, V, 2>
                              : split_attention_weighted_sum_avg_pool_kernel<T, V, 0>,
-                  ceil_div(total, 256), 256, 0, stream, u, attn, y, radix, pool, total, next_filter,
-                  next_filter_bytes);
+                  ceil_div(total, 256), 256, 0, stream, u, attn, y, radix, pool, total, next);
 }
 
 template <typename T>
 void split_attention_weighted_sum_avg_pool(const RadixRows<T>& u, const float* attn, T* y, int radix,
-                                           const Pool2dShape& pool, KernelStream stream, const void* next_filter,
-                                           size_t next_filter_bytes) {
+                                           const Pool2dShape& pool, KernelStream stream, const L2Prefetch& next) {
     radix_rows_check_radix("split_attention_weighted_sum_avg_pool", radix);
     const long long cells = (long long)pool.n * pool.out_h * pool.out_w;
-    const long long filter_bytes = next_filter && stream.prefetch_weights ? (long long)next_filter_bytes : 0;
-    const void* filter = filter_bytes ? next_filter : nullptr;
+    const L2Prefetch ask = l2_prefetch_for(next, stream);
     if (weighted_sum_vectorised(u, radix, pool.channels))
         launch_weighted_sum_avg_pool<T, kVec16<T>>(u, attn, y, radix, pool, cells * (pool.channels / kVec16<T>),
-                                                   stream, filter, filter_bytes);
+                                                   stream, ask);
     else
-        launch_weighted_sum_avg_pool<T, 1>(u, attn, y, radix, pool, cells * pool.channels, stream, filter,
-                                           filter_bytes);
+        launch_weighted_sum_avg_pool<T, 1>(u, attn, y, radix, pool, cells * pool.channels, stream, ask);
 }
 
 template void split_attention_weighted_sum<float>(const RadixRows<float>&, const float*, float*, int, int, int, int,
-                                                 KernelStream, const void*, size_t);
+                                                 KernelStream, const L2Prefetch&);
 template void split_attention_weighted_sum<__half>(const RadixRows<__half>&, const float*, __half*, int, int, int, int,
-                                                   KernelStream, const void*, size_t);
+                                                   KernelStream, const L2Prefetch&);
 template void split_attention_weighted_sum_avg_pool<float>(const RadixRows<float>&, const float*, float*, int,
-                                                           const Pool2dShape&, KernelStream, const void*, size_t);
+                                                           const Pool2dShape&, KernelStream, const L2Prefetch&);
 template void split_attention_weighted_sum_avg_pool<__half>(const RadixRows<__half>&, const float*, __half*, int,
-                                                            const Pool2dShape&, KernelStream, const void*, size_t);
+                                                            const Pool2dShape&, KernelStream, const L2Prefetch&);
 
 }  // namespace resnest

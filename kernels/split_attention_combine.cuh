@@ -7,6 +7,7 @@
 #include "kernel_stream.h"
 #include "pool2d_nhwc.cuh"
 #include "split_attention_rows.cuh"
+#include "weight_slice.h"
 
 namespace resnest {
 
@@ -17,18 +18,17 @@ constexpr int kMaxCombineRadix = 8;  // the radix the pooled variant takes at mo
 //   y[n, p, c] = sum_r attn[n, r*C + c] * u_r[n, p, c].
 // 16-byte vectors along C where C allows them and every split is 16-byte aligned, else one channel a thread.
 // Throws (naming the kernel) for a radix outside 1..kSplitAttentionMaxRadix.
-// next_filter (or null, or with stream.prefetch_weights off: nothing): the next_filter_bytes of the filter of
-// the convolution after it (conv3), which the threads ask L2 for in 4 KiB pieces before they wait on the
-// kernel before them, for a convolution that a library runs and cannot ask for its own.
+// next: the filters of the convolutions after it that a library runs (conv3, and the next block's conv1),
+// which the threads ask L2 for in 4 KiB pieces before they wait on the kernel before them (nothing with
+// stream.prefetch_weights off).
 template <typename T>
 void split_attention_weighted_sum(const RadixRows<T>& u, const float* attn, T* y, int n, int hw, int radix, int c,
-                                  KernelStream stream, const void* next_filter = nullptr, size_t next_filter_bytes = 0);
+                                  KernelStream stream, const L2Prefetch& next = {});
 
 // The same, then average pooling by `pool` (pool.channels = C, in_h/in_w = U's, out_h/out_w = y's):
 //   y[n, oy, ox, c] = avg over the window of sum_r attn * u_r.
 template <typename T>
 void split_attention_weighted_sum_avg_pool(const RadixRows<T>& u, const float* attn, T* y, int radix,
-                                           const Pool2dShape& pool, KernelStream stream,
-                                           const void* next_filter = nullptr, size_t next_filter_bytes = 0);
+                                           const Pool2dShape& pool, KernelStream stream, const L2Prefetch& next = {});
 
 }  // namespace resnest

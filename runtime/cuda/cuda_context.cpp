@@ -317,9 +317,9 @@ void CudaContext::run_node(size_t i, int batch, BatchState& state) {
             Pool2dShape s{batch, (int)xs[1], (int)xs[2], channels, (int)ys[1], (int)ys[2], a.kernel_h, a.kernel_w,
                           a.stride_h, a.stride_w, a.pad_h, a.pad_w, a.count_include_pad};
             if (n.op == OpType::max_pool2d)
-                max_pool2d_nhwc<T>(x, y, s, launch_);
+                max_pool2d_nhwc<T>(x, y, s, launch_, library_filters_after(i, state));
             else
-                avg_pool2d_nhwc<T>(x, y, s, launch_);
+                avg_pool2d_nhwc<T>(x, y, s, launch_, library_filters_after(i, state));
             break;
         }
         case OpType::split_attention:
@@ -349,11 +349,7 @@ template <typename T>
 void CudaContext::combine(size_t i, int batch, const BatchState& state) {
     const Graph& g = engine_->graph();
     const Node& n = g.nodes[i];
-    // conv3's filter, asked of L2 by the combine's threads where a library runs conv3.
-    size_t filter_bytes = 0;
-    const int j = conv_reading_split_attention_output(g, (int)i);
-    const void* filter = j >= 0 && state.convs[(size_t)j] ? state.convs[(size_t)j]->library_filter(&filter_bytes)
-                                                           : nullptr;
+    const L2Prefetch next = library_filters_after(i, state);  // conv3's filter, and the next conv1's
     const Shape& xs = g.tensors[n.inputs[0]].shape;
     const Shape& ys = g.tensors[n.output].shape;
     const SplitAttentionAttrs& a = n.attn;
@@ -362,11 +358,10 @@ void CudaContext::combine(size_t i, int batch, const BatchState& state) {
         const Pool2dAttrs& pa = a.pool;
         Pool2dShape ps{batch, (int)xs[1], (int)xs[2], a.channels, (int)ys[1], (int)ys[2], pa.kernel_h,
                        pa.kernel_w, pa.stride_h, pa.stride_w, pa.pad_h, pa.pad_w, pa.count_include_pad};
-        split_attention_weighted_sum_avg_pool<T>(radix_rows<T>(n), attn_, y, a.radix, ps, launch_, filter,
-                                                 filter_bytes);
+        split_attention_weighted_sum_avg_pool<T>(radix_rows<T>(n), attn_, y, a.radix, ps, launch_, next);
     } else {
         split_attention_weighted_sum<T>(radix_rows<T>(n), attn_, y, batch, (int)(xs[1] * xs[2]), a.radix, a.channels,
-                                        launch_, filter, filter_bytes);
+                                        launch_, next);
     }
 }
 void CudaContext::combine_stored(size_t i, int batch, const BatchState& state) {
@@ -374,6 +369,28 @@ void CudaContext::combine_stored(size_t i, int batch, const BatchState& state) {
         combine<__half>(i, batch, state);
     else
         combine<float>(i, batch, state);
+}
+
+// The filters of the convolutions a library runs right after node i (library_convs_after: not our kernels'
+// ways, nor the im2col ways, whose gather asks for its own matmul's filter), for our kernel at node i to ask
+// L2 for on their behalf.
+L2Prefetch CudaContext::library_filters_after(size_t i, const BatchState& state) const {
+    auto on_library = [&](int j) {
+        const size_t k = (size_t)j;
+        if (!state.convs[k] || state.combine_conv[k] || (state.stem && state.stem->node == k)) return false;
+        const ConvImpl impl = state.convs[k]->impl();
+        size_t bytes = 0;
+        return impl != ConvImpl::im2col_cublaslt && impl != ConvImpl::im2col_cublaslt_per_group &&
+               state.convs[k]->library_filter(&bytes) != nullptr;
+    };
+    L2Prefetch next;
+    int r = 0;
+    for (int j : library_convs_after(engine_->graph(), (int)i, on_library, kL2PrefetchRanges)) {
+        size_t bytes = 0;
+        next.ptr[r] = state.convs[(size_t)j]->library_filter(&bytes);
+        next.bytes[r++] = (long long)bytes;
+    }
+    return next;
 }
 
 void CudaContext::launch_combine_conv(const CombineConvLaunch& c) {

@@ -166,6 +166,7 @@ class CudaContext : public Context {
     void combine(size_t i, int batch, const BatchState& state);
     void combine_stored(size_t i, int batch, const BatchState& state);
     void launch_combine_conv(const CombineConvLaunch& c);
+    L2Prefetch library_filters_after(size_t i, const BatchState& state) const;
     void record_stage(size_t i, int stage);  // the profile's split-attention stage event, where it is on
     void launch_gate(size_t i, const SplitAttentionGateShape& s, GateForm form, const BatchState& state);
     template <typename T>

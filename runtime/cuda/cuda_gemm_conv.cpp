@@ -184,11 +184,12 @@ cublasStatus_t GemmConvLaunch::try_launch(cublasLtHandle_t lt, const ConvBuffers
     if (im2col_) {  // an ordinary launch: the matmul after it is not a dependent launch either
         // The gather asks L2 for the matmul's filter while it runs (set_prefetch_filter).
         const KernelStream gather(stream, false, prefetch_filter_);
-        const size_t filter_bytes = (size_t)conv_gemm_filter_extent(g_) * (size_t)storage_bytes(p_.precision);
+        L2Prefetch filter;
+        filter.ptr[0] = b.w, filter.bytes[0] = conv_gemm_filter_extent(g_) * storage_bytes(p_.precision);
         if (p_.precision == Precision::fp16)
-            im2col_nhwc<__half>((const __half*)b.x, (__half*)b.workspace, cols_shape_, gather, b.w, filter_bytes);
+            im2col_nhwc<__half>((const __half*)b.x, (__half*)b.workspace, cols_shape_, gather, filter);
         else
-            im2col_nhwc<float>((const float*)b.x, (float*)b.workspace, cols_shape_, gather, b.w, filter_bytes);
+            im2col_nhwc<float>((const float*)b.x, (float*)b.workspace, cols_shape_, gather, filter);
     }
     return cublasLtMatmul(lt, op_, &alpha, b.w, a_, matrix_b(b), b_, &beta, c, c_, b.y, c_, &algo_,
                           gemm_workspace(b), workspace_, stream);

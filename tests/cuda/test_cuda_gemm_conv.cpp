@@ -347,17 +347,22 @@ TEST_CASE("im2col on buffers that are not 16-byte aligned gathers one element a 
     check(cudaMalloc(&dx, (bits.size() + 1) * 2), "x");
     check(cudaMalloc(&dcols, (want.size() + 1) * 2), "cols");
     check(cudaMemcpy(dx + 1, bits.data(), bits.size() * 2, cudaMemcpyHostToDevice), "upload");
-    // Then again asking L2 for a "next filter" that starts off 16 bytes and is no whole 16 bytes long (x's
-    // bytes: a prefetch per 128-byte line), which must change nothing.
-    for (const void* next_filter : {(const void*)nullptr, (const void*)(dx + 1)}) {
+    // Then again asking L2 for "next filters" that start off 16 bytes and are no whole 16 bytes long (x's
+    // bytes: a prefetch per 128-byte line), and one of whole 4 KiB pieces and more (cols: bulk prefetches),
+    // which must change nothing.
+    resnest::L2Prefetch next;
+    next.ptr[0] = dx + 1, next.bytes[0] = (long long)bits.size() * 2 - 2;
+    next.ptr[1] = dcols, next.bytes[1] = 2 * 4096 + 16;
+    for (const resnest::L2Prefetch& ask : {resnest::L2Prefetch{}, next}) {
+        const bool asked = ask.ptr[0] != nullptr;
         check(cudaMemset(dcols, 0xFF, (want.size() + 1) * 2), "poison");
-        resnest::im2col_nhwc<__half>(dx + 1, dcols + 1, s, resnest::KernelStream(), next_filter, bits.size() * 2 - 2);
+        resnest::im2col_nhwc<__half>(dx + 1, dcols + 1, s, resnest::KernelStream(), ask);
         check(cudaDeviceSynchronize(), "im2col on unaligned buffers");
         std::vector<uint16_t> got(want.size());
         check(cudaMemcpy(got.data(), dcols + 1, got.size() * 2, cudaMemcpyDeviceToHost), "download");
         size_t mismatches = 0;
         for (size_t i = 0; i < got.size(); i++) mismatches += !(resnest::half_to_float(got[i]) == want[i]);
-        INFO((next_filter ? "with" : "without") << " the next filter asked of L2");
+        INFO((asked ? "with" : "without") << " next filters asked of L2");
         CHECK(mismatches == 0);
     }
     cudaFree(dx);
