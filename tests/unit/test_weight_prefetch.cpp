@@ -22,12 +22,24 @@ std::set<long long> slice_elements(const WeightSlice& s) {
     return out;
 }
 
-// The slice is in runs of whole 16 bytes at 16-byte offsets for 2-byte (half) elements.
-void check_bulk_runs(const WeightSlice& s) {
-    CHECK(s.first * 2 % 16 == 0);
-    CHECK(s.pitch * 2 % 16 == 0);
-    CHECK(s.row_elems * 2 % 16 == 0);
-    CHECK(s.row_elems > 0);
+// A block's filter loads over K steps [begin, end), as both kernels' K loops make them: per step of 32,
+// thread pieces v = 0..255 copy 8 halves at offset(row v / 4 of the N tile, column step * 32 + (v % 4) * 8).
+// They must be exactly the slice's elements, inside the filter's `filter` elements, and the slice in runs of
+// whole 16 bytes at 16-byte offsets (for 2-byte elements), which the sm_90 bulk prefetch takes.
+template <typename Offset>
+void check_slice_is_the_loads(const WeightSlice& slice, int begin, int end, long long filter, Offset offset) {
+    std::set<long long> loaded;
+    for (int step = begin; step < end; step++)
+        for (int v = 0; v < 256; v++)
+            for (int j = 0; j < 8; j++) loaded.insert(offset(v / 4, step * 32 + (v % 4) * 8) + j);
+    const std::set<long long> asked = slice_elements(slice);
+    CHECK(asked == loaded);
+    CHECK(*asked.begin() >= 0);
+    CHECK(*asked.rbegin() < filter);
+    CHECK(slice.first * 2 % 16 == 0);
+    CHECK(slice.pitch * 2 % 16 == 0);
+    CHECK(slice.row_elems * 2 % 16 == 0);
+    CHECK(slice.row_elems > 0);
 }
 
 }  // namespace
@@ -36,6 +48,7 @@ TEST_CASE("the implicit-GEMM convolution's blocks ask L2 for exactly the filter 
           "[kernel-plan]") {
     // The loads are the kernel's load_stage: per K step, thread t's pieces v = t and t + 128 copy 8 halves of
     // B at b_offset(g, step * 32 + (v % 4) * 8, n0 + v / 4).
+    static_assert(kImplicitTileK == 32 && kImplicitTileN == 64, "check_slice_is_the_loads's tile");
     using Shape3x3 = ImplicitConv3x3Shape;
     for (Shape3x3 s : {Shape3x3{1, 7, 7, 512, 1024, 2}, Shape3x3{2, 5, 7, 64, 128, 2}, Shape3x3{1, 3, 3, 96, 64, 1},
                        Shape3x3{1, 4, 4, 64, 192, 1}}) {
@@ -50,18 +63,9 @@ TEST_CASE("the implicit-GEMM convolution's blocks ask L2 for exactly the filter 
                                     << " N tile " << tn << ", split " << q << " of " << splits);
                         int b = 0, e = 0;
                         s.split_range(q, splits, &b, &e);
-                        std::set<long long> loaded;
-                        for (int step = b; step < e; step++)
-                            for (int v = 0; v < 256; v++)
-                                for (int j = 0; j < 8; j++)
-                                    loaded.insert(s.b_offset(g, step * kImplicitTileK + (v % 4) * 8,
-                                                             tn * kImplicitTileN + v / 4) + j);
-                        const WeightSlice slice = s.b_slice(g, tn, b, e);
-                        const std::set<long long> asked = slice_elements(slice);
-                        CHECK(asked == loaded);
-                        CHECK(*asked.begin() >= 0);
-                        CHECK(*asked.rbegin() < filter);
-                        check_bulk_runs(slice);
+                        check_slice_is_the_loads(s.b_slice(g, tn, b, e), b, e, filter, [&](int row, int col) {
+                            return s.b_offset(g, col, tn * kImplicitTileN + row);
+                        });
                     }
         }
     }
@@ -71,6 +75,7 @@ TEST_CASE("the combine + 1x1 convolution kernel's blocks ask L2 for exactly the 
           "[kernel-plan]") {
     // The loads are the kernel's load_w: per K step, thread t's pieces v = t and t + 128 copy 8 halves of W at
     // w_offset(n0 + v / 4, step * 32 + (v % 4) * 8). The slice does not depend on the pool or the gates.
+    static_assert(kCombineTileK == 32 && kCombineTileN == 64, "check_slice_is_the_loads's tile");
     using Shape = CombineConv1x1Shape;
     for (Shape s : {Shape{1, 49, 2, 512, 2048}, Shape{2, 37, 1, 96, 128}, Shape{1, 9, 2, 32, 64}}) {
         REQUIRE(s.fits());
@@ -81,18 +86,8 @@ TEST_CASE("the combine + 1x1 convolution kernel's blocks ask L2 for exactly the 
                     INFO("C " << s.c << " Cout " << s.cout << ", N tile " << tn << ", split " << q << " of " << splits);
                     int b = 0, e = 0;
                     s.split_range(q, splits, &b, &e);
-                    std::set<long long> loaded;
-                    for (int step = b; step < e; step++)
-                        for (int v = 0; v < 256; v++)
-                            for (int j = 0; j < 8; j++)
-                                loaded.insert(
-                                    s.w_offset(tn * kCombineTileN + v / 4, step * kCombineTileK + (v % 4) * 8) + j);
-                    const WeightSlice slice = s.w_slice(tn, b, e);
-                    const std::set<long long> asked = slice_elements(slice);
-                    CHECK(asked == loaded);
-                    CHECK(*asked.begin() >= 0);
-                    CHECK(*asked.rbegin() < filter);
-                    check_bulk_runs(slice);
+                    check_slice_is_the_loads(s.w_slice(tn, b, e), b, e, filter,
+                                             [&](int row, int col) { return s.w_offset(tn * kCombineTileN + row, col); });
                 }
     }
 }
