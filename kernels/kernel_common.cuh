@@ -154,9 +154,10 @@ __device__ __forceinline__ void prefetch_l2_rows(const T* w, const WeightSlice& 
         prefetch_l2_run(w + s.first + (long long)r * s.pitch, s.row_elems * (long long)sizeof(T));
 }
 
-// The runs of `next` asked for by the whole (1-D) grid, a kPrefetchBulkBytes piece a thread, grid-stride: how
-// a kernel fetches the filters of the library calls after it (cuBLASLt or cuDNN convolutions, which cannot
-// ask for their own) while it does its own work.
+// The runs of `next` asked for by the whole grid, a kPrefetchBulkBytes piece a thread, grid-stride over
+// blockIdx.x and threadIdx.x (a block of more rows calls it from one row): how a kernel fetches the weights
+// of the library calls after it (cuBLASLt or cuDNN convolutions, cuBLAS's classifier, which cannot ask for
+// their own) while it does its own work.
 __device__ __forceinline__ void prefetch_l2_across_grid(const L2Prefetch& next) {
     const long long first = (blockIdx.x * (long long)blockDim.x + threadIdx.x) * kPrefetchBulkBytes;
     const long long step = (long long)gridDim.x * blockDim.x * kPrefetchBulkBytes;

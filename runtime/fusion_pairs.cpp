@@ -98,13 +98,14 @@ bool tensor_kept_between(const Graph& g, const MemoryPlan& plan, int t, int afte
     return true;
 }
 
-std::vector<int> library_convs_after(const Graph& g, int i, const std::function<bool(int)>& on_library, int max) {
-    std::vector<int> convs;
-    for (int j = i + 1; j < (int)g.nodes.size() && (int)convs.size() < max; j++) {
-        if (g.nodes[(size_t)j].op != OpType::conv2d || !on_library(j)) break;
-        convs.push_back(j);
+std::vector<int> library_calls_after(const Graph& g, int i, const std::function<bool(int)>& on_library, int max) {
+    std::vector<int> calls;
+    for (int j = i + 1; j < (int)g.nodes.size() && (int)calls.size() < max; j++) {
+        const OpType op = g.nodes[(size_t)j].op;
+        if ((op != OpType::conv2d && op != OpType::linear) || !on_library(j)) break;
+        calls.push_back(j);
     }
-    return convs;
+    return calls;
 }
 
 }  // namespace resnest

@@ -9,7 +9,7 @@
 // Both kernels reach the attention's buffers through the context's one pool-partials and one gates buffer,
 // shared by every split-attention node, so no other split-attention node may run between the pair.
 // Whether a pair is taken at a batch size is the backend's choice (shapes, the convolution's way, timing).
-// Also the run of library-run convolutions right after a node, whose filters our kernel there asks L2 for.
+// Also the run of library calls right after a node, whose weights our kernel there asks L2 for.
 #pragma once
 #include <functional>
 #include <string>
@@ -48,11 +48,11 @@ std::vector<ExtraRead> conv1x1_fold_reads(const Graph& g);
 // "weighted sum" (+ " + avd pool" where one is fused) or "average pool". For `resnest inspect --passes`.
 std::vector<std::string> conv_fold_candidates(const Graph& g);
 
-// The convolution nodes that run right after node i, in node order, up to `max` of them, while each one is
-// a conv2d for which on_library(j) holds (its way a library call: cuDNN, cuBLASLt, which cannot ask L2 for
-// its own filter): the filters a kernel of ours at node i asks L2 for on their behalf (kernels/weight_slice.h,
+// The convolution and linear nodes that run right after node i, in node order, up to `max` of them, while
+// on_library(j) holds for each (its way a library call: cuDNN, cuBLASLt, cuBLAS, which cannot ask L2 for its
+// own weights): the weights a kernel of ours at node i asks L2 for on their behalf (kernels/weight_slice.h,
 // L2Prefetch). The first other node ends the run.
-std::vector<int> library_convs_after(const Graph& g, int i, const std::function<bool(int)>& on_library, int max);
+std::vector<int> library_calls_after(const Graph& g, int i, const std::function<bool(int)>& on_library, int max);
 
 // Whether tensor t's bytes in `plan` survive from node `after` through node `through`: no node in
 // (after, through] writes an output whose block overlaps t's (what a fold may rely on before it reads t there).

@@ -328,7 +328,8 @@ void CudaContext::run_node(size_t i, int batch, BatchState& state) {
             if (state.folded_in_conv[i] < 0) combine<T>(i, batch, state);  // else the 1x1 convolution after it does
             break;
         case OpType::global_avg_pool:
-            global_avg_pool_nhwc<T>(x, y, batch, (int)(xs[1] * xs[2]), channels, launch_);
+            global_avg_pool_nhwc<T>(x, y, batch, (int)(xs[1] * xs[2]), channels, launch_,
+                                    library_filters_after(i, state));
             break;
         case OpType::linear:
             if (state.linear_rows[i])
@@ -371,23 +372,30 @@ void CudaContext::combine_stored(size_t i, int batch, const BatchState& state) {
         combine<float>(i, batch, state);
 }
 
-// The filters of the convolutions a library runs right after node i (library_convs_after: not our kernels'
-// ways, nor the im2col ways, whose gather asks for its own matmul's filter), for our kernel at node i to ask
-// L2 for on their behalf.
+// The weights of the calls a library runs right after node i (library_calls_after: convolutions not on our
+// kernels' ways nor the im2col ways, whose gather asks for its own matmul's filter; the classifier on cuBLAS),
+// for our kernel at node i to ask L2 for on their behalf.
 L2Prefetch CudaContext::library_filters_after(size_t i, const BatchState& state) const {
-    auto on_library = [&](int j) {
-        const size_t k = (size_t)j;
-        if (!state.convs[k] || state.combine_conv[k] || (state.stem && state.stem->node == k)) return false;
-        const ConvImpl impl = state.convs[k]->impl();
-        size_t bytes = 0;
-        return impl != ConvImpl::im2col_cublaslt && impl != ConvImpl::im2col_cublaslt_per_group &&
-               state.convs[k]->library_filter(&bytes) != nullptr;
+    const Graph& g = engine_->graph();
+    auto weights_of = [&](size_t j, size_t* bytes) -> const void* {
+        const Node& n = g.nodes[j];
+        *bytes = 0;
+        if (n.op == OpType::linear) {
+            if (state.linear_rows[j]) return nullptr;  // the warp-per-row kernel asks for its own
+            *bytes = (size_t)n.linear.in_features * n.linear.out_features * engine_->esize();
+            return engine_->weights(j).linear_w;
+        }
+        if (!state.convs[j] || state.combine_conv[j] || (state.stem && state.stem->node == j)) return nullptr;
+        const ConvImpl impl = state.convs[j]->impl();
+        if (impl == ConvImpl::im2col_cublaslt || impl == ConvImpl::im2col_cublaslt_per_group) return nullptr;
+        return state.convs[j]->library_filter(bytes);
     };
     L2Prefetch next;
+    size_t bytes = 0;
     int r = 0;
-    for (int j : library_convs_after(engine_->graph(), (int)i, on_library, kL2PrefetchRanges)) {
-        size_t bytes = 0;
-        next.ptr[r] = state.convs[(size_t)j]->library_filter(&bytes);
+    for (int j : library_calls_after(g, (int)i, [&](int j) { return weights_of((size_t)j, &bytes) != nullptr; },
+                                     kL2PrefetchRanges)) {
+        next.ptr[r] = weights_of((size_t)j, &bytes);
         next.bytes[r++] = (long long)bytes;
     }
     return next;

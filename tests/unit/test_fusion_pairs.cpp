@@ -197,7 +197,8 @@ TEST_CASE("tensor_kept_between sees an output placed over the tensor, and the te
     CHECK(tensor_kept_between(g, plan, t, a, a));  // nothing runs in between
 }
 
-TEST_CASE("the library convolutions after a node: the run of convolutions right after it, ended by any other node",
+TEST_CASE("the library calls after a node: the run of convolutions and linear nodes right after it, ended by any "
+          "other node",
           "[fusion-pairs]") {
     const Graph g = passed("models/resnest50.json");
     auto index = [&](const std::string& name) {
@@ -213,29 +214,33 @@ TEST_CASE("the library convolutions after a node: the run of convolutions right 
     };
     // As the default path runs at batch 1: the 1x1 convolutions on cuBLASLt, the 3x3 ones over im2col (our
     // gather first, which asks for its own matmul's filter).
-    auto one_by_one = [&](int j) { return g.nodes[(size_t)j].conv.kernel_h == 1; };
+    auto one_by_one = [&](int j) {
+        const Node& n = g.nodes[(size_t)j];
+        return n.op == OpType::linear || n.conv.kernel_h == 1;
+    };
     using V = std::vector<std::string>;
-    CHECK(names(library_convs_after(g, index("layer1.1.conv2.attn"), one_by_one, 3)) ==
+    CHECK(names(library_calls_after(g, index("layer1.1.conv2.attn"), one_by_one, 3)) ==
           V{"layer1.1.conv3", "layer1.2.conv1"});
     // Layer 1's first block: conv3, its downsample convolution (no pool in layer 1), the next block's conv1.
-    CHECK(names(library_convs_after(g, index("layer1.0.conv2.attn"), one_by_one, 3)) ==
+    CHECK(names(library_calls_after(g, index("layer1.0.conv2.attn"), one_by_one, 3)) ==
           V{"layer1.0.conv3", "layer1.0.downsample.1", "layer1.1.conv1"});
-    CHECK(names(library_convs_after(g, index("layer1.0.conv2.attn"), one_by_one, 1)) == V{"layer1.0.conv3"});
+    CHECK(names(library_calls_after(g, index("layer1.0.conv2.attn"), one_by_one, 1)) == V{"layer1.0.conv3"});
     // Layer 2's: the downsample path's average pool ends the run; the pool's own run is its convolution and
     // the next block's conv1.
-    CHECK(names(library_convs_after(g, index("layer2.0.conv2.attn"), one_by_one, 3)) == V{"layer2.0.conv3"});
-    CHECK(names(library_convs_after(g, index("layer2.0.downsample.0"), one_by_one, 3)) ==
+    CHECK(names(library_calls_after(g, index("layer2.0.conv2.attn"), one_by_one, 3)) == V{"layer2.0.conv3"});
+    CHECK(names(library_calls_after(g, index("layer2.0.downsample.0"), one_by_one, 3)) ==
           V{"layer2.0.downsample.1", "layer2.1.conv1"});
     // The stem's max pool: layer 1's conv1, then its 3x3 conv2.
-    CHECK(names(library_convs_after(g, index("maxpool"), one_by_one, 3)) == V{"layer1.0.conv1"});
-    // The last block: conv3, then the global pool.
-    CHECK(names(library_convs_after(g, index("layer4.2.conv2.attn"), one_by_one, 3)) == V{"layer4.2.conv3"});
+    CHECK(names(library_calls_after(g, index("maxpool"), one_by_one, 3)) == V{"layer1.0.conv1"});
+    // The last block: conv3, then the global pool, whose run is the classifier.
+    CHECK(names(library_calls_after(g, index("layer4.2.conv2.attn"), one_by_one, 3)) == V{"layer4.2.conv3"});
+    CHECK(names(library_calls_after(g, index("global_pool"), one_by_one, 3)) == V{"fc"});
     // None on a library: none.
-    CHECK(library_convs_after(g, index("layer1.1.conv2.attn"), [](int) { return false; }, 3).empty());
+    CHECK(library_calls_after(g, index("layer1.1.conv2.attn"), [](int) { return false; }, 3).empty());
     // Every split-attention node's run starts with the 1x1 convolution that reads its output.
     for (int i = 0; i < (int)g.nodes.size(); i++) {
         if (g.nodes[(size_t)i].op != OpType::split_attention) continue;
-        const std::vector<int> run = library_convs_after(g, i, one_by_one, 3);
+        const std::vector<int> run = library_calls_after(g, i, one_by_one, 3);
         REQUIRE_FALSE(run.empty());
         CHECK(run[0] == conv_reading_split_attention_output(g, i));
     }
