@@ -394,6 +394,8 @@ grep -h -E "best v1 / best lt|v1\+pool / v1,pool|WRONG|all ways correct" "$OUT_D
 # The combine (with the avd pool) folded into conv3, and the downsample pool into its convolution: one kernel
 # against the combine or pool kernel then cuBLASLt, per shape and batch.
 grep -h -E "best v1 / apart|WRONG|all ways correct" "$OUT_DIR"/lab_split_attention_combine_conv1x1.log 2>/dev/null | head -40
+# The weight-prefetch lab: per weight size and block count, what asking L2 before the wait saves a kernel.
+grep -h -E "own prefetch saves|WRONG" "$OUT_DIR"/lab_weight_prefetch.log 2>/dev/null | head -8
 for f in "$OUT_DIR"/sanitize_*.log; do [[ -f $f ]] && echo "$(basename "$f" .log): $(grep -h -E "ERROR SUMMARY|RACECHECK SUMMARY" "$f" | tail -1)"; done
 printf '%s\n' "${SUMMARY[@]}"
 bundle
