@@ -32,18 +32,19 @@ CudaEngine::CudaEngine(Graph graph, const HostWeights& weights, const EngineOpti
     pass_log_ = std::move(pass_log);
     // The host's part first: it runs beside CUDA's initialisation where Engine::load started it.
     esize_ = (size_t)storage_bytes(options.precision);
-    std::string pool_warning;
-    row_lanes_requested_ = attention_pool_row_lanes_from(std::getenv("RESNEST_ATTENTION_POOL"), &pool_warning);
-    if (!pool_warning.empty()) std::fprintf(stderr, "resnest: warning: %s\n", pool_warning.c_str());
-    std::string implicit_warning;
-    implicit_gemm_mode_ = implicit_gemm_mode_from(std::getenv("RESNEST_IMPLICIT_GEMM"), &implicit_warning);
-    if (!implicit_warning.empty()) std::fprintf(stderr, "resnest: warning: %s\n", implicit_warning.c_str());
-    std::string prefetch_warning;
-    weight_prefetch_ = weight_prefetch_from(std::getenv("RESNEST_WEIGHT_PREFETCH"), &prefetch_warning);
-    if (!prefetch_warning.empty()) std::fprintf(stderr, "resnest: warning: %s\n", prefetch_warning.c_str());
-    std::string l2_warning;
-    l2_weights_mode_ = l2_weights_mode_from(std::getenv("RESNEST_L2_WEIGHTS"), &l2_warning);
-    if (!l2_warning.empty()) std::fprintf(stderr, "resnest: warning: %s\n", l2_warning.c_str());
+    // The environment's settings; a value that is none of a setting's is named in a warning.
+    std::string warning;
+    auto warn = [&] {
+        if (!warning.empty()) std::fprintf(stderr, "resnest: warning: %s\n", warning.c_str());
+    };
+    row_lanes_requested_ = attention_pool_row_lanes_from(std::getenv("RESNEST_ATTENTION_POOL"), &warning);
+    warn();
+    implicit_gemm_mode_ = implicit_gemm_mode_from(std::getenv("RESNEST_IMPLICIT_GEMM"), &warning);
+    warn();
+    weight_prefetch_ = weight_prefetch_from(std::getenv("RESNEST_WEIGHT_PREFETCH"), &warning);
+    warn();
+    l2_weights_mode_ = l2_weights_mode_from(std::getenv("RESNEST_L2_WEIGHTS"), &warning);
+    warn();
     check_supported();
     // The NHWC input is written at the start of every forward pass: it takes a block in the arena,
     // which later activations reuse once the stem has read it. Where split attention's weighted sum or an
@@ -122,14 +123,18 @@ void CudaEngine::check_supported() {
     }
 }
 
-std::string implicit_gemm_mode_from(const char* value, std::string* warning) {
+std::string off_auto_on_from(const char* variable, const char* value, const char* off_means, std::string* warning) {
     warning->clear();
     if (!value || !*value) return "off";
     for (const char* mode : {"off", "auto", "on"})
         if (std::strcmp(value, mode) == 0) return mode;
-    *warning = std::string("RESNEST_IMPLICIT_GEMM=") + value +
-               " is not off, auto or on; convolutions run without the implicit-GEMM kernel";
+    *warning = std::string(variable) + "=" + value + " is not off, auto or on; " + off_means;
     return "off";
+}
+
+std::string implicit_gemm_mode_from(const char* value, std::string* warning) {
+    return off_auto_on_from("RESNEST_IMPLICIT_GEMM", value, "convolutions run without the implicit-GEMM kernel",
+                            warning);
 }
 
 bool weight_prefetch_from(const char* value, std::string* warning) {

@@ -95,8 +95,11 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
 // "channel-lanes" (the default); any other value is false with *warning set to say so.
 bool attention_pool_row_lanes_from(const char* value, std::string* warning);
 
-// RESNEST_IMPLICIT_GEMM's mode: "off" for unset or "", else "off", "auto" or "on" as given; any other value
-// is "off" with *warning set to say so.
+// An off|auto|on environment setting: "off" for unset or "", else "off", "auto" or "on" as given; any other
+// value is "off" with *warning naming `variable` and saying what off means (`off_means`).
+std::string off_auto_on_from(const char* variable, const char* value, const char* off_means, std::string* warning);
+
+// RESNEST_IMPLICIT_GEMM's mode (off_auto_on_from).
 std::string implicit_gemm_mode_from(const char* value, std::string* warning);
 
 // RESNEST_WEIGHT_PREFETCH: false for "off"; true for unset, "" or "on"; any other value is true with *warning

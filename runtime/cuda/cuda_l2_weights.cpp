@@ -2,10 +2,10 @@
 #include "cuda/cuda_l2_weights.h"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "cuda/cuda_check.h"
+#include "cuda/cuda_engine.h"
 
 namespace resnest {
 
@@ -19,12 +19,7 @@ L2WeightWindow plan_l2_weight_window(size_t weights_bytes, size_t max_persisting
 }
 
 std::string l2_weights_mode_from(const char* value, std::string* warning) {
-    warning->clear();
-    if (!value || !*value) return "off";
-    for (const char* mode : {"off", "auto", "on"})
-        if (std::strcmp(value, mode) == 0) return mode;
-    *warning = std::string("RESNEST_L2_WEIGHTS=") + value + " is not off, auto or on; the weights get no L2 window";
-    return "off";
+    return off_auto_on_from("RESNEST_L2_WEIGHTS", value, "the weights get no L2 window", warning);
 }
 
 int set_l2_window_on_kernel_nodes(cudaGraph_t graph, const void* base, const L2WeightWindow& w) {

@@ -25,8 +25,7 @@ struct L2WeightWindow {
 };
 L2WeightWindow plan_l2_weight_window(size_t weights_bytes, size_t max_persisting_bytes, size_t max_window_bytes);
 
-// RESNEST_L2_WEIGHTS's mode: "off" for unset or "", else "off", "auto" or "on" as given; any other value is
-// "off" with *warning set to say so.
+// RESNEST_L2_WEIGHTS's mode (cuda_engine.h, off_auto_on_from).
 std::string l2_weights_mode_from(const char* value, std::string* warning);
 
 // Puts the window (starting at `base`) on every kernel node of `graph`; returns how many. Throws

@@ -289,18 +289,29 @@ TEST_CASE("RESNEST_ATTENTION_POOL picks the row-lanes pool, and another value is
                             Catch::Contains("channel lanes"));
 }
 
-TEST_CASE("RESNEST_IMPLICIT_GEMM is off, auto or on, and another value is named in a warning", "[cuda-host]") {
-    std::string warning;
-    for (const char* v : {(const char*)nullptr, ""}) {
-        CHECK(implicit_gemm_mode_from(v, &warning) == "off");
-        CHECK(warning.empty());
+TEST_CASE("RESNEST_IMPLICIT_GEMM and RESNEST_L2_WEIGHTS are off, auto or on, and another value is named in a "
+          "warning", "[cuda-host]") {
+    struct Setting {
+        const char* variable;
+        std::string (*mode_from)(const char*, std::string*);
+        const char* wrong;
+    };
+    for (const Setting& s : {Setting{"RESNEST_IMPLICIT_GEMM", implicit_gemm_mode_from, "yes"},
+                             Setting{"RESNEST_L2_WEIGHTS", l2_weights_mode_from, "persist"}}) {
+        INFO(s.variable);
+        std::string warning = "stale";
+        for (const char* v : {(const char*)nullptr, ""}) {
+            CHECK(s.mode_from(v, &warning) == "off");
+            CHECK(warning.empty());
+        }
+        for (const char* v : {"off", "auto", "on"}) {
+            CHECK(s.mode_from(v, &warning) == v);
+            CHECK(warning.empty());
+        }
+        CHECK(s.mode_from(s.wrong, &warning) == "off");
+        CHECK_THAT(warning, Catch::Contains(std::string(s.variable) + "=" + s.wrong) &&
+                                Catch::Contains("off, auto or on"));
     }
-    for (const char* v : {"off", "auto", "on"}) {
-        CHECK(implicit_gemm_mode_from(v, &warning) == v);
-        CHECK(warning.empty());
-    }
-    CHECK(implicit_gemm_mode_from("yes", &warning) == "off");
-    CHECK_THAT(warning, Catch::Contains("RESNEST_IMPLICIT_GEMM=yes") && Catch::Contains("off, auto or on"));
 }
 
 TEST_CASE("RESNEST_WEIGHT_PREFETCH is on unless off, and another value is named in a warning", "[cuda-host]") {
@@ -316,20 +327,6 @@ TEST_CASE("RESNEST_WEIGHT_PREFETCH is on unless off, and another value is named 
     // A launcher given a bare stream asks for its weights: the default every kernel test runs under.
     CHECK(KernelStream(nullptr, true).prefetch_weights);
     CHECK_FALSE(KernelStream(nullptr, true, false).prefetch_weights);
-}
-
-TEST_CASE("RESNEST_L2_WEIGHTS is off, auto or on, and another value is named in a warning", "[cuda-host]") {
-    std::string warning = "stale";
-    for (const char* v : {(const char*)nullptr, ""}) {
-        CHECK(l2_weights_mode_from(v, &warning) == "off");
-        CHECK(warning.empty());
-    }
-    for (const char* v : {"off", "auto", "on"}) {
-        CHECK(l2_weights_mode_from(v, &warning) == v);
-        CHECK(warning.empty());
-    }
-    CHECK(l2_weights_mode_from("persist", &warning) == "off");
-    CHECK_THAT(warning, Catch::Contains("RESNEST_L2_WEIGHTS=persist") && Catch::Contains("off, auto or on"));
 }
 
 TEST_CASE("the weights' L2 window covers the weights up to the largest window, persisting what the carve-out holds",
