@@ -24,7 +24,8 @@
 # packed into $OUT/device_check.tgz after each stage, so they come back as one file even if the call is cut short.
 #
 # Stages, each under its own time limit, each logged to OUT_DIR/<stage>.log:
-#   tests     the GPU test executable (every op against the CPU oracle, whole models, concurrency)
+#   tests     the GPU test executable (every op against the CPU oracle, whole models, concurrency); when it
+#             fails, the cases it did not pass run again one process each (bench/rerun_cases_apart.sh)
 #   parity    bench/parity_timm.py: the same safetensors in timm on the GPU, fp32 / tf32 / fp16 logits
 #   sanitize  compute-sanitizer memcheck on a batch-2 run of both models; racecheck over the GPU suite's
 #             op tests of the project's own kernels
@@ -112,7 +113,16 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --f
 L() { ((QUICK)) && echo "$2" || echo "$1"; }  # a stage's time limit: L NORMAL QUICK
 
 run_tests() {
-    stage gpu_tests "$(L 400 300)" "$TESTS" --durations yes
+    # Each case logs its start and verdict (RESNEST_TEST_CASE_LOG). When the suite fails, every case it did not
+    # pass runs again in a process of its own: a device fault is sticky for the rest of its process, so one
+    # faulting case would otherwise fail (or hide) all the cases after it.
+    local cases=$OUT_DIR/gpu_test_cases.tsv
+    rm -f "$cases"
+    stage gpu_tests "$(L 400 300)" env RESNEST_TEST_CASE_LOG="$cases" "$TESTS" --durations yes
+    if [[ ${SUMMARY[-1]} != *" PASS "* && ${SUMMARY[-1]} != *" SKIP "* ]]; then
+        stage gpu_tests_apart "$(L 400 240)" bash bench/rerun_cases_apart.sh "$TESTS" "$cases" \
+            "$OUT_DIR/gpu_tests_apart" "$(L 120 90)"
+    fi
 }
 
 run_parity() {
@@ -309,6 +319,8 @@ echo "=== device_check summary ($(nvidia-smi --query-gpu=name --format=csv,nohea
 grep -h -E "^cuda (fp32|fp16|tf32|conv|im2col) " "$OUT_DIR/gpu_tests.log" 2>/dev/null | head -40
 grep -h -B2 -A12 "FAILED" "$OUT_DIR/gpu_tests.log" 2>/dev/null | head -60
 grep -h -E "test cases|assertions" "$OUT_DIR/gpu_tests.log" 2>/dev/null | tail -2
+# The suite's failed cases, each run again alone (where it stopped, and each case's verdict there).
+grep -h -E "stopped inside|^(FAIL|TIMEOUT|UNMATCHED|PASS)|cases rerun" "$OUT_DIR/gpu_tests_apart.log" 2>/dev/null | cut -c1-200 | head -48
 for m in resnest50 resnest50_fast_1s1x64d; do
     [[ -f $OUT_DIR/coldstart_${m}_cached.json ]] && "$PY" - "$OUT_DIR" "$m" <<'PYEOF'
 import json, sys

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# rerun_cases_apart.sh: reruns, one process each, the Catch2 test cases that a run of a test executable did not
+# pass, so that a device fault (sticky for the rest of its process), a crash or a time limit in one case does not
+# hide the verdicts of the others. bench/device_check.sh calls it when the GPU suite fails.
+#
+#   bash bench/rerun_cases_apart.sh TESTS CASE_LOG OUT_DIR [LIMIT_S [SPEC]]
+#     TESTS      the test executable (tests/resnest_cuda_tests, tests/resnest_tests)
+#     CASE_LOG   the file the run wrote with RESNEST_TEST_CASE_LOG set (lines "start|pass|fail<TAB>name")
+#     OUT_DIR    one log per rerun case (case_<i>.log) and cases.tsv ("verdict<TAB>seconds<TAB>name")
+#     LIMIT_S    each case's time limit (default 120)
+#     SPEC       the test spec the run was given, if any (its cases are the ones considered)
+# Prints the case the run stopped inside (a "start" with no end), then one line per rerun case and a count.
+# Exits 0 when every rerun case passed (or none needed one), 1 otherwise, 2 on a usage error.
+set -uo pipefail
+if (($# < 3)); then
+    echo "usage: bash bench/rerun_cases_apart.sh TESTS CASE_LOG OUT_DIR [LIMIT_S [SPEC]]" >&2
+    exit 2
+fi
+TESTS=$1 CASE_LOG=$2 OUT_DIR=$3 LIMIT_S=${4:-120} SPEC=${5:-}
+if [[ ! -x $TESTS ]]; then
+    echo "rerun_cases_apart: $TESTS is not an executable; build the tests first" >&2
+    exit 2
+fi
+mkdir -p "$OUT_DIR"
+touch "$CASE_LOG"
+
+# The last case started and never ended: where the run stopped.
+last=$(awk -F'\t' '$1 == "start" { open[$2] = NR; order[NR] = $2 } $1 == "pass" || $1 == "fail" { delete open[$2] }
+    END { best = 0; for (n in open) if (open[n] > best) best = open[n]; if (best) print order[best] }' "$CASE_LOG")
+[[ -n $last ]] && echo "rerun_cases_apart: the run stopped inside \"$last\""
+
+# Every case of the spec, by name (a "resnest_cuda_tests: ..." line the executable may print first is not one).
+mapfile -t names < <("$TESTS" --list-test-names-only ${SPEC:+"$SPEC"} 2>/dev/null |
+    grep -v -E '^resnest_(cuda_)?tests: ' | sed -e 's/[[:space:]]*$//' -e '/^$/d')
+if ((${#names[@]} == 0)); then
+    echo "rerun_cases_apart: $TESTS lists no test case${SPEC:+ for $SPEC}" >&2
+    exit 1
+fi
+
+: >"$OUT_DIR/cases.tsv"
+rerun=0 failed=0 i=0
+for name in "${names[@]}"; do
+    grep -qxF "pass	$name" "$CASE_LOG" && continue
+    i=$((i + 1))
+    # -f reads the line as one quoted test spec; a comma in it must still be escaped (Catch2 v2 splits there).
+    printf '%s\n' "$name" | sed -e 's/[\\,]/\\&/g' >"$OUT_DIR/case_$i.spec"
+    t0=$SECONDS
+    timeout "$LIMIT_S" "$TESTS" -f "$OUT_DIR/case_$i.spec" --durations yes >"$OUT_DIR/case_$i.log" 2>&1
+    rc=$?
+    verdict=PASS
+    ((rc == 124)) && verdict=TIMEOUT
+    ((rc != 0 && rc != 124)) && verdict="FAIL($rc)"
+    # Catch2 exits 0 when its spec matched nothing ("No tests ran"): a pass must have run its one case.
+    if ((rc == 0)) && ! grep -q "in 1 test case" "$OUT_DIR/case_$i.log"; then verdict=UNMATCHED; fi
+    [[ $verdict == PASS ]] || failed=$((failed + 1))
+    rerun=$((rerun + 1))
+    printf '%s\t%d\t%s\n' "$verdict" $((SECONDS - t0)) "$name" | tee -a "$OUT_DIR/cases.tsv"
+done
+echo "rerun_cases_apart: $rerun of ${#names[@]} cases rerun one process each, $failed not passed"
+((failed == 0))

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# test_rerun_cases_apart.sh: the case log a Catch2 run writes (RESNEST_TEST_CASE_LOG) and
+# bench/rerun_cases_apart.sh, which reruns one process each the cases a run did not pass (device_check.sh's
+# answer to a GPU suite cut short by a device fault). Real cases from the unit suite (names with commas,
+# parentheses and colons, read back through Catch2's -f), and a stand-in executable for failing and hanging ones.
+#
+#   bash tests/cli/test_rerun_cases_apart.sh UNIT_TESTS SOURCE_DIR
+set -uo pipefail
+UNIT=$1
+SRC=$2
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+RERUN=$SRC/bench/rerun_cases_apart.sh
+SPEC="[planner]"
+
+# 1. Every case of the spec logs a start and a pass, in order, each once.
+mapfile -t names < <("$UNIT" --list-test-names-only "$SPEC" | sed -e 's/[[:space:]]*$//' -e '/^$/d')
+((${#names[@]} >= 3)) && ok || bad "$SPEC lists ${#names[@]} cases, wanted at least 3"
+RESNEST_TEST_CASE_LOG=$TMP/log.tsv "$UNIT" "$SPEC" >"$TMP/run.out" 2>&1 || bad "$UNIT $SPEC failed: $(tail -5 "$TMP/run.out")"
+expected=$(for n in "${names[@]}"; do printf 'start\t%s\npass\t%s\n' "$n" "$n"; done)
+[[ $(cat "$TMP/log.tsv") == "$expected" ]] && ok || bad "case log differs: $(cat "$TMP/log.tsv")"
+
+# 2. A run cut inside its second case: that case is named, and every case from it on reruns alone and passes.
+head -2 "$TMP/log.tsv" >"$TMP/cut.tsv"
+printf 'start\t%s\n' "${names[1]}" >>"$TMP/cut.tsv"
+bash "$RERUN" "$UNIT" "$TMP/cut.tsv" "$TMP/apart" 60 "$SPEC" >"$TMP/apart.out" 2>&1
+rc=$?
+((rc == 0)) && ok || bad "rerun after a cut run exited $rc: $(cat "$TMP/apart.out")"
+grep -qF "the run stopped inside \"${names[1]}\"" "$TMP/apart.out" && ok || bad "stopped-inside case not named: $(cat "$TMP/apart.out")"
+grep -qF "${names[0]}" "$TMP/apart/cases.tsv" && bad "the passed case ${names[0]} was rerun" || ok
+[[ $(grep -c '^PASS' "$TMP/apart/cases.tsv") == $((${#names[@]} - 1)) ]] && ok ||
+    bad "wanted $((${#names[@]} - 1)) cases rerun and passed: $(cat "$TMP/apart/cases.tsv")"
+for ((i = 1; i < ${#names[@]}; i++)); do
+    grep -qxF "$(printf 'PASS\t%s' "${names[i]}")" <(cut -f1,3 "$TMP/apart/cases.tsv") && ok || bad "${names[i]} not rerun"
+done
+grep -q "1 test case" "$TMP/apart/case_1.log" && ok || bad "a rerun ran more than its one case: $(tail -3 "$TMP/apart/case_1.log")"
+
+# 3. Failing, hanging and unmatched cases (a stand-in for the test executable): each named with its verdict.
+cat >"$TMP/fake_tests" <<'FAKE'
+#!/usr/bin/env bash
+names=("passes alone" "fails, with a comma" "hangs: past its limit" "matches nothing")
+if [[ $1 == --list-test-names-only ]]; then echo "resnest_cuda_tests: a banner line"; printf '%s\n' "${names[@]}"; exit 4; fi
+case $(sed 's/\\\(.\)/\1/g' "$2") in  # the spec line unescaped, as Catch2 reads it
+    "passes alone") echo "All tests passed (1 assertion in 1 test case)" ;;
+    "fails, with a comma") exit 1 ;;
+    "hangs: past its limit") sleep 30 ;;
+    *) echo "No test cases matched" ;;
+esac
+FAKE
+chmod +x "$TMP/fake_tests"
+: >"$TMP/empty.tsv"
+bash "$RERUN" "$TMP/fake_tests" "$TMP/empty.tsv" "$TMP/fake" 2 >"$TMP/fake.out" 2>&1
+rc=$?
+((rc == 1)) && ok || bad "rerun with failures exited $rc, wanted 1: $(cat "$TMP/fake.out")"
+for want in "PASS passes alone" "FAIL(1) fails, with a comma" "TIMEOUT hangs: past its limit" "UNMATCHED matches nothing"; do
+    grep -qxF "$want" <(cut -f1,3 "$TMP/fake/cases.tsv" | tr '\t' ' ') && ok || bad "no line '$want': $(cat "$TMP/fake/cases.tsv")"
+done
+grep -q "banner" "$TMP/fake/cases.tsv" && bad "the banner line was taken for a case" || ok
+grep -q "4 of 4 cases rerun one process each, 3 not passed" "$TMP/fake.out" && ok || bad "count line: $(tail -1 "$TMP/fake.out")"
+
+# 4. Usage errors: exit 2, one line naming what to do.
+expect 2 "usage" -- bash "$RERUN" "$UNIT"
+expect 2 "not an executable" -- bash "$RERUN" "$TMP/missing" "$TMP/log.tsv" "$TMP/x"
+finish
