@@ -18,10 +18,11 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
-__global__ void split_attention_gate_kernel(const float* __restrict__ partial, const float* __restrict__ fc1_w,
-                                            const float* __restrict__ fc1_b, const float* __restrict__ fc2_w,
-                                            const float* __restrict__ fc2_b, float* __restrict__ attn,
-                                            SplitAttentionGateShape s, bool prefetch) {
+__global__ void __launch_bounds__(kGateThreads)
+    split_attention_gate_kernel(const float* __restrict__ partial, const float* __restrict__ fc1_w,
+                                const float* __restrict__ fc1_b, const float* __restrict__ fc2_w,
+                                const float* __restrict__ fc2_b, float* __restrict__ attn, SplitAttentionGateShape s,
+                                bool prefetch) {
     extern __shared__ float smem[];
     const int R = s.radix, K = s.cardinality, C = s.channels, inter = s.inter;
     const int gk = C / K, ik = inter / K, rc = R * C;
@@ -87,7 +88,14 @@ size_t split_attention_gate_smem_bytes(const SplitAttentionGateShape& s) {
 void split_attention_gate_block_per_image(const float* partial, const float* fc1_weight, const float* fc1_bias,
                                           const float* fc2_weight, const float* fc2_bias, float* attn,
                                           const SplitAttentionGateShape& s, KernelStream stream) {
-    launch_kernel("split_attention_gate_block_per_image", split_attention_gate_kernel, s.n, kGateThreads,
+    const char* name = "split_attention_gate_block_per_image";
+    radix_rows_check_radix(name, s.radix);  // its loops stop at kSplitAttentionMaxRadix: a larger radix stays unwritten
+    // Above 48 KiB of dynamic shared memory a kernel must opt in; this one does not.
+    if (split_attention_gate_smem_bytes(s) > 48 * 1024)
+        throw Error(std::string(name) + ": " + std::to_string(split_attention_gate_smem_bytes(s)) +
+                    " bytes of shared memory for " + std::to_string(s.channels) + " channels, over 48 KiB");
+    if (s.n < 1) return;
+    launch_kernel(name, split_attention_gate_kernel, s.n, kGateThreads,
                   split_attention_gate_smem_bytes(s), stream, partial, fc1_weight, fc1_bias, fc2_weight, fc2_bias,
                   attn, s, stream.prefetch_weights);
 }

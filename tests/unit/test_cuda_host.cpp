@@ -427,7 +427,7 @@ TEST_CASE("the combine + 1x1 convolution kernel refuses shapes, pointers and spl
     CHECK(split_attention_combine_conv1x1_partial_bytes(s, 2) == 2ull * s.tiles() * 64 * 64 * sizeof(float));
 }
 
-TEST_CASE("the gate launchers refuse a radix over their limit and the rows gate a width over its shared memory, "
+TEST_CASE("the gate launchers refuse a radix over their limit and a width over their shared memory, "
           "before any launch", "[cuda-host]") {
     // No GPU is needed: the checks come before the first CUDA call (the pointers are never touched).
     float* none = nullptr;
@@ -439,7 +439,20 @@ TEST_CASE("the gate launchers refuse a radix over their limit and the rows gate 
         CHECK_THROWS_WITH(split_attention_gate_rows(none, none, none, none, none, none, none, {2, radix, 1, 64, 32},
                                                     KernelStream()),
                           Catch::Contains("split_attention_gate_rows") && Catch::Contains("radix"));
+        CHECK_THROWS_WITH(split_attention_gate_block_per_image(none, none, none, none, none, none,
+                                                               {2, radix, 1, 64, 32}, KernelStream()),
+                          Catch::Contains("split_attention_gate_block_per_image") &&
+                              Catch::Contains("radix " + std::to_string(radix)));
     }
+    // One block per image holds C + inter + R·C floats: 4 x (7000 + 64 + 7000) = 56,256 bytes, over 48 KiB.
+    const SplitAttentionGateShape wide_block{2, 1, 1, 7000, 64};
+    REQUIRE(split_attention_gate_smem_bytes(wide_block) > 48 * 1024);
+    CHECK_THROWS_WITH(split_attention_gate_block_per_image(none, none, none, none, none, none, wide_block,
+                                                           KernelStream()),
+                      Catch::Contains("7000 channels") && Catch::Contains("48 KiB"));
+    // No image: nothing to launch (a launch here, with no device, would throw).
+    CHECK_NOTHROW(split_attention_gate_block_per_image(none, none, none, none, none, none, {0, 2, 1, 64, 32},
+                                                       KernelStream()));
     // 8 images a tile x 1600 float channels = 51,200 bytes, over 48 KiB.
     const SplitAttentionGateShape wide{2, 2, 1, 1600, 64};
     REQUIRE(split_attention_gate_rows_smem_bytes(wide) > 48 * 1024);
