@@ -75,6 +75,19 @@ void im2col_nhwc_host(const float* x, const Im2colShape& s, float* cols);
 constexpr int64_t kMinSplitDepth = 128;
 std::vector<int> split_k_candidates(int64_t k, float waves);
 
+// The split-K reductions this runtime lets a cuBLASLt convolution use (cuBLASLt's cublasLtReductionScheme_t
+// values): partial sums in float, the compute type (2), always; reduced in place through the output (1) only
+// where the output is float too (fp16 would round every partial sum to half) and the product is not a
+// strided batch (one product per group: its products' columns interleave in D, and cuBLASLt documents no
+// in-place reduction there); in the output type (4) never. An unsplit algorithm reduces nothing. It holds
+// for the splits the choice adds and for those cuBLASLt's heuristic returns already split.
+constexpr int kReductionInPlace = 1, kReductionComputeType = 2, kReductionOutputType = 4;
+inline bool split_k_reduction_allowed(bool fp16_output, int64_t batch, int split_k, int scheme) {
+    if (split_k <= 1) return true;
+    if (scheme == kReductionComputeType) return true;
+    return scheme == kReductionInPlace && !fp16_output && batch == 1;
+}
+
 // A cuBLASLt choice in the algorithm cache: the heuristic rank (ConvAlgoChoice::algo) and, packed into
 // ConvAlgoChoice::math_type, the split count and cuBLASLt reduction scheme (0: the candidate as returned).
 inline int pack_split_k(int split_k, int scheme) { return split_k > 1 ? split_k * 16 + (scheme & 15) : 0; }

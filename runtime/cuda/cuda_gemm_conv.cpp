@@ -14,6 +14,11 @@
 
 namespace resnest {
 
+static_assert(kReductionInPlace == CUBLASLT_REDUCTION_SCHEME_INPLACE &&
+                  kReductionComputeType == CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE &&
+                  kReductionOutputType == CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE,
+              "conv_as_gemm.h's reduction schemes are cuBLASLt's");
+
 unsigned alignment_of(uintptr_t v) {
     unsigned align = 256;
     while (align > 1 && v % align) align /= 2;
@@ -231,21 +236,32 @@ std::vector<GemmConvLaunch::Candidate> GemmConvLaunch::split_k_variants(const cu
                                              &written) == CUBLAS_STATUS_SUCCESS &&
         current > 1)
         return out;  // cuBLASLt split it already
-    // Partial sums kept in float (the compute type) always; reduced in place through the output only where
-    // the output is float too (fp16 would round every partial sum to half).
-    // Not in place in a strided batch either (one product per group): its products' columns interleave in D,
-    // and cuBLASLt's documentation says nothing of in-place reductions there.
-    std::vector<int> reductions{CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE};
-    if (p_.precision != Precision::fp16 && g_.batch == 1) reductions.push_back(CUBLASLT_REDUCTION_SCHEME_INPLACE);
     for (int split : split_k_candidates(g_.k, found.wavesCount))
-        for (int scheme : reductions)
-            if (schemes & (uint32_t)scheme) out.push_back({rank, split, scheme});
+        for (int scheme : {CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE, CUBLASLT_REDUCTION_SCHEME_INPLACE})
+            if ((schemes & (uint32_t)scheme) &&
+                split_k_reduction_allowed(p_.precision == Precision::fp16, g_.batch, split, scheme))
+                out.push_back({rank, split, scheme});
     return out;
+}
+
+bool GemmConvLaunch::reduction_allowed(const cublasLtMatmulAlgo_t& algo) const {
+    int32_t split = 1;
+    uint32_t scheme = 0;
+    size_t written = 0;
+    if (cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &split, sizeof(split),
+                                             &written) != CUBLAS_STATUS_SUCCESS)
+        return false;
+    if (split <= 1) return true;
+    if (cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme, sizeof(scheme),
+                                             &written) != CUBLAS_STATUS_SUCCESS)
+        return false;
+    return split_k_reduction_allowed(p_.precision == Precision::fp16, g_.batch, split, (int)scheme);
 }
 
 bool GemmConvLaunch::restore(cublasLtHandle_t lt, const ConvAlgoChoice& cached, size_t ws_limit) {
     cublasLtMatmulAlgo_t algo;
     if (cached.opaque.empty() || !hex_to_bytes(cached.opaque, &algo, sizeof(algo))) return false;
+    if (!reduction_allowed(algo)) return false;
     size_t workspace = 0;
     if (!lt_algo_check(lt, op_, a_, b_, c_, algo, align_, ws_limit, &workspace)) return false;
     algo_ = algo;
@@ -264,8 +280,11 @@ size_t GemmConvLaunch::gemm_workspace_limit(const ConvBuffers& b) const {
 void GemmConvLaunch::usable_heuristics(cublasLtHandle_t lt, size_t ws_limit, cublasLtMatmulHeuristicResult_t* found,
                                        std::vector<int>* ranks) const {
     const int count = heuristics(lt, ws_limit, found);
+    // A candidate cuBLASLt returns already split is kept only with a reduction this runtime allows.
     for (int i = 0; i < count; i++)
-        if (found[i].state == CUBLAS_STATUS_SUCCESS && found[i].workspaceSize <= ws_limit) ranks->push_back(i);
+        if (found[i].state == CUBLAS_STATUS_SUCCESS && found[i].workspaceSize <= ws_limit &&
+            reduction_allowed(found[i].algo))
+            ranks->push_back(i);
 }
 
 bool GemmConvLaunch::take(cublasLtHandle_t lt, const cublasLtMatmulHeuristicResult_t* found, const Candidate& c,

@@ -111,6 +111,8 @@ class GemmConvLaunch {
     // The split-K forms of heuristic candidate `rank` worth timing (none where it fills a wave, has no
     // split-K, or was split by cuBLASLt already).
     std::vector<Candidate> split_k_variants(const cublasLtMatmulHeuristicResult_t& found, int rank) const;
+    // Whether algo, as configured, splits K only with a reduction split_k_reduction_allowed takes.
+    bool reduction_allowed(const cublasLtMatmulAlgo_t& algo) const;
     // Takes the serialized algorithm of a cache entry where cuBLASLt accepts it for this matmul within
     // ws_limit bytes of workspace; false (nothing changed) otherwise.
     bool restore(cublasLtHandle_t lt, const ConvAlgoChoice& cached, size_t ws_limit);

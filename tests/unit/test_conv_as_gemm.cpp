@@ -279,6 +279,26 @@ TEST_CASE("split-K is timed only below one wave, within two waves, and never thi
             }
 }
 
+TEST_CASE("split-K reduces in float, in place only into a float output of one product, never in the output type",
+          "[gemm]") {
+    for (bool fp16 : {false, true})
+        for (int64_t batch : {1, 2, 32})
+            for (int scheme : {0, kReductionInPlace, kReductionComputeType, kReductionOutputType}) {
+                INFO("fp16 " << fp16 << " batch " << batch << " scheme " << scheme);
+                CHECK(split_k_reduction_allowed(fp16, batch, 1, scheme));  // unsplit: nothing reduced
+                for (int split : {2, 8, 32}) {
+                    const bool allowed = split_k_reduction_allowed(fp16, batch, split, scheme);
+                    CHECK(allowed == (scheme == kReductionComputeType ||
+                                      (scheme == kReductionInPlace && !fp16 && batch == 1)));
+                }
+            }
+    // The cases the rule is for: an fp16 output's partial sums, and a strided batch's interleaved columns.
+    CHECK_FALSE(split_k_reduction_allowed(true, 1, 8, kReductionOutputType));
+    CHECK_FALSE(split_k_reduction_allowed(true, 1, 8, kReductionInPlace));
+    CHECK_FALSE(split_k_reduction_allowed(false, 2, 8, kReductionInPlace));
+    CHECK(split_k_reduction_allowed(false, 1, 8, kReductionInPlace));
+}
+
 TEST_CASE("a split-K choice round-trips through the algorithm cache's math_type field", "[gemm]") {
     CHECK(pack_split_k(1, 2) == 0);  // unsplit: the heuristic candidate as returned, as older entries say
     CHECK(unpacked_split_k(0) == 1);
