@@ -244,6 +244,16 @@ std::vector<GemmConvLaunch::Candidate> GemmConvLaunch::split_k_variants(const cu
     return out;
 }
 
+// The split count algo runs with: the choice's own split, or one cuBLASLt's heuristic returned already split.
+static int configured_split_k(const cublasLtMatmulAlgo_t& algo) {
+    int32_t split = 1;
+    size_t written = 0;
+    if (cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &split, sizeof(split),
+                                             &written) != CUBLAS_STATUS_SUCCESS)
+        return 1;
+    return split > 1 ? split : 1;
+}
+
 bool GemmConvLaunch::reduction_allowed(const cublasLtMatmulAlgo_t& algo) const {
     int32_t split = 1;
     uint32_t scheme = 0;
@@ -267,7 +277,7 @@ bool GemmConvLaunch::restore(cublasLtHandle_t lt, const ConvAlgoChoice& cached, 
     algo_ = algo;
     workspace_ = workspace;
     rank_ = cached.algo;
-    split_k_ = unpacked_split_k(cached.math_type);
+    split_k_ = configured_split_k(algo_);
     scheme_ = unpacked_scheme(cached.math_type);
     return true;
 }
@@ -290,7 +300,7 @@ void GemmConvLaunch::usable_heuristics(cublasLtHandle_t lt, size_t ws_limit, cub
 bool GemmConvLaunch::take(cublasLtHandle_t lt, const cublasLtMatmulHeuristicResult_t* found, const Candidate& c,
                           size_t ws_limit) {
     if (!configure(lt, found[c.rank], c.split_k, c.scheme, ws_limit, &algo_, &workspace_)) return false;
-    rank_ = c.rank, split_k_ = c.split_k, scheme_ = c.scheme;
+    rank_ = c.rank, split_k_ = configured_split_k(algo_), scheme_ = c.scheme;
     return true;
 }
 

@@ -79,7 +79,7 @@ class GemmConvLaunch {
     float time_call(cublasLtHandle_t lt, const ConvBuffers& b, cudaStream_t stream) const;
 
     int algorithm() const { return rank_; }  // rank in cuBLASLt's heuristic list, -1 before a choice
-    int split_k() const { return split_k_; }  // 1: the reduction in one pass
+    int split_k() const { return split_k_; }  // as configured (ours or cuBLASLt's); 1: the reduction in one pass
     unsigned alignment() const { return align_; }  // bytes: the least alignment of the x, w, z and y pointers
     size_t workspace_needed() const { return cols_bytes_ + workspace_; }
     bool im2col() const { return im2col_; }
