@@ -27,7 +27,8 @@ inline int split_attention_pool_chunks_for(int n, int hw, int c) {
 // u: R splits of (N, HW, C), interleaved in one (N, HW, R*C) tensor or apart (split_attention_rows.cuh)
 // -> partial (N, chunks, C) float: partial[n, k, c] = sum over chunk k's positions p of sum_r u_r[n, p, c].
 // Channel pairs (split_attention_pool_paired) load as half2 where every split is 4-byte aligned, else one
-// channel at a time. Throws (naming the kernel) for a radix outside 1..kSplitAttentionMaxRadix.
+// channel at a time. Throws (naming the kernel) for a radix outside 1..kSplitAttentionMaxRadix or chunks outside
+// 1..kPoolMaxChunks.
 template <typename T>
 void split_attention_radix_sum_pool(const RadixRows<T>& u, float* partial, int n, int hw, int radix, int c,
                                     int chunks, KernelStream stream);

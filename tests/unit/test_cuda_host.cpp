@@ -11,6 +11,9 @@
 #include "split_attention_combine_conv1x1.cuh"
 #include "conv_as_gemm.h"
 #include "split_attention_gate_rows.cuh"
+#include "split_attention_pool.cuh"
+#include "split_attention_pool_plan.h"
+#include "split_attention_pool_row_lanes.cuh"
 #include "split_attention_radix_softmax.cuh"
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
@@ -427,7 +430,7 @@ TEST_CASE("the combine + 1x1 convolution kernel refuses shapes, pointers and spl
     CHECK(split_attention_combine_conv1x1_partial_bytes(s, 2) == 2ull * s.tiles() * 64 * 64 * sizeof(float));
 }
 
-TEST_CASE("the gate launchers refuse a radix over their limit and a width over their shared memory, "
+TEST_CASE("the gate and pool launchers refuse a radix, width or chunk count they cannot run, "
           "before any launch", "[cuda-host]") {
     // No GPU is needed: the checks come before the first CUDA call (the pointers are never touched).
     float* none = nullptr;
@@ -450,6 +453,16 @@ TEST_CASE("the gate launchers refuse a radix over their limit and a width over t
     CHECK_THROWS_WITH(split_attention_gate_block_per_image(none, none, none, none, none, none, wide_block,
                                                            KernelStream()),
                       Catch::Contains("7000 channels") && Catch::Contains("48 KiB"));
+    // Both pools refuse a chunk count outside 1..kPoolMaxChunks (the gate's partials are sized for the plan's).
+    const RadixRows<float> u = radix_rows_interleaved((const float*)nullptr, 2, 64);
+    for (int chunks : {0, kPoolMaxChunks + 1}) {
+        INFO("chunks " << chunks);
+        CHECK_THROWS_WITH(split_attention_radix_sum_pool(u, none, 1, 49, 2, 64, chunks, KernelStream()),
+                          Catch::Contains("split_attention_radix_sum_pool") &&
+                              Catch::Contains(std::to_string(chunks) + " chunks is outside"));
+        CHECK_THROWS_WITH(split_attention_radix_sum_pool_row_lanes(u, none, 1, 49, 2, 64, chunks, KernelStream()),
+                          Catch::Contains(std::to_string(chunks) + " chunks is outside"));
+    }
     // No image: nothing to launch (a launch here, with no device, would throw).
     CHECK_NOTHROW(split_attention_gate_block_per_image(none, none, none, none, none, none, {0, 2, 1, 64, 32},
                                                        KernelStream()));
