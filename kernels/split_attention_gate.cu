@@ -85,15 +85,18 @@ size_t split_attention_gate_smem_bytes(const SplitAttentionGateShape& s) {
     return sizeof(float) * ((size_t)s.channels + s.inter + (size_t)s.radix * s.channels);
 }
 
+void split_attention_gate_check_shared_memory(const char* kernel, size_t bytes, const SplitAttentionGateShape& s) {
+    if (bytes > 48 * 1024)
+        throw Error(std::string(kernel) + ": " + std::to_string(bytes) + " bytes of shared memory for " +
+                    std::to_string(s.channels) + " channels, over 48 KiB");
+}
+
 void split_attention_gate_block_per_image(const float* partial, const float* fc1_weight, const float* fc1_bias,
                                           const float* fc2_weight, const float* fc2_bias, float* attn,
                                           const SplitAttentionGateShape& s, KernelStream stream) {
     const char* name = "split_attention_gate_block_per_image";
     radix_rows_check_radix(name, s.radix);  // its loops stop at kSplitAttentionMaxRadix: a larger radix stays unwritten
-    // Above 48 KiB of dynamic shared memory a kernel must opt in; this one does not.
-    if (split_attention_gate_smem_bytes(s) > 48 * 1024)
-        throw Error(std::string(name) + ": " + std::to_string(split_attention_gate_smem_bytes(s)) +
-                    " bytes of shared memory for " + std::to_string(s.channels) + " channels, over 48 KiB");
+    split_attention_gate_check_shared_memory(name, split_attention_gate_smem_bytes(s), s);
     if (s.n < 1) return;
     launch_kernel(name, split_attention_gate_kernel, s.n, kGateThreads,
                   split_attention_gate_smem_bytes(s), stream, partial, fc1_weight, fc1_bias, fc2_weight, fc2_bias,

@@ -21,6 +21,10 @@ struct SplitAttentionGateShape {
 // Shared memory the kernel needs for a shape, bytes (the caller checks it against the device's limit).
 size_t split_attention_gate_smem_bytes(const SplitAttentionGateShape& s);
 
+// Throws, naming `kernel`, where `bytes` of dynamic shared memory exceed the 48 KiB a kernel may take without
+// opting in (the gate kernels do not opt in).
+void split_attention_gate_check_shared_memory(const char* kernel, size_t bytes, const SplitAttentionGateShape& s);
+
 // partial (N, chunks, C) float: the pool's chunk sums, added in chunk order and divided by hw; fc1_weight (inter, gk), fc1_bias (inter): BN already folded in; fc2_weight (R*C, ik),
 // fc2_bias (R*C), rows cardinal-major (k*(R*gk) + r*gk + c').
 // -> attn (N, R*C) float, radix-major like U: attn[n, r*C + k*gk + c'] = softmax_r(z[k, r, c']).

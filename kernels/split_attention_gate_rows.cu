@@ -125,11 +125,8 @@ void split_attention_gate_rows(const float* partial, const float* fc1_weight, co
                                const SplitAttentionGateShape& s, KernelStream stream) {
     const char* name = "split_attention_gate_rows";
     radix_rows_check_radix(name, s.radix);
-    // Above 48 KiB of dynamic shared memory a kernel must opt in; these do not (choose_gate keeps the form
-    // off such shapes).
-    if (split_attention_gate_rows_smem_bytes(s) > 48 * 1024)
-        throw Error(std::string(name) + ": " + std::to_string(split_attention_gate_rows_smem_bytes(s)) +
-                    " bytes of shared memory for " + std::to_string(s.channels) + " channels, over 48 KiB");
+    // choose_gate keeps the form off shapes over the limit.
+    split_attention_gate_check_shared_memory(name, split_attention_gate_rows_smem_bytes(s), s);
     const int tiles = (s.n + kGateRowsImagesPerTile - 1) / kGateRowsImagesPerTile;
     const int threads = 32 * kGateRowsWarps;
     launch_kernel("split_attention_gate_fc1_warp_per_row", split_attention_gate_fc1_warp_per_row,

@@ -72,11 +72,7 @@ template <typename T>
 void split_attention_radix_sum_pool(const RadixRows<T>& u, float* partial, int n, int hw, int radix, int c,
                                     int chunks, KernelStream stream) {
     radix_rows_check_radix("split_attention_radix_sum_pool", radix);
-    // One chunk a grid row, and the gate reads (N, chunks, C) partials: outside 1..kPoolMaxChunks would fail the
-    // launch or write past a buffer sized for the plan's chunks.
-    if (chunks < 1 || chunks > kPoolMaxChunks)
-        throw Error("split_attention_radix_sum_pool: " + std::to_string(chunks) + " chunks is outside 1.." +
-                    std::to_string(kPoolMaxChunks));
+    split_attention_pool_check_chunks("split_attention_radix_sum_pool", chunks);
     // half2 loads need every split (and row) 4-byte aligned; the one-channel kernel takes any chunk count too.
     const bool paired = split_attention_pool_paired<T>(c) && radix_rows_aligned(u, radix, 4);
     // blockIdx.x: image and lane block (any batch size), blockIdx.y: chunk.

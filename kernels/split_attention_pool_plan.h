@@ -5,6 +5,9 @@
 // plain sum of its chunk; the gate kernel adds the chunks in a fixed order (deterministic, no atomics).
 // Plain C++ (host arithmetic only), so it is unit-tested on any machine.
 #pragma once
+#include <string>
+
+#include "resnest/error.h"
 
 #ifdef __CUDACC__
 #define RESNEST_HOST_DEVICE __host__ __device__
@@ -18,6 +21,14 @@ constexpr int kPoolLanes = 32;          // channel lanes per block (threadIdx.x)
 constexpr int kPoolRows = 8;            // position rows per block (threadIdx.y)
 constexpr int kPoolMaxChunks = 64;      // chunks per image at most
 constexpr int kPoolMinChunkPositions = 16;  // positions per chunk at least (two per thread row)
+
+// Throws, naming `kernel`, unless 1 <= chunks <= kPoolMaxChunks: one chunk a grid row, and the gate reads
+// (N, chunks, C) partials from a buffer sized for the plan's chunks.
+inline void split_attention_pool_check_chunks(const char* kernel, int chunks) {
+    if (chunks < 1 || chunks > kPoolMaxChunks)
+        throw Error(std::string(kernel) + ": " + std::to_string(chunks) + " chunks is outside 1.." +
+                    std::to_string(kPoolMaxChunks));
+}
 // About eight blocks per SM on a 132-SM H100/H200: the pool lab (H200, 2026-11-28) had batch 128's best
 // chunk counts at 1024 blocks on layers 1, 2 and 4 (layer 1: 8 chunks 0.0566 ms, 5 chunks 0.0755 ms).
 constexpr int kPoolTargetBlocks = 1024;

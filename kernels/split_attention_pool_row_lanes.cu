@@ -76,9 +76,7 @@ void split_attention_radix_sum_pool_row_lanes(const RadixRows<T>& u, float* part
     // The kernel loads from every split where C is whole lanes, else from split 0 along the interleaved row.
     if (!radix_rows_aligned(u, c % kVec16<T> == 0 ? radix : 1, 16))
         throw Error(std::string(name) + ": the input is not 16-byte aligned (a split, or the row stride)");
-    if (chunks < 1 || chunks > kPoolMaxChunks)
-        throw Error(std::string(name) + ": " + std::to_string(chunks) + " chunks is outside 1.." +
-                    std::to_string(kPoolMaxChunks));
+    split_attention_pool_check_chunks(name, chunks);
     if (n == 0) return;
     dim3 grid((unsigned)n, (unsigned)chunks);
     launch_kernel(name, split_attention_radix_sum_pool_row_lanes_kernel<T>, grid, kPoolRowLanesThreads, 0, stream, u,

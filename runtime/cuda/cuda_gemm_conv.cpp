@@ -219,10 +219,24 @@ bool GemmConvLaunch::configure(cublasLtHandle_t lt, const cublasLtMatmulHeuristi
     return lt_algo_check(lt, op_, a_, b_, c_, *algo, align_, ws_limit, workspace);
 }
 
+// The split count algo is configured with (CUBLASLT_ALGO_CONFIG_SPLITK_NUM): the choice's own split, or one
+// cuBLASLt's heuristic returned already split; false where cuBLASLt does not say.
+static bool read_split_k(const cublasLtMatmulAlgo_t& algo, int32_t* split) {
+    size_t written = 0;
+    return cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, split, sizeof(*split),
+                                                &written) == CUBLAS_STATUS_SUCCESS;
+}
+
+// The split count algo runs with, 1 where it does not split (or cuBLASLt does not say).
+static int configured_split_k(const cublasLtMatmulAlgo_t& algo) {
+    int32_t split = 1;
+    return read_split_k(algo, &split) && split > 1 ? split : 1;
+}
+
 std::vector<GemmConvLaunch::Candidate> GemmConvLaunch::split_k_variants(const cublasLtMatmulHeuristicResult_t& found,
                                                                          int rank) const {
     std::vector<Candidate> out;
-    int32_t support = 0, current = 1;
+    int32_t support = 0;
     uint32_t schemes = 0;
     size_t written = 0;
     if (cublasLtMatmulAlgoCapGetAttribute(&found.algo, CUBLASLT_ALGO_CAP_SPLITK_SUPPORT, &support, sizeof(support),
@@ -232,10 +246,7 @@ std::vector<GemmConvLaunch::Candidate> GemmConvLaunch::split_k_variants(const cu
     if (cublasLtMatmulAlgoCapGetAttribute(&found.algo, CUBLASLT_ALGO_CAP_REDUCTION_SCHEME_MASK, &schemes,
                                           sizeof(schemes), &written) != CUBLAS_STATUS_SUCCESS)
         return out;
-    if (cublasLtMatmulAlgoConfigGetAttribute(&found.algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &current, sizeof(current),
-                                             &written) == CUBLAS_STATUS_SUCCESS &&
-        current > 1)
-        return out;  // cuBLASLt split it already
+    if (configured_split_k(found.algo) > 1) return out;  // cuBLASLt split it already
     for (int split : split_k_candidates(g_.k, found.wavesCount))
         for (int scheme : {CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE, CUBLASLT_REDUCTION_SCHEME_INPLACE})
             if ((schemes & (uint32_t)scheme) &&
@@ -244,23 +255,11 @@ std::vector<GemmConvLaunch::Candidate> GemmConvLaunch::split_k_variants(const cu
     return out;
 }
 
-// The split count algo runs with: the choice's own split, or one cuBLASLt's heuristic returned already split.
-static int configured_split_k(const cublasLtMatmulAlgo_t& algo) {
-    int32_t split = 1;
-    size_t written = 0;
-    if (cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &split, sizeof(split),
-                                             &written) != CUBLAS_STATUS_SUCCESS)
-        return 1;
-    return split > 1 ? split : 1;
-}
-
 bool GemmConvLaunch::reduction_allowed(const cublasLtMatmulAlgo_t& algo) const {
     int32_t split = 1;
     uint32_t scheme = 0;
     size_t written = 0;
-    if (cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &split, sizeof(split),
-                                             &written) != CUBLAS_STATUS_SUCCESS)
-        return false;
+    if (!read_split_k(algo, &split)) return false;
     if (split <= 1) return true;
     if (cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme, sizeof(scheme),
                                              &written) != CUBLAS_STATUS_SUCCESS)
