@@ -28,6 +28,10 @@ __device__ __forceinline__ void store_from_float(__half* p, float v) { *p = __fl
 template <typename T>
 constexpr int kVec16 = 16 / (int)sizeof(T);
 
+// Whether a launcher may hand p to 16-byte accesses. The engine's buffers always are (64-byte arena
+// offsets); a caller passing a view into a tensor may not be, and then gets the one-element kernel.
+inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
 __device__ __forceinline__ void floats4_to_float(float4 q, float* v) { v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w; }
 __device__ __forceinline__ void load16_as_float(const float* p, float* v) {
     floats4_to_float(*reinterpret_cast<const float4*>(p), v);

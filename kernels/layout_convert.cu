@@ -1,7 +1,8 @@
 // layout_convert.cu: NCHW float <-> NHWC T at the model's edges, one thread per element, indexed so the
 // writes are coalesced (the reads of the 3-channel input stride by HW, which costs nothing at its size).
-// An input padded to 16 bytes a pixel (8 halves or 4 floats) takes one thread per pixel instead: its
-// reads are coalesced along each channel plane and it writes the pixel with one 16-byte store.
+// An input padded to 16 bytes a pixel (8 halves or 4 floats) takes one thread per pixel instead, where y
+// is 16-byte aligned: its reads are coalesced along each channel plane and it writes the pixel with one
+// 16-byte store.
 #include "layout_convert.cuh"
 
 #include "kernel_common.cuh"
@@ -50,7 +51,7 @@ __global__ void nhwc_to_nchw_float_kernel(const T* __restrict__ x, float* __rest
 
 template <typename T>
 void nchw_float_to_nhwc(const float* x, T* y, int n, int c, int c_padded, int hw, KernelStream stream) {
-    if (c_padded == kVec16<T>) {
+    if (c_padded == kVec16<T> && aligned16(y)) {
         long long pixels = (long long)n * hw;
         launch_kernel("nchw_float_to_nhwc", nchw_float_to_nhwc_vec16_pixel_kernel<T>, ceil_div(pixels, 256), 256, 0,
                       stream, x, y, c, hw, pixels);

@@ -1,8 +1,8 @@
 // pool2d_nhwc.cu: max and average pooling, one thread per output cell and group of V channels
 // (n, oy, ox, c..c+V-1): consecutive threads take consecutive channel groups, so every read of a window
 // cell and every write is coalesced. V = 16 bytes' worth (8 halves, 4 floats) when the channel count
-// allows it, else 1. First, where given, the threads ask L2 for the filters of the library convolutions
-// after the pool (kernel_common.cuh, prefetch_l2_across_grid).
+// and both buffers' alignment allow it, else 1. First, where given, the threads ask L2 for the filters of
+// the library convolutions after the pool (kernel_common.cuh, prefetch_l2_across_grid).
 #include "pool2d_nhwc.cuh"
 
 #include "kernel_common.cuh"
@@ -41,7 +41,7 @@ static void pool2d_nhwc(const T* x, T* y, const Pool2dShape& s, KernelStream str
                         const char* name) {
     const long long cells = (long long)s.n * s.out_h * s.out_w;
     const L2Prefetch ask = l2_prefetch_for(next, stream);
-    if (s.channels % kVec16<T> == 0) {
+    if (s.channels % kVec16<T> == 0 && aligned16(x) && aligned16(y)) {
         long long total = cells * (s.channels / kVec16<T>);
         launch_kernel(name, pool2d_nhwc_kernel<T, kMax, kVec16<T>>, ceil_div(total, 256), 256, 0, stream, x, y, s,
                       total, ask);

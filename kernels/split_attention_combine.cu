@@ -1,7 +1,8 @@
 // split_attention_combine.cu: one thread per output cell and group of V channels (n, position, c..c+V-1),
 // consecutive threads on consecutive groups: each reads its R splits of U (coalesced per split) and R
 // attention weights (cached) and writes V values. V = 16 bytes' worth (8 halves, 4 floats) when the
-// channel count and the splits' alignment allow it, else 1 (a vector never leaves its split: C % V == 0).
+// channel count and the alignment of the splits and of y allow it, else 1 (a vector never leaves its
+// split: C % V == 0).
 // U's splits come through per-split row pointers (split_attention_rows.cuh), interleaved in one tensor or
 // apart. The pooled variant sums the window of the weighted sums before dividing.
 #include "split_attention_combine.cuh"
@@ -81,10 +82,10 @@ __global__ void split_attention_weighted_sum_avg_pool_kernel(const __grid_consta
     store_from_floats<V>(&y[i * V], sum);
 }
 
-// Whether the 16-byte kernels take u: C whole vectors and every split's rows 16-byte aligned.
+// Whether the 16-byte kernels take u and y: C whole vectors, every split's rows and y 16-byte aligned.
 template <typename T>
-static bool weighted_sum_vectorised(const RadixRows<T>& u, int radix, int c) {
-    return c % kVec16<T> == 0 && radix_rows_aligned(u, radix, 16);
+static bool weighted_sum_vectorised(const RadixRows<T>& u, const T* y, int radix, int c) {
+    return c % kVec16<T> == 0 && radix_rows_aligned(u, radix, 16) && aligned16(y);
 }
 
 template <typename T>
@@ -93,7 +94,7 @@ void split_attention_weighted_sum(const RadixRows<T>& u, const float* attn, T* y
     radix_rows_check_radix("split_attention_weighted_sum", radix);
     const long long cells = (long long)n * hw;
     const L2Prefetch ask = l2_prefetch_for(next, stream);
-    if (weighted_sum_vectorised(u, radix, c)) {
+    if (weighted_sum_vectorised(u, y, radix, c)) {
         long long total = cells * (c / kVec16<T>);
         launch_kernel("split_attention_weighted_sum", split_attention_weighted_sum_kernel<T, kVec16<T>>,
                       ceil_div(total, 256), 256, 0, stream, u, attn, y, hw, radix, c, total, ask);
@@ -120,7 +121,7 @@ void split_attention_weighted_sum_avg_pool(const RadixRows<T>& u, const float* a
     radix_rows_check_radix("split_attention_weighted_sum_avg_pool", radix);
     const long long cells = (long long)pool.n * pool.out_h * pool.out_w;
     const L2Prefetch ask = l2_prefetch_for(next, stream);
-    if (weighted_sum_vectorised(u, radix, pool.channels))
+    if (weighted_sum_vectorised(u, y, radix, pool.channels))
         launch_weighted_sum_avg_pool<T, kVec16<T>>(u, attn, y, radix, pool, cells * (pool.channels / kVec16<T>),
                                                    stream, ask);
     else

@@ -16,7 +16,8 @@ constexpr int kMaxCombineRadix = 8;  // the radix the pooled variant takes at mo
 // u: R splits of (N, H, W, C), interleaved in one (N, H, W, R*C) tensor or apart (split_attention_rows.cuh);
 // attn (N, R*C) float, radix-major -> y (N, H, W, C):
 //   y[n, p, c] = sum_r attn[n, r*C + c] * u_r[n, p, c].
-// 16-byte vectors along C where C allows them and every split is 16-byte aligned, else one channel a thread.
+// 16-byte vectors along C where C allows them and every split and y are 16-byte aligned, else one channel
+// a thread.
 // Throws (naming the kernel) for a radix outside 1..kSplitAttentionMaxRadix.
 // next: the filters of the convolutions after it that a library runs (conv3, and the next block's conv1),
 // which the threads ask L2 for in 4 KiB pieces before they wait on the kernel before them (nothing with

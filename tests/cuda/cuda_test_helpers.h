@@ -80,10 +80,12 @@ constexpr size_t kGuardBytes = 4096;
 constexpr unsigned char kPoison = 0xFF;  // all-ones bytes: NaN as float and as half
 
 // A device array of `count` elements of `esize` bytes with poisoned guard regions before and after; the
-// body is poisoned too, so an element nothing wrote reads back as NaN.
+// body is poisoned too, so an element nothing wrote reads back as NaN. `skew` bytes more before the body
+// put data() off the allocation's 256-byte alignment (1 element: off every 16-byte boundary too).
 class GuardedBuffer {
   public:
-    GuardedBuffer(size_t count, size_t esize) : count_(count), esize_(esize) {
+    GuardedBuffer(size_t count, size_t esize, size_t skew = 0)
+        : count_(count), esize_(esize), lead_(kGuardBytes + skew) {
         check(cudaMalloc(&base_, bytes_total()), "cudaMalloc");
         check(cudaMemset(base_, kPoison, bytes_total()), "cudaMemset");
     }
@@ -91,7 +93,7 @@ class GuardedBuffer {
     GuardedBuffer(const GuardedBuffer&) = delete;
     GuardedBuffer& operator=(const GuardedBuffer&) = delete;
 
-    void* data() const { return (unsigned char*)base_ + kGuardBytes; }
+    void* data() const { return (unsigned char*)base_ + lead_; }
     size_t count() const { return count_; }
 
     // Uploads floats in the element type (4 = float, 2 = half).
@@ -111,18 +113,19 @@ class GuardedBuffer {
     bool download(std::vector<float>& v, std::string* why) const {
         std::vector<unsigned char> host(bytes_total());
         check(cudaMemcpy(host.data(), base_, host.size(), cudaMemcpyDeviceToHost), "download");
-        for (size_t i = 0; i < kGuardBytes; i++) {
+        for (size_t i = 0; i < lead_; i++)
             if (host[i] != kPoison) {
                 *why = "guard byte " + std::to_string(i) + " before the output was overwritten";
                 return false;
             }
-            if (host[kGuardBytes + count_ * esize_ + i] != kPoison) {
+        for (size_t i = 0; i < kGuardBytes; i++) {
+            if (host[lead_ + count_ * esize_ + i] != kPoison) {
                 *why = "guard byte " + std::to_string(i) + " after the output was overwritten";
                 return false;
             }
         }
         v.resize(count_);
-        const unsigned char* body = host.data() + kGuardBytes;
+        const unsigned char* body = host.data() + lead_;
         for (size_t i = 0; i < count_; i++) {
             if (esize_ == 4) std::memcpy(&v[i], body + i * 4, 4);
             else {
@@ -135,9 +138,9 @@ class GuardedBuffer {
     }
 
   private:
-    size_t bytes_total() const { return count_ * esize_ + 2 * kGuardBytes; }
+    size_t bytes_total() const { return lead_ + count_ * esize_ + kGuardBytes; }
     void* base_ = nullptr;
-    size_t count_, esize_;
+    size_t count_, esize_, lead_;  // lead_: the bytes before the body (the guard and the skew)
 };
 
 // max |got - ref| / max |ref|; infinity when got holds a NaN or the sizes differ.

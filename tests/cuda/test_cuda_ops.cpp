@@ -99,25 +99,33 @@ TEST_CASE("max and average pooling match the CPU at every model shape and ragged
                 if (c.is_max) resnest::max_pool2d(c.a, xb, c.c, c.h, c.w, yb, c.oh, c.ow);
                 else resnest::avg_pool2d(c.a, xb, c.c, c.h, c.w, yb, c.oh, c.ow);
             }
-            GuardedBuffer dx(x.size(), esize_of(p)), dy(ref.size(), esize_of(p));
-            dx.upload(nchw_to_nhwc(x, n, c.c, hw));
-            resnest::Pool2dShape s{n, c.h, c.w, c.c, c.oh, c.ow, c.a.kernel_h, c.a.kernel_w, c.a.stride_h,
-                                   c.a.stride_w, c.a.pad_h, c.a.pad_w, c.a.count_include_pad};
-            if (p == Precision::fp16) {
-                if (c.is_max) resnest::max_pool2d_nhwc<__half>((const __half*)dx.data(), (__half*)dy.data(), s, 0);
-                else resnest::avg_pool2d_nhwc<__half>((const __half*)dx.data(), (__half*)dy.data(), s, 0);
-            } else {
-                if (c.is_max) resnest::max_pool2d_nhwc<float>((const float*)dx.data(), (float*)dy.data(), s, 0);
-                else resnest::avg_pool2d_nhwc<float>((const float*)dx.data(), (float*)dy.data(), s, 0);
+            // Where the channels take 16-byte vectors, x and then y also one element off their 16-byte
+            // boundary: the one-element kernel.
+            const bool vectors = c.c % (p == Precision::fp16 ? 8 : 4) == 0;
+            for (int skewed : {0, 1, 2}) {
+                if (skewed && !vectors) continue;
+                const size_t es = esize_of(p);
+                GuardedBuffer dx(x.size(), es, skewed == 1 ? es : 0), dy(ref.size(), es, skewed == 2 ? es : 0);
+                dx.upload(nchw_to_nhwc(x, n, c.c, hw));
+                resnest::Pool2dShape s{n, c.h, c.w, c.c, c.oh, c.ow, c.a.kernel_h, c.a.kernel_w, c.a.stride_h,
+                                       c.a.stride_w, c.a.pad_h, c.a.pad_w, c.a.count_include_pad};
+                if (p == Precision::fp16) {
+                    if (c.is_max) resnest::max_pool2d_nhwc<__half>((const __half*)dx.data(), (__half*)dy.data(), s, 0);
+                    else resnest::avg_pool2d_nhwc<__half>((const __half*)dx.data(), (__half*)dy.data(), s, 0);
+                } else {
+                    if (c.is_max) resnest::max_pool2d_nhwc<float>((const float*)dx.data(), (float*)dy.data(), s, 0);
+                    else resnest::avg_pool2d_nhwc<float>((const float*)dx.data(), (float*)dy.data(), s, 0);
             }
             check(cudaDeviceSynchronize(), "pool");
             std::vector<float> got;
             std::string why;
             INFO(pname(p) << (c.is_max ? " max" : " avg") << " pool C=" << c.c << " " << c.h << "x" << c.w << " k"
                           << c.a.kernel_h << " s" << c.a.stride_h << " p" << c.a.pad_h << " ceil " << c.a.ceil_mode
-                          << " include_pad " << c.a.count_include_pad);
+                          << " include_pad " << c.a.count_include_pad
+                          << (skewed == 1 ? ", x off 16 bytes" : skewed == 2 ? ", y off 16 bytes" : ""));
             REQUIRE(dy.download(got, &why));
             CHECK(max_rel_error(nhwc_to_nchw(got, n, c.c, ohw), ref) <= op_tolerance(p));
+            }
         }
     }
 }
@@ -494,15 +502,17 @@ void download_or_fail(const GuardedBuffer& b, std::vector<float>& v) {
 
 // Pool (at the planned chunk count), gate and weighted sums of one layout of U into poisoned buffers, each
 // launch after the first as a dependent launch (as the backend makes them); the row-lanes pool too when
-// `row_lanes`, at its planned chunk count.
+// `row_lanes`, at its planned chunk count. The weighted sums' outputs start `y_skew` elements past their
+// buffers' 256-byte boundary.
 template <typename T>
 SplitAttentionRun run_split_attention(const DeviceU& du, const resnest::SplitAttentionAttrs& a, int h, int w, int n,
-                                      const GateWeights& gw, bool row_lanes) {
+                                      const GateWeights& gw, bool row_lanes, size_t y_skew = 0) {
     const resnest::RadixRows<T> u = du.rows<T>();
     const int R = a.radix, C = a.channels, hw = h * w;
     const int chunks = resnest::split_attention_pool_chunks_for<T>(n, hw, C);
     const resnest::KernelStream dependent(0, true);
-    GuardedBuffer dgap((size_t)n * chunks * C, 4), dattn((size_t)n * R * C, 4), dy((size_t)n * hw * C, sizeof(T));
+    GuardedBuffer dgap((size_t)n * chunks * C, 4), dattn((size_t)n * R * C, 4);
+    GuardedBuffer dy((size_t)n * hw * C, sizeof(T), y_skew * sizeof(T));
     resnest::split_attention_radix_sum_pool<T>(u, (float*)dgap.data(), n, hw, R, C, chunks, 0);
     const resnest::SplitAttentionGateShape gs{n, R, a.cardinality, C, a.inter_channels, hw, chunks};
     resnest::split_attention_gate_block_per_image((const float*)dgap.data(), gw.w1, gw.b1, gw.w2, gw.b2,
@@ -511,7 +521,7 @@ SplitAttentionRun run_split_attention(const DeviceU& du, const resnest::SplitAtt
     SplitAttentionRun run;
     for (bool include : {false, true}) {
         const int oh = (h + 2 - 3) / 2 + 1, ow = (w + 2 - 3) / 2 + 1;
-        GuardedBuffer dp((size_t)n * oh * ow * C, sizeof(T));
+        GuardedBuffer dp((size_t)n * oh * ow * C, sizeof(T), y_skew * sizeof(T));
         const resnest::Pool2dShape s{n, h, w, C, oh, ow, 3, 3, 2, 2, 1, 1, include};
         resnest::split_attention_weighted_sum_avg_pool<T>(u, (const float*)dattn.data(), (T*)dp.data(), R, s,
                                                           dependent);
@@ -616,6 +626,16 @@ TEST_CASE("split attention reads U alike as one interleaved tensor or as R tenso
                     }
                     if (layout == ULayout::interleaved) {
                         interleaved = run;
+                        // The weighted sums again into outputs one element off their 16-byte boundary (U
+                        // aligned): the one-element kernels, against the oracle.
+                        INFO("outputs off their 16-byte boundary");
+                        const SplitAttentionRun off =
+                            half ? run_split_attention<__half>(du, a, c.h, c.w, n, gw, false, 1)
+                                 : run_split_attention<float>(du, a, c.h, c.w, n, gw, false, 1);
+                        CHECK(max_rel_error(nhwc_to_nchw(off.y, n, C, hw), ref) <= op_tolerance(p));
+                        for (bool include : {false, true})
+                            CHECK(max_rel_error(nhwc_to_nchw(off.y_avd[include], n, C, oh * ow), pref[include]) <=
+                                  op_tolerance(p));
                     } else if (layout == ULayout::apart) {
                         // Aligned splits apart take the same kernels as one interleaved tensor and add in the same
                         // order: every result is the interleaved one, bit for bit.
@@ -645,8 +665,8 @@ TEST_CASE("split attention reads U alike as one interleaved tensor or as R tenso
                 }
                 cases++;
             }
-    std::printf("cuda split attention, U apart: %d cases in three layouts, the row-lanes pool apart in %d, "
-                "refusing misaligned splits in %d\n",
+    std::printf("cuda split attention, U apart: %d cases in three layouts (and outputs off 16 bytes), the "
+                "row-lanes pool apart in %d, refusing misaligned splits in %d\n",
                 cases, apart_row_lane_pools, misaligned_refusals);
     // fp32 and fp16 x batches 1, 3 x at least ResNeSt50's four widths (C 64..512, all whole 16-byte lanes).
     CHECK(apart_row_lane_pools >= 2 * 2 * 4);
@@ -827,10 +847,13 @@ TEST_CASE("layout conversion at the edges round-trips exactly in fp32, and a pad
     std::vector<float> xs = random_floats((size_t)n * c * odd_hw, -2, 2, 78);
     GuardedBuffer dxs(xs.size(), 4);
     dxs.upload(xs);
+    // The 16-byte padding once more into an output one element off its 16-byte boundary: the element kernel.
     for (Precision p : {Precision::fp32, Precision::fp16})
-        for (int padded : {p == Precision::fp16 ? 8 : 4, 6}) {
+        for (int padded : {p == Precision::fp16 ? 8 : 4, 6, -(p == Precision::fp16 ? 8 : 4)}) {
             const int es = p == Precision::fp16 ? 2 : 4;
-            GuardedBuffer dp((size_t)n * odd_hw * padded, es);
+            const bool skewed = padded < 0;
+            padded = std::abs(padded);
+            GuardedBuffer dp((size_t)n * odd_hw * padded, es, skewed ? es : 0);
             resnest::KernelStream ks(0, true);
             if (p == Precision::fp16)
                 resnest::nchw_float_to_nhwc<__half>((const float*)dxs.data(), (__half*)dp.data(), n, c, padded, odd_hw, ks);
@@ -848,7 +871,7 @@ TEST_CASE("layout conversion at the edges round-trips exactly in fp32, and a pad
                     if (p == Precision::fp16 && ch < c) wrong += std::fabs(v - e) > 1e-3f * std::fabs(e) + 1e-7f;
                     else wrong += !(v == e);
                 }
-            INFO(pname(p) << " padded to " << padded);
+            INFO(pname(p) << " padded to " << padded << (skewed ? ", y off 16 bytes" : ""));
             CHECK(wrong == 0);
         }
 }
