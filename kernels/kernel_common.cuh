@@ -106,7 +106,9 @@ __device__ __forceinline__ void load_floats(const float* p, float* v) {
 // before it). It waits until the grid this one depends on has completed and
 // its writes are visible (transitively: that grid waited for its own predecessor the same way, or was
 // launched only after it finished), then lets the next kernel in the stream begin launching; its blocks
-// wait in the same prologue. Both instructions are no-ops for an ordinary launch.
+// wait in the same prologue. Both instructions are no-ops for an ordinary launch. The wait is the
+// instruction cudaGridDependencySynchronize() emits (CUDA 13's cuda_device_runtime_api.h), with the same
+// "memory" clobber, so the compiler moves no load or store above it.
 __device__ __forceinline__ void wait_for_producer_then_release_consumer() {
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900)
     asm volatile("griddepcontrol.wait;" ::: "memory");
