@@ -127,10 +127,12 @@ bool GemmConvLaunch::describe(const ConvProblem& p, const ConvBuffers& b, const 
     }
     bias_ = b.bias;
     align_ = alignment_of((uintptr_t)matrix_b(b));
-    for (const void* q : {b.w, (const void*)b.y, b.z ? b.z : (const void*)b.y})
+    // The bias is not one of cuBLASLt's alignment caps; it counts all the same, so that a bias off the weight
+    // blob's 256-byte pieces (a future caller's) meets only algorithms that read any alignment.
+    for (const void* q : {(const void*)b.w, (const void*)b.y, b.z ? b.z : (const void*)b.y, (const void*)b.bias})
         if (alignment_of((uintptr_t)q) < align_) align_ = alignment_of((uintptr_t)q);
-    // A batch's later matrices start a stride in: their alignment counts too (the bias's, by m, is not one
-    // of cuBLASLt's alignment caps, but an odd m makes every other group's bias start unaligned).
+    // A batch's later matrices start a stride in: their alignment counts too (the bias's, by m, as well: an
+    // odd m makes every other group's bias start unaligned).
     if (g_.batch > 1) {
         const int64_t es = storage_bytes(p.precision);
         for (int64_t stride : {g_.stride_a, g_.stride_b, g_.stride_c, g_.m})

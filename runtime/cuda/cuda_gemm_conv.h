@@ -80,7 +80,7 @@ class GemmConvLaunch {
 
     int algorithm() const { return rank_; }  // rank in cuBLASLt's heuristic list, -1 before a choice
     int split_k() const { return split_k_; }  // as configured (ours or cuBLASLt's); 1: the reduction in one pass
-    unsigned alignment() const { return align_; }  // bytes: the least alignment of the x, w, z and y pointers
+    unsigned alignment() const { return align_; }  // bytes: the least alignment of x, w, bias, z and y
     size_t workspace_needed() const { return cols_bytes_ + workspace_; }
     bool im2col() const { return im2col_; }
     // Over im2col: whether the gather asks L2 for the matmul's filter first (KernelStream::prefetch_weights).
@@ -132,7 +132,7 @@ class GemmConvLaunch {
     size_t cols_bytes_ = 0;  // the im2col matrix at the front of the workspace, rounded up to 256 bytes
     std::string node_;
     const void* bias_ = nullptr;
-    unsigned align_ = 256;  // the smallest alignment of the x, w, z and y pointers, bytes
+    unsigned align_ = 256;  // the smallest alignment of the x, w, bias, z and y pointers, bytes
     cublasLtMatmulDesc_t op_ = nullptr;
     cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, c_ = nullptr;  // filter, x, y (and z)
     cublasLtMatmulAlgo_t algo_{};

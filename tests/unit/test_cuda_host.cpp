@@ -7,6 +7,8 @@
 
 #ifdef RESNEST_HAVE_CUDA
 
+#include <algorithm>
+
 #include "conv3x3_implicit_gemm.cuh"
 #include "split_attention_combine_conv1x1.cuh"
 #include "conv_as_gemm.h"
@@ -146,6 +148,33 @@ TEST_CASE("cuBLASLt describes every other model convolution as im2col + one matm
                           Catch::Contains(name) && Catch::Contains("grouped convolution"));
         break;
     }
+}
+
+TEST_CASE("cuBLASLt's alignment is the least of every pointer the matmul reads or writes, the bias's too",
+          "[cuda-host][gemm]") {
+    const auto convs = model_convs(2, Precision::fp16);
+    const auto it =
+        std::find_if(convs.begin(), convs.end(), [](const auto& c) { return conv_runs_as_gemm(c.second.attrs); });
+    REQUIRE(it != convs.end());
+    const std::string name = it->first;
+    ConvProblem prob = it->second;
+    prob.has_z = true;  // as a residual add fused into it makes it
+    INFO(name);
+    std::string why;
+    // Each pointer in turn 2 bytes off the others' 256-byte alignment (the residual's too).
+    const char* which[] = {"x", "w", "bias", "z", "y"};
+    for (int k = 0; k < 5; k++) {
+        ConvBuffers b = fake_buffers(256, true);
+        const void** field[] = {&b.x, &b.w, &b.bias, &b.z, (const void**)&b.y};
+        *field[k] = (const char*)*field[k] + 2;
+        GemmConvLaunch gemm;
+        INFO(which[k] << " 2 bytes off");
+        REQUIRE(gemm.describe(prob, b, name, &why));
+        CHECK(gemm.alignment() == 2);
+    }
+    GemmConvLaunch aligned;
+    REQUIRE(aligned.describe(prob, fake_buffers(256, true), name, &why));
+    CHECK(aligned.alignment() == 256);
 }
 
 TEST_CASE("the small-batch split-attention gate is chosen below half a wave, for large fc weights only",
