@@ -15,7 +15,8 @@
 #                   first DEADLINE_S=480:
 #                   STAGES="tests bench torch implicit profile variants" (the deadline cuts the last first),
 #                   then, while the machine is still warm,
-#                   STAGES="coldstart lab parity sanitize".
+#                   STAGES="tests_rest coldstart lab parity sanitize" (tests_rest: the suite's cases the first
+#                   call's limit cut, if any).
 #   DEADLINE_S=N    stop starting stages N seconds after the script began, and cut a stage's own limit to
 #                   what is left (10 s kept for the summary), so a call under an outer time limit still
 #                   ends with its summary and archive; a stage that no longer fits is listed as SKIPPED.
@@ -25,7 +26,11 @@
 #
 # Stages, each under its own time limit, each logged to OUT_DIR/<stage>.log:
 #   tests     the GPU test executable (every op against the CPU oracle, whole models, concurrency); when it
-#             fails, the cases it did not pass run again one process each (bench/rerun_cases_apart.sh)
+#             fails, the cases it did not pass run again one process each (bench/rerun_cases_apart.sh); when
+#             its time limit cuts it, the case log (GPU_CASE_LOG, default /tmp/resnest_gpu_test_cases.tsv on
+#             the device machine) keeps which cases have a verdict
+#   tests_rest  the cases an earlier call's suite left without a verdict on this machine, in one process
+#             (bench/run_cases_left.sh; SKIP when none are left or there is no case log)
 #   parity    bench/parity_timm.py: the same safetensors in timm on the GPU, fp32 / tf32 / fp16 logits
 #   sanitize  compute-sanitizer memcheck on a batch-2 run of both models; racecheck over the GPU suite's
 #             op tests of the project's own kernels
@@ -111,18 +116,38 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --f
 "$RESNEST" --version 2>&1 | head -2
 
 L() { ((QUICK)) && echo "$2" || echo "$1"; }  # a stage's time limit: L NORMAL QUICK
+# shellcheck source=catch_cases.sh
+source bench/catch_cases.sh
+
+# The GPU suite's case log (RESNEST_TEST_CASE_LOG: each case's start and verdict) lives outside OUT_DIR, on the
+# device machine, so that the next call there (within its warm period) can finish a suite cut by its time
+# limit (stage tests_rest); each stage copies it into OUT_DIR.
+GPU_CASE_LOG=${GPU_CASE_LOG:-/tmp/resnest_gpu_test_cases.tsv}
+
+# When the suite failed, every case it did not pass runs again in a process of its own: a device fault is sticky
+# for the rest of its process, so one faulting case would otherwise fail (or hide) all the cases after it. When
+# it was cut by its time limit, nothing reruns here: tests_rest in the next call runs the cases it left.
+after_tests() {  # after_tests STAGE_NAME
+    cp "$GPU_CASE_LOG" "$OUT_DIR/gpu_test_cases.tsv" 2>/dev/null
+    case ${SUMMARY[-1]} in
+        *" PASS "* | *" SKIP "*) ;;
+        *" TIMEOUT "*) echo "=== $1 was cut by its time limit: STAGES=\"tests_rest ...\" in the next call on this" \
+            "machine runs the cases it left without a verdict" ;;
+        *) stage "$1_apart" "$(L 400 240)" bash bench/rerun_cases_apart.sh "$TESTS" "$GPU_CASE_LOG" \
+            "$OUT_DIR/$1_apart" "$(L 120 90)" ;;
+    esac
+}
 
 run_tests() {
-    # Each case logs its start and verdict (RESNEST_TEST_CASE_LOG). When the suite fails, every case it did not
-    # pass runs again in a process of its own: a device fault is sticky for the rest of its process, so one
-    # faulting case would otherwise fail (or hide) all the cases after it.
-    local cases=$OUT_DIR/gpu_test_cases.tsv
-    rm -f "$cases"
-    stage gpu_tests "$(L 400 300)" env RESNEST_TEST_CASE_LOG="$cases" "$TESTS" --durations yes
-    if [[ ${SUMMARY[-1]} != *" PASS "* && ${SUMMARY[-1]} != *" SKIP "* ]]; then
-        stage gpu_tests_apart "$(L 400 240)" bash bench/rerun_cases_apart.sh "$TESTS" "$cases" \
-            "$OUT_DIR/gpu_tests_apart" "$(L 120 90)"
-    fi
+    rm -f "$GPU_CASE_LOG"
+    stage gpu_tests "$(L 400 300)" env RESNEST_TEST_CASE_LOG="$GPU_CASE_LOG" "$TESTS" --durations yes
+    after_tests gpu_tests
+}
+
+run_tests_rest() {  # the cases an earlier call's suite left without a verdict, in one process (SKIP: none)
+    stage gpu_tests_rest "$(L 400 300)" bash bench/run_cases_left.sh "$TESTS" "$GPU_CASE_LOG" \
+        "$OUT_DIR/gpu_tests_rest.spec"
+    after_tests gpu_tests_rest
 }
 
 run_parity() {
@@ -309,18 +334,29 @@ run_lab() {
 # Stages run in the order STAGES lists them.
 for s in $STAGES; do
     case $s in
-        tests | parity | sanitize | coldstart | bench | implicit | variants | profile | torch | lab) "run_$s" ;;
-        *) echo "device_check: unknown stage '$s' (use tests parity sanitize coldstart bench implicit variants profile torch lab)"; exit 2 ;;
+        tests | tests_rest | parity | sanitize | coldstart | bench | implicit | variants | profile | torch | lab) "run_$s" ;;
+        *) echo "device_check: unknown stage '$s' (use tests tests_rest parity sanitize coldstart bench implicit" \
+            "variants profile torch lab)"; exit 2 ;;
     esac
 done
 
 echo
 echo "=== device_check summary ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1))"
-grep -h -E "^cuda (fp32|fp16|tf32|conv|im2col) " "$OUT_DIR/gpu_tests.log" 2>/dev/null | head -40
-grep -h -B2 -A12 "FAILED" "$OUT_DIR/gpu_tests.log" 2>/dev/null | head -60
-grep -h -E "test cases|assertions" "$OUT_DIR/gpu_tests.log" 2>/dev/null | tail -2
-# The suite's failed cases, each run again alone (where it stopped, and each case's verdict there).
-grep -h -E "stopped inside|^(FAIL|TIMEOUT|UNMATCHED|PASS)|cases rerun" "$OUT_DIR/gpu_tests_apart.log" 2>/dev/null | cut -c1-200 | head -48
+for t in gpu_tests gpu_tests_rest; do
+    [[ -f $OUT_DIR/$t.log ]] || continue
+    grep -h -E "^cuda (fp32|fp16|tf32|conv|im2col) " "$OUT_DIR/$t.log" | head -40
+    grep -h -B2 -A12 "FAILED" "$OUT_DIR/$t.log" | head -60
+    grep -h -E "stopped inside|have no verdict|test cases|assertions" "$OUT_DIR/$t.log" | tail -4
+    # The suite's failed cases, each run again alone (where it stopped, and each case's verdict there).
+    grep -h -E "stopped inside|^(FAIL|TIMEOUT|UNMATCHED|PASS)|cases rerun" "$OUT_DIR/${t}_apart.log" 2>/dev/null |
+        cut -c1-200 | head -48
+done
+# Every case's verdict so far, this call's and earlier calls' on this machine (the case log).
+[[ -f $OUT_DIR/gpu_test_cases.tsv ]] && awk -F'\t' -v all="$(catch_case_names "$TESTS" | wc -l)" '
+    $1 == "start" { s[$2] = 1 } $1 == "pass" { p[$2] = 1 } $1 == "fail" { f[$2] = 1 }
+    END { for (n in s) { t++; if (n in p) np++; else if (n in f) nf++; else nc++ }
+          printf "GPU suite case log: of %d cases %d passed, %d failed, %d cut, %d not reached\n", all, np, nf, nc,
+                 all - t }' "$OUT_DIR/gpu_test_cases.tsv"
 for m in resnest50 resnest50_fast_1s1x64d; do
     [[ -f $OUT_DIR/coldstart_${m}_cached.json ]] && "$PY" - "$OUT_DIR" "$m" <<'PYEOF'
 import json, sys

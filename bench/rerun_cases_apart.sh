@@ -17,6 +17,8 @@ if (($# < 3)); then
     exit 2
 fi
 TESTS=$1 CASE_LOG=$2 OUT_DIR=$3 LIMIT_S=${4:-120} SPEC=${5:-}
+# shellcheck source=catch_cases.sh
+source "$(dirname "$0")/catch_cases.sh"
 if [[ ! -x $TESTS ]]; then
     echo "rerun_cases_apart: $TESTS is not an executable; build the tests first" >&2
     exit 2
@@ -25,13 +27,10 @@ mkdir -p "$OUT_DIR"
 touch "$CASE_LOG"
 
 # The last case started and never ended: where the run stopped.
-last=$(awk -F'\t' '$1 == "start" { open[$2] = NR; order[NR] = $2 } $1 == "pass" || $1 == "fail" { delete open[$2] }
-    END { best = 0; for (n in open) if (open[n] > best) best = open[n]; if (best) print order[best] }' "$CASE_LOG")
+last=$(catch_case_stopped_inside "$CASE_LOG")
 [[ -n $last ]] && echo "rerun_cases_apart: the run stopped inside \"$last\""
 
-# Every case of the spec, by name (a "resnest_cuda_tests: ..." line the executable may print first is not one).
-mapfile -t names < <("$TESTS" --list-test-names-only ${SPEC:+"$SPEC"} 2>/dev/null |
-    grep -v -E '^resnest_(cuda_)?tests: ' | sed -e 's/[[:space:]]*$//' -e '/^$/d')
+mapfile -t names < <(catch_case_names "$TESTS" "$SPEC")
 if ((${#names[@]} == 0)); then
     echo "rerun_cases_apart: $TESTS lists no test case${SPEC:+ for $SPEC}" >&2
     exit 1
@@ -40,10 +39,9 @@ fi
 : >"$OUT_DIR/cases.tsv"
 rerun=0 failed=0 i=0
 for name in "${names[@]}"; do
-    grep -qxF "pass	$name" "$CASE_LOG" && continue
+    catch_case_passed "$CASE_LOG" "$name" && continue
     i=$((i + 1))
-    # -f reads the line as one quoted test spec; a comma in it must still be escaped (Catch2 v2 splits there).
-    printf '%s\n' "$name" | sed -e 's/[\\,]/\\&/g' >"$OUT_DIR/case_$i.spec"
+    catch_spec_line "$name" >"$OUT_DIR/case_$i.spec"
     t0=$SECONDS
     timeout "$LIMIT_S" "$TESTS" -f "$OUT_DIR/case_$i.spec" --durations yes >"$OUT_DIR/case_$i.log" 2>&1
     rc=$?

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# test_rerun_cases_apart.sh: the case log a Catch2 run writes (RESNEST_TEST_CASE_LOG) and
+# test_rerun_cases_apart.sh: the case log a Catch2 run writes (RESNEST_TEST_CASE_LOG),
 # bench/rerun_cases_apart.sh, which reruns one process each the cases a run did not pass (device_check.sh's
-# answer to a GPU suite cut short by a device fault). Real cases from the unit suite (names with commas,
-# parentheses and colons, read back through Catch2's -f), and a stand-in executable for failing and hanging ones.
+# answer to a GPU suite cut short by a device fault), and bench/run_cases_left.sh, which runs in one process the
+# cases a run left without a verdict (its answer to a suite cut by its time limit). Real cases from the unit
+# suite (names with commas, parentheses and colons, read back through Catch2's -f), and a stand-in executable
+# for failing and hanging ones.
 #
 #   bash tests/cli/test_rerun_cases_apart.sh UNIT_TESTS SOURCE_DIR
 set -uo pipefail
@@ -61,4 +63,37 @@ grep -q "4 of 4 cases rerun one process each, 3 not passed" "$TMP/fake.out" && o
 # 4. Usage errors: exit 2, one line naming what to do.
 expect 2 "usage" -- bash "$RERUN" "$UNIT"
 expect 2 "not an executable" -- bash "$RERUN" "$TMP/missing" "$TMP/log.tsv" "$TMP/x"
+
+# 5. bench/run_cases_left.sh after a run cut inside its second case, the first passed: the cases from the cut
+# one on run in one process, appending to the log; a case with a fail verdict is not run again.
+LEFT=$SRC/bench/run_cases_left.sh
+cp "$TMP/cut.tsv" "$TMP/left.tsv"
+bash "$LEFT" "$UNIT" "$TMP/left.tsv" "$TMP/left.spec" "$SPEC" >"$TMP/left.out" 2>&1
+rc=$?
+((rc == 0)) && ok || bad "run_cases_left after a cut run exited $rc: $(tail -5 "$TMP/left.out")"
+grep -qF "stopped inside \"${names[1]}\"" "$TMP/left.out" && ok || bad "stopped-inside case not named: $(head -3 "$TMP/left.out")"
+grep -qF "$((${#names[@]} - 1)) of ${#names[@]} cases have no verdict" "$TMP/left.out" && ok ||
+    bad "count line: $(head -3 "$TMP/left.out")"
+grep -qE "in $((${#names[@]} - 1)) test cases" "$TMP/left.out" && ok || bad "not one run of the cases left: $(tail -3 "$TMP/left.out")"
+[[ $(wc -l <"$TMP/left.spec") == $((${#names[@]} - 1)) ]] && ok || bad "spec file: $(cat "$TMP/left.spec")"
+expected=$(cat "$TMP/cut.tsv"; for ((i = 1; i < ${#names[@]}; i++)); do printf 'start\t%s\npass\t%s\n' "${names[i]}" "${names[i]}"; done)
+[[ $(cat "$TMP/left.tsv") == "$expected" ]] && ok || bad "appended case log differs: $(cat "$TMP/left.tsv")"
+# Now every case has a verdict: nothing to run (77).
+bash "$LEFT" "$UNIT" "$TMP/left.tsv" "$TMP/left.spec" "$SPEC" >"$TMP/none.out" 2>&1
+rc=$?
+((rc == 77)) && ok || bad "run_cases_left with every verdict in exited $rc, wanted 77: $(cat "$TMP/none.out")"
+grep -qF "0 of ${#names[@]} cases have no verdict" "$TMP/none.out" && ok || bad "count line: $(cat "$TMP/none.out")"
+# A failed case keeps its verdict; the one never reached runs.
+printf 'start\t%s\nfail\t%s\n' "${names[0]}" "${names[0]}" >"$TMP/failed.tsv"
+for ((i = 1; i < ${#names[@]} - 1; i++)); do printf 'start\t%s\npass\t%s\n' "${names[i]}" "${names[i]}"; done >>"$TMP/failed.tsv"
+bash "$LEFT" "$UNIT" "$TMP/failed.tsv" "$TMP/failed.spec" "$SPEC" >"$TMP/failed.out" 2>&1
+rc=$?
+((rc == 0)) && ok || bad "run_cases_left of the last case exited $rc: $(tail -3 "$TMP/failed.out")"
+[[ $(sed 's/\\\(.\)/\1/g' "$TMP/failed.spec") == "${names[-1]}" ]] && ok || bad "wanted only the last case: $(cat "$TMP/failed.spec")"
+# No case log (no earlier run on this machine): 77, saying so; usage errors: 2.
+bash "$LEFT" "$UNIT" "$TMP/no_such_log.tsv" "$TMP/x.spec" >"$TMP/nolog.out" 2>&1
+rc=$?
+((rc == 77)) && grep -q "no case log" "$TMP/nolog.out" && ok || bad "without a case log: exit $rc, $(cat "$TMP/nolog.out")"
+expect 2 "usage" -- bash "$LEFT" "$UNIT" "$TMP/left.tsv"
+expect 2 "not an executable" -- bash "$LEFT" "$TMP/missing" "$TMP/left.tsv" "$TMP/x.spec"
 finish
