@@ -89,15 +89,23 @@ cudnnStatus_t ConvLaunch::try_launch(cudnnHandle_t handle, const ConvBuffers& b)
                                    b.y);
 }
 
+bool legacy_choice_in_range(const ConvAlgoChoice& c) {
+    return c.algo >= 0 && c.algo < CUDNN_CONVOLUTION_FWD_ALGO_COUNT && c.math_type >= CUDNN_DEFAULT_MATH &&
+           c.math_type <= CUDNN_FMA_MATH;
+}
+
 bool ConvLaunch::choose_algorithm(cudnnHandle_t handle, const ConvBuffers& b, ConvAlgoCache& cache,
                                   const std::string& key) {
     ConvAlgoChoice cached;
-    if (cache.lookup(key, &cached) && cached.workspace_bytes <= (int64_t)b.workspace_bytes) {
+    if (cache.lookup(key, &cached) && legacy_choice_in_range(cached) &&
+        cached.workspace_bytes <= (int64_t)b.workspace_bytes) {
         algo_ = (cudnnConvolutionFwdAlgo_t)cached.algo;
         workspace_ = (size_t)cached.workspace_bytes;
-        if (p_.precision != Precision::fp32)
-            RESNEST_CUDNN_CHECK_AT(cudnnSetConvolutionMathType(conv_, (cudnnMathType_t)cached.math_type), node_);
-        if (try_launch(handle, b) == CUDNN_STATUS_SUCCESS) return true;
+        // fp32 keeps the FMA math describe set; a math type cuDNN refuses is a stale entry like any other.
+        const bool math_taken = p_.precision == Precision::fp32 ||
+                                cudnnSetConvolutionMathType(conv_, (cudnnMathType_t)cached.math_type) ==
+                                    CUDNN_STATUS_SUCCESS;
+        if (math_taken && try_launch(handle, b) == CUDNN_STATUS_SUCCESS) return true;
         // A stale entry (another cuDNN build behind the same version number, say): search again.
         RESNEST_CUDNN_CHECK_AT(cudnnSetConvolutionMathType(conv_, math_for(p_.precision)), node_);
     }

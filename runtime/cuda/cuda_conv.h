@@ -37,6 +37,10 @@ struct ConvBuffers {
     size_t workspace_bytes;
 };
 
+// Whether a cached legacy choice names an algorithm and math type this cuDNN defines (the cache file is the
+// user's to edit: an out-of-range value is a stale entry, searched again, never a cuDNN error).
+bool legacy_choice_in_range(const ConvAlgoChoice& c);
+
 class ConvLaunch {
   public:
     ConvLaunch() = default;

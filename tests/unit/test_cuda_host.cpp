@@ -177,6 +177,21 @@ TEST_CASE("cuBLASLt's alignment is the least of every pointer the matmul reads o
     CHECK(aligned.alignment() == 256);
 }
 
+TEST_CASE("a cached legacy cuDNN choice outside cuDNN's algorithm and math-type ranges is not taken",
+          "[cuda-host]") {
+    // The cache file parses any algo and math type below 1024 (the user may edit it); cuDNN defines 8
+    // forward algorithms and math types 0..3.
+    CHECK(legacy_choice_in_range({0, CUDNN_DEFAULT_MATH, 0, ""}));
+    CHECK(legacy_choice_in_range({CUDNN_CONVOLUTION_FWD_ALGO_COUNT - 1, CUDNN_FMA_MATH, 1 << 20, ""}));
+    CHECK(legacy_choice_in_range({1, CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, 0, ""}));
+    CHECK_FALSE(legacy_choice_in_range({-1, 0, 0, ""}));
+    CHECK_FALSE(legacy_choice_in_range({CUDNN_CONVOLUTION_FWD_ALGO_COUNT, 0, 0, ""}));
+    CHECK_FALSE(legacy_choice_in_range({1023, 0, 0, ""}));
+    CHECK_FALSE(legacy_choice_in_range({1, CUDNN_FMA_MATH + 1, 0, ""}));
+    CHECK_FALSE(legacy_choice_in_range({1, 1023, 0, ""}));
+    CHECK_FALSE(legacy_choice_in_range({1, -1, 0, ""}));
+}
+
 TEST_CASE("the small-batch split-attention gate is chosen below half a wave, for large fc weights only",
           "[cuda-host]") {
     Graph g = graph_load(test::source_path("models/resnest50.json"));
