@@ -395,6 +395,7 @@ bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, Co
             rank_ = cached.algo;
             restored_ = true;
             *from_cache = true;
+            keep_plan_source(std::move(config), std::move(parts));
             return true;
         }
     }
@@ -414,6 +415,7 @@ bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, Co
             if (record != cached.opaque || workspace_ != cached.workspace_bytes)
                 cache.insert(key, {cached.algo, 0, workspace_, record});
         }
+        keep_plan_source(std::move(configs[cached.algo]), {});
         return true;
     }
     cudaStream_t stream = nullptr;
@@ -445,7 +447,13 @@ bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, Co
     std::string serialized;
     if (engine_choice_of(configs[best], &engine)) serialized = encode_cudnn_engine_choice(engine);
     cache.insert(key, {best, 0, best_ws, serialized});
+    keep_plan_source(std::move(configs[best]), {});
     return true;
+}
+
+void GraphConvLaunch::keep_plan_source(BackendDescriptor config, std::vector<BackendDescriptor> parts) {
+    plan_config_ = std::move(config);
+    plan_config_parts_ = std::move(parts);
 }
 
 void GraphConvLaunch::launch(cudnnHandle_t handle, const ConvBuffers& b, cudaStream_t stream) const {

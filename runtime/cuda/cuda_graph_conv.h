@@ -85,11 +85,16 @@ class GraphConvLaunch {
     // after one untimed one, ms.
     cudnnStatus_t execute(cudnnHandle_t handle, const BackendDescriptor& plan) const;
     float time_plan(cudnnHandle_t handle, const BackendDescriptor& plan, cudaStream_t stream) const;
+    // Keeps the engine configuration plan_ was finalized from (and the descriptors it refers to) as long as
+    // plan_: cuDNN does not promise that a plan needs nothing it was made from.
+    void keep_plan_source(BackendDescriptor config, std::vector<BackendDescriptor> parts);
 
     ConvProblem p_;
     std::string node_;
     std::vector<BackendDescriptor> tensors_, pointwise_, ops_;
     BackendDescriptor conv_, graph_, plan_;
+    BackendDescriptor plan_config_;                   // what plan_ was finalized from (keep_plan_source)
+    std::vector<BackendDescriptor> plan_config_parts_;
     std::vector<BackendDescriptor> packs_;
     int slices_ = 1;
     ConvBuffers bound_{};  // the buffers the variant pack points at
