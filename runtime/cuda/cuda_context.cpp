@@ -93,7 +93,10 @@ void CudaContext::initialize() {
     if (env_.implicit_gemm != "off") {  // zero between launches: each launch's last blocks reset theirs
         env_.tile_arrivals = (int*)alloc(kTileArrivalSlots * sizeof(int), "implicit GEMM tile counts");
         env_.tile_arrival_slots = kTileArrivalSlots;
-        CUDA_CHECK(cudaMemset(env_.tile_arrivals, 0, kTileArrivalSlots * sizeof(int)));
+        // On the context's own stream (created non-blocking: the legacy stream's cudaMemset would not be
+        // ordered before our kernels on it), completed before anything is chosen or run.
+        CUDA_CHECK(cudaMemsetAsync(env_.tile_arrivals, 0, kTileArrivalSlots * sizeof(int), stream_));
+        CUDA_CHECK(cudaStreamSynchronize(stream_));
     }
     plan_l2_window();
     if (o.verbose)
@@ -143,6 +146,7 @@ void CudaContext::set_input(const float* input, int batch) {
     check_batch(batch);
     if (!input) throw Error("Context::set_input: input must not be null");
     CUDA_CHECK(cudaSetDevice(engine_->options().device));
+    loaded_batch_ = 0;  // a copy that fails leaves no batch to run
     CUDA_CHECK(cudaMemcpyAsync(input_f_, input, (size_t)(batch * in_numel_) * 4, cudaMemcpyHostToDevice, stream_));
     CUDA_CHECK(cudaStreamSynchronize(stream_));
     loaded_batch_ = batch;

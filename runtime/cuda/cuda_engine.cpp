@@ -175,7 +175,16 @@ void CudaEngine::upload(const WeightBlob& blob) {
         void* dev = nullptr;
         RESNEST_CUDA_CHECK_AT(cudaMalloc(&dev, (size_t)blob.size), graph_.source + " weights");
         weights_dev_.reset(dev);
-        CUDA_CHECK(cudaMemcpy(dev, blob.data.get(), (size_t)blob.size, cudaMemcpyHostToDevice));
+        // From pageable memory cudaMemcpy may return before the DMA lands, and the contexts' streams are
+        // non-blocking (not ordered after the legacy stream's copy): copy on a stream of its own and wait for it.
+        cudaStream_t copy = nullptr;
+        RESNEST_CUDA_CHECK_AT(cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking), graph_.source + " weights");
+        cudaError_t e = cudaMemcpyAsync(dev, blob.data.get(), (size_t)blob.size, cudaMemcpyHostToDevice, copy);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(copy);
+        cudaStreamDestroy(copy);
+        if (e != cudaSuccess)
+            cuda_fail("CUDA", cudaGetErrorString(e), "cudaMemcpyAsync + cudaStreamSynchronize of the weights", __FILE__,
+                      __LINE__, graph_.source + " weights");
     }
     auto at = [&](int64_t off) -> const void* {
         return off < 0 ? nullptr : (const void*)((const unsigned char*)weights_dev_.get() + off);
