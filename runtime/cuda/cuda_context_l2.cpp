@@ -4,6 +4,7 @@
 // cached).
 #include <algorithm>
 #include <cstdio>
+#include <mutex>
 
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_context.h"
@@ -24,16 +25,20 @@ void CudaContext::plan_l2_window() {
                      window);
         return;
     }
-    // The carve-out is the device's: a larger one another context asked for stays.
-    size_t current = 0;
-    CUDA_CHECK(cudaDeviceGetLimit(&current, cudaLimitPersistingL2CacheSize));
-    if (current < w.carve_out_bytes) {
-        const cudaError_t e = cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, w.carve_out_bytes);
+    // The carve-out is the device's: a larger one another context asked for stays (read and raised under one
+    // lock, so that two contexts planning at once cannot leave the smaller).
+    static std::mutex carve_out_lock;
+    {
+        std::lock_guard<std::mutex> hold(carve_out_lock);
+        size_t current = 0;
+        cudaError_t e = cudaDeviceGetLimit(&current, cudaLimitPersistingL2CacheSize);
+        if (e == cudaSuccess && current < w.carve_out_bytes)
+            e = cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, w.carve_out_bytes);
         if (e != cudaSuccess) {
             cudaGetLastError();
-            std::fprintf(stderr, "resnest: warning: RESNEST_L2_WEIGHTS=%s: setting the persisting L2 carve-out to "
-                         "%zu bytes failed (%s); the weights get no L2 window\n", mode.c_str(), w.carve_out_bytes,
-                         cudaGetErrorString(e));
+            std::fprintf(stderr, "resnest: warning: RESNEST_L2_WEIGHTS=%s: reading or raising the persisting L2 "
+                         "carve-out to %zu bytes failed (%s); the weights get no L2 window\n", mode.c_str(),
+                         w.carve_out_bytes, cudaGetErrorString(e));
             return;
         }
     }
@@ -100,6 +105,8 @@ void CudaContext::choose_l2_window(int batch, BatchState& state) {
         std::swap(state.captured.graph, with.graph);
         std::swap(state.captured.exec, with.exec);
         state.l2_window = true;
+    } else {
+        CUDA_CHECK(cudaCtxResetPersistingL2Cache());  // the windowed rounds' lines would otherwise stay persisting
     }
     engine_->cache().insert(l2_window_key(batch), {keep ? 1 : 0, 0, 0, ""});
     if (engine_->options().verbose)

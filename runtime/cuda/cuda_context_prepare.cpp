@@ -372,14 +372,23 @@ void CudaContext::retry_capture(int batch, BatchState& state) {
 }
 
 // Captures the forward pass into state.captured. False when the capture was invalidated
-// (nothing kept; see capture_stream); a capture that fails otherwise throws (GraphCaptureError, nothing
-// kept, when the graph does not end or instantiate; the failing call's error when a call fails without
-// invalidating it).
+// (nothing kept; see capture_stream); a capture that fails otherwise throws, nothing kept: GraphCaptureError
+// when the graph does not end or instantiate or a call refuses the capture, a KernelLaunchError as it was
+// met, a device fault as the fault.
 bool CudaContext::capture_forward(int batch, BatchState& state) {
     state.captured.reset();
     cudaError_t e = capture_stream(&state.captured.graph, [&] { forward(batch, state, nullptr); });
     if (e == cudaErrorStreamCaptureInvalidated) return false;
-    if (e == cudaSuccess && state.l2_window) state.l2_window = apply_l2_window(state.captured.graph, batch);
+    if (e == cudaSuccess && state.l2_window) {
+        // On a copy: a window failing part way would otherwise stay on the kernel nodes set before it.
+        cudaGraph_t windowed = nullptr;
+        e = cudaGraphClone(&windowed, state.captured.graph);
+        if (e == cudaSuccess) {
+            state.l2_window = apply_l2_window(windowed, batch);
+            if (state.l2_window) std::swap(state.captured.graph, windowed);
+            cudaGraphDestroy(windowed);
+        }
+    }
     if (e == cudaSuccess) e = cudaGraphInstantiate(&state.captured.exec, state.captured.graph, 0);
     if (e != cudaSuccess) {
         cudaGetLastError();
@@ -393,7 +402,10 @@ bool CudaContext::capture_forward(int batch, BatchState& state) {
 // Captures what `enqueue` launches on the stream into *graph (left null unless the capture succeeded) and
 // returns how the capture ended: cudaErrorStreamCaptureInvalidated when it was invalidated, also where
 // that made a call inside `enqueue` throw (invalidated from outside, or by a call the capture refused:
-// the two read the same); any other exception from `enqueue` propagates once the capture is ended.
+// the two read the same). Any other exception from `enqueue` is thrown once the capture is ended: a device
+// fault as the fault, a KernelLaunchError as it is, and any other Error (a library call that refuses to be
+// captured without invalidating the capture; the eager pass before ran the same calls) as a
+// GraphCaptureError, which the callers answer with a run without the graph.
 cudaError_t CudaContext::capture_stream(cudaGraph_t* graph, const std::function<void()>& enqueue) {
     *graph = nullptr;
     CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
@@ -405,7 +417,15 @@ cudaError_t CudaContext::capture_stream(cudaGraph_t* graph, const std::function<
         if (broken) cudaGraphDestroy(broken);
         cudaGetLastError();
         if (ended == cudaErrorStreamCaptureInvalidated) return ended;  // the call failed because of it
-        throw;
+        throw_if_device_faulted(stream_, engine_->graph().source + " (the CUDA graph capture)");
+        try {
+            throw;
+        } catch (const KernelLaunchError&) {
+            throw;
+        } catch (const Error& inside) {
+            throw GraphCaptureError(engine_->graph().source + ": a call refused the CUDA graph capture (" +
+                                    inside.what() + ")");
+        }
     }
     cudaError_t e = cudaStreamEndCapture(stream_, graph);
     if (e != cudaSuccess) {

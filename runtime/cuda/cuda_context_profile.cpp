@@ -119,6 +119,9 @@ bool CudaContext::try_profile_replayed(int batch, BatchState& state, TimingEvent
     bool ok = true;
     try {
         CUDA_CHECK(capture_stream(&captured.graph, [&] { forward(batch, state, &events.events, true); }));
+        // As the batch size's own graph runs: with the weights' L2 window where it has it.
+        if (state.l2_window && !apply_l2_window(captured.graph, batch))
+            throw Error("the weights' L2 window could not be set on the profile's graph");
         CUDA_CHECK(cudaGraphInstantiate(&captured.exec, captured.graph, 0));
         for (int it = 0; it < std::max(1, iters); it++) {
             CUDA_CHECK(cudaGraphLaunch(captured.exec, stream_));
