@@ -17,7 +17,7 @@ __global__ void channel_affine_activation_kernel(const T* x, const float* __rest
     if (scale) v *= scale[c];
     if (shift) v += shift[c];
     if (z) v += load_as_float(&z[i]);
-    if (relu) v = v > 0.0f ? v : (v != v ? v : 0.0f);  // NaN stays NaN, as on the CPU
+    if (relu) v = relu_keeping_nan(v);
     store_from_float(&y[i], v);
 }
 

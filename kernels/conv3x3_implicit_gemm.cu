@@ -109,7 +109,7 @@ conv3x3_implicit_gemm_kernel(const __half* __restrict__ x, const __half* __restr
         __align__(16) __half out[8];
         for (int j = 0; j < 8; j++) {
             const float val = sh.c[row][col + j] + (bias ? bias[g * s.cout_g() + n0 + col + j] : 0.0f);
-            out[j] = __float2half_rn(relu ? fmaxf(val, 0.0f) : val);
+            out[j] = __float2half_rn(relu ? relu_keeping_nan(val) : val);
             if (pooled) sh.c[row][col + j] = __half2float(out[j]);
         }
         *(uint4*)&y[s.y_offset(g, row0 + row, n0 + col)] = *(const uint4*)out;

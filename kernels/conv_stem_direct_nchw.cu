@@ -53,7 +53,7 @@ conv_stem_direct_nchw_kernel(const float* __restrict__ x, const T* __restrict__ 
         }
     }
     if (relu)
-        for (int j = 0; j < V; j++) acc[j] = fmaxf(acc[j], 0.0f);
+        for (int j = 0; j < V; j++) acc[j] = relu_keeping_nan(acc[j]);
     T* out = y + s.y_offset(image, oy, ox, o0);
     for (int j = 0; j < V; j += kVec16<T>) store16_from_float(out + j, acc + j);
 }

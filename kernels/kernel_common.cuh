@@ -32,6 +32,10 @@ constexpr int kVec16 = 16 / (int)sizeof(T);
 // offsets); a caller passing a view into a tensor may not be, and then gets the one-element kernel.
 inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
+// ReLU as the CPU oracle's (relu_inplace): NaN stays NaN, so that a NaN read upstream is not hidden as 0
+// (fmaxf(NaN, 0) is 0).
+__device__ __forceinline__ float relu_keeping_nan(float v) { return v > 0.0f ? v : (v != v ? v : 0.0f); }
+
 __device__ __forceinline__ void floats4_to_float(float4 q, float* v) { v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w; }
 __device__ __forceinline__ void load16_as_float(const float* p, float* v) {
     floats4_to_float(*reinterpret_cast<const float4*>(p), v);

@@ -178,7 +178,7 @@ split_attention_combine_conv1x1_kernel(const __half* __restrict__ u, const float
         if (z) halves8_to_float(__ldg((const uint4*)(z + s.y_offset(m, n0 + col))), res);
         for (int j = 0; j < 8; j++) {
             const float val = sh.c[row][col + j] + (bias ? bias[n0 + col + j] : 0.0f) + res[j];
-            out[j] = relu ? fmaxf(val, 0.0f) : val;
+            out[j] = relu ? relu_keeping_nan(val) : val;
         }
         store16_from_float(y + s.y_offset(m, n0 + col), out);
     }
