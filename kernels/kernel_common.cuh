@@ -188,9 +188,12 @@ void check_kernel_launch(const char* kernel, cudaError_t launched = cudaSuccess)
 
 // kernel<<<grid, block, smem, s.stream>>>(args...) through cudaLaunchKernelEx, as a programmatic dependent
 // launch when s.dependent_launch (the kernel must begin with wait_for_producer_then_release_consumer()).
+// A grid without blocks (a zero count: nothing to compute) launches nothing, rather than failing as an
+// invalid configuration (which would read as a refused dependent launch).
 template <typename... Params, typename... Args>
 void launch_kernel(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, KernelStream s,
                    Args&&... args) {
+    if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
     cudaLaunchAttribute attr[1];
     attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attr[0].val.programmaticStreamSerializationAllowed = 1;

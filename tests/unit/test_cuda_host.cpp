@@ -9,7 +9,11 @@
 
 #include <algorithm>
 
+#include "channel_affine.cuh"
 #include "conv3x3_implicit_gemm.cuh"
+#include "global_avg_pool.cuh"
+#include "layout_convert.cuh"
+#include "softmax_rows.cuh"
 #include "split_attention_combine_conv1x1.cuh"
 #include "conv_as_gemm.h"
 #include "split_attention_gate_rows.cuh"
@@ -175,6 +179,17 @@ TEST_CASE("cuBLASLt's alignment is the least of every pointer the matmul reads o
     GemmConvLaunch aligned;
     REQUIRE(aligned.describe(prob, fake_buffers(256, true), name, &why));
     CHECK(aligned.alignment() == 256);
+}
+
+TEST_CASE("a launcher with nothing to compute (a zero count) launches nothing and reports no error",
+          "[cuda-host]") {
+    // No device is needed, and none is touched: on a machine without a GPU a launch would fail.
+    const KernelStream stream(nullptr);
+    CHECK_NOTHROW(channel_affine_activation<float>(nullptr, nullptr, nullptr, nullptr, nullptr, 0, 64, true, stream));
+    CHECK_NOTHROW(softmax_rows_block_per_row<__half>(nullptr, nullptr, 0, 1000, stream));
+    CHECK_NOTHROW(global_avg_pool_nhwc<float>(nullptr, nullptr, 0, 49, 2048, stream));
+    CHECK_NOTHROW(nchw_float_to_nhwc<__half>(nullptr, nullptr, 0, 3, 8, 224 * 224, stream));
+    CHECK_NOTHROW(nhwc_to_nchw_float<float>(nullptr, nullptr, 0, 1000, 1, stream));
 }
 
 TEST_CASE("a cached legacy cuDNN choice outside cuDNN's algorithm and math-type ranges is not taken",
