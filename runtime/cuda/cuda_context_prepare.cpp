@@ -336,6 +336,9 @@ void CudaContext::capture_with_retries(int batch, BatchState& state) {
         // this batch size alone is captured once more with ordinary launches; the others keep them. Where that
         // is invalidated too, prepare() goes on without them altogether.
         bool captured = false;
+        // After a longer wait (64 ms) than the attempts': a teardown of several contexts (their frees and
+        // library handles) can outlast 20 ms, and blaming dependent launch for it would redo every choice.
+        std::this_thread::sleep_for(std::chrono::milliseconds(64));
         {
             OrdinaryLaunches ordinary(launch_.dependent_launch);
             captured = capture_forward(batch, state);
