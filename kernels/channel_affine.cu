@@ -2,6 +2,7 @@
 #include "channel_affine.cuh"
 
 #include "kernel_common.cuh"
+#include "resnest/error.h"
 
 namespace resnest {
 
@@ -24,6 +25,9 @@ __global__ void channel_affine_activation_kernel(const T* x, const float* __rest
 template <typename T>
 void channel_affine_activation(const T* x, const float* scale, const float* shift, const T* z, T* y, long long count,
                                int channels, bool relu, KernelStream stream) {
+    if (count > 0 && (channels <= 0 || count % channels != 0))
+        throw Error("channel_affine_activation: " + std::to_string(count) + " elements are not whole rows of " +
+                    std::to_string(channels) + " channels");
     launch_kernel("channel_affine_activation", channel_affine_activation_kernel<T>, ceil_div(count, 256), 256, 0,
                   stream, x, scale, shift, z, y, count, channels, relu);
 }

@@ -6,6 +6,7 @@
 #include "layout_convert.cuh"
 
 #include "kernel_common.cuh"
+#include "resnest/error.h"
 
 namespace resnest {
 
@@ -51,6 +52,9 @@ __global__ void nhwc_to_nchw_float_kernel(const T* __restrict__ x, float* __rest
 
 template <typename T>
 void nchw_float_to_nhwc(const float* x, T* y, int n, int c, int c_padded, int hw, KernelStream stream) {
+    if (c < 1 || c_padded < c)
+        throw Error("nchw_float_to_nhwc: " + std::to_string(c) + " channels cannot be padded to " +
+                    std::to_string(c_padded));
     if (c_padded == kVec16<T> && aligned16(y)) {
         long long pixels = (long long)n * hw;
         launch_kernel("nchw_float_to_nhwc", nchw_float_to_nhwc_vec16_pixel_kernel<T>, ceil_div(pixels, 256), 256, 0,

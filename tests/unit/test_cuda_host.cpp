@@ -181,7 +181,7 @@ TEST_CASE("cuBLASLt's alignment is the least of every pointer the matmul reads o
     CHECK(aligned.alignment() == 256);
 }
 
-TEST_CASE("a launcher with nothing to compute (a zero count) launches nothing and reports no error",
+TEST_CASE("a launcher with nothing to compute (a zero count) launches nothing, and one with nonsense refuses it",
           "[cuda-host]") {
     // No device is needed, and none is touched: on a machine without a GPU a launch would fail.
     const KernelStream stream(nullptr);
@@ -190,6 +190,14 @@ TEST_CASE("a launcher with nothing to compute (a zero count) launches nothing an
     CHECK_NOTHROW(global_avg_pool_nhwc<float>(nullptr, nullptr, 0, 49, 2048, stream));
     CHECK_NOTHROW(nchw_float_to_nhwc<__half>(nullptr, nullptr, 0, 3, 8, 224 * 224, stream));
     CHECK_NOTHROW(nhwc_to_nchw_float<float>(nullptr, nullptr, 0, 1000, 1, stream));
+    // Arguments no kernel can make sense of are refused before any launch, naming the kernel.
+    const float* none = nullptr;
+    CHECK_THROWS_WITH(channel_affine_activation<float>(none, none, none, none, nullptr, 100, 0, true, stream),
+                      Catch::Contains("channel_affine_activation") && Catch::Contains("not whole rows of 0 channels"));
+    CHECK_THROWS_WITH(channel_affine_activation<float>(none, none, none, none, nullptr, 100, 64, false, stream),
+                      Catch::Contains("100 elements are not whole rows of 64 channels"));
+    CHECK_THROWS_WITH(nchw_float_to_nhwc<float>(nullptr, nullptr, 1, 3, 2, 49, stream),
+                      Catch::Contains("nchw_float_to_nhwc") && Catch::Contains("3 channels cannot be padded to 2"));
 }
 
 TEST_CASE("a cached legacy cuDNN choice outside cuDNN's algorithm and math-type ranges is not taken",
