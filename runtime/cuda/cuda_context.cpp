@@ -188,6 +188,16 @@ void CudaContext::check_batch(int batch) const {
                     "], the engine's max_batch (raise EngineOptions::max_batch or --batch)");
 }
 
+int CudaContext::tile_counts_not_zero() {
+    if (!env_.tile_arrivals) return 0;
+    CUDA_CHECK(cudaSetDevice(engine_->options().device));
+    std::vector<int> counts((size_t)env_.tile_arrival_slots);
+    CUDA_CHECK(cudaMemcpyAsync(counts.data(), env_.tile_arrivals, counts.size() * sizeof(int), cudaMemcpyDeviceToHost,
+                               stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return (int)std::count_if(counts.begin(), counts.end(), [](int c) { return c != 0; });
+}
+
 void CudaContext::check_loaded(int batch, const char* what) const {
     check_batch(batch);
     if (batch != loaded_batch_)

@@ -112,6 +112,10 @@ class CudaContext : public Context {
     void get_output(float* output, int batch) override;
     std::vector<NodeProfile> profile(int batch, int iters) override;
     int64_t device_bytes() const override { return allocated_bytes_; }
+    // Our split-K kernels' per-tile arrival counts that are not back at zero once the stream is idle (each
+    // launch's last blocks reset theirs; a count left over would mis-sum the next launch on that tile). 0
+    // where the context has none (RESNEST_IMPLICIT_GEMM off). A check for tests.
+    int tile_counts_not_zero();
 
   private:
     // Set-up and tear-down (cuda_context.cpp).

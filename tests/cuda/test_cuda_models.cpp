@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "conv_algo_cache.h"
+#include "cuda/cuda_context.h"
 #include "cuda/cuda_conv.h"
 #include "cuda/cuda_engine.h"
 #include "cuda_test_helpers.h"
@@ -568,6 +569,11 @@ TEST_CASE("whole models with the implicit-GEMM kernels (RESNEST_IMPLICIT_GEMM=on
                 stem_direct += p.op.find("(direct from the NCHW input)") != std::string::npos;
             }
             CHECK(implicit == 17);
+            // After graph replays and the profile's eager and replayed passes, all with dependent launches:
+            // every split-K tile count back at zero.
+            auto* cuda_ctx = dynamic_cast<resnest::CudaContext*>(ctx.get());
+            REQUIRE(cuda_ctx != nullptr);
+            CHECK(cuda_ctx->tile_counts_not_zero() == 0);
             // Split attention's pool in those convolutions' epilogue: at batch 1 (no extra tiles) in all 16,
             // except where the gate runs as matmuls (which pool on their own).
             CHECK(pooling_convs == pooled);
