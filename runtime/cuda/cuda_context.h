@@ -135,6 +135,10 @@ class CudaContext : public Context {
     void plan_stem_direct(int batch, BatchState& state);  // cuda_context_fusions.cpp
     void input_to_nhwc(int batch);                         // the layout conversion the forward pass begins with
     void launch_stem(const StemConvLaunch& c);
+    // Whether e, met by an optional candidate (a fold's timing, the gate as matmuls), is a refused dependent
+    // launch for prepare() to answer by going on without them: a KernelLaunchError while they are on, where
+    // `enqueue` (the candidate's launches) then runs with ordinary launches. Else the candidate is skipped.
+    bool dependent_launch_to_blame(const Error& e, const std::function<void()>& enqueue);
     void choose_gate(size_t i, int batch, BatchState& state);
     void choose_linear(size_t i, int batch, BatchState& state);
     int cached_choice(const std::string& key, int count, std::string* opaque = nullptr) const;

@@ -39,10 +39,23 @@ void CudaContext::plan_pools_in_convs(int batch, BatchState& state) {
     }
 }
 
+bool CudaContext::dependent_launch_to_blame(const Error& e, const std::function<void()>& enqueue) {
+    if (!launch_.dependent_launch || !dynamic_cast<const KernelLaunchError*>(&e)) return false;
+    OrdinaryLaunches ordinary(launch_.dependent_launch);
+    try {
+        enqueue();
+        CUDA_CHECK(cudaStreamSynchronize(stream_));
+        return true;
+    } catch (const Error&) {
+        cudaGetLastError();
+        return false;
+    }
+}
+
 // Whether a fold is taken: with RESNEST_IMPLICIT_GEMM=on always; with auto the decision cached under `key`,
 // else `folded` timed against `apart` over a few launches each and the decision cached. 1: folded, 0: apart,
 // -1: the timing failed with a library error (a warning names `node` and `what`; a device fault, or a
-// dependent launch refused, throws). *how says which.
+// dependent launch refused where ordinary launches run, throws). *how says which.
 int CudaContext::decide_fold(const std::string& key, const std::function<void()>& apart,
                              const std::function<void()>& folded, const std::string& node, const std::string& what,
                              std::string* how) {
@@ -65,8 +78,8 @@ int CudaContext::decide_fold(const std::string& key, const std::function<void()>
         engine_->cache().insert(key, {fold, 0, 0, ""});
         return fold;
     } catch (const Error& e) {  // optional, like a convolution's ways: skipped with a warning
-        if (launch_.dependent_launch && dynamic_cast<const KernelLaunchError*>(&e)) throw;
         throw_if_device_faulted(stream_, node);
+        if (dependent_launch_to_blame(e, [&] { apart(), folded(); })) throw;
         std::fprintf(stderr, "resnest: warning: %s: %s skipped: %s\n", node.c_str(), what.c_str(), e.what());
         return -1;
     }

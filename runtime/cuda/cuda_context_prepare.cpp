@@ -166,8 +166,8 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
             return true;
         } catch (const Error& e) {
             // A refused dependent launch (the radix softmax after the matmuls): prepare() goes on without them.
-            if (launch_.dependent_launch && dynamic_cast<const KernelLaunchError*>(&e)) throw;
             throw_if_device_faulted(stream_, n.name);
+            if (dependent_launch_to_blame(e, [&] { gemm->launch(lt_, launch_); })) throw;
             std::fprintf(stderr, "resnest: warning: %s: the gate as matmuls skipped: %s\n", n.name.c_str(), e.what());
             why = "skipped";
             return false;
