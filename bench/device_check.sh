@@ -34,7 +34,9 @@
 #   parity    bench/parity_timm.py: the same safetensors in timm on the GPU, fp32 / tf32 / fp16 logits
 #   sanitize  compute-sanitizer memcheck on a batch-2 run of both models; racecheck over the GPU suite's
 #             op tests of the project's own kernels
-#   coldstart load + plan to first result in a new process, first with an empty algorithm cache, then cached
+#   coldstart load + plan to first result in a new process, first with an empty algorithm cache, then cached;
+#             ResNeSt50's first start again without split-K (RESNEST_SPLIT_K=off) and with back-to-back choice
+#             timing (RESNEST_CHOICE_TIMING=launches): what those parts of the choice cost it
 #   bench     resnest bench, both models, fp32 and fp16, batches 1,8,32,128
 #   variants  ResNeSt50 fp16 with the timed search (full runs), with ordinary launches (--no-pdl), with
 #             every convolution on cuDNN (--conv-gemm off), with the choice timing back to back
@@ -309,6 +311,17 @@ run_coldstart() {
                 --verbose --json "$OUT_DIR/coldstart_${m}_$run.json" $([[ $run == cached ]] && echo --reload)
         done
     done
+    # What the choice's newer parts cost the first start (ResNeSt50, an empty cache each): without the
+    # cuBLASLt split-K forms, and with back-to-back timing instead of graph replays for short calls.
+    local variant
+    for variant in RESNEST_SPLIT_K=off RESNEST_CHOICE_TIMING=launches; do
+        rm -f "$OUT_DIR/coldstart_variant.tsv"
+        stage "coldstart_resnest50_first_${variant%%=*}" "$(L 60 30)" env "$variant" "$RESNEST" bench \
+            --model models/resnest50.json --random-weights --backend cuda --precision fp16 --batch 1 --warmup 0 \
+            --iters 1 --algo-cache "$OUT_DIR/coldstart_variant.tsv" --verbose \
+            --json "$OUT_DIR/coldstart_resnest50_first_${variant%%=*}.json"
+    done
+    rm -f "$OUT_DIR/coldstart_variant.tsv"
 }
 
 run_torch() {
@@ -366,6 +379,11 @@ print(f"cold start {m} fp16 bs1: first {r['first']['first_result_s']:.3f} s, cac
       f" (load + plan {r['cached']['load_plan_s']:.3f} s, CUDA's initialisation beside it;"
       f" again in the same process {r['cached'].get('reload_first_result_s', float('nan')):.3f} s)")
 PYEOF
+done
+for v in RESNEST_SPLIT_K RESNEST_CHOICE_TIMING; do  # the first start without split-K, with back-to-back timing
+    f=$OUT_DIR/coldstart_resnest50_first_$v.json
+    [[ -f $f ]] && "$PY" -c "import json,sys; print(f'cold start resnest50 fp16 bs1, first, {sys.argv[2]}: ' + format(json.load(open(sys.argv[1]))['first_result_s'], '.3f') + ' s')" "$f" \
+        "$([[ $v == RESNEST_SPLIT_K ]] && echo RESNEST_SPLIT_K=off || echo RESNEST_CHOICE_TIMING=launches)"
 done
 for f in "$OUT_DIR"/coldstart_resnest50_*.log; do  # where the time goes, step by step
     [[ -f $f ]] && echo "$(basename "$f" .log):" && grep -h -E "^load: (graph|backend|CUDA context)|rewrites;|^cuda: (engine|context|batch 1:)" "$f"
