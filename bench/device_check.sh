@@ -3,6 +3,7 @@
 # machine with binaries built elsewhere (DESIGN.md: build with -gencode arch=compute_90,code=sm_90, carry
 # them, run with the GPU machine's cuDNN on LD_LIBRARY_PATH).
 #
+#   bash bench/stage_device_binaries.sh build .devbin   # here: the binaries into one folder to carry
 #   bash bench/device_check.sh [OUT_DIR]       # OUT_DIR defaults to $OUT, else bench/out
 #   BIN=.devbin STAGES="tests parity sanitize bench torch" bash bench/device_check.sh
 # Stages run in the order STAGES lists them.
