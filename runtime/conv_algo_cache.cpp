@@ -2,6 +2,7 @@
 #include "conv_algo_cache.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -74,6 +75,31 @@ bool hex_to_bytes(const std::string& hex, void* data, size_t bytes) {
         if (hi < 0 || lo < 0) return false;
         p[i] = (unsigned char)(hi * 16 + lo);
     }
+    return true;
+}
+
+static uint32_t fnv1a32(const void* data, size_t bytes) {
+    uint32_t h = 2166136261u;
+    const unsigned char* p = (const unsigned char*)data;
+    for (size_t i = 0; i < bytes; i++) h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+std::string bytes_to_checked_hex(const void* data, size_t bytes) {
+    const uint32_t h = fnv1a32(data, bytes);
+    const unsigned char tail[4] = {(unsigned char)(h >> 24), (unsigned char)(h >> 16), (unsigned char)(h >> 8),
+                                   (unsigned char)h};
+    return bytes_to_hex(data, bytes) + bytes_to_hex(tail, 4);
+}
+
+bool checked_hex_to_bytes(const std::string& hex, void* data, size_t bytes) {
+    unsigned char tail[4];
+    if (hex.size() != 2 * bytes + 8 || !hex_to_bytes(hex.substr(2 * bytes), tail, 4)) return false;
+    std::string body(bytes, '\0');
+    if (!hex_to_bytes(hex.substr(0, 2 * bytes), &body[0], bytes)) return false;
+    const uint32_t h = fnv1a32(body.data(), bytes);
+    if (((uint32_t)tail[0] << 24 | (uint32_t)tail[1] << 16 | (uint32_t)tail[2] << 8 | tail[3]) != h) return false;
+    std::memcpy(data, body.data(), bytes);
     return true;
 }
 

@@ -30,6 +30,11 @@ constexpr int kMaxCachedAlgo = 1023;    // larger <algo> fields (an algorithm en
 // Bytes as lowercase hex, and back: false unless `hex` is exactly 2 * bytes hex digits.
 std::string bytes_to_hex(const void* data, size_t bytes);
 bool hex_to_bytes(const std::string& hex, void* data, size_t bytes);
+// The same followed by the bytes' FNV-1a 32-bit hash (8 more hex digits), for what a library takes as it is
+// (a serialized cublasLtMatmulAlgo_t, which cuBLASLt's check may accept edited and then fault on): false
+// unless the length and the hash match, so an edited or damaged entry is chosen again rather than run.
+std::string bytes_to_checked_hex(const void* data, size_t bytes);
+bool checked_hex_to_bytes(const std::string& hex, void* data, size_t bytes);
 
 struct ConvAlgoKeyParts {
     std::string device;  // GPU name

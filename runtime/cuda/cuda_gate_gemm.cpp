@@ -90,14 +90,14 @@ bool GateGemmLaunch::choose_algorithms(cublasLtHandle_t lt, std::string* why) {
 std::string GateGemmLaunch::algorithms_hex() const {
     if (!fc1_.chosen || !fc2_.chosen) return "";
     cublasLtMatmulAlgo_t both[2] = {fc1_.algo, fc2_.algo};
-    return bytes_to_hex(both, sizeof(both));
+    return bytes_to_checked_hex(both, sizeof(both));
 }
 
 bool GateGemmLaunch::restore_algorithms(cublasLtHandle_t lt, const std::string& hex) {
     if (!fc1_.op || !fc2_.op)
         throw Error("node '" + node_ + "': the gate's matmuls were restored before they were described");
     cublasLtMatmulAlgo_t both[2];
-    if (!hex_to_bytes(hex, both, sizeof(both))) return false;
+    if (!checked_hex_to_bytes(hex, both, sizeof(both))) return false;
     Matmul* mms[2] = {&fc1_, &fc2_};
     size_t workspace = 0;  // none: the gate's matmuls run without workspace
     for (int j = 0; j < 2; j++)

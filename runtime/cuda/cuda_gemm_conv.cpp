@@ -271,7 +271,7 @@ bool GemmConvLaunch::reduction_allowed(const cublasLtMatmulAlgo_t& algo) const {
 
 bool GemmConvLaunch::restore(cublasLtHandle_t lt, const ConvAlgoChoice& cached, size_t ws_limit) {
     cublasLtMatmulAlgo_t algo;
-    if (cached.opaque.empty() || !hex_to_bytes(cached.opaque, &algo, sizeof(algo))) return false;
+    if (cached.opaque.empty() || !checked_hex_to_bytes(cached.opaque, &algo, sizeof(algo))) return false;
     if (!reduction_allowed(algo)) return false;
     size_t workspace = 0;
     if (!lt_algo_check(lt, op_, a_, b_, c_, algo, align_, ws_limit, &workspace)) return false;
@@ -346,7 +346,7 @@ bool GemmConvLaunch::choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b,
         return false;
     }
     cache.insert(cache_key, {best.rank, pack_split_k(best.split_k, best.scheme), (int64_t)workspace_,
-                             bytes_to_hex(&algo_, sizeof(algo_))});
+                             bytes_to_checked_hex(&algo_, sizeof(algo_))});
     return true;
 }
 

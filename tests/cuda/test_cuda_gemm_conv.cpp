@@ -51,7 +51,7 @@ TEST_CASE("1x1 convolutions as one cuBLASLt matmul match the CPU at every model 
     check(cudaMalloc(&workspace, ws_bytes), "workspace");
     resnest::ConvAlgoCache cache("");
     const int threads = (int)std::max(1u, std::thread::hardware_concurrency());
-    int ran = 0, split_ran = 0, fp32_unsupported = 0, restored_ran = 0;
+    int ran = 0, split_ran = 0, fp32_unsupported = 0, restored_ran = 0, edited_refused = 0;
     for (const GemmCase& c : gemm_cases()) {
         resnest::Conv2dAttrs a;
         a.in_channels = c.cin, a.out_channels = c.cout, a.kernel_h = a.kernel_w = 1, a.bias = true;
@@ -121,6 +121,23 @@ TEST_CASE("1x1 convolutions as one cuBLASLt matmul match the CPU at every model 
                 CHECK(restored.split_k() == gemm.split_k());
                 check(cudaDeviceSynchronize(), "restore");
                 restored_ran += restored_from_cache;
+                if (edited_refused == 0) {
+                    // Once: the entry's hex with one digit changed (an edited or damaged file) fails its hash
+                    // and is chosen afresh, never handed to cuBLASLt.
+                    const std::string entry_key = key + " split-k";  // choose_algorithm's own key
+                    resnest::ConvAlgoChoice entry;
+                    REQUIRE(cache.lookup(entry_key, &entry));
+                    REQUIRE(entry.opaque.size() > 10);
+                    entry.opaque[10] = entry.opaque[10] == '0' ? '1' : '0';
+                    cache.insert(entry_key, entry);
+                    resnest::GemmConvLaunch edited;
+                    REQUIRE(edited.describe(prob, buf, "test gemm edited", &why));
+                    bool edited_from_cache = true;
+                    REQUIRE(edited.choose_algorithm(lt, buf, 0, cache, key, &edited_from_cache));
+                    CHECK_FALSE(edited_from_cache);
+                    check(cudaDeviceSynchronize(), "search after an edited entry");
+                    edited_refused++;
+                }
                 // The timed choice, the same restored (split 0 below), then every split-K form the choice may time
                 // (where the grid is under a wave), with each reduction scheme: partial sums in the workspace, or
                 // added in place in y.
@@ -155,6 +172,7 @@ TEST_CASE("1x1 convolutions as one cuBLASLt matmul match the CPU at every model 
     }
     std::printf("cuda gemm conv: %d choices restored from the cache's hex without a heuristic query\n", restored_ran);
     CHECK(restored_ran == ran);
+    CHECK(edited_refused == 1);
     // Whether cuBLASLt offers split-K for these products at all (if not, the choice's split-K search is idle).
     std::printf("cuda gemm conv: %d split-K forms checked against the CPU\n", split_ran);
     if (split_ran == 0) WARN("cuBLASLt offered no split-K form for any 1x1 shape at batch 2");

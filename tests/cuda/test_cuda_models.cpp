@@ -345,9 +345,10 @@ TEST_CASE("the algorithm cache file is written, read back and gives the same res
     int lines = 0, serialized = 0, gates = 0, linears = 0;
     for (std::string line; std::getline(cache_file, line);) {
         lines += !line.empty();
-        // cuBLASLt's entries carry the serialized cublasLtMatmulAlgo_t (64 bytes, 128 hex digits) last.
+        // cuBLASLt's entries carry the serialized cublasLtMatmulAlgo_t last (64 bytes, 128 hex digits, and 8
+        // of its hash).
         const size_t tab = line.rfind('\t');
-        serialized += tab != std::string::npos && line.size() - tab - 1 == 128;
+        serialized += tab != std::string::npos && line.size() - tab - 1 == 136;
         gates += line.find("|split-attention gate ") != std::string::npos;
         linears += line.find("|linear in2048 out1000 bias") != std::string::npos;
     }

@@ -499,6 +499,26 @@ TEST_CASE("the convolution algorithm cache: keys, file round trip, corrupt lines
     CHECK_FALSE(hex_to_bytes("000fa0ff5", back, 5));
     CHECK_FALSE(hex_to_bytes("000fa0ff5g", back, 5));
     CHECK_FALSE(hex_to_bytes("000fa0ff5c00", back, 5));
+    // With the hash after them: round trip; one digit changed anywhere, a digit short or more, or the plain
+    // form (an entry from before the hash) are refused, and the output is left as it was.
+    const std::string checked = bytes_to_checked_hex(bytes, 5);
+    REQUIRE(checked.size() == 18);
+    CHECK(checked.substr(0, 10) == "000fa0ff5c");
+    unsigned char again[5] = {};
+    REQUIRE(checked_hex_to_bytes(checked, again, 5));
+    CHECK(std::memcmp(again, bytes, 5) == 0);
+    for (size_t i = 0; i < checked.size(); i++) {
+        std::string edited = checked;
+        edited[i] = edited[i] == '7' ? '8' : '7';
+        unsigned char out[5] = {1, 2, 3, 4, 5};
+        INFO("digit " << i << " edited");
+        CHECK_FALSE(checked_hex_to_bytes(edited, out, 5));
+        CHECK(out[0] == 1);
+    }
+    CHECK_FALSE(checked_hex_to_bytes(checked.substr(0, 17), again, 5));
+    CHECK_FALSE(checked_hex_to_bytes(checked + "00", again, 5));
+    CHECK_FALSE(checked_hex_to_bytes("000fa0ff5c", again, 5));
+    CHECK_FALSE(checked_hex_to_bytes(checked.substr(0, 10) + "zzzzzzzz", again, 5));
     // The option's three forms: no file, the default file, a named file.
     CHECK(conv_algo_cache_path("none").empty());
     CHECK(conv_algo_cache_path("") == conv_algo_cache_default_path());
