@@ -234,6 +234,23 @@ ConvBuffers CudaContext::conv_buffers(size_t i, bool dense) const {
 
 // Enqueues the whole forward pass; with `events`, records events[i] before node i and events[n] after
 // (`as_graph_nodes`: during a capture, as event-record nodes of the graph, cudaEventRecordExternal).
+void rethrow_naming_node(const std::string& node) {
+    const std::string prefix = "node '" + node + "': ";
+    auto named = [](const Error& e) { return std::string(e.what()).rfind("node '", 0) == 0; };
+    try {
+        throw;
+    } catch (const GraphCaptureError& e) {
+        if (named(e)) throw;
+        throw GraphCaptureError(prefix + e.what());
+    } catch (const KernelLaunchError& e) {
+        if (named(e)) throw;
+        throw KernelLaunchError(prefix + e.what());
+    } catch (const Error& e) {
+        if (named(e)) throw;
+        throw Error(prefix + e.what());
+    }
+}
+
 void CudaContext::forward(int batch, BatchState& state, std::vector<cudaEvent_t>* events, bool as_graph_nodes) {
     auto record = [&](size_t i) {
         if (as_graph_nodes)
@@ -246,7 +263,11 @@ void CudaContext::forward(int batch, BatchState& state, std::vector<cudaEvent_t>
     if (!state.stem) input_to_nhwc(batch);  // else the first convolution reads input_f_ itself
     for (size_t i = 0; i < g.nodes.size(); i++) {
         if (events) record(i);
-        run_node_stored(i, batch, state);
+        try {
+            run_node_stored(i, batch, state);
+        } catch (const Error&) {
+            rethrow_naming_node(g.nodes[i].name);
+        }
         if (debug_sync_) {
             RESNEST_CUDA_CHECK_AT(cudaStreamSynchronize(stream_), g.nodes[i].name);
             RESNEST_CUDA_CHECK_AT(cudaGetLastError(), g.nodes[i].name);

@@ -101,6 +101,12 @@ class GraphCaptureError : public KernelLaunchError {
     using KernelLaunchError::KernelLaunchError;
 };
 
+// Rethrows the resnest::Error being handled with "node '<node>': " before its message, unless it names a node
+// already, keeping its kind (a KernelLaunchError stays one: prepare() answers those by going on without
+// dependent launches); anything else as it is. Only inside a catch block. The forward pass names the node a
+// kernel launcher's error came from this way (launchers name only their kernel).
+[[noreturn]] void rethrow_naming_node(const std::string& node);
+
 class CudaContext : public Context {
   public:
     explicit CudaContext(std::shared_ptr<const CudaEngine> engine);

@@ -24,6 +24,7 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_conv.h"
+#include "cuda/cuda_context.h"
 #include "cuda/cuda_conv_choice.h"
 #include "cuda/cuda_engine.h"
 #include "cuda/cuda_gate_gemm.h"
@@ -198,6 +199,38 @@ TEST_CASE("a launcher with nothing to compute (a zero count) launches nothing, a
                       Catch::Contains("100 elements are not whole rows of 64 channels"));
     CHECK_THROWS_WITH(nchw_float_to_nhwc<float>(nullptr, nullptr, 1, 3, 2, 49, stream),
                       Catch::Contains("nchw_float_to_nhwc") && Catch::Contains("3 channels cannot be padded to 2"));
+}
+
+TEST_CASE("the forward pass names the node a launcher's error came from, keeping the error's kind", "[cuda-host]") {
+    auto rethrown = [](auto thrown) -> std::exception_ptr {
+        try {
+            try {
+                throw thrown;
+            } catch (const Error&) {
+                rethrow_naming_node("layer1.0.conv2");
+            }
+        } catch (...) {
+            return std::current_exception();
+        }
+        return nullptr;
+    };
+    auto check = [&](std::exception_ptr p, bool launch_error, bool capture_error, const std::string& text) {
+        REQUIRE(p);
+        try {
+            std::rethrow_exception(p);
+        } catch (const Error& e) {
+            CHECK(std::string(e.what()) == text);
+            CHECK((dynamic_cast<const KernelLaunchError*>(&e) != nullptr) == launch_error);
+            CHECK((dynamic_cast<const GraphCaptureError*>(&e) != nullptr) == capture_error);
+        }
+    };
+    check(rethrown(KernelLaunchError("split_attention_radix_softmax: launch failed")), true, false,
+          "node 'layer1.0.conv2': split_attention_radix_softmax: launch failed");
+    check(rethrown(GraphCaptureError("x: refused")), true, true, "node 'layer1.0.conv2': x: refused");
+    check(rethrown(Error("pool2d_nhwc: chunks")), false, false, "node 'layer1.0.conv2': pool2d_nhwc: chunks");
+    // Already named (a library call's error): as it was.
+    check(rethrown(Error("node 'conv1.0': cuDNN error")), false, false, "node 'conv1.0': cuDNN error");
+    check(rethrown(KernelLaunchError("node 'fc': x")), true, false, "node 'fc': x");
 }
 
 TEST_CASE("a cached legacy cuDNN choice outside cuDNN's algorithm and math-type ranges is not taken",
