@@ -134,7 +134,7 @@ const char* conv3x3_implicit_gemm_refusal(const ImplicitConv3x3Shape& s, const v
         return "needs channels a group in multiples of 32 (inputs) and 64 (outputs)";
     if (s.pool_radix > 0 && !s.pool_fits())
         return "the pool in the epilogue needs the output channels a radix split in multiples of 64";
-    if ((uintptr_t)x % 16 || (uintptr_t)w % 16 || (uintptr_t)y % 16) return "needs 16-byte aligned x, w and y";
+    if (!aligned16(x) || !aligned16(w) || !aligned16(y)) return "needs 16-byte aligned x, w and y";
     return "";
 }
 

@@ -64,7 +64,7 @@ const char* conv_stem_direct_nchw_refusal(const StemConvShape& s, const void* y)
     if (!s.fits())
         return "needs 1-8 input channels, Cout a multiple of 8, a window of at most 7 over the input and a filter "
                "within 48 KiB";
-    if ((uintptr_t)y % 16) return "needs a 16-byte aligned y";
+    if (!aligned16(y)) return "needs a 16-byte aligned y";
     return "";
 }
 

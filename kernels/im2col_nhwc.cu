@@ -53,8 +53,7 @@ void im2col_nhwc(const T* x, T* cols, const Im2colShape& s, KernelStream stream,
     if (s.groups < 1 || s.c % s.groups != 0)
         throw Error("im2col_nhwc: " + std::to_string(s.c) + " channels do not split into " + std::to_string(s.groups) +
                     " groups");
-    const bool vec = (s.c / s.groups) % kVec16<T> == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
-                     reinterpret_cast<uintptr_t>(cols) % 16 == 0;
+    const bool vec = (s.c / s.groups) % kVec16<T> == 0 && aligned16(x) && aligned16(cols);
     const long long items = s.rows() * s.kh * s.kw * (vec ? s.c / kVec16<T> : s.c);
     if (items == 0) return;
     const int blocks = (int)std::min<long long>((items + kThreads - 1) / kThreads, kMaxBlocks);

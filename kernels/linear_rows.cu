@@ -71,7 +71,7 @@ __global__ void linear_bias_warp_per_output_row_kernel(const T* __restrict__ x, 
 
 bool linear_rows_vectorized(const void* x, const void* w, int in, int element_bytes) {
     const int vec = 16 / element_bytes;
-    return in % vec == 0 && (uintptr_t)x % 16 == 0 && (uintptr_t)w % 16 == 0;
+    return in % vec == 0 && aligned16(x) && aligned16(w);
 }
 
 template <typename T>

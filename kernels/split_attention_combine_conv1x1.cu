@@ -191,7 +191,7 @@ const char* split_attention_combine_conv1x1_refusal(const CombineConv1x1Shape& s
     if (!s.fits())
         return "needs radix 1 or 2, C a multiple of 32, Cout a multiple of 64, and a pool (if any) whose windows "
                "each cover a cell of U";
-    if ((uintptr_t)u % 16 || (uintptr_t)attn % 16 || (uintptr_t)w % 16 || (uintptr_t)z % 16 || (uintptr_t)y % 16)
+    if (!aligned16(u) || !aligned16(attn) || !aligned16(w) || !aligned16(z) || !aligned16(y))
         return "needs 16-byte aligned u, attn, w, z and y";
     if (!attn && s.radix != 1) return "gates of one (attn null) need radix 1";
     return "";

@@ -232,8 +232,6 @@ ConvBuffers CudaContext::conv_buffers(size_t i, bool dense) const {
             workspace_bytes_};
 }
 
-// Enqueues the whole forward pass; with `events`, records events[i] before node i and events[n] after
-// (`as_graph_nodes`: during a capture, as event-record nodes of the graph, cudaEventRecordExternal).
 void rethrow_naming_node(const std::string& node) {
     const std::string prefix = "node '" + node + "': ";
     auto named = [](const Error& e) { return std::string(e.what()).rfind("node '", 0) == 0; };
@@ -251,6 +249,8 @@ void rethrow_naming_node(const std::string& node) {
     }
 }
 
+// Enqueues the whole forward pass; with `events`, records events[i] before node i and events[n] after
+// (`as_graph_nodes`: during a capture, as event-record nodes of the graph, cudaEventRecordExternal).
 void CudaContext::forward(int batch, BatchState& state, std::vector<cudaEvent_t>* events, bool as_graph_nodes) {
     auto record = [&](size_t i) {
         if (as_graph_nodes)
