@@ -297,6 +297,7 @@ run_profile() {
         --json "$OUT_DIR/profile_resnest50_fp32.json"
 }
 
+COLDSTART_VARIANTS="RESNEST_SPLIT_K=off RESNEST_CHOICE_TIMING=launches"  # ResNeSt50's first start, again with each
 run_coldstart() {
     # Load + plan to the first result, each in a new process (CUDA's initialisation included, beside the host's
     # part of the load): the first time, with an empty algorithm cache file (every search runs), then with the
@@ -315,7 +316,7 @@ run_coldstart() {
     # What the choice's newer parts cost the first start (ResNeSt50, an empty cache each): without the
     # cuBLASLt split-K forms, and with back-to-back timing instead of graph replays for short calls.
     local variant
-    for variant in RESNEST_SPLIT_K=off RESNEST_CHOICE_TIMING=launches; do
+    for variant in $COLDSTART_VARIANTS; do
         rm -f "$OUT_DIR/coldstart_variant.tsv"
         stage "coldstart_resnest50_first_${variant%%=*}" "$(L 60 30)" env "$variant" "$RESNEST" bench \
             --model models/resnest50.json --random-weights --backend cuda --precision fp16 --batch 1 --warmup 0 \
@@ -381,10 +382,9 @@ print(f"cold start {m} fp16 bs1: first {r['first']['first_result_s']:.3f} s, cac
       f" again in the same process {r['cached'].get('reload_first_result_s', float('nan')):.3f} s)")
 PYEOF
 done
-for v in RESNEST_SPLIT_K RESNEST_CHOICE_TIMING; do  # the first start without split-K, with back-to-back timing
-    f=$OUT_DIR/coldstart_resnest50_first_$v.json
-    [[ -f $f ]] && "$PY" -c "import json,sys; print(f'cold start resnest50 fp16 bs1, first, {sys.argv[2]}: ' + format(json.load(open(sys.argv[1]))['first_result_s'], '.3f') + ' s')" "$f" \
-        "$([[ $v == RESNEST_SPLIT_K ]] && echo RESNEST_SPLIT_K=off || echo RESNEST_CHOICE_TIMING=launches)"
+for v in $COLDSTART_VARIANTS; do  # the first start without split-K, with back-to-back timing
+    f=$OUT_DIR/coldstart_resnest50_first_${v%%=*}.json
+    [[ -f $f ]] && "$PY" -c "import json,sys; print(f'cold start resnest50 fp16 bs1, first, {sys.argv[2]}: ' + format(json.load(open(sys.argv[1]))['first_result_s'], '.3f') + ' s')" "$f" "$v"
 done
 for f in "$OUT_DIR"/coldstart_resnest50_*.log; do  # where the time goes, step by step
     [[ -f $f ]] && echo "$(basename "$f" .log):" && grep -h -E "^load: (graph|backend|CUDA context)|rewrites;|^cuda: (engine|context|batch 1:)" "$f"
