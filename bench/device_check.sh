@@ -55,7 +55,8 @@
 #   lab       every kernel lab executable found in BIN (kernels/lab/: versions, correctness, timing sweep)
 #   torch     bench/compare_pytorch.py: PyTorch eager / graph / channels-last fp16 / torch.compile, side by
 #             side with the bench JSON; bench/plot_latency.py draws latency.png
-# A table of what passed is printed last; JSON files land in OUT_DIR.
+# The performance targets table (bench/targets.py, also targets.json) and a table of what passed are printed
+# last; JSON files land in OUT_DIR.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${1:-${OUT:-bench/out}}
@@ -464,5 +465,8 @@ grep -h -E "best v1 / apart|WRONG|all ways correct" "$OUT_DIR"/lab_split_attenti
 # The weight-prefetch lab: per weight size and block count, what asking L2 before the wait saves a kernel.
 grep -h -E "own prefetch saves|WRONG" "$OUT_DIR"/lab_weight_prefetch.log 2>/dev/null | head -8
 for f in "$OUT_DIR"/sanitize_*.log; do [[ -f $f ]] && echo "$(basename "$f" .log): $(grep -h -E "ERROR SUMMARY|RACECHECK SUMMARY" "$f" | tail -1)"; done
+# The performance targets, met or by how much missed, from this call's JSON (bench/targets.py; a run in two
+# calls: give it both calls' folders afterwards).
+"$PY" bench/targets.py "$OUT_DIR" --json "$OUT_DIR/targets.json" 2>&1
 printf '%s\n' "${SUMMARY[@]}"
 bundle

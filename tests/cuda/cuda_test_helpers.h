@@ -155,7 +155,7 @@ inline double max_rel_error(const std::vector<float>& got, const std::vector<flo
     return den > 0.0 ? num / den : num;
 }
 
-// The tolerance per precision (issue: fp32 1e-5, tf32 5e-3, fp16 1e-2); overrides are commented per case.
+// The tolerance per precision (fp32 1e-5, tf32 5e-3, fp16 1e-2); overrides are commented per case.
 inline double op_tolerance(resnest::Precision p) {
     switch (p) {
         case resnest::Precision::fp32: return 1e-5;

@@ -139,7 +139,7 @@ TEST_CASE("whole models in fp16 and tf32 agree with the CPU on top-1 (>= 99% of 
         const int classes = (int)s.num_outputs;
         std::vector<float> x = random_floats((size_t)n * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 12);
         std::vector<float> ref = run_engine(*ref_engine, x, n);
-        // tf32 has fp16's 10-bit mantissa, so it is held to the fp16 criteria here (the issue sets none).
+        // tf32 has fp16's 10-bit mantissa, so it is held to the fp16 criteria here (none is set for tf32).
         for (Precision p : {Precision::fp16, Precision::tf32}) {
             auto gpu = resnest::Engine::load_seeded(src(m), 2, cuda_options(p, n));
             std::vector<float> got = run_engine(*gpu, x, n);

@@ -3,7 +3,7 @@
 // timm's eval transform through Pillow), bad images, labels and top-k.
 //
 // Tolerances, on the final float tensor, in 8-bit steps of that channel (one step = 1/255/std[c]):
-//   lossless sources (PNG, BMP, GIF, TGA, PNM): 1 step allowed (the bound); measured 0 for
+//   lossless sources (PNG, BMP, GIF, TGA, PNM): 1 step allowed (the bound); measured 0 for
 //     every case: the uint8 crop equals OpenCV's and Pillow's exactly, and the normalisation tables equal
 //     numpy's and torch's bit for bit.
 //   JPEG sources: stb_image's IDCT and chroma upsampling are not libjpeg-turbo's, so the decoded pixels
