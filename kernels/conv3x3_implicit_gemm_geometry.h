@@ -64,7 +64,8 @@ struct ImplicitConv3x3Shape {
     // The kernel's requirements: whole K steps inside one tap (16-byte loads of 8 halves) and whole N tiles.
     bool fits() const {
         return n >= 1 && h >= 1 && w >= 1 && groups >= 1 && cin % groups == 0 && cout % groups == 0 &&
-               cin_g() % kImplicitTileK == 0 && cout_g() % kImplicitTileN == 0;
+               cin_g() >= kImplicitTileK && cin_g() % kImplicitTileK == 0 && cout_g() >= kImplicitTileN &&
+               cout_g() % kImplicitTileN == 0;
     }
 
     // Split attention's pool in the epilogue: it needs each N tile inside one radix split.

@@ -206,6 +206,10 @@ TEST_CASE("the implicit-GEMM convolution's split plan: contiguous ranges, one wa
         }
     CHECK_FALSE((Shape3x3{1, 7, 7, 48, 128, 2}.fits()));  // 24 channels a group: not whole K steps
     CHECK_FALSE((Shape3x3{1, 7, 7, 64, 96, 2}.fits()));   // 48 outputs a group: not a whole N tile
+    CHECK_FALSE((Shape3x3{1, 7, 7, 0, 128, 2}.fits()));   // no input channels
+    CHECK_FALSE((Shape3x3{1, 7, 7, 64, 0, 2}.fits()));    // no output channels
+    CHECK_FALSE((Shape3x3{1, 7, 7, 64, 128, 0}.fits()));  // no groups
+    CHECK((Shape3x3{1, 7, 7, 64, 128, 2}.fits()));        // the smallest that does: one K step, one N tile a group
 }
 
 TEST_CASE("the implicit-GEMM convolution's blocks, emulated on the host, cover every output once and split K "
