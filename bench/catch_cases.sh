@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # catch_cases.sh: what bench/rerun_cases_apart.sh and bench/run_cases_left.sh share about a Catch2 test
-# executable and the case log its runs write (RESNEST_TEST_CASE_LOG: "start|pass|fail<TAB>name" lines).
+# executable and the case log its runs write (RESNEST_TEST_CASE_LOG: "start|pass|fail|cut<TAB>name" lines; a
+# case cut by a signal, as a time limit sends, has no verdict).
 # Sourced, not run.
 
 # Every case of the spec, one name a line (a "resnest_cuda_tests: ..." line the executable may print first is

@@ -4,7 +4,7 @@
 # answer to a GPU suite cut short by a device fault), and bench/run_cases_left.sh, which runs in one process the
 # cases a run left without a verdict (its answer to a suite cut by its time limit). Real cases from the unit
 # suite (names with commas, parentheses and colons, read back through Catch2's -f), and a stand-in executable
-# for failing and hanging ones.
+# for failing and hanging ones; a real SIGTERM inside a running case.
 #
 #   bash tests/cli/test_rerun_cases_apart.sh UNIT_TESTS SOURCE_DIR
 set -uo pipefail
@@ -96,4 +96,21 @@ rc=$?
 ((rc == 77)) && grep -q "no case log" "$TMP/nolog.out" && ok || bad "without a case log: exit $rc, $(cat "$TMP/nolog.out")"
 expect 2 "usage" -- bash "$LEFT" "$UNIT" "$TMP/left.tsv"
 expect 2 "not an executable" -- bash "$LEFT" "$TMP/missing" "$TMP/left.tsv" "$TMP/x.spec"
+
+# 6. A real time limit: a SIGTERM inside a running case (the unit suite's longest, tens of seconds) logs it
+# "cut", not a verdict (Catch2 reports the signal as a failed assertion), so it counts as where the run
+# stopped and run_cases_left would run it again. (--foreground: one SIGTERM, to the test alone. A timeout of
+# its own process group signals the group too; a second SIGTERM, after Catch2 has put the default action
+# back, may end the process before any line: no verdict either way.)
+LONG="im2col convolution matches direct sums at every conv shape of the committed models"
+RESNEST_TEST_CASE_LOG=$TMP/sig.tsv timeout --foreground -s TERM 2 "$UNIT" "$LONG" >"$TMP/sig.out" 2>&1
+rc=$?
+((rc == 124)) && ok || bad "the cut run exited $rc, wanted 124: $(tail -3 "$TMP/sig.out")"
+[[ $(cat "$TMP/sig.tsv") == "$(printf 'start\t%s\ncut\t%s' "$LONG" "$LONG")" ]] && ok ||
+    bad "case log after SIGTERM: $(cat "$TMP/sig.tsv")"
+# shellcheck source=../../bench/catch_cases.sh
+source "$SRC/bench/catch_cases.sh"
+catch_case_ended "$TMP/sig.tsv" "$LONG" && bad "a case cut by SIGTERM counts as having a verdict" || ok
+[[ $(catch_case_stopped_inside "$TMP/sig.tsv") == "$LONG" ]] && ok ||
+    bad "the cut case is not where the run stopped: '$(catch_case_stopped_inside "$TMP/sig.tsv")'"
 finish
