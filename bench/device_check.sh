@@ -31,7 +31,8 @@
 #             its time limit cuts it, the case log (GPU_CASE_LOG, default /tmp/resnest_gpu_test_cases.tsv on
 #             the device machine) keeps which cases have a verdict
 #   tests_rest  the cases an earlier call's suite left without a verdict on this machine, in one process
-#             (bench/run_cases_left.sh; SKIP when none are left or there is no case log)
+#             (bench/run_cases_left.sh; SKIP when none are left); on a fresh machine the earlier call's case
+#             log, carried as BIN/gpu_test_cases.tsv (or GPU_CASE_LOG_SEED), stands in; NOLOG without one
 #   parity    bench/parity_timm.py: the same safetensors in timm on the GPU, fp32 / tf32 / fp16 logits
 #   sanitize  compute-sanitizer memcheck on a batch-2 run of both models; racecheck over the GPU suite's
 #             op tests of the project's own kernels
@@ -103,12 +104,13 @@ stage() {  # stage NAME LIMIT_S COMMAND...: runs it with a time limit, logs, rec
         ((left < limit)) && limit=$left
     fi
     echo "=== $name (limit ${limit}s): $*"
-    timeout "$limit" "$@" > >(tee "$OUT_DIR/$name.log") 2>&1
+    # SIGKILL 10 s after the limit's SIGTERM, should the stage not end on it (a handler stuck in a driver call).
+    timeout -k 10 "$limit" "$@" > >(tee "$OUT_DIR/$name.log") 2>&1
     local rc=$?
     local verdict=PASS
     ((rc == 77)) && verdict=SKIP
-    ((rc == 124)) && verdict=TIMEOUT
-    ((rc != 0 && rc != 77 && rc != 124)) && verdict="FAIL($rc)"
+    ((rc == 124 || rc == 137)) && verdict=TIMEOUT
+    ((rc != 0 && rc != 77 && rc != 124 && rc != 137)) && verdict="FAIL($rc)"
     SUMMARY+=("$(printf '%-28s %-10s %5ds' "$name" "$verdict" $((SECONDS - t0)))")
     printf '%s\n' "${SUMMARY[@]}" >"$OUT_DIR/summary.txt"
     bundle
@@ -132,9 +134,9 @@ GPU_CASE_LOG=${GPU_CASE_LOG:-/tmp/resnest_gpu_test_cases.tsv}
 # for the rest of its process, so one faulting case would otherwise fail (or hide) all the cases after it. When
 # it was cut by its time limit, nothing reruns here: tests_rest in the next call runs the cases it left.
 after_tests() {  # after_tests STAGE_NAME
-    cp "$GPU_CASE_LOG" "$OUT_DIR/gpu_test_cases.tsv" 2>/dev/null
+    cp "$GPU_CASE_LOG" "$OUT_DIR/gpu_test_cases.tsv" 2>/dev/null && bundle
     case ${SUMMARY[-1]} in
-        *" PASS "* | *" SKIP "*) ;;
+        *" PASS "* | *" SKIP "* | *" SKIPPED "*) ;;
         *" TIMEOUT "*) echo "=== $1 was cut by its time limit: STAGES=\"tests_rest ...\" in the next call on this" \
             "machine runs the cases it left without a verdict" ;;
         *) stage "$1_apart" "$(L 400 240)" bash bench/rerun_cases_apart.sh "$TESTS" "$GPU_CASE_LOG" \
@@ -149,6 +151,20 @@ run_tests() {
 }
 
 run_tests_rest() {  # the cases an earlier call's suite left without a verdict, in one process (SKIP: none)
+    # A fresh machine (the warm one was let go) has no case log: the earlier call's, brought back in its
+    # archive (gpu_test_cases.tsv) and carried in BIN, stands in for it. Without either, say so: a SKIP would
+    # read as "nothing left".
+    local seed=${GPU_CASE_LOG_SEED:-$BIN/gpu_test_cases.tsv}
+    if [[ ! -f $GPU_CASE_LOG && -f $seed ]]; then
+        cp "$seed" "$GPU_CASE_LOG" && echo "=== gpu_tests_rest: no case log on this machine; starting from $seed"
+    fi
+    if [[ ! -f $GPU_CASE_LOG ]]; then
+        echo "=== gpu_tests_rest: no case log on this machine (a fresh one?) and no $seed: put the earlier call's" \
+            "gpu_test_cases.tsv there (GPU_CASE_LOG_SEED), or run stage tests again"
+        SUMMARY+=("$(printf '%-28s %-10s %5ds' gpu_tests_rest NOLOG 0)")
+        printf '%s\n' "${SUMMARY[@]}" >"$OUT_DIR/summary.txt"
+        return 0
+    fi
     stage gpu_tests_rest "$(L 400 300)" bash bench/run_cases_left.sh "$TESTS" "$GPU_CASE_LOG" \
         "$OUT_DIR/gpu_tests_rest.spec"
     after_tests gpu_tests_rest

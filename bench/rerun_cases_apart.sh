@@ -5,7 +5,7 @@
 #
 #   bash bench/rerun_cases_apart.sh TESTS CASE_LOG OUT_DIR [LIMIT_S [SPEC]]
 #     TESTS      the test executable (tests/resnest_cuda_tests, tests/resnest_tests)
-#     CASE_LOG   the file the run wrote with RESNEST_TEST_CASE_LOG set (lines "start|pass|fail<TAB>name")
+#     CASE_LOG   the file the run wrote with RESNEST_TEST_CASE_LOG set (lines "start|pass|fail|cut<TAB>name")
 #     OUT_DIR    one log per rerun case (case_<i>.log) and cases.tsv ("verdict<TAB>seconds<TAB>name")
 #     LIMIT_S    each case's time limit (default 120)
 #     SPEC       the test spec the run was given, if any (its cases are the ones considered)
@@ -43,11 +43,14 @@ for name in "${names[@]}"; do
     i=$((i + 1))
     catch_spec_line "$name" >"$OUT_DIR/case_$i.spec"
     t0=$SECONDS
-    timeout "$LIMIT_S" "$TESTS" -f "$OUT_DIR/case_$i.spec" --durations yes >"$OUT_DIR/case_$i.log" 2>&1
+    # --foreground: in the caller's process group, so a stage limit around this script stops the case too
+    # (a timeout of its own group would outlive it); SIGKILL 10 s after a SIGTERM the case does not end on.
+    timeout --foreground -k 10 "$LIMIT_S" "$TESTS" -f "$OUT_DIR/case_$i.spec" --durations yes \
+        >"$OUT_DIR/case_$i.log" 2>&1
     rc=$?
     verdict=PASS
-    ((rc == 124)) && verdict=TIMEOUT
-    ((rc != 0 && rc != 124)) && verdict="FAIL($rc)"
+    ((rc == 124 || rc == 137)) && verdict=TIMEOUT
+    ((rc != 0 && rc != 124 && rc != 137)) && verdict="FAIL($rc)"
     # Catch2 exits 0 when its spec matched nothing ("No tests ran"): a pass must have run its one case.
     if ((rc == 0)) && ! grep -q "in 1 test case" "$OUT_DIR/case_$i.log"; then verdict=UNMATCHED; fi
     [[ $verdict == PASS ]] || failed=$((failed + 1))

@@ -5,7 +5,8 @@
 #   BIN=.devbin QUICK=1 DEADLINE_S=480 STAGES="..." bash bench/device_check.sh
 #
 #   bash bench/stage_device_binaries.sh [BUILD_DIR [DEST]]   # defaults: build, .devbin
-# Exits 2 when the build lacks resnest or the GPU test executable, 1 when the folder passes 64 MiB.
+# Exits 2 when the build lacks resnest or the GPU test executable, or DEST holds files of something else; 1
+# when the folder passes 64 MiB.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build} DEST=${2:-.devbin}
@@ -13,6 +14,19 @@ if [[ ! -x $BUILD/resnest || ! -x $BUILD/tests/resnest_cuda_tests ]]; then
     echo "stage_device_binaries: $BUILD has no resnest or tests/resnest_cuda_tests; configure it with" \
         "-DRESNEST_CUDA=ON and build targets all and labs first" >&2
     exit 2
+fi
+# DEST is emptied first, so it must be a new folder or one holding only what staging puts there (and the case
+# log a device_check.sh call brought back, gpu_test_cases.tsv).
+if [[ -e $DEST ]]; then
+    foreign=$DEST  # a file
+    [[ -d $DEST ]] && foreign=$(ls -A "$DEST" | {
+        grep -v -x -E 'resnest|resnest_cuda_tests|lab_[A-Za-z0-9_]+|gpu_test_cases\.tsv' || true
+    } | head -1)
+    if [[ -n $foreign ]]; then
+        echo "stage_device_binaries: $DEST holds files this script did not put there ($foreign); give a new" \
+            "folder (it empties the one it is given)" >&2
+        exit 2
+    fi
 fi
 rm -rf "$DEST"
 mkdir -p "$DEST"

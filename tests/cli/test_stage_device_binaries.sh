@@ -23,10 +23,19 @@ rc=$?
 cmp -s "$TMP/build/tests/resnest_cuda_tests" "$TMP/devbin/resnest_cuda_tests" && ok || bad "the test executable differs"
 [[ -x $TMP/devbin/resnest ]] && ok || bad "resnest is not executable there"
 grep -q "resnest_cuda_tests and 2 kernel labs: 0 MiB of the 64 MiB" "$TMP/out" && ok || bad "size line: $(cat "$TMP/out")"
-# A second staging replaces the folder: a file left from before is gone.
-touch "$TMP/devbin/stale"
+# A second staging replaces the folder: a lab the build no longer has is gone, and so is a case log.
+touch "$TMP/devbin/lab_gone" "$TMP/devbin/gpu_test_cases.tsv"
 bash "$STAGE" "$TMP/build" "$TMP/devbin" >/dev/null 2>&1
-[[ ! -e $TMP/devbin/stale ]] && ok || bad "a stale file stayed"
+[[ ! -e $TMP/devbin/lab_gone && ! -e $TMP/devbin/gpu_test_cases.tsv ]] && ok || bad "a stale file stayed"
+# A folder that holds anything else, or a file, is not emptied: exit 2, its files kept; an empty one is taken.
+mkdir -p "$TMP/mine"
+echo "keep" >"$TMP/mine/notes.txt"
+expect 2 "did not put there" -- bash "$STAGE" "$TMP/build" "$TMP/mine"
+[[ $(cat "$TMP/mine/notes.txt" 2>/dev/null) == keep ]] && ok || bad "a foreign folder's file was removed"
+echo "keep" >"$TMP/afile"
+expect 2 "did not put there" -- bash "$STAGE" "$TMP/build" "$TMP/afile"
+mkdir -p "$TMP/empty"
+expect 0 "2 kernel labs" -- bash "$STAGE" "$TMP/build" "$TMP/empty"
 # A build without the GPU test executable: exit 2, one line saying what to build.
 rm "$TMP/build/tests/resnest_cuda_tests"
 expect 2 "RESNEST_CUDA=ON" -- bash "$STAGE" "$TMP/build" "$TMP/devbin2"
