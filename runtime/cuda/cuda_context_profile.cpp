@@ -65,6 +65,10 @@ std::vector<NodeProfile> CudaContext::profile(int batch, int iters) {
         else if (state.convs[i] && state.convs[i]->impl() != ConvImpl::cudnn)
             p.op += std::string(" (") + conv_impl_name(state.convs[i]->impl()) + ")";
         if (state.convs[i] && state.convs[i]->pool_chunks() > 0) p.op += " (+ split-attention pool)";
+        const int k_splits = state.combine_conv[i] ? state.combine_conv[i]->splits
+                             : state.convs[i]      ? state.convs[i]->k_splits()
+                                                   : 1;
+        if (k_splits > 1) p.op += " (K split " + std::to_string(k_splits) + " ways)";
         if (n.op == OpType::split_attention && state.pool_in_conv[i] >= 0) p.op += " (pool in the convolution)";
         if (n.op == OpType::split_attention && state.folded_in_conv[i] >= 0) p.op += " (combine in the convolution)";
         if (n.op == OpType::avg_pool2d && state.folded_in_conv[i] >= 0) p.op += " (in the convolution)";
@@ -119,9 +123,9 @@ bool CudaContext::try_profile_replayed(int batch, BatchState& state, TimingEvent
     bool ok = true;
     try {
         CUDA_CHECK(capture_stream(&captured.graph, [&] { forward(batch, state, &events.events, true); }));
-        // As the batch size's own graph runs: with the weights' L2 window where it has it.
-        if (state.l2_window && !apply_l2_window(captured.graph, batch))
-            throw Error("the weights' L2 window could not be set on the profile's graph");
+        // As the batch size's own graph runs: with the weights' L2 window where it has it (where the window
+        // cannot be set, a warning, and the replay's times go without it).
+        if (state.l2_window) apply_l2_window(captured.graph, batch, /*profile=*/true);
         CUDA_CHECK(cudaGraphInstantiate(&captured.exec, captured.graph, 0));
         for (int it = 0; it < std::max(1, iters); it++) {
             CUDA_CHECK(cudaGraphLaunch(captured.exec, stream_));

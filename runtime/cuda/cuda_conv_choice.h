@@ -102,6 +102,11 @@ class ConvNode {
     int pool_chunks() const { return implicit_.pool_radix > 0 ? implicit_.pool_chunks() : 0; }  // 0: off
 
     ConvImpl impl() const { return impl_; }
+    // The K split of our kernels' ways (implicit_gemm, conv1x1_wmma; they count tiles in the context's
+    // tile counts above 1), else 1.
+    int k_splits() const {
+        return impl_ == ConvImpl::implicit_gemm ? implicit_splits_ : impl_ == ConvImpl::conv1x1_wmma ? conv1x1_splits_ : 1;
+    }
     // The filter the chosen way reads where that is a library call (cuDNN, cuBLASLt), and its size in *bytes,
     // for the kernel before it to ask L2 for (KernelStream::prefetch_weights); null for our kernels' ways,
     // which ask for their own.

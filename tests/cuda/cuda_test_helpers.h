@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -109,21 +110,20 @@ class GuardedBuffer {
         check(cudaMemcpy(data(), host.data(), host.size(), cudaMemcpyHostToDevice), "upload");
     }
 
-    // Downloads as floats; returns false (and says why in *why) if a guard byte changed.
+    // Downloads as floats; returns false (and says why in *why, and on stderr: the callers' REQUIRE shows
+    // only the call) if a guard byte changed.
     bool download(std::vector<float>& v, std::string* why) const {
         std::vector<unsigned char> host(bytes_total());
         check(cudaMemcpy(host.data(), base_, host.size(), cudaMemcpyDeviceToHost), "download");
+        auto overwritten = [&](size_t i, const char* where) {
+            *why = "guard byte " + std::to_string(i) + " " + where + " the output was overwritten";
+            std::fprintf(stderr, "GuardedBuffer::download: %s\n", why->c_str());
+            return false;
+        };
         for (size_t i = 0; i < lead_; i++)
-            if (host[i] != kPoison) {
-                *why = "guard byte " + std::to_string(i) + " before the output was overwritten";
-                return false;
-            }
-        for (size_t i = 0; i < kGuardBytes; i++) {
-            if (host[lead_ + count_ * esize_ + i] != kPoison) {
-                *why = "guard byte " + std::to_string(i) + " after the output was overwritten";
-                return false;
-            }
-        }
+            if (host[i] != kPoison) return overwritten(i, "before");
+        for (size_t i = 0; i < kGuardBytes; i++)
+            if (host[lead_ + count_ * esize_ + i] != kPoison) return overwritten(i, "after");
         v.resize(count_);
         const unsigned char* body = host.data() + lead_;
         for (size_t i = 0; i < count_; i++) {

@@ -124,7 +124,8 @@ TEST_CASE("1x1 convolutions as one cuBLASLt matmul match the CPU at every model 
                 if (edited_refused == 0) {
                     // Once: the entry's hex with one digit changed (an edited or damaged file) fails its hash
                     // and is chosen afresh, never handed to cuBLASLt.
-                    const std::string entry_key = key + " split-k";  // choose_algorithm's own key
+                    // choose_algorithm's own key (RESNEST_SPLIT_K=off names another).
+                    const std::string entry_key = key + (resnest::split_k_search_enabled() ? " split-k" : " split-k off");
                     resnest::ConvAlgoChoice entry;
                     REQUIRE(cache.lookup(entry_key, &entry));
                     REQUIRE(entry.opaque.size() > 10);

@@ -115,16 +115,16 @@ TEST_CASE("max and average pooling match the CPU at every model shape and ragged
                 } else {
                     if (c.is_max) resnest::max_pool2d_nhwc<float>((const float*)dx.data(), (float*)dy.data(), s, 0);
                     else resnest::avg_pool2d_nhwc<float>((const float*)dx.data(), (float*)dy.data(), s, 0);
-            }
-            check(cudaDeviceSynchronize(), "pool");
-            std::vector<float> got;
-            std::string why;
-            INFO(pname(p) << (c.is_max ? " max" : " avg") << " pool C=" << c.c << " " << c.h << "x" << c.w << " k"
-                          << c.a.kernel_h << " s" << c.a.stride_h << " p" << c.a.pad_h << " ceil " << c.a.ceil_mode
-                          << " include_pad " << c.a.count_include_pad
-                          << (skewed == 1 ? ", x off 16 bytes" : skewed == 2 ? ", y off 16 bytes" : ""));
-            REQUIRE(dy.download(got, &why));
-            CHECK(max_rel_error(nhwc_to_nchw(got, n, c.c, ohw), ref) <= op_tolerance(p));
+                }
+                check(cudaDeviceSynchronize(), "pool");
+                std::vector<float> got;
+                std::string why;
+                INFO(pname(p) << (c.is_max ? " max" : " avg") << " pool C=" << c.c << " " << c.h << "x" << c.w
+                              << " k" << c.a.kernel_h << " s" << c.a.stride_h << " p" << c.a.pad_h << " ceil "
+                              << c.a.ceil_mode << " include_pad " << c.a.count_include_pad
+                              << (skewed == 1 ? ", x off 16 bytes" : skewed == 2 ? ", y off 16 bytes" : ""));
+                REQUIRE(dy.download(got, &why));
+                CHECK(max_rel_error(nhwc_to_nchw(got, n, c.c, ohw), ref) <= op_tolerance(p));
             }
         }
     }
