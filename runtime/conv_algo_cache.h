@@ -5,9 +5,10 @@
 // and the layer's shape (conv_algo_key). The file holds one choice per line:
 //   <key>\t<algo>\t<math type>\t<workspace bytes>[\t<opaque>]
 // where <opaque> (optional) is a library's serialized algorithm descriptor in hex: cuBLASLt's
-// cublasLtMatmulAlgo_t (64 bytes), which its header says restores for the same cuBLAS version (in the key),
-// or a cuDNN graph engine's global index and knobs (cudnn_engine_choice.h), so a cached start skips the
-// heuristic query.
+// cublasLtMatmulAlgo_t (64 bytes, then its FNV-1a hash as 8 more hex digits: bytes_to_checked_hex, so an
+// edited or damaged entry is chosen again rather than handed to cuBLASLt), which its header says restores
+// for the same cuBLAS version (in the key), or a cuDNN graph engine's global index and knobs
+// (cudnn_engine_choice.h), so a cached start skips the heuristic query.
 // Lines that do not parse are skipped and counted (a corrupt cache costs a search, never a failure).
 #pragma once
 #include <cstdint>

@@ -94,11 +94,18 @@ struct BatchState {
     bool l2_window = false;   // the captured graph's kernel nodes carry the weights' L2 window
 };
 
-// The forward pass's CUDA graph did not end or instantiate (its eager pass had run): with programmatic
-// dependent launch on, prepare() captures again without it; with it off, the batch size runs eagerly.
+// The forward pass's CUDA graph did not end or instantiate, or a launch inside it failed (its eager pass had
+// run): with programmatic dependent launch on, prepare() captures again without it; with it off, the batch
+// size runs eagerly.
 class GraphCaptureError : public KernelLaunchError {
   public:
     using KernelLaunchError::KernelLaunchError;
+};
+// A library call inside the capture refused it (and did not invalidate it): not the launches' doing, so the
+// batch size runs eagerly at once, dependent launches kept.
+class CallRefusedCaptureError : public GraphCaptureError {
+  public:
+    using GraphCaptureError::GraphCaptureError;
 };
 
 // Rethrows the resnest::Error being handled with "node '<node>': " before its message, unless it names a node
@@ -143,8 +150,9 @@ class CudaContext : public Context {
     void launch_stem(const StemConvLaunch& c);
     // Whether e, met by an optional candidate (a fold's timing, the gate as matmuls), is a refused dependent
     // launch for prepare() to answer by going on without them: a KernelLaunchError while they are on, where
-    // `enqueue` (the candidate's launches) then runs with ordinary launches. Else the candidate is skipped.
-    bool dependent_launch_to_blame(const Error& e, const std::function<void()>& enqueue);
+    // `enqueue` (the candidate's launches) then runs with ordinary launches. Else the candidate is skipped;
+    // but a device fault in that run (its kernels' first) throws, naming `node`.
+    bool dependent_launch_to_blame(const Error& e, const std::string& node, const std::function<void()>& enqueue);
     void choose_gate(size_t i, int batch, BatchState& state);
     void choose_linear(size_t i, int batch, BatchState& state);
     int cached_choice(const std::string& key, int count, std::string* opaque = nullptr) const;
@@ -156,7 +164,9 @@ class CudaContext : public Context {
     void plan_l2_window();
     int l2_window_decision(int batch) const;
     void choose_l2_window(int batch, BatchState& state);
-    bool apply_l2_window(cudaGraph_t graph, int batch);  // false (a warning printed) where it could not be set
+    // False (a warning printed: batch `batch`'s graph, or with `profile` the profile's replay, runs without
+    // it) where the window could not be set; some kernel nodes may carry it then.
+    bool apply_l2_window(cudaGraph_t graph, int batch, bool profile = false);
     std::string l2_window_key(int batch) const;
     bool capture_forward(int batch, BatchState& state);
     void retry_capture(int batch, BatchState& state);

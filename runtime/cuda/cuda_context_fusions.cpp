@@ -39,7 +39,8 @@ void CudaContext::plan_pools_in_convs(int batch, BatchState& state) {
     }
 }
 
-bool CudaContext::dependent_launch_to_blame(const Error& e, const std::function<void()>& enqueue) {
+bool CudaContext::dependent_launch_to_blame(const Error& e, const std::string& node,
+                                            const std::function<void()>& enqueue) {
     if (!launch_.dependent_launch || !dynamic_cast<const KernelLaunchError*>(&e)) return false;
     OrdinaryLaunches ordinary(launch_.dependent_launch);
     try {
@@ -47,6 +48,9 @@ bool CudaContext::dependent_launch_to_blame(const Error& e, const std::function<
         CUDA_CHECK(cudaStreamSynchronize(stream_));
         return true;
     } catch (const Error&) {
+        // The refused launch ran nothing: these are the candidate's first kernels, and a fault of theirs is
+        // sticky (the caller's own check came before them).
+        throw_if_device_faulted(stream_, node);
         cudaGetLastError();
         return false;
     }
@@ -79,7 +83,7 @@ int CudaContext::decide_fold(const std::string& key, const std::function<void()>
         return fold;
     } catch (const Error& e) {  // optional, like a convolution's ways: skipped with a warning
         throw_if_device_faulted(stream_, node);
-        if (dependent_launch_to_blame(e, [&] { apart(), folded(); })) throw;
+        if (dependent_launch_to_blame(e, node, [&] { apart(), folded(); })) throw;
         std::fprintf(stderr, "resnest: warning: %s: %s skipped: %s\n", node.c_str(), what.c_str(), e.what());
         return -1;
     }

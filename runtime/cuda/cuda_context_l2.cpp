@@ -61,7 +61,7 @@ int CudaContext::l2_window_decision(int batch) const {
     return cached_choice(l2_window_key(batch), 2);
 }
 
-bool CudaContext::apply_l2_window(cudaGraph_t graph, int batch) {
+bool CudaContext::apply_l2_window(cudaGraph_t graph, int batch, bool profile) {
     try {
         const int nodes = set_l2_window_on_kernel_nodes(graph, engine_->weights_device(), l2_window_);
         if (engine_->options().verbose)
@@ -69,8 +69,8 @@ bool CudaContext::apply_l2_window(cudaGraph_t graph, int batch) {
         return true;
     } catch (const Error& e) {
         cudaGetLastError();
-        std::fprintf(stderr, "resnest: warning: the weights' L2 window could not be set (%s); batch %d runs "
-                     "without it\n", e.what(), batch);
+        std::fprintf(stderr, "resnest: warning: the weights' L2 window could not be set (%s); %s batch %d runs "
+                     "without it\n", e.what(), profile ? "the profile's replay at" : "", batch);
         return false;
     }
 }

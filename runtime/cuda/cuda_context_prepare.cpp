@@ -167,7 +167,7 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
         } catch (const Error& e) {
             // A refused dependent launch (the radix softmax after the matmuls): prepare() goes on without them.
             throw_if_device_faulted(stream_, n.name);
-            if (dependent_launch_to_blame(e, [&] { gemm->launch(lt_, launch_); })) throw;
+            if (dependent_launch_to_blame(e, n.name, [&] { gemm->launch(lt_, launch_); })) throw;
             std::fprintf(stderr, "resnest: warning: %s: the gate as matmuls skipped: %s\n", n.name.c_str(), e.what());
             why = "skipped";
             return false;
@@ -325,6 +325,9 @@ void CudaContext::capture_with_retries(int batch, BatchState& state) {
         if (attempt > 1) std::this_thread::sleep_for(std::chrono::milliseconds(1 << (2 * (attempt - 1))));
         try {
             if (capture_forward(batch, state)) return;
+        } catch (const CallRefusedCaptureError& e) {  // a library call's doing, not dependent launches'
+            std::fprintf(stderr, "warning: %s; batch %d runs without a CUDA graph (as --no-graph)\n", e.what(), batch);
+            return;
         } catch (const GraphCaptureError& e) {
             if (launch_.dependent_launch) throw;  // prepare() tries again without it
             std::fprintf(stderr, "warning: %s; batch %d runs without a CUDA graph (as --no-graph)\n", e.what(), batch);
@@ -390,6 +393,12 @@ bool CudaContext::capture_forward(int batch, BatchState& state) {
             state.l2_window = apply_l2_window(windowed, batch);
             if (state.l2_window) std::swap(state.captured.graph, windowed);
             cudaGraphDestroy(windowed);
+        } else {  // the window is a hint: a graph it cannot be copied onto runs without it
+            cudaGetLastError();
+            std::fprintf(stderr, "resnest: warning: the weights' L2 window: cudaGraphClone: %s; batch %d runs "
+                         "without it\n", cudaGetErrorString(e), batch);
+            state.l2_window = false;
+            e = cudaSuccess;
         }
     }
     if (e == cudaSuccess) e = cudaGraphInstantiate(&state.captured.exec, state.captured.graph, 0);
@@ -420,14 +429,18 @@ cudaError_t CudaContext::capture_stream(cudaGraph_t* graph, const std::function<
         if (broken) cudaGraphDestroy(broken);
         cudaGetLastError();
         if (ended == cudaErrorStreamCaptureInvalidated) return ended;  // the call failed because of it
-        throw_if_device_faulted(stream_, engine_->graph().source + " (the CUDA graph capture)");
+        throw_if_device_faulted(stream_, "the CUDA graph capture of " + engine_->graph().source);
         try {
             throw;
-        } catch (const KernelLaunchError&) {
-            throw;
+        } catch (const KernelLaunchError& launch) {
+            // With dependent launches off, a launch the eager pass made and the capture refused is the
+            // capture's: the batch size runs without it (as run_and_capture says).
+            if (launch_.dependent_launch || dynamic_cast<const GraphCaptureError*>(&launch)) throw;
+            throw GraphCaptureError(engine_->graph().source + ": a launch failed inside the CUDA graph capture (" +
+                                    launch.what() + ")");
         } catch (const Error& inside) {
-            throw GraphCaptureError(engine_->graph().source + ": a call refused the CUDA graph capture (" +
-                                    inside.what() + ")");
+            throw CallRefusedCaptureError(engine_->graph().source + ": a call refused the CUDA graph capture (" +
+                                          inside.what() + ")");
         }
     }
     cudaError_t e = cudaStreamEndCapture(stream_, graph);

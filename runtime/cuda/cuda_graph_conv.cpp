@@ -398,6 +398,7 @@ bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, Co
             keep_plan_source(std::move(config), std::move(parts));
             return true;
         }
+        plan_ = BackendDescriptor();  // a plan made but refused: it goes before the configuration it came from
     }
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<BackendDescriptor> configs = heuristic_configs();
@@ -418,6 +419,7 @@ bool GraphConvLaunch::choose_plan(cudnnHandle_t handle, const ConvBuffers& b, Co
         keep_plan_source(std::move(configs[cached.algo]), {});
         return true;
     }
+    plan_ = BackendDescriptor();  // as above: none outlives `configs`
     cudaStream_t stream = nullptr;
     RESNEST_CUDNN_CHECK_AT(cudnnGetStream(handle, &stream), node_);
     int best = -1, tried = 0;

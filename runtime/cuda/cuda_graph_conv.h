@@ -91,10 +91,13 @@ class GraphConvLaunch {
 
     ConvProblem p_;
     std::string node_;
+    // Members are destroyed in reverse order: the descriptors a plan was made from are declared before it, so
+    // the plan goes first.
     std::vector<BackendDescriptor> tensors_, pointwise_, ops_;
-    BackendDescriptor conv_, graph_, plan_;
+    BackendDescriptor conv_, graph_;
     BackendDescriptor plan_config_;                   // what plan_ was finalized from (keep_plan_source)
     std::vector<BackendDescriptor> plan_config_parts_;
+    BackendDescriptor plan_;
     std::vector<BackendDescriptor> packs_;
     int slices_ = 1;
     ConvBuffers bound_{};  // the buffers the variant pack points at
