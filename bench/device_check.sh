@@ -14,7 +14,8 @@
 #                   implicit-GEMM variants added since (QUICK leaves out the rows two calls have measured),
 #                   and ~270 s with the two grouped-convolution labs and the combine + conv3 lab); give the
 #                   first DEADLINE_S=480:
-#                   STAGES="tests bench torch implicit profile variants" (the deadline cuts the last first),
+#                   STAGES="tests bench implicit profile torch variants" (the deadline cuts the last first;
+#                   the stages of seconds before PyTorch's two minutes),
 #                   then, while the machine is still warm,
 #                   STAGES="tests_rest coldstart lab parity sanitize" (tests_rest: the suite's cases the first
 #                   call's limit cut, if any).
