@@ -69,8 +69,8 @@ bool CudaContext::apply_l2_window(cudaGraph_t graph, int batch, bool profile) {
         return true;
     } catch (const Error& e) {
         cudaGetLastError();
-        std::fprintf(stderr, "resnest: warning: the weights' L2 window could not be set (%s); %s batch %d runs "
-                     "without it\n", e.what(), profile ? "the profile's replay at" : "", batch);
+        std::fprintf(stderr, "resnest: warning: the weights' L2 window could not be set (%s); %sbatch %d runs "
+                     "without it\n", e.what(), profile ? "the profile's replay at " : "", batch);
         return false;
     }
 }
