@@ -237,6 +237,9 @@ void rethrow_naming_node(const std::string& node) {
     auto named = [](const Error& e) { return std::string(e.what()).rfind("node '", 0) == 0; };
     try {
         throw;
+    } catch (const CallRefusedCaptureError& e) {
+        if (named(e)) throw;
+        throw CallRefusedCaptureError(prefix + e.what());
     } catch (const GraphCaptureError& e) {
         if (named(e)) throw;
         throw GraphCaptureError(prefix + e.what());
@@ -246,6 +249,20 @@ void rethrow_naming_node(const std::string& node) {
     } catch (const Error& e) {
         if (named(e)) throw;
         throw Error(prefix + e.what());
+    }
+}
+
+void rethrow_capture_error(bool dependent_launch, const std::string& source) {
+    try {
+        throw;
+    } catch (const GraphCaptureError&) {
+        throw;
+    } catch (const KernelLaunchError& launch) {
+        // With dependent launches off, a launch the eager pass made and the capture refused is the capture's.
+        if (dependent_launch) throw;
+        throw GraphCaptureError(source + ": a launch failed inside the CUDA graph capture (" + launch.what() + ")");
+    } catch (const Error& inside) {
+        throw CallRefusedCaptureError(source + ": a call refused the CUDA graph capture (" + inside.what() + ")");
     }
 }
 

@@ -114,6 +114,13 @@ class CallRefusedCaptureError : public GraphCaptureError {
 // kernel launcher's error came from this way (launchers name only their kernel).
 [[noreturn]] void rethrow_naming_node(const std::string& node);
 
+// Rethrows the resnest::Error that ended a stream capture (not an invalidation, not a device fault) by what
+// the capture's callers do with it: a KernelLaunchError as it is while dependent launches are on (prepare()
+// tries again without them), else as a GraphCaptureError (the batch size runs without a graph); any other
+// Error, a library call that refused the capture, as a CallRefusedCaptureError (likewise, dependent launches
+// kept). `source` (the graph file) leads the new messages. Only inside a catch block.
+[[noreturn]] void rethrow_capture_error(bool dependent_launch, const std::string& source);
+
 class CudaContext : public Context {
   public:
     explicit CudaContext(std::shared_ptr<const CudaEngine> engine);

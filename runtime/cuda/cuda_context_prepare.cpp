@@ -430,18 +430,7 @@ cudaError_t CudaContext::capture_stream(cudaGraph_t* graph, const std::function<
         cudaGetLastError();
         if (ended == cudaErrorStreamCaptureInvalidated) return ended;  // the call failed because of it
         throw_if_device_faulted(stream_, "the CUDA graph capture of " + engine_->graph().source);
-        try {
-            throw;
-        } catch (const KernelLaunchError& launch) {
-            // With dependent launches off, a launch the eager pass made and the capture refused is the
-            // capture's: the batch size runs without it (as run_and_capture says).
-            if (launch_.dependent_launch || dynamic_cast<const GraphCaptureError*>(&launch)) throw;
-            throw GraphCaptureError(engine_->graph().source + ": a launch failed inside the CUDA graph capture (" +
-                                    launch.what() + ")");
-        } catch (const Error& inside) {
-            throw CallRefusedCaptureError(engine_->graph().source + ": a call refused the CUDA graph capture (" +
-                                          inside.what() + ")");
-        }
+        rethrow_capture_error(launch_.dependent_launch, engine_->graph().source);  // non-Error exceptions pass
     }
     cudaError_t e = cudaStreamEndCapture(stream_, graph);
     if (e != cudaSuccess) {

@@ -8,6 +8,7 @@
 #ifdef RESNEST_HAVE_CUDA
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "channel_affine.cuh"
 #include "conv3x3_implicit_gemm.cuh"
@@ -231,6 +232,77 @@ TEST_CASE("the forward pass names the node a launcher's error came from, keeping
     // Already named (a library call's error): as it was.
     check(rethrown(Error("node 'conv1.0': cuDNN error")), false, false, "node 'conv1.0': cuDNN error");
     check(rethrown(KernelLaunchError("node 'fc': x")), true, false, "node 'fc': x");
+}
+
+TEST_CASE("an error that ends a graph capture is rethrown as what its callers answer", "[cuda-host]") {
+    // capture_stream's classification: the kind decides whether prepare() turns dependent launches off
+    // (KernelLaunchError), the batch size runs without a graph (GraphCaptureError), or does so keeping them
+    // (CallRefusedCaptureError: a library call's doing).
+    enum Kind { plain, launch, capture, refused };
+    auto classified = [](auto thrown, bool dependent_launch, std::string* what) -> Kind {
+        try {
+            try {
+                throw thrown;
+            } catch (...) {
+                rethrow_capture_error(dependent_launch, "m.json");
+            }
+        } catch (const CallRefusedCaptureError& e) {
+            *what = e.what();
+            return refused;
+        } catch (const GraphCaptureError& e) {
+            *what = e.what();
+            return capture;
+        } catch (const KernelLaunchError& e) {
+            *what = e.what();
+            return launch;
+        } catch (const Error& e) {
+            *what = e.what();
+            return plain;
+        }
+        return plain;
+    };
+    std::string what;
+    // A launch error with dependent launches on: as it is, for prepare() to go on without them.
+    CHECK(classified(KernelLaunchError("node 'fc': launch refused"), true, &what) == launch);
+    CHECK(what == "node 'fc': launch refused");
+    // With them off: the capture's, the batch size runs eagerly.
+    CHECK(classified(KernelLaunchError("node 'fc': launch refused"), false, &what) == capture);
+    CHECK(what == "m.json: a launch failed inside the CUDA graph capture (node 'fc': launch refused)");
+    // A library call's error, either way: refused, dependent launches kept.
+    for (bool dependent : {true, false}) {
+        CHECK(classified(Error("node 'conv1.0': cudnnBackendExecute: not supported"), dependent, &what) == refused);
+        CHECK(what == "m.json: a call refused the CUDA graph capture (node 'conv1.0': cudnnBackendExecute: not "
+                      "supported)");
+        // A capture error stays one (a refused one too), its message unchanged.
+        CHECK(classified(GraphCaptureError("g: did not instantiate"), dependent, &what) == capture);
+        CHECK(what == "g: did not instantiate");
+        CHECK(classified(CallRefusedCaptureError("g: refused"), dependent, &what) == refused);
+    }
+    // Anything else passes through untouched.
+    bool passed = false;
+    try {
+        try {
+            throw std::runtime_error("not ours");
+        } catch (...) {
+            rethrow_capture_error(true, "m.json");
+        }
+    } catch (const Error&) {
+    } catch (const std::runtime_error& e) {
+        passed = std::string(e.what()) == "not ours";
+    }
+    CHECK(passed);
+    // And naming the node keeps a refused capture refused.
+    try {
+        try {
+            throw CallRefusedCaptureError("x: refused");
+        } catch (const Error&) {
+            rethrow_naming_node("layer2.0.conv1");
+        }
+    } catch (const CallRefusedCaptureError& e) {
+        CHECK(std::string(e.what()) == "node 'layer2.0.conv1': x: refused");
+    } catch (const Error&) {
+        FAIL("rethrow_naming_node lost CallRefusedCaptureError's kind");
+    }
 }
 
 TEST_CASE("a cached legacy cuDNN choice outside cuDNN's algorithm and math-type ranges is not taken",
