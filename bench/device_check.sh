@@ -89,6 +89,12 @@ bundle() {
     cp "$OUT_DIR/summary.txt" "$BUNDLE_TO/" 2>/dev/null || true
 }
 
+# One line of the table of what passed (name, verdict, seconds), kept in summary.txt as it grows.
+record() {  # record NAME VERDICT SECONDS
+    SUMMARY+=("$(printf '%-28s %-10s %5ds' "$1" "$2" "$3")")
+    printf '%s\n' "${SUMMARY[@]}" >"$OUT_DIR/summary.txt"
+}
+
 DEADLINE_S=${DEADLINE_S:-0}
 stage() {  # stage NAME LIMIT_S COMMAND...: runs it with a time limit, logs, records the outcome
     local name=$1 limit=$2
@@ -98,8 +104,7 @@ stage() {  # stage NAME LIMIT_S COMMAND...: runs it with a time limit, logs, rec
         local left=$((DEADLINE_S - SECONDS - 10))
         if ((left < 10)); then
             echo "=== $name: SKIPPED, ${left}s left before DEADLINE_S=$DEADLINE_S"
-            SUMMARY+=("$(printf '%-28s %-10s %5ds' "$name" SKIPPED 0)")
-            printf '%s\n' "${SUMMARY[@]}" >"$OUT_DIR/summary.txt"
+            record "$name" SKIPPED 0
             return 0
         fi
         ((left < limit)) && limit=$left
@@ -112,8 +117,7 @@ stage() {  # stage NAME LIMIT_S COMMAND...: runs it with a time limit, logs, rec
     ((rc == 77)) && verdict=SKIP
     ((rc == 124 || rc == 137)) && verdict=TIMEOUT
     ((rc != 0 && rc != 77 && rc != 124 && rc != 137)) && verdict="FAIL($rc)"
-    SUMMARY+=("$(printf '%-28s %-10s %5ds' "$name" "$verdict" $((SECONDS - t0)))")
-    printf '%s\n' "${SUMMARY[@]}" >"$OUT_DIR/summary.txt"
+    record "$name" "$verdict" $((SECONDS - t0))
     bundle
 }
 
@@ -163,8 +167,7 @@ run_tests_rest() {  # the cases an earlier call's suite left without a verdict, 
     if [[ ! -f $GPU_CASE_LOG ]]; then
         echo "=== gpu_tests_rest: no case log on this machine (a fresh one?) and no $seed: put the earlier call's" \
             "gpu_test_cases.tsv there (GPU_CASE_LOG_SEED), or run stage tests again"
-        SUMMARY+=("$(printf '%-28s %-10s %5ds' gpu_tests_rest NOLOG 0)")
-        printf '%s\n' "${SUMMARY[@]}" >"$OUT_DIR/summary.txt"
+        record gpu_tests_rest NOLOG 0
         return 0
     fi
     stage gpu_tests_rest "$(L 400 300)" bash bench/run_cases_left.sh "$TESTS" "$GPU_CASE_LOG" \

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <vector>
 #include <sys/stat.h>
 
 namespace resnest {
@@ -93,13 +94,12 @@ std::string bytes_to_checked_hex(const void* data, size_t bytes) {
 }
 
 bool checked_hex_to_bytes(const std::string& hex, void* data, size_t bytes) {
-    unsigned char tail[4];
-    if (hex.size() != 2 * bytes + 8 || !hex_to_bytes(hex.substr(2 * bytes), tail, 4)) return false;
-    std::string body(bytes, '\0');
-    if (!hex_to_bytes(hex.substr(0, 2 * bytes), &body[0], bytes)) return false;
-    const uint32_t h = fnv1a32(body.data(), bytes);
+    std::vector<unsigned char> all(bytes + 4);  // the bytes, then their hash (big-endian)
+    if (!hex_to_bytes(hex, all.data(), all.size())) return false;
+    const unsigned char* tail = all.data() + bytes;
+    const uint32_t h = fnv1a32(all.data(), bytes);
     if (((uint32_t)tail[0] << 24 | (uint32_t)tail[1] << 16 | (uint32_t)tail[2] << 8 | tail[3]) != h) return false;
-    std::memcpy(data, body.data(), bytes);
+    std::memcpy(data, all.data(), bytes);
     return true;
 }
 

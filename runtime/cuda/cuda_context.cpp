@@ -233,22 +233,16 @@ ConvBuffers CudaContext::conv_buffers(size_t i, bool dense) const {
 }
 
 void rethrow_naming_node(const std::string& node) {
-    const std::string prefix = "node '" + node + "': ";
-    auto named = [](const Error& e) { return std::string(e.what()).rfind("node '", 0) == 0; };
     try {
         throw;
-    } catch (const CallRefusedCaptureError& e) {
-        if (named(e)) throw;
-        throw CallRefusedCaptureError(prefix + e.what());
-    } catch (const GraphCaptureError& e) {
-        if (named(e)) throw;
-        throw GraphCaptureError(prefix + e.what());
-    } catch (const KernelLaunchError& e) {
-        if (named(e)) throw;
-        throw KernelLaunchError(prefix + e.what());
     } catch (const Error& e) {
-        if (named(e)) throw;
-        throw Error(prefix + e.what());
+        if (std::string(e.what()).rfind("node '", 0) == 0) throw;  // named already
+        const std::string named = "node '" + node + "': " + e.what();
+        // The same kind, most derived first.
+        if (dynamic_cast<const CallRefusedCaptureError*>(&e)) throw CallRefusedCaptureError(named);
+        if (dynamic_cast<const GraphCaptureError*>(&e)) throw GraphCaptureError(named);
+        if (dynamic_cast<const KernelLaunchError*>(&e)) throw KernelLaunchError(named);
+        throw Error(named);
     }
 }
 

@@ -325,11 +325,9 @@ void CudaContext::capture_with_retries(int batch, BatchState& state) {
         if (attempt > 1) std::this_thread::sleep_for(std::chrono::milliseconds(1 << (2 * (attempt - 1))));
         try {
             if (capture_forward(batch, state)) return;
-        } catch (const CallRefusedCaptureError& e) {  // a library call's doing, not dependent launches'
-            std::fprintf(stderr, "warning: %s; batch %d runs without a CUDA graph (as --no-graph)\n", e.what(), batch);
-            return;
         } catch (const GraphCaptureError& e) {
-            if (launch_.dependent_launch) throw;  // prepare() tries again without it
+            // prepare() tries again without dependent launches, unless a library call refused the capture.
+            if (launch_.dependent_launch && !dynamic_cast<const CallRefusedCaptureError*>(&e)) throw;
             std::fprintf(stderr, "warning: %s; batch %d runs without a CUDA graph (as --no-graph)\n", e.what(), batch);
             return;
         }
@@ -379,8 +377,7 @@ void CudaContext::retry_capture(int batch, BatchState& state) {
 
 // Captures the forward pass into state.captured. False when the capture was invalidated
 // (nothing kept; see capture_stream); a capture that fails otherwise throws, nothing kept: GraphCaptureError
-// when the graph does not end or instantiate or a call refuses the capture, a KernelLaunchError as it was
-// met, a device fault as the fault.
+// when the graph does not end or instantiate, else what capture_stream throws.
 bool CudaContext::capture_forward(int batch, BatchState& state) {
     state.captured.reset();
     cudaError_t e = capture_stream(&state.captured.graph, [&] { forward(batch, state, nullptr); });
@@ -415,9 +412,8 @@ bool CudaContext::capture_forward(int batch, BatchState& state) {
 // returns how the capture ended: cudaErrorStreamCaptureInvalidated when it was invalidated, also where
 // that made a call inside `enqueue` throw (invalidated from outside, or by a call the capture refused:
 // the two read the same). Any other exception from `enqueue` is thrown once the capture is ended: a device
-// fault as the fault, a KernelLaunchError as it is, and any other Error (a library call that refuses to be
-// captured without invalidating the capture; the eager pass before ran the same calls) as a
-// GraphCaptureError, which the callers answer with a run without the graph.
+// fault as the fault, an Error as rethrow_capture_error classifies it (the eager pass before ran the same
+// calls), anything else as it is.
 cudaError_t CudaContext::capture_stream(cudaGraph_t* graph, const std::function<void()>& enqueue) {
     *graph = nullptr;
     CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
