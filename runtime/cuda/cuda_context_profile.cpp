@@ -5,6 +5,7 @@
 
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_context.h"
+#include "node_traffic.h"
 
 namespace resnest {
 
@@ -51,6 +52,18 @@ std::vector<NodeProfile> CudaContext::profile(int batch, int iters) {
         std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
         return v[v.size() / 2];
     };
+    // The bytes each node moves, with this batch size's folds (node_traffic.h).
+    PlanFolds folds;
+    folds.folded_in_conv = state.folded_in_conv;
+    folds.pool_chunks_in_conv.assign(count, 0);
+    for (size_t i = 0; i < count; i++) {
+        const int conv = state.pool_in_conv[i];
+        if (conv >= 0) folds.pool_chunks_in_conv[i] = state.convs[(size_t)conv]->pool_chunks();
+    }
+    if (state.stem) folds.stem_node = (int)state.stem->node;
+    std::vector<double> weight_bytes(count);
+    for (size_t i = 0; i < count; i++) weight_bytes[i] = (double)engine_->weights(i).bytes;
+    const std::vector<double> bytes = node_traffic_bytes(g, folds, batch, (int)engine_->esize(), weight_bytes);
     std::vector<NodeProfile> out;
     for (size_t i = 0; i < count; i++) {
         const Node& n = g.nodes[i];
@@ -83,9 +96,7 @@ std::vector<NodeProfile> CudaContext::profile(int batch, int iters) {
             p.combine_ms = median(stage_samples[2][i]);
         }
         p.flops = 2.0 * (double)n.macs * batch;
-        double act = (double)shape_numel(g.tensors[n.output].shape);
-        for (int t : n.inputs) act += (double)shape_numel(g.tensors[t].shape);
-        p.bytes = act * batch * engine_->esize() + (double)engine_->weights(i).bytes;
+        p.bytes = bytes[i];
         out.push_back(p);
     }
     return out;

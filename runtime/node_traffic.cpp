@@ -1,0 +1,89 @@
+// node_traffic.cpp: the bytes each node of the CUDA backend's plan moves (node_traffic.h).
+#include "node_traffic.h"
+
+#include <string>
+
+#include "resnest/error.h"
+
+namespace resnest {
+
+namespace {
+
+int fold_of(const PlanFolds& f, size_t i) { return f.folded_in_conv.empty() ? -1 : f.folded_in_conv[i]; }
+int chunks_of(const PlanFolds& f, size_t i) { return f.pool_chunks_in_conv.empty() ? 0 : f.pool_chunks_in_conv[i]; }
+
+}  // namespace
+
+std::vector<double> node_traffic_bytes(const Graph& g, const PlanFolds& folds, int batch, int esize,
+                                       const std::vector<double>& weight_bytes) {
+    const size_t count = g.nodes.size();
+    auto sized = [&](size_t n, const char* what, bool may_be_empty) {
+        if (n != count && !(may_be_empty && n == 0))
+            throw Error(g.source + ": node traffic: " + what + " has " + std::to_string(n) + " entries for " +
+                        std::to_string(count) + " nodes");
+    };
+    sized(folds.folded_in_conv.size(), "folded_in_conv", true);
+    sized(folds.pool_chunks_in_conv.size(), "pool_chunks_in_conv", true);
+    sized(weight_bytes.size(), "weight_bytes", false);
+
+    const double n = batch, e = esize, f32 = 4.0;
+    auto act = [&](int t) { return (double)shape_numel(g.tensors[(size_t)t].shape) * n * e; };
+    auto inputs_of = [&](const Node& node) {
+        double b = 0.0;
+        for (int t : node.inputs) b += act(t);
+        return b;
+    };
+    auto gates = [&](const Node& node) { return n * node.attn.radix * node.attn.channels * f32; };  // (N, R*C)
+    auto chunk_sums = [&](const Node& node, int chunks) { return n * chunks * node.attn.channels * f32; };  // (N, chunks, C)
+
+    std::vector<double> bytes(count, 0.0);
+    for (size_t i = 0; i < count; i++) {
+        const Node& node = g.nodes[i];
+        double b = weight_bytes[i];
+        if (fold_of(folds, i) >= 0) {  // checked against the convolution below
+            const int j = fold_of(folds, i);
+            if (j <= (int)i || j >= (int)count || g.nodes[(size_t)j].op != OpType::conv2d ||
+                g.nodes[(size_t)j].inputs.empty() || g.nodes[(size_t)j].inputs[0] != node.output ||
+                (node.op != OpType::split_attention && node.op != OpType::avg_pool2d))
+                throw Error(g.source + ": node traffic: node '" + node.name + "' is folded into node " +
+                            std::to_string(j) + ", which is not a convolution reading its output");
+        }
+        if (node.op == OpType::split_attention) {
+            const int chunks = chunks_of(folds, i);
+            // The pool: U, or the chunk sums the convolution writing U left.
+            b += chunks > 0 ? chunk_sums(node, chunks) : inputs_of(node);
+            b += gates(node);  // the gate writes them
+            if (fold_of(folds, i) < 0) b += inputs_of(node) + gates(node) + act(node.output);  // the weighted sum
+        } else if (node.op == OpType::avg_pool2d && fold_of(folds, i) >= 0) {
+            // Nothing: the convolution after it pools.
+        } else {
+            for (size_t k = 0; k < node.inputs.size(); k++) {
+                const int t = node.inputs[k];
+                const int p = g.tensors[(size_t)t].producer;
+                if ((int)i == folds.stem_node && t == g.input)
+                    b += (double)shape_numel(g.input_shape) * n * f32;  // the NCHW float input
+                else if (k == 0 && p >= 0 && fold_of(folds, (size_t)p) == (int)i)
+                    b += inputs_of(g.nodes[(size_t)p]) +
+                         (g.nodes[(size_t)p].op == OpType::split_attention ? gates(g.nodes[(size_t)p]) : 0.0);
+                else
+                    b += act(t);
+            }
+            b += act(node.output);
+        }
+        bytes[i] = b;
+    }
+    // A convolution that pools for the split attention after it also writes the chunk sums.
+    for (size_t i = 0; i < count; i++) {
+        const int chunks = chunks_of(folds, i);
+        if (chunks <= 0) continue;
+        const Node& node = g.nodes[i];
+        const int writer = node.inputs.size() == 1 ? g.tensors[(size_t)node.inputs[0]].producer : -1;
+        if (node.op != OpType::split_attention || writer < 0 || g.nodes[(size_t)writer].op != OpType::conv2d)
+            throw Error(g.source + ": node traffic: node '" + node.name +
+                        "' has its pool in a convolution, but no one convolution writes its input");
+        bytes[(size_t)writer] += chunk_sums(node, chunks);
+    }
+    return bytes;
+}
+
+}  // namespace resnest

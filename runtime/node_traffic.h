@@ -1,0 +1,40 @@
+// node_traffic.h: the bytes each node of the CUDA backend's plan moves through device memory at a batch
+// size, for the profile's GB/s column and the model's roofline floor (bench_stats.h, roofline_floor_ms).
+// Host arithmetic, unit-tested.
+//
+// Every tensor a node's kernels read is counted once per kernel that reads it and every tensor they write
+// once, at the storage precision, plus the node's weights; with the folds the plan took at that batch size
+// (cuda_context_fusions.cpp, fusion_pairs.h):
+// - an average pool folded into the 1x1 convolution after it moves nothing, and that convolution reads the
+//   pool's input instead of its output;
+// - split attention whose weighted sum is folded into the 1x1 convolution after it writes no output, and
+//   that convolution reads U and the gates instead;
+// - split attention's pool reads U, or, where the convolution writing U pools in its epilogue, the chunk
+//   sums (N, chunks, C) in float that convolution writes; its gate writes the gates (N, R*C) in float and
+//   the weighted sum reads them;
+// - the first convolution, where it reads the NCHW input itself, reads it in float.
+// The input's and output's layout conversions around the nodes are outside every node, as in the profile.
+#pragma once
+#include <vector>
+
+#include "graph.h"
+
+namespace resnest {
+
+struct PlanFolds {
+    // Per node: the 1x1 convolution node that does the node's work while loading its operand (a split
+    // attention's weighted sum, an average pool); -1 where the node runs it itself. Empty: none.
+    std::vector<int> folded_in_conv;
+    // Per split-attention node: the chunk sums an image that the convolution writing its U leaves in its
+    // epilogue, which its pool reads in place of U; 0 where its pool reads U. Empty: none.
+    std::vector<int> pool_chunks_in_conv;
+    int stem_node = -1;  // the convolution that reads the NCHW float input itself, or -1
+};
+
+// Per node of g (after the passes): the bytes it moves at `batch`, activations at `esize` bytes an element
+// and `weight_bytes[i]` of weights. Throws resnest::Error where a fold names a node that is not a
+// convolution reading the folded node's output, or the vectors' sizes are not the node count.
+std::vector<double> node_traffic_bytes(const Graph& g, const PlanFolds& folds, int batch, int esize,
+                                       const std::vector<double>& weight_bytes);
+
+}  // namespace resnest

@@ -1,0 +1,159 @@
+// test_node_traffic.cpp: the bytes each node moves for the profile's GB/s and roofline floor
+// (runtime/node_traffic.h), on a small graph whose byte counts are written out by hand below, and on the
+// committed models with every fold taken (what each fold saves, worked out from the tensors' shapes).
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <string>
+
+#include "fusion_pairs.h"
+#include "node_traffic.h"
+#include "passes.h"
+#include "test_helpers.h"
+#include "weights.h"
+
+using namespace resnest;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// image (3, 8, 8) -> conv "u" (8, 8, 8) -> split attention "sa" (radix 2, 4 channels) (4, 8, 8)
+// -> 1x1 conv "c3" (6, 8, 8) -> avg_pool "ap" 2x2 stride 2 (6, 4, 4) -> 1x1 conv "down" (5, 4, 4).
+Graph small_graph() {
+    const char* text = R"({
+      "format": "resnest-graph", "version": 1, "name": "small",
+      "input": {"name": "image", "shape": [-1, 3, 8, 8], "layout": "NCHW", "dtype": "float32"},
+      "outputs": ["down"],
+      "nodes": [
+        {"name": "u", "op": "conv2d", "inputs": ["image"], "outputs": ["u"],
+         "attrs": {"in_channels": 3, "out_channels": 8, "kernel": 3, "pad": 1}, "weights": {"weight": "u.w"}},
+        {"name": "sa", "op": "split_attention", "inputs": ["u"], "outputs": ["sa"],
+         "attrs": {"radix": 2, "cardinality": 1, "channels": 4, "inter_channels": 2},
+         "weights": {"fc1_weight": "f1.w", "fc1_bias": "f1.b", "bn_weight": "bn.w", "bn_bias": "bn.b",
+                     "bn_running_mean": "bn.m", "bn_running_var": "bn.v", "fc2_weight": "f2.w", "fc2_bias": "f2.b"}},
+        {"name": "c3", "op": "conv2d", "inputs": ["sa"], "outputs": ["c3"],
+         "attrs": {"in_channels": 4, "out_channels": 6, "kernel": 1}, "weights": {"weight": "c3.w"}},
+        {"name": "ap", "op": "avg_pool2d", "inputs": ["c3"], "outputs": ["ap"], "attrs": {"kernel": 2, "stride": 2}},
+        {"name": "down", "op": "conv2d", "inputs": ["ap"], "outputs": ["down"],
+         "attrs": {"in_channels": 6, "out_channels": 5, "kernel": 1}, "weights": {"weight": "down.w"}}
+      ]})";
+    return graph_parse(text, "small.json");
+}
+
+// Node indices in small_graph().
+enum { U, SA, C3, AP, DOWN };
+
+double total(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
+
+}  // namespace
+
+TEST_CASE("node traffic: the small graph, unfolded, counted by hand", "[node-traffic]") {
+    const Graph g = small_graph();
+    REQUIRE(g.nodes.size() == 5);
+    const int batch = GENERATE(1, 3);
+    const int e = GENERATE(2, 4);
+    const std::vector<double> w = {11, 13, 17, 0, 19};
+    const std::vector<double> b = node_traffic_bytes(g, PlanFolds{}, batch, e, w);
+    REQUIRE(b.size() == 5);
+    const double n = batch;
+    // u: the NHWC input (its 3 channels as the graph pads them: none here) and U.
+    CHECK(b[U] == n * (3 * 64 + 8 * 64) * e + 11);
+    // sa: the pool reads U, the gate writes 8 float gates an image, the weighted sum reads U and the gates
+    // and writes (4, 8, 8).
+    CHECK(b[SA] == n * (8 * 64 * e + 8 * 4 + 8 * 64 * e + 8 * 4 + 4 * 64 * e) + 13);
+    CHECK(b[C3] == n * (4 * 64 + 6 * 64) * e + 17);
+    CHECK(b[AP] == n * (6 * 64 + 6 * 16) * e);
+    CHECK(b[DOWN] == n * (6 * 16 + 5 * 16) * e + 19);
+}
+
+TEST_CASE("node traffic: each fold on the small graph, counted by hand", "[node-traffic]") {
+    const Graph g = small_graph();
+    const int e = 2, batch = 2;
+    const double n = batch;
+    const std::vector<double> w(5, 0.0);
+    const std::vector<double> plain = node_traffic_bytes(g, PlanFolds{}, batch, e, w);
+
+    SECTION("the weighted sum in c3: sa writes nothing, c3 reads U and the gates") {
+        PlanFolds f;
+        f.folded_in_conv = {-1, C3, -1, -1, -1};
+        const std::vector<double> b = node_traffic_bytes(g, f, batch, e, w);
+        CHECK(b[SA] == n * (8 * 64 * e + 8 * 4));
+        CHECK(b[C3] == n * (8 * 64 * e + 8 * 4 + 6 * 64 * e));
+        CHECK(b[U] == plain[U]);
+        CHECK(b[AP] == plain[AP]);
+        CHECK(total(plain) - total(b) == 2 * n * 4 * 64 * e);  // sa's output neither written nor read
+    }
+    SECTION("the average pool in down: ap moves nothing, down reads c3's output") {
+        PlanFolds f;
+        f.folded_in_conv = {-1, -1, -1, DOWN, -1};
+        const std::vector<double> b = node_traffic_bytes(g, f, batch, e, w);
+        CHECK(b[AP] == 0.0);
+        CHECK(b[DOWN] == n * (6 * 64 + 5 * 16) * e);
+        CHECK(total(plain) - total(b) == 2 * n * 6 * 16 * e);
+    }
+    SECTION("the pool in u's epilogue: sa reads chunk sums in place of U, u writes them") {
+        PlanFolds f;
+        f.pool_chunks_in_conv = {0, 3, 0, 0, 0};
+        const std::vector<double> b = node_traffic_bytes(g, f, batch, e, w);
+        CHECK(b[U] == plain[U] + n * 3 * 4 * 4);
+        CHECK(b[SA] == plain[SA] - n * 8 * 64 * e + n * 3 * 4 * 4);
+    }
+    SECTION("the stem reads the NCHW input in float") {
+        PlanFolds f;
+        f.stem_node = U;
+        const std::vector<double> b = node_traffic_bytes(g, f, batch, e, w);
+        CHECK(b[U] == plain[U] - n * 3 * 64 * e + n * 3 * 64 * 4);
+        CHECK(b[SA] == plain[SA]);
+    }
+}
+
+TEST_CASE("node traffic: a fold that names the wrong node, or vectors of the wrong size, are refused",
+          "[node-traffic]") {
+    const Graph g = small_graph();
+    const std::vector<double> w(5, 0.0);
+    PlanFolds f;
+    f.folded_in_conv = {-1, DOWN, -1, -1, -1};  // down does not read sa's output
+    REQUIRE_THROWS_WITH(node_traffic_bytes(g, f, 1, 2, w),
+                        Contains("small.json") && Contains("node 'sa'") && Contains("not a convolution reading"));
+    f.folded_in_conv = {C3, -1, -1, -1, -1};  // u is a convolution, not a pool or split attention
+    REQUIRE_THROWS_WITH(node_traffic_bytes(g, f, 1, 2, w), Contains("node 'u'"));
+    f.folded_in_conv = {-1, -1};
+    REQUIRE_THROWS_WITH(node_traffic_bytes(g, f, 1, 2, w), Contains("folded_in_conv has 2 entries for 5 nodes"));
+    REQUIRE_THROWS_WITH(node_traffic_bytes(g, PlanFolds{}, 1, 2, {1.0}), Contains("weight_bytes has 1 entries"));
+    PlanFolds p;
+    p.pool_chunks_in_conv = {0, 0, 2, 0, 0};  // c3 is no split attention
+    REQUIRE_THROWS_WITH(node_traffic_bytes(g, p, 1, 2, w), Contains("node 'c3'"));
+}
+
+TEST_CASE("node traffic: every fold on the committed models saves the folded tensor's write and read",
+          "[node-traffic]") {
+    for (const char* model : {"models/resnest50.json", "models/resnest50_fast_1s1x64d_torch.json"}) {
+        INFO(model);
+        Graph g = graph_load(test::source_path(model));
+        HostWeights hw;
+        for (const WeightRequirement& r : g.weights)
+            hw.tensors[r.tensor] = test::random_floats((size_t)shape_numel(r.shape), 0.5f, 1.5f);
+        run_graph_passes(g, hw, nullptr);
+        const size_t count = g.nodes.size();
+        const std::vector<double> w(count, 100.0);
+        const int batch = 4, e = 2;
+        const std::vector<double> plain = node_traffic_bytes(g, PlanFolds{}, batch, e, w);
+        PlanFolds f;
+        f.folded_in_conv.assign(count, -1);
+        double saved = 0.0;
+        int folds = 0;
+        for (size_t i = 0; i < count; i++) {
+            const int j = conv1x1_folding(g, (int)i);
+            if (j < 0) continue;
+            f.folded_in_conv[i] = j;
+            saved += 2.0 * batch * e * (double)shape_numel(g.tensors[(size_t)g.nodes[i].output].shape);
+            folds++;
+        }
+        CHECK(folds >= 16);  // every block's weighted sum, and the downsample paths' pools
+        const std::vector<double> b = node_traffic_bytes(g, f, batch, e, w);
+        CHECK(total(plain) - total(b) == Approx(saved).epsilon(1e-12));
+        for (size_t i = 0; i < count; i++)
+            if (f.folded_in_conv[i] >= 0 && g.nodes[i].op == OpType::avg_pool2d) CHECK(b[i] == w[i]);
+    }
+}
