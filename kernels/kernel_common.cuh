@@ -123,14 +123,16 @@ __device__ __forceinline__ void wait_for_producer_then_release_consumer() {
 // Asynchronous copies (sm_80 and later), for the kernels that stage tiles in shared memory: 16 bytes global
 // -> shared without a register round trip, zeros when !valid (the source is then not read); a commit closes
 // the group of copies issued since the last one, and the waits block until all groups but the newest, or
-// all, have landed.
+// all, have landed. Each is a compiler memory barrier ("memory"), so no shared-memory access moves across
+// a copy or a wait even where no __syncthreads follows.
 __device__ __forceinline__ void copy16_async(void* smem, const void* gmem, bool valid) {
     const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(valid ? 16 : 0));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(valid ? 16 : 0)
+                 : "memory");
 }
-__device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-__device__ __forceinline__ void copy_wait_all_but_newest() { asm volatile("cp.async.wait_group 1;\n" ::); }
-__device__ __forceinline__ void copy_wait_all() { asm volatile("cp.async.wait_all;\n" ::); }
+__device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void copy_wait_all_but_newest() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+__device__ __forceinline__ void copy_wait_all() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
 
 // Weights into L2 ahead of their loads. No kernel writes weights, so a kernel may ask for its share before
 // wait_for_producer_then_release_consumer() (when KernelStream::prefetch_weights says so): a dependent
