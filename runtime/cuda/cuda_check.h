@@ -15,10 +15,10 @@ namespace resnest {
                             const char* file, int line, const std::string& where);
 const char* cublas_status_text(cublasStatus_t s);
 
-// For a fallback that has caught a library error and is about to go on another way: throws (naming
-// `where`) when the device itself has faulted, a sticky error that every later call on the context returns
-// (an illegal address, a launch failure), so that it is not reported as a way skipped; else clears the
-// thread's last error and returns.
+// For a fallback that has caught a library error and is about to go on another way: throws "<where>: the
+// device faulted (...)" (`where` e.g. "node 'layer1.0.conv2.conv'") when the device itself has faulted, a
+// sticky error that every later call on the context returns (an illegal address, a launch failure), so that
+// it is not reported as a way skipped; else clears the thread's last error and returns.
 void throw_if_device_faulted(cudaStream_t stream, const std::string& where);
 
 // Whether a free or destroy that returned `e` failed in a way worth a warning (destructors report, never

@@ -50,7 +50,7 @@ bool CudaContext::dependent_launch_to_blame(const Error& e, const std::string& n
     } catch (const Error&) {
         // The refused launch ran nothing: these are the candidate's first kernels, and a fault of theirs is
         // sticky (the caller's own check came before them).
-        throw_if_device_faulted(stream_, node);
+        throw_if_device_faulted(stream_, "node '" + node + "'");
         cudaGetLastError();
         return false;
     }
@@ -82,7 +82,7 @@ int CudaContext::decide_fold(const std::string& key, const std::function<void()>
         engine_->cache().insert(key, {fold, 0, 0, ""});
         return fold;
     } catch (const Error& e) {  // optional, like a convolution's ways: skipped with a warning
-        throw_if_device_faulted(stream_, node);
+        throw_if_device_faulted(stream_, "node '" + node + "'");
         if (dependent_launch_to_blame(e, node, [&] { apart(), folded(); })) throw;
         std::fprintf(stderr, "resnest: warning: %s: %s skipped: %s\n", node.c_str(), what.c_str(), e.what());
         return -1;

@@ -166,7 +166,7 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
             return true;
         } catch (const Error& e) {
             // A refused dependent launch (the radix softmax after the matmuls): prepare() goes on without them.
-            throw_if_device_faulted(stream_, n.name);
+            throw_if_device_faulted(stream_, "node '" + n.name + "'");
             if (dependent_launch_to_blame(e, n.name, [&] { gemm->launch(lt_, launch_); })) throw;
             std::fprintf(stderr, "resnest: warning: %s: the gate as matmuls skipped: %s\n", n.name.c_str(), e.what());
             why = "skipped";
@@ -313,6 +313,13 @@ void CudaContext::run_and_capture(int batch, BatchState& state) {
             throw_if_device_faulted(stream_, "the weights' L2 window at batch " + std::to_string(batch));
             std::fprintf(stderr, "resnest: warning: timing the weights' L2 window failed (%s); batch %d runs "
                          "without it\n", e.what(), batch);
+            // The windowed rounds' persisting lines, wherever the timing stopped (a hint: a failure is told).
+            const cudaError_t reset = cudaCtxResetPersistingL2Cache();
+            if (reset != cudaSuccess) {
+                cudaGetLastError();
+                std::fprintf(stderr, "resnest: warning: releasing the persisting L2 lines failed (%s)\n",
+                             cudaGetErrorString(reset));
+            }
         }
     }
 }

@@ -250,7 +250,7 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
                 }
             } catch (const Error& e) {  // as below: time the candidates again
                 if (impl == ConvImpl::cudnn) throw;
-                throw_if_device_faulted(env.stream, node);
+                throw_if_device_faulted(env.stream, "node '" + node + "'");
                 std::fprintf(stderr, "resnest: warning: %s: cached %s failed: %s\n", node.c_str(), conv_impl_name(impl),
                              e.what());
             }
@@ -282,7 +282,7 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
                     ms = trial.time(env);
                 }
             } catch (const Error& e) {
-                throw_if_device_faulted(env.stream, node);
+                throw_if_device_faulted(env.stream, "node '" + node + "'");
                 std::fprintf(stderr, "resnest: warning: %s: %s skipped: %s\n", node.c_str(), conv_impl_name(c),
                              e.what());
                 built = false;

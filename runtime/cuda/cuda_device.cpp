@@ -27,7 +27,7 @@ void throw_if_device_faulted(cudaStream_t stream, const std::string& where) {
     cudaGetLastError();             // ... and an ordinary error is cleared
     const cudaError_t again = cudaStreamQuery(stream);  // a sticky one is returned again
     if (again != cudaSuccess && again != cudaErrorNotReady)
-        throw Error("node '" + where + "': the device faulted (" + cudaGetErrorString(again) +
+        throw Error(where + ": the device faulted (" + cudaGetErrorString(again) +
                     "); this process cannot use it any more");
 }
 

@@ -649,10 +649,14 @@ TEST_CASE("a fallback goes on after a library error, but not on a device that ca
     int devices = 0;
     const bool usable = cudaGetDeviceCount(&devices) == cudaSuccess && devices > 0;
     if (usable) {
-        CHECK_NOTHROW(throw_if_device_faulted(nullptr, "layer1.0.conv2.conv"));
+        CHECK_NOTHROW(throw_if_device_faulted(nullptr, "node 'layer1.0.conv2.conv'"));
     } else {  // no device here: every call returns the same error, as after a sticky fault
-        CHECK_THROWS_WITH(throw_if_device_faulted(nullptr, "layer1.0.conv2.conv"),
-                          Catch::Contains("node 'layer1.0.conv2.conv'") && Catch::Contains("cannot use it"));
+        CHECK_THROWS_WITH(throw_if_device_faulted(nullptr, "node 'layer1.0.conv2.conv'"),
+                          Catch::StartsWith("node 'layer1.0.conv2.conv': the device faulted") &&
+                              Catch::Contains("cannot use it"));
+        // A caller that is no node is named as it names itself.
+        CHECK_THROWS_WITH(throw_if_device_faulted(nullptr, "the weights' L2 window at batch 8"),
+                          Catch::StartsWith("the weights' L2 window at batch 8: the device faulted"));
     }
 }
 
