@@ -43,4 +43,6 @@ for name in "${names[@]}"; do
 done
 echo "run_cases_left: $left of ${#names[@]} cases have no verdict in $CASE_LOG"
 ((left == 0)) && exit 77
-RESNEST_TEST_CASE_LOG=$CASE_LOG "$TESTS" -f "$SPEC_FILE" --durations yes
+# exec: the test process takes this shell's place, so a time limit around this script (timeout -k) signals
+# and, should it not end on the signal, kills the test itself rather than a shell that dies first.
+RESNEST_TEST_CASE_LOG=$CASE_LOG exec "$TESTS" -f "$SPEC_FILE" --durations yes

@@ -13,7 +13,7 @@
 #   coldstart_resnest50_{first,cached}.json                      `resnest bench --json` of a new process
 # With several folders, a report in a later folder stands for the same report in an earlier one.
 # PyTorch's best configuration is the fastest finite cell of the same model, precision and batch over all
-# compare_pytorch*.json files (device_check's QUICK mode puts torch.compile in a file of its own). Ratios
+# compare_pytorch*.json files run on CUDA (device_check's QUICK mode puts torch.compile in a file of its own). Ratios
 # are PyTorch's p50 over resnest's (above 1: resnest is faster); memory is resnest's peak device memory over
 # the peak PyTorch allocated in its best configuration. A miss says the factor between measured and target.
 # Standard library only. Exit status: 0 the table printed (met or not), 2 a bad folder or a malformed file.
@@ -39,26 +39,47 @@ class UserError(Exception):
 
 
 def read_json(path):
+    """The report in `path`: a JSON object, or UserError."""
     try:
         with open(path) as f:
-            return json.load(f)
+            report = json.load(f)
     except OSError as e:
         raise UserError("%s: cannot read it (%s)" % (path, e.strerror or e))
     except ValueError as e:
         raise UserError("%s: not JSON (%s); was its run cut short? Run that stage again" % (path, e))
+    if not isinstance(report, dict):
+        raise UserError("%s: not a report (a JSON %s, not an object)" % (path, type(report).__name__))
+    return report
 
 
-def need(obj, keys, path):
-    """obj[k0][k1]...: a number, or UserError naming the file and the missing key."""
+def need(obj, keys, path, positive=False):
+    """obj[k0][k1]...: a number (above 0 with `positive`), or UserError naming the file and the key."""
     v = obj
     for k in keys:
-        if not isinstance(v, (dict, list)) or (isinstance(v, dict) and k not in v):
+        if not isinstance(v, dict) or k not in v:
             raise UserError("%s: no %s; is it a resnest bench / compare_pytorch.py report?" %
                             (path, ".".join(str(x) for x in keys)))
         v = v[k]
-    if not isinstance(v, (int, float)) or isinstance(v, bool):
-        raise UserError("%s: %s is %r, not a number" % (path, ".".join(str(x) for x in keys), v))
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or (positive and v <= 0):
+        raise UserError("%s: %s is %r, not a%s number" % (path, ".".join(str(x) for x in keys), v,
+                                                          " positive" if positive else " finite"))
     return float(v)
+
+
+def items(report, key, path):
+    """report[key]: a list of objects (none where the key is missing or null), or UserError."""
+    v = report.get(key)
+    if v is None:
+        return []
+    if not isinstance(v, list) or not all(isinstance(x, dict) for x in v):
+        raise UserError("%s: %s is not a list of objects" % (path, key))
+    return v
+
+
+def section(report, key):
+    """report[key] where it is an object, else {} (a report without it)."""
+    v = report.get(key)
+    return v if isinstance(v, dict) else {}
 
 
 def last_of(folders, name):
@@ -75,16 +96,16 @@ def read_bench(folders, family, precision):
     if not path:
         return None
     report = read_json(path)
-    if report.get("config", {}).get("backend") == "cpu" or not report.get("machine", {}).get("gpu"):
+    if section(report, "config").get("backend") == "cpu" or not section(report, "machine").get("gpu"):
         return None  # a CPU report (a dry run) says nothing of the targets
     rows = {}
-    for r in report.get("results") or []:
+    for r in items(report, "results", path):
         # GPU time; reports older than gpu_latency_ms gave it as latency_ms (the same numbers since).
-        clock = "gpu_latency_ms" if isinstance(r, dict) and "gpu_latency_ms" in r else "latency_ms"
-        rows[int(need(r, ["batch"], path))] = {
-            "p50_ms": need(r, [clock, "p50"], path),
-            "img_s": need(r, ["throughput_img_s"], path),
-            "memory": need(r, ["device_memory_bytes"], path)}
+        clock = "gpu_latency_ms" if "gpu_latency_ms" in r else "latency_ms"
+        rows[int(need(r, ["batch"], path, positive=True))] = {
+            "p50_ms": need(r, [clock, "p50"], path, positive=True),
+            "img_s": need(r, ["throughput_img_s"], path, positive=True),
+            "memory": need(r, ["device_memory_bytes"], path, positive=True)}
     return rows
 
 
@@ -94,14 +115,19 @@ def read_pytorch(folders):
     paths = [os.path.join(f, n) for f in folders for n in sorted(os.listdir(f))
              if n.startswith("compare_pytorch") and n.endswith(".json")]
     for path in paths:
-        for c in read_json(path).get("cells") or []:
+        report = read_json(path)
+        if report.get("device") != "cuda":
+            continue  # PyTorch on the CPU (no CUDA in its environment) says nothing of the targets
+        for c in items(report, "cells", path):
             if "p50_ms" not in c or not c.get("finite_output", True):
                 continue  # a failed or skipped configuration
-            p50 = need(c, ["p50_ms"], path)
+            p50 = c["p50_ms"]
+            if not isinstance(p50, (int, float)) or isinstance(p50, bool):
+                raise UserError("%s: p50_ms is %r, not a number" % (path, p50))
             if not math.isfinite(p50) or p50 <= 0:
-                continue
+                continue  # a configuration that did not time (NaN)
             key = (c.get("family"), c.get("precision"), int(need(c, ["batch"], path)))
-            cell = {"config": c.get("config"), "p50_ms": p50, "img_s": need(c, ["img_s"], path),
+            cell = {"config": c.get("config"), "p50_ms": float(p50), "img_s": need(c, ["img_s"], path),
                     "memory": c.get("peak_allocated_bytes")}
             if key not in best or p50 < best[key]["p50_ms"]:
                 best[key] = cell
@@ -110,7 +136,7 @@ def read_pytorch(folders):
 
 def read_coldstart(folders, kind):
     path = last_of(folders, "coldstart_resnest50_%s.json" % kind)
-    return need(read_json(path), ["first_result_s"], path) if path else None
+    return need(read_json(path), ["first_result_s"], path, positive=True) if path else None
 
 
 def missed_by(factor):
@@ -139,6 +165,9 @@ def latency_rows(bench, torch):
             misses.append(missed_by(BS1_RATIO / ratio) + " in ratio")
         rows.append(row(target, "%.3f ms, %.2fx %s (%.3f ms)" % (r1["p50_ms"], ratio, t1["config"], t1["p50_ms"]),
                         ", ".join(misses) or "met"))
+    elif r1:  # PyTorch not measured (its stage cut): the time is judged alone
+        time = "time met" if r1["p50_ms"] <= BS1_MS else missed_by(r1["p50_ms"] / BS1_MS) + " in time"
+        rows.append(row(target, "%.3f ms, PyTorch not measured" % r1["p50_ms"], time + ", ratio not measured"))
     else:
         rows.append(row(target, NOT_MEASURED, NOT_MEASURED))
     r8 = (fp16 or {}).get(8)

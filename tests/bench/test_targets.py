@@ -6,9 +6,10 @@
 1. Two archived GPU runs (bench/results/): the table must give the numbers bench/RESULTS.md published for
    them, worked out by hand from the same files when those runs were recorded.
 2. Made-up folders: every target met exactly at its limit; each missed by a known factor; a failed or
-   non-finite PyTorch cell never taken as PyTorch's best; a CPU report and missing files "not measured".
-3. Errors: no folder, a truncated report, a report without its latencies: exit status 2, one line naming
-   the file.
+   non-finite PyTorch cell never taken as PyTorch's best, nor PyTorch run on the CPU; a CPU report and
+   missing files "not measured"; batch 1 without PyTorch judged on its time alone.
+3. Errors: no folder, a truncated report, a report without its latencies, zeros that would be divided by,
+   files of the wrong shape: exit status 2, one line naming the file, never a traceback.
 Prints one line per check and, last, "N passed, M failed"; exits 1 if any check failed.
 """
 import json
@@ -121,9 +122,9 @@ def bench_report(folder, graph, precision, rows, backend="cuda"):
         json.dump(report, f)
 
 
-def compare_report(folder, name, cells):
+def compare_report(folder, name, cells, device="cuda"):
     """A compare_pytorch.py report: cells (family, config, precision, batch, p50 ms, peak bytes, finite)."""
-    report = {"tool": "bench/compare_pytorch.py", "cells": [
+    report = {"tool": "bench/compare_pytorch.py", "device": device, "cells": [
         {"family": fam, "config": cfg, "precision": prec, "batch": b, "p50_ms": ms, "img_s": b * 1000.0 / ms,
          "peak_allocated_bytes": peak, "finite_output": finite} for fam, cfg, prec, b, ms, peak, finite in cells]}
     with open(os.path.join(folder, name), "w") as f:
@@ -202,6 +203,25 @@ def made_up_runs():
         check("a CPU report and no other file: exit 0, every target not measured",
               rc == 0 and len(rows) == 7 and all(v == "not measured" for _, v in rows.values()), str(rows) + err)
 
+    with tempfile.TemporaryDirectory() as d:
+        # PyTorch that ran on the CPU (no CUDA in its environment): never PyTorch's best. resnest's bs1 time
+        # is then judged alone, met or missed, its ratio not measured.
+        bench_report(d, "resnest50", "fp16", [(1, 0.3, 3333, 300 * MiB), (128, 5.0, 25600, 300 * MiB)])
+        compare_report(d, "compare_pytorch.json", [
+            ("ResNeSt50", "fp16-cl", "fp16", 1, 900.0, 0, True),
+            ("ResNeSt50", "fp16-cl", "fp16", 128, 90000.0, 0, True)], device="cpu")
+        rc, rows, err = table(d)
+        m, v = find(rows, "ResNeSt50 bs1")
+        check("PyTorch on the CPU not counted; bs1 0.3 ms judged alone: time met, ratio not measured",
+              rc == 0 and v == "time met, ratio not measured" and "PyTorch not measured" in m, m + " | " + v + err)
+        check("PyTorch on the CPU not counted: bs128 not measured", find(rows, "ResNeSt50 bs128")[1] == "not measured",
+              str(find(rows, "ResNeSt50 bs128")))
+        bench_report(d, "resnest50", "fp16", [(1, 0.525, 1905, 300 * MiB)])
+        rc, rows, err = table(d)
+        v = find(rows, "ResNeSt50 bs1")[1]
+        check("bs1 0.525 ms without PyTorch: missed by 1.50x in time, ratio not measured",
+              v == "missed by 1.50x in time, ratio not measured", v + err)
+
 
 def errors():
     rc, out, err = run("/nonexistent/folder")
@@ -221,10 +241,33 @@ def errors():
               rc == 2 and path in err and "latency_ms.p50" in err, err)
         os.remove(path)
         with open(os.path.join(d, "compare_pytorch.json"), "w") as f:
-            json.dump({"cells": [{"family": "ResNeSt50", "precision": "fp16", "batch": 1, "p50_ms": "fast",
+            json.dump({"device": "cuda", "cells": [{"family": "ResNeSt50", "precision": "fp16", "batch": 1, "p50_ms": "fast",
                                   "img_s": 1.0}]}, f)
         rc, out, err = run(d)
         check("a PyTorch cell whose p50 is not a number: exit 2, named", rc == 2 and "p50_ms" in err, err)
+    # Numbers that cannot be divided by, and files of the wrong shape: exit 2 with the file named, never a
+    # traceback.
+    good = {"config": {"backend": "cuda"}, "machine": {"gpu": {"name": "x"}},
+            "results": [{"batch": 128, "gpu_latency_ms": {"p50": 1.0}, "throughput_img_s": 1.0,
+                         "device_memory_bytes": 1}]}
+    for what, report, key in (
+            ("a zero p50", dict(good, results=[dict(good["results"][0], gpu_latency_ms={"p50": 0})]), "p50"),
+            ("a zero img/s", dict(good, results=[dict(good["results"][0], throughput_img_s=0)]), "throughput"),
+            ("a row that is a list", dict(good, results=[[128, 1.0]]), "results"),
+            ("results that are an object", dict(good, results={"batch": 1}), "results"),
+            ("a report that is a list", [good], "not a report")):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "bench_resnest50_fp16.json")
+            with open(path, "w") as f:
+                json.dump(report, f)
+            rc, out, err = run(d)
+            check(what + ": exit 2, the file and what is wrong named",
+                  rc == 2 and path in err and key in err and "Traceback" not in err, "%d %s" % (rc, err))
+    with tempfile.TemporaryDirectory() as d:  # "config": null is a report without a config, not a crash
+        with open(os.path.join(d, "bench_resnest50_fp16.json"), "w") as f:
+            json.dump(dict(good, config=None), f)
+        rc, out, err = run(d)
+        check("config null: exit 0, read", rc == 0 and "Traceback" not in err, err)
     rc, out, err = run()
     check("no argument: usage, exit 2", rc == 2 and "usage" in err, err)
 

@@ -113,4 +113,34 @@ source "$SRC/bench/catch_cases.sh"
 catch_case_ended "$TMP/sig.tsv" "$LONG" && bad "a case cut by SIGTERM counts as having a verdict" || ok
 [[ $(catch_case_stopped_inside "$TMP/sig.tsv") == "$LONG" ]] && ok ||
     bad "the cut case is not where the run stopped: '$(catch_case_stopped_inside "$TMP/sig.tsv")'"
+# 7. A time limit around run_cases_left (device_check's tests_rest stage, timeout -k) reaches the test
+# process itself: one that ignores SIGTERM (stuck in a driver call) is killed when the limit's SIGKILL comes,
+# not left running after timeout has returned (as it was when a shell between them died on the SIGTERM).
+cat >"$TMP/stuck_tests" <<'STUCK'
+#!/usr/bin/env bash
+if [[ $1 == --list-test-names-only ]]; then echo "never ends"; exit 0; fi
+echo $$ >"$STUCK_PID"
+trap '' TERM
+exec sleep 30
+STUCK
+chmod +x "$TMP/stuck_tests"
+: >"$TMP/stuck.tsv"
+t0=$SECONDS
+STUCK_PID=$TMP/stuck.pid timeout -k 2 1 bash "$LEFT" "$TMP/stuck_tests" "$TMP/stuck.tsv" "$TMP/stuck.spec" \
+    >"$TMP/stuck.out" 2>&1
+rc=$?  # 137: timeout signals its own process group too, so the SIGKILL ends timeout itself as well
+stuck=$(cat "$TMP/stuck.pid" 2>/dev/null)
+((rc == 137)) && ok || bad "the stuck run exited $rc, wanted 137 (killed after the limit): $(cat "$TMP/stuck.out")"
+alive() {  # alive PID: a process that is neither gone nor a zombie (killed, not yet reaped by its new parent)
+    local state
+    state=$(ps -o stat= -p "$1" 2>/dev/null) && [[ -n $state && $state != Z* ]]
+}
+sleep 0.5
+if [[ -n $stuck ]] && alive "$stuck"; then
+    bad "the stuck test process $stuck outlived the time limit"
+    kill -KILL "$stuck"
+else
+    ok
+fi
+((SECONDS - t0 < 20)) && ok || bad "the stuck run took $((SECONDS - t0)) s"
 finish
