@@ -20,8 +20,9 @@
 #                   STAGES="tests_rest coldstart lab parity sanitize" (tests_rest: the suite's cases the first
 #                   call's limit cut, if any).
 #   DEADLINE_S=N    stop starting stages N seconds after the script began, and cut a stage's own limit to
-#                   what is left (10 s kept for the summary), so a call under an outer time limit still
-#                   ends with its summary and archive; a stage that no longer fits is listed as SKIPPED.
+#                   what is left (20 s kept: 10 s before a stage's SIGKILL, then the summary), so a call
+#                   under an outer time limit still ends with its summary and archive; a stage that no
+#                   longer fits is listed as SKIPPED.
 #   SANITIZE_TOOLS  the compute-sanitizer tools the sanitize stage runs (default "memcheck racecheck").
 # When $OUT is set and no folder is given (the device tool), the logs and JSON go to a scratch folder and are
 # packed into $OUT/device_check.tgz after each stage, so they come back as one file even if the call is cut short.
@@ -100,8 +101,8 @@ stage() {  # stage NAME LIMIT_S COMMAND...: runs it with a time limit, logs, rec
     local name=$1 limit=$2
     shift 2
     local t0=$SECONDS
-    if ((DEADLINE_S > 0)); then  # keep 10 s for the summary and the archive
-        local left=$((DEADLINE_S - SECONDS - 10))
+    if ((DEADLINE_S > 0)); then  # keep 20 s: the limit's 10 s before SIGKILL, then the summary and archive
+        local left=$((DEADLINE_S - SECONDS - 20))
         if ((left < 10)); then
             echo "=== $name: SKIPPED, ${left}s left before DEADLINE_S=$DEADLINE_S"
             record "$name" SKIPPED 0
@@ -115,7 +116,9 @@ stage() {  # stage NAME LIMIT_S COMMAND...: runs it with a time limit, logs, rec
     local rc=$?
     local verdict=PASS
     ((rc == 77)) && verdict=SKIP
-    ((rc == 124 || rc == 137)) && verdict=TIMEOUT
+    # 137 is the limit's SIGKILL only once the limit has passed; before it, another SIGKILL (out of memory).
+    ((rc == 124 || (rc == 137 && SECONDS - t0 >= limit))) && verdict=TIMEOUT
+    ((rc == 137 && SECONDS - t0 < limit)) && verdict="KILLED(137)"
     ((rc != 0 && rc != 77 && rc != 124 && rc != 137)) && verdict="FAIL($rc)"
     record "$name" "$verdict" $((SECONDS - t0))
     bundle

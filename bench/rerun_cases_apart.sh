@@ -49,7 +49,9 @@ for name in "${names[@]}"; do
         >"$OUT_DIR/case_$i.log" 2>&1
     rc=$?
     verdict=PASS
-    ((rc == 124 || rc == 137)) && verdict=TIMEOUT
+    # 137 is the limit's SIGKILL only once the limit has passed; before it, another SIGKILL (out of memory).
+    ((rc == 124 || (rc == 137 && SECONDS - t0 >= LIMIT_S))) && verdict=TIMEOUT
+    ((rc == 137 && SECONDS - t0 < LIMIT_S)) && verdict="KILLED(137)"
     ((rc != 0 && rc != 124 && rc != 137)) && verdict="FAIL($rc)"
     # Catch2 exits 0 when its spec matched nothing ("No tests ran"): a pass must have run its one case.
     if ((rc == 0)) && ! grep -q "in 1 test case" "$OUT_DIR/case_$i.log"; then verdict=UNMATCHED; fi

@@ -40,12 +40,13 @@ grep -q "1 test case" "$TMP/apart/case_1.log" && ok || bad "a rerun ran more tha
 # 3. Failing, hanging and unmatched cases (a stand-in for the test executable): each named with its verdict.
 cat >"$TMP/fake_tests" <<'FAKE'
 #!/usr/bin/env bash
-names=("passes alone" "fails, with a comma" "hangs: past its limit" "matches nothing")
+names=("passes alone" "fails, with a comma" "hangs: past its limit" "matches nothing" "killed: before its limit")
 if [[ $1 == --list-test-names-only ]]; then echo "resnest_cuda_tests: a banner line"; printf '%s\n' "${names[@]}"; exit 4; fi
 case $(sed 's/\\\(.\)/\1/g' "$2") in  # the spec line unescaped, as Catch2 reads it
     "passes alone") echo "All tests passed (1 assertion in 1 test case)" ;;
     "fails, with a comma") exit 1 ;;
     "hangs: past its limit") sleep 30 ;;
+    "killed: before its limit") kill -KILL $$ ;;  # exit 137 well before the limit: not a timeout
     *) echo "No test cases matched" ;;
 esac
 FAKE
@@ -54,11 +55,12 @@ chmod +x "$TMP/fake_tests"
 bash "$RERUN" "$TMP/fake_tests" "$TMP/empty.tsv" "$TMP/fake" 2 >"$TMP/fake.out" 2>&1
 rc=$?
 ((rc == 1)) && ok || bad "rerun with failures exited $rc, wanted 1: $(cat "$TMP/fake.out")"
-for want in "PASS passes alone" "FAIL(1) fails, with a comma" "TIMEOUT hangs: past its limit" "UNMATCHED matches nothing"; do
+for want in "PASS passes alone" "FAIL(1) fails, with a comma" "TIMEOUT hangs: past its limit" "UNMATCHED matches nothing" \
+    "KILLED(137) killed: before its limit"; do
     grep -qxF "$want" <(cut -f1,3 "$TMP/fake/cases.tsv" | tr '\t' ' ') && ok || bad "no line '$want': $(cat "$TMP/fake/cases.tsv")"
 done
 grep -q "banner" "$TMP/fake/cases.tsv" && bad "the banner line was taken for a case" || ok
-grep -q "4 of 4 cases rerun one process each, 3 not passed" "$TMP/fake.out" && ok || bad "count line: $(tail -1 "$TMP/fake.out")"
+grep -q "5 of 5 cases rerun one process each, 4 not passed" "$TMP/fake.out" && ok || bad "count line: $(tail -1 "$TMP/fake.out")"
 
 # 4. Usage errors: exit 2, one line naming what to do.
 expect 2 "usage" -- bash "$RERUN" "$UNIT"
