@@ -75,6 +75,23 @@ bool CudaContext::apply_l2_window(cudaGraph_t graph, int batch, bool profile) {
     }
 }
 
+bool CudaContext::apply_l2_window_on_copy(cudaGraph_t* graph, int batch, bool profile) {
+    cudaGraph_t windowed = nullptr;
+    const cudaError_t e = cudaGraphClone(&windowed, *graph);
+    if (e != cudaSuccess) {  // the window is a hint: a graph it cannot be copied onto runs without it
+        cudaGetLastError();
+        std::fprintf(stderr, "resnest: warning: the weights' L2 window: cudaGraphClone: %s; %sbatch %d runs "
+                     "without it\n", cudaGetErrorString(e), profile ? "the profile's replay at " : "", batch);
+        return false;
+    }
+    const bool set = apply_l2_window(windowed, batch, profile);
+    if (set) std::swap(*graph, windowed);
+    const cudaError_t destroyed = cudaGraphDestroy(windowed);  // the copy that failed, or the graph without
+    if (cuda_release_failed(destroyed))
+        std::fprintf(stderr, "resnest: warning: cudaGraphDestroy: %s\n", cudaGetErrorString(destroyed));
+    return set;
+}
+
 // Times the captured graph without the window and a copy with it, alternately, twice (the persisting lines
 // other passes left are released before each graph-without-window round, so they cannot help it), and keeps
 // the faster, the window only where it gains over 1 % (the carve-out is the whole device's).

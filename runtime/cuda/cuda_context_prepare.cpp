@@ -347,9 +347,14 @@ void CudaContext::capture_with_retries(int batch, BatchState& state) {
         // After a longer wait (64 ms) than the attempts': a teardown of several contexts (their frees and
         // library handles) can outlast 20 ms, and blaming dependent launch for it would redo every choice.
         std::this_thread::sleep_for(std::chrono::milliseconds(64));
-        {
+        try {
             OrdinaryLaunches ordinary(launch_.dependent_launch);
             captured = capture_forward(batch, state);
+        } catch (const GraphCaptureError& e) {
+            // With ordinary launches any capture error is this batch size's alone (not dependent launch's,
+            // which prepare() would turn off for all): it runs eagerly, as in the attempts above.
+            std::fprintf(stderr, "warning: %s; batch %d runs without a CUDA graph (as --no-graph)\n", e.what(), batch);
+            return;
         }
         if (captured) {
             std::fprintf(stderr, "warning: %s: the CUDA graph capture at batch %d was invalidated %d times with "
@@ -389,22 +394,8 @@ bool CudaContext::capture_forward(int batch, BatchState& state) {
     state.captured.reset();
     cudaError_t e = capture_stream(&state.captured.graph, [&] { forward(batch, state, nullptr); });
     if (e == cudaErrorStreamCaptureInvalidated) return false;
-    if (e == cudaSuccess && state.l2_window) {
-        // On a copy: a window failing part way would otherwise stay on the kernel nodes set before it.
-        cudaGraph_t windowed = nullptr;
-        e = cudaGraphClone(&windowed, state.captured.graph);
-        if (e == cudaSuccess) {
-            state.l2_window = apply_l2_window(windowed, batch);
-            if (state.l2_window) std::swap(state.captured.graph, windowed);
-            cudaGraphDestroy(windowed);
-        } else {  // the window is a hint: a graph it cannot be copied onto runs without it
-            cudaGetLastError();
-            std::fprintf(stderr, "resnest: warning: the weights' L2 window: cudaGraphClone: %s; batch %d runs "
-                         "without it\n", cudaGetErrorString(e), batch);
-            state.l2_window = false;
-            e = cudaSuccess;
-        }
-    }
+    // On a copy: a window failing part way would otherwise stay on the kernel nodes set before it.
+    if (e == cudaSuccess && state.l2_window) state.l2_window = apply_l2_window_on_copy(&state.captured.graph, batch);
     if (e == cudaSuccess) e = cudaGraphInstantiate(&state.captured.exec, state.captured.graph, 0);
     if (e != cudaSuccess) {
         cudaGetLastError();
