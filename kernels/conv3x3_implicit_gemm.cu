@@ -152,6 +152,8 @@ void conv3x3_implicit_gemm(const __half* x, const __half* w, const float* bias, 
                     " K steps (1 to 16, at most one a step)");
     if (splits > 1 && (!partial || !arrivals))
         throw Error("conv3x3_implicit_gemm: a split launch needs its partial sums and arrival counts");
+    if (splits > 1 && !aligned16(partial))  // read and written as float4
+        throw Error("conv3x3_implicit_gemm: a split launch needs 16-byte aligned partial sums");
     if (s.pool_radix > 0 && !pool) throw Error("conv3x3_implicit_gemm: the pool in the epilogue needs its partials");
     const dim3 grid(s.tiles_m(), s.tiles_n(), s.groups * splits);
     launch_kernel("conv3x3_implicit_gemm", conv3x3_implicit_gemm_kernel, grid, kThreads, 0, stream, x, w, bias, y, s,

@@ -211,6 +211,8 @@ void split_attention_combine_conv1x1(const __half* u, const float* attn, const _
                     std::to_string(s.k_steps()) + " K steps (1 to 16, at most one a step)");
     if (splits > 1 && (!partial || !arrivals))
         throw Error("split_attention_combine_conv1x1: a split launch needs its partial sums and arrival counts");
+    if (splits > 1 && !aligned16(partial))  // read and written as float4
+        throw Error("split_attention_combine_conv1x1: a split launch needs 16-byte aligned partial sums");
     const dim3 grid(s.tiles_m(), s.tiles_n(), splits);
     if (s.pooled())
         launch_kernel("split_attention_combine_avg_pool_conv1x1", split_attention_combine_conv1x1_kernel<true>, grid,

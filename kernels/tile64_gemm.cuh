@@ -54,6 +54,11 @@ __device__ __forceinline__ bool split_k_tile_sum(float* c, int ldc, float* slots
         const int row = v / kQuadsPerRow, col = (v % kQuadsPerRow) * 4;
         *(float4*)&mine[row * kSplitTileSide + col] = *(const float4*)&c[row * ldc + col];
     }
+    // The hand-off's ordering, which every change here must keep: each thread fences its own partial stores
+    // (__threadfence, a sequentially consistent fence at GPU scope) before the barrier that precedes thread
+    // 0's count; the last block fences after its barrier and before its first partial load, which bypasses
+    // L1 (__ldcg). Fences of that kind are totally ordered, so the last block's loads see every earlier
+    // block's stores. Weaker fences (acquire/release) or a fence moved past the barrier would break it.
     __threadfence();  // this block's partial is visible before its arrival is counted
     __syncthreads();
     if (t == 0) *last = atomicAdd(arrival, 1) == splits - 1;

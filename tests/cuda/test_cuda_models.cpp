@@ -615,6 +615,40 @@ TEST_CASE("whole models with the implicit-GEMM kernels (RESNEST_IMPLICIT_GEMM=on
     }
 }
 
+TEST_CASE("ResNeSt50-D with the implicit-GEMM kernels: the avd pool counting padding, folded, matches the CPU",
+          "[cuda][models][implicit-gemm]") {
+    // The one committed model whose avd pool (after split attention) counts its padding and whose
+    // downsample pools round up (ceil mode): with RESNEST_IMPLICIT_GEMM=on both fold into the 1x1
+    // convolutions after them (fusion_pairs.h lists 16 weighted sums, 3 with the avd pool, and 3 average
+    // pools for this graph), the divisors the CPU reference takes.
+    INFO("seed " << run_seed());
+    const char* model = "models/resnest50d_torch.json";
+    const int batch = 1;
+    const CpuReference ref = cpu_reference(model, 11, batch, 23);
+    std::shared_ptr<resnest::Engine> e;
+    {
+        ScopedEnv implicit("RESNEST_IMPLICIT_GEMM", "on");
+        e = resnest::Engine::load_seeded(src(model), 11, cuda_options(Precision::fp16, batch));
+    }
+    std::vector<float> got = run_engine(*e, ref.x, batch);
+    const double err = check_logits(got, ref, batch, Precision::fp16);
+    auto ctx = e->create_context();
+    ctx->set_input(ref.x.data(), batch);
+    ctx->run_loaded(batch);
+    int combined = 0, combined_with_avd = 0, avg_pools_in = 0;
+    for (const resnest::NodeProfile& p : ctx->profile(batch, 2)) {
+        const bool in = p.op.find("(combine in the convolution)") != std::string::npos;
+        combined += in;
+        combined_with_avd += in && p.op.rfind("split_attention+avg_pool2d", 0) == 0;
+        avg_pools_in += p.op.rfind("avg_pool2d (in the convolution)", 0) == 0;
+    }
+    CHECK(combined == 16);
+    CHECK(combined_with_avd == 3);
+    CHECK(avg_pools_in == 3);
+    std::printf("cuda %s fp16 batch %d, implicit GEMM on: %d weighted sums folded (%d with the avd pool), %d "
+                "average pools: max|d|/max|ref| %.3g\n", model, batch, combined, combined_with_avd, avg_pools_in, err);
+}
+
 TEST_CASE("the L2 hints change no result: no weight prefetch, or the weights' L2 window on or timed",
           "[cuda][models][implicit-gemm]") {
     // Our kernels ask L2 for their weights before the dependent launch's wait (RESNEST_WEIGHT_PREFETCH), and

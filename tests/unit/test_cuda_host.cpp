@@ -535,14 +535,15 @@ TEST_CASE("the implicit-GEMM convolution refuses shapes, pointers and splits it 
           "[cuda-host][implicit-gemm]") {
     // No GPU is needed: the checks come before the first CUDA call (the pointers are never touched).
     alignas(16) static __half x[16], w[16], y[16];
-    float partial[4];
+    alignas(16) static float partial[16];
     int arrivals[4];
     const ImplicitConv3x3Shape s{1, 7, 7, 64, 128, 2};  // 32 -> 64 channels a group, 9 K steps
     REQUIRE(std::string(conv3x3_implicit_gemm_refusal(s, x, w, y)).empty());
     float pool[4];
     auto launch = [&](const ImplicitConv3x3Shape& shape, const __half* xp, int splits, int* counts,
-                      bool with_pool = true) {
-        conv3x3_implicit_gemm(xp, w, nullptr, y, shape, splits, true, partial, counts, with_pool ? pool : nullptr,
+                      bool with_pool = true, float* sums = nullptr) {
+        conv3x3_implicit_gemm(xp, w, nullptr, y, shape, splits, true, sums ? sums : partial, counts,
+                              with_pool ? pool : nullptr,
                               KernelStream());
     };
     CHECK_THROWS_WITH(launch({1, 7, 7, 48, 128, 2}, x, 1, arrivals),
@@ -554,6 +555,7 @@ TEST_CASE("the implicit-GEMM convolution refuses shapes, pointers and splits it 
         CHECK_THROWS_WITH(launch(s, x, splits, arrivals), Catch::Contains("splits of 9 K steps"));
     }
     CHECK_THROWS_WITH(launch(s, x, 2, nullptr), Catch::Contains("arrival counts"));
+    CHECK_THROWS_WITH(launch(s, x, 2, arrivals, true, partial + 1), Catch::Contains("16-byte aligned partial sums"));
     // Split attention's pool in the epilogue: each 64-channel N tile inside one radix split, and its buffer.
     ImplicitConv3x3Shape pooled = s;
     pooled.pool_radix = 2;  // 128 outputs = 2 splits of 64
@@ -578,8 +580,10 @@ TEST_CASE("the combine + 1x1 convolution kernel refuses shapes, pointers and spl
     const CombineConv1x1Shape s{1, 49, 2, 64, 128};  // 2 K steps
     REQUIRE(std::string(split_attention_combine_conv1x1_refusal(s, u, attn, w, z, y)).empty());
     CHECK(std::string(split_attention_combine_conv1x1_refusal(s, u, attn, w, nullptr, y)).empty());  // no residual
-    auto launch = [&](const CombineConv1x1Shape& shape, const __half* up, const float* ap, int splits, int* counts) {
-        split_attention_combine_conv1x1(up, ap, w, nullptr, z, y, shape, splits, true, partial, counts, KernelStream());
+    auto launch = [&](const CombineConv1x1Shape& shape, const __half* up, const float* ap, int splits, int* counts,
+                      float* sums = nullptr) {
+        split_attention_combine_conv1x1(up, ap, w, nullptr, z, y, shape, splits, true, sums ? sums : partial, counts,
+                                        KernelStream());
     };
     CHECK_THROWS_WITH(launch({1, 49, 3, 64, 128}, u, attn, 1, arrivals),
                       Catch::Contains("split_attention_combine_conv1x1") && Catch::Contains("radix 1 or 2"));
@@ -592,6 +596,7 @@ TEST_CASE("the combine + 1x1 convolution kernel refuses shapes, pointers and spl
         CHECK_THROWS_WITH(launch(s, u, attn, splits, arrivals), Catch::Contains("splits of 2 K steps"));
     }
     CHECK_THROWS_WITH(launch(s, u, attn, 2, nullptr), Catch::Contains("arrival counts"));
+    CHECK_THROWS_WITH(launch(s, u, attn, 2, arrivals, partial + 1), Catch::Contains("16-byte aligned partial sums"));
     // Without gates (the downsample path's pool) only radix 1; a pool window over padding only.
     CombineConv1x1Shape pool{1, 16, 1, 64, 128, {2, 2, 0, false, 8, 8, 4}};
     REQUIRE(std::string(split_attention_combine_conv1x1_refusal(pool, u, nullptr, w, z, y)).empty());
