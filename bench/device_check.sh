@@ -115,11 +115,16 @@ stage() {  # stage NAME LIMIT_S COMMAND...: runs it with a time limit, logs, rec
     timeout -k 10 "$limit" "$@" > >(tee "$OUT_DIR/$name.log") 2>&1
     local rc=$?
     local verdict=PASS
-    ((rc == 77)) && verdict=SKIP
-    # 137 is the limit's SIGKILL only once the limit has passed; before it, another SIGKILL (out of memory).
-    ((rc == 124 || (rc == 137 && SECONDS - t0 >= limit))) && verdict=TIMEOUT
-    ((rc == 137 && SECONDS - t0 < limit)) && verdict="KILLED(137)"
-    ((rc != 0 && rc != 77 && rc != 124 && rc != 137)) && verdict="FAIL($rc)"
+    if ((rc == 77)); then
+        verdict=SKIP
+    elif ((rc == 124)); then
+        verdict=TIMEOUT
+    elif ((rc == 137)); then  # the limit's SIGKILL only once the limit has passed; before, another (out of memory)
+        verdict="KILLED(137)"
+        ((SECONDS - t0 >= limit)) && verdict=TIMEOUT
+    elif ((rc != 0)); then
+        verdict="FAIL($rc)"
+    fi
     record "$name" "$verdict" $((SECONDS - t0))
     bundle
 }
@@ -388,7 +393,7 @@ for t in gpu_tests gpu_tests_rest; do
     grep -h -B2 -A12 "FAILED" "$OUT_DIR/$t.log" | head -60
     grep -h -E "stopped inside|have no verdict|test cases|assertions" "$OUT_DIR/$t.log" | tail -4
     # The suite's failed cases, each run again alone (where it stopped, and each case's verdict there).
-    grep -h -E "stopped inside|^(FAIL|TIMEOUT|UNMATCHED|PASS)|cases rerun" "$OUT_DIR/${t}_apart.log" 2>/dev/null |
+    grep -h -E "stopped inside|^(FAIL|TIMEOUT|KILLED|UNMATCHED|PASS)|cases rerun" "$OUT_DIR/${t}_apart.log" 2>/dev/null |
         cut -c1-200 | head -48
 done
 # Every case's verdict so far, this call's and earlier calls' on this machine (the case log).

@@ -17,6 +17,14 @@ if (($# < 3)); then
     exit 2
 fi
 TESTS=$1 CASE_LOG=$2 OUT_DIR=$3 LIMIT_S=${4:-120} SPEC=${5:-}
+if [[ ! $LIMIT_S =~ ^[1-9][0-9]*$ ]]; then
+    echo "rerun_cases_apart: LIMIT_S '$LIMIT_S' is not a whole number of seconds" >&2
+    exit 2
+fi
+# A SIGTERM from a time limit around this script (device_check's stage) reaches the running case's timeout
+# too (one process group): with a trap, this shell ends only once that case has (bash runs a trap after the
+# command in progress), so the case cannot outlive the stage.
+trap 'exit 143' TERM
 # shellcheck source=catch_cases.sh
 source "$(dirname "$0")/catch_cases.sh"
 if [[ ! -x $TESTS ]]; then
@@ -49,10 +57,14 @@ for name in "${names[@]}"; do
         >"$OUT_DIR/case_$i.log" 2>&1
     rc=$?
     verdict=PASS
-    # 137 is the limit's SIGKILL only once the limit has passed; before it, another SIGKILL (out of memory).
-    ((rc == 124 || (rc == 137 && SECONDS - t0 >= LIMIT_S))) && verdict=TIMEOUT
-    ((rc == 137 && SECONDS - t0 < LIMIT_S)) && verdict="KILLED(137)"
-    ((rc != 0 && rc != 124 && rc != 137)) && verdict="FAIL($rc)"
+    if ((rc == 124)); then
+        verdict=TIMEOUT
+    elif ((rc == 137)); then  # the limit's SIGKILL only once the limit has passed; before, another (out of memory)
+        verdict="KILLED(137)"
+        ((SECONDS - t0 >= LIMIT_S)) && verdict=TIMEOUT
+    elif ((rc != 0)); then
+        verdict="FAIL($rc)"
+    fi
     # Catch2 exits 0 when its spec matched nothing ("No tests ran"): a pass must have run its one case.
     if ((rc == 0)) && ! grep -q "in 1 test case" "$OUT_DIR/case_$i.log"; then verdict=UNMATCHED; fi
     [[ $verdict == PASS ]] || failed=$((failed + 1))

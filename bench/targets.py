@@ -128,7 +128,8 @@ def read_pytorch(folders):
                 continue  # a configuration that did not time (NaN)
             key = (c.get("family"), c.get("precision"), int(need(c, ["batch"], path)))
             cell = {"config": c.get("config"), "p50_ms": float(p50), "img_s": need(c, ["img_s"], path),
-                    "memory": c.get("peak_allocated_bytes")}
+                    "memory": None if c.get("peak_allocated_bytes") is None else
+                    need(c, ["peak_allocated_bytes"], path, positive=True)}
             if key not in best or p50 < best[key]["p50_ms"]:
                 best[key] = cell
     return best

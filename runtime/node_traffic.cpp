@@ -10,7 +10,8 @@ namespace resnest {
 namespace {
 
 int fold_of(const PlanFolds& f, size_t i) { return f.folded_in_conv.empty() ? -1 : f.folded_in_conv[i]; }
-int chunks_of(const PlanFolds& f, size_t i) { return f.pool_chunks_in_conv.empty() ? 0 : f.pool_chunks_in_conv[i]; }
+int chunks_of(const PlanFolds& f, size_t i) { return f.pool_chunks.empty() ? 0 : f.pool_chunks[i]; }
+int pooler_of(const PlanFolds& f, size_t i) { return f.pool_in_conv.empty() ? -1 : f.pool_in_conv[i]; }
 
 }  // namespace
 
@@ -23,7 +24,8 @@ std::vector<double> node_traffic_bytes(const Graph& g, const PlanFolds& folds, i
                         std::to_string(count) + " nodes");
     };
     sized(folds.folded_in_conv.size(), "folded_in_conv", true);
-    sized(folds.pool_chunks_in_conv.size(), "pool_chunks_in_conv", true);
+    sized(folds.pool_chunks.size(), "pool_chunks", true);
+    sized(folds.pool_in_conv.size(), "pool_in_conv", true);
     sized(weight_bytes.size(), "weight_bytes", false);
 
     const double n = batch, e = esize, f32 = 4.0;
@@ -48,11 +50,17 @@ std::vector<double> node_traffic_bytes(const Graph& g, const PlanFolds& folds, i
                 throw Error(g.source + ": node traffic: node '" + node.name + "' is folded into node " +
                             std::to_string(j) + ", which is not a convolution reading its output");
         }
+        if (pooler_of(folds, i) >= 0) {  // checked: a convolution writing this node's one input
+            const int j = pooler_of(folds, i);
+            if (node.op != OpType::split_attention || node.inputs.size() != 1 ||
+                g.tensors[(size_t)node.inputs[0]].producer != j || g.nodes[(size_t)j].op != OpType::conv2d)
+                throw Error(g.source + ": node traffic: node '" + node.name + "' has its pool in node " +
+                            std::to_string(j) + ", which is not a convolution writing its input");
+        }
         if (node.op == OpType::split_attention) {
-            const int chunks = chunks_of(folds, i);
-            // The pool: U, or the chunk sums the convolution writing U left.
-            b += chunks > 0 ? chunk_sums(node, chunks) : inputs_of(node);
-            b += gates(node);  // the gate writes them
+            const double sums = chunk_sums(node, chunks_of(folds, i));
+            if (pooler_of(folds, i) < 0) b += inputs_of(node) + sums;  // the pool (else the convolution's epilogue)
+            b += sums + gates(node);  // the gate reads the chunk sums and writes the gates
             if (fold_of(folds, i) < 0) b += inputs_of(node) + gates(node) + act(node.output);  // the weighted sum
         } else if (node.op == OpType::avg_pool2d && fold_of(folds, i) >= 0) {
             // Nothing: the convolution after it pools.
@@ -73,16 +81,8 @@ std::vector<double> node_traffic_bytes(const Graph& g, const PlanFolds& folds, i
         bytes[i] = b;
     }
     // A convolution that pools for the split attention after it also writes the chunk sums.
-    for (size_t i = 0; i < count; i++) {
-        const int chunks = chunks_of(folds, i);
-        if (chunks <= 0) continue;
-        const Node& node = g.nodes[i];
-        const int writer = node.inputs.size() == 1 ? g.tensors[(size_t)node.inputs[0]].producer : -1;
-        if (node.op != OpType::split_attention || writer < 0 || g.nodes[(size_t)writer].op != OpType::conv2d)
-            throw Error(g.source + ": node traffic: node '" + node.name +
-                        "' has its pool in a convolution, but no one convolution writes its input");
-        bytes[(size_t)writer] += chunk_sums(node, chunks);
-    }
+    for (size_t i = 0; i < count; i++)
+        if (pooler_of(folds, i) >= 0) bytes[(size_t)pooler_of(folds, i)] += chunk_sums(g.nodes[i], chunks_of(folds, i));
     return bytes;
 }
 

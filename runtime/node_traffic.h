@@ -9,9 +9,9 @@
 //   pool's input instead of its output;
 // - split attention whose weighted sum is folded into the 1x1 convolution after it writes no output, and
 //   that convolution reads U and the gates instead;
-// - split attention's pool reads U, or, where the convolution writing U pools in its epilogue, the chunk
-//   sums (N, chunks, C) in float that convolution writes; its gate writes the gates (N, R*C) in float and
-//   the weighted sum reads them;
+// - split attention's pool reads U and writes its chunk sums (N, chunks, C) in float, or, where the
+//   convolution writing U pools in its epilogue, that convolution writes them; the gate reads them and
+//   writes the gates (N, R*C) in float, and the weighted sum reads those;
 // - the first convolution, where it reads the NCHW input itself, reads it in float.
 // The input's and output's layout conversions around the nodes are outside every node, as in the profile.
 #pragma once
@@ -25,9 +25,12 @@ struct PlanFolds {
     // Per node: the 1x1 convolution node that does the node's work while loading its operand (a split
     // attention's weighted sum, an average pool); -1 where the node runs it itself. Empty: none.
     std::vector<int> folded_in_conv;
-    // Per split-attention node: the chunk sums an image that the convolution writing its U leaves in its
-    // epilogue, which its pool reads in place of U; 0 where its pool reads U. Empty: none.
-    std::vector<int> pool_chunks_in_conv;
+    // Per split-attention node: the chunk sums an image its pool leaves for the gate (whoever pools). Empty
+    // or 0: not counted.
+    std::vector<int> pool_chunks;
+    // Per split-attention node: the convolution node writing its U that pools it in its epilogue; -1 where
+    // its own pool kernel reads U. Empty: none.
+    std::vector<int> pool_in_conv;
     int stem_node = -1;  // the convolution that reads the NCHW float input itself, or -1
 };
 

@@ -55,11 +55,11 @@ std::vector<NodeProfile> CudaContext::profile(int batch, int iters) {
     // The bytes each node moves, with this batch size's folds (node_traffic.h).
     PlanFolds folds;
     folds.folded_in_conv = state.folded_in_conv;
-    folds.pool_chunks_in_conv.assign(count, 0);
-    for (size_t i = 0; i < count; i++) {
-        const int conv = state.pool_in_conv[i];
-        if (conv >= 0) folds.pool_chunks_in_conv[i] = state.convs[(size_t)conv]->pool_chunks();
-    }
+    folds.pool_in_conv = state.pool_in_conv;
+    folds.pool_chunks.assign(count, 0);
+    for (size_t i = 0; i < count; i++)
+        if (g.nodes[i].op == OpType::split_attention)
+            folds.pool_chunks[i] = gate_shape(i, batch, state.gate_form[i], state).chunks;
     if (state.stem) folds.stem_node = (int)state.stem->node;
     std::vector<double> weight_bytes(count);
     for (size_t i = 0; i < count; i++) weight_bytes[i] = (double)engine_->weights(i).bytes;

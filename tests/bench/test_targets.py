@@ -245,6 +245,14 @@ def errors():
                                   "img_s": 1.0}]}, f)
         rc, out, err = run(d)
         check("a PyTorch cell whose p50 is not a number: exit 2, named", rc == 2 and "p50_ms" in err, err)
+        for peak in ("big", -1):
+            with open(os.path.join(d, "compare_pytorch.json"), "w") as f:
+                json.dump({"device": "cuda", "cells": [{"family": "ResNeSt50", "precision": "fp16", "batch": 128,
+                                                        "p50_ms": 9.0, "img_s": 14000.0,
+                                                        "peak_allocated_bytes": peak}]}, f)
+            rc, out, err = run(d)
+            check("PyTorch's peak memory %r: exit 2, named" % (peak,),
+                  rc == 2 and "peak_allocated_bytes" in err and "Traceback" not in err, err)
     # Numbers that cannot be divided by, and files of the wrong shape: exit 2 with the file named, never a
     # traceback.
     good = {"config": {"backend": "cuda"}, "machine": {"gpu": {"name": "x"}},

@@ -45,7 +45,7 @@ if [[ $1 == --list-test-names-only ]]; then echo "resnest_cuda_tests: a banner l
 case $(sed 's/\\\(.\)/\1/g' "$2") in  # the spec line unescaped, as Catch2 reads it
     "passes alone") echo "All tests passed (1 assertion in 1 test case)" ;;
     "fails, with a comma") exit 1 ;;
-    "hangs: past its limit") sleep 30 ;;
+    "hangs: past its limit") exec sleep 30 ;;
     "killed: before its limit") kill -KILL $$ ;;  # exit 137 well before the limit: not a timeout
     *) echo "No test cases matched" ;;
 esac
@@ -145,4 +145,25 @@ else
     ok
 fi
 ((SECONDS - t0 < 20)) && ok || bad "the stuck run took $((SECONDS - t0)) s"
+
+# 8. The same around rerun_cases_apart (device_check's *_apart stage), whose cases run under a timeout of
+# their own: the stage's SIGTERM reaches the case's timeout too, and the script ends only after the case
+# has, so the stage's SIGKILL still finds it (the case's own limit, 30 s here, is far off).
+rm -f "$TMP/stuck.pid"
+: >"$TMP/stuck_apart.tsv"
+t0=$SECONDS
+STUCK_PID=$TMP/stuck.pid timeout -k 2 1 bash "$RERUN" "$TMP/stuck_tests" "$TMP/stuck_apart.tsv" "$TMP/stuck_apart" 30 \
+    >"$TMP/stuck_apart.out" 2>&1
+rc=$?
+stuck=$(cat "$TMP/stuck.pid" 2>/dev/null)
+((rc == 137)) && ok || bad "the stuck rerun exited $rc, wanted 137 (killed after the limit): $(cat "$TMP/stuck_apart.out")"
+sleep 0.5
+if [[ -n $stuck ]] && alive "$stuck"; then
+    bad "the stuck case $stuck outlived the time limit around rerun_cases_apart"
+    kill -KILL "$stuck"
+else
+    ok
+fi
+((SECONDS - t0 < 20)) && ok || bad "the stuck rerun took $((SECONDS - t0)) s"
+expect 2 "not a whole number of seconds" -- bash "$RERUN" "$UNIT" "$TMP/log.tsv" "$TMP/x" 1.5
 finish

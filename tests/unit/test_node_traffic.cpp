@@ -92,12 +92,17 @@ TEST_CASE("node traffic: each fold on the small graph, counted by hand", "[node-
         CHECK(b[DOWN] == n * (6 * 64 + 5 * 16) * e);
         CHECK(total(plain) - total(b) == 2 * n * 6 * 16 * e);
     }
-    SECTION("the pool in u's epilogue: sa reads chunk sums in place of U, u writes them") {
+    SECTION("the pool's chunk sums, written by sa's pool kernel or by u's epilogue, read by the gate") {
         PlanFolds f;
-        f.pool_chunks_in_conv = {0, 3, 0, 0, 0};
+        f.pool_chunks = {0, 3, 0, 0, 0};  // 3 chunk sums of 4 floats an image
+        const std::vector<double> own = node_traffic_bytes(g, f, batch, e, w);
+        CHECK(own[SA] == plain[SA] + 2 * n * 3 * 4 * 4);  // the pool writes them, the gate reads them
+        CHECK(own[U] == plain[U]);
+        f.pool_in_conv = {-1, U, -1, -1, -1};
         const std::vector<double> b = node_traffic_bytes(g, f, batch, e, w);
-        CHECK(b[U] == plain[U] + n * 3 * 4 * 4);
-        CHECK(b[SA] == plain[SA] - n * 8 * 64 * e + n * 3 * 4 * 4);
+        CHECK(b[U] == plain[U] + n * 3 * 4 * 4);                       // u's epilogue writes them
+        CHECK(b[SA] == plain[SA] - n * 8 * 64 * e + n * 3 * 4 * 4);  // no pool kernel: the gate reads them
+        CHECK(total(own) - total(b) == n * 8 * 64 * e);               // the fold saves U's read, nothing else
     }
     SECTION("the stem reads the NCHW input in float") {
         PlanFolds f;
@@ -122,11 +127,15 @@ TEST_CASE("node traffic: a fold that names the wrong node, or vectors of the wro
     REQUIRE_THROWS_WITH(node_traffic_bytes(g, f, 1, 2, w), Contains("folded_in_conv has 2 entries for 5 nodes"));
     REQUIRE_THROWS_WITH(node_traffic_bytes(g, PlanFolds{}, 1, 2, {1.0}), Contains("weight_bytes has 1 entries"));
     PlanFolds p;
-    p.pool_chunks_in_conv = {0, 0, 2, 0, 0};  // c3 is no split attention
-    REQUIRE_THROWS_WITH(node_traffic_bytes(g, p, 1, 2, w), Contains("node 'c3'"));
+    p.pool_in_conv = {-1, -1, U, -1, -1};  // c3 is no split attention
+    REQUIRE_THROWS_WITH(node_traffic_bytes(g, p, 1, 2, w), Contains("node 'c3'") && Contains("not a convolution writing"));
+    p.pool_in_conv = {-1, C3, -1, -1, -1};  // c3 does not write sa's input
+    REQUIRE_THROWS_WITH(node_traffic_bytes(g, p, 1, 2, w), Contains("node 'sa'") && Contains("not a convolution writing"));
+    p.pool_in_conv = {-1};
+    REQUIRE_THROWS_WITH(node_traffic_bytes(g, p, 1, 2, w), Contains("pool_in_conv has 1 entries for 5 nodes"));
 }
 
-TEST_CASE("node traffic: every fold on the committed models saves the folded tensor's write and read",
+TEST_CASE("node traffic: every fold on the committed models saves what it should",
           "[node-traffic]") {
     for (const char* model : {"models/resnest50.json", "models/resnest50_fast_1s1x64d_torch.json"}) {
         INFO(model);
@@ -155,5 +164,24 @@ TEST_CASE("node traffic: every fold on the committed models saves the folded ten
         CHECK(total(plain) - total(b) == Approx(saved).epsilon(1e-12));
         for (size_t i = 0; i < count; i++)
             if (f.folded_in_conv[i] >= 0 && g.nodes[i].op == OpType::avg_pool2d) CHECK(b[i] == w[i]);
+        // Every split attention's pool in the epilogue of the convolution writing U as well (4 chunk sums an
+        // image, whoever writes them): each saves exactly U's read.
+        f.pool_chunks.assign(count, 0);
+        f.pool_in_conv.assign(count, -1);
+        for (size_t i = 0; i < count; i++)
+            if (g.nodes[i].op == OpType::split_attention) f.pool_chunks[i] = 4;
+        const std::vector<double> own_pools = node_traffic_bytes(g, f, batch, e, w);
+        double u_reads = 0.0;
+        int pools = 0;
+        for (size_t i = 0; i < count; i++) {
+            const int j = conv_writing_split_attention_input(g, (int)i);
+            if (j < 0) continue;
+            f.pool_in_conv[i] = j;
+            u_reads += batch * e * (double)shape_numel(g.tensors[(size_t)g.nodes[i].inputs[0]].shape);
+            pools++;
+        }
+        CHECK(pools == 16);
+        const std::vector<double> in_convs = node_traffic_bytes(g, f, batch, e, w);
+        CHECK(total(own_pools) - total(in_convs) == Approx(u_reads).epsilon(1e-12));
     }
 }
