@@ -248,7 +248,7 @@ TEST_CASE("the implicit-GEMM convolution's blocks, emulated on the host, cover e
                             int b = 0, e = 0;
                             s.split_range(q, splits, &b, &e);
                             for (int row = 0; row < kImplicitTileM; row++) {
-                                const auto origin = s.row_origin((long long)tm * kImplicitTileM + row);
+                                const auto origin = s.tile_row_origin(tm, row);  // as the kernel takes it
                                 for (int col = 0; col < kImplicitTileN; col++) {
                                     float acc = 0.0f;
                                     const int o = tn * kImplicitTileN + col;
