@@ -1,8 +1,26 @@
 #!/usr/bin/env bash
-# catch_cases.sh: what bench/rerun_cases_apart.sh and bench/run_cases_left.sh share about a Catch2 test
-# executable and the case log its runs write (RESNEST_TEST_CASE_LOG: "start|pass|fail|cut<TAB>name" lines; a
-# case cut by a signal, as a time limit sends, has no verdict).
+# catch_cases.sh: what bench/rerun_cases_apart.sh, bench/run_cases_left.sh and bench/device_check.sh share
+# about a Catch2 test executable and the case log its runs write (RESNEST_TEST_CASE_LOG:
+# "start|pass|fail|cut<TAB>name" lines; a case cut by a signal, as a time limit sends, has no verdict), and
+# the verdict of a command run under a time limit.
 # Sourced, not run.
+
+# The verdict of a command run under `timeout -k`: PASS, SKIP (77), TIMEOUT (124; 137 once the limit had
+# passed, the limit's SIGKILL), KILLED(137) (a SIGKILL before it, as by the out-of-memory killer), FAIL(rc).
+exit_verdict() {  # exit_verdict RC SECONDS_TAKEN LIMIT_S
+    local rc=$1 took=$2 limit=$3
+    if ((rc == 0)); then
+        echo PASS
+    elif ((rc == 77)); then
+        echo SKIP
+    elif ((rc == 124)); then
+        echo TIMEOUT
+    elif ((rc == 137)); then
+        if ((took >= limit)) 2>/dev/null; then echo TIMEOUT; else echo "KILLED(137)"; fi
+    else
+        echo "FAIL($rc)"
+    fi
+}
 
 # Every case of the spec, one name a line (a "resnest_cuda_tests: ..." line the executable may print first is
 # not one).

@@ -114,18 +114,7 @@ stage() {  # stage NAME LIMIT_S COMMAND...: runs it with a time limit, logs, rec
     # SIGKILL 10 s after the limit's SIGTERM, should the stage not end on it (a handler stuck in a driver call).
     timeout -k 10 "$limit" "$@" > >(tee "$OUT_DIR/$name.log") 2>&1
     local rc=$?
-    local verdict=PASS
-    if ((rc == 77)); then
-        verdict=SKIP
-    elif ((rc == 124)); then
-        verdict=TIMEOUT
-    elif ((rc == 137)); then  # the limit's SIGKILL only once the limit has passed; before, another (out of memory)
-        verdict="KILLED(137)"
-        ((SECONDS - t0 >= limit)) && verdict=TIMEOUT
-    elif ((rc != 0)); then
-        verdict="FAIL($rc)"
-    fi
-    record "$name" "$verdict" $((SECONDS - t0))
+    record "$name" "$(exit_verdict $rc $((SECONDS - t0)) "$limit")" $((SECONDS - t0))
     bundle
 }
 

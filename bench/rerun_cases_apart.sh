@@ -56,15 +56,7 @@ for name in "${names[@]}"; do
     timeout --foreground -k 10 "$LIMIT_S" "$TESTS" -f "$OUT_DIR/case_$i.spec" --durations yes \
         >"$OUT_DIR/case_$i.log" 2>&1
     rc=$?
-    verdict=PASS
-    if ((rc == 124)); then
-        verdict=TIMEOUT
-    elif ((rc == 137)); then  # the limit's SIGKILL only once the limit has passed; before, another (out of memory)
-        verdict="KILLED(137)"
-        ((SECONDS - t0 >= LIMIT_S)) && verdict=TIMEOUT
-    elif ((rc != 0)); then
-        verdict="FAIL($rc)"
-    fi
+    verdict=$(exit_verdict $rc $((SECONDS - t0)) "$LIMIT_S")
     # Catch2 exits 0 when its spec matched nothing ("No tests ran"): a pass must have run its one case.
     if ((rc == 0)) && ! grep -q "in 1 test case" "$OUT_DIR/case_$i.log"; then verdict=UNMATCHED; fi
     [[ $verdict == PASS ]] || failed=$((failed + 1))

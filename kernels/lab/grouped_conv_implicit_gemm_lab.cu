@@ -54,6 +54,7 @@
 #include "conv_algo_cache.h"
 #include "cuda/cuda_gemm_conv.h"
 #include "lab_reference.h"
+#include "lab_matmul_setup.cuh"
 #include "lab_util.cuh"
 #include "split_attention_pool.cuh"
 
@@ -73,18 +74,12 @@ int main() {
                             {"layer4 7x7 512->1024 g2", 7, 7, 512, 1024, 2},
                             {"fast layer1 56x56 64->64", 56, 56, 64, 64, 1},
                             {"fast layer4 7x7 512->512", 7, 7, 512, 512, 1}};
-    cudaStream_t stream;
-    LAB_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    cublasLtHandle_t lt;
-    if (cublasLtCreate(&lt) != CUBLAS_STATUS_SUCCESS) {
-        std::fprintf(stderr, "cublasLtCreate failed\n");
-        return 1;
-    }
-    int sms = 0;
-    LAB_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
-    const size_t ws_bytes = 512ull << 20;  // the im2col matrix and the split partials
-    void* ws;
-    LAB_CHECK(cudaMalloc(&ws, ws_bytes));
+    const lab::MatmulLabSetup setup(512ull << 20);  // the im2col matrix and the split partials
+    cudaStream_t stream = setup.stream;
+    cublasLtHandle_t lt = setup.lt;
+    const int sms = setup.sms;
+    void* ws = setup.ws;
+    const size_t ws_bytes = setup.ws_bytes;
     resnest::ConvAlgoCache cache("");
     std::mt19937 rng(std::random_device{}());
     bool all_ok = true;
@@ -228,9 +223,6 @@ int main() {
                               (void*)arrivals})
                 cudaFree(ptr);
         }
-    cudaFree(ws);
-    cublasLtDestroy(lt);
-    cudaStreamDestroy(stream);
     std::printf("%s\n", all_ok ? "all ways correct" : "SOME WAYS WRONG");
     return all_ok ? 0 : 1;
 }

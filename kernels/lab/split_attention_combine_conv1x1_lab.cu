@@ -58,6 +58,7 @@
 #include "conv_algo_cache.h"
 #include "cuda/cuda_gemm_conv.h"
 #include "lab_reference.h"
+#include "lab_matmul_setup.cuh"
 #include "lab_util.cuh"
 #include "pool2d_nhwc.cuh"
 #include "split_attention_combine.cuh"
@@ -93,18 +94,12 @@ int main() {
                             {"layer2 conv1 28x28 512->128", 28, 28, 1, 512, 128, -1},
                             {"layer3 conv1 14x14 1024->256", 14, 14, 1, 1024, 256, -1},
                             {"layer4 conv1 7x7 2048->512", 7, 7, 1, 2048, 512, -1}};
-    cudaStream_t stream;
-    LAB_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    cublasLtHandle_t lt;
-    if (cublasLtCreate(&lt) != CUBLAS_STATUS_SUCCESS) {
-        std::fprintf(stderr, "cublasLtCreate failed\n");
-        return 1;
-    }
-    int sms = 0;
-    LAB_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
-    const size_t ws_bytes = 128ull << 20;  // the runtime's fp16 workspace; the split partials
-    void* ws;
-    LAB_CHECK(cudaMalloc(&ws, ws_bytes));
+    const lab::MatmulLabSetup setup(128ull << 20);  // the runtime's fp16 workspace; the split partials
+    cudaStream_t stream = setup.stream;
+    cublasLtHandle_t lt = setup.lt;
+    const int sms = setup.sms;
+    void* ws = setup.ws;
+    const size_t ws_bytes = setup.ws_bytes;
     resnest::ConvAlgoCache cache("");
     std::mt19937 rng(std::random_device{}());
     bool all_ok = true;
@@ -212,9 +207,6 @@ int main() {
                               (void*)dy, (void*)arrivals})
                 cudaFree(ptr);
         }
-    cudaFree(ws);
-    cublasLtDestroy(lt);
-    cudaStreamDestroy(stream);
     std::printf("%s\n", all_ok ? "all ways correct" : "SOME WAYS WRONG");
     return all_ok ? 0 : 1;
 }

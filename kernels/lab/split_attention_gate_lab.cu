@@ -37,6 +37,7 @@
 #include <string>
 
 #include "lab_reference.h"
+#include "lab_matmul_setup.cuh"
 #include "lab_util.cuh"
 #include "cuda/cuda_gate_gemm.h"
 #include "split_attention_gate.cuh"
@@ -189,13 +190,9 @@ int main() {
                             {"layer3 C256", 2, 1, 256, 128},   {"layer4 C512", 2, 1, 512, 256},
                             {"ragged R4 K2 C24", 4, 2, 24, 16}, {"ragged R1 C40 sigmoid", 1, 1, 40, 32},
                             {"ragged R1 K2 C20", 1, 2, 20, 8}};
-    cudaStream_t stream = nullptr;  // capturable (the legacy default stream is not)
-    LAB_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    cublasLtHandle_t lt = nullptr;
-    if (cublasLtCreate(&lt) != CUBLAS_STATUS_SUCCESS) {
-        std::fprintf(stderr, "cublasLtCreate failed\n");
-        return 1;
-    }
+    const lab::MatmulLabSetup setup;
+    cudaStream_t stream = setup.stream;
+    cublasLtHandle_t lt = setup.lt;
     bool all_ok = true;
     for (const Shape& s : shapes)
         for (int n : {1, 8, 32, 128}) {
@@ -263,8 +260,6 @@ int main() {
             }
             for (float* p : {dgap, dw1, db1, dw2, db2, dattn, dhidden}) cudaFree(p);
         }
-    cublasLtDestroy(lt);
-    cudaStreamDestroy(stream);
     std::printf("%s\n", all_ok ? "all versions correct" : "SOME VERSIONS WRONG");
     return all_ok ? 0 : 1;
 }

@@ -118,6 +118,9 @@ catch_case_ended "$TMP/sig.tsv" "$LONG" && bad "a case cut by SIGTERM counts as 
 # 7. A time limit around run_cases_left (device_check's tests_rest stage, timeout -k) reaches the test
 # process itself: one that ignores SIGTERM (stuck in a driver call) is killed when the limit's SIGKILL comes,
 # not left running after timeout has returned (as it was when a shell between them died on the SIGTERM).
+# 8. The same around rerun_cases_apart (device_check's *_apart stage), whose cases run under a timeout of
+# their own: the stage's SIGTERM reaches the case's timeout too, and the script ends only after the case
+# has, so the stage's SIGKILL still finds it (the case's own limit, 30 s here, is far off).
 cat >"$TMP/stuck_tests" <<'STUCK'
 #!/usr/bin/env bash
 if [[ $1 == --list-test-names-only ]]; then echo "never ends"; exit 0; fi
@@ -126,44 +129,29 @@ trap '' TERM
 exec sleep 30
 STUCK
 chmod +x "$TMP/stuck_tests"
-: >"$TMP/stuck.tsv"
-t0=$SECONDS
-STUCK_PID=$TMP/stuck.pid timeout -k 2 1 bash "$LEFT" "$TMP/stuck_tests" "$TMP/stuck.tsv" "$TMP/stuck.spec" \
-    >"$TMP/stuck.out" 2>&1
-rc=$?  # 137: timeout signals its own process group too, so the SIGKILL ends timeout itself as well
-stuck=$(cat "$TMP/stuck.pid" 2>/dev/null)
-((rc == 137)) && ok || bad "the stuck run exited $rc, wanted 137 (killed after the limit): $(cat "$TMP/stuck.out")"
 alive() {  # alive PID: a process that is neither gone nor a zombie (killed, not yet reaped by its new parent)
     local state
     state=$(ps -o stat= -p "$1" 2>/dev/null) && [[ -n $state && $state != Z* ]]
 }
-sleep 0.5
-if [[ -n $stuck ]] && alive "$stuck"; then
-    bad "the stuck test process $stuck outlived the time limit"
-    kill -KILL "$stuck"
-else
-    ok
-fi
-((SECONDS - t0 < 20)) && ok || bad "the stuck run took $((SECONDS - t0)) s"
-
-# 8. The same around rerun_cases_apart (device_check's *_apart stage), whose cases run under a timeout of
-# their own: the stage's SIGTERM reaches the case's timeout too, and the script ends only after the case
-# has, so the stage's SIGKILL still finds it (the case's own limit, 30 s here, is far off).
-rm -f "$TMP/stuck.pid"
-: >"$TMP/stuck_apart.tsv"
-t0=$SECONDS
-STUCK_PID=$TMP/stuck.pid timeout -k 2 1 bash "$RERUN" "$TMP/stuck_tests" "$TMP/stuck_apart.tsv" "$TMP/stuck_apart" 30 \
-    >"$TMP/stuck_apart.out" 2>&1
-rc=$?
-stuck=$(cat "$TMP/stuck.pid" 2>/dev/null)
-((rc == 137)) && ok || bad "the stuck rerun exited $rc, wanted 137 (killed after the limit): $(cat "$TMP/stuck_apart.out")"
-sleep 0.5
-if [[ -n $stuck ]] && alive "$stuck"; then
-    bad "the stuck case $stuck outlived the time limit around rerun_cases_apart"
-    kill -KILL "$stuck"
-else
-    ok
-fi
-((SECONDS - t0 < 20)) && ok || bad "the stuck rerun took $((SECONDS - t0)) s"
+stuck_killed() {  # stuck_killed WHAT SCRIPT ARGS...: SCRIPT under a 1 s limit (SIGKILL 2 s later)
+    local what=$1 t0=$SECONDS rc stuck
+    shift
+    rm -f "$TMP/stuck.pid"
+    : >"$TMP/stuck.tsv"
+    STUCK_PID=$TMP/stuck.pid timeout -k 2 1 bash "$@" >"$TMP/stuck.out" 2>&1
+    rc=$?  # 137: timeout signals its own process group too, so the SIGKILL ends timeout itself as well
+    stuck=$(cat "$TMP/stuck.pid" 2>/dev/null)
+    ((rc == 137)) && ok || bad "$what: exited $rc, wanted 137 (killed after the limit): $(cat "$TMP/stuck.out")"
+    sleep 0.5
+    if [[ -n $stuck ]] && alive "$stuck"; then
+        bad "$what: the stuck test process $stuck outlived the time limit"
+        kill -KILL "$stuck"
+    else
+        ok
+    fi
+    ((SECONDS - t0 < 20)) && ok || bad "$what: took $((SECONDS - t0)) s"
+}
+stuck_killed "run_cases_left" "$LEFT" "$TMP/stuck_tests" "$TMP/stuck.tsv" "$TMP/stuck.spec"
+stuck_killed "rerun_cases_apart" "$RERUN" "$TMP/stuck_tests" "$TMP/stuck.tsv" "$TMP/stuck_apart" 30
 expect 2 "not a whole number of seconds" -- bash "$RERUN" "$UNIT" "$TMP/log.tsv" "$TMP/x" 1.5
 finish
