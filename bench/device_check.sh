@@ -16,7 +16,8 @@
 #                   first DEADLINE_S=480:
 #                   STAGES="tests bench implicit profile torch variants" (the deadline cuts the last first;
 #                   the stages of seconds before PyTorch's two minutes),
-#                   then, while the machine is still warm,
+#                   then `bash bench/between_calls.sh FILES_AT` here (the case log into BIN) and, while the
+#                   machine is still warm,
 #                   STAGES="tests_rest coldstart lab parity sanitize" (tests_rest: the suite's cases the first
 #                   call's limit cut, if any).
 #   DEADLINE_S=N    stop starting stages N seconds after the script began, and cut a stage's own limit to

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_stage_device_binaries.sh: bench/stage_device_binaries.sh on a stand-in build folder: what it copies
-# (resnest, the GPU test executable, every lab, nothing else), its size line, and its refusals.
+# (resnest, the GPU test executable, every lab, nothing else), its size line, and its refusals; and
+# bench/between_calls.sh on a stand-in device_check.tgz (what it unpacks, the case log it carries, refusals).
 #
 #   bash tests/cli/test_stage_device_binaries.sh SOURCE_DIR
 set -uo pipefail
@@ -44,4 +45,29 @@ head -c 4096 /dev/urandom >"$TMP/build/tests/resnest_cuda_tests"
 chmod +x "$TMP/build/tests/resnest_cuda_tests"
 truncate -s 65M "$TMP/build/kernels/lab/lab_linear_rows"
 expect 1 "over the 64 MiB carry limit" -- bash "$STAGE" "$TMP/build" "$TMP/devbin3"
+
+# between_calls.sh: a call's archive unpacked, its case log into BIN (which staging keeps accepting), the
+# summary printed; a second archive of the same call refused; a call without a case log said so.
+BETWEEN=$SRC/bench/between_calls.sh
+mkdir -p "$TMP/call/pack" "$TMP/files_at" "$TMP/devbin4"
+printf 'start\tcase one\npass\tcase one\nstart\tcase two\n' >"$TMP/call/pack/gpu_test_cases.tsv"
+printf 'gpu_tests                    TIMEOUT      240s\n' >"$TMP/call/pack/summary.txt"
+echo '{"results": []}' >"$TMP/call/pack/bench_resnest50_fp16.json"
+tar czf "$TMP/files_at/device_check.tgz" -C "$TMP/call/pack" .
+bash "$BETWEEN" "$TMP/files_at" "$TMP/devbin4" "$TMP/archive1" >"$TMP/between.out" 2>&1
+rc=$?
+((rc == 0)) && ok || bad "between_calls exited $rc: $(cat "$TMP/between.out")"
+cmp -s "$TMP/call/pack/gpu_test_cases.tsv" "$TMP/devbin4/gpu_test_cases.tsv" && ok || bad "the case log was not carried"
+cmp -s "$TMP/call/pack/bench_resnest50_fp16.json" "$TMP/archive1/bench_resnest50_fp16.json" && ok || bad "not unpacked"
+grep -q "gpu_tests .*TIMEOUT" "$TMP/between.out" && ok || bad "summary not printed: $(cat "$TMP/between.out")"
+grep -q "case log (3 lines)" "$TMP/between.out" && ok || bad "case log line: $(cat "$TMP/between.out")"
+expect 2 "holds files already" -- bash "$BETWEEN" "$TMP/files_at" "$TMP/devbin4" "$TMP/archive1"
+rm "$TMP/call/pack/gpu_test_cases.tsv"
+tar czf "$TMP/files_at/device_check.tgz" -C "$TMP/call/pack" .
+expect 0 "no GPU suite case log" -- bash "$BETWEEN" "$TMP/files_at" "$TMP/devbin4" "$TMP/archive2"
+expect 2 "no .*device_check.tgz" -- bash "$BETWEEN" "$TMP/call" "$TMP/devbin4" "$TMP/archive3"
+expect 2 "is not a folder" -- bash "$BETWEEN" "$TMP/files_at" "$TMP/missing_bin" "$TMP/archive4"
+head -c 100 "$TMP/files_at/device_check.tgz" >"$TMP/files_at/cut.tgz" && mv "$TMP/files_at/cut.tgz" "$TMP/files_at/device_check.tgz"
+expect 2 "does not unpack" -- bash "$BETWEEN" "$TMP/files_at" "$TMP/devbin4" "$TMP/archive5"
+expect 2 "usage" -- bash "$BETWEEN"
 finish
