@@ -447,14 +447,20 @@ for label, a, b in [("default", "bench_resnest50_fp16", "bench_resnest50_fast_1s
     if x and y:
         print(f"split-attention tax fp16 bs128, {label}: {x:.0f} / {y:.0f} img/s = {x / y:.3f}")
 PYEOF
-# The profile's batch-1 and batch-8 totals (replayed with events, eager) and the five costliest nodes.
+# The profile's batch-1 and batch-8 totals (replayed with events, eager) and the five costliest nodes; at
+# every profiled batch the graph replay's p50 as a multiple of the roofline floor.
 "$PY" - "$OUT_DIR" <<'PYEOF'
 import json, os, sys
 f = f"{sys.argv[1]}/profile_resnest50_fp16.json"
 if os.path.exists(f):
     for r in json.load(open(f))["results"]:
         p = r.get("profile")
-        if not p or r["batch"] > 8:
+        if not p:
+            continue
+        if p.get("roofline_floor_ms"):
+            print(f"profile resnest50 fp16 bs{r['batch']}: roofline floor {p['roofline_floor_ms']:.3f} ms, p50 "
+                  f"{p.get('floor_distance', 0):.2f}x it")
+        if r["batch"] > 8:
             continue
         top = sorted(p["nodes"], key=lambda n: -(n.get("replay_ms") or n["ms"]))[:5]
         print(f"profile resnest50 fp16 bs{r['batch']}: replayed {p.get('replay_total_ms', 0):.3f} ms, eager "
