@@ -9,7 +9,9 @@
 # passed, the limit's SIGKILL), KILLED(137) (a SIGKILL before it, as by the out-of-memory killer), FAIL(rc).
 exit_verdict() {  # exit_verdict RC SECONDS_TAKEN LIMIT_S
     local rc=$1 took=$2 limit=$3
-    if ((rc == 0)); then
+    if [[ ! $rc =~ ^[0-9]+$ ]]; then
+        echo "FAIL($rc)"
+    elif ((rc == 0)); then
         echo PASS
     elif ((rc == 77)); then
         echo SKIP

@@ -383,7 +383,7 @@ for t in gpu_tests gpu_tests_rest; do
     grep -h -B2 -A12 "FAILED" "$OUT_DIR/$t.log" | head -60
     grep -h -E "stopped inside|have no verdict|test cases|assertions" "$OUT_DIR/$t.log" | tail -4
     # The suite's failed cases, each run again alone (where it stopped, and each case's verdict there).
-    grep -h -E "stopped inside|^(FAIL|TIMEOUT|KILLED|UNMATCHED|PASS)|cases rerun" "$OUT_DIR/${t}_apart.log" 2>/dev/null |
+    grep -h -E "stopped inside|^(FAIL|TIMEOUT|KILLED|NODEVICE|UNMATCHED|PASS)|cases rerun" "$OUT_DIR/${t}_apart.log" 2>/dev/null |
         cut -c1-200 | head -48
 done
 # Every case's verdict so far, this call's and earlier calls' on this machine (the case log).
@@ -459,7 +459,7 @@ if os.path.exists(f):
             continue
         if p.get("roofline_floor_ms"):
             print(f"profile resnest50 fp16 bs{r['batch']}: roofline floor {p['roofline_floor_ms']:.3f} ms, p50 "
-                  f"{p.get('floor_distance', 0):.2f}x it")
+                  f"{p.get('floor_distance') or 0:.2f}x it")
         if r["batch"] > 8:
             continue
         top = sorted(p["nodes"], key=lambda n: -(n.get("replay_ms") or n["ms"]))[:5]

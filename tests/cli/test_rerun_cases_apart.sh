@@ -40,13 +40,15 @@ grep -q "1 test case" "$TMP/apart/case_1.log" && ok || bad "a rerun ran more tha
 # 3. Failing, hanging and unmatched cases (a stand-in for the test executable): each named with its verdict.
 cat >"$TMP/fake_tests" <<'FAKE'
 #!/usr/bin/env bash
-names=("passes alone" "fails, with a comma" "hangs: past its limit" "matches nothing" "killed: before its limit")
+names=("passes alone" "fails, with a comma" "hangs: past its limit" "matches nothing" "killed: before its limit"
+    "no device: exits 77")
 if [[ $1 == --list-test-names-only ]]; then echo "resnest_cuda_tests: a banner line"; printf '%s\n' "${names[@]}"; exit 4; fi
 case $(sed 's/\\\(.\)/\1/g' "$2") in  # the spec line unescaped, as Catch2 reads it
     "passes alone") echo "All tests passed (1 assertion in 1 test case)" ;;
     "fails, with a comma") exit 1 ;;
     "hangs: past its limit") exec sleep 30 ;;
     "killed: before its limit") kill -KILL $$ ;;  # exit 137 well before the limit: not a timeout
+    "no device: exits 77") exit 77 ;;  # a case asked to run again that finds no device: not a skip
     *) echo "No test cases matched" ;;
 esac
 FAKE
@@ -56,11 +58,11 @@ bash "$RERUN" "$TMP/fake_tests" "$TMP/empty.tsv" "$TMP/fake" 2 >"$TMP/fake.out" 
 rc=$?
 ((rc == 1)) && ok || bad "rerun with failures exited $rc, wanted 1: $(cat "$TMP/fake.out")"
 for want in "PASS passes alone" "FAIL(1) fails, with a comma" "TIMEOUT hangs: past its limit" "UNMATCHED matches nothing" \
-    "KILLED(137) killed: before its limit"; do
+    "KILLED(137) killed: before its limit" "NODEVICE(77) no device: exits 77"; do
     grep -qxF "$want" <(cut -f1,3 "$TMP/fake/cases.tsv" | tr '\t' ' ') && ok || bad "no line '$want': $(cat "$TMP/fake/cases.tsv")"
 done
 grep -q "banner" "$TMP/fake/cases.tsv" && bad "the banner line was taken for a case" || ok
-grep -q "5 of 5 cases rerun one process each, 4 not passed" "$TMP/fake.out" && ok || bad "count line: $(tail -1 "$TMP/fake.out")"
+grep -q "6 of 6 cases rerun one process each, 5 not passed" "$TMP/fake.out" && ok || bad "count line: $(tail -1 "$TMP/fake.out")"
 
 # 4. Usage errors: exit 2, one line naming what to do.
 expect 2 "usage" -- bash "$RERUN" "$UNIT"
@@ -154,4 +156,12 @@ stuck_killed() {  # stuck_killed WHAT SCRIPT ARGS...: SCRIPT under a 1 s limit (
 stuck_killed "run_cases_left" "$LEFT" "$TMP/stuck_tests" "$TMP/stuck.tsv" "$TMP/stuck.spec"
 stuck_killed "rerun_cases_apart" "$RERUN" "$TMP/stuck_tests" "$TMP/stuck.tsv" "$TMP/stuck_apart" 30
 expect 2 "not a whole number of seconds" -- bash "$RERUN" "$UNIT" "$TMP/log.tsv" "$TMP/x" 1.5
+
+# 9. exit_verdict (catch_cases.sh), as device_check's stages read an exit status: RC SECONDS_TAKEN LIMIT_S.
+for want in "0 3 10 PASS" "77 0 10 SKIP" "124 10 10 TIMEOUT" "137 20 10 TIMEOUT" "137 4 10 KILLED(137)" \
+    "1 3 10 FAIL(1)" "143 3 10 FAIL(143)" "x 3 10 FAIL(x)" "137 4 1.5 KILLED(137)"; do
+    read -r rc took limit verdict <<<"$want"
+    got=$(exit_verdict "$rc" "$took" "$limit")
+    [[ $got == "$verdict" ]] && ok || bad "exit_verdict $rc $took $limit: $got, wanted $verdict"
+done
 finish

@@ -65,9 +65,11 @@ expect 2 "holds files already" -- bash "$BETWEEN" "$TMP/files_at" "$TMP/devbin4"
 rm "$TMP/call/pack/gpu_test_cases.tsv"
 tar czf "$TMP/files_at/device_check.tgz" -C "$TMP/call/pack" .
 expect 0 "no GPU suite case log" -- bash "$BETWEEN" "$TMP/files_at" "$TMP/devbin4" "$TMP/archive2"
+[[ ! -e $TMP/devbin4/gpu_test_cases.tsv ]] && ok || bad "an earlier call's case log stayed in BIN"
 expect 2 "no .*device_check.tgz" -- bash "$BETWEEN" "$TMP/call" "$TMP/devbin4" "$TMP/archive3"
 expect 2 "is not a folder" -- bash "$BETWEEN" "$TMP/files_at" "$TMP/missing_bin" "$TMP/archive4"
 head -c 100 "$TMP/files_at/device_check.tgz" >"$TMP/files_at/cut.tgz" && mv "$TMP/files_at/cut.tgz" "$TMP/files_at/device_check.tgz"
 expect 2 "does not unpack" -- bash "$BETWEEN" "$TMP/files_at" "$TMP/devbin4" "$TMP/archive5"
+[[ ! -e $TMP/archive5 ]] && ok || bad "a cut archive left its folder: $(ls -A "$TMP/archive5")"
 expect 2 "usage" -- bash "$BETWEEN"
 finish
