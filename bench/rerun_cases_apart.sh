@@ -6,8 +6,10 @@
 #   bash bench/rerun_cases_apart.sh TESTS CASE_LOG OUT_DIR [LIMIT_S [SPEC]]
 #     TESTS      the test executable (tests/resnest_cuda_tests, tests/resnest_tests)
 #     CASE_LOG   the file the run wrote with RESNEST_TEST_CASE_LOG set (lines "start|pass|fail|cut<TAB>name")
-#     OUT_DIR    one log per rerun case (case_<i>.log) and cases.tsv ("verdict<TAB>seconds<TAB>name")
-#     LIMIT_S    each case's time limit (default 120)
+#     OUT_DIR    one log per rerun case (case_<i>.log) and cases.tsv ("verdict<TAB>seconds<TAB>name"; the
+#                verdicts PASS, FAIL(rc), TIMEOUT, KILLED(137) (a SIGKILL before the limit), NODEVICE(77),
+#                UNMATCHED (the spec ran no case))
+#     LIMIT_S    each case's time limit in whole seconds (default 120)
 #     SPEC       the test spec the run was given, if any (its cases are the ones considered)
 # Prints the case the run stopped inside (a "start" with no end), then one line per rerun case and a count.
 # Exits 0 when every rerun case passed (or none needed one), 1 otherwise, 2 on a usage error.
