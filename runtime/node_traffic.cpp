@@ -42,7 +42,7 @@ std::vector<double> node_traffic_bytes(const Graph& g, const PlanFolds& folds, i
     for (size_t i = 0; i < count; i++) {
         const Node& node = g.nodes[i];
         double b = weight_bytes[i];
-        if (fold_of(folds, i) >= 0) {  // checked against the convolution below
+        if (fold_of(folds, i) >= 0) {  // checked: a convolution reading this node's output
             const int j = fold_of(folds, i);
             if (j <= (int)i || j >= (int)count || g.nodes[(size_t)j].op != OpType::conv2d ||
                 g.nodes[(size_t)j].inputs.empty() || g.nodes[(size_t)j].inputs[0] != node.output ||

@@ -61,6 +61,16 @@ int CudaContext::l2_window_decision(int batch) const {
     return cached_choice(l2_window_key(batch), 2);
 }
 
+namespace {
+
+// The warning of a window that could not be set: `why`, then what runs without it.
+void warn_without_l2_window(const std::string& why, int batch, bool profile) {
+    std::fprintf(stderr, "resnest: warning: the weights' L2 window %s; %sbatch %d runs without it\n", why.c_str(),
+                 profile ? "the profile's replay at " : "", batch);
+}
+
+}  // namespace
+
 bool CudaContext::apply_l2_window(cudaGraph_t graph, int batch, bool profile) {
     try {
         const int nodes = set_l2_window_on_kernel_nodes(graph, engine_->weights_device(), l2_window_);
@@ -69,8 +79,7 @@ bool CudaContext::apply_l2_window(cudaGraph_t graph, int batch, bool profile) {
         return true;
     } catch (const Error& e) {
         cudaGetLastError();
-        std::fprintf(stderr, "resnest: warning: the weights' L2 window could not be set (%s); %sbatch %d runs "
-                     "without it\n", e.what(), profile ? "the profile's replay at " : "", batch);
+        warn_without_l2_window(std::string("could not be set (") + e.what() + ")", batch, profile);
         return false;
     }
 }
@@ -80,8 +89,8 @@ bool CudaContext::apply_l2_window_on_copy(cudaGraph_t* graph, int batch, bool pr
     const cudaError_t e = cudaGraphClone(&windowed, *graph);
     if (e != cudaSuccess) {  // the window is a hint: a graph it cannot be copied onto runs without it
         cudaGetLastError();
-        std::fprintf(stderr, "resnest: warning: the weights' L2 window: cudaGraphClone: %s; %sbatch %d runs "
-                     "without it\n", cudaGetErrorString(e), profile ? "the profile's replay at " : "", batch);
+        warn_without_l2_window(std::string("could not be copied on (cudaGraphClone: ") + cudaGetErrorString(e) + ")",
+                               batch, profile);
         return false;
     }
     const bool set = apply_l2_window(windowed, batch, profile);

@@ -326,6 +326,9 @@ void CudaContext::run_and_capture(int batch, BatchState& state) {
 
 void CudaContext::capture_with_retries(int batch, BatchState& state) {
     constexpr int kCaptureAttempts = 3;
+    auto run_eagerly = [&](const GraphCaptureError& e) {
+        std::fprintf(stderr, "warning: %s; batch %d runs without a CUDA graph (as --no-graph)\n", e.what(), batch);
+    };
     for (int attempt = 1; attempt <= kCaptureAttempts; attempt++) {
         // Another thread's synchronization (a context being torn down) lasts a while: wait 4, then 16 ms
         // before taking the capture again, so that the three attempts do not all meet the same one.
@@ -335,8 +338,7 @@ void CudaContext::capture_with_retries(int batch, BatchState& state) {
         } catch (const GraphCaptureError& e) {
             // prepare() tries again without dependent launches, unless a library call refused the capture.
             if (launch_.dependent_launch && !dynamic_cast<const CallRefusedCaptureError*>(&e)) throw;
-            std::fprintf(stderr, "warning: %s; batch %d runs without a CUDA graph (as --no-graph)\n", e.what(), batch);
-            return;
+            return run_eagerly(e);
         }
     }
     if (launch_.dependent_launch) {
@@ -353,8 +355,7 @@ void CudaContext::capture_with_retries(int batch, BatchState& state) {
         } catch (const GraphCaptureError& e) {
             // With ordinary launches any capture error is this batch size's alone (not dependent launch's,
             // which prepare() would turn off for all): it runs eagerly, as in the attempts above.
-            std::fprintf(stderr, "warning: %s; batch %d runs without a CUDA graph (as --no-graph)\n", e.what(), batch);
-            return;
+            return run_eagerly(e);
         }
         if (captured) {
             std::fprintf(stderr, "warning: %s: the CUDA graph capture at batch %d was invalidated %d times with "
