@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "conv_as_gemm.h"
 #include "resnest/error.h"
 
 namespace resnest {
@@ -84,6 +85,39 @@ std::vector<double> node_traffic_bytes(const Graph& g, const PlanFolds& folds, i
     for (size_t i = 0; i < count; i++)
         if (pooler_of(folds, i) >= 0) bytes[(size_t)pooler_of(folds, i)] += chunk_sums(g.nodes[i], chunks_of(folds, i));
     return bytes;
+}
+
+double node_way_bytes(const Graph& g, size_t i, int batch, int esize, const NodeWay& way) {
+    const Node& node = g.nodes.at(i);
+    auto refuse = [&](const std::string& why) {
+        throw Error(g.source + ": node traffic: node '" + node.name + "': " + why);
+    };
+    const bool conv = node.op == OpType::conv2d;
+    if (!conv && node.op != OpType::linear &&
+        (way.im2col || way.dense_filter || way.lt_split > 1 || way.partial_bytes > 0 || way.bias_pass))
+        refuse("only convolution and linear nodes have a way of their own");
+    if (!conv && (way.im2col || way.dense_filter)) refuse("im2col and a dense filter are convolutions' ways");
+    if (way.lt_split < 1 || way.partial_bytes < 0) refuse("a K split below 1 or negative partial bytes");
+    if (way.lt_split > 1 && way.lt_scheme != kReductionInPlace && way.lt_scheme != kReductionComputeType)
+        refuse("a cuBLASLt split of " + std::to_string(way.lt_split) + " with reduction " +
+               std::to_string(way.lt_scheme) + ", which the choice never takes");
+
+    const double n = batch, e = esize, f32 = 4.0;
+    const double out = (double)shape_numel(g.tensors[(size_t)node.output].shape) * n;  // (N, OH, OW, Cout) elements
+    double b = 0.0;
+    if (way.im2col) {  // (N*OH*OW, KH*KW*Cin), written by the gather and read by the matmul
+        const Conv2dAttrs& a = node.conv;
+        b += 2.0 * (out / a.out_channels) * a.kernel_h * a.kernel_w * a.in_channels * e;
+    }
+    if (way.dense_filter) {  // (Cout, KH, KW, Cin) read where the graph's filter is (Cout, KH, KW, Cin / G)
+        const Conv2dAttrs& a = node.conv;
+        b += (a.groups - 1.0) * a.out_channels * a.kernel_h * a.kernel_w * (a.in_channels / a.groups) * e;
+    }
+    if (way.lt_split > 1)
+        b += way.lt_scheme == kReductionComputeType ? 2.0 * way.lt_split * out * f32 : 2.0 * (way.lt_split - 1) * out * e;
+    b += 2.0 * way.partial_bytes;
+    if (way.bias_pass) b += 2.0 * out * e + (node.inputs.size() > 1 ? out * e : 0.0);
+    return b;
 }
 
 }  // namespace resnest

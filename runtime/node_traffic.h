@@ -14,6 +14,8 @@
 //   writes the gates (N, R*C) in float, and the weighted sum reads those;
 // - the first convolution, where it reads the NCHW input itself, reads it in float.
 // The input's and output's layout conversions around the nodes are outside every node, as in the profile.
+// node_way_bytes adds what a convolution's or linear node's chosen way moves beyond that (workspace
+// matrices, split partials, a dense filter, a bias pass): for GB/s, not for the floor.
 #pragma once
 #include <vector>
 
@@ -39,5 +41,28 @@ struct PlanFolds {
 // convolution reading the folded node's output, or the vectors' sizes are not the node count.
 std::vector<double> node_traffic_bytes(const Graph& g, const PlanFolds& folds, int batch, int esize,
                                        const std::vector<double>& weight_bytes);
+
+// How a convolution or linear node's chosen way runs, for what it moves beyond node_traffic_bytes: through
+// its workspace and in passes of its own. The profile's GB/s counts those bytes; the roofline floor does not
+// (they are the cost of the way the choice took, not traffic the plan's nodes must have).
+struct NodeWay {
+    bool im2col = false;        // gathers the (N*OH*OW, KH*KW*Cin) matrix, which the matmul then reads
+    bool dense_filter = false;  // reads a grouped filter's dense block-diagonal form (G times its bytes)
+    int lt_split = 1;           // cuBLASLt's K split as configured (1: none)
+    int lt_scheme = 0;          // its reduction, conv_as_gemm.h's kReductionInPlace or kReductionComputeType
+    double partial_bytes = 0;   // our kernels' K split: their float partials (0: not split)
+    bool bias_pass = false;     // the bias (and residual) added in a pass of its own over the output
+};
+
+// The bytes node i's way moves beyond node_traffic_bytes at `batch`, activations at `esize` bytes:
+// - the im2col matrix, written once and read once;
+// - the dense filter's bytes beyond the grouped filter's, (G - 1) x the grouped filter's;
+// - a cuBLASLt split through float partials: the split's (N*OH*OW, Cout) floats written and read; reduced
+//   in place: each split after the first reads and writes the output;
+// - our kernels' partials, written once and read once;
+// - a bias pass: the output read and written, the residual read.
+// Throws resnest::Error naming the node where the way does not fit it (im2col or a filter on a node that
+// is not a convolution, a split with an unknown reduction, negative sizes).
+double node_way_bytes(const Graph& g, size_t i, int batch, int esize, const NodeWay& way);
 
 }  // namespace resnest

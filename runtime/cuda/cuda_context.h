@@ -208,6 +208,7 @@ class CudaContext : public Context {
 
     // Per-node times (cuda_context_profile.cpp).
     void add_node_times(const TimingEvents& events, std::vector<std::vector<float>>* times) const;
+    NodeWay way_of(size_t i, const BatchState& state) const;  // cuda_context_profile.cpp
     void profile_replayed(int batch, BatchState& state, TimingEvents& events, int iters,
                           std::vector<std::vector<float>>* out);
     bool try_profile_replayed(int batch, BatchState& state, TimingEvents& events, int iters,

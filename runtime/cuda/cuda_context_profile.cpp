@@ -5,6 +5,7 @@
 
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_context.h"
+#include "split_attention_combine_conv1x1.cuh"
 #include "node_traffic.h"
 
 namespace resnest {
@@ -97,9 +98,26 @@ std::vector<NodeProfile> CudaContext::profile(int batch, int iters) {
         }
         p.flops = 2.0 * (double)n.macs * batch;
         p.bytes = bytes[i];
+        p.way_bytes = node_way_bytes(g, i, batch, (int)engine_->esize(), way_of(i, state));
         out.push_back(p);
     }
     return out;
+}
+
+// How node i runs at this batch size, for the bytes its way moves beyond its tensors (node_traffic.h).
+NodeWay CudaContext::way_of(size_t i, const BatchState& state) const {
+    NodeWay w;
+    if (state.stem && state.stem->node == i) return w;  // one kernel, no workspace
+    if (state.combine_conv[i]) {
+        const CombineConvLaunch& c = *state.combine_conv[i];
+        if (c.splits > 1) w.partial_bytes = (double)split_attention_combine_conv1x1_partial_bytes(c.s, c.splits);
+        return w;
+    }
+    if (state.convs[i]) return state.convs[i]->way();
+    const Node& n = engine_->graph().nodes[i];
+    if (n.op == OpType::linear && !state.linear_rows[i])  // cuBLAS, then the bias in a pass of its own
+        w.bias_pass = engine_->weights(i).linear_b != nullptr;
+    return w;
 }
 
 // Appends node i's time in the run just finished (events[i] to events[i + 1], ms) to (*times)[i].

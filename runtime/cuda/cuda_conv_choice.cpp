@@ -140,6 +140,36 @@ const void* ConvNode::library_filter(size_t* bytes) const {
     return buffers_.w;
 }
 
+NodeWay ConvNode::way() const {
+    NodeWay w;
+    const bool grouped = problem_.attrs.groups > 1;
+    switch (impl_) {
+        case ConvImpl::cudnn:
+        case ConvImpl::cudnn_dense:  // legacy_->launch: without a ReLU, bias and residual in a pass of their own
+            w.dense_filter = impl_ == ConvImpl::cudnn_dense && grouped;
+            w.bias_pass = !problem_.relu && (buffers_.bias_f || buffers_.z);
+            break;
+        case ConvImpl::cublaslt:
+        case ConvImpl::im2col_cublaslt:
+        case ConvImpl::im2col_cublaslt_per_group:
+            w.im2col = gemm_->im2col();
+            w.dense_filter = impl_ == ConvImpl::im2col_cublaslt && grouped;
+            w.lt_split = gemm_->split_k();
+            w.lt_scheme = gemm_->reduction_scheme();
+            break;
+        case ConvImpl::cudnn_graph:
+        case ConvImpl::cudnn_graph_per_group: break;  // the whole node in cuDNN's graph (its workspace unknown)
+        case ConvImpl::implicit_gemm:
+            if (implicit_splits_ > 1) w.partial_bytes = (double)conv3x3_implicit_gemm_partial_bytes(implicit_, implicit_splits_);
+            break;
+        case ConvImpl::conv1x1_wmma:
+            if (conv1x1_splits_ > 1)
+                w.partial_bytes = (double)split_attention_combine_conv1x1_partial_bytes(conv1x1_, conv1x1_splits_);
+            break;
+    }
+    return w;
+}
+
 int splits_within(int planned, int tiles, size_t workspace_bytes, const std::function<size_t(int)>& partial_bytes,
                   const ConvChoiceEnv& env) {
     int splits = planned;

@@ -28,6 +28,7 @@
 
 #include "conv3x3_implicit_gemm_geometry.h"
 #include "conv_algo_cache.h"
+#include "node_traffic.h"
 #include "split_attention_combine_conv1x1_plan.h"
 #include "cuda/cuda_conv.h"
 #include "cuda/cuda_gemm_conv.h"
@@ -111,6 +112,8 @@ class ConvNode {
     // for the kernel before it to ask L2 for (KernelStream::prefetch_weights); null for our kernels' ways,
     // which ask for their own.
     const void* library_filter(size_t* bytes) const;
+    // How the chosen way runs, for the bytes it moves beyond the node's tensors (node_traffic.h, the profile).
+    NodeWay way() const;
     const GraphConvLaunch* graph() const { return graph_.get(); }  // the cuDNN graph ways' launch, else null
     const GemmConvLaunch* gemm() const { return gemm_.get(); }     // the cuBLASLt ways' launch, else null
     bool legacy_from_cache() const { return legacy_from_cache_; }

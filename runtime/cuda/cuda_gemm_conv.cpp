@@ -257,6 +257,15 @@ std::vector<GemmConvLaunch::Candidate> GemmConvLaunch::split_k_variants(const cu
     return out;
 }
 
+int GemmConvLaunch::reduction_scheme() const {
+    uint32_t scheme = 0;
+    size_t written = 0;
+    if (split_k_ <= 1 || cublasLtMatmulAlgoConfigGetAttribute(&algo_, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &scheme,
+                                                              sizeof(scheme), &written) != CUBLAS_STATUS_SUCCESS)
+        return 0;
+    return (int)scheme;
+}
+
 bool GemmConvLaunch::reduction_allowed(const cublasLtMatmulAlgo_t& algo) const {
     int32_t split = 1;
     uint32_t scheme = 0;

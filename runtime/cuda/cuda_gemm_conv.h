@@ -80,6 +80,8 @@ class GemmConvLaunch {
 
     int algorithm() const { return rank_; }  // rank in cuBLASLt's heuristic list, -1 before a choice
     int split_k() const { return split_k_; }  // as configured (ours or cuBLASLt's); 1: the reduction in one pass
+    // The split's reduction as configured (a cublasLtReductionScheme_t, ours or cuBLASLt's); 0 unsplit or unread.
+    int reduction_scheme() const;
     unsigned alignment() const { return align_; }  // bytes: the least alignment of x, w, bias, z and y
     size_t workspace_needed() const { return cols_bytes_ + workspace_; }
     bool im2col() const { return im2col_; }

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <string>
 
+#include "conv_as_gemm.h"
 #include "fusion_pairs.h"
 #include "node_traffic.h"
 #include "passes.h"
@@ -184,4 +185,76 @@ TEST_CASE("node traffic: every fold on the committed models saves what it should
         const std::vector<double> in_convs = node_traffic_bytes(g, f, batch, e, w);
         CHECK(total(own_pools) - total(in_convs) == Approx(u_reads).epsilon(1e-12));
     }
+}
+
+TEST_CASE("node traffic: what each convolution or linear way moves beyond the node's tensors, counted by hand",
+          "[node-traffic]") {
+    const Graph g = small_graph();
+    const int batch = GENERATE(1, 3);
+    const int e = GENERATE(2, 4);
+    const double n = batch;
+    CHECK(node_way_bytes(g, U, batch, e, NodeWay{}) == 0.0);
+    NodeWay im2col;
+    im2col.im2col = true;  // u's matrix: 64 rows an image of 3x3 windows over 3 channels, written and read
+    CHECK(node_way_bytes(g, U, batch, e, im2col) == 2 * n * 64 * 27 * e);
+    im2col.dense_filter = true;  // one group: the dense filter is the filter
+    CHECK(node_way_bytes(g, U, batch, e, im2col) == 2 * n * 64 * 27 * e);
+    NodeWay split;
+    split.lt_split = 4;
+    split.lt_scheme = kReductionComputeType;  // c3's (8x8, 6) output in 4 float partials, written and read
+    CHECK(node_way_bytes(g, C3, batch, e, split) == 2 * 4 * n * 64 * 6 * 4);
+    split.lt_scheme = kReductionInPlace;  // splits 2 to 4 each read and write the output
+    CHECK(node_way_bytes(g, C3, batch, e, split) == 2 * 3 * n * 64 * 6 * e);
+    NodeWay ours;
+    ours.partial_bytes = 12345;
+    CHECK(node_way_bytes(g, DOWN, batch, e, ours) == 2 * 12345.0);
+    NodeWay pass;
+    pass.bias_pass = true;  // down's (4x4, 5) output read and written again
+    CHECK(node_way_bytes(g, DOWN, batch, e, pass) == 2 * n * 16 * 5 * e);
+}
+
+TEST_CASE("node traffic: on ResNeSt50, a grouped convolution's dense filter, a residual bias pass and the "
+          "classifier's", "[node-traffic]") {
+    Graph g = graph_load(test::source_path("models/resnest50.json"));
+    HostWeights hw;
+    for (const WeightRequirement& r : g.weights)
+        hw.tensors[r.tensor] = test::random_floats((size_t)shape_numel(r.shape), 0.5f, 1.5f);
+    run_graph_passes(g, hw, nullptr);
+    auto index = [&](const std::string& name) {
+        for (size_t i = 0; i < g.nodes.size(); i++)
+            if (g.nodes[i].name == name) return i;
+        FAIL("no node " << name);
+        return (size_t)0;
+    };
+    const int batch = 2, e = 2;
+    const double n = batch;
+    // layer1.0.conv2.conv: 64 -> 128 channels, 3x3, 2 groups, 56x56. Its matrix: 3136 rows an image of 9 x 64
+    // columns; its dense filter 128 x 9 x 64, of which the grouped filter is half.
+    NodeWay dense;
+    dense.im2col = dense.dense_filter = true;
+    CHECK(node_way_bytes(g, index("layer1.0.conv2.conv"), batch, e, dense) ==
+          2 * n * 3136 * 576 * e + 128 * 9 * 32 * e);
+    // layer1.1.conv3: 64 -> 256 channels with the residual: the pass reads y and z and writes y.
+    NodeWay pass;
+    pass.bias_pass = true;
+    CHECK(node_way_bytes(g, index("layer1.1.conv3"), batch, e, pass) == 3 * n * 3136 * 256 * e);
+    CHECK(node_way_bytes(g, index("fc"), batch, e, pass) == 2 * n * 1000 * e);
+}
+
+TEST_CASE("node traffic: a way that does not fit its node is refused, naming it", "[node-traffic]") {
+    const Graph g = small_graph();
+    NodeWay im2col;
+    im2col.im2col = true;
+    REQUIRE_THROWS_WITH(node_way_bytes(g, SA, 1, 2, im2col),
+                        Contains("small.json") && Contains("node 'sa'") && Contains("only convolution and linear"));
+    NodeWay output_type;
+    output_type.lt_split = 2;
+    output_type.lt_scheme = kReductionOutputType;
+    REQUIRE_THROWS_WITH(node_way_bytes(g, C3, 1, 2, output_type), Contains("node 'c3'") && Contains("reduction 4"));
+    NodeWay negative;
+    negative.partial_bytes = -1;
+    REQUIRE_THROWS_WITH(node_way_bytes(g, DOWN, 1, 2, negative), Contains("node 'down'"));
+    NodeWay pass;
+    pass.bias_pass = true;
+    REQUIRE_THROWS_WITH(node_way_bytes(g, AP, 1, 2, pass), Contains("node 'ap'"));
 }

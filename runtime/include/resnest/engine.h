@@ -126,6 +126,9 @@ struct NodeProfile {
     double replay_ms = 0.0; // median device time inside a replayed CUDA graph of the forward pass (0: not run)
     double flops = 0.0;     // 2 x MACs for the batch
     double bytes = 0.0;     // activations read + written and weights read, at the storage precision
+    // What the node's chosen way moves beyond `bytes` through its workspace and passes of its own (an im2col
+    // matrix, split-K partials, a dense filter, a separate bias pass): counted in GB/s, not in the roofline floor.
+    double way_bytes = 0.0;
     // Split attention only (CUDA, eager launches): median device time of its pool, its gate and its weighted
     // sum (which add up to about `ms`); 0 for other ops.
     double pool_ms = 0.0, gate_ms = 0.0, combine_ms = 0.0;
