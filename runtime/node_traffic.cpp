@@ -98,9 +98,10 @@ double node_way_bytes(const Graph& g, size_t i, int batch, int esize, const Node
         refuse("only convolution and linear nodes have a way of their own");
     if (!conv && (way.im2col || way.dense_filter)) refuse("im2col and a dense filter are convolutions' ways");
     if (way.lt_split < 1 || way.partial_bytes < 0) refuse("a K split below 1 or negative partial bytes");
-    if (way.lt_split > 1 && way.lt_scheme != kReductionInPlace && way.lt_scheme != kReductionComputeType)
+    if (way.lt_split > 1 && way.lt_scheme != kReductionInPlace && way.lt_scheme != kReductionComputeType &&
+        way.lt_scheme != kReductionOutputType)
         refuse("a cuBLASLt split of " + std::to_string(way.lt_split) + " with reduction " +
-               std::to_string(way.lt_scheme) + ", which the choice never takes");
+               std::to_string(way.lt_scheme) + ", which is none of cuBLASLt's");
 
     const double n = batch, e = esize, f32 = 4.0;
     const double out = (double)shape_numel(g.tensors[(size_t)node.output].shape) * n;  // (N, OH, OW, Cout) elements
@@ -113,10 +114,15 @@ double node_way_bytes(const Graph& g, size_t i, int batch, int esize, const Node
         const Conv2dAttrs& a = node.conv;
         b += (a.groups - 1.0) * a.out_channels * a.kernel_h * a.kernel_w * (a.in_channels / a.groups) * e;
     }
-    if (way.lt_split > 1)
-        b += way.lt_scheme == kReductionComputeType ? 2.0 * way.lt_split * out * f32 : 2.0 * (way.lt_split - 1) * out * e;
+    if (way.lt_split > 1) {
+        if (way.lt_scheme == kReductionInPlace)
+            b += 2.0 * (way.lt_split - 1) * out * e;  // each split after the first reads and writes the output
+        else  // partials in the workspace, in float or in the output type
+            b += 2.0 * way.lt_split * out * (way.lt_scheme == kReductionComputeType ? f32 : e);
+    }
     b += 2.0 * way.partial_bytes;
-    if (way.bias_pass) b += 2.0 * out * e + (node.inputs.size() > 1 ? out * e : 0.0);
+    // The pass reads y and writes it again; the residual it adds is the node's input, counted already.
+    if (way.bias_pass) b += 2.0 * out * e;
     return b;
 }
 

@@ -49,7 +49,7 @@ struct NodeWay {
     bool im2col = false;        // gathers the (N*OH*OW, KH*KW*Cin) matrix, which the matmul then reads
     bool dense_filter = false;  // reads a grouped filter's dense block-diagonal form (G times its bytes)
     int lt_split = 1;           // cuBLASLt's K split as configured (1: none)
-    int lt_scheme = 0;          // its reduction, conv_as_gemm.h's kReductionInPlace or kReductionComputeType
+    int lt_scheme = 0;          // its reduction: conv_as_gemm.h's kReductionInPlace, ComputeType or OutputType
     double partial_bytes = 0;   // our kernels' K split: their float partials (0: not split)
     bool bias_pass = false;     // the bias (and residual) added in a pass of its own over the output
 };
@@ -57,12 +57,14 @@ struct NodeWay {
 // The bytes node i's way moves beyond node_traffic_bytes at `batch`, activations at `esize` bytes:
 // - the im2col matrix, written once and read once;
 // - the dense filter's bytes beyond the grouped filter's, (G - 1) x the grouped filter's;
-// - a cuBLASLt split through float partials: the split's (N*OH*OW, Cout) floats written and read; reduced
-//   in place: each split after the first reads and writes the output;
+// - a cuBLASLt split through partials in its workspace: the split's (N*OH*OW, Cout) partials, in float (or
+//   in the output type), written and read; reduced in place: each split after the first reads and writes
+//   the output;
 // - our kernels' partials, written once and read once;
-// - a bias pass: the output read and written, the residual read.
+// - a bias pass: the output read and written again (a residual it adds is the node's input, counted).
+// cuDNN's own workspace and internal passes are not known here and not counted.
 // Throws resnest::Error naming the node where the way does not fit it (im2col or a filter on a node that
-// is not a convolution, a split with an unknown reduction, negative sizes).
+// is not a convolution, a split with a reduction that is none of cuBLASLt's, negative sizes).
 double node_way_bytes(const Graph& g, size_t i, int batch, int esize, const NodeWay& way);
 
 }  // namespace resnest

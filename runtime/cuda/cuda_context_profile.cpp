@@ -79,9 +79,10 @@ std::vector<NodeProfile> CudaContext::profile(int batch, int iters) {
         else if (state.convs[i] && state.convs[i]->impl() != ConvImpl::cudnn)
             p.op += std::string(" (") + conv_impl_name(state.convs[i]->impl()) + ")";
         if (state.convs[i] && state.convs[i]->pool_chunks() > 0) p.op += " (+ split-attention pool)";
-        const int k_splits = state.combine_conv[i] ? state.combine_conv[i]->splits
-                             : state.convs[i]      ? state.convs[i]->k_splits()
-                                                   : 1;
+        const bool stem = state.stem && state.stem->node == i;  // one kernel of its own, whatever the way
+        const int k_splits = state.combine_conv[i]  ? state.combine_conv[i]->splits
+                             : state.convs[i] && !stem ? state.convs[i]->k_splits()
+                                                       : 1;
         if (k_splits > 1) p.op += " (K split " + std::to_string(k_splits) + " ways)";
         if (n.op == OpType::split_attention && state.pool_in_conv[i] >= 0) p.op += " (pool in the convolution)";
         if (n.op == OpType::split_attention && state.folded_in_conv[i] >= 0) p.op += " (combine in the convolution)";

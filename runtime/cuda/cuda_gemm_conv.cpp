@@ -288,7 +288,6 @@ bool GemmConvLaunch::restore(cublasLtHandle_t lt, const ConvAlgoChoice& cached, 
     workspace_ = workspace;
     rank_ = cached.algo;
     split_k_ = configured_split_k(algo_);
-    scheme_ = unpacked_scheme(cached.math_type);
     return true;
 }
 
@@ -310,7 +309,7 @@ void GemmConvLaunch::usable_heuristics(cublasLtHandle_t lt, size_t ws_limit, cub
 bool GemmConvLaunch::take(cublasLtHandle_t lt, const cublasLtMatmulHeuristicResult_t* found, const Candidate& c,
                           size_t ws_limit) {
     if (!configure(lt, found[c.rank], c.split_k, c.scheme, ws_limit, &algo_, &workspace_)) return false;
-    rank_ = c.rank, split_k_ = configured_split_k(algo_), scheme_ = c.scheme;
+    rank_ = c.rank, split_k_ = configured_split_k(algo_);
     return true;
 }
 
@@ -370,7 +369,7 @@ bool GemmConvLaunch::choose_split_k(cublasLtHandle_t lt, const ConvBuffers& b, c
             if (c.split_k == split_k && c.scheme == scheme && take(lt, found, c, ws_limit) &&
                 try_launch(lt, b, stream) == CUBLAS_STATUS_SUCCESS)
                 return true;
-    rank_ = -1, split_k_ = 1, scheme_ = 0;
+    rank_ = -1, split_k_ = 1;
     return false;
 }
 

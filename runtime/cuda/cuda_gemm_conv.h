@@ -139,7 +139,7 @@ class GemmConvLaunch {
     cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, c_ = nullptr;  // filter, x, y (and z)
     cublasLtMatmulAlgo_t algo_{};
     int rank_ = -1;
-    int split_k_ = 1, scheme_ = 0;
+    int split_k_ = 1;  // the reduction's scheme is read back from algo_ (reduction_scheme)
     size_t workspace_ = 0;
 };
 

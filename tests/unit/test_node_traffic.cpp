@@ -205,6 +205,8 @@ TEST_CASE("node traffic: what each convolution or linear way moves beyond the no
     CHECK(node_way_bytes(g, C3, batch, e, split) == 2 * 4 * n * 64 * 6 * 4);
     split.lt_scheme = kReductionInPlace;  // splits 2 to 4 each read and write the output
     CHECK(node_way_bytes(g, C3, batch, e, split) == 2 * 3 * n * 64 * 6 * e);
+    split.lt_scheme = kReductionOutputType;  // 4 partials in the output type, written and read
+    CHECK(node_way_bytes(g, C3, batch, e, split) == 2 * 4 * n * 64 * 6 * e);
     NodeWay ours;
     ours.partial_bytes = 12345;
     CHECK(node_way_bytes(g, DOWN, batch, e, ours) == 2 * 12345.0);
@@ -234,11 +236,57 @@ TEST_CASE("node traffic: on ResNeSt50, a grouped convolution's dense filter, a r
     dense.im2col = dense.dense_filter = true;
     CHECK(node_way_bytes(g, index("layer1.0.conv2.conv"), batch, e, dense) ==
           2 * n * 3136 * 576 * e + 128 * 9 * 32 * e);
-    // layer1.1.conv3: 64 -> 256 channels with the residual: the pass reads y and z and writes y.
+    // conv1.0: stride 2, 3 -> 32 channels, 224x224 -> 112x112: the matrix has a row per output position.
+    const Node& stem = g.nodes[index("conv1.0")];
+    REQUIRE(stem.conv.in_channels == 3);  // pad_input_channels is not among run_graph_passes
+    NodeWay im2col;
+    im2col.im2col = true;
+    CHECK(node_way_bytes(g, index("conv1.0"), batch, e, im2col) == 2 * n * 112 * 112 * 27 * e);
+    // layer1.0.conv3 (64 -> 256, no residual) and layer1.1.conv3 (the same with the residual): the pass
+    // reads y and writes it again either way; the residual is the node's input, which node_traffic_bytes counts.
+    const Node& residual = g.nodes[index("layer1.1.conv3")];
+    REQUIRE(residual.inputs.size() == 2);
+    REQUIRE(g.nodes[index("layer1.0.conv3")].inputs.size() == 1);
     NodeWay pass;
     pass.bias_pass = true;
-    CHECK(node_way_bytes(g, index("layer1.1.conv3"), batch, e, pass) == 3 * n * 3136 * 256 * e);
+    CHECK(node_way_bytes(g, index("layer1.0.conv3"), batch, e, pass) == 2 * n * 3136 * 256 * e);
+    CHECK(node_way_bytes(g, index("layer1.1.conv3"), batch, e, pass) == 2 * n * 3136 * 256 * e);
     CHECK(node_way_bytes(g, index("fc"), batch, e, pass) == 2 * n * 1000 * e);
+    REQUIRE_THROWS_WITH(node_way_bytes(g, index("fc"), batch, e, im2col),
+                        Contains("node 'fc'") && Contains("convolutions' ways"));
+}
+
+TEST_CASE("node traffic: a grouped convolution's dense filter is G - 1 more grouped filters", "[node-traffic]") {
+    // image (8, 6, 6) -> conv "g4": 8 -> 16 channels, 3x3, 4 groups: a grouped filter of 16 x 9 x 2.
+    const char* text = R"({
+      "format": "resnest-graph", "version": 1, "name": "grouped",
+      "input": {"name": "image", "shape": [-1, 8, 6, 6], "layout": "NCHW", "dtype": "float32"},
+      "outputs": ["g4"],
+      "nodes": [
+        {"name": "g4", "op": "conv2d", "inputs": ["image"], "outputs": ["g4"],
+         "attrs": {"in_channels": 8, "out_channels": 16, "kernel": 3, "pad": 1, "groups": 4},
+         "weights": {"weight": "g4.w"}}
+      ]})";
+    const Graph g = graph_parse(text, "grouped.json");
+    NodeWay way;
+    way.dense_filter = true;
+    CHECK(node_way_bytes(g, 0, 3, 2, way) == 3 * 16 * 9 * 2 * 2);
+    way.im2col = true;  // 36 rows an image of 9 x 8 columns (every group's), and the filter
+    CHECK(node_way_bytes(g, 0, 3, 2, way) == 2 * 3 * 36 * 72 * 2 + 3 * 16 * 9 * 2 * 2);
+}
+
+TEST_CASE("node traffic: every split the cuBLASLt choice may keep is a way node_way_bytes counts", "[node-traffic]") {
+    const Graph g = small_graph();
+    for (int scheme = 0; scheme <= 8; scheme++)
+        for (bool fp16 : {false, true})
+            for (int64_t products : {1, 2})
+                for (int split : {2, 4, 32}) {
+                    if (!split_k_reduction_allowed(fp16, products, split, scheme)) continue;
+                    INFO("scheme " << scheme << ", fp16 " << fp16 << ", products " << products << ", split " << split);
+                    NodeWay way;
+                    way.lt_split = split, way.lt_scheme = scheme;
+                    CHECK(node_way_bytes(g, C3, 1, fp16 ? 2 : 4, way) > 0.0);
+                }
 }
 
 TEST_CASE("node traffic: a way that does not fit its node is refused, naming it", "[node-traffic]") {
@@ -247,13 +295,16 @@ TEST_CASE("node traffic: a way that does not fit its node is refused, naming it"
     im2col.im2col = true;
     REQUIRE_THROWS_WITH(node_way_bytes(g, SA, 1, 2, im2col),
                         Contains("small.json") && Contains("node 'sa'") && Contains("only convolution and linear"));
-    NodeWay output_type;
-    output_type.lt_split = 2;
-    output_type.lt_scheme = kReductionOutputType;
-    REQUIRE_THROWS_WITH(node_way_bytes(g, C3, 1, 2, output_type), Contains("node 'c3'") && Contains("reduction 4"));
+    NodeWay unknown;
+    unknown.lt_split = 2;
+    unknown.lt_scheme = 3;
+    REQUIRE_THROWS_WITH(node_way_bytes(g, C3, 1, 2, unknown), Contains("node 'c3'") && Contains("reduction 3"));
     NodeWay negative;
     negative.partial_bytes = -1;
     REQUIRE_THROWS_WITH(node_way_bytes(g, DOWN, 1, 2, negative), Contains("node 'down'"));
+    NodeWay no_split;
+    no_split.lt_split = 0;
+    REQUIRE_THROWS_WITH(node_way_bytes(g, DOWN, 1, 2, no_split), Contains("node 'down'") && Contains("below 1"));
     NodeWay pass;
     pass.bias_pass = true;
     REQUIRE_THROWS_WITH(node_way_bytes(g, AP, 1, 2, pass), Contains("node 'ap'"));
