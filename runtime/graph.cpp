@@ -2,6 +2,7 @@
 #include "graph.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <set>
 
@@ -662,6 +663,9 @@ Graph graph_parse(const std::string& text, const std::string& source) {
 }
 
 Graph graph_load(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+        throw Error(path + ": is a folder, not a graph file (give models/<name>.json)");
     std::ifstream f(path, std::ios::binary);
     if (!f) throw Error(path + ": cannot open the graph file (does it exist?)");
     // Reads at most one chunk past the limit, so a huge file (or an endless stream) costs nothing.

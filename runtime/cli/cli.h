@@ -32,6 +32,11 @@ struct Args {
 // Unknown flags, missing values and repeated flags are UsageErrors. "--flag=value" is accepted too.
 Args parse_args(int argc, char** argv, int first, const std::vector<FlagSpec>& specs, bool allow_positional);
 
+// Before any work: throws resnest::Error where `path` (the value of `flag`) cannot be written, naming it and
+// why (its folder does not exist or is not writable, or the path is a folder), so that a long run does not
+// end without its result. Creates nothing.
+void check_output_path(const std::string& path, const std::string& flag);
+
 // EngineOptions from the flags the commands share: --backend, --precision, --threads, --device, --verbose.
 resnest::EngineOptions engine_options_from_args(const Args& args);
 

@@ -1,7 +1,11 @@
 // cli_args.cpp: the command-line flag parser shared by the `resnest` subcommands.
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 
 #include "cli/cli.h"
+#include "resnest/error.h"
 
 namespace resnest_cli {
 
@@ -14,6 +18,20 @@ std::string Args::require(const std::string& flag) const {
     auto it = values.find(flag);
     if (it == values.end()) throw UsageError{"missing required flag " + flag};
     return it->second;
+}
+
+void check_output_path(const std::string& path, const std::string& flag) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::is_directory(path, ec))
+        throw resnest::Error(path + ": " + flag + " names a folder; give a file path inside it");
+    fs::path folder = fs::path(path).parent_path();
+    if (folder.empty()) folder = ".";
+    if (!fs::is_directory(folder, ec))
+        throw resnest::Error(path + ": cannot write " + flag + ": the folder '" + folder.string() +
+                             "' does not exist (create it first)");
+    if (access(folder.c_str(), W_OK) != 0)
+        throw resnest::Error(path + ": cannot write " + flag + ": the folder '" + folder.string() + "' is not writable");
 }
 
 int Args::get_int(const std::string& flag, int def, int min_value, int max_value) const {

@@ -304,6 +304,7 @@ int cmd_preprocess(int argc, char** argv) {
         return 0;
     }
     const std::string output = args.require("--output");
+    check_output_path(output, "--output");
     if (args.positional.empty()) throw UsageError{"needs at least one IMAGE, directory or - (see --help)"};
     if (args.has("--model") && args.has("--crop")) throw UsageError{"give --model or --crop, not both"};
     const resnest::ImageDecodeOptions decode = decode_options(args);

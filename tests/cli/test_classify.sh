@@ -35,6 +35,7 @@ expect 2 "--topk takes a whole number" -- "${C[@]}" --topk 0 "${GOOD[0]}"
 expect 2 "--preprocess: unknown preprocessing 'pil'" -- "${C[@]}" --preprocess pil "${GOOD[0]}"
 expect 2 "--max-pixels takes a whole number" -- "${C[@]}" --max-pixels -5 "${GOOD[0]}"
 expect 2 "resnest preprocess: missing required flag --output" -- "$BIN" preprocess "${GOOD[0]}"
+expect 1 "$TMP: --output names a folder; give a file path inside it" -- "$BIN" preprocess "${GOOD[0]}" --output "$TMP"
 if ! nvidia-smi -L >/dev/null 2>&1; then
     expect 1 "this build has no CUDA backend|CUDA device 0 does not exist \(this machine has 0\)" -- "${C[@]}" --backend cuda "${GOOD[0]}"
 fi

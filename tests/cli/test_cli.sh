@@ -23,6 +23,17 @@ expect 2 "takes exactly one MODEL.json" -- "$BIN" inspect
 expect 1 "/nonexistent/m.json: cannot open the graph file" -- "$BIN" inspect /nonexistent/m.json
 expect 1 "/nonexistent/w.safetensors" -- "$BIN" inspect "$TINY.json" --weights /nonexistent/w.safetensors
 expect 1 "/nonexistent/x.npy" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input /nonexistent/x.npy --output "$TMP/y.npy"
+expect 1 "$TMP: is a folder, not a graph file \(give models/<name>.json\)" -- "$BIN" inspect "$TMP"
+# An output that cannot be written is refused before the work, not after it.
+expect 1 "$TMP/no_such_dir/y.npy: cannot write --output: the folder '$TMP/no_such_dir' does not exist \(create it first\)" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/no_such_dir/y.npy"
+expect 1 "$TMP/no_such_dir/b.json: cannot write --json: the folder '$TMP/no_such_dir' does not exist" -- "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --json "$TMP/no_such_dir/b.json"
+if grep -q "p50" "$TMP/out"; then bad "bench ran before refusing its --json path: $(cat "$TMP/out")"; else ok; fi
+expect 1 "$TMP: --json names a folder" -- "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --json "$TMP"
+if [ "$(id -u)" != 0 ]; then  # root writes anywhere
+    mkdir -p "$TMP/read_only" && chmod 555 "$TMP/read_only"
+    expect 1 "cannot write --json: the folder '$TMP/read_only' is not writable" -- "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --json "$TMP/read_only/b.json"
+    chmod 755 "$TMP/read_only"
+fi
 echo '{"format": "resnest-graph", ' >"$TMP/broken.json"
 expect 1 "broken.json: malformed JSON" -- "$BIN" inspect "$TMP/broken.json"
 # --backend cuda without a GPU: a CPU-only build says it has no CUDA backend, a CUDA build that no device exists.
