@@ -400,6 +400,9 @@ r = {k: json.load(open(f"{d}/coldstart_{m}_{k}.json")) for k in ("first", "cache
 print(f"cold start {m} fp16 bs1: first {r['first']['first_result_s']:.3f} s, cached {r['cached']['first_result_s']:.3f} s"
       f" (load + plan {r['cached']['load_plan_s']:.3f} s, CUDA's initialisation beside it;"
       f" again in the same process {r['cached'].get('reload_first_result_s', float('nan')):.3f} s)")
+if "process_first_result_s" in r["first"] and "process_first_result_s" in r["cached"]:
+    print(f"cold start {m} fp16 bs1 since the process started (the linked libraries' loading too): first "
+          f"{r['first']['process_first_result_s']:.2f} s, cached {r['cached']['process_first_result_s']:.2f} s")
 PYEOF
 done
 for v in $COLDSTART_VARIANTS; do  # the first start without split-K, with back-to-back timing

@@ -158,8 +158,11 @@ struct CudaStartup {
         if (!init) return;
         init->wait();
         if (o.verbose)
-            std::fprintf(stderr, "load: CUDA context on device %d created in %.3f s, beside the host's part of the load\n",
-                         o.device, init->seconds());
+            std::fprintf(stderr,
+                         "load: CUDA context on device %d created in %.3f s, then %d of cuDNN's %zu sub-libraries "
+                         "loaded in %.3f s, beside the host's part of the load\n",
+                         o.device, init->seconds(), init->cudnn_preloaded(), cudnn_sublibraries().size(),
+                         init->cudnn_seconds());
     }
 #else
     explicit CudaStartup(const EngineOptions&) {}

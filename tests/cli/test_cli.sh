@@ -165,6 +165,18 @@ for r in j['results']:
     assert len(s) == 4 and r['latency_ms']['min'] == s[0] and s[0] <= r['latency_ms']['p50'] <= s[-1]
     assert abs(r['throughput_img_s'] - r['batch'] / (r['latency_ms']['p50'] / 1e3)) < 1e-6 * r['throughput_img_s']
 " 2>"$TMP/err"; then ok; else bad "bench JSON: $(cat "$TMP/err")"; fi
+# The first result's time since the process started: at least the in-process cold start, at most the wall
+# time around the whole process (both within the kernel's 10 ms tick).
+if "$PY" -c "
+import json, subprocess, time
+t = time.monotonic()
+subprocess.run(['$BIN', 'bench', '--model', '$TINY.json', '--iters', '1', '--warmup', '0', '--json', '$TMP/bench_age.json'],
+               check=True, stdout=subprocess.DEVNULL)
+wall = time.monotonic() - t
+j = json.load(open('$TMP/bench_age.json'))
+age, first = j['process_first_result_s'], j['first_result_s']
+assert first - 0.011 <= age <= wall + 0.011, (first, age, wall)
+" 2>"$TMP/err"; then ok; else bad "bench JSON process_first_result_s: $(cat "$TMP/err")"; fi
 # A RESNEST_RADIX_SPLIT that does not parse stops the load, naming the variable and the values it takes.
 expect 1 "RESNEST_RADIX_SPLIT='layer3': use off, all" -- env RESNEST_RADIX_SPLIT=layer3 "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0
 # A diagnostic environment variable is named on the screen and in the JSON (README: RESNEST_SPLIT_K and co.)
@@ -177,7 +189,7 @@ j = json.load(open('$TMP/bench_env.json'))
 assert j['config']['environment'] == {'RESNEST_ATTENTION_POOL': 'row-lanes', 'RESNEST_SPLIT_K': 'off', 'RESNEST_RADIX_SPLIT': '196', 'RESNEST_IMPLICIT_GEMM': 'auto', 'RESNEST_WEIGHT_PREFETCH': 'off', 'RESNEST_L2_WEIGHTS': 'auto'}, j['config']['environment']
 " 2>"$TMP/err"; then ok; else bad "bench JSON environment: $(cat "$TMP/err")"; fi
 # --reload times a second load + plan to the first result in the same process
-expect 0 "first result \(batch 1\) [0-9.]+ s; again in this process [0-9.]+ s" -- "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --reload --json "$TMP/bench_reload.json"
+expect 0 "first result \(batch 1\) [0-9.]+ s \([0-9.]+ s since the process started\); again in this process [0-9.]+ s" -- "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --reload --json "$TMP/bench_reload.json"
 if "$PY" -c "
 import json
 j = json.load(open('$TMP/bench_reload.json'))

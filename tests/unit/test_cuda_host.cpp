@@ -7,6 +7,8 @@
 
 #ifdef RESNEST_HAVE_CUDA
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -436,11 +438,24 @@ TEST_CASE("a cuDNN graph launched before a plan was chosen is an error naming th
 
 TEST_CASE("CUDA's initialisation on a thread of its own returns, device or not, and leaves errors to the load",
           "[cuda-host]") {
+    // (CTest runs this case in a process of its own, where nothing has loaded cuDNN's sub-libraries before.)
+    for (const std::string& name : cudnn_sublibraries()) {
+        INFO(name);
+        void* before = dlopen(name.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+        if (before) WARN(name << " was loaded before this case: the check below proves nothing for it");
+    }
     for (int device : {0, 63}) {
         CudaInitialization init(device);
         init.wait();
         init.wait();  // a second wait is a no-op
         CHECK(init.seconds() >= 0.0);
+        // cuDNN's sub-libraries loaded on that thread, device or not, and each found again by its soname.
+        CHECK(init.cudnn_preloaded() == (int)cudnn_sublibraries().size());
+        CHECK(init.cudnn_seconds() >= 0.0);
+        for (const std::string& name : cudnn_sublibraries()) {
+            INFO(name);
+            CHECK(dlopen(name.c_str(), RTLD_LAZY | RTLD_NOLOAD) != nullptr);
+        }
     }
     // A load started beside one names the missing device as before (no GPU here: device 0 is missing too).
     EngineOptions o;
