@@ -159,8 +159,8 @@ struct CudaStartup {
         init->wait();
         if (o.verbose)
             std::fprintf(stderr,
-                         "load: CUDA context on device %d created in %.3f s, then %d of cuDNN's %zu sub-libraries "
-                         "loaded in %.3f s, beside the host's part of the load\n",
+                         "load: CUDA context on device %d created in %.3f s and %d of cuDNN's %zu sub-libraries "
+                         "loaded in %.3f s, each on a thread of its own beside the host's part of the load\n",
                          o.device, init->seconds(), init->cudnn_preloaded(), cudnn_sublibraries().size(),
                          init->cudnn_seconds());
     }

@@ -21,10 +21,10 @@ const std::vector<std::string>& cudnn_sublibraries();
 // files in the page cache and 0.45 s without on the 2-core development machine.
 int preload_cudnn_sublibraries();
 
-// Creates CUDA's context on `device` on a thread of its own, then loads cuDNN's sub-libraries there, so that
-// both overlap the host's part of a load (reading the graph and the weights, the passes, the weight layout);
-// the CUDA calls that follow wait for the context as CUDA's own initialisation would. wait() (or the
-// destructor) joins the thread. Errors are left for the load's own CUDA and cuDNN calls to report.
+// Creates CUDA's context on `device` on a thread of its own and loads cuDNN's sub-libraries on another, so
+// that both overlap the host's part of a load (reading the graph and the weights, the passes, the weight
+// layout); the CUDA calls that follow wait for the context as CUDA's own initialisation would. wait() (or the
+// destructor) joins both threads. Errors are left for the load's own CUDA and cuDNN calls to report.
 class CudaInitialization {
   public:
     explicit CudaInitialization(int device);
@@ -33,6 +33,7 @@ class CudaInitialization {
     CudaInitialization& operator=(const CudaInitialization&) = delete;
     void wait() {
         if (thread_.joinable()) thread_.join();
+        if (libraries_.joinable()) libraries_.join();
     }
     double seconds() const { return seconds_; }  // how long the context took, after wait()
     // After wait(): how many of cudnn_sublibraries() loaded there, and how long that took.
@@ -40,7 +41,7 @@ class CudaInitialization {
     double cudnn_seconds() const { return cudnn_seconds_; }
 
   private:
-    std::thread thread_;
+    std::thread thread_, libraries_;
     double seconds_ = 0.0, cudnn_seconds_ = 0.0;
     int cudnn_preloaded_ = 0;
 };

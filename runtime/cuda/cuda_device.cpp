@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 
 #include <chrono>
+#include <system_error>
 
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
@@ -73,10 +74,17 @@ CudaInitialization::CudaInitialization(int device) {
         if (cudaSetDevice(device) == cudaSuccess) cudaFree(nullptr);  // the primary context, made current
         cudaGetLastError();  // this thread's; a bad device is reported by the load's own calls
         seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        auto t1 = std::chrono::steady_clock::now();
-        cudnn_preloaded_ = preload_cudnn_sublibraries();
-        cudnn_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
     });
+    // A second thread: the context is the longer (about 0.25 s on an H200), and the loads would delay it.
+    // Without one (a process out of threads) cuDNN loads them itself, as before.
+    try {
+        libraries_ = std::thread([this] {
+            auto t0 = std::chrono::steady_clock::now();
+            cudnn_preloaded_ = preload_cudnn_sublibraries();
+            cudnn_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        });
+    } catch (const std::system_error&) {
+    }
 }
 
 bool cuda_backend_built() { return true; }
