@@ -23,14 +23,22 @@ std::string Args::require(const std::string& flag) const {
 void check_output_path(const std::string& path, const std::string& flag) {
     namespace fs = std::filesystem;
     std::error_code ec;
-    if (fs::is_directory(path, ec))
-        throw resnest::Error(path + ": " + flag + " names a folder; give a file path inside it");
+    const fs::file_status status = fs::status(path, ec);
+    if (fs::is_directory(status)) throw resnest::Error(path + ": " + flag + " names a folder; give a file path inside it");
+    if (fs::exists(status)) {  // a file (or a device such as /dev/null): written in place
+        if (access(path.c_str(), W_OK) != 0)
+            throw resnest::Error(path + ": cannot write " + flag + ": the file is not writable");
+        return;
+    }
     fs::path folder = fs::path(path).parent_path();
     if (folder.empty()) folder = ".";
-    if (!fs::is_directory(folder, ec))
-        throw resnest::Error(path + ": cannot write " + flag + ": the folder '" + folder.string() +
-                             "' does not exist (create it first)");
-    if (access(folder.c_str(), W_OK) != 0)
+    const fs::file_status folder_status = fs::status(folder, ec);
+    if (!fs::is_directory(folder_status)) {
+        const bool missing = !ec || ec == std::errc::no_such_file_or_directory;
+        throw resnest::Error(path + ": cannot write " + flag + ": the folder '" + folder.string() + "' " +
+                             (missing ? "does not exist (create it first)" : "cannot be read (" + ec.message() + ")"));
+    }
+    if (access(folder.c_str(), W_OK | X_OK) != 0)  // a new file is created in it
         throw resnest::Error(path + ": cannot write " + flag + ": the folder '" + folder.string() + "' is not writable");
 }
 

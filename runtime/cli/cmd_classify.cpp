@@ -304,7 +304,6 @@ int cmd_preprocess(int argc, char** argv) {
         return 0;
     }
     const std::string output = args.require("--output");
-    check_output_path(output, "--output");
     if (args.positional.empty()) throw UsageError{"needs at least one IMAGE, directory or - (see --help)"};
     if (args.has("--model") && args.has("--crop")) throw UsageError{"give --model or --crop, not both"};
     const resnest::ImageDecodeOptions decode = decode_options(args);
@@ -320,6 +319,7 @@ int cmd_preprocess(int argc, char** argv) {
         pre.crop = (int)in[1];
     }
     pre.resize_short = args.get_int("--resize-short", pre.crop * 8 / 7, pre.crop, 1 << 20);
+    check_output_path(output, "--output");  // after the usage errors (exit 2), before any image is read
 
     InputList inputs = collect_inputs(args.positional, "preprocess");
     int failures = inputs.errors;

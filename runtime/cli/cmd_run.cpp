@@ -75,9 +75,9 @@ int cmd_run(int argc, char** argv) {
     }
     const std::string model = args.require("--model"), weights = args.require("--weights");
     const std::string input_path = args.require("--input"), output_path = args.require("--output");
-    check_output_path(output_path, "--output");
     resnest::EngineOptions opt = engine_options_from_args(args);
     int top = args.get_int("--top", 0, 1, 1000000);
+    check_output_path(output_path, "--output");  // after the usage errors (exit 2), before any work
 
     using clock = std::chrono::steady_clock;
     resnest::NpyArray x = resnest::npy_read(input_path);

@@ -15,10 +15,10 @@ namespace resnest {
 // cuDNN's sub-libraries that the runtime's calls load (the operation graph, its engines and heuristics, the
 // legacy operations and convolutions), by soname.
 const std::vector<std::string>& cudnn_sublibraries();
-// Loads them from the folder this process's libcudnn came from, so that they are the files cuDNN would open
-// itself (a library already loaded is not loaded again, and they stay loaded); returns how many loaded. cuDNN
-// otherwise loads them at its first calls, after CUDA's initialisation: about 0.6 GB of code, 28 ms with the
-// files in the page cache and 0.45 s without on the 2-core development machine.
+// Loads them as cuDNN would at its first calls, after CUDA's initialisation (about 0.6 GB of code: 28 ms with
+// the files in the page cache and 0.45 s without on the 2-core development machine): graph, ops and cnn
+// through cuDNN's own version checks, the engines and heuristics from the folder cuDNN took the graph
+// library from (a file already loaded is not loaded again; they stay loaded). Returns how many loaded.
 int preload_cudnn_sublibraries();
 
 // Creates CUDA's context on `device` on a thread of its own and loads cuDNN's sub-libraries on another, so

@@ -4,8 +4,11 @@
 #include <cudnn.h>
 
 #include <dlfcn.h>
+#include <link.h>
 
 #include <chrono>
+#include <future>
+#include <memory>
 #include <system_error>
 
 #include "cuda/cuda_backend.h"
@@ -56,34 +59,68 @@ const std::vector<std::string>& cudnn_sublibraries() {
     return names;
 }
 
+// The absolute folder (with its '/') of the loaded library whose soname is `soname`, or "" where it is not
+// loaded or its path is not absolute.
+static std::string loaded_library_folder(const char* soname) {
+    void* handle = dlopen(soname, RTLD_LAZY | RTLD_NOLOAD);
+    if (!handle) return "";
+    struct link_map* map = nullptr;
+    std::string path;
+    if (dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map && map->l_name) path = map->l_name;
+    dlclose(handle);  // the NOLOAD open's reference only
+    const size_t slash = path.rfind('/');
+    return path.empty() || path[0] != '/' || slash == std::string::npos ? "" : path.substr(0, slash + 1);
+}
+
 int preload_cudnn_sublibraries() {
-    Dl_info info{};
-    if (!dladdr((const void*)&cudnnGetVersion, &info) || !info.dli_fname) return 0;
-    std::string folder = info.dli_fname;  // libcudnn.so.9 as this process loaded it
-    const size_t slash = folder.rfind('/');
-    folder = slash == std::string::npos ? "" : folder.substr(0, slash + 1);
-    int loaded = 0;
-    for (const std::string& name : cudnn_sublibraries())
-        loaded += dlopen((folder + name).c_str(), RTLD_LAZY | RTLD_LOCAL) != nullptr;  // kept for the process
+    // The graph, ops and cnn libraries through cuDNN's own loader (its search and its names: no second copy
+    // can come of it); needs no device.
+    int loaded = (cudnnGraphVersionCheck() == CUDNN_STATUS_SUCCESS) + (cudnnOpsVersionCheck() == CUDNN_STATUS_SUCCESS) +
+                 (cudnnCnnVersionCheck() == CUDNN_STATUS_SUCCESS);
+    // The engines and the heuristics, which the graph library loads at its first use, from the graph library's
+    // own folder, by the fully versioned name it asks for first (e.g. libcudnn_heuristic.so.9.19.0), else by
+    // its soname; a file already loaded (the same device and inode) is not loaded again.
+    const std::string graph_soname = "libcudnn_graph.so." + std::to_string(CUDNN_MAJOR);
+    const std::string folder = loaded_library_folder(graph_soname.c_str());
+    if (folder.empty()) return loaded;
+    const size_t v = cudnnGetVersion();  // major * 10000 + minor * 100 + patch
+    const std::string major = std::to_string(v / 10000),
+                      full = major + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);
+    for (const char* name : {"libcudnn_engines_precompiled", "libcudnn_engines_runtime_compiled", "libcudnn_heuristic"}) {
+        void* handle = dlopen((folder + name + ".so." + full).c_str(), RTLD_LAZY | RTLD_LOCAL);  // kept
+        if (!handle) handle = dlopen((folder + name + ".so." + major).c_str(), RTLD_LAZY | RTLD_LOCAL);
+        loaded += handle != nullptr;
+    }
     return loaded;
 }
 
 CudaInitialization::CudaInitialization(int device) {
-    thread_ = std::thread([this, device] {
+    // glibc holds its loader lock through a whole dlopen, so the runtime's own load of the driver library at
+    // its first call would wait behind cuDNN's sub-libraries (15 ms behind the precompiled engines, page
+    // cache warm): the context's thread loads the driver library first, then lets the other thread start.
+    auto driver_loaded = std::make_shared<std::promise<void>>();
+    std::shared_future<void> driver = driver_loaded->get_future().share();
+    thread_ = std::thread([this, device, driver_loaded] {
         auto t0 = std::chrono::steady_clock::now();
+        dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);  // as the runtime names it; kept, as the runtime keeps it
+        driver_loaded->set_value();
         if (cudaSetDevice(device) == cudaSuccess) cudaFree(nullptr);  // the primary context, made current
         cudaGetLastError();  // this thread's; a bad device is reported by the load's own calls
         seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     });
     // A second thread: the context is the longer (about 0.25 s on an H200), and the loads would delay it.
-    // Without one (a process out of threads) cuDNN loads them itself, as before.
+    // Without one (a process out of threads or memory) cuDNN loads them itself, as before.
     try {
-        libraries_ = std::thread([this] {
-            auto t0 = std::chrono::steady_clock::now();
-            cudnn_preloaded_ = preload_cudnn_sublibraries();
-            cudnn_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        libraries_ = std::thread([this, driver] {
+            try {
+                driver.wait();
+                auto t0 = std::chrono::steady_clock::now();
+                cudnn_preloaded_ = preload_cudnn_sublibraries();
+                cudnn_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            } catch (...) {  // (a string's allocation): cuDNN loads what is left itself
+            }
         });
-    } catch (const std::system_error&) {
+    } catch (...) {
     }
 }
 

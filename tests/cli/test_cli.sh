@@ -29,6 +29,10 @@ expect 1 "$TMP/no_such_dir/y.npy: cannot write --output: the folder '$TMP/no_suc
 expect 1 "$TMP/no_such_dir/b.json: cannot write --json: the folder '$TMP/no_such_dir' does not exist" -- "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --json "$TMP/no_such_dir/b.json"
 if grep -q "p50" "$TMP/out"; then bad "bench ran before refusing its --json path: $(cat "$TMP/out")"; else ok; fi
 expect 1 "$TMP: --json names a folder" -- "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --json "$TMP"
+# An existing file is written in place, whatever its folder allows: a device such as /dev/null is taken.
+expect 0 "p50 ms" -- "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --json /dev/null
+# A usage error still comes first (exit 2), before the path is looked at.
+expect 2 "--top takes a whole number" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/no_such_dir/y.npy" --top 0
 if [ "$(id -u)" != 0 ]; then  # root writes anywhere
     mkdir -p "$TMP/read_only" && chmod 555 "$TMP/read_only"
     expect 1 "cannot write --json: the folder '$TMP/read_only' is not writable" -- "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --json "$TMP/read_only/b.json"

@@ -10,6 +10,9 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <sstream>
+#include <set>
+#include <fstream>
 #include <stdexcept>
 
 #include "channel_affine.cuh"
@@ -455,6 +458,18 @@ TEST_CASE("CUDA's initialisation on a thread of its own returns, device or not, 
         for (const std::string& name : cudnn_sublibraries()) {
             INFO(name);
             CHECK(dlopen(name.c_str(), RTLD_LAZY | RTLD_NOLOAD) != nullptr);
+            // One file mapped for it (one inode), as cuDNN would have loaded it: not a second copy.
+            std::ifstream maps("/proc/self/maps");
+            std::set<std::string> inodes;
+            const std::string base = name.substr(0, name.find(".so"));
+            for (std::string line; std::getline(maps, line);) {
+                std::istringstream fields(line);
+                std::string range, perms, offset, dev, inode, path;
+                fields >> range >> perms >> offset >> dev >> inode >> path;
+                const size_t slash = path.rfind('/');
+                if (path.compare(slash + 1, base.size() + 3, base + ".so") == 0) inodes.insert(dev + " " + inode);
+            }
+            CHECK(inodes.size() == 1);
         }
     }
     // A load started beside one names the missing device as before (no GPU here: device 0 is missing too).
