@@ -84,6 +84,9 @@ std::vector<NodeProfile> CudaContext::profile(int batch, int iters) {
                              : state.convs[i] && !stem ? state.convs[i]->k_splits()
                                                        : 1;
         if (k_splits > 1) p.op += " (K split " + std::to_string(k_splits) + " ways)";
+        // cuBLASLt's split (the choice's or the heuristic's own), which moves partials too (way_bytes).
+        const GemmConvLaunch* lt = state.convs[i] && !stem ? state.convs[i]->gemm() : nullptr;
+        if (lt && lt->split_k() > 1) p.op += " (cuBLASLt K split " + std::to_string(lt->split_k()) + " ways)";
         if (n.op == OpType::split_attention && state.pool_in_conv[i] >= 0) p.op += " (pool in the convolution)";
         if (n.op == OpType::split_attention && state.folded_in_conv[i] >= 0) p.op += " (combine in the convolution)";
         if (n.op == OpType::avg_pool2d && state.folded_in_conv[i] >= 0) p.op += " (in the convolution)";
