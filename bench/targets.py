@@ -136,8 +136,15 @@ def read_pytorch(folders):
 
 
 def read_coldstart(folders, kind):
+    """(first_result_s, process_first_result_s or None) of a coldstart report, or None without one."""
     path = last_of(folders, "coldstart_resnest50_%s.json" % kind)
-    return need(read_json(path), ["first_result_s"], path, positive=True) if path else None
+    if not path:
+        return None
+    report = read_json(path)
+    process = None  # since the process started: only in reports of newer binaries
+    if "process_first_result_s" in report:
+        process = need(report, ["process_first_result_s"], path, positive=True)
+    return need(report, ["first_result_s"], path, positive=True), process
 
 
 def missed_by(factor):
@@ -239,10 +246,14 @@ def memory_row(bench, torch):
     return row(target, "; ".join(parts), "met" if worst <= MEMORY_SHARE else missed_by(worst / MEMORY_SHARE))
 
 
-def coldstart_row(first, cached):
+def coldstart_row(first_run, cached_run):
+    """Judged on load + plan to the first result, as the issue defines it; the time since the process
+    started (the linked libraries' loading too) is shown beside it where the reports have it."""
     target = "cold start to first result <= %.0f s, <= %.1f s with the algorithm cache" % (FIRST_S, CACHED_S)
-    if first is None and cached is None:
+    if first_run is None and cached_run is None:
         return row(target, NOT_MEASURED, NOT_MEASURED)
+    first, cached = (None if r is None else r[0] for r in (first_run, cached_run))
+    processes = [None if r is None else r[1] for r in (first_run, cached_run)]
     verdicts = []
     for name, value, limit in (("first", first, FIRST_S), ("cached", cached, CACHED_S)):
         if value is None:
@@ -250,6 +261,9 @@ def coldstart_row(first, cached):
         else:
             verdicts.append("%s %s" % (name, "met" if value <= limit else missed_by(value / limit)))
     measured = " / ".join("-" if v is None else "%.3f s" % v for v in (first, cached))
+    if any(v is not None for v in processes):
+        measured += " (since the process started: %s)" % " / ".join(
+            "-" if v is None else "%.2f s" % v for v in processes)
     return row(target, measured, "met" if verdicts == ["first met", "cached met"] else ", ".join(verdicts))
 
 
