@@ -106,14 +106,14 @@ double node_way_bytes(const Graph& g, size_t i, int batch, int esize, const Node
     const double n = batch, e = esize, f32 = 4.0;
     const double out = (double)shape_numel(g.tensors[(size_t)node.output].shape) * n;  // (N, OH, OW, Cout) elements
     double b = 0.0;
-    if (way.im2col) {  // (N*OH*OW, KH*KW*Cin), written by the gather and read by the matmul
-        const Conv2dAttrs& a = node.conv;
-        b += 2.0 * (out / a.out_channels) * a.kernel_h * a.kernel_w * a.in_channels * e;
+    if (way.im2col) {  // the gather's matrix (N*OH*OW, KH*KW*Cin), written by it and read by the matmul
+        const Shape& x = g.tensors[(size_t)node.inputs[0]].shape;  // (C, H, W)
+        const Shape& y = g.tensors[(size_t)node.output].shape;
+        const Im2colShape s = im2col_shape(node.conv, batch, (int)x[1], (int)x[2], (int)y[1], (int)y[2]);
+        b += 2.0 * (double)s.rows() * (double)s.cols() * e;
     }
-    if (way.dense_filter) {  // (Cout, KH, KW, Cin) read where the graph's filter is (Cout, KH, KW, Cin / G)
-        const Conv2dAttrs& a = node.conv;
-        b += (a.groups - 1.0) * a.out_channels * a.kernel_h * a.kernel_w * (a.in_channels / a.groups) * e;
-    }
+    if (way.dense_filter)  // the dense block-diagonal filter read where the graph's grouped one is
+        b += (double)(conv_filter_elements(node.conv, true) - conv_filter_elements(node.conv, false)) * e;
     if (way.lt_split > 1) {
         if (way.lt_scheme == kReductionInPlace)
             b += 2.0 * (way.lt_split - 1) * out * e;  // each split after the first reads and writes the output
