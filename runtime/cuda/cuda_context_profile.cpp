@@ -71,7 +71,8 @@ std::vector<NodeProfile> CudaContext::profile(int batch, int iters) {
         NodeProfile p;
         p.name = n.name;
         p.op = fused_op_name(n);
-        if (state.stem && state.stem->node == i)
+        const bool stem = state.stem && state.stem->node == i;  // one kernel of its own, whatever the way
+        if (stem)
             p.op += " (direct from the NCHW input)";
         else if (state.combine_conv[i])
             p.op += state.combine_conv[i]->attn ? " (split-attention combine + implicit GEMM)"
@@ -79,7 +80,6 @@ std::vector<NodeProfile> CudaContext::profile(int batch, int iters) {
         else if (state.convs[i] && state.convs[i]->impl() != ConvImpl::cudnn)
             p.op += std::string(" (") + conv_impl_name(state.convs[i]->impl()) + ")";
         if (state.convs[i] && state.convs[i]->pool_chunks() > 0) p.op += " (+ split-attention pool)";
-        const bool stem = state.stem && state.stem->node == i;  // one kernel of its own, whatever the way
         const int k_splits = state.combine_conv[i]  ? state.combine_conv[i]->splits
                              : state.convs[i] && !stem ? state.convs[i]->k_splits()
                                                        : 1;

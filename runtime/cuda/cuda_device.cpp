@@ -52,11 +52,19 @@ const char* cublas_status_text(cublasStatus_t s) {
     }
 }
 
+// The first three load through cuDNN's version checks (the graph library first), the others through the graph
+// library (preload_cudnn_sublibraries).
+constexpr size_t kCheckedSublibraries = 3;
+
 const std::vector<std::string>& cudnn_sublibraries() {
-    static const std::vector<std::string> names = {
-        "libcudnn_graph.so.9",     "libcudnn_engines_precompiled.so.9", "libcudnn_engines_runtime_compiled.so.9",
-        "libcudnn_heuristic.so.9", "libcudnn_ops.so.9",                 "libcudnn_cnn.so.9"};
-    return names;
+    static const std::vector<std::string> sonames = [] {
+        std::vector<std::string> out;
+        for (const char* name : {"libcudnn_graph", "libcudnn_ops", "libcudnn_cnn", "libcudnn_engines_precompiled",
+                                 "libcudnn_engines_runtime_compiled", "libcudnn_heuristic"})
+            out.push_back(name + (".so." + std::to_string(CUDNN_MAJOR)));
+        return out;
+    }();
+    return sonames;
 }
 
 // The absolute folder (with its '/') of the loaded library whose soname is `soname`, or "" where it is not
@@ -80,15 +88,14 @@ int preload_cudnn_sublibraries() {
     // The engines and the heuristics, which the graph library loads at its first use, from the graph library's
     // own folder, by the fully versioned name it asks for first (e.g. libcudnn_heuristic.so.9.19.0), else by
     // its soname; a file already loaded (the same device and inode) is not loaded again.
-    const std::string graph_soname = "libcudnn_graph.so." + std::to_string(CUDNN_MAJOR);
-    const std::string folder = loaded_library_folder(graph_soname.c_str());
+    const std::vector<std::string>& sonames = cudnn_sublibraries();
+    const std::string folder = loaded_library_folder(sonames[0].c_str());  // the graph library's
     if (folder.empty()) return loaded;
-    const size_t v = cudnnGetVersion();  // major * 10000 + minor * 100 + patch
-    const std::string major = std::to_string(v / 10000),
-                      full = major + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);
-    for (const char* name : {"libcudnn_engines_precompiled", "libcudnn_engines_runtime_compiled", "libcudnn_heuristic"}) {
-        void* handle = dlopen((folder + name + ".so." + full).c_str(), RTLD_LAZY | RTLD_LOCAL);  // kept
-        if (!handle) handle = dlopen((folder + name + ".so." + major).c_str(), RTLD_LAZY | RTLD_LOCAL);
+    const size_t v = cudnnGetVersion();  // major * 10000 + minor * 100 + patch: the soname's major, then these
+    const std::string minor_patch = "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);
+    for (size_t k = kCheckedSublibraries; k < sonames.size(); k++) {
+        void* handle = dlopen((folder + sonames[k] + minor_patch).c_str(), RTLD_LAZY | RTLD_LOCAL);  // kept
+        if (!handle) handle = dlopen((folder + sonames[k]).c_str(), RTLD_LAZY | RTLD_LOCAL);
         loaded += handle != nullptr;
     }
     return loaded;
