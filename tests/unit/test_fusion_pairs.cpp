@@ -7,24 +7,11 @@
 #include <string>
 
 #include "fusion_pairs.h"
-#include "passes.h"
-#include "test_helpers.h"
-#include "weights.h"
+#include "passed_graph.h"
 
 using namespace resnest;
 
 namespace {
-
-// The graph after the default passes (split_radix_convolutions too with max_positions != 0).
-Graph passed(const std::string& model, int64_t radix_split = 0) {
-    Graph g = graph_load(test::source_path(model));
-    HostWeights w;
-    for (const WeightRequirement& r : g.weights)
-        w.tensors[r.tensor] = test::random_floats((size_t)shape_numel(r.shape), 0.5f, 1.5f);
-    run_graph_passes(g, w, nullptr);
-    if (radix_split != 0) split_radix_convolutions(g, w, radix_split, nullptr);
-    return g;
-}
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
@@ -34,7 +21,7 @@ TEST_CASE("each split-attention block's grouped convolution writes its input, an
           "[fusion-pairs]") {
     for (const char* model : {"models/resnest50.json", "models/resnest50_fast_1s1x64d_torch.json"}) {
         INFO(model);
-        const Graph g = passed(model);
+        const Graph g = test::passed_graph(model);
         int blocks = 0, writers = 0, readers = 0, avd_after = 0;
         for (int i = 0; i < (int)g.nodes.size(); i++) {
             const Node& n = g.nodes[(size_t)i];
@@ -71,7 +58,7 @@ TEST_CASE("each downsample average pool is read by its 1x1 convolution alone, an
           "[fusion-pairs]") {
     for (const char* model : {"models/resnest50.json", "models/resnest50_fast_1s1x64d_torch.json"}) {
         INFO(model);
-        const Graph g = passed(model);
+        const Graph g = test::passed_graph(model);
         int folds = 0, pools = 0;
         for (int i = 0; i < (int)g.nodes.size(); i++) {
             const Node& n = g.nodes[(size_t)i];
@@ -96,7 +83,7 @@ TEST_CASE("each downsample average pool is read by its 1x1 convolution alone, an
         CHECK(pools == (std::string(model) == "models/resnest50.json" ? 4 : 7));
     }
     // A second reader of the pooled tensor, or a graph output, keeps the pool.
-    Graph g = passed("models/resnest50.json");
+    Graph g = test::passed_graph("models/resnest50.json");
     int i = 0;
     while (i < (int)g.nodes.size() && conv_reading_avg_pool_output(g, i) < 0) i++;
     REQUIRE(i < (int)g.nodes.size());
@@ -112,7 +99,7 @@ TEST_CASE("each downsample average pool is read by its 1x1 convolution alone, an
 }
 
 TEST_CASE("with the radix splits apart, no split-attention block has a neighbour to fold into", "[fusion-pairs]") {
-    const Graph g = passed("models/resnest50.json", -1);
+    const Graph g = test::passed_graph("models/resnest50.json", -1);
     int blocks = 0;
     for (int i = 0; i < (int)g.nodes.size(); i++) {
         if (g.nodes[(size_t)i].op != OpType::split_attention) continue;
@@ -127,7 +114,7 @@ TEST_CASE("with the radix splits apart, no split-attention block has a neighbour
 
 TEST_CASE("a split-attention output with a second reader, or a graph output, is not folded into conv3",
           "[fusion-pairs]") {
-    Graph g = passed("models/resnest50.json");
+    Graph g = test::passed_graph("models/resnest50.json");
     int i = -1;
     for (int k = 0; k < (int)g.nodes.size() && i < 0; k++)
         if (g.nodes[(size_t)k].op == OpType::split_attention && !g.nodes[(size_t)k].attn.fused_avg_pool) i = k;
@@ -150,7 +137,7 @@ TEST_CASE("a memory plan with the folds' reads keeps each split attention's (and
           "[fusion-pairs][planner]") {
     for (const char* model : {"models/resnest50.json", "models/resnest50_fast_1s1x64d_torch.json"}) {
         INFO(model);
-        const Graph g = passed(model);
+        const Graph g = test::passed_graph(model);
         const std::vector<ExtraRead> reads = conv1x1_fold_reads(g);
         CHECK(reads.size() == 16u + 3u);  // 16 weighted sums, 3 downsample average pools
         for (int batch : {1, 8}) {
@@ -183,7 +170,7 @@ TEST_CASE("a memory plan with the folds' reads keeps each split attention's (and
 
 TEST_CASE("tensor_kept_between sees an output placed over the tensor, and the tensor itself written again",
           "[fusion-pairs][planner]") {
-    const Graph g = passed("models/resnest50.json");
+    const Graph g = test::passed_graph("models/resnest50.json");
     MemoryPlan plan = plan_memory(g, 1, 2, true);
     // Two consecutive nodes: the first's output t, and the next node's output moved onto t's bytes.
     const int a = 1, b = 2;
@@ -200,13 +187,8 @@ TEST_CASE("tensor_kept_between sees an output placed over the tensor, and the te
 TEST_CASE("the library calls after a node: the run of convolutions and linear nodes right after it, ended by any "
           "other node",
           "[fusion-pairs]") {
-    const Graph g = passed("models/resnest50.json");
-    auto index = [&](const std::string& name) {
-        for (size_t i = 0; i < g.nodes.size(); i++)
-            if (g.nodes[i].name == name) return (int)i;
-        FAIL("no node " << name);
-        return -1;
-    };
+    const Graph g = test::passed_graph("models/resnest50.json");
+    auto index = [&](const std::string& name) { return test::node_index(g, name); };
     auto names = [&](const std::vector<int>& nodes) {
         std::vector<std::string> out;
         for (int j : nodes) out.push_back(g.nodes[(size_t)j].name);

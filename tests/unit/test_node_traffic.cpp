@@ -3,16 +3,13 @@
 // committed models with every fold taken (what each fold saves, worked out from the tensors' shapes).
 #include <catch2/catch.hpp>
 
-#include <nlohmann/json.hpp>
 #include <numeric>
 #include <string>
 
 #include "conv_as_gemm.h"
 #include "fusion_pairs.h"
 #include "node_traffic.h"
-#include "passes.h"
-#include "test_helpers.h"
-#include "weights.h"
+#include "passed_graph.h"
 
 using namespace resnest;
 using Catch::Matchers::Contains;
@@ -140,11 +137,7 @@ TEST_CASE("node traffic: every fold on the committed models saves what it should
           "[node-traffic]") {
     for (const char* model : {"models/resnest50.json", "models/resnest50_fast_1s1x64d_torch.json"}) {
         INFO(model);
-        Graph g = graph_load(test::source_path(model));
-        HostWeights hw;
-        for (const WeightRequirement& r : g.weights)
-            hw.tensors[r.tensor] = test::random_floats((size_t)shape_numel(r.shape), 0.5f, 1.5f);
-        run_graph_passes(g, hw, nullptr);
+        const Graph g = test::passed_graph(model);
         const size_t count = g.nodes.size();
         const std::vector<double> w(count, 100.0);
         const int batch = 4, e = 2;
@@ -217,17 +210,8 @@ TEST_CASE("node traffic: what each convolution or linear way moves beyond the no
 
 TEST_CASE("node traffic: on ResNeSt50, a grouped convolution's dense filter, a residual bias pass and the "
           "classifier's", "[node-traffic]") {
-    Graph g = graph_load(test::source_path("models/resnest50.json"));
-    HostWeights hw;
-    for (const WeightRequirement& r : g.weights)
-        hw.tensors[r.tensor] = test::random_floats((size_t)shape_numel(r.shape), 0.5f, 1.5f);
-    run_graph_passes(g, hw, nullptr);
-    auto index = [&](const std::string& name) {
-        for (size_t i = 0; i < g.nodes.size(); i++)
-            if (g.nodes[i].name == name) return i;
-        FAIL("no node " << name);
-        return (size_t)0;
-    };
+    const Graph g = test::passed_graph("models/resnest50.json");
+    auto index = [&](const std::string& name) { return (size_t)test::node_index(g, name); };
     const int batch = 2, e = 2;
     const double n = batch;
     // layer1.0.conv2.conv: 64 -> 128 channels, 3x3, 2 groups, 56x56. Its matrix: 3136 rows an image of 9 x 64
