@@ -77,11 +77,18 @@ __device__ __forceinline__ void store_from_floats(T* p, const float* v) {
 }
 // The same loads through the read-only path (ld.global.nc, as for a const __restrict__ kernel parameter):
 // for an input the kernel never writes that it reaches through a launch-parameter struct (RadixRows,
-// split_attention_rows.cuh), where no __restrict__ can say so.
+// split_attention_rows.cuh), where no __restrict__ can say so. Only __ldg's volatile forms (float, the
+// unsigned integers, float4, uint4 in sm_32_intrinsics.hpp): cuda_fp16.hpp's __half and __half2 forms are
+// plain asm, which the "memory" clobber of the dependent-launch wait below does not keep after it. Halves
+// therefore load as their bits.
 __device__ __forceinline__ float load_readonly_as_float(const float* p) { return __ldg(p); }
-__device__ __forceinline__ float load_readonly_as_float(const __half* p) { return __half2float(__ldg(p)); }
+__device__ __forceinline__ float load_readonly_as_float(const __half* p) {
+    return __half2float(__ushort_as_half(__ldg(reinterpret_cast<const unsigned short*>(p))));
+}
 __device__ __forceinline__ float2 load_readonly_half2_as_float2(const __half* p) {  // 4-byte aligned
-    return __half22float2(__ldg(reinterpret_cast<const __half2*>(p)));
+    const unsigned int bits = __ldg(reinterpret_cast<const unsigned int*>(p));  // p[0] in the low half
+    return make_float2(__half2float(__ushort_as_half((unsigned short)(bits & 0xffffu))),
+                       __half2float(__ushort_as_half((unsigned short)(bits >> 16))));
 }
 __device__ __forceinline__ void load16_readonly_as_float(const float* p, float* v) {
     floats4_to_float(__ldg(reinterpret_cast<const float4*>(p)), v);

@@ -84,8 +84,9 @@ __global__ void split_attention_weighted_sum_avg_pool_kernel(const __grid_consta
 
 // Whether the 16-byte kernels take u and y: C whole vectors, every split's rows and y 16-byte aligned.
 template <typename T>
-static bool weighted_sum_vectorised(const RadixRows<T>& u, const T* y, int radix, int c) {
-    return c % kVec16<T> == 0 && radix_rows_aligned(u, radix, 16) && aligned16(y);
+static bool weighted_sum_vectorised(const RadixRows<T>& u, const float* attn, const T* y, int radix, int c) {
+    // The gates load as float4s too (load_floats): an offset view of them takes the scalar kernel.
+    return c % kVec16<T> == 0 && radix_rows_aligned(u, radix, 16) && aligned16(attn) && aligned16(y);
 }
 
 template <typename T>
@@ -94,7 +95,7 @@ void split_attention_weighted_sum(const RadixRows<T>& u, const float* attn, T* y
     radix_rows_check_radix("split_attention_weighted_sum", radix);
     const long long cells = (long long)n * hw;
     const L2Prefetch ask = l2_prefetch_for(next, stream);
-    if (weighted_sum_vectorised(u, y, radix, c)) {
+    if (weighted_sum_vectorised(u, attn, y, radix, c)) {
         long long total = cells * (c / kVec16<T>);
         launch_kernel("split_attention_weighted_sum", split_attention_weighted_sum_kernel<T, kVec16<T>>,
                       ceil_div(total, 256), 256, 0, stream, u, attn, y, hw, radix, c, total, ask);
@@ -121,7 +122,7 @@ void split_attention_weighted_sum_avg_pool(const RadixRows<T>& u, const float* a
     radix_rows_check_radix("split_attention_weighted_sum_avg_pool", radix);
     const long long cells = (long long)pool.n * pool.out_h * pool.out_w;
     const L2Prefetch ask = l2_prefetch_for(next, stream);
-    if (weighted_sum_vectorised(u, y, radix, pool.channels))
+    if (weighted_sum_vectorised(u, attn, y, radix, pool.channels))
         launch_weighted_sum_avg_pool<T, kVec16<T>>(u, attn, y, radix, pool, cells * (pool.channels / kVec16<T>),
                                                    stream, ask);
     else

@@ -356,7 +356,8 @@ TEST_CASE("split attention (pool, gate, weighted sum, and with the avd pool) mat
                     // Its algorithms as the cache keeps them, restored by a second launch described the same
                     // way (a cached start): cuBLASLt must take them back, and the gates must not change.
                     const std::string hex = mm.algorithms_hex();
-                    CHECK(hex.size() == 2 * 2 * sizeof(cublasLtMatmulAlgo_t));
+                    // Both algorithms' bytes, then their 4-byte hash (bytes_to_checked_hex), two digits a byte.
+                    CHECK(hex.size() == 2 * (2 * sizeof(cublasLtMatmulAlgo_t) + 4));
                     resnest::GateGemmLaunch again;
                     REQUIRE(again.describe(gs, mb, "test gate, restored", &why));
                     CHECK_FALSE(again.restore_algorithms(lt, hex.substr(0, hex.size() / 2)));
@@ -384,6 +385,24 @@ TEST_CASE("split attention (pool, gate, weighted sum, and with the avd pool) mat
             std::vector<float> got;
             REQUIRE(dy.download(got, &why));
             CHECK(max_rel_error(nhwc_to_nchw(got, n, C, hw), ref) <= op_tolerance(p));
+
+            // The same gates one float past a 16-byte boundary (an offset view): the kernel must not load them
+            // as float4s (a misaligned-address fault), and the sums are the same.
+            {
+                GuardedBuffer shifted_gates(planned_gates.size(), 4, /*skew=*/4);
+                shifted_gates.upload(planned_gates);
+                GuardedBuffer dy2((size_t)n * hw * C, esize_of(p));
+                if (p == Precision::fp16)
+                    resnest::split_attention_weighted_sum<__half>(u_half, (const float*)shifted_gates.data(),
+                                                                  (__half*)dy2.data(), n, hw, R, C, 0);
+                else
+                    resnest::split_attention_weighted_sum<float>(u_float, (const float*)shifted_gates.data(),
+                                                                 (float*)dy2.data(), n, hw, R, C, 0);
+                check(cudaDeviceSynchronize(), "split attention, gates misaligned");
+                INFO("the gates one float past a 16-byte boundary");
+                REQUIRE(dy2.download(got, &why));
+                CHECK(max_rel_error(nhwc_to_nchw(got, n, C, hw), ref) <= op_tolerance(p));
+            }
 
             // The same weighted sum with the avd pool (3x3, stride 2, pad 1) fused, both divisor rules.
             for (bool include : {true, false}) {
