@@ -250,9 +250,10 @@ int cmd_bench(int argc, char** argv) {
 
     std::printf("resnest bench: %s (%s)\n", s.name.c_str(), model.c_str());
     if (cuda)
-        std::printf("  backend cuda on %s (sm_%d%d, %d SMs), driver %d, runtime %d, cuDNN %d, cuBLAS %d\n",
+        std::printf("  backend cuda on %s (sm_%d%d, %d SMs), driver %d, runtime %d, cuDNN %d, cuBLAS %d "
+                    "(cuBLASLt %d)\n",
                     dev.name.c_str(), dev.cc_major, dev.cc_minor, dev.multiprocessors, dev.driver_version,
-                    dev.runtime_version, dev.cudnn_version, dev.cublas_version);
+                    dev.runtime_version, dev.cudnn_version, dev.cublas_version, dev.cublaslt_version);
     else
         std::printf("  backend cpu, %d thread(s) on %s (no GPU in use: the CPU reference backend)\n", threads,
                     cpu_model_name().c_str());
@@ -388,6 +389,7 @@ int cmd_bench(int argc, char** argv) {
                               {"sm_clock_mhz", dev.sm_clock_mhz}, {"memory_clock_mhz", dev.memory_clock_mhz},
                               {"driver_version", dev.driver_version}, {"runtime_version", dev.runtime_version},
                               {"cudnn_version", dev.cudnn_version}, {"cublas_version", dev.cublas_version},
+                              {"cublaslt_version", dev.cublaslt_version},
                               {"kernels_arch", dev.kernels_arch},
                               {"peak_tflops", peak}, {"peak_tbs", peak_bw}};
         nlohmann::json j = {

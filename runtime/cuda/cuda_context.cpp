@@ -70,6 +70,7 @@ void CudaContext::initialize() {
     env_.cudnn = cudnn_, env_.lt = lt_, env_.stream = stream_, env_.cache = &engine_->cache();
     env_.conv_gemm = o.conv_gemm, env_.conv_graph = o.conv_graph, env_.timed_search = o.conv_search == "timed";
     env_.verbose = o.verbose, env_.cublas_version = engine_->device().cublas_version;
+    env_.cublaslt_version = engine_->device().cublaslt_version;
     env_.implicit_gemm = engine_->implicit_gemm_mode(), env_.multiprocessors = engine_->device().multiprocessors;
     launch_ = KernelStream(stream_, o.dependent_launch && engine_->device().kernels_arch >= 90,
                            engine_->weight_prefetch());

@@ -174,9 +174,10 @@ class CudaContext : public Context {
     // False (a warning printed: batch `batch`'s graph, or with `profile` the profile's replay, runs without
     // it) where the window could not be set; some kernel nodes may carry it then.
     bool apply_l2_window(cudaGraph_t graph, int batch, bool profile = false);
-    // The same on a copy of *graph, which replaces *graph only where the window went on every kernel node:
-    // false (warned) leaves *graph as it was, without the window.
-    bool apply_l2_window_on_copy(cudaGraph_t* graph, int batch, bool profile = false);
+    // The same on a copy of captured->graph, instantiated: it replaces captured's graph (and sets its exec)
+    // only where the window went on every kernel node and the copy instantiated; false (warned) leaves
+    // *captured as it was, without the window and not instantiated.
+    bool instantiate_with_l2_window(CapturedGraph* captured, int batch, bool profile = false);
     std::string l2_window_key(int batch) const;
     bool capture_forward(int batch, BatchState& state);
     void retry_capture(int batch, BatchState& state);

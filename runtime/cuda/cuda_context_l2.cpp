@@ -18,7 +18,7 @@ void CudaContext::plan_l2_window() {
     int persisting = 0, window = 0;
     CUDA_CHECK(cudaDeviceGetAttribute(&persisting, cudaDevAttrMaxPersistingL2CacheSize, engine_->options().device));
     CUDA_CHECK(cudaDeviceGetAttribute(&window, cudaDevAttrMaxAccessPolicyWindowSize, engine_->options().device));
-    const L2WeightWindow w = plan_l2_weight_window((size_t)engine_->device_bytes(), (size_t)persisting, (size_t)window);
+    L2WeightWindow w = plan_l2_weight_window((size_t)engine_->device_bytes(), (size_t)persisting, (size_t)window);
     if (w.window_bytes == 0) {
         std::fprintf(stderr, "resnest: warning: RESNEST_L2_WEIGHTS=%s: this device has no persisting L2 (%d bytes) or "
                      "no access policy window (%d bytes); the weights get no L2 window\n", mode.c_str(), persisting,
@@ -34,6 +34,17 @@ void CudaContext::plan_l2_window() {
         cudaError_t e = cudaDeviceGetLimit(&current, cudaLimitPersistingL2CacheSize);
         if (e == cudaSuccess && current < w.carve_out_bytes)
             e = cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, w.carve_out_bytes);
+        // The device may clamp the limit: the hit ratio is planned on what it granted, so that the lines
+        // marked persisting fit the carve-out that exists.
+        size_t granted = 0;
+        if (e == cudaSuccess) e = cudaDeviceGetLimit(&granted, cudaLimitPersistingL2CacheSize);
+        if (e == cudaSuccess && granted < w.carve_out_bytes)
+            w = plan_l2_weight_window((size_t)engine_->device_bytes(), granted, (size_t)window);
+        if (e == cudaSuccess && w.window_bytes == 0) {
+            std::fprintf(stderr, "resnest: warning: RESNEST_L2_WEIGHTS=%s: the device granted no persisting L2 "
+                         "carve-out; the weights get no L2 window\n", mode.c_str());
+            return;
+        }
         if (e != cudaSuccess) {
             cudaGetLastError();
             std::fprintf(stderr, "resnest: warning: RESNEST_L2_WEIGHTS=%s: reading or raising the persisting L2 "
@@ -84,21 +95,27 @@ bool CudaContext::apply_l2_window(cudaGraph_t graph, int batch, bool profile) {
     }
 }
 
-bool CudaContext::apply_l2_window_on_copy(cudaGraph_t* graph, int batch, bool profile) {
-    cudaGraph_t windowed = nullptr;
-    const cudaError_t e = cudaGraphClone(&windowed, *graph);
+bool CudaContext::instantiate_with_l2_window(CapturedGraph* captured, int batch, bool profile) {
+    CapturedGraph windowed;
+    cudaError_t e = cudaGraphClone(&windowed.graph, captured->graph);
     if (e != cudaSuccess) {  // the window is a hint: a graph it cannot be copied onto runs without it
         cudaGetLastError();
         warn_without_l2_window(std::string("could not be copied on (cudaGraphClone: ") + cudaGetErrorString(e) + ")",
                                batch, profile);
         return false;
     }
-    const bool set = apply_l2_window(windowed, batch, profile);
-    if (set) std::swap(*graph, windowed);
-    const cudaError_t destroyed = cudaGraphDestroy(windowed);  // the copy that failed, or the graph without
-    if (cuda_release_failed(destroyed))
-        std::fprintf(stderr, "resnest: warning: cudaGraphDestroy: %s\n", cudaGetErrorString(destroyed));
-    return set;
+    if (!apply_l2_window(windowed.graph, batch, profile)) return false;
+    e = cudaGraphInstantiate(&windowed.exec, windowed.graph, 0);
+    if (e != cudaSuccess) {  // the graph without the window is still there to instantiate
+        cudaGetLastError();
+        warn_without_l2_window(std::string("could not be instantiated (cudaGraphInstantiate: ") +
+                                   cudaGetErrorString(e) + ")",
+                               batch, profile);
+        return false;
+    }
+    std::swap(captured->graph, windowed.graph);  // the graph without the window is destroyed with `windowed`
+    std::swap(captured->exec, windowed.exec);
+    return true;
 }
 
 // Times the captured graph without the window and a copy with it, alternately, twice (the persisting lines

@@ -83,8 +83,11 @@ BatchState& CudaContext::prepare(int batch) {
     } catch (const KernelLaunchError& e) {
         // A launch or capture refused while programmatic dependent launch is on: warn and go on without
         // it, for this batch size and the ones after (the choices made again with ordinary launches). Any
-        // other error is the node's, and propagates.
+        // other error is the node's, and propagates. So does a device fault, which an asynchronous kernel
+        // error shows as at the next launch: it is no refusal, and nothing can be chosen again on a dead
+        // context.
         if (!launch_.dependent_launch) throw;
+        throw_if_device_faulted(stream_, "batch " + std::to_string(batch) + " (first seen by: " + e.what() + ")");
         std::fprintf(stderr, "warning: %s; going on without programmatic dependent launch (as --no-pdl)\n",
                      e.what());
         cudaGetLastError();
@@ -179,7 +182,8 @@ void CudaContext::choose_gate(size_t i, int batch, BatchState& state) {
         key_parts(batch), "split-attention gate r" + std::to_string(a.radix) + " k" + std::to_string(a.cardinality) +
                               " c" + std::to_string(a.channels) + " i" + std::to_string(a.inter_channels) + " hw" +
                               std::to_string(u[1] * u[2]) + " forms 0" + (rows_fit ? " 1" : "") + " 2 cublasLt " +
-                              std::to_string(engine_->device().cublas_version) +
+                              std::to_string(engine_->device().cublas_version) + " lt " +
+                              std::to_string(engine_->device().cublaslt_version) +
                               (engine_->pool_row_lanes(n) ? " pool row-lanes" : "") +
                               (n.inputs.size() > 1 ? " splits apart" : "") +
                               (state.pool_in_conv[i] >= 0 ? " pool in conv" : ""));
@@ -395,9 +399,10 @@ bool CudaContext::capture_forward(int batch, BatchState& state) {
     state.captured.reset();
     cudaError_t e = capture_stream(&state.captured.graph, [&] { forward(batch, state, nullptr); });
     if (e == cudaErrorStreamCaptureInvalidated) return false;
-    // On a copy: a window failing part way would otherwise stay on the kernel nodes set before it.
-    if (e == cudaSuccess && state.l2_window) state.l2_window = apply_l2_window_on_copy(&state.captured.graph, batch);
-    if (e == cudaSuccess) e = cudaGraphInstantiate(&state.captured.exec, state.captured.graph, 0);
+    // On a copy: a window failing part way would otherwise stay on the kernel nodes set before it, and a
+    // copy that does not instantiate leaves the graph without it to run.
+    if (e == cudaSuccess && state.l2_window) state.l2_window = instantiate_with_l2_window(&state.captured, batch);
+    if (e == cudaSuccess && !state.captured.exec) e = cudaGraphInstantiate(&state.captured.exec, state.captured.graph, 0);
     if (e != cudaSuccess) {
         cudaGetLastError();
         state.captured.reset();

@@ -158,8 +158,8 @@ bool CudaContext::try_profile_replayed(int batch, BatchState& state, TimingEvent
         CUDA_CHECK(capture_stream(&captured.graph, [&] { forward(batch, state, &events.events, true); }));
         // As the batch size's own graph runs: with the weights' L2 window where it has it (where the window
         // cannot be set, a warning, and the replay's times go without it).
-        if (state.l2_window) apply_l2_window_on_copy(&captured.graph, batch, /*profile=*/true);
-        CUDA_CHECK(cudaGraphInstantiate(&captured.exec, captured.graph, 0));
+        if (state.l2_window) instantiate_with_l2_window(&captured, batch, /*profile=*/true);
+        if (!captured.exec) CUDA_CHECK(cudaGraphInstantiate(&captured.exec, captured.graph, 0));
         for (int it = 0; it < std::max(1, iters); it++) {
             CUDA_CHECK(cudaGraphLaunch(captured.exec, stream_));
             CUDA_CHECK(cudaStreamSynchronize(stream_));

@@ -94,6 +94,15 @@ bool legacy_choice_in_range(const ConvAlgoChoice& c) {
            c.math_type <= CUDNN_FMA_MATH;
 }
 
+bool legacy_math_allowed(Precision p, int math_type) {
+    switch (p) {
+    case Precision::fp32: return math_type == CUDNN_FMA_MATH;
+    case Precision::tf32: return math_type != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+    case Precision::fp16: return true;
+    }
+    return false;
+}
+
 bool ConvLaunch::choose_algorithm(cudnnHandle_t handle, const ConvBuffers& b, ConvAlgoCache& cache,
                                   const std::string& key) {
     ConvAlgoChoice cached;
@@ -102,10 +111,18 @@ bool ConvLaunch::choose_algorithm(cudnnHandle_t handle, const ConvBuffers& b, Co
         algo_ = (cudnnConvolutionFwdAlgo_t)cached.algo;
         workspace_ = (size_t)cached.workspace_bytes;
         // fp32 keeps the FMA math describe set; a math type cuDNN refuses is a stale entry like any other.
+        // A math type that breaks the precision's promise (an edited line, say) is stale too.
         const bool math_taken = p_.precision == Precision::fp32 ||
-                                cudnnSetConvolutionMathType(conv_, (cudnnMathType_t)cached.math_type) ==
-                                    CUDNN_STATUS_SUCCESS;
-        if (math_taken && try_launch(handle, b) == CUDNN_STATUS_SUCCESS) return true;
+                                (legacy_math_allowed(p_.precision, cached.math_type) &&
+                                 cudnnSetConvolutionMathType(conv_, (cudnnMathType_t)cached.math_type) ==
+                                     CUDNN_STATUS_SUCCESS);
+        if (math_taken && try_launch(handle, b) == CUDNN_STATUS_SUCCESS) {
+            // A cached algorithm that faults shows here, under this node's name, rather than at a later node.
+            cudaStream_t stream = nullptr;
+            RESNEST_CUDNN_CHECK_AT(cudnnGetStream(handle, &stream), node_);
+            RESNEST_CUDA_CHECK_AT(cudaStreamSynchronize(stream), node_);
+            return true;
+        }
         // A stale entry (another cuDNN build behind the same version number, say): search again.
         RESNEST_CUDNN_CHECK_AT(cudnnSetConvolutionMathType(conv_, math_for(p_.precision)), node_);
     }
@@ -120,8 +137,10 @@ bool ConvLaunch::choose_algorithm(cudnnHandle_t handle, const ConvBuffers& b, Co
     for (int i = 0; i < returned; i++) {
         const cudnnConvolutionFwdAlgoPerf_t& r = perf[i];
         if (r.status != CUDNN_STATUS_SUCCESS || r.memory > b.workspace_bytes) continue;
-        bool tensor_op = r.mathType == CUDNN_TENSOR_OP_MATH || r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
-        if (p_.precision == Precision::fp32 && tensor_op) continue;  // fp32 runs FMA math only (set below)
+        // fp32 runs FMA math only (set below), whatever cuDNN timed; tf32 never lets cuDNN convert to half.
+        if (p_.precision != Precision::fp32 && !legacy_math_allowed(p_.precision, r.mathType)) continue;
+        const bool tensor_op = r.mathType == CUDNN_TENSOR_OP_MATH || r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+        if (p_.precision == Precision::fp32 && tensor_op) continue;
         algo_ = r.algo;
         workspace_ = r.memory;
         RESNEST_CUDNN_CHECK_AT(

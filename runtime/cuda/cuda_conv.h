@@ -41,6 +41,11 @@ struct ConvBuffers {
 // user's to edit: an out-of-range value is a stale entry, searched again, never a cuDNN error).
 bool legacy_choice_in_range(const ConvAlgoChoice& c);
 
+// Whether a legacy cuDNN math type keeps the precision's promise: fp32 runs FMA math only (no TF32); tf32
+// may use tensor cores but never CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, which lets cuDNN convert float inputs
+// to half; fp16 data is half already, so every math type keeps it.
+bool legacy_math_allowed(Precision p, int math_type);
+
 class ConvLaunch {
   public:
     ConvLaunch() = default;

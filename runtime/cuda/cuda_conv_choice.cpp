@@ -75,7 +75,8 @@ bool ConvNode::build(ConvImpl impl, const ConvProblem& p, const ConvAlgoKeyParts
             // The heuristic list, whose rank the cache keeps, depends on the pointers' alignment too.
             std::string k = conv_algo_key(key) +
                             (per_group ? "|im2col cublasLt per group " : im2col ? "|im2col cublasLt " : "|cublasLt ") +
-                            std::to_string(env.cublas_version) + " align " + std::to_string(gemm->alignment());
+                            std::to_string(env.cublas_version) + " lt " + std::to_string(env.cublaslt_version) +
+                            " align " + std::to_string(gemm->alignment());
             if (!gemm->choose_algorithm(env.lt, b, env.stream, *env.cache, k, &from_cache)) {
                 *why = "no cuBLASLt algorithm runs";
                 return false;
@@ -265,7 +266,8 @@ void ConvNode::prepare(const ConvProblem& p, const ConvAlgoKeyParts& key, const 
 
     // The choice a previous start made for this layer, batch, library versions and set of candidates.
     // "rule 2": chosen with fastest_conv_way's margin for the graph ways (decisions made before are re-timed).
-    std::string decision_key = conv_algo_key(key) + "|impl cublasLt " + std::to_string(env.cublas_version) + " " +
+    std::string decision_key = conv_algo_key(key) + "|impl cublasLt " + std::to_string(env.cublas_version) + " lt " +
+                               std::to_string(env.cublaslt_version) + " " +
                                env.conv_gemm + " " + env.conv_graph + " rule 2 ways";
     for (ConvImpl c : candidates) decision_key += " " + std::to_string((int)c);
     ConvAlgoChoice decided;

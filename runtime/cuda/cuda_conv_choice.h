@@ -75,6 +75,7 @@ struct ConvChoiceEnv {
     bool timed_search = false;
     bool verbose = false;
     int cublas_version = 0;
+    int cublaslt_version = 0;  // in the keys of cuBLASLt's choices (a serialized algorithm is this build's)
 };
 
 // Our split-K kernels' split count on a context: the plan's `planned`, halved until the float partials

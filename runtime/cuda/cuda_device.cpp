@@ -1,4 +1,5 @@
 // cuda_device.cpp: the CUDA backend's error reporting and device queries.
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
@@ -107,16 +108,21 @@ CudaInitialization::CudaInitialization(int device) {
     // cache warm): the context's thread loads the driver library first, then lets the other thread start.
     auto driver_loaded = std::make_shared<std::promise<void>>();
     std::shared_future<void> driver = driver_loaded->get_future().share();
-    thread_ = std::thread([this, device, driver_loaded] {
-        auto t0 = std::chrono::steady_clock::now();
-        dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);  // as the runtime names it; kept, as the runtime keeps it
-        driver_loaded->set_value();
-        if (cudaSetDevice(device) == cudaSuccess) cudaFree(nullptr);  // the primary context, made current
-        cudaGetLastError();  // this thread's; a bad device is reported by the load's own calls
-        seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    });
+    // Without threads (a process out of threads or memory) the load's own calls make the context and cuDNN
+    // loads its libraries itself, as before.
+    try {
+        thread_ = std::thread([this, device, driver_loaded] {
+            auto t0 = std::chrono::steady_clock::now();
+            dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);  // as the runtime names it; kept, as it keeps it
+            driver_loaded->set_value();
+            if (cudaSetDevice(device) == cudaSuccess) cudaFree(nullptr);  // the primary context, made current
+            cudaGetLastError();  // this thread's; a bad device is reported by the load's own calls
+            seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        });
+    } catch (...) {
+        return;
+    }
     // A second thread: the context is the longer (about 0.25 s on an H200), and the loads would delay it.
-    // Without one (a process out of threads or memory) cuDNN loads them itself, as before.
     try {
         libraries_ = std::thread([this, driver] {
             try {
@@ -168,6 +174,7 @@ DeviceInfo cuda_device_info(int device) {
     CUBLAS_CHECK(cublasGetProperty(MINOR_VERSION, &minor));
     CUBLAS_CHECK(cublasGetProperty(PATCH_LEVEL, &patch));
     info.cublas_version = major * 10000 + minor * 100 + patch;
+    info.cublaslt_version = (int)cublasLtGetVersion();  // its own library: may differ where installs mix
     int previous = 0;
     CUDA_CHECK(cudaGetDevice(&previous));
     CUDA_CHECK(cudaSetDevice(device));

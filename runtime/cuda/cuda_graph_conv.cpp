@@ -2,6 +2,7 @@
 // (see cuda_graph_conv.h).
 #include "cuda/cuda_graph_conv.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 
@@ -236,11 +237,22 @@ bool GraphConvLaunch::engine_allowed(const BackendDescriptor& config) const {
         return false;
     for (int64_t i = 0; i < n_behavior && i < CUDNN_BEHAVIOR_NOTE_TYPE_COUNT; i++)
         if (behavior[i] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION) return false;
-    for (int64_t i = 0; i < n_numerical && i < CUDNN_NUMERICAL_NOTE_TYPE_COUNT; i++) {
-        if (numerical[i] == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC) return false;
-        if (p_.precision == Precision::fp32 && (numerical[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE ||
-                                                numerical[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS))
-            return false;  // fp32 is IEEE float: no TF32
+    return cudnn_engine_notes_allowed(p_.precision, numerical,
+                                      std::min<int64_t>(n_numerical, (int64_t)CUDNN_NUMERICAL_NOTE_TYPE_COUNT));
+}
+
+bool cudnn_engine_notes_allowed(Precision p, const cudnnBackendNumericalNote_t* notes, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        switch (notes[i]) {
+        case CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC:
+        case CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS:        // float inputs to half or bfloat16
+        case CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION:  // partial sums in half
+            return false;
+        case CUDNN_NUMERICAL_NOTE_TENSOR_CORE:
+            if (p == Precision::fp32) return false;  // fp32 is IEEE float: no TF32
+            break;
+        default: break;
+        }
     }
     return true;
 }

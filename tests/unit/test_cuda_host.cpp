@@ -21,6 +21,7 @@
 #include "layout_convert.cuh"
 #include "softmax_rows.cuh"
 #include "split_attention_combine_conv1x1.cuh"
+#include "conv_algo_cache.h"
 #include "conv_as_gemm.h"
 #include "split_attention_gate_rows.cuh"
 #include "split_attention_pool.cuh"
@@ -325,6 +326,40 @@ TEST_CASE("a cached legacy cuDNN choice outside cuDNN's algorithm and math-type 
     CHECK_FALSE(legacy_choice_in_range({1, -1, 0, ""}));
 }
 
+TEST_CASE("cuDNN ways keep each precision's promise: no TF32 in fp32, no inputs down-converted to half, "
+          "no reductions in half, deterministic",
+          "[cuda-host]") {
+    // Legacy math types: fp32 runs FMA only; tf32 anything but ALLOW_CONVERSION (float inputs to half).
+    CHECK(legacy_math_allowed(Precision::fp32, CUDNN_FMA_MATH));
+    for (int m : {CUDNN_DEFAULT_MATH, CUDNN_TENSOR_OP_MATH, CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION})
+        CHECK_FALSE(legacy_math_allowed(Precision::fp32, m));
+    for (int m : {CUDNN_DEFAULT_MATH, CUDNN_TENSOR_OP_MATH, CUDNN_FMA_MATH})
+        CHECK(legacy_math_allowed(Precision::tf32, m));
+    CHECK_FALSE(legacy_math_allowed(Precision::tf32, CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION));
+    for (int m : {CUDNN_DEFAULT_MATH, CUDNN_TENSOR_OP_MATH, CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, CUDNN_FMA_MATH})
+        CHECK(legacy_math_allowed(Precision::fp16, m));
+
+    // Graph engines, by their numerical notes: each note alone, then behind harmless ones.
+    const Precision all[] = {Precision::fp32, Precision::tf32, Precision::fp16};
+    for (Precision p : all) {
+        INFO(precision_name(p));
+        CHECK(cudnn_engine_notes_allowed(p, nullptr, 0));
+        for (int i = 0; i < CUDNN_NUMERICAL_NOTE_TYPE_COUNT; i++) {
+            const cudnnBackendNumericalNote_t note = (cudnnBackendNumericalNote_t)i;
+            const bool refused_everywhere = note == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC ||
+                                            note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
+                                            note == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION;
+            const bool refused = refused_everywhere ||
+                                 (p == Precision::fp32 && note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE);
+            INFO("note " << i);
+            CHECK(cudnn_engine_notes_allowed(p, &note, 1) == !refused);
+            const cudnnBackendNumericalNote_t behind[3] = {CUDNN_NUMERICAL_NOTE_WINOGRAD,
+                                                           CUDNN_NUMERICAL_NOTE_STRICT_NAN_PROP, note};
+            CHECK(cudnn_engine_notes_allowed(p, behind, 3) == !refused);
+        }
+    }
+}
+
 TEST_CASE("the small-batch split-attention gate is chosen below half a wave, for large fc weights only",
           "[cuda-host]") {
     Graph g = graph_load(test::source_path("models/resnest50.json"));
@@ -373,9 +408,15 @@ TEST_CASE("the gate as matmuls describes every attention of both models, and ref
                 CHECK(mm.algorithms_hex().empty());
                 // A cached entry whose algorithms do not parse (cut short, one digit too many, not hex) is not
                 // taken, before cuBLASLt is asked (no handle here), and the form still cannot launch.
-                const std::string two_algos(2 * 2 * sizeof(cublasLtMatmulAlgo_t), 'a');
+                // The good form: two algorithms' bytes and their hash, as algorithms_hex writes them.
+                const unsigned char two_algos_bytes[2 * sizeof(cublasLtMatmulAlgo_t)] = {7, 1, 2};
+                const std::string two_algos = bytes_to_checked_hex(two_algos_bytes, sizeof(two_algos_bytes));
+                REQUIRE(two_algos.size() == 2 * (sizeof(two_algos_bytes) + 4));
+                std::string one_digit_changed = two_algos;
+                one_digit_changed[0] = '1';  // "07" -> "17": the hash no longer matches
                 for (const std::string& bad : {std::string(), two_algos.substr(1), two_algos + "0",
-                                               "zz" + two_algos.substr(2), two_algos.substr(0, two_algos.size() / 2)})
+                                               "zz" + two_algos.substr(2), two_algos.substr(0, two_algos.size() / 2),
+                                               one_digit_changed})
                     CHECK_FALSE(mm.restore_algorithms(nullptr, bad));
                 CHECK_THROWS_WITH(mm.launch(nullptr, nullptr), Catch::Contains("before an algorithm was chosen"));
             }

@@ -190,6 +190,7 @@ struct DeviceInfo {
     int sm_clock_mhz = 0, memory_clock_mhz = 0;  // current clocks where the driver says, else 0
     int driver_version = 0, runtime_version = 0;  // e.g. 13000
     int cudnn_version = 0, cublas_version = 0;    // e.g. 91900
+    int cublaslt_version = 0;  // cublasLtGetVersion(), e.g. 130100: what a serialized cuBLASLt algorithm needs
     // The architecture the runtime's kernels run as on this device (the lesser of their PTX and binary
     // versions, e.g. 90), 0 when none loads: programmatic dependent launch needs 90 or more, since the
     // kernels' wait instruction is compiled in only for sm_90 and later.
