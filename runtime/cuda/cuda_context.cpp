@@ -199,6 +199,11 @@ int CudaContext::tile_counts_not_zero() {
     return (int)std::count_if(counts.begin(), counts.end(), [](int c) { return c != 0; });
 }
 
+bool CudaContext::l2_window_on(int batch) const {
+    auto it = batches_.find(batch);
+    return it != batches_.end() && it->second->captured.exec && it->second->l2_window;
+}
+
 void CudaContext::check_loaded(int batch, const char* what) const {
     check_batch(batch);
     if (batch != loaded_batch_)

@@ -136,6 +136,9 @@ class CudaContext : public Context {
     // launch's last blocks reset theirs; a count left over would mis-sum the next launch on that tile). 0
     // where the context has none (RESNEST_IMPLICIT_GEMM off). A check for tests.
     int tile_counts_not_zero();
+    // Whether batch `batch`'s CUDA graph carries the weights' L2 window (RESNEST_L2_WEIGHTS; false before
+    // its first run, and where it runs without a graph). A check for tests.
+    bool l2_window_on(int batch) const;
 
   private:
     // Set-up and tear-down (cuda_context.cpp).
