@@ -22,6 +22,7 @@ BatchState& CudaContext::prepare(int batch) {
     const Graph& g = engine_->graph();
     const EngineOptions& o = engine_->options();
     auto t0 = std::chrono::steady_clock::now();
+    const ChoiceTimingTally timed_before = choice_timing_tally();
     auto state = std::make_unique<BatchState>();
     state->convs.resize(g.nodes.size());
     for (size_t i = 0; i < g.nodes.size(); i++) {
@@ -135,6 +136,11 @@ BatchState& CudaContext::prepare(int batch) {
                      "%.3f s, plan finalization %.3f s (%d of %d rebuilt from the cached engine)\n", batch,
                      split.c_str(), state->graph_heuristics_s, state->graph_plans_s, state->graphs_restored,
                      state->by_impl[(int)ConvImpl::cudnn_graph] + state->by_impl[(int)ConvImpl::cudnn_graph_per_group]);
+        const ChoiceTimingTally timed = choice_timing_tally().since(timed_before);
+        std::fprintf(stderr, "cuda: batch %d: choice timings: %ld as graph replays, %ld long calls back to back, %ld "
+                     "back to back as RESNEST_CHOICE_TIMING=launches asks, %ld back to back because the calls could "
+                     "not be captured\n", batch, timed.replayed, timed.long_calls, timed.launches_asked,
+                     timed.not_captured);
     }
     return *(batches_[batch] = std::move(state));
 }

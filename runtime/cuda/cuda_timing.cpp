@@ -11,6 +11,8 @@ namespace resnest {
 
 namespace {
 
+thread_local ChoiceTimingTally tally;
+
 // The calls captured into *out, instantiated; false (out left empty) when the capture was refused or
 // invalidated (nothing left pending: the capture is ended and the error cleared).
 bool capture_calls(cudaStream_t stream, int reps, const std::function<void()>& launch, CapturedGraph* out) {
@@ -77,6 +79,8 @@ void CapturedGraph::reset() {
     if (graph) cudaGraphDestroy(graph), graph = nullptr;
 }
 
+ChoiceTimingTally choice_timing_tally() { return tally; }
+
 float mean_launch_ms(cudaStream_t stream, int reps, const std::function<void()>& launch, const std::string& where) {
     TimingEvents events(2, where);
     const cudaEvent_t start = events.events[0], stop = events.events[1];
@@ -92,10 +96,16 @@ float mean_launch_ms(cudaStream_t stream, int reps, const std::function<void()>&
         RESNEST_CUDA_CHECK_AT(cudaEventRecord(stop, stream), where);
         return events.elapsed(0, 1, where) / reps;
     };
-    if (single >= kHostBoundMs || !replay_short_calls()) return back_to_back();
+    if (single >= kHostBoundMs || !replay_short_calls()) {
+        (single >= kHostBoundMs ? tally.long_calls : tally.launches_asked)++;
+        return back_to_back();
+    }
 
     CapturedGraph captured;
-    if (!capture_calls(stream, reps, launch, &captured)) return back_to_back();
+    if (!capture_calls(stream, reps, launch, &captured)) {
+        tally.not_captured++;
+        return back_to_back();
+    }
     constexpr int kReplays = 3;
     cudaError_t e = cudaGraphLaunch(captured.exec, stream);  // untimed: the first replay uploads the graph
     if (e == cudaSuccess) e = cudaEventRecord(start, stream);
@@ -103,9 +113,12 @@ float mean_launch_ms(cudaStream_t stream, int reps, const std::function<void()>&
     if (e == cudaSuccess) e = cudaEventRecord(stop, stream);
     if (e != cudaSuccess) {  // the replay was refused: time ordinary launches
         cudaGetLastError();
+        tally.not_captured++;
         return back_to_back();
     }
-    return events.elapsed(0, 1, where) / (kReplays * reps);
+    const float ms = events.elapsed(0, 1, where) / (kReplays * reps);
+    tally.replayed++;
+    return ms;
 }
 
 }  // namespace resnest

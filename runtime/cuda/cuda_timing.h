@@ -8,7 +8,7 @@
 // timing measures rather than the kernels, and at batch 1 every candidate lands near that floor; the `reps`
 // calls are then captured into a CUDA graph and its replays are timed instead, which is how the forward pass
 // runs them. A call that cannot be captured (or a capture another thread invalidated)
-// keeps the back-to-back time. RESNEST_CHOICE_TIMING=launches (a diagnostic, for comparing the two) keeps
+// keeps the back-to-back time (counted: ChoiceTimingTally). RESNEST_CHOICE_TIMING=launches (a diagnostic, for comparing the two) keeps
 // the back-to-back time always.
 //
 // Also the owners of what timing and capture hold, shared with the backend's profile and forward-pass
@@ -52,6 +52,21 @@ struct CapturedGraph {
 };
 
 constexpr float kHostBoundMs = 0.05f;
+
+// How the calls mean_launch_ms timed on this thread were timed, counted since the thread started (each
+// timing counts once): as graph replays; back to back because one call took kHostBoundMs or more; back to
+// back because RESNEST_CHOICE_TIMING=launches asked so; back to back because the calls could not be
+// captured or replayed (a call the capture refuses, or another thread's synchronization invalidating it:
+// the two read the same). `--verbose` prints a prepare's share, so a run says whether its choices were
+// timed as the forward pass's graph runs them.
+struct ChoiceTimingTally {
+    long replayed = 0, long_calls = 0, launches_asked = 0, not_captured = 0;
+    ChoiceTimingTally since(const ChoiceTimingTally& before) const {
+        return {replayed - before.replayed, long_calls - before.long_calls, launches_asked - before.launches_asked,
+                not_captured - before.not_captured};
+    }
+};
+ChoiceTimingTally choice_timing_tally();
 
 // Mean device time of one call of `launch` (which enqueues on `stream`), ms, over `reps` calls (see above).
 // `where` names the node in errors. Not during graph capture.

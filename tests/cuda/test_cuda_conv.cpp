@@ -2,18 +2,23 @@
 // committed models plus ragged ones, with bias, bias + ReLU and bias + residual + ReLU, in fp32, tf32 and
 // fp16, on poisoned outputs with guard regions: cuDNN's legacy call (runtime/cuda/cuda_conv.cpp) and cuDNN's
 // operation graph (runtime/cuda/cuda_graph_conv.cpp) on the same data, and that plan rebuilt from the cached
-// engine; and a bit-exact grouped convolution
-// with an implicit-GEMM algorithm pinned.
+// engine; a bit-exact grouped convolution with an implicit-GEMM algorithm pinned; and how each way's choice
+// times a short call (graph replays on a stream that can be captured, counted).
 #include <catch2/catch.hpp>
+#include <cublasLt.h>
 #include <cudnn.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <thread>
 #include <tuple>
 
 #include "cpu/cpu_ops.h"
 #include "cuda/cuda_conv.h"
+#include "cuda/cuda_gemm_conv.h"
 #include "cuda/cuda_graph_conv.h"
+#include "cuda/cuda_timing.h"
 #include "cuda_test_helpers.h"
 #include "weight_layout.h"
 
@@ -208,4 +213,90 @@ TEST_CASE("grouped convolution is bit-exact on small integers with implicit GEMM
         CHECK(nhwc_to_nchw(got, n, cout, hw) == ref);
     }
     cudaFree(workspace);
+}
+
+TEST_CASE("the choices time short library calls (cuDNN graph plans, legacy cuDNN, cuBLASLt) as CUDA graph replays "
+          "on a stream that can be captured, and count the timings that could not be",
+          "[cuda][ops][conv][timing]") {
+    // A short convolution (fp16, batch 1, 1x1 256 -> 64 at 14x14: microseconds) timed by each way's choice on a
+    // non-blocking stream, as a context's is: every short timing is a graph replay (choice_timing_tally). On
+    // the legacy default stream, which cannot be captured, the same timings count as not captured, so the
+    // count can tell the two apart.
+    INFO("seed " << run_seed());
+    const char* asked = std::getenv("RESNEST_CHOICE_TIMING");
+    if (asked && std::string(asked) == "launches") {
+        WARN("RESNEST_CHOICE_TIMING=launches is set: every choice is timed back to back; not checked");
+        return;
+    }
+    CudnnHandle handle;
+    cublasLtHandle_t lt = nullptr;
+    REQUIRE(cublasLtCreate(&lt) == CUBLAS_STATUS_SUCCESS);
+    cudaStream_t stream = nullptr;
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
+    void* workspace = nullptr;
+    const size_t ws_bytes = 64ull << 20;
+    check(cudaMalloc(&workspace, ws_bytes), "workspace");
+    resnest::Conv2dAttrs a;
+    a.in_channels = 256, a.out_channels = 64, a.kernel_h = a.kernel_w = 1, a.bias = true;
+    const int n = 1, h = 14, w = 14;
+    GuardedBuffer dx((size_t)n * 256 * h * w, 2), dw(64 * 256, 2), db(64, 2), dbf(64, 4), dy((size_t)n * 64 * h * w, 2);
+    dx.upload(random_floats(dx.count(), -1, 1, 71));
+    dw.upload(random_floats(dw.count(), -0.06f, 0.06f, 72));
+    const std::vector<float> bias = random_floats(64, -0.5f, 0.5f, 73);
+    db.upload(bias), dbf.upload(bias);
+    resnest::ConvProblem prob;
+    prob.attrs = a, prob.batch = n, prob.in_h = prob.out_h = h, prob.in_w = prob.out_w = w;
+    prob.precision = Precision::fp16;
+    resnest::ConvBuffers buf{dx.data(), dw.data(), db.data(), (const float*)dbf.data(), nullptr, dy.data(),
+                             workspace, ws_bytes};
+    resnest::ConvAlgoCache cache("");  // in memory; each stream's keys its own, so every choice is timed
+    for (cudaStream_t s : {stream, (cudaStream_t) nullptr}) {
+        const bool capturable = s != nullptr;
+        const std::string on = capturable ? "non-blocking stream" : "legacy default stream";
+        INFO("on the " << on);
+        REQUIRE(cudnnSetStream(handle.h, s) == CUDNN_STATUS_SUCCESS);
+        int ways = 0;
+        auto expect = [&](const resnest::ChoiceTimingTally& before, const char* way) {
+            const resnest::ChoiceTimingTally t = resnest::choice_timing_tally().since(before);
+            std::printf("cuda choice timing, %s on the %s: %ld as graph replays, %ld long calls, %ld not captured\n",
+                        way, on.c_str(), t.replayed, t.long_calls, t.not_captured);
+            INFO(way << ": " << t.replayed << " replayed, " << t.long_calls << " long, " << t.not_captured
+                     << " not captured");
+            CHECK(t.launches_asked == 0);
+            if (capturable) {
+                CHECK(t.replayed >= 1);
+                CHECK(t.not_captured == 0);
+            } else {
+                CHECK(t.replayed == 0);
+                CHECK(t.not_captured >= 1);
+            }
+            ways++;
+        };
+        std::string why;
+        bool from_cache = false;
+
+        resnest::ChoiceTimingTally before = resnest::choice_timing_tally();
+        resnest::GraphConvLaunch graph;
+        REQUIRE(graph.describe(prob, handle.h, "timed graph conv", &why));
+        if (graph.choose_plan(handle.h, buf, cache, on + " graph", &from_cache)) expect(before, "cuDNN graph plans");
+
+        before = resnest::choice_timing_tally();
+        resnest::ConvLaunch legacy;
+        legacy.describe(prob, "timed legacy conv");
+        legacy.set_timed_search(true);
+        legacy.choose_algorithm(handle.h, buf, cache, on + " legacy");
+        expect(before, "legacy cuDNN (timed search)");
+
+        before = resnest::choice_timing_tally();
+        resnest::GemmConvLaunch gemm;
+        REQUIRE(gemm.describe(prob, buf, "timed gemm conv", &why));
+        REQUIRE(gemm.choose_algorithm(lt, buf, s, cache, on + " gemm", &from_cache));
+        CHECK_FALSE(from_cache);
+        expect(before, "cuBLASLt");
+        CHECK(ways >= 2);
+        check(cudaStreamSynchronize(s ? s : cudaStreamLegacy), "the choices' work");
+    }
+    cublasLtDestroy(lt);
+    cudaFree(workspace);
+    cudaStreamDestroy(stream);
 }
