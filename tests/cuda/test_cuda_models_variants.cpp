@@ -94,11 +94,11 @@ TEST_CASE("whole models with the implicit-GEMM kernels (RESNEST_IMPLICIT_GEMM=on
 }
 
 
-TEST_CASE("at the benchmark's batch sizes fp16 matches the CPU with the default choices and with our GEMM kernels "
-          "forced on, and dependent launches equal ordinary ones with them",
+TEST_CASE("at the benchmark's batch sizes fp16 matches the CPU with our GEMM kernels timed (auto) and forced on, "
+          "and dependent launches equal ordinary ones with them",
           "[cuda][models][implicit-gemm]") {
-    // What bench runs (RESNEST_IMPLICIT_GEMM=auto: each fold and way timed) at batches 8 and 32, and every
-    // kernel of ours forced on there: split K across images, the pool in the convolutions' epilogue with
+    // What device_check's implicit stage benchmarks (RESNEST_IMPLICIT_GEMM=auto: each fold and way timed) at
+    // batches 8 and 32, and every kernel of ours forced on there: split K across images, the pool in the convolutions' epilogue with
     // many tiles, the combine in conv3, the gate forms timing picks at these sizes. Each mode's engines share
     // one cache file, so the engine with ordinary launches makes the same choices: the two must agree to
     // rounding, replayed several times (a kernel reading its producer's output early would show here).
