@@ -120,6 +120,7 @@ void CudaContext::release() noexcept {
     };
     cuda(cudaSetDevice(engine_->options().device), "cudaSetDevice");
     if (stream_) cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    release_l2_window();
     batches_.clear();
     for (void* p : allocations_) cuda(cudaFree(p), "cudaFree");
     allocations_.clear();

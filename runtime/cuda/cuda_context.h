@@ -172,6 +172,9 @@ class CudaContext : public Context {
     // The weights' L2 window (cuda_context_l2.cpp): planned at set-up; per batch size 1 (on), 0 (off) or -1
     // (auto without a cached decision: choose_l2_window times the captured graph both ways).
     void plan_l2_window();
+    // The last context of the process holding a window on its device gives the carve-out back: its
+    // persisting lines released and the limit as the process found it. Called by release().
+    void release_l2_window() noexcept;
     int l2_window_decision(int batch) const;
     void choose_l2_window(int batch, BatchState& state);
     // False (a warning printed: batch `batch`'s graph, or with `profile` the profile's replay, runs without
@@ -246,6 +249,7 @@ class CudaContext : public Context {
     float* attn_ = nullptr;  // (N, R*C) its gates
     float* hidden_ = nullptr;  // (N, inter) fc1's outputs, between the two kernels of the small-batch gate
     L2WeightWindow l2_window_{};  // window_bytes 0: none (off, or the device has no persisting L2)
+    bool holds_carve_out_ = false;  // counted among the device's carve-out holders (release_l2_window)
     int64_t in_numel_ = 0, out_numel_ = 0;
     int loaded_batch_ = 0;
     bool debug_sync_ = false;

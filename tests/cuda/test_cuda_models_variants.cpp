@@ -194,6 +194,8 @@ TEST_CASE("the L2 hints change no result: no weight prefetch, or the weights' L2
                                                             {"RESNEST_L2_WEIGHTS", "auto"}};
     int persisting_l2 = 0;
     REQUIRE(cudaDeviceGetAttribute(&persisting_l2, cudaDevAttrMaxPersistingL2CacheSize, 0) == cudaSuccess);
+    size_t limit_found = 0;  // the device's persisting carve-out: each engine's last context gives it back
+    REQUIRE(cudaDeviceGetLimit(&limit_found, cudaLimitPersistingL2CacheSize) == cudaSuccess);
     for (Precision p : {Precision::fp16, Precision::fp32}) {
         const std::string cache = scratch_dir() + "/resnest_cuda_test_l2_" + resnest::precision_name(p) + ".tsv";
         std::remove(cache.c_str());
@@ -226,6 +228,9 @@ TEST_CASE("the L2 hints change no result: no weight prefetch, or the weights' L2
             const std::vector<float> base = run_with("RESNEST_WEIGHT_PREFETCH", "on");
             for (const auto& [name, value] : variants) {
                 const double err = max_rel_error(run_with(name, value), base);
+                size_t limit_after = 0;
+                REQUIRE(cudaDeviceGetLimit(&limit_after, cudaLimitPersistingL2CacheSize) == cudaSuccess);
+                CHECK(limit_after == limit_found);
                 INFO(name << "=" << value);
                 std::printf("cuda %s batch %d, %s=%s against the default: max|d|/max|ref| %.3g\n",
                             resnest::precision_name(p), batch, name, value, err);
