@@ -10,7 +10,8 @@ where the wait is compiled in) and requires, for every kernel entry:
 - on every path from the kernel's entry to its first griddepcontrol.wait (branches followed both ways: the
   compiler lays blocks out in any order), no memory access other than parameter loads, local and shared
   memory, and L2 prefetches (prefetch.L2, cp.async.bulk.prefetch.L2: the weights, which no kernel writes);
-  a kernel that never waits therefore touches no global memory at all.
+  a kernel that never waits therefore touches no global memory at all; a call to a device function the
+  compiler did not inline counts as an access too (its body is not followed).
 
 It reads PTX text, so it sees what the compiler emitted, not what the source meant: a load the compiler
 hoisted above the wait fails here. `--self-test` runs the checker on small PTX samples, good and bad.
@@ -92,6 +93,8 @@ def problems_of(name, lines):
         if is_memory_access(opcode):
             found.append("%s, line %d: memory access that may run before griddepcontrol.wait: %s" %
                          (name, number, text))
+        elif opcode.startswith("call"):  # the callee's body is not followed: it may touch memory
+            found.append("%s, line %d: a call that may run before griddepcontrol.wait: %s" % (name, number, text))
         if target is not None:
             if target not in labels:
                 found.append("%s, line %d: branch to an unknown label %s" % (name, number, target))
@@ -161,6 +164,7 @@ BAD = {
     "an asynchronous copy from global before the wait": GOOD.replace(
         "    prefetch.L2 [%rd1];\n", "    cp.async.cg.shared.global [%r1], [%rd1], 16, %r2;\n"),
     "an atomic before the wait": GOOD.replace("    prefetch.L2 [%rd1];\n", "    atom.global.add.u32 %r1, [%rd1], 1;\n"),
+    "a call before the wait": GOOD.replace("    prefetch.L2 [%rd1];\n", "    call.uni (%r1), load_it, (%rd1);\n"),
     "no wait": GOOD.replace("    griddepcontrol.wait;\n", ""),
     "a branch past the wait": GOOD.replace("    @%p1 bra $L__BB0_2;\n", "    @%p1 bra $L__BB0_9;\n").replace(
         "    ld.global.nc.f32", "$L__BB0_9:\n    ld.global.nc.f32"),
