@@ -23,8 +23,8 @@ struct CarveOutHolders {
     std::map<int, std::pair<size_t, int>> by_device;  // device -> (limit found, holders)
 };
 CarveOutHolders& carve_out_holders() {
-    static CarveOutHolders holders;
-    return holders;
+    static CarveOutHolders* holders = new CarveOutHolders;  // never destroyed: contexts may outlive statics
+    return *holders;
 }
 
 }  // namespace
@@ -50,8 +50,11 @@ void CudaContext::plan_l2_window() {
         size_t current = 0;
         cudaError_t e = cudaDeviceGetLimit(&current, cudaLimitPersistingL2CacheSize);
         const bool first_holder = e == cudaSuccess && !holders.by_device.count(device);
-        if (e == cudaSuccess && current < w.carve_out_bytes)
+        bool raised = false;
+        if (e == cudaSuccess && current < w.carve_out_bytes) {
             e = cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, w.carve_out_bytes);
+            raised = e == cudaSuccess;
+        }
         // The device may clamp the limit: the hit ratio is planned on what it granted, so that the lines
         // marked persisting fit the carve-out that exists.
         size_t granted = 0;
@@ -60,7 +63,7 @@ void CudaContext::plan_l2_window() {
             w = plan_l2_weight_window((size_t)engine_->device_bytes(), granted, (size_t)window);
         if (e != cudaSuccess || w.window_bytes == 0) {
             cudaGetLastError();
-            if (first_holder && current != granted)  // put back what this call raised
+            if (first_holder && raised)  // put back what this call raised
                 cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, current), cudaGetLastError();
             if (e != cudaSuccess)
                 std::fprintf(stderr, "resnest: warning: RESNEST_L2_WEIGHTS=%s: reading or raising the persisting L2 "

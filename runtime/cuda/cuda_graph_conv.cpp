@@ -245,11 +245,13 @@ bool cudnn_engine_notes_allowed(Precision p, const cudnnBackendNumericalNote_t* 
     for (int64_t i = 0; i < n; i++) {
         switch (notes[i]) {
         case CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC:
-        case CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS:        // float inputs to half or bfloat16
         case CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION:  // partial sums in half
             return false;
+        // fp32 is IEEE float: no TF32. cuDNN marks the engines that run float data on tensor cores as TF32
+        // with both notes, so tf32 keeps them (and fp16's data is half already).
         case CUDNN_NUMERICAL_NOTE_TENSOR_CORE:
-            if (p == Precision::fp32) return false;  // fp32 is IEEE float: no TF32
+        case CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS:
+            if (p == Precision::fp32) return false;
             break;
         default: break;
         }

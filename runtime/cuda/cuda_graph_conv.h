@@ -3,8 +3,8 @@
 //   conv(x, w) -> + bias -> (+ z) -> (ReLU) -> y
 // with float virtual tensors in between, so cuDNN may run it as one fused kernel. Engine configurations come
 // from cuDNN's heuristics (mode A); engines that compile at run time (their compile would cost the cold start),
-// non-deterministic ones, those that down-convert inputs or reduce in reduced precision (every precision
-// accumulates in float), and in fp32 those using tensor cores (no TF32) are left out. The
+// non-deterministic ones, those that reduce in reduced precision (every precision accumulates in float), and
+// in fp32 those using tensor cores or down-converting inputs (no TF32) are left out. The
 // first few that become execution plans within the workspace are timed on the context's buffers and the
 // fastest is kept. The algorithm cache remembers its rank in the heuristic list and the engine itself (global
 // index and knobs, cudnn_engine_choice.h): a cached start rebuilds that configuration without the heuristic
@@ -42,7 +42,7 @@ class BackendDescriptor {
 };
 
 // Whether an engine with these numerical notes keeps the precision's promise (see the header comment):
-// deterministic, inputs never down-converted, reductions in float, and in fp32 no tensor cores.
+// deterministic, reductions in float, and in fp32 neither tensor cores nor down-converted inputs.
 bool cudnn_engine_notes_allowed(Precision p, const cudnnBackendNumericalNote_t* notes, int64_t n);
 
 class GraphConvLaunch {

@@ -23,21 +23,25 @@ import re
 import sys
 
 ENTRY = re.compile(r"^\s*(?:\.visible\s+|\.weak\s+)?\.entry\s+([A-Za-z0-9_$.]+)")
-LABEL = re.compile(r"^\s*(\$?[A-Za-z0-9_$.]+):")
-BRANCH = re.compile(r"^\s*(?:@!?%\w+\s+)?bra(?:\.uni)?\s+(\$?[A-Za-z0-9_$.]+)\s*;")
+LABEL = re.compile(r"^\s*(\$?[A-Za-z0-9_$.]+):(?!:)")  # not a qualifier's "::" (ld.global.L1::no_allocate)
+BRANCH = re.compile(r"^\s*(?:@!?%\w+\s+)?bra(?:\.uni)?\s+(\$?[A-Za-z0-9_$.]+)\s*$")
 # An instruction's opcode (after an optional predicate guard).
 OPCODE = re.compile(r"^\s*(?:@!?%\w+\s+)?([a-z][A-Za-z0-9_.]*)")
 
-MEMORY_OPS = ("ld.", "ldu.", "st.", "atom.", "red.", "cp.async", "cp.reduce", "tex.", "suld.", "sust.", "multimem.")
-ALLOWED_BEFORE_WAIT = ("ld.param", "ld.local", "ld.shared", "st.local", "st.shared", "prefetch.",
-                       "cp.async.bulk.prefetch.L2")
+MEMORY_OPS = ("ld", "ldu", "st", "atom", "red", "cp.async", "cp.reduce", "tex", "suld", "sust", "sured",
+              "multimem", "prefetch", "prefetchu", "discard", "applypriority")
+# Before the wait: parameters, this thread's local memory, the block's shared memory, and L2 prefetches (of the
+# weights: L2 is coherent, so a line fetched early is the line the producer leaves). An L1 prefetch may not.
+ALLOWED_BEFORE_WAIT = ("ld.param", "ld.local", "ld.shared", "st.local", "st.shared", "prefetch.L2",
+                       "prefetch.global.L2", "cp.async.bulk.prefetch.L2")
 
 
 def is_memory_access(opcode):
-    """A memory instruction other than those a kernel may issue before its wait."""
-    if opcode in ("ld", "st", "ldu"):  # generic addressing without a state space
-        return True
-    if not opcode.startswith(MEMORY_OPS):
+    """A memory instruction other than those a kernel may issue before its wait (generic loads and stores,
+    without a state space, may reach global memory: they count)."""
+    if opcode.startswith(("wmma.load", "wmma.store")):
+        return ".shared" not in opcode
+    if opcode.split(".", 1)[0] not in MEMORY_OPS and not opcode.startswith(("cp.async", "cp.reduce")):
         return False
     return not opcode.startswith(ALLOWED_BEFORE_WAIT)
 
@@ -58,21 +62,23 @@ def kernels_of(text):
 
 def instructions_of(lines):
     """The body's instructions as (line number, text, opcode, predicated, branch target) and its labels as
-    {label: index of the instruction after it}."""
+    {label: index of the instruction after it}. Braces (inline asm's scopes) are dropped and a line is split
+    into its statements, so `{ ld.global.nc.b16 %rs1, [%rd1];}` is read as the load it holds."""
     instructions, labels = [], {}
     for number, line in lines:
-        text = line.strip()
-        m = LABEL.match(text)
-        if m:
-            labels[m.group(1)] = len(instructions)
-            continue
-        if not text.endswith(";") or text.startswith("."):
-            continue  # directives, declarations, braces
-        m = OPCODE.match(text)
-        if not m:
-            continue
-        b = BRANCH.match(text)
-        instructions.append((number, text, m.group(1), text.startswith("@"), b.group(1) if b else None))
+        for statement in line.replace("{", " ").replace("}", " ").split(";"):
+            text = statement.strip()
+            m = LABEL.match(text)
+            if m:
+                labels[m.group(1)] = len(instructions)
+                text = text[m.end():].strip()
+            if not text or text.startswith("."):
+                continue  # directives and declarations
+            m = OPCODE.match(text)
+            if not m:
+                continue
+            b = BRANCH.match(text)
+            instructions.append((number, text, m.group(1), text.startswith("@"), b.group(1) if b else None))
     return instructions, labels
 
 
@@ -88,8 +94,8 @@ def problems_of(name, lines):
             continue
         seen.add(i)
         number, text, opcode, predicated, target = instructions[i]
-        if opcode.startswith("griddepcontrol.wait"):
-            continue
+        if opcode.startswith("griddepcontrol.wait") and not predicated:
+            continue  # a predicated wait may be skipped: the walk goes on past it
         if is_memory_access(opcode):
             found.append("%s, line %d: memory access that may run before griddepcontrol.wait: %s" %
                          (name, number, text))
@@ -165,6 +171,18 @@ BAD = {
         "    prefetch.L2 [%rd1];\n", "    cp.async.cg.shared.global [%r1], [%rd1], 16, %r2;\n"),
     "an atomic before the wait": GOOD.replace("    prefetch.L2 [%rd1];\n", "    atom.global.add.u32 %r1, [%rd1], 1;\n"),
     "a call before the wait": GOOD.replace("    prefetch.L2 [%rd1];\n", "    call.uni (%r1), load_it, (%rd1);\n"),
+    "a load in an inline-asm scope": GOOD.replace("    prefetch.L2 [%rd1];\n",
+                                                  "    { ld.global.nc.b16 %rs1, [%rd1];}\n"),
+    "a wmma load from global memory": GOOD.replace(
+        "    prefetch.L2 [%rd1];\n",
+        "    wmma.load.a.sync.aligned.row.m16n16k16.global.f16 {%r1,%r2,%r3,%r4,%r5,%r6,%r7,%r8}, [%rd1], %r9;\n"),
+    "an L1 prefetch before the wait": GOOD.replace("    prefetch.L2 [%rd1];\n", "    prefetch.global.L1 [%rd1];\n"),
+    "a surface reduction before the wait": GOOD.replace("    prefetch.L2 [%rd1];\n",
+                                                        "    sured.b.add.u32.trap [%rd1, {%r1}], %r2;\n"),
+    "a load with a cache qualifier": GOOD.replace("    prefetch.L2 [%rd1];\n",
+                                                  "    ld.global.L1::no_allocate.u32 %r1, [%rd1];\n"),
+    "an L2 discard before the wait": GOOD.replace("    prefetch.L2 [%rd1];\n", "    discard.global.L2 [%rd1], 128;\n"),
+    "a wait only some threads reach": GOOD.replace("    griddepcontrol.wait;\n", "    @%p3 griddepcontrol.wait;\n"),
     "no wait": GOOD.replace("    griddepcontrol.wait;\n", ""),
     "a branch past the wait": GOOD.replace("    @%p1 bra $L__BB0_2;\n", "    @%p1 bra $L__BB0_9;\n").replace(
         "    ld.global.nc.f32", "$L__BB0_9:\n    ld.global.nc.f32"),

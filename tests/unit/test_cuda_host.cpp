@@ -326,7 +326,7 @@ TEST_CASE("a cached legacy cuDNN choice outside cuDNN's algorithm and math-type 
     CHECK_FALSE(legacy_choice_in_range({1, -1, 0, ""}));
 }
 
-TEST_CASE("cuDNN ways keep each precision's promise: no TF32 in fp32, no inputs down-converted to half, "
+TEST_CASE("cuDNN ways keep each precision's promise: no TF32 in fp32, no inputs converted to half in tf32, "
           "no reductions in half, deterministic",
           "[cuda-host]") {
     // Legacy math types: fp32 runs FMA only; tf32 anything but ALLOW_CONVERSION (float inputs to half).
@@ -346,11 +346,12 @@ TEST_CASE("cuDNN ways keep each precision's promise: no TF32 in fp32, no inputs 
         CHECK(cudnn_engine_notes_allowed(p, nullptr, 0));
         for (int i = 0; i < CUDNN_NUMERICAL_NOTE_TYPE_COUNT; i++) {
             const cudnnBackendNumericalNote_t note = (cudnnBackendNumericalNote_t)i;
+            // Tensor-core float engines carry TENSOR_CORE and DOWN_CONVERT_INPUTS (to TF32): tf32 keeps them.
             const bool refused_everywhere = note == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC ||
-                                            note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
                                             note == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION;
             const bool refused = refused_everywhere ||
-                                 (p == Precision::fp32 && note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE);
+                                 (p == Precision::fp32 && (note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE ||
+                                                           note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS));
             INFO("note " << i);
             CHECK(cudnn_engine_notes_allowed(p, &note, 1) == !refused);
             const cudnnBackendNumericalNote_t behind[3] = {CUDNN_NUMERICAL_NOTE_WINOGRAD,
