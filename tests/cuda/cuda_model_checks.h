@@ -1,5 +1,4 @@
-// cuda_model_checks.h: what the whole-model GPU tests share: the committed models, CUDA engine options, one
-// run of a batch, and the CPU engine's logits as the oracle a GPU configuration is checked against
+// cuda_model_checks.h: what the whole-model GPU tests share: CUDA engine options, one run of a batch, and the CPU engine's logits as the oracle a GPU configuration is checked against
 // (check_logits: the tolerance and top-1 rule per precision).
 #pragma once
 #include <catch2/catch.hpp>
@@ -14,9 +13,6 @@
 #include "resnest/engine.h"
 
 namespace cuda_test {
-
-inline const char* const kModels[] = {"models/resnest50.json", "models/resnest50_fast_1s1x64d.json",
-                                     "models/resnest50d_torch.json", "models/resnest50_fast_1s1x64d_torch.json"};
 
 inline std::string src(const std::string& rel) { return source_dir() + "/" + rel; }
 

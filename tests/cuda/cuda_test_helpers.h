@@ -34,6 +34,22 @@ inline std::string scratch_dir() {
     return env && *env ? env : "/tmp";
 }
 
+// The four committed graphs every shape sweep and whole-model test runs over, and their graphs, loaded once.
+inline const char* const kModels[] = {"models/resnest50.json", "models/resnest50_fast_1s1x64d.json",
+                                      "models/resnest50d_torch.json", "models/resnest50_fast_1s1x64d_torch.json"};
+inline std::vector<const resnest::Graph*> model_graphs() {
+    static const std::vector<resnest::Graph> graphs = [] {
+        std::vector<resnest::Graph> loaded;
+        for (const char* m : kModels) loaded.push_back(resnest::graph_load(source_dir() + "/" + m));
+        return loaded;
+    }();
+    std::vector<const resnest::Graph*> out;
+    for (const auto& g : graphs) out.push_back(&g);
+    return out;
+}
+
+inline const char* pname(resnest::Precision p) { return resnest::precision_name(p); }
+
 inline void check(cudaError_t e, const char* what) {
     if (e != cudaSuccess) throw resnest::Error(std::string(what) + ": " + cudaGetErrorString(e));
 }
@@ -185,9 +201,8 @@ struct ConvCase {
 inline std::vector<ConvCase> model_conv_cases() {
     std::vector<ConvCase> cases;
     std::set<std::string> seen;
-    for (const char* m : {"models/resnest50.json", "models/resnest50_fast_1s1x64d.json", "models/resnest50d_torch.json",
-                          "models/resnest50_fast_1s1x64d_torch.json"}) {
-        resnest::Graph g = resnest::graph_load(source_dir() + "/" + m);
+    for (const resnest::Graph* graph : model_graphs()) {
+        const resnest::Graph& g = *graph;
         for (const resnest::Node& n : g.nodes) {
             if (n.op != resnest::OpType::conv2d) continue;
             const auto& x = g.tensors[n.inputs[0]].shape;

@@ -27,8 +27,6 @@ using resnest::Precision;
 
 namespace {
 
-const char* pname(Precision p) { return resnest::precision_name(p); }
-
 std::vector<ConvCase> conv_cases() {
     std::vector<ConvCase> cases = model_conv_cases();
     auto ragged = [&](int cin, int cout, int k, int s, int pad, int g, int h, int w) {
