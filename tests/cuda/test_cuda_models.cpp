@@ -53,7 +53,8 @@ TEST_CASE("whole models in fp32 match the CPU engine to 1e-4", "[cuda][models]")
     }
 }
 
-TEST_CASE("whole models in fp16 and tf32 agree with the CPU on top-1 (>= 99% of 64) and cosine >= 0.999",
+TEST_CASE("whole models in fp16 and tf32 agree with the CPU on top-1 of 64 images (a disagreement only on a "
+          "near-tie within the measured error) and cosine >= 0.999",
           "[cuda][models]") {
     INFO("seed " << run_seed());
     for (const char* m : kModels) {
@@ -69,17 +70,27 @@ TEST_CASE("whole models in fp16 and tf32 agree with the CPU on top-1 (>= 99% of 
         for (Precision p : {Precision::fp16, Precision::tf32}) {
             auto gpu = resnest::Engine::load_seeded(src(m), 2, cuda_options(p, n));
             std::vector<float> got = run_engine(*gpu, x, n);
+            const double err = max_rel_error(got, ref);
             int agree = 0;
             double min_cos = 1.0;
+            INFO(m << " " << resnest::precision_name(p) << ", max|d|/max|ref| " << err);
             for (int b = 0; b < n; b++) {
-                agree += argmax(got.data() + b * classes, classes) == argmax(ref.data() + b * classes, classes);
-                min_cos = std::min(min_cos, cosine(got.data() + b * classes, ref.data() + b * classes, classes));
+                const float* g = got.data() + b * classes;
+                const float* r = ref.data() + b * classes;
+                min_cos = std::min(min_cos, cosine(g, r, classes));
+                if (argmax(g, classes) == argmax(r, classes)) {
+                    agree++;
+                    continue;
+                }
+                // Seeded random weights make near-ties: the CPU's margin between its top class and the GPU's
+                // must lie within twice the error this batch measured (check_logits' rule).
+                const double margin = top1_margin(g, r, classes);
+                INFO("image " << b << ": reference top-1 margin over the GPU's top-1 " << margin);
+                CHECK(margin <= 2.0 * err);
             }
-            double err = max_rel_error(got, ref);
             std::printf("cuda %s %s: top-1 %d/%d, min cosine %.6f, max|d|/max|ref| %.3g\n", resnest::precision_name(p), m,
                         agree, n, min_cos, err);
-            INFO(m << " " << resnest::precision_name(p) << ": top-1 " << agree << "/" << n << ", min cosine " << min_cos);
-            CHECK(agree >= 0.99 * n);
+            CHECK(err <= 1e-2);
             CHECK(min_cos >= 0.999);
         }
     }
@@ -448,14 +459,10 @@ TEST_CASE("the timed algorithm search computes the same function", "[cuda][model
         o.conv_search = "timed";
         auto e = resnest::Engine::load_seeded(src("models/resnest50.json"), 6, o);
         std::vector<float> got = run_engine(*e, x, batch);
-        double err = max_rel_error(got, ref);
+        INFO(resnest::precision_name(p) << " timed search");
+        // fp32 to 1e-4 with the same top-1; fp16 to 1e-2, a top-1 disagreement only on a near-tie.
+        const double err = check_logits(got, CpuReference{x, ref, classes}, batch, p);
         std::printf("cuda %s timed search: max|d|/max|ref| %.3g\n", resnest::precision_name(p), err);
-        INFO(resnest::precision_name(p) << " timed search rel " << err);
-        if (p == Precision::fp32) CHECK(err <= 1e-4);
-        for (int b = 0; b < batch; b++) {
-            CHECK(argmax(got.data() + b * classes, classes) == argmax(ref.data() + b * classes, classes));
-            CHECK(cosine(got.data() + b * classes, ref.data() + b * classes, classes) >= 0.999);
-        }
     }
 }
 
