@@ -303,9 +303,10 @@ ConvAlgoKeyParts CudaContext::key_parts(int batch) const {
 // Another thread that synchronizes the device meanwhile (destroying a context: cudaFree, cublasDestroy)
 // can invalidate the capture; it is then taken again. A call of the pass that the capture refuses
 // invalidates it too, and reads the same from here: so after kCaptureAttempts with programmatic dependent
-// launch on, this batch size is captured once with ordinary launches, and where that fails too a
-// KernelLaunchError lets prepare() try again without them; with them off, this batch size runs with
-// ordinary launches, node by node (the same results), until a capture at one of its next runs succeeds.
+// launch on, this batch size is captured once with ordinary launches (a refusal of dependent launches
+// inside a capture ends there). Where that is invalidated too, dependent launch is not the cause: this
+// batch size runs node by node (the same results; dependent launches kept) until a capture at one of its
+// next runs succeeds, as it does after kCaptureAttempts with them off.
 // A graph that does not end or instantiate (GraphCaptureError) goes the same two ways at once.
 // With the weights' L2 window (RESNEST_L2_WEIGHTS, cuda_context_l2.cpp) on, cached or to be timed, the graph
 // gets it before it is instantiated, or the two are timed once it is captured.
@@ -354,7 +355,8 @@ void CudaContext::capture_with_retries(int batch, BatchState& state) {
     if (launch_.dependent_launch) {
         // Not necessarily programmatic dependent launch's fault (another thread's teardown reads the same):
         // this batch size alone is captured once more with ordinary launches; the others keep them. Where that
-        // is invalidated too, prepare() goes on without them altogether.
+        // is invalidated too, it was not their fault either: the later runs try again, below (turning them off
+        // for the whole context would redo every choice for nothing).
         bool captured = false;
         // After a longer wait (64 ms) than the attempts': a teardown of several contexts (their frees and
         // library handles) can outlast 20 ms, and blaming dependent launch for it would redo every choice.
@@ -373,9 +375,6 @@ void CudaContext::capture_with_retries(int batch, BatchState& state) {
                          engine_->graph().source.c_str(), batch, kCaptureAttempts);
             return;
         }
-        throw KernelLaunchError(engine_->graph().source + ": the CUDA graph capture at batch " + std::to_string(batch) +
-                                " was invalidated " + std::to_string(kCaptureAttempts) +
-                                " times with programmatic dependent launch on, and once without");
     }
     // Another thread may still have been tearing down: the next few runs try again.
     state.capture_retries = kLaterCaptureRetries;
