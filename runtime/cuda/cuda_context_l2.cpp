@@ -4,30 +4,12 @@
 // auto: the captured graph timed without and with it, the faster kept and cached).
 #include <algorithm>
 #include <cstdio>
-#include <map>
-#include <mutex>
 
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_context.h"
 #include "cuda/cuda_timing.h"
 
 namespace resnest {
-
-namespace {
-
-// The persisting carve-out is a setting of the whole device: per device, the limit as the process found it
-// and how many contexts hold a window on it, read and changed under one lock (two contexts planning at once
-// cannot leave the smaller, and the last one out restores the first one's reading).
-struct CarveOutHolders {
-    std::mutex lock;
-    std::map<int, std::pair<size_t, int>> by_device;  // device -> (limit found, holders)
-};
-CarveOutHolders& carve_out_holders() {
-    static CarveOutHolders* holders = new CarveOutHolders;  // never destroyed: contexts may outlive statics
-    return *holders;
-}
-
-}  // namespace
 
 void CudaContext::plan_l2_window() {
     const std::string& mode = engine_->l2_weights_mode();
@@ -42,41 +24,28 @@ void CudaContext::plan_l2_window() {
                      window);
         return;
     }
-    // The carve-out is the device's: a larger one another context asked for stays.
-    {
-        CarveOutHolders& holders = carve_out_holders();
-        std::lock_guard<std::mutex> hold(holders.lock);
-        const int device = engine_->options().device;
-        size_t current = 0;
-        cudaError_t e = cudaDeviceGetLimit(&current, cudaLimitPersistingL2CacheSize);
-        const bool first_holder = e == cudaSuccess && !holders.by_device.count(device);
-        bool raised = false;
-        if (e == cudaSuccess && current < w.carve_out_bytes) {
-            e = cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, w.carve_out_bytes);
-            raised = e == cudaSuccess;
-        }
-        // The device may clamp the limit: the hit ratio is planned on what it granted, so that the lines
-        // marked persisting fit the carve-out that exists.
-        size_t granted = 0;
-        if (e == cudaSuccess) e = cudaDeviceGetLimit(&granted, cudaLimitPersistingL2CacheSize);
-        if (e == cudaSuccess && granted < w.carve_out_bytes)
-            w = plan_l2_weight_window((size_t)engine_->device_bytes(), granted, (size_t)window);
-        if (e != cudaSuccess || w.window_bytes == 0) {
-            cudaGetLastError();
-            if (first_holder && raised)  // put back what this call raised
-                cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, current), cudaGetLastError();
-            if (e != cudaSuccess)
-                std::fprintf(stderr, "resnest: warning: RESNEST_L2_WEIGHTS=%s: reading or raising the persisting L2 "
-                             "carve-out to %zu bytes failed (%s); the weights get no L2 window\n", mode.c_str(),
-                             w.carve_out_bytes, cudaGetErrorString(e));
-            else
-                std::fprintf(stderr, "resnest: warning: RESNEST_L2_WEIGHTS=%s: the device granted no persisting L2 "
-                             "carve-out; the weights get no L2 window\n", mode.c_str());
-            return;
-        }
-        if (first_holder) holders.by_device[device] = {current, 0};
-        holders.by_device[device].second++;
-        holds_carve_out_ = true;
+    // The carve-out is the device's: a larger one another context asked for stays (CarveOutRegistry).
+    const int device = engine_->options().device;
+    size_t granted = 0;
+    const cudaError_t e = process_carve_out_registry().acquire(device, w.carve_out_bytes, cuda_carve_out_calls(),
+                                                               &granted);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        std::fprintf(stderr, "resnest: warning: RESNEST_L2_WEIGHTS=%s: reading or raising the persisting L2 "
+                     "carve-out to %zu bytes failed (%s); the weights get no L2 window\n", mode.c_str(),
+                     w.carve_out_bytes, cudaGetErrorString(e));
+        return;
+    }
+    holds_carve_out_ = true;
+    // The device may clamp the limit: the hit ratio is planned on what it granted, so that the lines marked
+    // persisting fit the carve-out that exists.
+    if (granted < w.carve_out_bytes)
+        w = plan_l2_weight_window((size_t)engine_->device_bytes(), granted, (size_t)window);
+    if (w.window_bytes == 0) {
+        release_l2_window();
+        std::fprintf(stderr, "resnest: warning: RESNEST_L2_WEIGHTS=%s: the device granted no persisting L2 "
+                     "carve-out; the weights get no L2 window\n", mode.c_str());
+        return;
     }
     l2_window_ = w;
     if (engine_->options().verbose)
@@ -89,16 +58,10 @@ void CudaContext::plan_l2_window() {
 void CudaContext::release_l2_window() noexcept {
     if (!holds_carve_out_) return;
     holds_carve_out_ = false;
-    CarveOutHolders& holders = carve_out_holders();
-    std::lock_guard<std::mutex> hold(holders.lock);
-    auto it = holders.by_device.find(engine_->options().device);
-    if (it == holders.by_device.end() || --it->second.second > 0) return;
-    // The last holder (release() made the device current): the weights' lines stop persisting, and the
-    // limit goes back to what the process found. A failure here changes no result; it is cleared.
-    cudaCtxResetPersistingL2Cache();
-    cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, it->second.first);
+    // The last holder (release() made the device current) resets the lines and the limit; a failure there
+    // changes no result, and is cleared.
+    process_carve_out_registry().release(engine_->options().device, cuda_carve_out_calls());
     cudaGetLastError();
-    holders.by_device.erase(it);
 }
 
 std::string CudaContext::l2_window_key(int batch) const {

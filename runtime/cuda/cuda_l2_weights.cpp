@@ -44,4 +44,56 @@ int set_l2_window_on_kernel_nodes(cudaGraph_t graph, const void* base, const L2W
     return set;
 }
 
+CarveOutCalls cuda_carve_out_calls() {
+    CarveOutCalls c;
+    c.get_limit = [](size_t* v) { return cudaDeviceGetLimit(v, cudaLimitPersistingL2CacheSize); };
+    c.set_limit = [](size_t v) { return cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, v); };
+    c.reset_persisting_lines = [] { return cudaCtxResetPersistingL2Cache(); };
+    return c;
+}
+
+cudaError_t CarveOutRegistry::acquire(int device, size_t wanted, const CarveOutCalls& calls, size_t* granted) {
+    std::lock_guard<std::mutex> hold(lock_);
+    size_t current = 0;
+    cudaError_t e = calls.get_limit(&current);
+    if (e != cudaSuccess) return e;
+    const bool first = by_device_.find(device) == by_device_.end();
+    bool raised = false;
+    if (current < wanted) {
+        e = calls.set_limit(wanted);
+        if (e != cudaSuccess) return e;
+        raised = true;
+    }
+    size_t now = 0;
+    e = calls.get_limit(&now);
+    if (e != cudaSuccess) {
+        if (first && raised) calls.set_limit(current);  // nobody else holds it: as it was found
+        return e;
+    }
+    if (first) by_device_[device] = {current, 0};
+    by_device_[device].second++;
+    *granted = now;
+    return cudaSuccess;
+}
+
+void CarveOutRegistry::release(int device, const CarveOutCalls& calls) {
+    std::lock_guard<std::mutex> hold(lock_);
+    auto it = by_device_.find(device);
+    if (it == by_device_.end() || --it->second.second > 0) return;
+    calls.reset_persisting_lines();
+    calls.set_limit(it->second.first);
+    by_device_.erase(it);
+}
+
+int CarveOutRegistry::holders(int device) const {
+    std::lock_guard<std::mutex> hold(lock_);
+    auto it = by_device_.find(device);
+    return it == by_device_.end() ? 0 : it->second.second;
+}
+
+CarveOutRegistry& process_carve_out_registry() {
+    static CarveOutRegistry* registry = new CarveOutRegistry;
+    return *registry;
+}
+
 }  // namespace resnest

@@ -11,7 +11,11 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <string>
+#include <utility>
 
 namespace resnest {
 
@@ -31,5 +35,35 @@ std::string l2_weights_mode_from(const char* value, std::string* warning);
 // Puts the window (starting at `base`) on every kernel node of `graph`; returns how many. Throws
 // resnest::Error naming the failing call.
 int set_l2_window_on_kernel_nodes(cudaGraph_t graph, const void* base, const L2WeightWindow& w);
+
+// The persisting carve-out (cudaLimitPersistingL2CacheSize) is a setting of the whole device, shared by every
+// context with a window on it. The registry counts those contexts per device: the first records the limit
+// it found, each raises the limit to what it wants (never lowers it), and the last one out resets the
+// persisting lines and puts the found limit back. The device calls come in as functions, so the bookkeeping
+// is host-tested (cuda_carve_out_calls: the CUDA runtime's, on the current device).
+struct CarveOutCalls {
+    std::function<cudaError_t(size_t*)> get_limit;
+    std::function<cudaError_t(size_t)> set_limit;
+    std::function<cudaError_t()> reset_persisting_lines;
+};
+CarveOutCalls cuda_carve_out_calls();
+
+class CarveOutRegistry {
+  public:
+    // Registers a holder of `device`'s carve-out, raised to `wanted` where it is lower; *granted: the limit
+    // the device then has (it may clamp). On an error nothing stays registered, and a limit this call raised
+    // for the device's first holder is put back.
+    cudaError_t acquire(int device, size_t wanted, const CarveOutCalls& calls, size_t* granted);
+    // A holder is done: the device's last resets its persisting lines and puts the found limit back (their
+    // errors ignored: no result depends on them). A device without holders is left alone.
+    void release(int device, const CarveOutCalls& calls);
+    int holders(int device) const;
+
+  private:
+    mutable std::mutex lock_;
+    std::map<int, std::pair<size_t, int>> by_device_;  // device -> (limit found, holders)
+};
+// The process's registry; never destroyed, as contexts may be released after static destruction begins.
+CarveOutRegistry& process_carve_out_registry();
 
 }  // namespace resnest

@@ -576,6 +576,120 @@ TEST_CASE("RESNEST_WEIGHT_PREFETCH is on unless off, and another value is named 
     CHECK_FALSE(KernelStream(nullptr, true, false).prefetch_weights);
 }
 
+namespace {
+
+// A device's persisting-L2 limit as the carve-out registry sees it: set clamps to the device's maximum; each
+// call can be made to fail.
+struct FakeCarveOutDevice {
+    size_t limit = 5, max = 100;
+    int resets = 0, gets = 0;
+    int fail_get_number = 0;  // the n-th get fails (0: none)
+    bool fail_set = false;
+    resnest::CarveOutCalls calls() {
+        resnest::CarveOutCalls c;
+        c.get_limit = [this](size_t* v) {
+            if (++gets == fail_get_number) return cudaErrorInvalidValue;
+            *v = limit;
+            return cudaSuccess;
+        };
+        c.set_limit = [this](size_t v) {
+            if (fail_set) return cudaErrorInvalidValue;
+            limit = std::min(v, max);
+            return cudaSuccess;
+        };
+        c.reset_persisting_lines = [this] {
+            resets++;
+            return cudaSuccess;
+        };
+        return c;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("the persisting-L2 carve-out is raised for the contexts holding a window and given back by the last",
+          "[cuda-host]") {
+    size_t granted = 0;
+    SECTION("one holder: raised, then the lines reset and the limit found put back") {
+        FakeCarveOutDevice d;
+        CarveOutRegistry r;
+        REQUIRE(r.acquire(0, 60, d.calls(), &granted) == cudaSuccess);
+        CHECK(granted == 60);
+        CHECK(d.limit == 60);
+        CHECK(r.holders(0) == 1);
+        r.release(0, d.calls());
+        CHECK(d.limit == 5);
+        CHECK(d.resets == 1);
+        CHECK(r.holders(0) == 0);
+        r.release(0, d.calls());  // released twice, or never acquired: nothing happens
+        CHECK(d.resets == 1);
+        CHECK(d.limit == 5);
+    }
+    SECTION("the device clamps: granted is what it has") {
+        FakeCarveOutDevice d;
+        d.max = 40;
+        CarveOutRegistry r;
+        REQUIRE(r.acquire(0, 60, d.calls(), &granted) == cudaSuccess);
+        CHECK(granted == 40);
+    }
+    SECTION("two holders: never lowered; the first out leaves it, the last restores the first one's finding") {
+        FakeCarveOutDevice d;
+        CarveOutRegistry r;
+        REQUIRE(r.acquire(0, 80, d.calls(), &granted) == cudaSuccess);
+        REQUIRE(r.acquire(0, 60, d.calls(), &granted) == cudaSuccess);
+        CHECK(granted == 80);  // a smaller want keeps the larger limit
+        REQUIRE(r.acquire(0, 90, d.calls(), &granted) == cudaSuccess);
+        CHECK(d.limit == 90);
+        CHECK(r.holders(0) == 3);
+        r.release(0, d.calls());
+        r.release(0, d.calls());
+        CHECK(d.limit == 90);
+        CHECK(d.resets == 0);
+        r.release(0, d.calls());
+        CHECK(d.limit == 5);
+        CHECK(d.resets == 1);
+    }
+    SECTION("devices apart") {
+        FakeCarveOutDevice d0, d1;
+        d1.limit = 7;
+        CarveOutRegistry r;
+        REQUIRE(r.acquire(0, 60, d0.calls(), &granted) == cudaSuccess);
+        REQUIRE(r.acquire(1, 50, d1.calls(), &granted) == cudaSuccess);
+        r.release(1, d1.calls());
+        CHECK(d1.limit == 7);
+        CHECK(d0.limit == 60);
+        CHECK(r.holders(0) == 1);
+    }
+    SECTION("a failure registers nothing and leaves the limit as found") {
+        FakeCarveOutDevice d;
+        CarveOutRegistry r;
+        d.fail_set = true;  // raising it fails
+        CHECK(r.acquire(0, 60, d.calls(), &granted) == cudaErrorInvalidValue);
+        CHECK(r.holders(0) == 0);
+        CHECK(d.limit == 5);
+        d.fail_set = false;
+        d.gets = 0, d.fail_get_number = 2;  // raised, then reading it back fails: put back
+        CHECK(r.acquire(0, 60, d.calls(), &granted) == cudaErrorInvalidValue);
+        CHECK(r.holders(0) == 0);
+        CHECK(d.limit == 5);
+        d.gets = 0, d.fail_get_number = 1;  // the first read fails: nothing changed
+        CHECK(r.acquire(0, 60, d.calls(), &granted) == cudaErrorInvalidValue);
+        CHECK(d.limit == 5);
+        CHECK(r.holders(0) == 0);
+    }
+    SECTION("a later first holder records the limit as it then is") {
+        FakeCarveOutDevice d;
+        CarveOutRegistry r;
+        REQUIRE(r.acquire(0, 60, d.calls(), &granted) == cudaSuccess);
+        r.release(0, d.calls());
+        d.limit = 9;  // someone else's setting since
+        REQUIRE(r.acquire(0, 60, d.calls(), &granted) == cudaSuccess);
+        r.release(0, d.calls());
+        CHECK(d.limit == 9);
+    }
+    CHECK(&process_carve_out_registry() == &process_carve_out_registry());
+}
+
 TEST_CASE("the weights' L2 window covers the weights up to the largest window, persisting what the carve-out holds",
           "[cuda-host]") {
     const size_t mib = 1 << 20;
