@@ -346,7 +346,13 @@ bool GemmConvLaunch::choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b,
     float best_ms = 0.0f;
     for (const Candidate& c : candidates) {
         if (!take(lt, found, c, ws_limit) || try_launch(lt, b, stream) != CUBLAS_STATUS_SUCCESS) continue;
-        float ms = time_call(lt, b, stream);
+        float ms = 0.0f;
+        try {
+            ms = time_call(lt, b, stream);
+        } catch (const Error&) {  // this candidate failed while timed: the others are still timed
+            throw_if_device_faulted(stream, "node '" + node_ + "'");  // ... unless the device faulted
+            continue;
+        }
         if (best.rank < 0 || ms < best_ms) best = c, best_ms = ms;
     }
     if (best.rank < 0 || !take(lt, found, best, ws_limit)) {
