@@ -86,6 +86,8 @@ struct BatchState {
     std::vector<std::unique_ptr<GateGemmLaunch>> gate_gemm;  // per node whose gate may run as matmuls
     CapturedGraph captured;                        // the forward pass, replayed by later runs
     int capture_retries = 0;  // runs that try the capture again (after invalidations by another thread)
+    // With dependent launch on, the retries alternate with and without it (retry_capture): this one without.
+    bool retry_ordinary = false;
     int legacy_cached = 0, by_impl[kConvImpls] = {};  // conv nodes per ConvImpl
     int split_k = 0;                                  // cuBLASLt convolutions with the reduction split
     double choice_s[kConvImpls] = {};                 // host time preparing them, by the way chosen

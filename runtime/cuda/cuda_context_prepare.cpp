@@ -304,9 +304,9 @@ ConvAlgoKeyParts CudaContext::key_parts(int batch) const {
 // can invalidate the capture; it is then taken again. A call of the pass that the capture refuses
 // invalidates it too, and reads the same from here: so after kCaptureAttempts with programmatic dependent
 // launch on, this batch size is captured once with ordinary launches (a refusal of dependent launches
-// inside a capture ends there). Where that is invalidated too, dependent launch is not the cause: this
-// batch size runs node by node (the same results; dependent launches kept) until a capture at one of its
-// next runs succeeds, as it does after kCaptureAttempts with them off.
+// inside a capture ends there). Where that is invalidated too, this batch size runs node by node (the same
+// results; dependent launches kept) until a capture at one of its next runs succeeds, those retries taken
+// with and without dependent launches in turn (retry_capture); as after kCaptureAttempts with them off.
 // A graph that does not end or instantiate (GraphCaptureError) goes the same two ways at once.
 // With the weights' L2 window (RESNEST_L2_WEIGHTS, cuda_context_l2.cpp) on, cached or to be timed, the graph
 // gets it before it is instantiated, or the two are timed once it is captured.
@@ -355,8 +355,8 @@ void CudaContext::capture_with_retries(int batch, BatchState& state) {
     if (launch_.dependent_launch) {
         // Not necessarily programmatic dependent launch's fault (another thread's teardown reads the same):
         // this batch size alone is captured once more with ordinary launches; the others keep them. Where that
-        // is invalidated too, it was not their fault either: the later runs try again, below (turning them off
-        // for the whole context would redo every choice for nothing).
+        // is invalidated too, the later runs try again, below, with and without them in turn (turning them off
+        // for the whole context would redo every choice, for what may be another thread's teardown).
         bool captured = false;
         // After a longer wait (64 ms) than the attempts': a teardown of several contexts (their frees and
         // library handles) can outlast 20 ms, and blaming dependent launch for it would redo every choice.
@@ -376,22 +376,35 @@ void CudaContext::capture_with_retries(int batch, BatchState& state) {
             return;
         }
     }
-    // Another thread may still have been tearing down: the next few runs try again.
+    // Another thread may still have been tearing down: the next few runs try again (with dependent launch on,
+    // alternately without it, from the second).
     state.capture_retries = kLaterCaptureRetries;
+    state.retry_ordinary = false;
     std::fprintf(stderr, "warning: %s: the CUDA graph capture at batch %d was invalidated %d times (another thread "
                  "synchronizing the device, or a call that cannot be captured); this batch size runs without a "
                  "CUDA graph until a capture at one of its next %d runs succeeds\n",
                  engine_->graph().source.c_str(), batch, kCaptureAttempts, kLaterCaptureRetries);
 }
 
-// At a run of a batch size whose capture was given up: one more capture (false, nothing kept, when it is
-// invalidated again; a capture that fails otherwise ends the retries, with a warning).
+// At a run of a batch size whose capture was given up: one more capture (nothing kept when it is invalidated
+// again). With dependent launch on, the retries alternate: with it, then with ordinary launches, and so on
+// (a capture that dependent launches make fail reads as invalidated, as another thread's teardown does, so
+// either may have been the cause). A capture that fails otherwise ends the retries, with a warning, unless
+// it was taken with dependent launches and a retry without them is left.
 void CudaContext::retry_capture(int batch, BatchState& state) {
     state.capture_retries--;
+    const bool ordinary = launch_.dependent_launch && state.retry_ordinary;
+    state.retry_ordinary = !state.retry_ordinary;
     try {
-        capture_forward(batch, state);
+        if (ordinary) {
+            OrdinaryLaunches without(launch_.dependent_launch);
+            capture_forward(batch, state);
+        } else {
+            capture_forward(batch, state);
+        }
     } catch (const Error& e) {
         cudaGetLastError();
+        if (launch_.dependent_launch && !ordinary && state.capture_retries > 0) return;  // the next goes without
         state.capture_retries = 0;
         std::fprintf(stderr, "warning: %s; batch %d runs without a CUDA graph\n", e.what(), batch);
     }

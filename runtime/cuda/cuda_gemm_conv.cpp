@@ -3,6 +3,7 @@
 #include "cuda/cuda_gemm_conv.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -349,8 +350,10 @@ bool GemmConvLaunch::choose_algorithm(cublasLtHandle_t lt, const ConvBuffers& b,
         float ms = 0.0f;
         try {
             ms = time_call(lt, b, stream);
-        } catch (const Error&) {  // this candidate failed while timed: the others are still timed
+        } catch (const Error& e) {  // this candidate failed while timed: the others are still timed
             throw_if_device_faulted(stream, "node '" + node_ + "'");  // ... unless the device faulted
+            std::fprintf(stderr, "resnest: warning: a cuBLASLt candidate (heuristic rank %d, K split %d) failed while "
+                         "timed and is left out: %s\n", c.rank, c.split_k, e.what());
             continue;
         }
         if (best.rank < 0 || ms < best_ms) best = c, best_ms = ms;

@@ -53,8 +53,8 @@ TEST_CASE("whole models in fp32 match the CPU engine to 1e-4", "[cuda][models]")
     }
 }
 
-TEST_CASE("whole models in fp16 and tf32 agree with the CPU on top-1 of 64 images (a disagreement only on a "
-          "near-tie within the measured error) and cosine >= 0.999",
+TEST_CASE("whole models in fp16 and tf32 agree with the CPU on top-1 for at least 63 of 64 images (the other a "
+          "near-tie) and cosine >= 0.999",
           "[cuda][models]") {
     INFO("seed " << run_seed());
     for (const char* m : kModels) {
@@ -82,12 +82,12 @@ TEST_CASE("whole models in fp16 and tf32 agree with the CPU on top-1 of 64 image
                     agree++;
                     continue;
                 }
-                // Seeded random weights make near-ties: the CPU's margin between its top class and the GPU's
-                // must lie within twice the error this batch measured (check_logits' rule).
+                // Seeded random weights make near-ties (near_tie_limit): one is allowed in 64 images.
                 const double margin = top1_margin(g, r, classes);
                 INFO("image " << b << ": reference top-1 margin over the GPU's top-1 " << margin);
-                CHECK(margin <= 2.0 * err);
+                CHECK(margin <= near_tie_limit(p));
             }
+            CHECK(agree >= n - 1);
             std::printf("cuda %s %s: top-1 %d/%d, min cosine %.6f, max|d|/max|ref| %.3g\n", resnest::precision_name(p), m,
                         agree, n, min_cos, err);
             CHECK(err <= 1e-2);
