@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <thread>
 
 #include "cuda/cuda_check.h"
@@ -396,12 +397,9 @@ void CudaContext::retry_capture(int batch, BatchState& state) {
     const bool ordinary = launch_.dependent_launch && state.retry_ordinary;
     state.retry_ordinary = !state.retry_ordinary;
     try {
-        if (ordinary) {
-            OrdinaryLaunches without(launch_.dependent_launch);
-            capture_forward(batch, state);
-        } else {
-            capture_forward(batch, state);
-        }
+        std::optional<OrdinaryLaunches> without;
+        if (ordinary) without.emplace(launch_.dependent_launch);
+        capture_forward(batch, state);
     } catch (const Error& e) {
         cudaGetLastError();
         if (launch_.dependent_launch && !ordinary && state.capture_retries > 0) return;  // the next goes without

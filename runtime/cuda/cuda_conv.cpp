@@ -137,10 +137,10 @@ bool ConvLaunch::choose_algorithm(cudnnHandle_t handle, const ConvBuffers& b, Co
     for (int i = 0; i < returned; i++) {
         const cudnnConvolutionFwdAlgoPerf_t& r = perf[i];
         if (r.status != CUDNN_STATUS_SUCCESS || r.memory > b.workspace_bytes) continue;
-        // fp32 runs FMA math only (set below), whatever cuDNN timed; tf32 never lets cuDNN convert to half.
-        if (p_.precision != Precision::fp32 && !legacy_math_allowed(p_.precision, r.mathType)) continue;
+        // fp32 runs the algorithm with FMA math (set below), so a tensor-op result cannot serve it; tf32 and
+        // fp16 take the math type cuDNN timed where it keeps the precision's promise.
         const bool tensor_op = r.mathType == CUDNN_TENSOR_OP_MATH || r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
-        if (p_.precision == Precision::fp32 && tensor_op) continue;
+        if (p_.precision == Precision::fp32 ? tensor_op : !legacy_math_allowed(p_.precision, r.mathType)) continue;
         algo_ = r.algo;
         workspace_ = r.memory;
         RESNEST_CUDNN_CHECK_AT(

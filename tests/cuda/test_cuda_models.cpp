@@ -70,28 +70,21 @@ TEST_CASE("whole models in fp16 and tf32 agree with the CPU on top-1 for at leas
         for (Precision p : {Precision::fp16, Precision::tf32}) {
             auto gpu = resnest::Engine::load_seeded(src(m), 2, cuda_options(p, n));
             std::vector<float> got = run_engine(*gpu, x, n);
-            const double err = max_rel_error(got, ref);
+            INFO(m << " " << resnest::precision_name(p));
+            // Within 1e-2, cosine >= 0.999 and a top-1 disagreement only on a near-tie, image by image
+            // (check_logits); and seeded random weights make few near-ties: one is allowed in 64 images.
+            const double err = check_logits(got, CpuReference{x, ref, classes}, n, p);
             int agree = 0;
-            double min_cos = 1.0;
-            INFO(m << " " << resnest::precision_name(p) << ", max|d|/max|ref| " << err);
+            double min_cos = 1.0;  // for the log line
             for (int b = 0; b < n; b++) {
                 const float* g = got.data() + b * classes;
                 const float* r = ref.data() + b * classes;
+                agree += argmax(g, classes) == argmax(r, classes);
                 min_cos = std::min(min_cos, cosine(g, r, classes));
-                if (argmax(g, classes) == argmax(r, classes)) {
-                    agree++;
-                    continue;
-                }
-                // Seeded random weights make near-ties (near_tie_limit): one is allowed in 64 images.
-                const double margin = top1_margin(g, r, classes);
-                INFO("image " << b << ": reference top-1 margin over the GPU's top-1 " << margin);
-                CHECK(margin <= near_tie_limit(p));
             }
             CHECK(agree >= n - 1);
             std::printf("cuda %s %s: top-1 %d/%d, min cosine %.6f, max|d|/max|ref| %.3g\n", resnest::precision_name(p), m,
                         agree, n, min_cos, err);
-            CHECK(err <= 1e-2);
-            CHECK(min_cos >= 0.999);
         }
     }
 }
