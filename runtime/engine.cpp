@@ -221,6 +221,8 @@ int cuda_device_count() { return 0; }
 DeviceInfo cuda_device_info(int) { throw Error("this build has no CUDA backend"); }
 #endif
 
+int cuda_max_batch(const std::string& graph_path) { return cuda_batch_limit(graph_load(graph_path)).batch; }
+
 std::shared_ptr<Engine> Engine::load(const std::string& graph_path, const std::string& weights_path,
                                      const EngineOptions& options) {
     auto t_load = load_clock::now();

@@ -136,4 +136,17 @@ MemoryPlan plan_memory(const Graph& g, int batch, int64_t element_size, bool inp
     return plan;
 }
 
+BatchLimit cuda_batch_limit(const Graph& g) {
+    BatchLimit limit;
+    limit.batch = 65536;
+    for (size_t t = 0; t < g.tensors.size(); t++) {
+        Shape shape = g.tensors[t].shape;  // per image
+        if ((int)t == g.input && !shape.empty()) shape[0] = std::max<int64_t>(shape[0], 8);
+        const int64_t per_image = std::max<int64_t>(shape_numel(shape), 1);
+        const int64_t batch = kCudnnMaxTensorElements / per_image;
+        if (batch < limit.batch) limit = {(int)batch, g.tensors[t].name, shape};
+    }
+    return limit;
+}
+
 }  // namespace resnest

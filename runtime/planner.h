@@ -44,4 +44,19 @@ MemoryPlan plan_memory(const Graph& g, int batch, int64_t element_size, bool inp
 // True for ops whose output may overwrite their first (or, for add, either) input.
 bool op_in_place_safe(OpType op);
 
+// cuDNN takes no tensor of more than 2^31 - 1 elements (a descriptor past it is CUDNN_STATUS_NOT_SUPPORTED).
+constexpr int64_t kCudnnMaxTensorElements = 2147483647;
+
+// The largest batch the CUDA backend runs in one pass of `g`: the batch at which the graph's largest tensor
+// per image still fits cuDNN's limit, capped at 65,536 (EngineOptions' own cap). The graph input is counted
+// at 8 channels at least, as the fp16 stem pads it, so the graph as loaded and as rewritten give one answer.
+// `tensor` and `shape` name the tensor that sets the limit (empty when the cap does). Every tensor counts,
+// not only those a cuDNN call sees: the one rule a user can be told.
+struct BatchLimit {
+    int batch = 0;
+    std::string tensor;
+    Shape shape;  // per image
+};
+BatchLimit cuda_batch_limit(const Graph& g);
+
 }  // namespace resnest

@@ -40,6 +40,12 @@ void check_output_path(const std::string& path, const std::string& flag);
 // EngineOptions from the flags the commands share: --backend, --precision, --threads, --device, --verbose.
 resnest::EngineOptions engine_options_from_args(const Args& args);
 
+// The images per forward pass of `run` and `classify`: `wanted` (their --batch, or its default) and no more
+// than `images`, nor on the CUDA backend more than it runs in one pass of `model` (resnest::cuda_max_batch);
+// when --batch asked for more than that, a note on stderr says so.
+int images_per_pass(const Args& args, const resnest::EngineOptions& opt, const std::string& model, int wanted,
+                    int64_t images, const char* command);
+
 int cmd_inspect(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_classify(int argc, char** argv);    // cmd_classify.cpp

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 #include "cli/cli.h"
@@ -52,6 +53,22 @@ int Args::get_int(const std::string& flag, int def, int min_value, int max_value
         throw UsageError{flag + " takes a whole number in [" + std::to_string(min_value) + ", " +
                          std::to_string(max_value) + "], got '" + s + "'"};
     return v;
+}
+
+int images_per_pass(const Args& args, const resnest::EngineOptions& opt, const std::string& model, int wanted,
+                    int64_t images, const char* command) {
+    int batch = (int)std::min<int64_t>(wanted, images);
+    if (opt.backend != resnest::Backend::cuda) return batch;
+    const int limit = resnest::cuda_max_batch(model);
+    if (batch > limit) {
+        if (args.has("--batch"))
+            std::fprintf(stderr,
+                         "resnest %s: --batch %d is more than the CUDA backend runs in one pass of %s (cuDNN takes "
+                         "no tensor over 2^31 - 1 elements); running batches of %d\n",
+                         command, wanted, model.c_str(), limit);
+        batch = limit;
+    }
+    return batch;
 }
 
 resnest::EngineOptions engine_options_from_args(const Args& args) {

@@ -223,7 +223,7 @@ int cmd_classify(int argc, char** argv) {
 
     using clock = std::chrono::steady_clock;
     auto t0 = clock::now();
-    opt.max_batch = (int)std::min<size_t>((size_t)batch, n);
+    opt.max_batch = images_per_pass(args, opt, model, batch, (int64_t)n, "classify");
     auto engine = resnest::Engine::load(model, weights, opt);
     auto ctx = engine->create_context();
     auto t1 = clock::now();

@@ -24,7 +24,8 @@ static const char* kRunHelp =
     "Runs the model on every image of X.npy, a float32 (N, C, H, W) array matching the graph's input, and\n"
     "writes the logits (N, classes) as float32 to Y.npy.\n"
     "\n"
-    "  --batch N      images per forward pass (default: all N at once)\n"
+    "  --batch N      images per forward pass (default: all N at once; cuda: at most what it runs in one\n"
+    "                 pass, 2674 for the committed models at 224 px)\n"
     "  --backend B    cpu (the reference, fp32 only) or cuda (default cpu)\n"
     "  --precision P  fp32 (IEEE, no TF32), tf32 or fp16 (fp16 storage, fp32 accumulation); cuda only for\n"
     "                 tf32 and fp16\n"
@@ -94,8 +95,7 @@ int cmd_run(int argc, char** argv) {
         if (!std::isfinite(x.data[i]))
             throw resnest::Error(input_path + ": holds a non-finite value at flat index " + std::to_string(i));
     const int n = (int)x.shape[0];
-    const int batch = args.get_int("--batch", n, 1, 65536);
-    opt.max_batch = std::min(batch, n);
+    opt.max_batch = images_per_pass(args, opt, model, args.get_int("--batch", n, 1, 65536), n, "run");
 
     auto t0 = clock::now();
     auto engine = resnest::Engine::load(model, weights, opt);

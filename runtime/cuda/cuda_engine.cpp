@@ -16,6 +16,7 @@
 #include "cuda/cuda_context.h"
 #include "cuda/cuda_l2_weights.h"
 #include "fusion_pairs.h"
+#include "planner.h"
 #include "split_attention_combine.cuh"
 #include "split_attention_gate.cuh"
 #include "split_attention_pool.cuh"
@@ -91,6 +92,14 @@ CudaEngine::CudaEngine(Graph graph, const HostWeights& weights, const EngineOpti
 }
 
 void CudaEngine::check_supported() {
+    const BatchLimit limit = cuda_batch_limit(graph_);
+    if (options_.max_batch > limit.batch)
+        throw Error(graph_.source + ": batch " + std::to_string(options_.max_batch) +
+                    " is more than the CUDA backend runs in one pass of this graph: its tensor '" + limit.tensor +
+                    "' " + shape_str(limit.shape) + " would hold " +
+                    std::to_string(options_.max_batch * shape_numel(limit.shape)) +
+                    " elements, over the 2^31 - 1 that cuDNN takes; use a batch of at most " +
+                    std::to_string(limit.batch) + " (run and classify split their images into such batches)");
     for (const Node& n : graph_.nodes) {
         if (n.op != OpType::split_attention) continue;
         const SplitAttentionAttrs& a = n.attn;

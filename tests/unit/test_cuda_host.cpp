@@ -19,9 +19,11 @@
 #include "cuda/cuda_conv_choice.h"
 #include "cuda/cuda_gate_gemm.h"
 #include "cuda/cuda_gemm_conv.h"
+#include "cuda/cuda_engine.h"
 #include "cuda/cuda_graph_conv.h"
 #include "graph.h"
 #include "passes.h"
+#include "planner.h"
 #include "split_attention_gate_rows.cuh"
 #include "test_helpers.h"
 
@@ -71,6 +73,53 @@ TEST_CASE("cuDNN descriptors for every model convolution agree with the graph's 
                 ConvLaunch conv;
                 CHECK_NOTHROW(conv.describe(prob, name));
             }
+}
+
+TEST_CASE("cuDNN takes every model convolution at the CUDA backend's batch limit and refuses one past it",
+          "[cuda-host][limits]") {
+    // cuDNN itself is the oracle for the limit cuda_batch_limit() derives from its tensor-size rule.
+    for (const char* m : kModels) {
+        const BatchLimit limit = cuda_batch_limit(graph_load(test::source_path(m)));
+        REQUIRE(limit.batch < 65536);
+        for (Precision p : {Precision::fp32, Precision::fp16}) {
+            INFO(m << " " << precision_name(p) << ", limit " << limit.batch);
+            int refused = 0;
+            for (int batch : {limit.batch, limit.batch + 1})
+                for (const auto& [name, prob] : model_convs(batch, p)) {
+                    if (name.rfind(m, 0) != 0) continue;  // this model's convolutions only
+                    INFO(name << " batch " << batch);
+                    ConvLaunch conv;
+                    if (batch == limit.batch) {
+                        CHECK_NOTHROW(conv.describe(prob, name));
+                    } else {
+                        try {
+                            conv.describe(prob, name);
+                        } catch (const Error& e) {
+                            CHECK_THAT(e.what(), Catch::Contains("CUDNN_STATUS_NOT_SUPPORTED"));
+                            refused++;
+                        }
+                    }
+                }
+            CHECK(refused > 0);
+        }
+    }
+}
+
+TEST_CASE("a CUDA engine past the batch limit is refused before anything is allocated, naming the tensor",
+          "[cuda-host][limits]") {
+    // The refusal comes before the device is touched, so it is the same here without a GPU.
+    const std::string model = test::source_path("models/resnest50_fast_1s1x64d.json");
+    const int limit = cuda_max_batch(model);
+    EngineOptions o;
+    o.backend = Backend::cuda;
+    o.precision = Precision::fp16;
+    o.max_batch = limit + 1;
+    CHECK_THROWS_WITH(Engine::load_seeded(model, 1, o),
+                      Catch::Contains("batch " + std::to_string(limit + 1) + " is more than the CUDA backend runs") &&
+                          Catch::Contains("its tensor 'act1' [64, 112, 112] would hold " +
+                                         std::to_string((int64_t)(limit + 1) * 64 * 112 * 112) + " elements") &&
+                          Catch::Contains("2^31 - 1") &&
+                          Catch::Contains("use a batch of at most " + std::to_string(limit)));
 }
 
 TEST_CASE("cuDNN descriptors refuse a shape the graph got wrong, naming the node", "[cuda-host]") {

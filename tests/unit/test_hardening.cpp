@@ -17,6 +17,8 @@
 #include "graph.h"
 #include "image.h"
 #include "npy.h"
+#include "passes.h"
+#include "planner.h"
 #include "resnest/engine.h"
 #include "resnest/error.h"
 #include "safetensors.h"
@@ -207,6 +209,38 @@ TEST_CASE("graph limit: weight elements, at the limit and one row past", "[harde
 
 // =====================================================================================================
 // Graph findings (each failed under the sanitizers before the fix)
+
+TEST_CASE("CUDA batch limit: the largest tensor per image within 2^31 - 1 elements, the input counted at 8 channels",
+          "[hardening][limits][graph]") {
+    // A 3-channel input is the largest tensor once padded to 8 channels: 8 x 100 x 100 per image.
+    BatchLimit limit = cuda_batch_limit(graph_parse(pool_graph("[-1, 3, 100, 100]"), "g.json"));
+    CHECK(limit.batch == 2147483647 / 80000);
+    CHECK(limit.tensor == "x");
+    CHECK(limit.shape == Shape{8, 100, 100});
+    // Small tensors: EngineOptions' cap, no tensor named.
+    limit = cuda_batch_limit(graph_parse(pool_graph("[-1, 16, 10, 10]"), "g.json"));
+    CHECK(limit.batch == 65536);
+    CHECK(limit.tensor.empty());
+    // The committed models at 224 px: 256 x 56 x 56 (and 64 x 112 x 112) per image, 802,816 elements; the
+    // graph as loaded and as the CUDA backend rewrites it (BN folded, fusions, radix splits, the input
+    // padded to 8 channels) give one limit.
+    for (const char* m : {"models/resnest50.json", "models/resnest50_fast_1s1x64d.json", "models/resnest50d_torch.json",
+                          "models/resnest50_fast_1s1x64d_torch.json"}) {
+        INFO(m);
+        Graph g = graph_load(test::source_path(m));
+        limit = cuda_batch_limit(g);
+        CHECK(limit.batch == 2147483647 / 802816);
+        CHECK(shape_numel(limit.shape) == 802816);
+        CHECK(cuda_max_batch(test::source_path(m)) == limit.batch);
+        HostWeights w;
+        for (const WeightRequirement& r : g.weights)
+            w.tensors[r.tensor] = test::random_floats((size_t)shape_numel(r.shape), 0.5f, 1.5f);
+        run_graph_passes(g, w, nullptr);
+        split_radix_convolutions(g, w, -1, nullptr);  // every block split
+        REQUIRE(pad_input_channels(g, w, 8, nullptr) == 8);
+        CHECK(cuda_batch_limit(g).batch == limit.batch);
+    }
+}
 
 TEST_CASE("finding: deeply nested graph JSON is refused, not printed by recursion", "[hardening][graph]") {
     // Was: a stack overflow in nlohmann's serializer, which printed the 200,000-deep value into the

@@ -102,6 +102,12 @@ ModelSummary inspect_model(const std::string& graph_path);
 // `passes` has one line per rewrite, `folds` one per fold our fp16 kernels may make. Needs no GPU.
 ModelSummary inspect_runtime_graph(const std::string& graph_path, Precision precision);
 
+// The largest batch the CUDA backend runs in one pass of the graph at `graph_path`: cuDNN takes no tensor of
+// more than 2^31 - 1 elements, so the graph's largest tensor per image bounds it (2674 for the committed
+// models at 224 px: 256 x 56 x 56 per image), at most 65,536. Engine::load refuses a larger max_batch on
+// the CUDA backend, naming the tensor; `run` and `classify` take their images in batches of at most this.
+int cuda_max_batch(const std::string& graph_path);
+
 struct WeightsReport {
     int64_t tensors_checked = 0;                  // every tensor the graph names: present, shape, dtype, finite
     std::vector<std::string> unused;              // tensors in the file the graph does not name
