@@ -30,7 +30,7 @@ void CudaContext::plan_pools_in_convs(int batch, BatchState& state) {
     for (size_t i = 0; i < g.nodes.size(); i++) {
         const int j = conv_writing_split_attention_input(g, (int)i);
         if (j < 0 || !state.convs[(size_t)j] || state.convs[(size_t)j]->pool_chunks() > 0) continue;
-        if (!state.convs[(size_t)j]->pool_on(gap_, g.nodes[i].attn.radix, env_)) continue;
+        if (!state.convs[(size_t)j]->pool_on(gap_, engine_->gap_floats(), g.nodes[i].attn.radix, env_)) continue;
         state.pool_in_conv[i] = j;
         if (engine_->options().verbose)
             std::fprintf(stderr, "cuda: %s at batch %d: pool in %s's epilogue (%d chunks an image)\n",

@@ -187,11 +187,12 @@ void ConvNode::set_implicit(const ImplicitConv3x3Shape& s, const ConvChoiceEnv& 
                                      [&](int splits) { return conv3x3_implicit_gemm_partial_bytes(s, splits); }, env);
 }
 
-bool ConvNode::pool_on(float* pool, int radix, const ConvChoiceEnv& env) {
+bool ConvNode::pool_on(float* pool, int64_t pool_floats, int radix, const ConvChoiceEnv& env) {
     if (impl_ != ConvImpl::implicit_gemm || !pool) return false;
     ImplicitConv3x3Shape s = implicit_;
     s.pool_radix = radix;
     if (!s.pool_fits() || !conv3x3_implicit_gemm_pool_tiles_allowed(s)) return false;
+    if ((int64_t)s.n * s.pool_chunks() * s.pool_channels() > pool_floats) return false;  // the engine sized less
     set_implicit(s, env);
     implicit_pool_ = pool;
     return true;

@@ -97,9 +97,10 @@ class ConvNode {
     // Split attention's pool in the implicit GEMM's epilogue (conv3x3_implicit_gemm.cuh): the chosen way must
     // be implicit_gemm, its output channels split `radix` ways by 64, and the image-by-image tiling within
     // conv3x3_implicit_gemm_pool_tiles_allowed. Then each launch also writes the pool partials
-    // (N, pool_chunks(), Cout / radix) to `pool`, and true is returned; else nothing changes. The K split is
-    // planned again for the new tiles. pool_off() goes back to the tiling as timed.
-    bool pool_on(float* pool, int radix, const ConvChoiceEnv& env);
+    // (N, pool_chunks(), Cout / radix) to `pool`, which holds `pool_floats`, and true is returned; else (or
+    // where the partials would not fit) nothing changes. The K split is planned again for the new tiles.
+    // pool_off() goes back to the tiling as timed.
+    bool pool_on(float* pool, int64_t pool_floats, int radix, const ConvChoiceEnv& env);
     void pool_off(const ConvChoiceEnv& env);
     int pool_chunks() const { return implicit_.pool_radix > 0 ? implicit_.pool_chunks() : 0; }  // 0: off
 
