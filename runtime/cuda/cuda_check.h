@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
+#include <cstdint>
 #include <string>
 
 #include "resnest/error.h"
@@ -14,6 +15,11 @@ namespace resnest {
 [[noreturn]] void cuda_fail(const std::string& library, const std::string& message, const char* statement,
                             const char* file, int line, const std::string& where);
 const char* cublas_status_text(cublasStatus_t s);
+
+// The message for a device allocation that failed: "cannot allocate <what> (<size>) on CUDA device <device>:
+// <error>; <advice>", the size in KiB below 1 MiB, else in MiB with one decimal.
+std::string allocation_failure(const std::string& what, int64_t bytes, int device, cudaError_t error,
+                               const std::string& advice);
 
 // For a fallback that has caught a library error and is about to go on another way: throws "<where>: the
 // device faulted (...)" (`where` e.g. "node 'layer1.0.conv2.conv'") when the device itself has faulted, a

@@ -217,9 +217,13 @@ void* CudaContext::alloc(int64_t bytes, const char* what) {
     cudaError_t e = cudaMalloc(&p, (size_t)bytes);
     if (e != cudaSuccess) {
         cudaGetLastError();
-        throw Error(std::string("cannot allocate the ") + what + " (" + std::to_string(bytes >> 20) +
-                    " MiB) on CUDA device " + std::to_string(engine_->options().device) + ": " +
-                    cudaGetErrorString(e) + "; lower --batch or free device memory");
+        // Each context allocates its own (bench --streams N makes N); the convolution workspace is its own knob.
+        const bool workspace = std::string(what) == "convolution workspace";
+        throw Error(allocation_failure(std::string("the ") + what, bytes, engine_->options().device, e,
+                                       std::string(workspace ? "lower --conv-workspace (now " +
+                                                                   std::to_string(bytes >> 20) + " MiB)"
+                                                             : "lower --batch") +
+                                           ", run fewer contexts (--streams) or free device memory"));
     }
     allocations_.push_back(p);
     allocated_bytes_ += bytes;

@@ -8,6 +8,7 @@
 #include <link.h>
 
 #include <chrono>
+#include <cstdio>
 #include <future>
 #include <memory>
 #include <system_error>
@@ -24,6 +25,17 @@ void cuda_fail(const std::string& library, const std::string& message, const cha
     std::string text = library + " error: " + message + " in " + statement + " (" + file + ":" + std::to_string(line) + ")";
     if (!where.empty()) text = "node '" + where + "': " + text;
     throw Error(text);
+}
+
+std::string allocation_failure(const std::string& what, int64_t bytes, int device, cudaError_t error,
+                               const std::string& advice) {
+    char size[48];
+    if (bytes < (1 << 20))
+        std::snprintf(size, sizeof size, "%.1f KiB", bytes / 1024.0);
+    else
+        std::snprintf(size, sizeof size, "%.1f MiB", bytes / 1048576.0);
+    return "cannot allocate " + what + " (" + size + ") on CUDA device " + std::to_string(device) + ": " +
+           cudaGetErrorString(error) + "; " + advice;
 }
 
 void throw_if_device_faulted(cudaStream_t stream, const std::string& where) {

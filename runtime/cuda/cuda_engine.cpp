@@ -182,18 +182,25 @@ void CudaEngine::upload(const WeightBlob& blob) {
     weights_bytes_ = blob.size;
     if (weights_bytes_ > 0) {
         void* dev = nullptr;
-        RESNEST_CUDA_CHECK_AT(cudaMalloc(&dev, (size_t)blob.size), graph_.source + " weights");
+        cudaError_t e = cudaMalloc(&dev, (size_t)blob.size);
+        if (e != cudaSuccess) {
+            cudaGetLastError();
+            throw Error(allocation_failure(graph_.source + "'s weights", blob.size, options_.device, e,
+                                           "free device memory"));
+        }
         weights_dev_.reset(dev);
         // From pageable memory cudaMemcpy may return before the DMA lands, and the contexts' streams are
         // non-blocking (not ordered after the legacy stream's copy): copy on a stream of its own and wait for it.
         cudaStream_t copy = nullptr;
-        RESNEST_CUDA_CHECK_AT(cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking), graph_.source + " weights");
-        cudaError_t e = cudaMemcpyAsync(dev, blob.data.get(), (size_t)blob.size, cudaMemcpyHostToDevice, copy);
-        if (e == cudaSuccess) e = cudaStreamSynchronize(copy);
-        cudaStreamDestroy(copy);
+        e = cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking);
+        if (e == cudaSuccess) {
+            e = cudaMemcpyAsync(dev, blob.data.get(), (size_t)blob.size, cudaMemcpyHostToDevice, copy);
+            if (e == cudaSuccess) e = cudaStreamSynchronize(copy);
+            cudaStreamDestroy(copy);
+        }
         if (e != cudaSuccess)
-            cuda_fail("CUDA", cudaGetErrorString(e), "cudaMemcpyAsync + cudaStreamSynchronize of the weights", __FILE__,
-                      __LINE__, graph_.source + " weights");
+            throw Error(graph_.source + ": copying the weights to CUDA device " + std::to_string(options_.device) +
+                        " failed: " + cudaGetErrorString(e));
     }
     auto at = [&](int64_t off) -> const void* {
         return off < 0 ? nullptr : (const void*)((const unsigned char*)weights_dev_.get() + off);

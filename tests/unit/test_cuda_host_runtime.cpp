@@ -362,6 +362,16 @@ TEST_CASE("the weights' L2 window covers the weights up to the largest window, p
     }
 }
 
+TEST_CASE("a failed device allocation names what, its size (KiB below 1 MiB) and what to do", "[cuda-host]") {
+    CHECK(allocation_failure("the implicit GEMM tile counts", 16384, 0, cudaErrorMemoryAllocation, "lower --batch") ==
+          "cannot allocate the implicit GEMM tile counts (16.0 KiB) on CUDA device 0: out of memory; lower --batch");
+    CHECK(allocation_failure("m.json's weights", (int64_t)97 << 20 | 1 << 19, 3, cudaErrorMemoryAllocation,
+                             "free device memory") ==
+          "cannot allocate m.json's weights (97.5 MiB) on CUDA device 3: out of memory; free device memory");
+    CHECK(allocation_failure("the activation arena", (int64_t)10 << 30, 0, cudaErrorMemoryAllocation, "x") ==
+          "cannot allocate the activation arena (10240.0 MiB) on CUDA device 0: out of memory; x");
+}
+
 TEST_CASE("a fallback goes on after a library error, but not on a device that cannot be used", "[cuda-host]") {
     int devices = 0;
     const bool usable = cudaGetDeviceCount(&devices) == cudaSuccess && devices > 0;
