@@ -237,9 +237,11 @@ int expected_input_count(OpType op) { return op == OpType::add ? 2 : 1; }
 
 // Output size of a pooling window along one axis (PyTorch's rule, which PaddlePaddle shares).
 int64_t pool_out_size(int64_t in, int k, int s, int p, bool ceil_mode) {
-    int64_t span = in + 2 * p - k;
+    // Floor division: in ceil mode a window may reach past the padded input (a 2x2 window, stride 2, over
+    // one pixel gives one output, as in PyTorch), in floor mode it may not.
+    const int64_t span = in + 2 * p - k + (ceil_mode ? s - 1 : 0);
     if (span < 0) return 0;
-    int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    int64_t out = span / s + 1;
     // In ceil mode the last window must start inside the input or its left padding.
     if (ceil_mode && (out - 1) * s >= in + p) out--;
     return out;

@@ -197,3 +197,30 @@ TEST_CASE("PaddleClas semantics refuse sizes that are not multiples of 32", "[gr
     Graph parsed = graph_parse(t.dump(), "t.json");
     CHECK(parsed.tensors[find_node(parsed, "layer4.2.act3").output].shape == Shape{2048, 7, 7});
 }
+
+TEST_CASE("a ceil-mode pool window may reach past a small input, as in PyTorch; a floor-mode one may not",
+          "[graph]") {
+    // PyTorch's output size: floor((in + 2p - k + (ceil ? s - 1 : 0)) / s) + 1, the last window dropped in
+    // ceil mode where it would start past the input and its left padding.
+    auto pooled = [](int in, bool ceil) {
+        json g = json::parse(R"({
+          "format": "resnest-graph", "version": 1, "name": "pool",
+          "input": {"name": "x", "shape": [-1, 4, 1, 1], "layout": "NCHW", "dtype": "float32"},
+          "outputs": ["p"],
+          "nodes": [{"name": "p", "op": "avg_pool2d", "inputs": ["x"], "outputs": ["p"],
+                     "attrs": {"kernel": 2, "stride": 2, "ceil_mode": false, "count_include_pad": false}}]})");
+        g["input"]["shape"] = {-1, 4, in, in};
+        g["nodes"][0]["attrs"]["ceil_mode"] = ceil;
+        return graph_parse(g.dump(), "pool.json");
+    };
+    CHECK(pooled(1, true).tensors[find_node(pooled(1, true), "p").output].shape == Shape{4, 1, 1});
+    CHECK(pooled(3, true).tensors[find_node(pooled(3, true), "p").output].shape == Shape{4, 2, 2});
+    CHECK(pooled(3, false).tensors[find_node(pooled(3, false), "p").output].shape == Shape{4, 1, 1});
+    REQUIRE_THROWS_WITH(pooled(1, false), Contains("pool.json") && Contains("the window does not fit the input [4, 1, 1]"));
+    // So ResNeSt50-D (ceil-mode shortcut pools) takes 9 px, its last blocks at one pixel; PaddleClas's
+    // floor-mode pools refuse sizes that are not multiples of 32 as before.
+    json t = json::parse(test::read_text(test::source_path("models/resnest50d_torch.json")));
+    t["input"]["shape"] = {-1, 3, 9, 9};
+    Graph tiny = graph_parse(t.dump(), "t.json");
+    CHECK(tiny.tensors[find_node(tiny, "layer4.2.act3").output].shape == Shape{2048, 1, 1});
+}
