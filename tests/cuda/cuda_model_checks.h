@@ -14,7 +14,8 @@
 
 namespace cuda_test {
 
-inline std::string src(const std::string& rel) { return source_dir() + "/" + rel; }
+// A path below the source tree; an absolute path (a graph a test wrote) as it is.
+inline std::string src(const std::string& rel) { return rel.rfind('/', 0) == 0 ? rel : source_dir() + "/" + rel; }
 
 inline resnest::EngineOptions cuda_options(resnest::Precision p, int max_batch) {
     resnest::EngineOptions o;

@@ -1,16 +1,19 @@
 // test_cuda_models_variants.cpp: whole models under the runtime's optional paths against the CPU oracle: our
 // fp16 GEMM kernels and the folds they take (RESNEST_IMPLICIT_GEMM on and auto, at batch 1 and at the
 // benchmark's batch sizes, ResNeSt50-D's padding-counting avd pool, the stem read from the NCHW input), the
-// L2 hints, split attention pooled in row lanes, and the radix splits apart.
+// L2 hints, split attention pooled in row lanes, the radix splits apart, and small and odd input sizes.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <utility>
+
+#include <nlohmann/json.hpp>
 
 #include "cuda/cuda_context.h"
 #include "cuda/cuda_engine.h"
@@ -181,6 +184,38 @@ TEST_CASE("ResNeSt50-D with the implicit-GEMM kernels: the avd pool counting pad
     CHECK(avg_pools_in == 3);
     std::printf("cuda %s fp16 batch %d, implicit GEMM on: %d weighted sums folded (%d with the avd pool), %d "
                 "average pools: max|d|/max|ref| %.3g\n", model, batch, combined, combined_with_avd, avg_pools_in, err);
+}
+
+TEST_CASE("ResNeSt50-D at small and odd sizes (9, 33 and 97 px, the last blocks at one pixel) matches the CPU",
+          "[cuda][models]") {
+    // Feature maps of 1 x 1 (split attention over one position, ceil-mode pools whose window reaches past the
+    // input), 3 x 3 and odd sizes at every stage: edges no 224 px run reaches. fp32 and fp16, and fp16 with
+    // our GEMM kernels forced on (their folds take what fits these shapes).
+    INFO("seed " << run_seed());
+    std::ifstream f(src("models/resnest50d_torch.json"));
+    nlohmann::json graph = nlohmann::json::parse(f);
+    const int batch = 3;
+    for (int size : {9, 33, 97}) {
+        graph["input"]["shape"] = {-1, 3, size, size};
+        const std::string path = scratch_dir() + "/resnest50d_torch_" + std::to_string(size) + "px_" +
+                                 std::to_string(run_seed()) + ".json";
+        std::ofstream(path) << graph.dump();
+        const CpuReference ref = cpu_reference(path, 13, batch, 29 + size);
+        for (const char* implicit : {"off", "on"})
+            for (Precision p : {Precision::fp32, Precision::fp16}) {
+                if (p == Precision::fp32 && std::string(implicit) == "on") continue;  // fp16 kernels only
+                INFO(size << " px, " << pname(p) << ", RESNEST_IMPLICIT_GEMM=" << implicit);
+                std::shared_ptr<resnest::Engine> e;
+                {
+                    ScopedEnv gemm("RESNEST_IMPLICIT_GEMM", implicit);
+                    e = resnest::Engine::load_seeded(path, 13, cuda_options(p, batch));
+                }
+                const double err = check_logits(run_engine(*e, ref.x, batch), ref, batch, p);
+                std::printf("cuda resnest50d_torch at %d px, %s, implicit GEMM %s, batch %d: max|d|/max|ref| %.3g\n",
+                            size, pname(p), implicit, batch, err);
+            }
+        std::remove(path.c_str());
+    }
 }
 
 TEST_CASE("the L2 hints change no result: no weight prefetch, or the weights' L2 window on or timed",
