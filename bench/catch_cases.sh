@@ -37,10 +37,26 @@ catch_spec_line() {  # catch_spec_line NAME
     printf '%s\n' "$1" | sed -e 's/[\\,]/\\&/g'
 }
 
-# Whether the case log gives NAME a pass; a verdict, pass or fail.
-catch_case_passed() { grep -qxF "pass	$2" "$1"; }  # catch_case_passed LOG NAME
-catch_case_ended() {                                # catch_case_ended LOG NAME
-    grep -qxF "pass	$2" "$1" || grep -qxF "fail	$2" "$1"
+# Verdict lines: the test executable writes "pass" and "fail" in a process it may share with other cases;
+# rerun_cases_apart.sh adds "alone-pass" and "alone-fail" for a case run in a process of its own. A fail in a
+# shared process may be an earlier case's device fault (sticky for the rest of that process): only a fail
+# alone settles a case as failed.
+catch_case_passed() {  # catch_case_passed LOG NAME: a pass, shared or alone
+    grep -qxF "pass	$2" "$1" || grep -qxF "alone-pass	$2" "$1"
+}
+catch_case_ended() {  # catch_case_ended LOG NAME: any verdict, a shared fail too
+    catch_case_passed "$1" "$2" || grep -qxF "fail	$2" "$1" || grep -qxF "alone-fail	$2" "$1"
+}
+catch_case_settled() {  # catch_case_settled LOG NAME: passed, or failed alone
+    catch_case_passed "$1" "$2" || grep -qxF "alone-fail	$2" "$1"
+}
+catch_case_started() { grep -qxF "start	$2" "$1"; }  # catch_case_started LOG NAME
+
+# How many cases of the log were started and are not settled (failed in a shared process, cut, or stopped
+# inside a run): the ones to run alone.
+catch_cases_to_settle() {  # catch_cases_to_settle LOG
+    awk -F'\t' '$1 == "start" { s[$2] = 1 } $1 == "pass" || $1 == "alone-pass" || $1 == "alone-fail" { d[$2] = 1 }
+        END { for (n in s) if (!(n in d)) c++; print c + 0 }' "$1"
 }
 
 # The case a run stopped inside: the last one started that has no verdict after its start.

@@ -9,22 +9,22 @@
 # Stages run in the order STAGES lists them.
 #   QUICK=1 ...     shorter runs for a tight device budget: parity fp32/fp16 only, 50 timed runs per bench
 #                   row, no timed-search rows, PyTorch's graph-replay configurations and torch.compile
-#                   at batches 1 and 128. A 15-minute device budget fits two calls (H200, 6ebbad4: ~330 s,
-#                   about 450 s with the GPU tests and the choice, workspace, pool, radix-split and
-#                   implicit-GEMM variants added since (QUICK leaves out the rows two calls have measured),
-#                   and ~270 s with the two grouped-convolution labs and the combine + conv3 lab); give the
-#                   first DEADLINE_S=480:
-#                   STAGES="tests bench implicit profile torch variants" (the deadline cuts the last first;
-#                   the stages of seconds before PyTorch's two minutes),
-#                   then `bash bench/between_calls.sh FILES_AT` here (the case log into BIN) and, while the
-#                   machine is still warm,
-#                   STAGES="tests_rest coldstart lab parity sanitize" (tests_rest: the suite's cases the first
-#                   call's limit cut, if any).
+#                   at batches 1 and 128, memcheck without racecheck, the labs changed since the last GPU run.
+#                   A 15-minute device budget (machine start included) fits two calls, the second made
+#                   within the machine's warm period (estimated for an H200 at 7f5a289: about 440 s, then
+#                   about 270 s):
+#                   DEADLINE_S=450 STAGES="tests bench implicit profile torch variants" (timeout_s 520; the
+#                   deadline cuts the last first, the stages of seconds before PyTorch's two minutes),
+#                   then `bash bench/between_calls.sh FILES_AT` here (the case log into BIN) and at once
+#                   DEADLINE_S=<device time left - 45> STAGES="tests_rest parity sanitize coldstart lab"
+#                   (timeout_s DEADLINE_S + 25; tests_rest: the suite's cases the first call's limit cut or
+#                   failed in a shared process, if any).
 #   DEADLINE_S=N    stop starting stages N seconds after the script began, and cut a stage's own limit to
 #                   what is left (20 s kept: 10 s before a stage's SIGKILL, then the summary), so a call
 #                   under an outer time limit still ends with its summary and archive; a stage that no
 #                   longer fits is listed as SKIPPED.
-#   SANITIZE_TOOLS  the compute-sanitizer tools the sanitize stage runs (default "memcheck racecheck").
+#   SANITIZE_TOOLS  the compute-sanitizer tools the sanitize stage runs (default "memcheck racecheck";
+#                   QUICK: "memcheck").
 # When $OUT is set and no folder is given (the device tool), the logs and JSON go to a scratch folder and are
 # packed into $OUT/device_check.tgz after each stage, so they come back as one file even if the call is cut short.
 #
@@ -33,9 +33,12 @@
 #             fails, the cases it did not pass run again one process each (bench/rerun_cases_apart.sh); when
 #             its time limit cuts it, the case log (GPU_CASE_LOG, default /tmp/resnest_gpu_test_cases.tsv on
 #             the device machine) keeps which cases have a verdict
-#   tests_rest  the cases an earlier call's suite left without a verdict on this machine, in one process
-#             (bench/run_cases_left.sh; SKIP when none are left); on a fresh machine the earlier call's case
-#             log, carried as BIN/gpu_test_cases.tsv (or GPU_CASE_LOG_SEED), stands in; NOLOG without one
+#   tests_rest  the cases an earlier call's suite never reached on this machine, in one process
+#             (bench/run_cases_left.sh; SKIP when none are left), then alone, one process each, the cases it
+#             started without settling them (failed in a process shared with other cases, where a device
+#             fault would have failed them too; cut by its limit; where it stopped); on a fresh machine the
+#             earlier call's case log, carried as BIN/gpu_test_cases.tsv (or GPU_CASE_LOG_SEED), stands in;
+#             NOLOG without one
 #   parity    bench/parity_timm.py: the same safetensors in timm on the GPU, fp32 / tf32 / fp16 logits
 #   sanitize  compute-sanitizer memcheck on a batch-2 run of both models; racecheck over the GPU suite's
 #             op tests of the project's own kernels
@@ -56,7 +59,8 @@
 #             timed per batch size (RESNEST_L2_WEIGHTS=auto)
 #   profile   profiles in fp16 and fp32 at batches 1, 8 and 128, with every convolution's ways timed afresh
 #             and logged (--verbose, no cache)
-#   lab       every kernel lab executable found in BIN (kernels/lab/: versions, correctness, timing sweep)
+#   lab       the kernel lab executables found in BIN (kernels/lab/: versions, correctness, timing sweep); LABS
+#             names which (QUICK: the ones changed since the last GPU run)
 #   torch     bench/compare_pytorch.py: PyTorch eager / graph / channels-last fp16 / torch.compile, side by
 #             side with the bench JSON; bench/plot_latency.py draws latency.png
 # The performance targets table (bench/targets.py, also targets.json) and a table of what passed are printed
@@ -121,7 +125,7 @@ stage() {  # stage NAME LIMIT_S COMMAND...: runs it with a time limit, logs, rec
 
 
 echo "device_check: $(date -u +%FT%TZ), commit $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown), bin $BIN"
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 | tee "$OUT_DIR/gpu.txt"
+timeout 20 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv 2>&1 | tee "$OUT_DIR/gpu.txt"
 "$RESNEST" --version 2>&1 | head -2
 
 L() { ((QUICK)) && echo "$2" || echo "$1"; }  # a stage's time limit: L NORMAL QUICK
@@ -133,18 +137,22 @@ source bench/catch_cases.sh
 # limit (stage tests_rest); each stage copies it into OUT_DIR.
 GPU_CASE_LOG=${GPU_CASE_LOG:-/tmp/resnest_gpu_test_cases.tsv}
 
-# When the suite failed, every case it did not pass runs again in a process of its own: a device fault is sticky
-# for the rest of its process, so one faulting case would otherwise fail (or hide) all the cases after it. When
-# it was cut by its time limit, nothing reruns here: tests_rest in the next call runs the cases it left.
+# When the suite failed, every case it did not settle runs again in a process of its own (rerun_cases_apart.sh):
+# a device fault is sticky for the rest of its process, so one faulting case would otherwise fail (or hide) all
+# the cases after it. When it passed (or had nothing left to run), the cases an earlier call failed in a shared
+# process or left cut run alone the same way. When it was cut by its time limit, nothing reruns here:
+# tests_rest in the next call runs the cases it left.
 after_tests() {  # after_tests STAGE_NAME
     cp "$GPU_CASE_LOG" "$OUT_DIR/gpu_test_cases.tsv" 2>/dev/null && bundle
     case ${SUMMARY[-1]} in
-        *" PASS "* | *" SKIP "* | *" SKIPPED "*) ;;
         *" TIMEOUT "*) echo "=== $1 was cut by its time limit: STAGES=\"tests_rest ...\" in the next call on this" \
-            "machine runs the cases it left without a verdict" ;;
-        *) stage "$1_apart" "$(L 400 240)" bash bench/rerun_cases_apart.sh "$TESTS" "$GPU_CASE_LOG" \
-            "$OUT_DIR/$1_apart" "$(L 120 90)" ;;
+            "machine runs the cases it left without a verdict"
+            return 0 ;;
+        *" PASS "* | *" SKIP "* | *" SKIPPED "* | *" NOLOG "*)
+            [[ -f $GPU_CASE_LOG ]] && (($(catch_cases_to_settle "$GPU_CASE_LOG") > 0)) || return 0 ;;
     esac
+    stage "$1_apart" "$(L 400 240)" bash bench/rerun_cases_apart.sh "$TESTS" "$GPU_CASE_LOG" "$OUT_DIR/$1_apart" 120
+    cp "$GPU_CASE_LOG" "$OUT_DIR/gpu_test_cases.tsv" 2>/dev/null && bundle
 }
 
 run_tests() {  # QUICK: 240 s, so that the first call's PyTorch stages fit before DEADLINE_S=480 (tests_rest
@@ -182,7 +190,9 @@ run_parity() {
 
 run_sanitize() {
     # memcheck over a whole batch-2 run of each model (cuDNN and cuBLAS included).
-    if [[ " ${SANITIZE_TOOLS:-memcheck racecheck} " == *" memcheck "* ]]; then
+    local tools=${SANITIZE_TOOLS:-memcheck racecheck}
+    ((QUICK)) && [[ -z ${SANITIZE_TOOLS:-} ]] && tools=memcheck
+    if [[ " $tools " == *" memcheck "* ]]; then
         "$PY" weights_tools/random_input.py --shape 2,3,224,224 --seed 3 --out "$OUT_DIR/x2.npy" >/dev/null 2>&1
         for m in resnest50 resnest50_fast_1s1x64d; do
             "$PY" weights_tools/random_weights.py --model models/$m.json --seed 1 --out "$OUT_DIR/$m.safetensors" \
@@ -200,7 +210,7 @@ run_sanitize() {
     # tests it was cut at 26 s by the call's deadline (6ebbad4). Only kernels whose mangled name holds
     # "resnest" (the namespace of every kernel of ours) are instrumented: the cuBLASLt matmuls the
     # split-attention test also runs (the gate as matmuls) run uninstrumented, at full speed.
-    if [[ " ${SANITIZE_TOOLS:-memcheck racecheck} " == *" racecheck "* ]]; then
+    if [[ " $tools " == *" racecheck "* ]]; then
         stage sanitize_racecheck_kernels "$(L 300 120)" compute-sanitizer --tool racecheck --error-exitcode 9 \
             --kernel-name kns=resnest "$TESTS" "[ops]~[conv]~[gemm]"
     fi
@@ -359,10 +369,17 @@ run_torch() {
     stage plot_latency 60 "$PY" bench/plot_latency.py "$OUT_DIR/compare_pytorch.json" --out "$OUT_DIR/latency.png"
 }
 
+# LABS: the labs to run, by name without "lab_" (default every one found; QUICK: the labs changed since the last
+# GPU run at 6ebbad4, the six older ones having run there unchanged).
+QUICK_LABS="grouped_conv_implicit_gemm grouped_conv_per_group linear_rows split_attention_combine_conv1x1
+    split_attention_gate weight_prefetch"
 run_lab() {
-    local lab
+    local lab labs=${LABS:-}
+    [[ -z $labs ]] && ((QUICK)) && labs=$QUICK_LABS
     for lab in "$BIN"/lab_* "$BIN"/kernels/lab/lab_*; do
-        [[ -x $lab ]] && stage "$(basename "$lab")" "$(L 120 60)" "$lab"
+        [[ -x $lab ]] || continue
+        [[ -z $labs || " $(echo $labs) " == *" ${lab##*/lab_} "* ]] || continue
+        stage "$(basename "$lab")" "$(L 120 60)" "$lab"
     done
 }
 
@@ -376,7 +393,7 @@ for s in $STAGES; do
 done
 
 echo
-echo "=== device_check summary ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1))"
+echo "=== device_check summary ($(timeout 20 nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1))"
 for t in gpu_tests gpu_tests_rest; do
     [[ -f $OUT_DIR/$t.log ]] || continue
     grep -h -E "^cuda (fp32|fp16|tf32|conv|im2col) " "$OUT_DIR/$t.log" | head -40
@@ -388,10 +405,11 @@ for t in gpu_tests gpu_tests_rest; do
 done
 # Every case's verdict so far, this call's and earlier calls' on this machine (the case log).
 [[ -f $OUT_DIR/gpu_test_cases.tsv ]] && awk -F'\t' -v all="$(catch_case_names "$TESTS" | wc -l)" '
-    $1 == "start" { s[$2] = 1 } $1 == "pass" { p[$2] = 1 } $1 == "fail" { f[$2] = 1 }
-    END { for (n in s) { t++; if (n in p) np++; else if (n in f) nf++; else nc++ }
-          printf "GPU suite case log: of %d cases %d passed, %d failed, %d cut, %d not reached\n", all, np, nf, nc,
-                 all - t }' "$OUT_DIR/gpu_test_cases.tsv"
+    $1 == "start" { s[$2] = 1 } $1 == "pass" || $1 == "alone-pass" { p[$2] = 1 } $1 == "alone-fail" { a[$2] = 1 }
+    $1 == "fail" { f[$2] = 1 }
+    END { for (n in s) { t++; if (n in p) np++; else if (n in a) na++; else if (n in f) nf++; else nc++ }
+          printf "GPU suite case log: of %d cases %d passed, %d failed alone, %d failed in a shared process only " \
+                 "(not yet run alone), %d cut, %d not reached\n", all, np, na, nf, nc, all - t }' "$OUT_DIR/gpu_test_cases.tsv"
 for m in resnest50 resnest50_fast_1s1x64d; do
     [[ -f $OUT_DIR/coldstart_${m}_cached.json ]] && "$PY" - "$OUT_DIR" "$m" <<'PYEOF'
 import json, sys

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# rerun_cases_apart.sh: reruns, one process each, the Catch2 test cases that a run of a test executable did not
-# pass, so that a device fault (sticky for the rest of its process), a crash or a time limit in one case does not
-# hide the verdicts of the others. bench/device_check.sh calls it when the GPU suite fails.
+# rerun_cases_apart.sh: reruns, one process each, the Catch2 test cases that runs of a test executable have not
+# settled (neither passed nor failed alone: catch_cases.sh), so that a device fault (sticky for the rest of its
+# process), a crash or a time limit in one case does not hide the verdicts of the others, and appends each
+# verdict to the case log ("alone-pass" or "alone-fail"; none for NODEVICE or UNMATCHED). bench/device_check.sh
+# calls it when the GPU suite fails, or leaves cases failed in a shared process, cut or stopped inside.
 #
 #   bash bench/rerun_cases_apart.sh TESTS CASE_LOG OUT_DIR [LIMIT_S [SPEC]]
 #     TESTS      the test executable (tests/resnest_cuda_tests, tests/resnest_tests)
-#     CASE_LOG   the file the run wrote with RESNEST_TEST_CASE_LOG set (lines "start|pass|fail|cut<TAB>name")
+#     CASE_LOG   the file the runs wrote with RESNEST_TEST_CASE_LOG set (lines "start|pass|fail|cut<TAB>name"),
+#                and earlier reruns ("alone-pass|alone-fail<TAB>name")
 #     OUT_DIR    one log per rerun case (case_<i>.log) and cases.tsv ("verdict<TAB>seconds<TAB>name"; the
 #                verdicts PASS, FAIL(rc), TIMEOUT, KILLED(137) (a SIGKILL before the limit), NODEVICE(77),
 #                UNMATCHED (the spec ran no case))
@@ -49,7 +52,7 @@ fi
 : >"$OUT_DIR/cases.tsv"
 rerun=0 failed=0 i=0
 for name in "${names[@]}"; do
-    catch_case_passed "$CASE_LOG" "$name" && continue
+    catch_case_settled "$CASE_LOG" "$name" && continue
     i=$((i + 1))
     catch_spec_line "$name" >"$OUT_DIR/case_$i.spec"
     t0=$SECONDS
@@ -64,6 +67,10 @@ for name in "${names[@]}"; do
     # Catch2 exits 0 when its spec matched nothing ("No tests ran"): a pass must have run its one case.
     if ((rc == 0)) && ! grep -q "in 1 test case" "$OUT_DIR/case_$i.log"; then verdict=UNMATCHED; fi
     [[ $verdict == PASS ]] || failed=$((failed + 1))
+    case $verdict in
+        PASS) printf 'alone-pass\t%s\n' "$name" >>"$CASE_LOG" ;;
+        FAIL* | TIMEOUT | KILLED*) printf 'alone-fail\t%s\n' "$name" >>"$CASE_LOG" ;;
+    esac
     rerun=$((rerun + 1))
     printf '%s\t%d\t%s\n' "$verdict" $((SECONDS - t0)) "$name" | tee -a "$OUT_DIR/cases.tsv"
 done

@@ -25,7 +25,8 @@ expected=$(for n in "${names[@]}"; do printf 'start\t%s\npass\t%s\n' "$n" "$n"; 
 # 2. A run cut inside its second case: that case is named, and every case from it on reruns alone and passes.
 head -2 "$TMP/log.tsv" >"$TMP/cut.tsv"
 printf 'start\t%s\n' "${names[1]}" >>"$TMP/cut.tsv"
-bash "$RERUN" "$UNIT" "$TMP/cut.tsv" "$TMP/apart" 60 "$SPEC" >"$TMP/apart.out" 2>&1
+cp "$TMP/cut.tsv" "$TMP/cut_apart.tsv"
+bash "$RERUN" "$UNIT" "$TMP/cut_apart.tsv" "$TMP/apart" 60 "$SPEC" >"$TMP/apart.out" 2>&1
 rc=$?
 ((rc == 0)) && ok || bad "rerun after a cut run exited $rc: $(cat "$TMP/apart.out")"
 grep -qF "the run stopped inside \"${names[1]}\"" "$TMP/apart.out" && ok || bad "stopped-inside case not named: $(cat "$TMP/apart.out")"
@@ -36,6 +37,16 @@ for ((i = 1; i < ${#names[@]}; i++)); do
     grep -qxF "$(printf 'PASS\t%s' "${names[i]}")" <(cut -f1,3 "$TMP/apart/cases.tsv") && ok || bad "${names[i]} not rerun"
 done
 grep -q "1 test case" "$TMP/apart/case_1.log" && ok || bad "a rerun ran more than its one case: $(tail -3 "$TMP/apart/case_1.log")"
+# Each rerun's verdict is appended to the case log as a pass alone; nothing is left to settle, and a second
+# rerun runs nothing.
+expected=$(cat "$TMP/cut.tsv"; for ((i = 1; i < ${#names[@]}; i++)); do printf 'alone-pass\t%s\n' "${names[i]}"; done)
+[[ $(cat "$TMP/cut_apart.tsv") == "$expected" ]] && ok || bad "case log after the reruns: $(cat "$TMP/cut_apart.tsv")"
+# shellcheck source=../../bench/catch_cases.sh
+source "$SRC/bench/catch_cases.sh"
+[[ $(catch_cases_to_settle "$TMP/cut.tsv") == 1 && $(catch_cases_to_settle "$TMP/cut_apart.tsv") == 0 ]] && ok ||
+    bad "cases to settle: $(catch_cases_to_settle "$TMP/cut.tsv") before the reruns, $(catch_cases_to_settle "$TMP/cut_apart.tsv") after"
+bash "$RERUN" "$UNIT" "$TMP/cut_apart.tsv" "$TMP/apart2" 60 "$SPEC" >"$TMP/apart2.out" 2>&1 && ok || bad "second rerun: $(cat "$TMP/apart2.out")"
+grep -q "0 of ${#names[@]} cases rerun" "$TMP/apart2.out" && ok || bad "a settled case ran again: $(cat "$TMP/apart2.out")"
 
 # 3. Failing, hanging and unmatched cases (a stand-in for the test executable): each named with its verdict.
 cat >"$TMP/fake_tests" <<'FAKE'
@@ -63,37 +74,55 @@ for want in "PASS passes alone" "FAIL(1) fails, with a comma" "TIMEOUT hangs: pa
 done
 grep -q "banner" "$TMP/fake/cases.tsv" && bad "the banner line was taken for a case" || ok
 grep -q "6 of 6 cases rerun one process each, 5 not passed" "$TMP/fake.out" && ok || bad "count line: $(tail -1 "$TMP/fake.out")"
+# The case log gains each verdict alone, a timeout and a kill as failures; no verdict where the case found
+# no device or the spec matched nothing, so those two are the only ones a second rerun runs.
+expected=$(printf 'alone-pass\tpasses alone\nalone-fail\tfails, with a comma\nalone-fail\thangs: past its limit\n'
+    printf 'alone-fail\tkilled: before its limit')
+[[ $(cat "$TMP/empty.tsv") == "$expected" ]] && ok || bad "case log after the fake reruns: $(cat "$TMP/empty.tsv")"
+bash "$RERUN" "$TMP/fake_tests" "$TMP/empty.tsv" "$TMP/fake2" 2 >"$TMP/fake2.out" 2>&1
+[[ $(cut -f3 "$TMP/fake2/cases.tsv" | tr '\n' '|') == "matches nothing|no device: exits 77|" ]] && ok ||
+    bad "second fake rerun: $(cat "$TMP/fake2/cases.tsv")"
 
 # 4. Usage errors: exit 2, one line naming what to do.
 expect 2 "usage" -- bash "$RERUN" "$UNIT"
 expect 2 "not an executable" -- bash "$RERUN" "$TMP/missing" "$TMP/log.tsv" "$TMP/x"
 
-# 5. bench/run_cases_left.sh after a run cut inside its second case, the first passed: the cases from the cut
-# one on run in one process, appending to the log; a case with a fail verdict is not run again.
+# 5. bench/run_cases_left.sh after a run cut inside its second case, the first passed: the cases after the cut
+# one run in one process, appending to the log; the cut one is left to run alone (it may be what hangs), and
+# a case with a fail verdict is not run again there.
 LEFT=$SRC/bench/run_cases_left.sh
 cp "$TMP/cut.tsv" "$TMP/left.tsv"
 bash "$LEFT" "$UNIT" "$TMP/left.tsv" "$TMP/left.spec" "$SPEC" >"$TMP/left.out" 2>&1
 rc=$?
 ((rc == 0)) && ok || bad "run_cases_left after a cut run exited $rc: $(tail -5 "$TMP/left.out")"
 grep -qF "stopped inside \"${names[1]}\"" "$TMP/left.out" && ok || bad "stopped-inside case not named: $(head -3 "$TMP/left.out")"
-grep -qF "$((${#names[@]} - 1)) of ${#names[@]} cases have no verdict" "$TMP/left.out" && ok ||
+grep -qF "$((${#names[@]} - 2)) of ${#names[@]} cases have no verdict in $TMP/left.tsv; 1 started without one" "$TMP/left.out" && ok ||
     bad "count line: $(head -3 "$TMP/left.out")"
-grep -qE "in $((${#names[@]} - 1)) test cases" "$TMP/left.out" && ok || bad "not one run of the cases left: $(tail -3 "$TMP/left.out")"
-[[ $(wc -l <"$TMP/left.spec") == $((${#names[@]} - 1)) ]] && ok || bad "spec file: $(cat "$TMP/left.spec")"
-expected=$(cat "$TMP/cut.tsv"; for ((i = 1; i < ${#names[@]}; i++)); do printf 'start\t%s\npass\t%s\n' "${names[i]}" "${names[i]}"; done)
+grep -qE "in $((${#names[@]} - 2)) test cases" "$TMP/left.out" && ok || bad "not one run of the cases left: $(tail -3 "$TMP/left.out")"
+[[ $(wc -l <"$TMP/left.spec") == $((${#names[@]} - 2)) ]] && ok || bad "spec file: $(cat "$TMP/left.spec")"
+expected=$(cat "$TMP/cut.tsv"; for ((i = 2; i < ${#names[@]}; i++)); do printf 'start\t%s\npass\t%s\n' "${names[i]}" "${names[i]}"; done)
 [[ $(cat "$TMP/left.tsv") == "$expected" ]] && ok || bad "appended case log differs: $(cat "$TMP/left.tsv")"
-# Now every case has a verdict: nothing to run (77).
+# Now only the cut case is without a verdict: nothing to run in one process (77), one case to settle alone;
+# rerun_cases_apart runs it and nothing else.
 bash "$LEFT" "$UNIT" "$TMP/left.tsv" "$TMP/left.spec" "$SPEC" >"$TMP/none.out" 2>&1
 rc=$?
-((rc == 77)) && ok || bad "run_cases_left with every verdict in exited $rc, wanted 77: $(cat "$TMP/none.out")"
+((rc == 77)) && ok || bad "run_cases_left with only the cut case left exited $rc, wanted 77: $(cat "$TMP/none.out")"
 grep -qF "0 of ${#names[@]} cases have no verdict" "$TMP/none.out" && ok || bad "count line: $(cat "$TMP/none.out")"
-# A failed case keeps its verdict; the one never reached runs.
+[[ $(catch_cases_to_settle "$TMP/left.tsv") == 1 ]] && ok || bad "cases to settle: $(catch_cases_to_settle "$TMP/left.tsv")"
+bash "$RERUN" "$UNIT" "$TMP/left.tsv" "$TMP/left_apart" 60 "$SPEC" >"$TMP/left_apart.out" 2>&1 && ok || bad "rerun of the cut case: $(cat "$TMP/left_apart.out")"
+[[ $(cut -f1,3 "$TMP/left_apart/cases.tsv") == "$(printf 'PASS\t%s' "${names[1]}")" ]] && ok ||
+    bad "wanted the cut case alone: $(cat "$TMP/left_apart/cases.tsv")"
+# A case failed in a shared process is not run there again, but is not settled: it runs alone; the one never
+# reached runs in the one process.
 printf 'start\t%s\nfail\t%s\n' "${names[0]}" "${names[0]}" >"$TMP/failed.tsv"
 for ((i = 1; i < ${#names[@]} - 1; i++)); do printf 'start\t%s\npass\t%s\n' "${names[i]}" "${names[i]}"; done >>"$TMP/failed.tsv"
 bash "$LEFT" "$UNIT" "$TMP/failed.tsv" "$TMP/failed.spec" "$SPEC" >"$TMP/failed.out" 2>&1
 rc=$?
 ((rc == 0)) && ok || bad "run_cases_left of the last case exited $rc: $(tail -3 "$TMP/failed.out")"
 [[ $(sed 's/\\\(.\)/\1/g' "$TMP/failed.spec") == "${names[-1]}" ]] && ok || bad "wanted only the last case: $(cat "$TMP/failed.spec")"
+catch_case_ended "$TMP/failed.tsv" "${names[0]}" && ! catch_case_settled "$TMP/failed.tsv" "${names[0]}" && ok ||
+    bad "a fail in a shared process: ended $(catch_case_ended "$TMP/failed.tsv" "${names[0]}"; echo $?), settled $(catch_case_settled "$TMP/failed.tsv" "${names[0]}"; echo $?)"
+[[ $(catch_cases_to_settle "$TMP/failed.tsv") == 1 ]] && ok || bad "cases to settle: $(catch_cases_to_settle "$TMP/failed.tsv")"
 # No case log (no earlier run on this machine): 77, saying so; usage errors: 2.
 bash "$LEFT" "$UNIT" "$TMP/no_such_log.tsv" "$TMP/x.spec" >"$TMP/nolog.out" 2>&1
 rc=$?
