@@ -50,7 +50,8 @@ constexpr int64_t kCudnnMaxTensorElements = 2147483647;
 // The largest batch the CUDA backend runs in one pass of `g`: the batch at which the graph's largest tensor
 // per image still fits cuDNN's limit, capped at 65,536 (EngineOptions' own cap). The graph input is counted
 // at 8 channels at least, as the fp16 stem pads it, so the graph as loaded and as rewritten give one answer.
-// `tensor` and `shape` name the tensor that sets the limit (empty when the cap does). Every tensor counts,
+// `tensor` and `shape` name the tensor that sets the limit (empty when the cap does); 0 when one image's
+// tensor is already past cuDNN's limit. Every tensor counts,
 // not only those a cuDNN call sees: the one rule a user can be told.
 struct BatchLimit {
     int batch = 0;

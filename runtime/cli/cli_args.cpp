@@ -60,7 +60,7 @@ int images_per_pass(const Args& args, const resnest::EngineOptions& opt, const s
     int batch = (int)std::min<int64_t>(wanted, images);
     if (opt.backend != resnest::Backend::cuda) return batch;
     const int limit = resnest::cuda_max_batch(model);
-    if (batch > limit) {
+    if (limit >= 1 && batch > limit) {  // (0: no batch fits; the load says why)
         if (args.has("--batch"))
             std::fprintf(stderr,
                          "resnest %s: --batch %d is more than the CUDA backend runs in one pass of %s (cuDNN takes "

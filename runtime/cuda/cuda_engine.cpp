@@ -93,6 +93,10 @@ CudaEngine::CudaEngine(Graph graph, const HostWeights& weights, const EngineOpti
 
 void CudaEngine::check_supported() {
     const BatchLimit limit = cuda_batch_limit(graph_);
+    if (limit.batch < 1)
+        throw Error(graph_.source + ": its tensor '" + limit.tensor + "' " + shape_str(limit.shape) + " holds " +
+                    std::to_string(shape_numel(limit.shape)) + " elements per image, over the 2^31 - 1 that cuDNN "
+                    "takes: the CUDA backend cannot run this input size; use --backend cpu or a smaller input");
     if (options_.max_batch > limit.batch)
         throw Error(graph_.source + ": batch " + std::to_string(options_.max_batch) +
                     " is more than the CUDA backend runs in one pass of this graph: its tensor '" + limit.tensor +

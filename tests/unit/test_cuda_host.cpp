@@ -8,6 +8,7 @@
 #ifdef RESNEST_HAVE_CUDA
 
 #include <algorithm>
+#include <fstream>
 #include <stdexcept>
 
 #include "conv_algo_cache.h"
@@ -120,6 +121,19 @@ TEST_CASE("a CUDA engine past the batch limit is refused before anything is allo
                                          std::to_string((int64_t)(limit + 1) * 64 * 112 * 112) + " elements") &&
                           Catch::Contains("2^31 - 1") &&
                           Catch::Contains("use a batch of at most " + std::to_string(limit)));
+    // An input size at which one image is past cuDNN's limit (8 x 17000 x 17000 once padded): no batch fits.
+    test::TempDir dir;
+    std::ofstream(dir.file("big.json"))
+        << R"({"format": "resnest-graph", "version": 1, "input": {"name": "x", "shape": [-1, 3, 17000, 17000]},
+              "outputs": ["p"], "nodes": [{"name": "r", "op": "relu", "inputs": ["x"], "outputs": ["r"]},
+              {"name": "g", "op": "global_avg_pool", "inputs": ["r"], "outputs": ["g"]},
+              {"name": "p", "op": "softmax", "inputs": ["g"], "outputs": ["p"]}]})";
+    REQUIRE(cuda_max_batch(dir.file("big.json")) == 0);
+    o.max_batch = 1;
+    CHECK_THROWS_WITH(Engine::load_seeded(dir.file("big.json"), 1, o),
+                      Catch::Contains("big.json: its tensor 'x' [8, 17000, 17000] holds 2312000000 elements per "
+                                      "image") &&
+                          Catch::Contains("cannot run this input size; use --backend cpu or a smaller input"));
 }
 
 TEST_CASE("cuDNN descriptors refuse a shape the graph got wrong, naming the node", "[cuda-host]") {

@@ -217,6 +217,10 @@ TEST_CASE("CUDA batch limit: the largest tensor per image within 2^31 - 1 elemen
     CHECK(limit.batch == 2147483647 / 80000);
     CHECK(limit.tensor == "x");
     CHECK(limit.shape == Shape{8, 100, 100});
+    // One image already past the limit once padded (8 x 17000 x 17000 > 2^31 - 1): no batch at all.
+    limit = cuda_batch_limit(graph_parse(pool_graph("[-1, 3, 17000, 17000]"), "g.json"));
+    CHECK(limit.batch == 0);
+    CHECK(limit.tensor == "x");
     // Small tensors: EngineOptions' cap, no tensor named.
     limit = cuda_batch_limit(graph_parse(pool_graph("[-1, 16, 10, 10]"), "g.json"));
     CHECK(limit.batch == 65536);
