@@ -117,45 +117,55 @@ class CpuContext : public Context {
     void run(const float* input, int batch, float* output) override {
         const Graph& g = engine_->graph();
         if (!input || !output) throw Error("Context::run: input and output must not be null");
-        check_batch(batch);
+        check_batch(batch, "run");
+        output_ready_ = false;  // the arena now holds this input's activations, not the loaded one's
         for (size_t i = 0; i < g.nodes.size(); i++) run_node(i, input, batch);
         int out = g.outputs[0];
         std::memcpy(output, tensor(out, input), shape_numel(g.tensors[out].shape) * batch * sizeof(float));
     }
 
     void set_input(const float* input, int batch) override {
-        check_batch(batch);
+        check_batch(batch, "set_input");
         if (!input) throw Error("Context::set_input: input must not be null");
         loaded_.assign(input, input + shape_numel(engine_->graph().input_shape) * batch);
         loaded_batch_ = batch;
+        output_ready_ = false;
     }
 
     RunTiming run_loaded(int batch) override {
-        if (batch != loaded_batch_)
-            throw Error("Context::run_loaded: batch " + std::to_string(batch) + " but set_input loaded " +
-                        std::to_string(loaded_batch_));
+        check_loaded(batch, "run_loaded");
         auto t0 = std::chrono::steady_clock::now();
         const Graph& g = engine_->graph();
+        output_ready_ = false;
         for (size_t i = 0; i < g.nodes.size(); i++) run_node(i, loaded_.data(), batch);
+        output_ready_ = true;
         double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         return {ms, ms};
     }
 
     void get_output(float* output, int batch) override {
-        if (batch != loaded_batch_)
-            throw Error("Context::get_output: batch " + std::to_string(batch) + " but set_input loaded " +
-                        std::to_string(loaded_batch_));
+        check_loaded(batch, "get_output");
+        if (!output) throw Error("Context::get_output: output must not be null");
+        if (!output_ready_)
+            throw Error("Context::get_output: no result for the loaded input yet; call run_loaded after set_input");
         const Graph& g = engine_->graph();
         int out = g.outputs[0];
         std::memcpy(output, tensor(out, loaded_.data()), shape_numel(g.tensors[out].shape) * batch * sizeof(float));
     }
 
   private:
-    void check_batch(int batch) const {
+    void check_batch(int batch, const char* what) const {
         if (batch < 1 || batch > engine_->options().max_batch)
-            throw Error("Context::run: batch " + std::to_string(batch) + " is outside [1, " +
+            throw Error(std::string("Context::") + what + ": batch " + std::to_string(batch) + " is outside [1, " +
                         std::to_string(engine_->options().max_batch) +
                         "], the engine's max_batch (raise EngineOptions::max_batch or --batch)");
+    }
+    void check_loaded(int batch, const char* what) const {
+        check_batch(batch, what);
+        if (batch != loaded_batch_)
+            throw Error(std::string("Context::") + what + ": batch " + std::to_string(batch) +
+                        (loaded_batch_ ? " but set_input loaded " + std::to_string(loaded_batch_)
+                                       : " but set_input loaded nothing yet"));
     }
 
     const float* tensor(int t, const float* input) const {
@@ -234,6 +244,7 @@ class CpuContext : public Context {
     std::vector<float> workspace_;
     std::vector<float> loaded_;  // set_input's copy
     int loaded_batch_ = 0;
+    bool output_ready_ = false;  // run_loaded ran on what set_input loaded (and run() has not run since)
 };
 
 std::unique_ptr<Context> CpuEngine::create_context() const {

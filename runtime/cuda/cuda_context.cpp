@@ -145,10 +145,11 @@ void CudaContext::run(const float* input, int batch, float* output) {
 }
 
 void CudaContext::set_input(const float* input, int batch) {
-    check_batch(batch);
+    check_batch(batch, "set_input");
     if (!input) throw Error("Context::set_input: input must not be null");
     CUDA_CHECK(cudaSetDevice(engine_->options().device));
     loaded_batch_ = 0;  // a copy that fails leaves no batch to run
+    output_ready_ = false;
     CUDA_CHECK(cudaMemcpyAsync(input_f_, input, (size_t)(batch * in_numel_) * 4, cudaMemcpyHostToDevice, stream_));
     CUDA_CHECK(cudaStreamSynchronize(stream_));
     loaded_batch_ = batch;
@@ -160,6 +161,7 @@ RunTiming CudaContext::run_loaded(int batch) {
     BatchState& state = prepare(batch);
     if (!state.captured.exec && state.capture_retries > 0) retry_capture(batch, state);
     auto t0 = std::chrono::steady_clock::now();
+    output_ready_ = false;
     CUDA_CHECK(cudaEventRecord(start_, stream_));
     if (state.captured.exec)
         CUDA_CHECK(cudaGraphLaunch(state.captured.exec, stream_));
@@ -172,21 +174,24 @@ RunTiming CudaContext::run_loaded(int batch) {
     float ms = 0.0f;
     CUDA_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
     t.device_ms = ms;
+    output_ready_ = true;
     return t;
 }
 
 void CudaContext::get_output(float* output, int batch) {
     check_loaded(batch, "get_output");
     if (!output) throw Error("Context::get_output: output must not be null");
+    if (!output_ready_)
+        throw Error("Context::get_output: no result for the loaded input yet; call run_loaded after set_input");
     CUDA_CHECK(cudaSetDevice(engine_->options().device));
     CUDA_CHECK(cudaMemcpyAsync(output, output_f_, (size_t)(batch * out_numel_) * 4, cudaMemcpyDeviceToHost, stream_));
     CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
-void CudaContext::check_batch(int batch) const {
+void CudaContext::check_batch(int batch, const char* what) const {
     int max_batch = engine_->options().max_batch;
     if (batch < 1 || batch > max_batch)
-        throw Error("Context::run: batch " + std::to_string(batch) + " is outside [1, " + std::to_string(max_batch) +
+        throw Error(std::string("Context::") + what + ": batch " + std::to_string(batch) + " is outside [1, " + std::to_string(max_batch) +
                     "], the engine's max_batch (raise EngineOptions::max_batch or --batch)");
 }
 
@@ -206,7 +211,7 @@ bool CudaContext::l2_window_on(int batch) const {
 }
 
 void CudaContext::check_loaded(int batch, const char* what) const {
-    check_batch(batch);
+    check_batch(batch, what);
     if (batch != loaded_batch_)
         throw Error(std::string("Context::") + what + ": batch " + std::to_string(batch) +
                     " but set_input loaded " + std::to_string(loaded_batch_));

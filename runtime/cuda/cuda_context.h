@@ -147,7 +147,7 @@ class CudaContext : public Context {
     void initialize();
     void release() noexcept;
     void* alloc(int64_t bytes, const char* what);
-    void check_batch(int batch) const;
+    void check_batch(int batch, const char* what) const;
     void check_loaded(int batch, const char* what) const;
 
     // A batch size's choices and its graph capture (cuda_context_prepare.cpp).
@@ -254,6 +254,7 @@ class CudaContext : public Context {
     bool holds_carve_out_ = false;  // counted among the device's carve-out holders (release_l2_window)
     int64_t in_numel_ = 0, out_numel_ = 0;
     int loaded_batch_ = 0;
+    bool output_ready_ = false;  // run_loaded ran on what set_input loaded
     bool debug_sync_ = false;
     // Set by the eager profile only: its split-attention stage events, two a node (after the pool, after
     // the gate) from slot[node] on (-1: none).

@@ -170,6 +170,44 @@ TEST_CASE("a batch gives the same logits as its images one by one", "[engine]") 
     REQUIRE_THROWS_WITH(ctx->run(x.data(), 0, y.data()), Contains("batch 0 is outside [1, 3]"));
 }
 
+TEST_CASE("a context's set_input / run_loaded / get_output are refused out of order, never a stale result",
+          "[engine][bad-input]") {
+    EngineOptions opt;
+    opt.max_batch = 2;
+    auto e = Engine::load(test::source_path(kTinyGraph), test::source_path(kTinyWeights), opt);
+    const size_t per_image = 3 * 64 * 64, classes = e->summary().num_outputs;
+    const std::vector<float> a = test::random_floats(2 * per_image, -2.f, 2.f);
+    const std::vector<float> b = test::random_floats(2 * per_image, -2.f, 2.f);
+    const std::vector<float> ya = run_engine(*e, a, 2), yb = run_engine(*e, b, 2);
+    REQUIRE(ya != yb);
+    auto ctx = e->create_context();
+    std::vector<float> y(2 * classes, NAN);
+    // Nothing loaded yet: every step names what is missing, batch 0 too.
+    CHECK_THROWS_WITH(ctx->run_loaded(1), Contains("Context::run_loaded: batch 1 but set_input loaded nothing yet"));
+    CHECK_THROWS_WITH(ctx->run_loaded(0), Contains("Context::run_loaded: batch 0 is outside [1, 2]"));
+    CHECK_THROWS_WITH(ctx->get_output(y.data(), 0), Contains("Context::get_output: batch 0 is outside [1, 2]"));
+    CHECK_THROWS_WITH(ctx->set_input(a.data(), 3), Contains("Context::set_input: batch 3 is outside [1, 2]"));
+    // Loaded but not run: no result yet (the arena's zeros are not one).
+    ctx->set_input(a.data(), 2);
+    CHECK_THROWS_WITH(ctx->get_output(y.data(), 2), Contains("no result for the loaded input yet; call run_loaded"));
+    CHECK_THROWS_WITH(ctx->get_output(nullptr, 2), Contains("Context::get_output: output must not be null"));
+    CHECK_THROWS_WITH(ctx->get_output(y.data(), 1), Contains("Context::get_output: batch 1 but set_input loaded 2"));
+    ctx->run_loaded(2);
+    ctx->get_output(y.data(), 2);
+    CHECK(y == ya);
+    // A new input voids the result; so does run() on another input, which reuses the same activations.
+    ctx->set_input(b.data(), 2);
+    CHECK_THROWS_WITH(ctx->get_output(y.data(), 2), Contains("no result for the loaded input yet"));
+    ctx->run_loaded(2);
+    std::vector<float> other(2 * classes);
+    ctx->run(a.data(), 2, other.data());
+    CHECK(other == ya);
+    CHECK_THROWS_WITH(ctx->get_output(y.data(), 2), Contains("no result for the loaded input yet"));
+    ctx->run_loaded(2);
+    ctx->get_output(y.data(), 2);
+    CHECK(y == yb);
+}
+
 TEST_CASE("four threads with their own contexts on one engine agree with one thread", "[engine]") {
     EngineOptions opt;
     opt.max_batch = 2;
