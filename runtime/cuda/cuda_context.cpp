@@ -214,7 +214,8 @@ void CudaContext::check_loaded(int batch, const char* what) const {
     check_batch(batch, what);
     if (batch != loaded_batch_)
         throw Error(std::string("Context::") + what + ": batch " + std::to_string(batch) +
-                    " but set_input loaded " + std::to_string(loaded_batch_));
+                    (loaded_batch_ ? " but set_input loaded " + std::to_string(loaded_batch_)
+                                   : " but set_input loaded nothing yet"));
 }
 
 void* CudaContext::alloc(int64_t bytes, const char* what) {

@@ -432,7 +432,7 @@ TEST_CASE("CUDA errors a user can cause are named", "[cuda][models]") {
     std::vector<float> x(3 * 3 * 224 * 224, 0.5f), y(3000);
     CHECK_THROWS_WITH(ctx->run(x.data(), 3, y.data()), Catch::Contains("outside [1, 2]"));
     // Out of order: never the output buffer's stale or uninitialised contents.
-    CHECK_THROWS_WITH(ctx->get_output(y.data(), 2), Catch::Contains("Context::get_output: batch 2 but set_input loaded"));
+    CHECK_THROWS_WITH(ctx->get_output(y.data(), 2), Catch::Contains("Context::get_output: batch 2 but set_input loaded nothing yet"));
     ctx->set_input(x.data(), 2);
     CHECK_THROWS_WITH(ctx->get_output(y.data(), 2), Catch::Contains("no result for the loaded input yet"));
     CHECK_THROWS_WITH(ctx->get_output(nullptr, 2), Catch::Contains("output must not be null"));
