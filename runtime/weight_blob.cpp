@@ -4,8 +4,10 @@
 #include "weight_blob.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "dtype.h"
 #include "parallel_for.h"
@@ -29,7 +31,8 @@ int64_t reserve(int64_t* size, int64_t bytes) {
 
 class BlobWriter {
   public:
-    BlobWriter(unsigned char* data, int64_t size, Precision p) : data_(data), size_(size), p_(p) {}
+    BlobWriter(unsigned char* data, int64_t size, Precision p, std::string source)
+        : data_(data), size_(size), p_(p), source_(std::move(source)) {}
     // Copies `bytes` to `off` and zeroes the gap up to where the next piece may start.
     void put(int64_t off, const void* src, size_t bytes) const {
         std::memcpy(data_ + off, src, bytes);
@@ -37,8 +40,21 @@ class BlobWriter {
         if (next > end) std::memset(data_ + end, 0, (size_t)(next - end));
     }
     void put_floats(int64_t off, const std::vector<float>& v) const { put(off, v.data(), v.size() * sizeof(float)); }
-    void put_storage(int64_t off, const std::vector<float>& v) const {
+    // At the storage precision: in fp16 a value past half's largest finite one (65504; a BN folded over a
+    // near-zero variance can make one) is refused, naming node n's `what`, rather than stored as infinity.
+    void put_storage(int64_t off, const std::vector<float>& v, const Node& n, const char* what) const {
         if (p_ != Precision::fp16) return put_floats(off, v);
+        float largest = 0.0f;
+        int64_t over = 0;
+        for (float x : v) {
+            largest = std::max(largest, std::fabs(x));
+            over += std::fabs(x) > 65504.0f;
+        }
+        if (over)
+            throw Error(source_ + ": node '" + n.name + "': " + std::to_string(over) + " of the " +
+                        std::to_string(v.size()) + " values of its " + what + " (BN folded in where the graph has one) "
+                        "are past fp16's largest, 65504 (the largest is " + std::to_string(largest) +
+                        "); run this model in --precision tf32 or fp32");
         std::vector<uint16_t> h = floats_to_halves(v);
         put(off, h.data(), h.size() * sizeof(uint16_t));
     }
@@ -47,6 +63,7 @@ class BlobWriter {
     unsigned char* data_;
     int64_t size_;
     Precision p_;
+    std::string source_;
 };
 
 // Node n's pieces into the buffer at its offsets o.
@@ -56,19 +73,19 @@ void fill_node(const Graph& g, const HostWeights& w, const Node& n, const NodeWe
             const Conv2dAttrs& a = n.conv;
             const std::vector<float>& filt = w.tensors.at(n.weights.at("weight"));
             out.put_storage(o.conv_w, conv_weight_oihw_to_ohwi(filt, a.out_channels, a.in_channels / a.groups,
-                                                              a.kernel_h, a.kernel_w));
+                                                              a.kernel_h, a.kernel_w), n, "filter");
             if (a.groups > 1) {
                 std::vector<float> dense = conv_weight_grouped_to_dense(filt, a.out_channels, a.in_channels,
                                                                         a.groups, a.kernel_h, a.kernel_w);
                 out.put_storage(o.conv_w_dense, conv_weight_oihw_to_ohwi(dense, a.out_channels, a.in_channels,
-                                                                        a.kernel_h, a.kernel_w));
+                                                                        a.kernel_h, a.kernel_w), n, "filter");
             }
             std::vector<float> bias(a.out_channels, 0.0f);
             if (a.bias) {
                 bias = w.tensors.at(n.weights.at("bias"));
                 out.put_floats(o.conv_b_f, bias);
             }
-            out.put_storage(o.conv_b, bias);
+            out.put_storage(o.conv_b, bias, n, "bias");
             break;
         }
         case OpType::batch_norm: {
@@ -88,7 +105,7 @@ void fill_node(const Graph& g, const HostWeights& w, const Node& n, const NodeWe
             break;
         }
         case OpType::linear:
-            out.put_storage(o.linear_w, w.tensors.at(n.weights.at("weight")));
+            out.put_storage(o.linear_w, w.tensors.at(n.weights.at("weight")), n, "weight");
             if (n.linear.bias) out.put_floats(o.linear_b, w.tensors.at(n.weights.at("bias")));
             break;
         default:
@@ -147,7 +164,7 @@ WeightBlob build_weight_blob(const Graph& g, const HostWeights& w, Precision p) 
     }
     blob.size = size;
     blob.data.reset(new unsigned char[(size_t)std::max<int64_t>(size, 1)]);
-    const BlobWriter out(blob.data.get(), size, p);
+    const BlobWriter out(blob.data.get(), size, p, g.source);
     // The contents, a node a thread; a corrupt variance is reported for the first such node in graph order.
     parallel_for_each_index((int64_t)g.nodes.size(),
                             [&](int64_t i) { fill_node(g, w, g.nodes[i], blob.nodes[i], out); });

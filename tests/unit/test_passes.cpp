@@ -404,6 +404,40 @@ TEST_CASE("the device weight buffer reports the first corrupt batch norm in grap
                           Contains("'" + variances[1] + "'") && Contains("not positive"));
 }
 
+TEST_CASE("fp16 weights past half's range after BN folding are refused, naming the node", "[passes][cuda-host]") {
+    // A BN with a large scale over a near-zero variance multiplies its convolution's filter by
+    // gamma / sqrt(var + eps): finite in the file, past 65504 once folded (300 x 1/sqrt(1e-5) ~ 1e5). fp16
+    // storage would hold infinities; fp32 keeps them.
+    Graph g = graph_load(test::source_path("tests/fixtures/tiny/tiny_r4_k2_torch.json"));
+    HostWeights w;
+    std::string variance, gamma, conv;
+    for (const WeightRequirement& r : g.weights) {
+        w.tensors[r.tensor] = test::random_floats((size_t)shape_numel(r.shape), 0.5f, 1.5f);
+        const Node& n = g.nodes[r.node];
+        if (conv.empty() && n.op == OpType::batch_norm) conv = g.nodes[g.tensors[n.inputs[0]].producer].name;
+        if (n.op == OpType::batch_norm && g.nodes[g.tensors[n.inputs[0]].producer].name == conv) {
+            if (r.role == "running_var") variance = r.tensor;
+            if (r.role == "weight") gamma = r.tensor;
+        }
+    }
+    REQUIRE(!variance.empty());
+    REQUIRE(!gamma.empty());
+    w.tensors.at(variance)[0] = 1e-12f;
+    w.tensors.at(gamma)[0] = 300.0f;
+    run_graph_passes(g, w, nullptr);
+    CHECK_NOTHROW(build_weight_blob(g, w, Precision::fp32));
+    CHECK_THROWS_WITH(build_weight_blob(g, w, Precision::fp16),
+                      Contains("tiny_r4_k2_torch.json: node '" + conv + "': ") && Contains("values of its filter") &&
+                          Contains("past fp16's largest, 65504") && Contains("--precision tf32 or fp32"));
+    // Within range: nothing refused.
+    w.tensors.clear();
+    g = graph_load(test::source_path("tests/fixtures/tiny/tiny_r4_k2_torch.json"));
+    for (const WeightRequirement& r : g.weights)
+        w.tensors[r.tensor] = test::random_floats((size_t)shape_numel(r.shape), 0.5f, 1.5f);
+    run_graph_passes(g, w, nullptr);
+    CHECK_NOTHROW(build_weight_blob(g, w, Precision::fp16));
+}
+
 TEST_CASE("the convolution algorithm cache: keys, file round trip, corrupt lines", "[passes][cuda-host]") {
     ConvAlgoKeyParts k;
     k.device = "NVIDIA H200\tx";
