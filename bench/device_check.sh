@@ -371,7 +371,7 @@ run_torch() {
 
 # LABS: the labs to run, by name without "lab_" (default every one found; QUICK: the labs changed since the last
 # GPU run at 6ebbad4, the six older ones having run there unchanged).
-QUICK_LABS="grouped_conv_implicit_gemm grouped_conv_per_group linear_rows split_attention_combine_conv1x1
+QUICK_LABS="capture_interference grouped_conv_implicit_gemm grouped_conv_per_group linear_rows split_attention_combine_conv1x1
     split_attention_gate weight_prefetch"
 run_lab() {
     local lab labs=${LABS:-}

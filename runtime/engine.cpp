@@ -74,7 +74,7 @@ static bool run_load_passes(Graph& graph, HostWeights& weights, const EngineOpti
     const int64_t radix_split = radix_split_from(std::getenv("RESNEST_RADIX_SPLIT"));
     if (radix_split != 0 && !passes)
         std::fprintf(stderr, "resnest: warning: RESNEST_RADIX_SPLIT is set but the graph passes are off "
-                             "(the CPU backend's default; --passes 1 turns them on): the graph runs unsplit\n");
+                             "(the CPU backend's default; --passes on turns them on): the graph runs unsplit\n");
     if (!passes) return false;
     run_graph_passes(graph, weights, log);
     if (radix_split != 0) split_radix_convolutions(graph, weights, radix_split, log);

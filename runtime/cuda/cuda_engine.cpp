@@ -114,11 +114,12 @@ void CudaEngine::check_supported() {
                         " (one, or one per radix split)");
         if (a.radix > kSplitAttentionMaxRadix || (a.fused_avg_pool && a.radix > kMaxCombineRadix))
             throw Error(graph_.source + ": node '" + n.name + "': radix " + std::to_string(a.radix) +
-                        " is over the CUDA backend's limit of " + std::to_string(kSplitAttentionMaxRadix));
+                        " is over the CUDA backend's limit of " + std::to_string(kSplitAttentionMaxRadix) +
+                        "; use --backend cpu");
         if (split_attention_gate_smem_bytes(s) > 48 * 1024)
             throw Error(graph_.source + ": node '" + n.name + "': " + std::to_string(a.channels) +
                         " channels x radix " + std::to_string(a.radix) +
-                        " need more shared memory than the attention kernel has (48 KiB)");
+                        " need more shared memory than the attention kernel has (48 KiB); use --backend cpu");
         // The pool's chunk sums (N, chunks, C): the chunk count falls as the batch grows, so take the
         // largest N * chunks over every batch size a context may run.
         for (int b = 1; b <= options_.max_batch; b++)
