@@ -431,6 +431,9 @@ void read_header(Graph& g, const json& root) {
         throw Error(src + ": graph format version " + excerpt(root["version"]) +
                     " is not supported by this build, which reads version 1");
     if (root.contains("name") && root["name"].is_string()) g.name = root["name"].get<std::string>();
+    if (root.contains("config") && root["config"].is_object() && root["config"].contains("semantics") &&
+        root["config"]["semantics"].is_string())
+        g.semantics = root["config"]["semantics"].get<std::string>();
 
     const std::string where = src + ": input";
     const json& in = require(root, "input", src);

@@ -121,6 +121,7 @@ struct WeightRequirement {
 struct Graph {
     std::string source;  // file path (or "<string>") for messages
     std::string name;
+    std::string semantics;       // config.semantics where the file has it: "paddle" or "torch" pooling (else "")
     int input = -1;              // tensor id of the graph input
     Shape input_shape;           // {C, H, W}
     std::vector<int> outputs;    // tensor ids

@@ -53,7 +53,31 @@ static std::vector<float> convert_tensor(const Graph& graph, const WeightRequire
     return values;
 }
 
+// The pooling semantics weights were trained with, by the name the graphs' config gives them.
+static const char* semantics_name(const std::string& s) {
+    return s == "paddle" ? "PaddleClas pooling (the avd pool leaves padding out of its divisor)"
+                         : "official/timm pooling (the avd pool divides by 9)";
+}
+
+static void check_semantics(const Graph& graph, const SafetensorsFile& file) {
+    const auto& meta = file.metadata();
+    auto value = [&](const char* key) {
+        auto it = meta.find(key);
+        return it == meta.end() ? std::string() : it->second;
+    };
+    const std::string weights = value("semantics");
+    if (graph.semantics.empty() || (weights != "paddle" && weights != "torch") || weights == graph.semantics) return;
+    if (value("forced_onto_semantics") == graph.semantics) return;  // convert.py --force onto this graph
+    throw Error(file.path() + ": its metadata says these weights need " + semantics_name(weights) + ", but " +
+                graph.source + " uses " + semantics_name(graph.semantics) + ": the logits would be off by percents; "
+                "run them with a graph written with models/make_graph.py --semantics " + weights + " (" +
+                (weights == "paddle" ? "models/resnest50.json, models/resnest50_fast_1s1x64d.json"
+                                     : "models/resnest50d_torch.json, models/resnest50_fast_1s1x64d_torch.json") +
+                "), or convert them with --force to put them on this one anyway");
+}
+
 HostWeights bind_weights(const Graph& graph, const SafetensorsFile& file) {
+    check_semantics(graph, file);
     // Each tensor is checked and converted on its own (a tensor a thread: the copies and page faults of a
     // 100 MB file then overlap); the first error in the graph's order is the one reported.
     const size_t count_required = graph.weights.size();

@@ -19,7 +19,10 @@ struct HostWeights {
 };
 
 // Every tensor the graph needs must be in the file with the expected shape, dtype F32 or F16, and finite
-// values; otherwise throws resnest::Error naming the file, the tensor and the node that needs it.
+// values; otherwise throws resnest::Error naming the file, the tensor and the node that needs it. Weights
+// whose metadata says they were trained with the other pooling semantics than the graph's config (PaddleClas
+// "paddle" against official/timm "torch": the avd pool's divisor and the shortcut pool's rounding) are
+// refused too, unless the converter was told to put them on this graph (forced_onto_semantics).
 HostWeights bind_weights(const Graph& graph, const SafetensorsFile& file);
 
 }  // namespace resnest

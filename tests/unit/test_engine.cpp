@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
+#include <map>
 #include <thread>
 
 #include "graph.h"
@@ -168,6 +170,32 @@ TEST_CASE("a batch gives the same logits as its images one by one", "[engine]") 
     auto ctx = e->create_context();
     REQUIRE_THROWS_WITH(ctx->run(x.data(), 4, y.data()), Contains("batch 4 is outside [1, 3]"));
     REQUIRE_THROWS_WITH(ctx->run(x.data(), 0, y.data()), Contains("batch 0 is outside [1, 3]"));
+}
+
+TEST_CASE("weights for the other pooling semantics than the graph's are refused unless converted onto it",
+          "[engine][bad-input]") {
+    // The tiny torch graph's own weights, written again with each kind of metadata convert.py writes.
+    auto src = SafetensorsFile::open(test::source_path(kTinyWeights));
+    std::vector<SafetensorsWriteTensor> tensors;
+    for (const SafetensorsTensor& t : src->tensors()) tensors.push_back({t.name, t.dtype, t.shape, t.data});
+    test::TempDir dir;
+    auto written = [&](const std::map<std::string, std::string>& metadata) {
+        const std::string path = dir.file("w" + std::to_string(metadata.size()) + ".safetensors");
+        safetensors_write(path, tensors, metadata);
+        return path;
+    };
+    const std::string graph = test::source_path(kTinyGraph);  // config.semantics "torch"
+    REQUIRE(graph_load(graph).semantics == "torch");
+    const std::string paddle = written({{"semantics", "paddle"}});
+    for (auto load : {std::function<void()>([&] { Engine::load(graph, paddle); }),
+                      std::function<void()>([&] { check_weights(graph, paddle); })})
+        CHECK_THROWS_WITH(load(), Contains(paddle + ": its metadata says these weights need PaddleClas pooling") &&
+                                      Contains(graph + " uses official/timm pooling") &&
+                                      Contains("models/resnest50.json") && Contains("--force"));
+    // Forced onto this graph by the converter, the graph's own semantics, or no word: loaded.
+    CHECK_NOTHROW(Engine::load(graph, written({{"semantics", "paddle"}, {"forced_onto_semantics", "torch"}})));
+    CHECK_NOTHROW(Engine::load(graph, written({{"semantics", "torch"}, {"a", "b"}, {"c", "d"}})));
+    CHECK_NOTHROW(Engine::load(graph, written({})));
 }
 
 TEST_CASE("a context's set_input / run_loaded / get_output are refused out of order, never a stale result",

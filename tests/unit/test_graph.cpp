@@ -198,7 +198,7 @@ TEST_CASE("PaddleClas semantics refuse sizes that are not multiples of 32", "[gr
     CHECK(parsed.tensors[find_node(parsed, "layer4.2.act3").output].shape == Shape{2048, 7, 7});
 }
 
-TEST_CASE("a ceil-mode pool window may reach past a small input, as in PyTorch; a floor-mode one may not",
+TEST_CASE("a ceil-mode pool window may reach past a small input, as in PyTorch, and a floor-mode one may not",
           "[graph]") {
     // PyTorch's output size: floor((in + 2p - k + (ceil ? s - 1 : 0)) / s) + 1, the last window dropped in
     // ceil mode where it would start past the input and its left padding.
