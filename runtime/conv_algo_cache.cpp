@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -140,6 +142,13 @@ bool make_parent_dirs(const std::string& file) {
 
 ConvAlgoCache::ConvAlgoCache(std::string path) : path_(std::move(path)) {
     if (path_.empty()) return;
+    std::error_code ec;
+    if (std::filesystem::is_directory(path_, ec)) {
+        writable_ = false;
+        warning_ = path_ + ": is a folder, not an algorithm cache file: choices stay in memory; give a file path "
+                   "(--algo-cache)";
+        return;
+    }
     std::ifstream f(path_);
     std::string line;
     while (f && std::getline(f, line)) {
@@ -154,6 +163,11 @@ ConvAlgoCache::ConvAlgoCache(std::string path) : path_(std::move(path)) {
         }
     }
     if (skipped_) warning_ = path_ + ": skipped " + std::to_string(skipped_) + " malformed line(s)";
+    if (skipped_ && !loaded_) {  // some other file (a graph, weights): never appended to
+        writable_ = false;
+        warning_ = path_ + ": not a resnest algorithm cache (none of its " + std::to_string(skipped_) +
+                   " lines parse): choices stay in memory and the file is left as it is; give another --algo-cache";
+    }
 }
 
 bool ConvAlgoCache::lookup(const std::string& key, ConvAlgoChoice* out) const {
@@ -167,19 +181,23 @@ bool ConvAlgoCache::lookup(const std::string& key, ConvAlgoChoice* out) const {
 void ConvAlgoCache::insert(const std::string& key, const ConvAlgoChoice& choice) {
     std::lock_guard<std::mutex> lock(mutex_);
     choices_[key] = choice;
-    if (path_.empty()) return;
-    if (!make_parent_dirs(path_)) {
-        warning_ = path_ + ": cannot create its folder (" + std::strerror(errno) + "); the cache stays in memory";
-        return;
-    }
-    std::ofstream f(path_, std::ios::app);
-    if (!f) {
-        warning_ = path_ + ": cannot open it for writing; the cache stays in memory";
-        return;
-    }
-    f << key << '\t' << choice.algo << '\t' << choice.math_type << '\t' << choice.workspace_bytes;
-    if (!choice.opaque.empty()) f << '\t' << choice.opaque;
-    f << '\n';
+    if (path_.empty() || !writable_) return;
+    auto fail = [&](const std::string& why) {  // the first failure is printed, then the file is left alone
+        writable_ = false;
+        warning_ = path_ + ": " + why + "; the cache stays in memory";
+        std::fprintf(stderr, "resnest: warning: %s\n", warning_.c_str());
+    };
+    if (!make_parent_dirs(path_)) return fail(std::string("cannot create its folder (") + std::strerror(errno) + ")");
+    // One line, one write: another process appending to the same file cannot land inside it.
+    std::string line = key + '\t' + std::to_string(choice.algo) + '\t' + std::to_string(choice.math_type) + '\t' +
+                       std::to_string(choice.workspace_bytes);
+    if (!choice.opaque.empty()) line += '\t' + choice.opaque;
+    line += '\n';
+    std::FILE* f = std::fopen(path_.c_str(), "a");
+    if (!f) return fail(std::string("cannot open it for writing (") + std::strerror(errno) + ")");
+    std::setvbuf(f, nullptr, _IOFBF, line.size());
+    const bool written = std::fwrite(line.data(), 1, line.size(), f) == line.size();
+    if (std::fclose(f) != 0 || !written) fail("cannot write it");
 }
 
 std::string ConvAlgoCache::last_warning() const {

@@ -69,8 +69,10 @@ class ConvAlgoCache {
     // path "" keeps the cache in memory only. A missing file is an empty cache.
     explicit ConvAlgoCache(std::string path);
     bool lookup(const std::string& key, ConvAlgoChoice* out) const;
-    // Records a choice and appends it to the file (creating its folder); a file that cannot be written
-    // leaves a warning in last_warning() and the cache in memory only.
+    // Records a choice and appends it to the file (creating its folder) as one line in one write; a file that
+    // cannot be written leaves a warning in last_warning() (printed the first time) and the cache in memory
+    // only. A folder, or a file none of whose lines parse (a graph, weights: another file given by mistake), is
+    // never written (its warning is there from the start).
     void insert(const std::string& key, const ConvAlgoChoice& choice);
 
     const std::string& path() const { return path_; }
@@ -83,6 +85,7 @@ class ConvAlgoCache {
     mutable std::mutex mutex_;
     std::map<std::string, ConvAlgoChoice> choices_;
     int loaded_ = 0, skipped_ = 0;
+    bool writable_ = true;
     std::string warning_;
 };
 

@@ -63,6 +63,7 @@ CudaEngine::CudaEngine(Graph graph, const HostWeights& weights, const EngineOpti
     auto t_upload = clock::now();
     std::string cache_path = conv_algo_cache_path(options.algo_cache);
     cache_ = std::make_unique<ConvAlgoCache>(cache_path);
+    if (!cache_->last_warning().empty()) std::fprintf(stderr, "resnest: warning: %s\n", cache_->last_warning().c_str());
     if (options.verbose) {
         std::fprintf(stderr, "cuda: %s (sm_%d%d), cuDNN %d, %s, layout NHWC\n", device_.name.c_str(),
                      device_.cc_major, device_.cc_minor, device_.cudnn_version, precision_name(options.precision));

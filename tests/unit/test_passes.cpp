@@ -4,6 +4,9 @@
 // full model), and the host pieces of the CUDA backend (filter layouts, the algorithm cache, roofline).
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+
 #include <algorithm>
 #include <cstring>
 #include <fstream>
@@ -557,6 +560,48 @@ TEST_CASE("the convolution algorithm cache: keys, file round trip, corrupt lines
     CHECK(conv_algo_cache_path("none").empty());
     CHECK(conv_algo_cache_path("") == conv_algo_cache_default_path());
     CHECK(conv_algo_cache_path("/tmp/algos.tsv") == "/tmp/algos.tsv");
+}
+
+TEST_CASE("the algorithm cache never appends to a file that is not one, nor to a folder", "[passes][cuda-host]") {
+    test::TempDir dir;
+    const ConvAlgoChoice choice{3, 1, 4096, ""};
+    // A graph given as --algo-cache by mistake: read, found foreign, left byte for byte as it was.
+    const std::string graph = dir.file("model.json");
+    const std::string text = test::read_text(test::source_path("tests/fixtures/tiny/tiny_r2_k1_torch.json"));
+    std::ofstream(graph) << text;
+    {
+        ConvAlgoCache cache(graph);
+        CHECK(cache.loaded() == 0);
+        CHECK_THAT(cache.last_warning(), Contains(graph + ": not a resnest algorithm cache") &&
+                                             Contains("the file is left as it is; give another --algo-cache"));
+        cache.insert("k", choice);
+        ConvAlgoChoice got;
+        CHECK(cache.lookup("k", &got));  // kept in memory
+    }
+    CHECK(test::read_text(graph) == text);
+    // A folder: the same, nothing created inside it.
+    ConvAlgoCache folder(dir.path.string());
+    CHECK_THAT(folder.last_warning(), Contains("is a folder, not an algorithm cache file"));
+    folder.insert("k", choice);
+    CHECK(std::distance(std::filesystem::directory_iterator(dir.path), std::filesystem::directory_iterator()) == 1);
+    // A cache file with one stale line among good ones is still a cache: appended to, one whole line a write.
+    const std::string tsv = dir.file("algos.tsv");
+    {
+        ConvAlgoCache cache(tsv);
+        cache.insert("a", choice);
+    }
+    std::ofstream(tsv, std::ios::app) << "not a cache line\n";
+    {
+        ConvAlgoCache cache(tsv);
+        CHECK(cache.loaded() == 1);
+        CHECK(cache.skipped_lines() == 1);
+        cache.insert("b", ConvAlgoChoice{1, 0, 0, std::string(2000, 'a')});
+    }
+    ConvAlgoCache again(tsv);
+    CHECK(again.loaded() == 2);
+    ConvAlgoChoice got;
+    REQUIRE(again.lookup("b", &got));
+    CHECK(got.opaque == std::string(2000, 'a'));
 }
 
 TEST_CASE("a cuDNN graph engine's cached form: global index and knobs round trip, malformed records refused",
