@@ -35,7 +35,10 @@ Args parse_args(int argc, char** argv, int first, const std::vector<FlagSpec>& s
 // Before any work: throws resnest::Error where `path` (the value of `flag`) cannot be written, naming it and
 // why (its folder does not exist or is not writable, or the path is a folder), so that a long run does not
 // end without its result. Creates nothing.
-void check_output_path(const std::string& path, const std::string& flag);
+// `inputs`: the command's input files by flag; an output that is one of them (the same file, by any path) is
+// refused, since writing it would destroy what the command reads.
+void check_output_path(const std::string& path, const std::string& flag,
+                       const std::vector<std::pair<std::string, std::string>>& inputs = {});
 
 // EngineOptions from the flags the commands share: --backend, --precision, --threads, --device, --verbose.
 resnest::EngineOptions engine_options_from_args(const Args& args);

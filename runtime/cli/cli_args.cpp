@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <utility>
+#include <vector>
 
 #include "cli/cli.h"
 #include "resnest/error.h"
@@ -21,11 +23,20 @@ std::string Args::require(const std::string& flag) const {
     return it->second;
 }
 
-void check_output_path(const std::string& path, const std::string& flag) {
+void check_output_path(const std::string& path, const std::string& flag,
+                       const std::vector<std::pair<std::string, std::string>>& inputs) {
     namespace fs = std::filesystem;
     std::error_code ec;
     const fs::file_status status = fs::status(path, ec);
     if (fs::is_directory(status)) throw resnest::Error(path + ": " + flag + " names a folder; give a file path inside it");
+    if (fs::exists(status) && !fs::is_character_file(status)) {  // /dev/null may be every flag's
+        for (const auto& [in_flag, in_path] : inputs) {
+            std::error_code same_ec;
+            if (!in_path.empty() && fs::equivalent(path, in_path, same_ec))
+                throw resnest::Error(path + ": " + flag + " is the " + in_flag + " file (" + in_path +
+                                     "); writing it would destroy it: give another " + flag + " path");
+        }
+    }
     if (fs::exists(status)) {  // a file (or a device such as /dev/null): written in place
         if (access(path.c_str(), W_OK) != 0)
             throw resnest::Error(path + ": cannot write " + flag + ": the file is not writable");

@@ -194,7 +194,8 @@ int cmd_bench(int argc, char** argv) {
     const int seed = args.get_int("--seed", 1, 0, 1 << 30);
     const int streams = args.get_int("--streams", 1, 1, 64);
     if (streams > 1 && !cuda) throw UsageError{"--streams needs --backend cuda"};
-    if (args.has("--json")) check_output_path(args.get("--json"), "--json");
+    if (args.has("--json"))
+        check_output_path(args.get("--json"), "--json", {{"--model", model}, {"--weights", args.get("--weights", "")}});
     opt.max_batch = *std::max_element(batches.begin(), batches.end());
     const int threads = opt.threads ? opt.threads : (int)std::max(1u, std::thread::hardware_concurrency());
     const std::string weights_desc =

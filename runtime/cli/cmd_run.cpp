@@ -78,7 +78,8 @@ int cmd_run(int argc, char** argv) {
     const std::string input_path = args.require("--input"), output_path = args.require("--output");
     resnest::EngineOptions opt = engine_options_from_args(args);
     int top = args.get_int("--top", 0, 1, 1000000);
-    check_output_path(output_path, "--output");  // after the usage errors (exit 2), before any work
+    check_output_path(output_path, "--output",  // after the usage errors (exit 2), before any work
+                      {{"--model", model}, {"--weights", weights}, {"--input", input_path}});
 
     using clock = std::chrono::steady_clock;
     resnest::NpyArray x = resnest::npy_read(input_path);

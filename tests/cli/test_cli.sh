@@ -45,6 +45,13 @@ if ! nvidia-smi -L >/dev/null 2>&1; then
     expect 1 "this build has no CUDA backend|CUDA device 0 does not exist \(this machine has 0\)" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --backend cuda
 fi
 expect 1 "CUDA device 9 does not exist|this build has no CUDA backend" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --backend cuda --device 9
+# An output that is one of the command's inputs (by any path) is refused before anything is written.
+cp "$TINY.safetensors" "$TMP/w.safetensors"
+ln -s "$TMP/w.safetensors" "$TMP/w_link.safetensors"
+expect 1 "$TMP/w_link.safetensors: --output is the --weights file \($TMP/w.safetensors\); writing it would destroy it" -- "$BIN" run --model "$TINY.json" --weights "$TMP/w.safetensors" --input "$TINY.input.npy" --output "$TMP/w_link.safetensors"
+cmp -s "$TINY.safetensors" "$TMP/w.safetensors" && ok || bad "run --output over its --weights changed the weights file"
+expect 1 "--output is the --input file" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TINY.input.npy"
+expect 1 "--json is the --model file" -- "$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --json "$TINY.json"
 # A batch past the most cuDNN takes in one pass is refused at the load, before any device work, GPU or not.
 expect 1 "models/resnest50.json: batch 2675 is more than the CUDA backend runs in one pass of this graph: its tensor 'act1' \[64, 112, 112\] would hold 2147532800 elements, over the 2\^31 - 1 that cuDNN takes; use a batch of at most 2674|this build has no CUDA backend" -- "$BIN" bench --model "$SRC/models/resnest50.json" --backend cuda --precision fp16 --batch 1,2675 --iters 1 --warmup 0
 expect 2 "--passes takes auto, on or off" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --passes maybe
