@@ -60,7 +60,8 @@ void CudaContext::initialize() {
     const Graph& g = engine_->graph();
     auto t0 = std::chrono::steady_clock::now();
     CUDA_CHECK(cudaSetDevice(o.device));
-    debug_sync_ = std::getenv("RESNEST_CUDA_DEBUG") && std::string(std::getenv("RESNEST_CUDA_DEBUG")) == "1";
+    std::string unused;  // the engine warns
+    debug_sync_ = env_setting_is("RESNEST_CUDA_DEBUG", std::getenv("RESNEST_CUDA_DEBUG"), "0", "1", "", &unused);
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     CUDNN_CHECK(cudnnCreate(&cudnn_));
     CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));

@@ -46,6 +46,16 @@ CudaEngine::CudaEngine(Graph graph, const HostWeights& weights, const EngineOpti
     warn();
     l2_weights_mode_ = l2_weights_mode_from(std::getenv("RESNEST_L2_WEIGHTS"), &warning);
     warn();
+    // Read where they act (once a process); named here when they hold neither of their values.
+    env_setting_is("RESNEST_SPLIT_K", std::getenv("RESNEST_SPLIT_K"), "on", "off",
+                   "the convolution choice times cuBLASLt's split-K forms", &warning);
+    warn();
+    env_setting_is("RESNEST_CHOICE_TIMING", std::getenv("RESNEST_CHOICE_TIMING"), "replays", "launches",
+                   "the choices time short calls as CUDA graph replays", &warning);
+    warn();
+    env_setting_is("RESNEST_CUDA_DEBUG", std::getenv("RESNEST_CUDA_DEBUG"), "0", "1",
+                   "kernels run without a synchronisation after each", &warning);
+    warn();
     check_supported();
     // The NHWC input is written at the start of every forward pass: it takes a block in the arena,
     // which later activations reuse once the stem has read it. Where split attention's weighted sum or an
@@ -159,6 +169,16 @@ bool weight_prefetch_from(const char* value, std::string* warning) {
     *warning = std::string("RESNEST_WEIGHT_PREFETCH=") + value +
                " is neither on nor off; kernels ask L2 for their weights before they wait (on)";
     return true;
+}
+
+bool env_setting_is(const char* variable, const char* value, const char* usual, const char* other,
+                    const char* usual_means, std::string* warning) {
+    warning->clear();
+    if (!value || !*value || std::strcmp(value, usual) == 0) return false;
+    if (std::strcmp(value, other) == 0) return true;
+    *warning = std::string(variable) + "=" + value + " is neither " + usual + " nor " + other + "; " + usual_means +
+               " (" + usual + ")";
+    return false;
 }
 
 bool attention_pool_row_lanes_from(const char* value, std::string* warning) {

@@ -106,4 +106,10 @@ std::string implicit_gemm_mode_from(const char* value, std::string* warning);
 // set to say so.
 bool weight_prefetch_from(const char* value, std::string* warning);
 
+// A two-valued environment setting `variable` (RESNEST_SPLIT_K on|off, RESNEST_CHOICE_TIMING replays|launches,
+// RESNEST_CUDA_DEBUG 0|1): true for `other`; false for unset, "" or `usual`; any other value is false with
+// *warning naming it and saying what `usual` means (`usual_means`).
+bool env_setting_is(const char* variable, const char* value, const char* usual, const char* other,
+                    const char* usual_means, std::string* warning);
+
 }  // namespace resnest

@@ -1,6 +1,7 @@
 // cuda_gemm_conv.cpp: a 1x1 convolution as one cuBLASLt matmul with a bias/residual/ReLU epilogue
 // (see cuda_gemm_conv.h).
 #include "cuda/cuda_gemm_conv.h"
+#include "cuda/cuda_engine.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -85,8 +86,8 @@ cublasComputeType_t compute_type(Precision p) {
 
 bool split_k_search_enabled() {
     static const bool enabled = [] {
-        const char* v = std::getenv("RESNEST_SPLIT_K");
-        return !(v && std::strcmp(v, "off") == 0);
+        std::string unused;  // the engine warns
+        return !env_setting_is("RESNEST_SPLIT_K", std::getenv("RESNEST_SPLIT_K"), "on", "off", "", &unused);
     }();
     return enabled;
 }

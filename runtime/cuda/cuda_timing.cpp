@@ -1,6 +1,7 @@
 // cuda_timing.cpp: timing a candidate on CUDA events, back to back and, for short calls, as graph replays
 // (see cuda_timing.h).
 #include "cuda/cuda_timing.h"
+#include "cuda/cuda_engine.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -38,8 +39,9 @@ bool capture_calls(cudaStream_t stream, int reps, const std::function<void()>& l
 // False under RESNEST_CHOICE_TIMING=launches.
 bool replay_short_calls() {
     static const bool replay = [] {
-        const char* v = std::getenv("RESNEST_CHOICE_TIMING");
-        return !(v && std::strcmp(v, "launches") == 0);
+        std::string unused;  // the engine warns
+        return !env_setting_is("RESNEST_CHOICE_TIMING", std::getenv("RESNEST_CHOICE_TIMING"), "replays", "launches",
+                               "", &unused);
     }();
     return replay;
 }

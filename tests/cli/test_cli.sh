@@ -45,6 +45,12 @@ if ! nvidia-smi -L >/dev/null 2>&1; then
     expect 1 "this build has no CUDA backend|CUDA device 0 does not exist \(this machine has 0\)" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --backend cuda
 fi
 expect 1 "CUDA device 9 does not exist|this build has no CUDA backend" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --backend cuda --device 9
+# Environment settings with a wrong value are named at the load, before any device work, GPU or not.
+RESNEST_SPLIT_K=bogus RESNEST_CHOICE_TIMING=x RESNEST_CUDA_DEBUG=yes "$BIN" bench --model "$TINY.json" --backend cuda --iters 1 --warmup 0 >"$TMP/out" 2>"$TMP/err"
+for want in "RESNEST_SPLIT_K=bogus is neither on nor off" "RESNEST_CHOICE_TIMING=x is neither replays nor launches" \
+    "RESNEST_CUDA_DEBUG=yes is neither 0 nor 1"; do
+    grep -qF "$want" "$TMP/err" || grep -q "this build has no CUDA backend" "$TMP/err" && ok || bad "no warning '$want': $(cat "$TMP/err")"
+done
 # An output that is one of the command's inputs (by any path) is refused before anything is written.
 cp "$TINY.safetensors" "$TMP/w.safetensors"
 ln -s "$TMP/w.safetensors" "$TMP/w_link.safetensors"

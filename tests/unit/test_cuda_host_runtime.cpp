@@ -206,6 +206,27 @@ TEST_CASE("RESNEST_IMPLICIT_GEMM and RESNEST_L2_WEIGHTS are off, auto or on, and
     }
 }
 
+TEST_CASE("RESNEST_SPLIT_K, RESNEST_CHOICE_TIMING and RESNEST_CUDA_DEBUG take their two values, and another is "
+          "named in a warning", "[cuda-host]") {
+    struct Setting {
+        const char *variable, *usual, *other;
+    };
+    for (const Setting& s : {Setting{"RESNEST_SPLIT_K", "on", "off"}, Setting{"RESNEST_CHOICE_TIMING", "replays", "launches"},
+                             Setting{"RESNEST_CUDA_DEBUG", "0", "1"}}) {
+        INFO(s.variable);
+        std::string warning = "stale";
+        for (const char* v : {(const char*)nullptr, "", s.usual}) {
+            CHECK_FALSE(env_setting_is(s.variable, v, s.usual, s.other, "what the usual value does", &warning));
+            CHECK(warning.empty());
+        }
+        CHECK(env_setting_is(s.variable, s.other, s.usual, s.other, "what the usual value does", &warning));
+        CHECK(warning.empty());
+        CHECK_FALSE(env_setting_is(s.variable, "bogus", s.usual, s.other, "what the usual value does", &warning));
+        CHECK(warning == std::string(s.variable) + "=bogus is neither " + s.usual + " nor " + s.other +
+                             "; what the usual value does (" + s.usual + ")");
+    }
+}
+
 TEST_CASE("RESNEST_WEIGHT_PREFETCH is on unless off, and another value is named in a warning", "[cuda-host]") {
     std::string warning = "stale";
     for (const char* v : {(const char*)nullptr, "", "on"}) {
