@@ -110,6 +110,15 @@ resnest::EngineOptions engine_options_from_args(const Args& args) {
         opt.conv_workspace_mib = args.get_int("--conv-workspace", 0, 0, 65536);
     if (args.has("--algo-cache") && opt.algo_cache.empty())
         throw UsageError{"--algo-cache needs a file path (or 'none')"};
+    if (opt.backend == resnest::Backend::cpu) {  // the CUDA backend's flags do nothing there: say so once
+        std::string given;
+        for (const char* flag : {"--device", "--no-graph", "--no-pdl", "--algo-cache", "--conv-search", "--conv-gemm",
+                                 "--conv-graph", "--conv-workspace", "--profile"})
+            if (args.has(flag)) given += std::string(given.empty() ? "" : ", ") + flag;
+        if (!given.empty())
+            std::fprintf(stderr, "resnest: warning: %s %s the CUDA backend's; ignored with --backend cpu\n",
+                         given.c_str(), given.find(',') == std::string::npos ? "is" : "are");
+    }
     return opt;
 }
 

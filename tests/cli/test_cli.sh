@@ -45,6 +45,9 @@ if ! nvidia-smi -L >/dev/null 2>&1; then
     expect 1 "this build has no CUDA backend|CUDA device 0 does not exist \(this machine has 0\)" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --backend cuda
 fi
 expect 1 "CUDA device 9 does not exist|this build has no CUDA backend" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --backend cuda --device 9
+# The CUDA backend's flags on the CPU backend are named as ignored, once.
+"$BIN" bench --model "$TINY.json" --iters 1 --warmup 0 --no-graph --profile --conv-gemm on >"$TMP/out" 2>"$TMP/err" && ok || bad "bench with CUDA flags on the CPU failed: $(cat "$TMP/err")"
+grep -qxF "resnest: warning: --no-graph, --conv-gemm, --profile are the CUDA backend's; ignored with --backend cpu" "$TMP/err" && ok || bad "no ignored-flags warning: $(cat "$TMP/err")"
 # Environment settings with a wrong value are named at the load, before any device work, GPU or not.
 RESNEST_SPLIT_K=bogus RESNEST_CHOICE_TIMING=x RESNEST_CUDA_DEBUG=yes "$BIN" bench --model "$TINY.json" --backend cuda --iters 1 --warmup 0 >"$TMP/out" 2>"$TMP/err"
 for want in "RESNEST_SPLIT_K=bogus is neither on nor off" "RESNEST_CHOICE_TIMING=x is neither replays nor launches" \
