@@ -68,8 +68,15 @@ def parse_args(argv):
     p.add_argument("--force", action="store_true", help="convert even if the graph's pooling semantics do not "
                    "match the weights' (the logits will be slightly off)")
     a = p.parse_args(argv)
-    if os.path.abspath(a.out) == os.path.abspath(a.src):
+    def same_file(x, y):  # by any path (a symlink too); a file not there yet is no other file
+        try:
+            return os.path.samefile(x, y)
+        except OSError:
+            return os.path.abspath(x) == os.path.abspath(y)
+    if same_file(a.out, a.src):
         raise UsageError("--out must not be the source file")
+    if same_file(a.out, a.model):
+        raise UsageError("--out must not be the --model graph file")
     return a
 
 
@@ -246,7 +253,7 @@ def convert(a, warnings):
         specs = graph_weights.weight_specs(graph)
     except KeyError as e:
         raise GraphError("%s: cannot read the graph: a node lacks the key %s" % (a.model, e))
-    except (OSError, ValueError, TypeError, AttributeError) as e:
+    except (OSError, ValueError, TypeError, AttributeError, ArithmeticError, RecursionError) as e:
         raise GraphError("%s: cannot read the graph: %s" % (a.model, getattr(e, "strerror", None) or e))
     source = weight_sources.read_source(a.src)
     forced = check_semantics(source, graph, a.model, a.force, warnings)

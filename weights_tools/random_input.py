@@ -39,7 +39,12 @@ def main(argv):
         p.error("--shape takes comma-separated integers, e.g. 1,3,224,224")
     if any(d <= 0 for d in shape):
         p.error("--shape dimensions must be positive")
-    np.save(a.out, make_input(shape, a.seed))
+    if int(np.prod(shape, dtype=object)) > 1 << 30:  # the runtime's .npy limit (kMaxTensorElements)
+        p.error("--shape %s holds more than 2^30 elements, more than resnest reads from a .npy" % a.shape)
+    try:
+        np.save(a.out, make_input(shape, a.seed))
+    except OSError as e:
+        sys.exit("random_input.py: %s: cannot write --out: %s" % (a.out, e.strerror or e))
     return 0
 
 

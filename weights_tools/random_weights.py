@@ -75,13 +75,16 @@ def main(argv):
     try:
         graph = graph_weights.load_graph(a.model)
         tensors = make_weights(graph, a.seed)
-    except (OSError, ValueError, KeyError) as e:
-        sys.exit("random_weights.py: %s: %s" % (a.model, e))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ArithmeticError, RecursionError) as e:
+        sys.exit("random_weights.py: %s: cannot make weights for this graph: %s" % (a.model, getattr(e, "strerror", None) or e))
     if a.dtype == "f16":
         tensors = [(n, t.astype(np.float16)) for n, t in tensors]
     meta = {"generator": "random_weights.py", "generator_version": VERSION, "seed": str(a.seed),
             "model": graph.get("name", os.path.basename(a.model))}
-    safetensors_np.write(a.out, tensors, meta)
+    try:
+        safetensors_np.write(a.out, tensors, meta)
+    except OSError as e:
+        sys.exit("random_weights.py: %s: cannot write --out: %s" % (a.out, e.strerror or e))
     n = sum(t.size for _, t in tensors)
     print("wrote %s: %d tensors, %d values, seed %d" % (a.out, len(tensors), n, a.seed))
     return 0

@@ -493,7 +493,25 @@ def check_inspect_and_usage(c, env):
     c.expect(rc == 0 and "layer1.layer1_bottleneck_0.conv2.conv3.bias" in stdout and "key 'model'" in stdout,
              "inspect.py on a .pdparams (source names)", err.strip())
 
+    # Graphs a converter cannot read: nested past Python's recursion limit, a convolution of 0 groups; and the
+    # graph itself as --out (by a symlink).
+    deep = env.path("deep.json")
+    with open(deep, "w") as f:
+        f.write("[" * 100000 + "]" * 100000)
+    with open(graph) as f:
+        doc = json.load(f)
+    next(n for n in doc["nodes"] if n["op"] == "conv2d")["attrs"]["groups"] = 0
+    groups0 = env.path("groups0.json")
+    with open(groups0, "w") as f:
+        json.dump(doc, f)
+    graph_link = env.path("graph_link.json")
+    shutil.copy(graph, env.path("graph_copy.json"))
+    os.symlink(env.path("graph_copy.json"), graph_link)
     usage = [("no arguments", [], 2, "required"),
+             ("--out is the graph", [src, "--model", env.path("graph_copy.json"), "--out", graph_link], 2,
+              "must not be the --model graph file"),
+             ("a graph nested too deep", [src, "--model", deep, "--out", out], 1, "cannot read the graph"),
+             ("a convolution of 0 groups", [src, "--model", groups0, "--out", out], 1, "cannot read the graph"),
              ("unknown flag", [src, "--model", graph, "--out", out, "--bogus"], 2, "unrecognized"),
              ("bad --dtype", [src, "--model", graph, "--out", out, "--dtype", "f8"], 2, "invalid choice"),
              ("--out is the source", [src, "--model", graph, "--out", src], 2, "must not be the source"),
@@ -505,6 +523,19 @@ def check_inspect_and_usage(c, env):
         rc, _, err = run(env, [sys.executable, CONVERT] + args)
         c.expect(rc == code and text in err and err.count("\n") == 1 and "Traceback" not in err,
                  "usage: " + label, "exit %d, %s" % (rc, err.strip()))
+    # The random tools: one line and exit 1 or 2, never a traceback.
+    tools = os.path.join(ROOT, "weights_tools")
+    for label, args, code, text in [
+            ("random_weights: a graph it cannot read", ["random_weights.py", "--model", groups0, "--seed", "1",
+                                                        "--out", out], 1, "cannot make weights for this graph"),
+            ("random_weights: unwritable --out", ["random_weights.py", "--model", graph, "--seed", "1",
+                                                  "--out", env.path("no/such/dir/w.safetensors")], 1, "cannot write --out"),
+            ("random_input: unwritable --out", ["random_input.py", "--shape", "1,3,8,8", "--seed", "1",
+                                                "--out", env.path("no/such/dir/x.npy")], 1, "cannot write --out"),
+            ("random_input: past the .npy limit", ["random_input.py", "--shape", "100000,3,224,224", "--seed", "1",
+                                                   "--out", env.path("x.npy")], 2, "more than 2^30 elements")]:
+        rc, _, err = run(env, [sys.executable, os.path.join(tools, args[0])] + args[1:])
+        c.expect(rc == code and text in err and "Traceback" not in err, label, "exit %d, %s" % (rc, err.strip()[-300:]))
     rc, stdout, _ = run(env, [sys.executable, CONVERT, "--help"])
     c.expect(rc == 0 and "--dtype" in stdout and "PaddleClas" in stdout, "convert.py --help", "")
     rc, stdout, _ = run(env, [sys.executable, INSPECT, "--help"])
