@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "resnest/engine.h"
+#include "resnest/error.h"
 
 namespace resnest_cli {
 
@@ -39,6 +40,17 @@ Args parse_args(int argc, char** argv, int first, const std::vector<FlagSpec>& s
 // refused, since writing it would destroy what the command reads.
 void check_output_path(const std::string& path, const std::string& flag,
                        const std::vector<std::pair<std::string, std::string>>& inputs = {});
+
+// A flag's value through the library's parser (resnest::parse_precision, parse_backend): a value it refuses
+// is a usage error (exit 2), as every wrong flag is.
+template <typename Parse>
+auto parse_flag_value(Parse parse, const std::string& value) -> decltype(parse(value)) {
+    try {
+        return parse(value);
+    } catch (const resnest::Error& e) {
+        throw UsageError{e.what()};
+    }
+}
 
 // EngineOptions from the flags the commands share: --backend, --precision, --threads, --device, --verbose.
 resnest::EngineOptions engine_options_from_args(const Args& args);

@@ -84,8 +84,8 @@ int images_per_pass(const Args& args, const resnest::EngineOptions& opt, const s
 
 resnest::EngineOptions engine_options_from_args(const Args& args) {
     resnest::EngineOptions opt;
-    opt.backend = resnest::parse_backend(args.get("--backend", "cpu"));
-    opt.precision = resnest::parse_precision(args.get("--precision", "fp32"));
+    opt.backend = parse_flag_value(resnest::parse_backend, args.get("--backend", "cpu"));
+    opt.precision = parse_flag_value(resnest::parse_precision, args.get("--precision", "fp32"));
     opt.threads = args.get_int("--threads", 0, 1, 256);
     opt.device = args.get_int("--device", 0, 0, 64);
     opt.verbose = args.has("--verbose");
@@ -106,8 +106,14 @@ resnest::EngineOptions engine_options_from_args(const Args& args) {
     opt.conv_graph = args.get("--conv-graph", "auto");
     if (opt.conv_graph != "auto" && opt.conv_graph != "on" && opt.conv_graph != "off")
         throw UsageError{"--conv-graph takes auto, on or off, got '" + opt.conv_graph + "'"};
-    if (args.get("--conv-workspace", "auto") != "auto")
-        opt.conv_workspace_mib = args.get_int("--conv-workspace", 0, 0, 65536);
+    if (args.get("--conv-workspace", "auto") != "auto") {
+        try {
+            opt.conv_workspace_mib = args.get_int("--conv-workspace", 0, 0, 65536);
+        } catch (const UsageError&) {
+            throw UsageError{"--conv-workspace takes auto or a whole number of MiB in [0, 65536], got '" +
+                             args.get("--conv-workspace") + "'"};
+        }
+    }
     if (args.has("--algo-cache") && opt.algo_cache.empty())
         throw UsageError{"--algo-cache needs a file path (or 'none')"};
     if (opt.backend == resnest::Backend::cpu) {  // the CUDA backend's flags do nothing there: say so once

@@ -58,7 +58,7 @@ int cmd_inspect(int argc, char** argv) {
     const bool passes = args.has("--passes");
     if (args.has("--precision") && !passes)
         throw UsageError{"--precision describes the rewritten graph: use it with --passes"};
-    const resnest::Precision precision = resnest::parse_precision(args.get("--precision", "fp16"));
+    const resnest::Precision precision = parse_flag_value(resnest::parse_precision, args.get("--precision", "fp16"));
     resnest::ModelSummary s = passes ? resnest::inspect_runtime_graph(model, precision) : resnest::inspect_model(model);
     resnest::WeightsReport report;
     bool weights = args.has("--weights");

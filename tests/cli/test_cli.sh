@@ -143,7 +143,10 @@ check_passes resnest50 fp32 off 0
 check_passes resnest50 fp16 196 8
 check_passes resnest50_fast_1s1x64d_torch tf32 off 0
 expect 2 "--precision describes the rewritten graph: use it with --passes" -- "$BIN" inspect "$TINY.json" --precision fp16
-expect 1 "unknown precision 'fp8'" -- "$BIN" inspect "$TINY.json" --passes --precision fp8
+expect 2 "unknown precision 'fp8'" -- "$BIN" inspect "$TINY.json" --passes --precision fp8
+expect 2 "unknown precision 'fp8'" -- "$BIN" bench --model "$TINY.json" --precision fp8
+expect 2 "--conv-workspace takes auto or a whole number of MiB in \[0, 65536\], got 'AUTO'" -- "$BIN" bench --model "$TINY.json" --conv-workspace AUTO
+expect 2 "gpu" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --backend gpu
 expect 0 "graph      as the CUDA backend runs it at fp16, after .* rewrites \\(fold_batch_norm" -- "$BIN" inspect "$TINY.json" --passes
 expect 0 "folds      35 our fp16 kernels may make with RESNEST_IMPLICIT_GEMM \\(average pool 3, pool 16, weighted sum 13, weighted sum \\+ avd pool 3" -- "$BIN" inspect "$SRC/models/resnest50.json" --passes
 expect 0 "405 tensors checked|tensors checked" -- "$BIN" inspect "$TINY.json" --weights "$TINY.safetensors"
