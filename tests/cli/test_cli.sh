@@ -68,7 +68,7 @@ expect 2 "--algo-cache needs a file path" -- "$BIN" run --model "$TINY.json" --w
 expect 2 "--conv-search takes find or timed" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --conv-search fast
 expect 2 "--conv-gemm takes auto, on or off" -- "$BIN" bench --model "$TINY.json" --conv-gemm always
 expect 2 "--conv-graph takes auto, on or off" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --conv-graph maybe
-expect 2 "--conv-workspace takes a whole number in \\[0, 65536\\], got 'lots'" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --conv-workspace lots
+expect 2 "--conv-workspace takes auto or a whole number of MiB in \\[0, 65536\\], got 'lots'" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --conv-workspace lots
 expect 2 "--streams needs --backend cuda" -- "$BIN" bench --model "$TINY.json" --streams 2
 expect 0 "resnest run" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y_passes.npy" --passes on
 expect 1 "the CPU backend runs fp32 only" -- "$BIN" run --model "$TINY.json" --weights "$TINY.safetensors" --input "$TINY.input.npy" --output "$TMP/y.npy" --precision fp16
