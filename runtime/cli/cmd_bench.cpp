@@ -340,8 +340,13 @@ int cmd_bench(int argc, char** argv) {
             double floor_ms = resnest::roofline_floor_ms(flops, bytes, peak, peak_bw);
             std::printf("\n  profile, batch %d: %zu nodes, %.3f ms eager in all", batch, prof.size(), total);
             if (replayed) std::printf(", %.3f ms replayed with an event between nodes", replay_total);
-            std::printf(" (graph replay p50 %.3f ms); roofline floor %.3f ms (%.1f GFLOP, %.1f MB)", st.p50_ms,
-                        floor_ms, flops / 1e9, bytes / 1e6);
+            // The p50 is a graph replay's unless the context runs node by node (--no-graph, RESNEST_CUDA_DEBUG=1).
+            std::printf(" (%s p50 %.3f ms); roofline floor %.3f ms (%.1f GFLOP, %.1f MB)",
+                        opt.cuda_graph && !(std::getenv("RESNEST_CUDA_DEBUG") &&
+                                            std::string(std::getenv("RESNEST_CUDA_DEBUG")) == "1")
+                            ? "graph replay"
+                            : "eager launches",
+                        st.p50_ms, floor_ms, flops / 1e9, bytes / 1e6);
             if (floor_ms > 0.0) std::printf(", p50 %.2fx the floor", st.p50_ms / floor_ms);
             std::printf("\n");
             if (way_bytes > 0.0)
