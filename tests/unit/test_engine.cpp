@@ -277,6 +277,17 @@ TEST_CASE("unsupported options are refused", "[engine][bad-input]") {
     opt = {};
     opt.conv_graph = "yes";
     REQUIRE_THROWS_WITH(Engine::load(g, w, opt), Contains("conv_graph is 'yes'; use auto, on or off"));
+    opt = {};
+    opt.max_batch = 65537;
+    REQUIRE_THROWS_WITH(Engine::load(g, w, opt), Contains("max_batch 65537 is outside [1, 65536]"));
+    opt.max_batch = 65536;  // the limit itself loads (a CPU arena is only sized, not touched, until a run)
+    CHECK_NOTHROW(Engine::load(g, w, opt));
+    for (int mib : {-2, 65537}) {
+        opt = {};
+        opt.conv_workspace_mib = mib;
+        REQUIRE_THROWS_WITH(Engine::load(g, w, opt),
+                            Contains("conv_workspace_mib is " + std::to_string(mib) + "; use 0..65536 (MiB)"));
+    }
     REQUIRE_THROWS_WITH(parse_precision("fp8"), Contains("unknown precision 'fp8' (use fp32, tf32 or fp16)"));
     REQUIRE_THROWS_WITH(parse_backend("tpu"), Contains("unknown backend 'tpu'"));
 }
