@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <mutex>
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -20,6 +21,7 @@ namespace resnest {
 BatchState& CudaContext::prepare(int batch) {
     auto found = batches_.find(batch);
     if (found != batches_.end()) return *found->second;
+    std::lock_guard<std::mutex> one_context_at_a_time(engine_->prepare_mutex());
     const Graph& g = engine_->graph();
     const EngineOptions& o = engine_->options();
     auto t0 = std::chrono::steady_clock::now();

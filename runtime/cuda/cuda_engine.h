@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,11 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     ConvAlgoCache& cache() const { return *cache_; }
     size_t esize() const { return esize_; }
     int64_t gap_floats() const { return gap_floats_; }
+    // Held by a context while it prepares a batch size (its choices, timed or from the cache, and its capture):
+    // contexts preparing at once would time their candidates on a shared GPU and each write its own choice, so
+    // two contexts of one engine could run different algorithms. One at a time, the later ones find the
+    // earlier one's choices in the cache.
+    std::mutex& prepare_mutex() const { return prepare_mutex_; }
     int64_t attn_floats() const { return attn_floats_; }
     int64_t hidden_floats() const { return hidden_floats_; }
     // Split-attention node n's pool: the row-lanes kernel (RESNEST_ATTENTION_POOL=row-lanes, where the
@@ -85,6 +91,7 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     std::vector<DeviceNodeWeights> node_weights_;
     std::unique_ptr<ConvAlgoCache> cache_;
     int64_t gap_floats_ = 0, attn_floats_ = 0, hidden_floats_ = 0;
+    mutable std::mutex prepare_mutex_;
     bool row_lanes_requested_ = false;
     std::string implicit_gemm_mode_ = "off";
     bool weight_prefetch_ = true;

@@ -16,6 +16,8 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <condition_variable>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
 
@@ -195,6 +197,49 @@ TEST_CASE("4 threads x 4 contexts on one engine give the single-context result, 
         CHECK(pdl_err <= 1e-6);
         std::remove(cache.c_str());
     }
+}
+
+TEST_CASE("contexts preparing one batch size at once on a fresh engine make one set of choices", "[cuda][models]") {
+    // No cache file and nothing chosen yet: four threads start at once. The engine lets one context choose at
+    // a time (CudaEngine::prepare_mutex), so the others take its choices and every result is the same to
+    // rounding; contexts timing on a shared GPU each for themselves could pick different algorithms (fp16
+    // differences near 1e-3).
+    INFO("seed " << run_seed());
+    const int batch = 2;
+    auto e = resnest::Engine::load_seeded(src("models/resnest50_fast_1s1x64d.json"), 8, cuda_options(Precision::fp16, batch));
+    const auto& s = e->summary();
+    const std::vector<float> x =
+        random_floats((size_t)batch * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 16);
+    std::vector<std::vector<float>> results(4);
+    std::vector<std::string> errors(4);
+    std::mutex m;
+    std::condition_variable cv;
+    int ready = 0;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; t++)
+        threads.emplace_back([&, t] {
+            try {
+                auto ctx = e->create_context();
+                {
+                    std::unique_lock<std::mutex> lock(m);
+                    if (++ready == 4) cv.notify_all();
+                    cv.wait(lock, [&] { return ready == 4; });
+                }
+                results[t].assign((size_t)batch * s.num_outputs, NAN);
+                ctx->run(x.data(), batch, results[t].data());
+            } catch (const std::exception& ex) {
+                errors[t] = ex.what();
+            }
+        });
+    for (auto& t : threads) t.join();
+    for (int t = 0; t < 4; t++) {
+        INFO("thread " << t << ": " << errors[t]);
+        REQUIRE(errors[t].empty());
+    }
+    double worst = 0.0;
+    for (int t = 1; t < 4; t++) worst = std::max(worst, max_rel_error(results[t], results[0]));
+    std::printf("cuda fp16 4 contexts choosing at once: worst difference between them %.3g\n", worst);
+    CHECK(worst <= 1e-6);
 }
 
 TEST_CASE("a context prepares and captures every batch size correctly while another thread creates, runs and "
