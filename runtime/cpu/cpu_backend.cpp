@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <new>
 #include <thread>
 
 #include "cpu/cpu_ops.h"
@@ -109,10 +110,17 @@ class CpuEngine : public Engine, public std::enable_shared_from_this<CpuEngine> 
 
 class CpuContext : public Context {
   public:
-    explicit CpuContext(std::shared_ptr<const CpuEngine> engine)
-        : engine_(std::move(engine)),
-          arena_(engine_->plan().arena_bytes / sizeof(float) + 1),
-          workspace_(engine_->workspace_floats() + 1) {}
+    explicit CpuContext(std::shared_ptr<const CpuEngine> engine) : engine_(std::move(engine)) {
+        const size_t arena = engine_->plan().arena_bytes / sizeof(float) + 1;
+        try {
+            arena_.resize(arena);
+            workspace_.resize(engine_->workspace_floats() + 1);
+        } catch (const std::bad_alloc&) {
+            throw Error("cannot allocate the CPU backend's activation arena and workspace (" +
+                        std::to_string((arena + engine_->workspace_floats()) * sizeof(float) >> 20) + " MiB at batch " +
+                        std::to_string(engine_->options().max_batch) + ") in host memory; lower --batch");
+        }
+    }
 
     void run(const float* input, int batch, float* output) override {
         const Graph& g = engine_->graph();

@@ -257,6 +257,26 @@ TEST_CASE("four threads with their own contexts on one engine agree with one thr
     for (int t = 0; t < 4; t++) CHECK(got[t] == ref);
 }
 
+// AddressSanitizer aborts on an allocation this size instead of failing it (gcc and clang say it differently).
+#if defined(__SANITIZE_ADDRESS__)
+#define RESNEST_TEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RESNEST_TEST_UNDER_ASAN 1
+#endif
+#endif
+#ifndef RESNEST_TEST_UNDER_ASAN
+TEST_CASE("a CPU context whose activation arena does not fit in host memory is refused, naming it",
+          "[engine][bad-input]") {
+    // ResNeSt50 at 65,536 images: terabytes, which the allocator refuses at once (nothing is touched).
+    EngineOptions opt;
+    opt.max_batch = 65536;
+    auto e = Engine::load_seeded(test::source_path("models/resnest50.json"), 1, opt);
+    CHECK_THROWS_WITH(e->create_context(), Contains("cannot allocate the CPU backend's activation arena") &&
+                                               Contains("at batch 65536) in host memory; lower --batch"));
+}
+#endif
+
 TEST_CASE("unsupported options are refused", "[engine][bad-input]") {
     const std::string g = test::source_path(kTinyGraph), w = test::source_path(kTinyWeights);
     EngineOptions opt;
