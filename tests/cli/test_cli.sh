@@ -54,6 +54,27 @@ for want in "RESNEST_SPLIT_K=bogus is neither on nor off" "RESNEST_CHOICE_TIMING
     "RESNEST_CUDA_DEBUG=yes is neither 0 nor 1"; do
     grep -qF "$want" "$TMP/err" || grep -q "this build has no CUDA backend" "$TMP/err" && ok || bad "no warning '$want': $(cat "$TMP/err")"
 done
+# Graphs the CPU runs and the CUDA backend cannot are refused at the load, before any device work, GPU or not:
+# radix 16 is past the split-attention kernels' limit.
+"$PY" "$SRC/models/make_graph.py" --radix 16 --layers 1,1,1,1 --planes 16,16,16,16 --stem-width 8 --input-size 64 \
+    --num-classes 10 --out "$TMP/r16.json" >/dev/null
+expect 0 "p50 ms" -- "$BIN" bench --model "$TMP/r16.json" --iters 1 --warmup 0
+expect 1 "$TMP/r16.json: node 'layer1.0.conv2.attn': radix 16 is over the CUDA backend's limit of 8; use --backend cpu|this build has no CUDA backend" -- "$BIN" bench --model "$TMP/r16.json" --backend cuda --iters 1 --warmup 0
+# run takes its images in batches the CUDA backend runs in one pass, and says so where --batch asked for more:
+# a graph whose convolution output is 2^30 elements an image runs one image a pass (the note comes before the
+# load, which then fails here on the missing weights).
+cat >"$TMP/wide.json" <<'JSON'
+{"format": "resnest-graph", "version": 1, "input": {"name": "x", "shape": [-1, 3, 32, 32]}, "outputs": ["p"],
+ "nodes": [{"name": "c", "op": "conv2d", "inputs": ["x"], "outputs": ["c"],
+            "attrs": {"in_channels": 3, "out_channels": 1048576, "kernel": 1}, "weights": {"weight": "c.weight"}},
+           {"name": "g", "op": "global_avg_pool", "inputs": ["c"], "outputs": ["g"]},
+           {"name": "p", "op": "softmax", "inputs": ["g"], "outputs": ["p"]}]}
+JSON
+"$PY" -c "import numpy as np; np.save('$TMP/x2.npy', np.random.rand(2, 3, 32, 32).astype('float32') + 0.5)"
+"$BIN" run --model "$TMP/wide.json" --weights "$TMP/none.safetensors" --input "$TMP/x2.npy" --output "$TMP/y.npy" \
+    --backend cuda --batch 2 >"$TMP/out" 2>"$TMP/err"
+grep -qF "resnest run: --batch 2 is more than the CUDA backend runs in one pass of $TMP/wide.json (cuDNN takes no tensor over 2^31 - 1 elements); running batches of 1" "$TMP/err" ||
+    grep -q "this build has no CUDA backend" "$TMP/err" && ok || bad "no batch note: $(cat "$TMP/err")"
 # An output that is one of the command's inputs (by any path) is refused before anything is written.
 cp "$TINY.safetensors" "$TMP/w.safetensors"
 ln -s "$TMP/w.safetensors" "$TMP/w_link.safetensors"
