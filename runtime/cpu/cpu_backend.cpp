@@ -8,6 +8,7 @@
 #include <new>
 #include <thread>
 
+#include "context_checks.h"
 #include "cpu/cpu_ops.h"
 
 namespace resnest {
@@ -153,9 +154,7 @@ class CpuContext : public Context {
 
     void get_output(float* output, int batch) override {
         check_loaded(batch, "get_output");
-        if (!output) throw Error("Context::get_output: output must not be null");
-        if (!output_ready_)
-            throw Error("Context::get_output: no result for the loaded input yet; call run_loaded after set_input");
+        check_context_output(output, output_ready_);
         const Graph& g = engine_->graph();
         int out = g.outputs[0];
         std::memcpy(output, tensor(out, loaded_.data()), shape_numel(g.tensors[out].shape) * batch * sizeof(float));
@@ -163,17 +162,10 @@ class CpuContext : public Context {
 
   private:
     void check_batch(int batch, const char* what) const {
-        if (batch < 1 || batch > engine_->options().max_batch)
-            throw Error(std::string("Context::") + what + ": batch " + std::to_string(batch) + " is outside [1, " +
-                        std::to_string(engine_->options().max_batch) +
-                        "], the engine's max_batch (raise EngineOptions::max_batch or --batch)");
+        check_context_batch(batch, engine_->options().max_batch, what);
     }
     void check_loaded(int batch, const char* what) const {
-        check_batch(batch, what);
-        if (batch != loaded_batch_)
-            throw Error(std::string("Context::") + what + ": batch " + std::to_string(batch) +
-                        (loaded_batch_ ? " but set_input loaded " + std::to_string(loaded_batch_)
-                                       : " but set_input loaded nothing yet"));
+        check_context_loaded(batch, engine_->options().max_batch, loaded_batch_, what);
     }
 
     const float* tensor(int t, const float* input) const {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "channel_affine.cuh"
+#include "context_checks.h"
 #include "conv_stem_direct_nchw.cuh"
 #include "cuda/cuda_check.h"
 #include "fusion_pairs.h"
@@ -60,8 +61,7 @@ void CudaContext::initialize() {
     const Graph& g = engine_->graph();
     auto t0 = std::chrono::steady_clock::now();
     CUDA_CHECK(cudaSetDevice(o.device));
-    std::string unused;  // the engine warns
-    debug_sync_ = env_setting_is("RESNEST_CUDA_DEBUG", std::getenv("RESNEST_CUDA_DEBUG"), "0", "1", "", &unused);
+    debug_sync_ = engine_->debug_sync();
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     CUDNN_CHECK(cudnnCreate(&cudnn_));
     CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
@@ -86,7 +86,8 @@ void CudaContext::initialize() {
     input_f_ = (float*)alloc(n * in_numel_ * 4, "input");
     output_f_ = (float*)alloc(n * out_numel_ * 4, "output");
     workspace_bytes_ = (size_t)conv_workspace_mib_for(o) << 20;  // algorithms needing more are not considered
-    workspace_ = alloc((int64_t)workspace_bytes_, "convolution workspace");
+    workspace_ = alloc((int64_t)workspace_bytes_, "convolution workspace",
+                       "--conv-workspace (now " + std::to_string(workspace_bytes_ >> 20) + " MiB)");
     cublas_ws_ = alloc((int64_t)kCublasWorkspaceBytes, "cuBLAS workspace");
     CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_ws_, kCublasWorkspaceBytes));
     if (engine_->gap_floats()) gap_ = (float*)alloc(engine_->gap_floats() * 4, "attention pool");
@@ -181,19 +182,14 @@ RunTiming CudaContext::run_loaded(int batch) {
 
 void CudaContext::get_output(float* output, int batch) {
     check_loaded(batch, "get_output");
-    if (!output) throw Error("Context::get_output: output must not be null");
-    if (!output_ready_)
-        throw Error("Context::get_output: no result for the loaded input yet; call run_loaded after set_input");
+    check_context_output(output, output_ready_);
     CUDA_CHECK(cudaSetDevice(engine_->options().device));
     CUDA_CHECK(cudaMemcpyAsync(output, output_f_, (size_t)(batch * out_numel_) * 4, cudaMemcpyDeviceToHost, stream_));
     CUDA_CHECK(cudaStreamSynchronize(stream_));
 }
 
 void CudaContext::check_batch(int batch, const char* what) const {
-    int max_batch = engine_->options().max_batch;
-    if (batch < 1 || batch > max_batch)
-        throw Error(std::string("Context::") + what + ": batch " + std::to_string(batch) + " is outside [1, " + std::to_string(max_batch) +
-                    "], the engine's max_batch (raise EngineOptions::max_batch or --batch)");
+    check_context_batch(batch, engine_->options().max_batch, what);
 }
 
 int CudaContext::tile_counts_not_zero() {
@@ -212,25 +208,17 @@ bool CudaContext::l2_window_on(int batch) const {
 }
 
 void CudaContext::check_loaded(int batch, const char* what) const {
-    check_batch(batch, what);
-    if (batch != loaded_batch_)
-        throw Error(std::string("Context::") + what + ": batch " + std::to_string(batch) +
-                    (loaded_batch_ ? " but set_input loaded " + std::to_string(loaded_batch_)
-                                   : " but set_input loaded nothing yet"));
+    check_context_loaded(batch, engine_->options().max_batch, loaded_batch_, what);
 }
 
-void* CudaContext::alloc(int64_t bytes, const char* what) {
+void* CudaContext::alloc(int64_t bytes, const char* what, const std::string& lower) {
     void* p = nullptr;
     cudaError_t e = cudaMalloc(&p, (size_t)bytes);
     if (e != cudaSuccess) {
         cudaGetLastError();
-        // Each context allocates its own (bench --streams N makes N); the convolution workspace is its own knob.
-        const bool workspace = std::string(what) == "convolution workspace";
+        // Each context allocates its own (bench --streams N makes N).
         throw Error(allocation_failure(std::string("the ") + what, bytes, engine_->options().device, e,
-                                       std::string(workspace ? "lower --conv-workspace (now " +
-                                                                   std::to_string(bytes >> 20) + " MiB)"
-                                                             : "lower --batch") +
-                                           ", run fewer contexts (--streams) or free device memory"));
+                                       "lower " + lower + ", run fewer contexts (--streams) or free device memory"));
     }
     allocations_.push_back(p);
     allocated_bytes_ += bytes;

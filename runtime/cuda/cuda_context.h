@@ -146,7 +146,8 @@ class CudaContext : public Context {
     // Set-up and tear-down (cuda_context.cpp).
     void initialize();
     void release() noexcept;
-    void* alloc(int64_t bytes, const char* what);
+    // cudaMalloc, named in the error by `what`, with `lower` the setting that shrinks it (beside fewer contexts).
+    void* alloc(int64_t bytes, const char* what, const std::string& lower = "--batch");
     void check_batch(int batch, const char* what) const;
     void check_loaded(int batch, const char* what) const;
 

@@ -46,15 +46,16 @@ CudaEngine::CudaEngine(Graph graph, const HostWeights& weights, const EngineOpti
     warn();
     l2_weights_mode_ = l2_weights_mode_from(std::getenv("RESNEST_L2_WEIGHTS"), &warning);
     warn();
-    // Read where they act (once a process); named here when they hold neither of their values.
+    // RESNEST_SPLIT_K and RESNEST_CHOICE_TIMING are read where they act (once a process), RESNEST_CUDA_DEBUG by
+    // each context from here; each is named here when it holds neither of its values.
     env_setting_is("RESNEST_SPLIT_K", std::getenv("RESNEST_SPLIT_K"), "on", "off",
                    "the convolution choice times cuBLASLt's split-K forms", &warning);
     warn();
     env_setting_is("RESNEST_CHOICE_TIMING", std::getenv("RESNEST_CHOICE_TIMING"), "replays", "launches",
                    "the choices time short calls as CUDA graph replays", &warning);
     warn();
-    env_setting_is("RESNEST_CUDA_DEBUG", std::getenv("RESNEST_CUDA_DEBUG"), "0", "1",
-                   "kernels run without a synchronisation after each", &warning);
+    debug_sync_ = env_setting_is("RESNEST_CUDA_DEBUG", std::getenv("RESNEST_CUDA_DEBUG"), "0", "1",
+                                 "kernels run without a synchronisation after each", &warning);
     warn();
     check_supported();
     // The NHWC input is written at the start of every forward pass: it takes a block in the arena,

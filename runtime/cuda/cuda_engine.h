@@ -57,6 +57,7 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     // two contexts of one engine could run different algorithms. One at a time, the later ones find the
     // earlier one's choices in the cache.
     std::mutex& prepare_mutex() const { return prepare_mutex_; }
+    bool debug_sync() const { return debug_sync_; }  // RESNEST_CUDA_DEBUG=1: a sync after every node, no graph
     int64_t attn_floats() const { return attn_floats_; }
     int64_t hidden_floats() const { return hidden_floats_; }
     // Split-attention node n's pool: the row-lanes kernel (RESNEST_ATTENTION_POOL=row-lanes, where the
@@ -95,6 +96,7 @@ class CudaEngine : public Engine, public std::enable_shared_from_this<CudaEngine
     bool row_lanes_requested_ = false;
     std::string implicit_gemm_mode_ = "off";
     bool weight_prefetch_ = true;
+    bool debug_sync_ = false;
     std::string l2_weights_mode_ = "off";
 };
 
