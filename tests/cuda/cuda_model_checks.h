@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cuda_test_helpers.h"
@@ -85,6 +88,29 @@ inline double check_logits(const std::vector<float>& got, const CpuReference& re
         CHECK(cosine(got.data() + b * k, ref.logits.data() + b * k, k) >= 0.999);
     }
     return err;
+}
+
+// Runs body(t) for t in [0, threads), each on a thread of its own, all at once; checks that none threw,
+// printing each thread's error, and returns whether none did.
+inline bool run_on_threads(int threads, const std::function<void(int)>& body) {
+    std::vector<std::string> errors((size_t)threads);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; t++)
+        pool.emplace_back([&, t] {
+            try {
+                body(t);
+            } catch (const std::exception& e) {
+                errors[(size_t)t] = e.what();
+            }
+        });
+    for (auto& th : pool) th.join();
+    bool none = true;
+    for (int t = 0; t < threads; t++) {
+        INFO("thread " << t << ": " << errors[(size_t)t]);
+        CHECK(errors[(size_t)t].empty());
+        none = none && errors[(size_t)t].empty();
+    }
+    return none;
 }
 
 // The first `batch` images of a reference (the CPU engine computes each image on its own).

@@ -144,28 +144,16 @@ TEST_CASE("4 threads x 4 contexts on one engine give the single-context result, 
         std::vector<float> x = random_floats((size_t)batch * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 13);
         std::vector<float> ref = run_engine(*e, x, batch);  // fills the engine's algorithm cache
         std::vector<std::vector<float>> results(16);
-        std::vector<std::string> errors(4);
-        std::vector<std::thread> threads;
-        for (int t = 0; t < 4; t++)
-            threads.emplace_back([&, t] {
-                try {
-                    std::vector<std::unique_ptr<resnest::Context>> ctxs;
-                    for (int k = 0; k < 4; k++) ctxs.push_back(e->create_context());
-                    for (int rep = 0; rep < 3; rep++)
-                        for (int k = 0; k < 4; k++) {
-                            std::vector<float> y((size_t)batch * s.num_outputs, NAN);
-                            ctxs[k]->run(x.data(), batch, y.data());
-                            results[t * 4 + k] = y;
-                        }
-                } catch (const std::exception& ex) {
-                    errors[t] = ex.what();
+        run_on_threads(4, [&](int t) {
+            std::vector<std::unique_ptr<resnest::Context>> ctxs;
+            for (int k = 0; k < 4; k++) ctxs.push_back(e->create_context());
+            for (int rep = 0; rep < 3; rep++)
+                for (int k = 0; k < 4; k++) {
+                    std::vector<float> y((size_t)batch * s.num_outputs, NAN);
+                    ctxs[k]->run(x.data(), batch, y.data());
+                    results[t * 4 + k] = y;
                 }
-            });
-        for (auto& t : threads) t.join();
-        for (int t = 0; t < 4; t++) {
-            INFO("thread " << t << ": " << errors[t]);
-            CHECK(errors[t].empty());
-        }
+        });
         // Every context takes the same algorithms from the engine's cache: the results agree to rounding
         // (1e-6 allows a non-deterministic reduction order; a race would be far larger).
         double worst = 0.0;
@@ -211,31 +199,19 @@ TEST_CASE("contexts preparing one batch size at once on a fresh engine make one 
     const std::vector<float> x =
         random_floats((size_t)batch * s.input_shape[0] * s.input_shape[1] * s.input_shape[2], -2, 2, 16);
     std::vector<std::vector<float>> results(4);
-    std::vector<std::string> errors(4);
     std::mutex m;
     std::condition_variable cv;
     int ready = 0;
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 4; t++)
-        threads.emplace_back([&, t] {
-            try {
-                auto ctx = e->create_context();
-                {
-                    std::unique_lock<std::mutex> lock(m);
-                    if (++ready == 4) cv.notify_all();
-                    cv.wait(lock, [&] { return ready == 4; });
-                }
-                results[t].assign((size_t)batch * s.num_outputs, NAN);
-                ctx->run(x.data(), batch, results[t].data());
-            } catch (const std::exception& ex) {
-                errors[t] = ex.what();
-            }
-        });
-    for (auto& t : threads) t.join();
-    for (int t = 0; t < 4; t++) {
-        INFO("thread " << t << ": " << errors[t]);
-        REQUIRE(errors[t].empty());
-    }
+    REQUIRE(run_on_threads(4, [&](int t) {
+        {  // all four start together (nothing before the barrier can throw and leave the others waiting)
+            std::unique_lock<std::mutex> lock(m);
+            if (++ready == 4) cv.notify_all();
+            cv.wait(lock, [&] { return ready == 4; });
+        }
+        auto ctx = e->create_context();
+        results[t].assign((size_t)batch * s.num_outputs, NAN);
+        ctx->run(x.data(), batch, results[t].data());
+    }));
     double worst = 0.0;
     for (int t = 1; t < 4; t++) worst = std::max(worst, max_rel_error(results[t], results[0]));
     std::printf("cuda fp16 4 contexts choosing at once: worst difference between them %.3g\n", worst);
